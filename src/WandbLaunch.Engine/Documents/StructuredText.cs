@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using WandbLaunch.Engine.Errors;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace WandbLaunch.Engine.Documents;
+
+/// <summary>
+/// Reads JSON or YAML text into a <see cref="JsonNode"/> tree. Text that starts with '{' or '[' is read as JSON
+/// (precise JSON errors); anything else as YAML 1.2 (core schema: plain true/false/null/numbers are typed,
+/// quoted scalars are strings). Errors carry the caller's error id and name the file, line and column.
+/// </summary>
+public static partial class StructuredText
+{
+    public static ParsedDocument Parse(string text, string? file = null, string errorId = "InvalidDocument")
+    {
+        var trimmed = text.TrimStart();
+        if (trimmed.StartsWith('{') || trimmed.StartsWith('['))
+        {
+            return ParseJson(text, file, errorId);
+        }
+        return ParseYaml(text, file, errorId);
+    }
+
+    public static ParsedDocument ParseFile(string path, string errorId = "InvalidDocument")
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LaunchException("FileNotReadable", LaunchErrorCategory.ReadError, $"Cannot read '{path}': {e.Message}", path, e);
+        }
+        return Parse(text, path, errorId);
+    }
+
+    private static ParsedDocument ParseJson(string text, string? file, string errorId)
+    {
+        try
+        {
+            var node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            return new ParsedDocument(node, file, new Dictionary<string, SourcePosition>());
+        }
+        catch (JsonException e)
+        {
+            var pos = new SourcePosition(file, (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1);
+            var reason = JsonReason().Replace(e.Message, "").Trim();
+            throw LaunchException.InvalidData(errorId, $"Invalid JSON at {pos}: {reason}", (object?)file ?? Excerpt(text));
+        }
+    }
+
+    [GeneratedRegex(@"\s*(Path:|LineNumber:).*$")]
+    private static partial Regex JsonReason();
+
+    private static ParsedDocument ParseYaml(string text, string? file, string errorId)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            var pos = new SourcePosition(file, (int)e.Start.Line, (int)e.Start.Column);
+            var reason = e.InnerException is YamlException inner ? inner.Message : e.Message;
+            reason = YamlReason().Replace(reason, "").Trim();
+            throw LaunchException.InvalidData(errorId, $"Invalid YAML at {pos}: {reason}", (object?)file ?? Excerpt(text));
+        }
+        if (stream.Documents.Count > 1)
+        {
+            var start = stream.Documents[1].RootNode.Start;
+            throw LaunchException.InvalidData(errorId,
+                $"Expected one YAML document but found {stream.Documents.Count} (the second starts at {new SourcePosition(file, (int)start.Line, (int)start.Column)}).",
+                (object?)file ?? Excerpt(text));
+        }
+        var positions = new Dictionary<string, SourcePosition>();
+        if (stream.Documents.Count == 0) return new ParsedDocument(null, file, positions);
+        var root = Convert(stream.Documents[0].RootNode, "", file, positions, errorId);
+        return new ParsedDocument(root, file, positions);
+    }
+
+    [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\):\s*")]
+    private static partial Regex YamlReason();
+
+    private static JsonNode? Convert(YamlNode node, string path, string? file, Dictionary<string, SourcePosition> positions, string errorId)
+    {
+        positions[path] = new SourcePosition(file, (int)node.Start.Line, (int)node.Start.Column);
+        switch (node)
+        {
+            case YamlMappingNode map:
+                var obj = new JsonObject();
+                foreach (var (keyNode, valueNode) in map.Children)
+                {
+                    if (keyNode is not YamlScalarNode { Value: { } key })
+                    {
+                        var at = new SourcePosition(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column);
+                        throw LaunchException.InvalidData(errorId,
+                            $"Invalid key at {at}: keys must be plain strings. A template placeholder such as {{{{name}}}} must be quoted in YAML: \"{{{{name}}}}\".",
+                            (object?)file ?? at.ToString());
+                    }
+                    var childPath = DocumentPath.Key(path, key);
+                    if (obj.ContainsKey(key))
+                    {
+                        var at = new SourcePosition(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column);
+                        throw LaunchException.InvalidData(errorId, $"Duplicate key '{key}' at {at}.", (object?)file ?? key);
+                    }
+                    obj[key] = Convert(valueNode, childPath, file, positions, errorId);
+                    positions[childPath] = new SourcePosition(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column);
+                }
+                return obj;
+            case YamlSequenceNode seq:
+                var arr = new JsonArray();
+                var i = 0;
+                foreach (var child in seq.Children)
+                {
+                    arr.Add(Convert(child, DocumentPath.Index(path, i++), file, positions, errorId));
+                }
+                return arr;
+            case YamlScalarNode scalar:
+                return Scalar(scalar);
+            default:
+                throw LaunchException.InvalidData(errorId, $"Unsupported YAML node at {positions[path]}.", file);
+        }
+    }
+
+    [GeneratedRegex(@"^[-+]?(0|[1-9][0-9]*)$")]
+    private static partial Regex IntPattern();
+
+    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")]
+    private static partial Regex FloatPattern();
+
+    private static JsonNode? Scalar(YamlScalarNode scalar)
+    {
+        var value = scalar.Value ?? "";
+        var tag = scalar.Tag.IsEmpty ? null : scalar.Tag.Value;
+        if (scalar.Style != ScalarStyle.Plain || tag is "tag:yaml.org,2002:str")
+        {
+            return JsonValue.Create(value);
+        }
+        switch (value)
+        {
+            case "" or "~" or "null" or "Null" or "NULL":
+                return null;
+            case "true" or "True" or "TRUE":
+                return JsonValue.Create(true);
+            case "false" or "False" or "FALSE":
+                return JsonValue.Create(false);
+        }
+        if (IntPattern().IsMatch(value) && long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
+        {
+            return JsonValue.Create(l);
+        }
+        if (FloatPattern().IsMatch(value) && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
+        {
+            return JsonValue.Create(d);
+        }
+        return JsonValue.Create(value);
+    }
+
+    private static string Excerpt(string text) => text.Length <= 80 ? text : text[..77] + "...";
+}

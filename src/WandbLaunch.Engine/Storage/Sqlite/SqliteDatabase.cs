@@ -1,0 +1,155 @@
+using Microsoft.Data.Sqlite;
+using WandbLaunch.Engine.Errors;
+
+namespace WandbLaunch.Engine.Storage.Sqlite;
+
+/// <summary>
+/// Opens connections to one store file with the settings every connection needs, and brings the schema up to
+/// date once per process. WAL lets readers run beside one writer; writers queue on the busy timeout.
+/// <c>synchronous=NORMAL</c> in WAL mode makes a committed transaction survive the writing process being killed
+/// (the WAL frames are in the OS before COMMIT returns); only an OS crash or power loss can lose the newest commits.
+/// </summary>
+internal sealed class SqliteDatabase
+{
+    private const int BusyTimeoutMs = 30_000;
+    private readonly string _connectionString;
+    private readonly object _initLock = new();
+    private bool _initialized;
+
+    public SqliteDatabase(string path)
+    {
+        Path = path;
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = BusyTimeoutMs / 1000,
+        }.ToString();
+    }
+
+    public string Path { get; }
+
+    public SqliteConnection Open()
+    {
+        EnsureInitialized();
+        return OpenRaw();
+    }
+
+    private SqliteConnection OpenRaw()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            connection.Open();
+            using var pragma = connection.CreateCommand();
+            pragma.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+            pragma.ExecuteNonQuery();
+            return connection;
+        }
+        catch (SqliteException e)
+        {
+            connection.Dispose();
+            throw Translate(e);
+        }
+    }
+
+    private void EnsureInitialized()
+    {
+        if (_initialized) return;
+        lock (_initLock)
+        {
+            if (_initialized) return;
+            var directory = System.IO.Path.GetDirectoryName(Path);
+            try
+            {
+                if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new LaunchException("StoreNotWritable", LaunchErrorCategory.WriteError,
+                    $"Cannot create the folder for the launch store '{Path}': {e.Message}", Path, e);
+            }
+            using var connection = OpenRaw();
+            try
+            {
+                Migrate(connection);
+            }
+            catch (SqliteException e)
+            {
+                throw Translate(e);
+            }
+            _initialized = true;
+        }
+    }
+
+    private void Migrate(SqliteConnection connection)
+    {
+        // Reading the header first: on a file that is not a database this fails before anything is written.
+        var (appId, version, tables) = ReadHeader(connection);
+        if (version == SqliteSchema.Version && appId == SqliteSchema.ApplicationId) return;
+        CheckOwnership(appId, version, tables);
+
+        Exec(connection, "PRAGMA journal_mode = WAL;");
+        using var tx = connection.BeginTransaction(deferred: false);
+        (appId, version, tables) = ReadHeader(connection);
+        CheckOwnership(appId, version, tables);
+        for (var i = version; i < SqliteSchema.Version; i++)
+        {
+            Exec(connection, SqliteSchema.Migrations[i], tx);
+        }
+        Exec(connection, $"PRAGMA application_id = {SqliteSchema.ApplicationId}; PRAGMA user_version = {SqliteSchema.Version};", tx);
+        tx.Commit();
+    }
+
+    private void CheckOwnership(long appId, long version, long tables)
+    {
+        if (appId != 0 && appId != SqliteSchema.ApplicationId || appId == 0 && tables > 0)
+        {
+            throw new LaunchException("StoreNotLaunchDatabase", LaunchErrorCategory.InvalidData,
+                $"'{Path}' is an SQLite database of another application, not a WandbLaunch store; it was left unchanged. " +
+                "Choose a new or existing WandbLaunch store with Connect-WandbLaunch -Path or WANDB_LAUNCH_DB.", Path);
+        }
+        if (version > SqliteSchema.Version)
+        {
+            throw new LaunchException("StoreSchemaTooNew", LaunchErrorCategory.InvalidData,
+                $"The launch store '{Path}' has schema version {version}, newer than this WandbLaunch understands ({SqliteSchema.Version}). Update the WandbLaunch module.",
+                Path);
+        }
+    }
+
+    private static (long AppId, long Version, long Tables) ReadHeader(SqliteConnection connection)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA application_id; ";
+        var appId = (long)cmd.ExecuteScalar()!;
+        cmd.CommandText = "PRAGMA user_version;";
+        var version = (long)cmd.ExecuteScalar()!;
+        cmd.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%';";
+        var tables = (long)cmd.ExecuteScalar()!;
+        return (appId, version, tables);
+    }
+
+    private static void Exec(SqliteConnection connection, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    public LaunchException Translate(SqliteException e) => e.SqliteErrorCode switch
+    {
+        26 => new LaunchException("StoreNotDatabase", LaunchErrorCategory.InvalidData,
+            $"'{Path}' is not an SQLite database, so it cannot be used as the launch store; it was left unchanged. " +
+            "Point Connect-WandbLaunch -Path (or WANDB_LAUNCH_DB) at a new file or an existing WandbLaunch store.", Path, e),
+        11 => new LaunchException("StoreCorrupt", LaunchErrorCategory.InvalidData,
+            $"The launch store '{Path}' is damaged (SQLite reports: {e.Message}).", Path, e),
+        5 or 6 => new LaunchException("StoreBusy", LaunchErrorCategory.ResourceUnavailable,
+            $"The launch store '{Path}' stayed locked by another process for {BusyTimeoutMs / 1000} s.", Path, e),
+        8 or 14 or 23 => new LaunchException("StoreNotWritable", LaunchErrorCategory.WriteError,
+            $"Cannot open or write the launch store '{Path}': {e.Message}", Path, e),
+        _ => new LaunchException("StoreError", LaunchErrorCategory.WriteError,
+            $"The launch store '{Path}' failed: {e.Message}", Path, e),
+    };
+}

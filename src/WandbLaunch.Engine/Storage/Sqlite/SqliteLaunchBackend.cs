@@ -1,0 +1,221 @@
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Queues;
+
+namespace WandbLaunch.Engine.Storage.Sqlite;
+
+/// <summary>The local store: one SQLite file shared safely by every pwsh process and agent on the host.</summary>
+public sealed partial class SqliteLaunchBackend : ILaunchBackend
+{
+    private readonly SqliteDatabase _db;
+
+    public SqliteLaunchBackend(string path, string? defaultEntity = null)
+    {
+        _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)));
+        DefaultEntity = defaultEntity ?? LaunchDefaults.Entity();
+    }
+
+    public string Location => _db.Path;
+
+    public string DefaultEntity { get; }
+
+    /// <summary>Opens the store now (creating or migrating it), so that a bad path fails at connect time.</summary>
+    public void EnsureOpen()
+    {
+        using var _ = _db.Open();
+    }
+
+    private const string QueueColumns =
+        "q.id, q.entity, q.project, q.name, q.resource, q.config, q.template_vars, q.prioritization, q.access, q.created_by, q.created_at, q.updated_at, " +
+        "(SELECT count(*) FROM items i WHERE i.queue_id = q.id AND i.state = 'Pending'), " +
+        "(SELECT count(*) FROM items i WHERE i.queue_id = q.id AND i.state IN ('Leased', 'Starting', 'Running'))";
+
+    public Task<LaunchQueue> CreateQueueAsync(QueueDefinition definition, CancellationToken cancellationToken)
+    {
+        var checkedDef = QueueRules.Check(definition.Name, definition.Resource, definition.Configuration, definition.TemplateVariables);
+        var now = Clock.NowMs();
+        return Task.FromResult(Write(cancellationToken, (connection, tx) =>
+        {
+            var key = new QueueKey(definition.Entity, definition.Project, checkedDef.Name);
+            if (FindQueueId(connection, tx, key) is not null)
+            {
+                throw new LaunchException("QueueExists", LaunchErrorCategory.ResourceExists,
+                    $"A queue named '{checkedDef.Name}' already exists in {definition.Entity}/{definition.Project}. Use Set-WandbLaunchQueue to change it, or choose another name.",
+                    checkedDef.Name);
+            }
+            using var cmd = Command(connection, tx, """
+                INSERT INTO queues (id, entity, project, name, resource, config, template_vars, prioritization, access, created_by, created_at, updated_at)
+                VALUES ($id, $entity, $project, $name, $resource, $config, $vars, $prio, $access, $by, $now, $now)
+                """);
+            var id = Ids.New("q");
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.Parameters.AddWithValue("$entity", definition.Entity);
+            cmd.Parameters.AddWithValue("$project", definition.Project);
+            cmd.Parameters.AddWithValue("$name", checkedDef.Name);
+            cmd.Parameters.AddWithValue("$resource", checkedDef.Resource);
+            cmd.Parameters.AddWithValue("$config", JsonTree.ToJson(checkedDef.Config));
+            cmd.Parameters.AddWithValue("$vars", JsonTree.ToJson(QueueRules.VariablesToJson(checkedDef.Variables)));
+            cmd.Parameters.AddWithValue("$prio", definition.Prioritization ? 1 : 0);
+            cmd.Parameters.AddWithValue("$access", definition.Access.ToString());
+            cmd.Parameters.AddWithValue("$by", (object?)definition.CreatedBy ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$now", now);
+            cmd.ExecuteNonQuery();
+            return ReadQueue(connection, tx, id)!;
+        }));
+    }
+
+    public Task<IReadOnlyList<LaunchQueue>> GetQueuesAsync(string? entity, string? project, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Read<IReadOnlyList<LaunchQueue>>(connection =>
+        {
+            using var cmd = Command(connection, null,
+                $"SELECT {QueueColumns} FROM queues q WHERE ($entity IS NULL OR q.entity = $entity) AND ($project IS NULL OR q.project = $project) ORDER BY q.entity, q.project, q.name");
+            cmd.Parameters.AddWithValue("$entity", (object?)entity ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$project", (object?)project ?? DBNull.Value);
+            return ReadQueues(cmd);
+        }));
+    }
+
+    public Task<LaunchQueue?> GetQueueAsync(QueueKey key, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Read(connection => FindQueueId(connection, null, key) is { } id ? ReadQueue(connection, null, id) : null));
+    }
+
+    public Task<LaunchQueue> UpdateQueueAsync(QueueKey key, QueueUpdate update, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Write(cancellationToken, (connection, tx) =>
+        {
+            var id = FindQueueId(connection, tx, key) ?? throw QueueNotFound(key);
+            var current = ReadQueue(connection, tx, id)!;
+            var name = update.NewName ?? current.Name;
+            var config = update.ConfigurationGiven ? update.Configuration : current.ResourceConfig;
+            var vars = update.TemplateVariables ?? QueueRules.VariablesToJson(current.TemplateVariables);
+            var checkedDef = QueueRules.Check(name, current.Resource, config, vars);
+            if (update.NewName is not null && update.NewName != current.Name &&
+                FindQueueId(connection, tx, key with { Name = update.NewName }) is not null)
+            {
+                throw new LaunchException("QueueExists", LaunchErrorCategory.ResourceExists,
+                    $"Cannot rename '{current.Name}' to '{update.NewName}': a queue by that name already exists in {key.Entity}/{key.Project}.", update.NewName);
+            }
+            using var cmd = Command(connection, tx, """
+                UPDATE queues SET name = $name, config = $config, template_vars = $vars, prioritization = $prio, access = $access, updated_at = $now
+                WHERE id = $id
+                """);
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.Parameters.AddWithValue("$name", checkedDef.Name);
+            cmd.Parameters.AddWithValue("$config", JsonTree.ToJson(checkedDef.Config));
+            cmd.Parameters.AddWithValue("$vars", JsonTree.ToJson(QueueRules.VariablesToJson(checkedDef.Variables)));
+            cmd.Parameters.AddWithValue("$prio", (update.Prioritization ?? current.Prioritization) ? 1 : 0);
+            cmd.Parameters.AddWithValue("$access", (update.Access ?? current.Access).ToString());
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.ExecuteNonQuery();
+            return ReadQueue(connection, tx, id)!;
+        }));
+    }
+
+    public Task DeleteQueueAsync(QueueKey key, CancellationToken cancellationToken)
+    {
+        Write(cancellationToken, (connection, tx) =>
+        {
+            var id = FindQueueId(connection, tx, key) ?? throw QueueNotFound(key);
+            using var cmd = Command(connection, tx, "DELETE FROM queues WHERE id = $id");
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.ExecuteNonQuery();
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
+    internal static LaunchException QueueNotFound(QueueKey key) =>
+        LaunchException.NotFound("QueueNotFound",
+            $"There is no queue named '{key.Name}' in {key.Entity}/{key.Project}. Get-WandbLaunchQueue lists the queues there.", key.Name);
+
+    private static string? FindQueueId(SqliteConnection connection, SqliteTransaction? tx, QueueKey key)
+    {
+        using var cmd = Command(connection, tx, "SELECT id FROM queues WHERE entity = $e AND project = $p AND name = $n");
+        cmd.Parameters.AddWithValue("$e", key.Entity);
+        cmd.Parameters.AddWithValue("$p", key.Project);
+        cmd.Parameters.AddWithValue("$n", key.Name);
+        return cmd.ExecuteScalar() as string;
+    }
+
+    private LaunchQueue? ReadQueue(SqliteConnection connection, SqliteTransaction? tx, string id)
+    {
+        using var cmd = Command(connection, tx, $"SELECT {QueueColumns} FROM queues q WHERE q.id = $id");
+        cmd.Parameters.AddWithValue("$id", id);
+        return ReadQueues(cmd).FirstOrDefault();
+    }
+
+    private List<LaunchQueue> ReadQueues(SqliteCommand cmd)
+    {
+        var list = new List<LaunchQueue>();
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
+        {
+            list.Add(new LaunchQueue
+            {
+                Id = reader.GetString(0),
+                Entity = reader.GetString(1),
+                Project = reader.GetString(2),
+                Name = reader.GetString(3),
+                Resource = reader.GetString(4),
+                ResourceConfig = JsonNode.Parse(reader.GetString(5)) as JsonObject ?? new JsonObject(),
+                TemplateVariables = QueueRules.ReadVariables(JsonNode.Parse(reader.GetString(6)) as JsonObject),
+                Prioritization = reader.GetInt64(7) != 0,
+                Access = Enum.Parse<QueueAccess>(reader.GetString(8)),
+                CreatedBy = reader.IsDBNull(9) ? null : reader.GetString(9),
+                CreatedAt = Clock.FromMs(reader.GetInt64(10)),
+                UpdatedAt = Clock.FromMs(reader.GetInt64(11)),
+                PendingCount = reader.GetInt32(12),
+                ActiveCount = reader.GetInt32(13),
+                Store = Location,
+            });
+        }
+        return list;
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? tx, string sql)
+    {
+        var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        return cmd;
+    }
+
+    /// <summary>Runs <paramref name="work"/> in one IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlocks).</summary>
+    private T Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            using var connection = _db.Open();
+            using var tx = connection.BeginTransaction(deferred: false);
+            var result = work(connection, tx);
+            tx.Commit();
+            return result;
+        }
+        catch (SqliteException e)
+        {
+            throw _db.Translate(e);
+        }
+    }
+
+    private T Read<T>(Func<SqliteConnection, T> work)
+    {
+        try
+        {
+            using var connection = _db.Open();
+            return work(connection);
+        }
+        catch (SqliteException e)
+        {
+            throw _db.Translate(e);
+        }
+    }
+
+    public void Dispose()
+    {
+    }
+}

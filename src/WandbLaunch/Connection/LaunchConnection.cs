@@ -1,0 +1,14 @@
+namespace WandbLaunch.Connection;
+
+/// <summary>The backend a PowerShell session is connected to.</summary>
+public sealed class LaunchConnection
+{
+    /// <summary>Local (an SQLite file) or Wandb (a W&amp;B server).</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>The store file or server URL.</summary>
+    public required string Location { get; init; }
+
+    /// <summary>The entity used when a cmdlet is given none.</summary>
+    public required string DefaultEntity { get; init; }
+}

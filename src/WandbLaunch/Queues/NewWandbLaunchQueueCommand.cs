@@ -1,0 +1,78 @@
+using System.Collections;
+using System.Management.Automation;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Infrastructure;
+
+namespace WandbLaunch.Queues;
+
+/// <summary>
+/// <para type="synopsis">Creates a launch queue bound to a target resource.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.New, "WandbLaunchQueue", SupportsShouldProcess = true, DefaultParameterSetName = ConfigurationSet)]
+[OutputType(typeof(LaunchQueue))]
+public sealed class NewWandbLaunchQueueCommand : QueueCmdlet
+{
+    private const string ConfigurationSet = "Configuration";
+    private const string ConfigurationPathSet = "ConfigurationPath";
+
+    /// <summary>The queue name: 1 to 64 characters, unique within the entity and project.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    public string Name { get; set; } = "";
+
+    /// <summary>The target resource jobs on this queue run on: local-process, local-container, kubernetes, sagemaker or gcp-vertex.</summary>
+    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateSet(LaunchResource.LocalContainer, LaunchResource.LocalProcess, LaunchResource.Kubernetes, LaunchResource.SageMaker, LaunchResource.GcpVertex, IgnoreCase = true)]
+    public string Resource { get; set; } = "";
+
+    /// <summary>
+    /// The resource configuration, as JSON or YAML text or as a hashtable. Either the bare configuration or W&amp;B's
+    /// stored form {"resource_args": {"&lt;resource&gt;": ...}}. Values may use {{variable}} placeholders.
+    /// </summary>
+    [Parameter(ParameterSetName = ConfigurationSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("Config")]
+    public object? Configuration { get; set; }
+
+    /// <summary>A JSON or YAML file holding the resource configuration.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigurationPathSet)]
+    [Alias("ConfigPath")]
+    public string? ConfigurationPath { get; set; }
+
+    /// <summary>
+    /// Template variables, name → JSON schema: @{ cpus = @{ type = 'integer'; minimum = 1; maximum = 8; default = 2 };
+    /// size = @{ type = 'string'; enum = 'small','large' } }. Each must be used as {{name}} in the configuration.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public IDictionary? TemplateVariable { get; set; }
+
+    /// <summary>Pop items by priority (critical, high, medium, low), then in submission order (W&amp;B mode V0).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public SwitchParameter Prioritization { get; set; }
+
+    /// <summary>Who may push to the queue: Project (everyone in the project, the default) or User (only you).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public QueueAccess Access { get; set; } = QueueAccess.Project;
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        TryRun(() =>
+        {
+            var definition = new QueueDefinition
+            {
+                Name = Name,
+                Entity = EntityOrDefault,
+                Project = ProjectOrDefault,
+                Resource = Resource.ToLowerInvariant(),
+                Configuration = ReadConfiguration(Configuration, ConfigurationPath),
+                TemplateVariables = ReadTemplateVariables(TemplateVariable),
+                Prioritization = Prioritization.IsPresent,
+                Access = Access,
+                CreatedBy = Environment.UserName,
+            };
+            // Validate before asking, so -WhatIf reports bad input too.
+            QueueRules.Check(definition.Name, definition.Resource, definition.Configuration, definition.TemplateVariables);
+            if (!ShouldProcess($"{definition.Entity}/{definition.Project}/{Name} ({definition.Resource}) in {Backend.Location}", "Create launch queue")) return;
+            WriteObject(Await(Backend.CreateQueueAsync(definition, StopToken)));
+        });
+    }
+}

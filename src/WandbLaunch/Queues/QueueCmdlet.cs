@@ -1,0 +1,74 @@
+using System.Management.Automation;
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Storage;
+using WandbLaunch.Infrastructure;
+
+namespace WandbLaunch.Queues;
+
+/// <summary>What the queue cmdlets share: entity and project defaults, name lookup with wildcards, config input.</summary>
+public abstract class QueueCmdlet : WandbLaunchCmdlet
+{
+    /// <summary>The entity (W&amp;B user or team) that owns the queue. Default: WANDB_ENTITY, else the local user name.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Entity { get; set; }
+
+    /// <summary>The project that holds the queue. Default: model-registry, where W&amp;B keeps launch queues.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string? Project { get; set; }
+
+    private protected string EntityOrDefault => Entity ?? Backend.DefaultEntity;
+
+    private protected string ProjectOrDefault => Project ?? LaunchDefaults.Project;
+
+    private protected QueueKey KeyFor(string name) => new(EntityOrDefault, ProjectOrDefault, name);
+
+    /// <summary>
+    /// The queues matching <paramref name="names"/> (wildcards allowed). A literal name that matches nothing is a
+    /// non-terminating QueueNotFound error, as Get-Item does for a missing path.
+    /// </summary>
+    private protected IEnumerable<LaunchQueue> FindQueues(string[]? names)
+    {
+        var all = Await(Backend.GetQueuesAsync(EntityOrDefault, ProjectOrDefault, StopToken));
+        if (names is null || names.Length == 0) return all;
+        var found = new List<LaunchQueue>();
+        foreach (var name in names)
+        {
+            if (WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
+                found.AddRange(all.Where(q => pattern.IsMatch(q.Name) && !found.Contains(q)));
+                continue;
+            }
+            var exact = all.FirstOrDefault(q => q.Name == name);
+            if (exact is null) WriteError(LaunchErrors.ToRecord(QueueNotFound(name)));
+            else if (!found.Contains(exact)) found.Add(exact);
+        }
+        return found;
+    }
+
+    private protected LaunchException QueueNotFound(string name) =>
+        LaunchException.NotFound("QueueNotFound",
+            $"There is no queue named '{name}' in {EntityOrDefault}/{ProjectOrDefault}. Get-WandbLaunchQueue lists the queues there.", name);
+
+    /// <summary>Reads -Configuration (text, hashtable or object) or -ConfigurationPath (a JSON or YAML file).</summary>
+    private protected JsonNode? ReadConfiguration(object? configuration, string? configurationPath)
+    {
+        if (configurationPath is not null)
+        {
+            var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(configurationPath);
+            if (!File.Exists(path))
+            {
+                throw LaunchException.NotFound("ConfigurationFileNotFound", $"The configuration file '{path}' does not exist.", path);
+            }
+            return Engine.Documents.StructuredText.ParseFile(path, "InvalidQueueConfiguration").Root;
+        }
+        return PowerShellValues.ToDocument(configuration, "InvalidQueueConfiguration");
+    }
+
+    private protected static JsonObject? ReadTemplateVariables(System.Collections.IDictionary? variables) =>
+        variables is null ? null : (JsonObject?)PowerShellValues.ToJson(variables, "InvalidTemplateVariable");
+}

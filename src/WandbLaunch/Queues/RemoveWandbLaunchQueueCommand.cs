@@ -1,0 +1,30 @@
+using System.Management.Automation;
+using WandbLaunch.Infrastructure;
+
+namespace WandbLaunch.Queues;
+
+/// <summary>
+/// <para type="synopsis">Deletes launch queues and the items waiting in them.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "WandbLaunchQueue", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(void))]
+public sealed class RemoveWandbLaunchQueueCommand : QueueCmdlet
+{
+    /// <summary>The queues to delete; wildcards are allowed. Queues from Get-WandbLaunchQueue bind by name.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string[] Name { get; set; } = [];
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        foreach (var queue in FindQueues(Name))
+        {
+            var waiting = queue.PendingCount + queue.ActiveCount;
+            var what = waiting == 0 ? $"{queue} in {Backend.Location}" : $"{queue} in {Backend.Location} and its {waiting} unfinished job(s)";
+            if (!ShouldProcess(what, "Remove launch queue")) continue;
+            TryRun(() => Await(Backend.DeleteQueueAsync(KeyFor(queue.Name), StopToken)));
+        }
+    }
+}

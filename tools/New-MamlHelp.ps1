@@ -1,0 +1,2 @@
+param([string] $DocsPath, [string] $OutputPath)
+# Placeholder replaced by the help generator.
