@@ -20,6 +20,15 @@
         'Get-WandbLaunchAgentConfig'
         'Set-WandbLaunchAgentConfig'
         'Test-WandbLaunchAgentConfig'
+        'Submit-WandbLaunchJob'
+        'Get-WandbLaunchJob'
+        'Wait-WandbLaunchJob'
+        'Stop-WandbLaunchJob'
+        'Remove-WandbLaunchJob'
+        'Get-WandbLaunchJobLog'
+        'Start-WandbLaunchAgent'
+        'Get-WandbLaunchAgent'
+        'Stop-WandbLaunchAgent'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

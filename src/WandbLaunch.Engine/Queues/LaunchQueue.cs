@@ -7,7 +7,8 @@ namespace WandbLaunch.Engine.Queues;
 /// <summary>A launch queue: where launch requests wait for an agent, bound to one target resource.</summary>
 public sealed class LaunchQueue
 {
-    public required string Id { get; init; }
+    /// <summary>The store's id for the queue.</summary>
+    public required string QueueId { get; init; }
 
     public required string Name { get; init; }
 

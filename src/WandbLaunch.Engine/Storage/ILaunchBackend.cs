@@ -1,11 +1,14 @@
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 
 namespace WandbLaunch.Engine.Storage;
 
 /// <summary>
 /// Where queues, queue items (jobs) and agents live. The local SQLite store and the W&amp;B server both implement
-/// it; every rule that does not depend on where data lives (names, templates, priorities) is checked before a
-/// call reaches a backend, by the shared types in <c>Queues/</c> and <c>Specs/</c>.
+/// it; every rule that does not depend on where data lives (names, templates, priorities, specs) is checked by
+/// the shared types in <c>Queues/</c> and <c>Specs/</c>, so both refuse the same input with the same error.
+/// Operations map one to one onto W&amp;B's GraphQL operations where the server has one (noted per member).
 /// </summary>
 public interface ILaunchBackend : IDisposable
 {
@@ -14,6 +17,11 @@ public interface ILaunchBackend : IDisposable
 
     /// <summary>The entity used when a caller names none.</summary>
     string DefaultEntity { get; }
+
+    /// <summary>Where agents on this host keep job logs.</summary>
+    string LogDirectory { get; }
+
+    // ---- queues: upsertRunQueue / project.runQueues / deleteRunQueues
 
     Task<LaunchQueue> CreateQueueAsync(QueueDefinition definition, CancellationToken cancellationToken);
 
@@ -25,6 +33,70 @@ public interface ILaunchBackend : IDisposable
 
     Task<LaunchQueue> UpdateQueueAsync(QueueKey key, QueueUpdate update, CancellationToken cancellationToken);
 
-    /// <summary>Deletes a queue and the items waiting in it.</summary>
-    Task DeleteQueueAsync(QueueKey key, CancellationToken cancellationToken);
+    /// <summary>Deletes a queue and its items. Refused (QueueHasActiveJobs) while agents hold items, unless forced.</summary>
+    Task DeleteQueueAsync(QueueKey key, bool force, CancellationToken cancellationToken);
+
+    // ---- items: pushToRunQueueByName / runQueueItem / popFromRunQueue / ackRunQueueItem / failRunQueueItem / updateRunQueueItemWarning
+
+    /// <summary>Validates, renders and stores a launch request (pushToRunQueueByName).</summary>
+    Task<LaunchJob> PushAsync(QueueKey queue, PushRequest request, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<LaunchJob>> GetJobsAsync(JobQuery query, CancellationToken cancellationToken);
+
+    Task<LaunchJob?> GetJobAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Leases the next item of a queue to an agent, atomically: by priority then FIFO when the queue has
+    /// prioritization on, FIFO otherwise. Items whose lease expired before they started are available again.
+    /// </summary>
+    Task<LaunchJob?> PopAsync(string agentId, QueueKey queue, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>The agent starts working on the item (ackRunQueueItem): Leased → Starting.</summary>
+    Task<LaunchJob> AckAsync(string itemId, string agentId, string logPath, CancellationToken cancellationToken);
+
+    /// <summary>The job runs on its target: Starting → Running, with the handle that finds it there.</summary>
+    Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken);
+
+    /// <summary>Records how the job ended (failRunQueueItem for failures).</summary>
+    Task FinishAsync(string itemId, string agentId, JobOutcome outcome, CancellationToken cancellationToken);
+
+    /// <summary>Records a warning on the item (updateRunQueueItemWarning).</summary>
+    Task WarnAsync(string itemId, string stage, string message, CancellationToken cancellationToken);
+
+    /// <summary>Puts an item back on its queue with the same run id (preemption, or an agent releasing work it had not started).</summary>
+    Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Items of these queues that were started by an agent whose lease has expired (it died); they are leased to
+    /// <paramref name="agentId"/>, which re-attaches to them through their handle or fails them.
+    /// </summary>
+    Task<IReadOnlyList<LaunchJob>> ClaimOrphansAsync(string agentId, IReadOnlyList<QueueKey> queues, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Pending: removed from the queue (Stopped). Held by an agent: flagged, and that agent cancels it.</summary>
+    Task<LaunchJob> RequestStopAsync(string itemId, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a finished item. Refused (JobActive) while it is pending or held by an agent.</summary>
+    Task RemoveJobAsync(string itemId, CancellationToken cancellationToken);
+
+    // ---- agents: createLaunchAgent / launchAgent / updateLaunchAgent / stopPolling
+
+    Task<LaunchAgentInfo> RegisterAgentAsync(AgentRegistration registration, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<LaunchAgentInfo>> GetAgentsAsync(CancellationToken cancellationToken);
+
+    Task<LaunchAgentInfo?> GetAgentAsync(string id, CancellationToken cancellationToken);
+
+    Task SetAgentStatusAsync(string agentId, string status, CancellationToken cancellationToken);
+
+    /// <summary>Renews the agent's heartbeat and the leases of every item it holds; reports stop requests.</summary>
+    Task<Heartbeat> HeartbeatAsync(string agentId, TimeSpan lease, CancellationToken cancellationToken);
+
+    /// <summary>Sets the agent's stop flag (W&amp;B's stopPolling); the agent sees it on its next tick.</summary>
+    Task RequestAgentStopAsync(string agentId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Completes when something in the store may have changed (another process committed), or after
+    /// <paramref name="timeout"/>. Lets an idle agent start a new job at once instead of on its next poll.
+    /// </summary>
+    Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken);
 }

@@ -16,6 +16,10 @@ public sealed class RemoveWandbLaunchQueueCommand : QueueCmdlet
     [ArgumentCompleter(typeof(QueueNameCompleter))]
     public string[] Name { get; set; } = [];
 
+    /// <summary>Delete the queue even while agents run jobs from it (those jobs keep running but are no longer tracked).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
@@ -24,7 +28,7 @@ public sealed class RemoveWandbLaunchQueueCommand : QueueCmdlet
             var waiting = queue.PendingCount + queue.ActiveCount;
             var what = waiting == 0 ? $"{queue} in {Backend.Location}" : $"{queue} in {Backend.Location} and its {waiting} unfinished job(s)";
             if (!ShouldProcess(what, "Remove launch queue")) continue;
-            TryRun(() => Await(Backend.DeleteQueueAsync(KeyFor(queue.Name), StopToken)));
+            TryRun(() => Await(Backend.DeleteQueueAsync(KeyFor(queue.Name), Force, StopToken)));
         }
     }
 }

@@ -10,16 +10,20 @@ namespace WandbLaunch.Engine.Storage.Sqlite;
 public sealed partial class SqliteLaunchBackend : ILaunchBackend
 {
     private readonly SqliteDatabase _db;
+    private readonly SqliteChangeWatcher _changes;
 
     public SqliteLaunchBackend(string path, string? defaultEntity = null)
     {
         _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)));
+        _changes = new SqliteChangeWatcher(_db);
         DefaultEntity = defaultEntity ?? LaunchDefaults.Entity();
     }
 
     public string Location => _db.Path;
 
     public string DefaultEntity { get; }
+
+    public string LogDirectory => Path.Combine(Path.GetDirectoryName(_db.Path)!, "logs");
 
     /// <summary>Opens the store now (creating or migrating it), so that a bad path fails at connect time.</summary>
     public void EnsureOpen()
@@ -115,11 +119,22 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         }));
     }
 
-    public Task DeleteQueueAsync(QueueKey key, CancellationToken cancellationToken)
+    public Task DeleteQueueAsync(QueueKey key, bool force, CancellationToken cancellationToken)
     {
         Write(cancellationToken, (connection, tx) =>
         {
             var id = FindQueueId(connection, tx, key) ?? throw QueueNotFound(key);
+            using (var active = Command(connection, tx, "SELECT count(*) FROM items WHERE queue_id = $id AND state IN ('Leased', 'Starting', 'Running')"))
+            {
+                active.Parameters.AddWithValue("$id", id);
+                var count = (long)active.ExecuteScalar()!;
+                if (count > 0 && !force)
+                {
+                    throw new LaunchException("QueueHasActiveJobs", LaunchErrorCategory.InvalidOperation,
+                        $"Queue '{key.Name}' has {count} job(s) that agents are running. Stop them first (Get-WandbLaunchJob -Queue '{key.Name}' -State Running | Stop-WandbLaunchJob), or use -Force to delete the queue anyway.",
+                        key.Name);
+                }
+            }
             using var cmd = Command(connection, tx, "DELETE FROM queues WHERE id = $id");
             cmd.Parameters.AddWithValue("$id", id);
             cmd.ExecuteNonQuery();
@@ -156,7 +171,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         {
             list.Add(new LaunchQueue
             {
-                Id = reader.GetString(0),
+                QueueId = reader.GetString(0),
                 Entity = reader.GetString(1),
                 Project = reader.GetString(2),
                 Name = reader.GetString(3),
@@ -194,6 +209,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
             using var tx = connection.BeginTransaction(deferred: false);
             var result = work(connection, tx);
             tx.Commit();
+            _changes.NotifyLocalChange();
             return result;
         }
         catch (SqliteException e)
@@ -215,7 +231,8 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         }
     }
 
-    public void Dispose()
-    {
-    }
+    public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
+        _changes.WaitAsync(timeout, cancellationToken);
+
+    public void Dispose() => _changes.Dispose();
 }

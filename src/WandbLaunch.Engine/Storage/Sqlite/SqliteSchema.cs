@@ -49,6 +49,7 @@ internal static class SqliteSchema
             failure_stage    TEXT,
             warnings         TEXT,
             stop_requested   INTEGER NOT NULL DEFAULT 0,
+            resume           INTEGER NOT NULL DEFAULT 0,
             log_path         TEXT,
             created_at       INTEGER NOT NULL,
             leased_at        INTEGER,
@@ -57,6 +58,7 @@ internal static class SqliteSchema
             updated_at       INTEGER NOT NULL
         );
         CREATE INDEX items_pending ON items (queue_id, priority, seq) WHERE state = 'Pending';
+        CREATE INDEX items_pending_fifo ON items (queue_id, seq) WHERE state = 'Pending';
         CREATE INDEX items_active ON items (agent_id, state) WHERE state IN ('Leased', 'Starting', 'Running');
         CREATE INDEX items_queue ON items (queue_id, state);
         CREATE TABLE agents (

@@ -1,0 +1,56 @@
+using System.Globalization;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Errors;
+
+namespace WandbLaunch.Engine.Agent;
+
+/// <summary>How an agent runs: its resolved config plus timings.</summary>
+public sealed class AgentOptions
+{
+    public const string StartTimeoutVariable = "WANDB_LAUNCH_START_TIMEOUT";
+    public const string LeaseVariable = "WANDB_LAUNCH_LEASE_SECONDS";
+
+    public required LaunchAgentConfig Config { get; init; }
+
+    public required string Name { get; init; }
+
+    /// <summary>The longest an idle agent goes without checking its queues. Changes in the store wake it at once.</summary>
+    public TimeSpan PollingInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long an item stays leased without a heartbeat; after that another agent may take it over.</summary>
+    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A job not running this long after the agent took it is failed. Null disables.</summary>
+    public TimeSpan? StartTimeout { get; init; } = TimeSpan.FromSeconds(1800);
+
+    /// <summary>How often the agent renews its leases and reads stop requests: every second, or a quarter of a shorter lease.</summary>
+    public TimeSpan HeartbeatInterval => TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, Lease.Ticks / 4));
+
+    /// <summary>Reads the agent's environment (the variables W&amp;B's agent honours, plus our lease length).</summary>
+    public required Func<string, string?> Environment { get; init; }
+
+    /// <summary>Where runners put per-run files.</summary>
+    public required string WorkDirectory { get; init; }
+
+    public static TimeSpan? ParseStartTimeout(Func<string, string?> environment)
+    {
+        var text = environment(StartTimeoutVariable);
+        if (string.IsNullOrWhiteSpace(text)) return TimeSpan.FromSeconds(1800);
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+        {
+            throw LaunchException.Invalid("InvalidStartTimeout", $"{StartTimeoutVariable} is '{text}'; it must be a number of seconds (0 or less disables the timeout).", text);
+        }
+        return seconds <= 0 ? null : TimeSpan.FromSeconds(seconds);
+    }
+
+    public static TimeSpan ParseLease(Func<string, string?> environment)
+    {
+        var text = environment(LeaseVariable);
+        if (string.IsNullOrWhiteSpace(text)) return TimeSpan.FromSeconds(30);
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds < 1)
+        {
+            throw LaunchException.Invalid("InvalidLease", $"{LeaseVariable} is '{text}'; it must be a number of seconds, at least 1.", text);
+        }
+        return TimeSpan.FromSeconds(seconds);
+    }
+}

@@ -1,0 +1,378 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Storage;
+
+namespace WandbLaunch.Engine.Agent;
+
+/// <summary>
+/// A launch agent: registers, then loops — check the stop flag, take items round-robin from its queues while below
+/// max_jobs, run each as a task (start → run → finish), renew its leases, report POLLING/RUNNING — until cancelled
+/// or asked to stop, then stops its jobs and reports KILLED. An idle agent waits on the store's change signal, so
+/// a new item starts at once rather than on the next poll.
+/// </summary>
+public sealed class LaunchAgent
+{
+    private readonly ILaunchBackend _backend;
+    private readonly AgentOptions _options;
+    private readonly IAgentEvents _events;
+    private readonly RunnerRegistry _runners;
+    private readonly ConcurrentDictionary<string, TrackedJob> _jobs = new();
+    private readonly object _signalLock = new();
+    private TaskCompletionSource _jobEnded = NewSignal();
+    private int _finished;
+    private int _failed;
+
+    public LaunchAgent(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners = null)
+    {
+        _backend = backend;
+        _options = options;
+        _events = events;
+        _runners = runners ?? RunnerRegistry.Default();
+    }
+
+    /// <summary>The agent's id once registered.</summary>
+    public string? Id { get; private set; }
+
+    public int ActiveJobs => _jobs.Count;
+
+    private int MaxJobs => _options.Config.MaxJobs;
+
+    private bool HasCapacity => MaxJobs == -1 || _jobs.Count < MaxJobs;
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Checks everything the agent needs before it registers: queues exist and have a runner.</summary>
+    public async Task<IReadOnlyList<LaunchQueue>> ResolveQueuesAsync(CancellationToken cancellationToken)
+    {
+        var config = _options.Config;
+        if (config.Queues.Count == 0)
+        {
+            throw LaunchException.Invalid("NoQueues",
+                "The agent has no queues to poll. Give -Queue, or set queues in launch-config.yaml (New-WandbLaunchAgentConfig -Queue ...).");
+        }
+        var entity = config.Entity ?? _backend.DefaultEntity;
+        var queues = new List<LaunchQueue>();
+        foreach (var name in config.Queues)
+        {
+            var queue = await _backend.GetQueueAsync(new QueueKey(entity, Storage.LaunchDefaults.Project, name), cancellationToken).ConfigureAwait(false)
+                ?? throw LaunchException.NotFound("QueueNotFound",
+                    $"The agent cannot poll queue '{name}': there is no such queue in {entity}/{Storage.LaunchDefaults.Project} ({_backend.Location}). Create it with New-WandbLaunchQueue.",
+                    name);
+            _runners.For(queue.Resource);
+            queues.Add(queue);
+        }
+        return queues;
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var queues = await ResolveQueuesAsync(cancellationToken).ConfigureAwait(false);
+        var keys = queues.Select(q => new QueueKey(q.Entity, q.Project, q.Name)).ToList();
+        var info = await _backend.RegisterAgentAsync(new AgentRegistration
+        {
+            Name = _options.Name,
+            Entity = _options.Config.Entity ?? _backend.DefaultEntity,
+            Queues = keys,
+            ConfigJson = JsonTree.ToJson(_options.Config.GetDocument()),
+            MaxJobs = MaxJobs,
+        }, cancellationToken).ConfigureAwait(false);
+        Id = info.Id;
+        Report(AgentEventKind.Status,
+            $"Agent {_options.Name} ({Id}) polling {string.Join(", ", queues.Select(q => q.Name))} in {_backend.Location}; max jobs {(MaxJobs == -1 ? "unlimited" : MaxJobs)}");
+
+        var reason = "it was stopped (Ctrl+C or Stop-Job)";
+        var status = AgentStatus.Polling;
+        try
+        {
+            await RecoverOrphansAsync(keys, cancellationToken).ConfigureAwait(false);
+            var nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+            var nextRecovery = DateTime.UtcNow + _options.Lease;
+            var next = 0;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                if (DateTime.UtcNow >= nextHeartbeat)
+                {
+                    var beat = await _backend.HeartbeatAsync(Id, _options.Lease, cancellationToken).ConfigureAwait(false);
+                    nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+                    if (beat.StopRequested)
+                    {
+                        reason = "a stop was requested (Stop-WandbLaunchAgent)";
+                        break;
+                    }
+                    ApplyHeartbeat(beat);
+                }
+                if (DateTime.UtcNow >= nextRecovery)
+                {
+                    await RecoverOrphansAsync(keys, cancellationToken).ConfigureAwait(false);
+                    nextRecovery = DateTime.UtcNow + _options.Lease;
+                }
+
+                while (HasCapacity && !cancellationToken.IsCancellationRequested)
+                {
+                    LaunchJob? job = null;
+                    for (var i = 0; i < keys.Count && job is null; i++)
+                    {
+                        var index = (next + i) % keys.Count;
+                        job = await _backend.PopAsync(Id, keys[index], _options.Lease, cancellationToken).ConfigureAwait(false);
+                        if (job is not null) next = (index + 1) % keys.Count;
+                    }
+                    if (job is null) break;
+                    Track(job, running: null);
+                }
+
+                var newStatus = _jobs.IsEmpty ? AgentStatus.Polling : AgentStatus.Running;
+                if (newStatus != status)
+                {
+                    status = newStatus;
+                    await _backend.SetAgentStatusAsync(Id, status, cancellationToken).ConfigureAwait(false);
+                }
+
+                Task ended;
+                lock (_signalLock) ended = _jobEnded.Task;
+                var wait = Min(_options.PollingInterval, nextHeartbeat - DateTime.UtcNow);
+                // While full, only a job ending (or a heartbeat) matters; otherwise any change to the store.
+                var change = HasCapacity ? _backend.WaitForChangeAsync(wait, cancellationToken) : Task.Delay(wait, cancellationToken);
+                await Task.WhenAny(change, ended).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            await ShutdownAsync(reason).ConfigureAwait(false);
+        }
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? (a < TimeSpan.Zero ? TimeSpan.Zero : a) : (b < TimeSpan.Zero ? TimeSpan.Zero : b);
+
+    private void ApplyHeartbeat(Heartbeat beat)
+    {
+        foreach (var id in beat.JobsToStop)
+        {
+            if (_jobs.TryGetValue(id, out var tracked)) tracked.Stop("Stopped on request (Stop-WandbLaunchJob).");
+        }
+        var held = beat.HeldJobs.ToHashSet();
+        foreach (var (id, tracked) in _jobs)
+        {
+            if (!held.Contains(id) && tracked.Acknowledged)
+            {
+                Report(AgentEventKind.Warning, $"{id}: another agent took this job over (this agent missed its lease); stopping the local copy", id);
+                tracked.Lose();
+            }
+        }
+    }
+
+    private async Task RecoverOrphansAsync(IReadOnlyList<QueueKey> keys, CancellationToken cancellationToken)
+    {
+        var orphans = await _backend.ClaimOrphansAsync(Id!, keys, _options.Lease, cancellationToken).ConfigureAwait(false);
+        foreach (var orphan in orphans)
+        {
+            var runner = _runners.For(orphan.Resource);
+            var logPath = orphan.LogPath ?? Path.Combine(_backend.LogDirectory, orphan.Id + ".log");
+            IRunningJob? running;
+            using (var log = new JobLog(logPath, Secrets()))
+            {
+                log.Agent($"agent {Id} took over this job from agent {orphan.AgentId}, which stopped responding");
+                running = await runner.AttachAsync(orphan, log, cancellationToken).ConfigureAwait(false);
+            }
+            if (running is null)
+            {
+                var message = $"The agent running this job ({orphan.AgentId}) stopped responding while the job was {orphan.State.ToString().ToLowerInvariant()}, " +
+                              $"and {orphan.Resource} jobs cannot be re-attached; submit it again to re-run it.";
+                await _backend.FinishAsync(orphan.Id, Id!, JobOutcome.Failed(FailureStage.Agent, message), cancellationToken).ConfigureAwait(false);
+                Interlocked.Increment(ref _failed);
+                Report(AgentEventKind.Job, $"{orphan.Id} [{orphan.Queue}] failed (agent): its agent died and it cannot be re-attached", orphan.Id, orphan.Queue);
+                continue;
+            }
+            Report(AgentEventKind.Job, $"{orphan.Id} [{orphan.Queue}] re-attached ({running.Description})", orphan.Id, orphan.Queue);
+            Track(orphan, running);
+        }
+    }
+
+    private void Track(LaunchJob job, IRunningJob? running)
+    {
+        var tracked = new TrackedJob(job);
+        _jobs[job.Id] = tracked;
+        tracked.Task = Task.Run(() => RunJobAsync(tracked, running));
+    }
+
+    private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running)
+    {
+        var job = tracked.Job;
+        var logPath = job.LogPath ?? Path.Combine(_backend.LogDirectory, job.Id + ".log");
+        JobOutcome? outcome = null;
+        try
+        {
+            using var log = new JobLog(logPath, Secrets());
+            try
+            {
+                if (running is null)
+                {
+                    job = await _backend.AckAsync(job.Id, Id!, logPath, CancellationToken.None).ConfigureAwait(false);
+                    tracked.Acknowledged = true;
+                    log.Agent($"agent {_options.Name} ({Id}) took the job from queue {job.Queue} (attempt {job.Attempts}, run id {job.RunId})");
+                    Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] starting: {job.Source} (run {job.RunId}{(job.Attempts > 1 ? $", attempt {job.Attempts}" : "")})", job.Id, job.Queue);
+                    running = await StartAsync(tracked, job, log).ConfigureAwait(false);
+                    await _backend.MarkRunningAsync(job.Id, Id!, running.Handle, CancellationToken.None).ConfigureAwait(false);
+                    Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] running ({running.Description})", job.Id, job.Queue);
+                }
+                else
+                {
+                    tracked.Acknowledged = true;
+                }
+                using (tracked.Cancellation.Token.Register(() => _ = running.CancelAsync()))
+                {
+                    outcome = await running.Completion.ConfigureAwait(false);
+                }
+                if (tracked.StopReason is { } why && outcome.State == LaunchJobState.Stopped) outcome = JobOutcome.Stopped(why);
+            }
+            catch (JobFailedException e)
+            {
+                outcome = JobOutcome.Failed(e.Stage, e.Message);
+            }
+            catch (OperationCanceledException) when (tracked.Cancellation.IsCancellationRequested)
+            {
+                outcome = JobOutcome.Stopped(tracked.StopReason ?? "Stopped.");
+            }
+            catch (LaunchException e) when (e.ErrorId == "JobLeaseLost")
+            {
+                tracked.Lose();
+            }
+            catch (LaunchException e)
+            {
+                outcome = JobOutcome.Failed(FailureStage.Agent, e.Message);
+            }
+            catch (Exception e)
+            {
+                outcome = JobOutcome.Failed(FailureStage.Agent, $"The agent failed while running the job: {e.GetType().Name}: {e.Message}");
+            }
+            if (tracked.Lost || outcome is null) return;
+            log.Agent(Describe(outcome));
+            await _backend.FinishAsync(job.Id, Id!, outcome, CancellationToken.None).ConfigureAwait(false);
+            if (outcome.State == LaunchJobState.Finished) Interlocked.Increment(ref _finished);
+            else Interlocked.Increment(ref _failed);
+            Report(outcome.State == LaunchJobState.Failed ? AgentEventKind.Warning : AgentEventKind.Job,
+                $"{job.Id} [{job.Queue}] {Describe(outcome)}", job.Id, job.Queue);
+        }
+        catch (LaunchException e) when (e.ErrorId == "JobLeaseLost")
+        {
+            Report(AgentEventKind.Warning, $"{job.Id}: {e.Message}", job.Id, job.Queue);
+        }
+        catch (Exception e)
+        {
+            Report(AgentEventKind.Error, $"{job.Id}: could not record the job's outcome: {e.Message}", job.Id, job.Queue);
+        }
+        finally
+        {
+            _jobs.TryRemove(job.Id, out _);
+            tracked.Cancellation.Dispose();
+            TaskCompletionSource signal;
+            lock (_signalLock)
+            {
+                signal = _jobEnded;
+                _jobEnded = NewSignal();
+            }
+            signal.TrySetResult();
+        }
+    }
+
+    private async Task<IRunningJob> StartAsync(TrackedJob tracked, LaunchJob job, JobLog log)
+    {
+        var runner = _runners.For(job.Resource);
+        var context = JobContextFactory.Create(job, _options, log);
+        using var start = CancellationTokenSource.CreateLinkedTokenSource(tracked.Cancellation.Token);
+        if (_options.StartTimeout is { } timeout) start.CancelAfter(timeout);
+        IRunningJob? running = null;
+        try
+        {
+            running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
+            await running.Started.WaitAsync(start.Token).ConfigureAwait(false);
+            return running;
+        }
+        catch (OperationCanceledException) when (!tracked.Cancellation.IsCancellationRequested)
+        {
+            if (running is not null) await running.CancelAsync().ConfigureAwait(false);
+            throw new JobFailedException(FailureStage.Agent,
+                $"The job did not start within {_options.StartTimeout!.Value.TotalSeconds:0} s ({AgentOptions.StartTimeoutVariable}); it was cancelled.");
+        }
+    }
+
+    private static string Describe(JobOutcome outcome) => outcome.State switch
+    {
+        LaunchJobState.Finished => "finished" + (outcome.ExitCode is { } c ? $" (exit code {c})" : ""),
+        LaunchJobState.Failed => $"failed ({outcome.Stage}): {FirstLine(outcome.Message)}",
+        LaunchJobState.Stopped => "stopped: " + outcome.Message,
+        _ => outcome.State.ToString().ToLowerInvariant(),
+    };
+
+    private static string FirstLine(string? text) => text?.Split('\n')[0] ?? "";
+
+    private IEnumerable<string?> Secrets() => [_options.Environment(Specs.JobEnvironment.ApiKeyVariable)];
+
+    private async Task ShutdownAsync(string reason)
+    {
+        if (Id is null) return;
+        if (!_jobs.IsEmpty) Report(AgentEventKind.Status, $"Stopping {_jobs.Count} running job(s) because {reason}");
+        foreach (var tracked in _jobs.Values) tracked.Stop($"The agent stopped while the job ran, because {reason}.");
+        var tasks = _jobs.Values.Select(t => t.Task).Where(t => t is not null).Cast<Task>().ToArray();
+        await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
+        try
+        {
+            await _backend.SetAgentStatusAsync(Id, AgentStatus.Killed, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (LaunchException e)
+        {
+            Report(AgentEventKind.Error, $"Could not record the agent as stopped: {e.Message}");
+        }
+        Report(AgentEventKind.Status, $"Agent {_options.Name} ({Id}) stopped because {reason}: {_finished} job(s) finished, {_failed} failed or stopped");
+    }
+
+    private void Report(AgentEventKind kind, string message, string? jobId = null, string? queue = null) =>
+        _events.Report(new AgentEvent(DateTimeOffset.Now, kind, message, jobId, queue));
+
+    /// <summary>A job this agent holds.</summary>
+    private sealed class TrackedJob(LaunchJob job)
+    {
+        public LaunchJob Job { get; } = job;
+
+        public CancellationTokenSource Cancellation { get; } = new();
+
+        public Task? Task { get; set; }
+
+        public volatile bool Acknowledged;
+
+        public string? StopReason { get; private set; }
+
+        public bool Lost { get; private set; }
+
+        public void Stop(string reason)
+        {
+            StopReason ??= reason;
+            TryCancel();
+        }
+
+        public void Lose()
+        {
+            Lost = true;
+            TryCancel();
+        }
+
+        private void TryCancel()
+        {
+            try
+            {
+                Cancellation.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The job already ended.
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+using WandbLaunch.Engine.Jobs;
+
+namespace WandbLaunch.Engine.Runners;
+
+/// <summary>
+/// Runs jobs on one target resource. A runner turns (resolved spec, queue config, image) into a request for its
+/// target, can show that request without sending it, and records a handle so that a later agent can find the job.
+/// </summary>
+public interface ILaunchRunner
+{
+    /// <summary>The resource name (local-process, local-container, kubernetes, sagemaker, gcp-vertex).</summary>
+    string Resource { get; }
+
+    /// <summary>Checks the job can run here and describes exactly what would be started, without starting it.</summary>
+    RenderedRequest Render(JobContext context);
+
+    /// <summary>Starts the job. Throws <see cref="JobFailedException"/> when it cannot be started.</summary>
+    Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Finds a job that an earlier agent started, through its handle. When the runner cannot re-attach it must make
+    /// sure the job no longer runs (so it never runs twice unwatched) and return null.
+    /// </summary>
+    Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken);
+}

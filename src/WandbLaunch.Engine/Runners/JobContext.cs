@@ -1,0 +1,34 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Jobs;
+
+namespace WandbLaunch.Engine.Runners;
+
+/// <summary>Everything a runner needs to run one job, resolved by the agent.</summary>
+public sealed class JobContext
+{
+    public required LaunchJob Job { get; init; }
+
+    /// <summary>The launch spec with macros substituted in resource_args.</summary>
+    public required JsonObject Spec { get; init; }
+
+    /// <summary><c>resource_args.&lt;resource&gt;</c> after templates and macros.</summary>
+    public required JsonObject ResourceArgs { get; init; }
+
+    /// <summary>The W&amp;B environment for the job (split where long).</summary>
+    public required IReadOnlyDictionary<string, string> Environment { get; init; }
+
+    /// <summary>The image the job runs in, when it runs in one.</summary>
+    public string? ImageUri { get; init; }
+
+    public required LaunchAgentConfig AgentConfig { get; init; }
+
+    /// <summary>Where the runner may put per-run files (clones, build contexts).</summary>
+    public required string WorkDirectory { get; init; }
+
+    /// <summary>The job's log.</summary>
+    public required JobLog Log { get; init; }
+
+    /// <summary>Values never to show (API keys); renderers redact them.</summary>
+    public IReadOnlyList<string> Secrets { get; init; } = [];
+}

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.Runners.LocalProcess;
+
+/// <summary>
+/// Runs the entry point as a process on the agent's host: in the job's code directory (a local directory in place,
+/// or a fresh clone of its git source), with <c>overrides.args</c> appended as an argument vector (never through a
+/// shell), the agent's environment plus the job's W&amp;B environment and <c>resource_args.env</c>.
+/// </summary>
+public sealed class LocalProcessRunner : ILaunchRunner
+{
+    private static readonly string[] AllowedKeys = ["env"];
+
+    public string Resource => LaunchResource.LocalProcess;
+
+    public RenderedRequest Render(JobContext context)
+    {
+        var plan = Plan(context, codeDirectory: null);
+        var lines = new List<string> { $"command: {Quote(plan.Command)}", $"working directory: {plan.WorkingDirectoryDescription}", "environment:" };
+        lines.AddRange(plan.Environment.OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => $"  {p.Key}={(context.Secrets.Contains(p.Value) || p.Key == JobEnvironment.ApiKeyVariable ? "***" : p.Value)}"));
+        return new RenderedRequest { Resource = Resource, Summary = Quote(plan.Command), Text = string.Join('\n', lines) + "\n" };
+    }
+
+    public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
+    {
+        var log = context.Log;
+        var plan = Plan(context, codeDirectory: null);
+        foreach (var key in plan.IgnoredKeys)
+        {
+            log.Agent($"warning: resource_args.{Resource}.{key} is not used by local-process runs (allowed: {string.Join(", ", AllowedKeys)})");
+        }
+        var codeDirectory = plan.Source == SourceUri.Kind.Git
+            ? await GitCheckout.CloneAsync(plan.Uri!, plan.GitVersion, Path.Combine(context.WorkDirectory, context.Job.RunId, "code"), log, cancellationToken).ConfigureAwait(false)
+            : plan.Uri!;
+        if (!Directory.Exists(codeDirectory))
+        {
+            throw new JobFailedException(FailureStage.Agent, $"The job's code directory '{codeDirectory}' does not exist on the agent's host.");
+        }
+        var workingDirectory = plan.WorkingDirectory is null ? codeDirectory : Path.GetFullPath(Path.Combine(codeDirectory, plan.WorkingDirectory));
+
+        var info = new ProcessStartInfo(plan.Command[0])
+        {
+            WorkingDirectory = workingDirectory,
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        foreach (var argument in plan.Command.Skip(1)) info.ArgumentList.Add(argument);
+        foreach (var (name, value) in plan.Environment) info.Environment[name] = value;
+
+        log.Agent($"starting {Quote(plan.Command)} in {workingDirectory}");
+        Process process;
+        try
+        {
+            process = Process.Start(info) ?? throw new JobFailedException(FailureStage.Run, $"Could not start '{plan.Command[0]}'.");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new JobFailedException(FailureStage.Run, $"Could not start '{plan.Command[0]}': {e.Message}. Check the entry point (overrides.entry_point) and the agent's PATH.", e);
+        }
+        return new RunningProcess(process, log);
+    }
+
+    public Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
+    {
+        // A process started by another agent is not our child: its output and exit code cannot be recovered. Make
+        // sure it no longer runs unwatched, so the job is failed rather than half-run twice.
+        if (ProcessHandle.TryParse(job.Handle, out var handle) && handle.FindLiveProcess() is { } orphan)
+        {
+            using (orphan)
+            {
+                log.Agent($"killing process tree {handle.Pid}, left running by agent {job.AgentId}");
+                try
+                {
+                    orphan.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                    // It exited meanwhile.
+                }
+            }
+        }
+        return Task.FromResult<IRunningJob?>(null);
+    }
+
+    private sealed record ProcessPlan(
+        SourceUri.Kind Source,
+        string? Uri,
+        string? GitVersion,
+        string? WorkingDirectory,
+        IReadOnlyList<string> Command,
+        IReadOnlyDictionary<string, string> Environment,
+        IReadOnlyList<string> IgnoredKeys)
+    {
+        public string WorkingDirectoryDescription =>
+            (Source == SourceUri.Kind.Git ? $"<clone of {Uri}{(GitVersion is null ? "" : "@" + GitVersion)}>" : Uri!) +
+            (WorkingDirectory is null ? "" : "/" + WorkingDirectory);
+    }
+
+    private ProcessPlan Plan(JobContext context, string? codeDirectory)
+    {
+        var spec = context.Spec;
+        if (LaunchSpecRules.DockerImage(spec) is { } image)
+        {
+            throw new JobFailedException(FailureStage.Agent,
+                $"The local-process resource cannot run docker images ('{image}'); submit it to a local-container queue instead.");
+        }
+        if (spec["job"] is not null)
+        {
+            throw new JobFailedException(FailureStage.Agent,
+                "Jobs from W&B artifacts (spec 'job') need the W&B server backend; the local store runs uri and docker-image jobs.");
+        }
+        JsonTree.TryGetString(spec["uri"], out var uri);
+        var kind = SourceUri.Classify(uri);
+        var overrides = spec["overrides"] as JsonObject;
+        var entryPoint = Strings(overrides?["entry_point"]);
+        if (entryPoint.Count == 0)
+        {
+            throw new JobFailedException(FailureStage.Agent,
+                "The job has no entry point: give overrides.entry_point (Submit-WandbLaunchJob -EntryPoint python, train.py).");
+        }
+        var command = entryPoint.Concat(Strings(overrides?["args"])).ToList();
+        var environment = new Dictionary<string, string>(context.Environment, StringComparer.Ordinal);
+        if (context.ResourceArgs["env"] is JsonObject extra)
+        {
+            foreach (var (name, value) in extra)
+            {
+                environment[name] = JsonTree.TryGetString(value, out var s) ? s : value?.ToJsonString() ?? "";
+            }
+        }
+        var gitVersion = JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var v) ? v : null;
+        var workingDir = JsonTree.TryGetString(overrides?["working_dir"], out var w) ? w : null;
+        var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
+        return new ProcessPlan(kind, codeDirectory ?? uri, gitVersion, workingDir, command, environment, ignored);
+    }
+
+    private static List<string> Strings(JsonNode? node) =>
+        node is JsonArray arr ? arr.Select(a => JsonTree.TryGetString(a, out var s) ? s : a?.ToJsonString() ?? "").ToList() : [];
+
+    private static string Quote(IEnumerable<string> argv) =>
+        string.Join(' ', argv.Select(a => a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=:,@+%".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'"));
+}

@@ -1,0 +1,25 @@
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Runners.LocalProcess;
+
+namespace WandbLaunch.Engine.Runners;
+
+/// <summary>The runners this build has, by resource.</summary>
+public sealed class RunnerRegistry
+{
+    private readonly Dictionary<string, ILaunchRunner> _runners;
+
+    public RunnerRegistry(IEnumerable<ILaunchRunner> runners) =>
+        _runners = runners.ToDictionary(r => r.Resource, StringComparer.OrdinalIgnoreCase);
+
+    public static RunnerRegistry Default() => new([new LocalProcessRunner()]);
+
+    public ILaunchRunner For(string resource) =>
+        _runners.TryGetValue(resource, out var runner)
+            ? runner
+            : throw new LaunchException("RunnerNotAvailable", LaunchErrorCategory.NotImplemented,
+                $"This version of WandbLaunch cannot run jobs on '{resource}' yet; it runs: {string.Join(", ", _runners.Keys)}. " +
+                $"Known resources: {string.Join(", ", LaunchResource.All)}.", resource);
+
+    public IReadOnlyCollection<string> Resources => _runners.Keys;
+}

@@ -1,0 +1,66 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Documents;
+
+namespace WandbLaunch.Engine.Specs;
+
+/// <summary>The environment W&amp;B gives every job, with long values split into NAME_0 … NAME_N.</summary>
+public static class JobEnvironment
+{
+    /// <summary>Longest value passed whole on most targets.</summary>
+    public const int DefaultMaxValueLength = 32_670;
+
+    /// <summary>Longest value SageMaker accepts.</summary>
+    public const int SageMakerMaxValueLength = 512;
+
+    public const string ApiKeyVariable = "WANDB_API_KEY";
+
+    public sealed record Inputs(
+        JsonObject Spec,
+        string RunId,
+        string ItemId,
+        string QueueName,
+        string QueueEntity,
+        string? ImageUri,
+        bool Resumed,
+        string? BaseUrl,
+        string? ApiKey);
+
+    public static IReadOnlyDictionary<string, string> Build(Inputs inputs, int maxValueLength = DefaultMaxValueLength)
+    {
+        var spec = inputs.Spec;
+        var overrides = spec["overrides"] as JsonObject;
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        void Set(string name, string? value)
+        {
+            if (value is null) return;
+            if (value.Length <= maxValueLength)
+            {
+                env[name] = value;
+                return;
+            }
+            for (int i = 0, part = 0; i < value.Length; i += maxValueLength, part++)
+            {
+                env[$"{name}_{part}"] = value.Substring(i, Math.Min(maxValueLength, value.Length - i));
+            }
+        }
+        string? Str(JsonNode? node) => JsonTree.TryGetString(node, out var s) ? s : null;
+
+        Set("WANDB_BASE_URL", inputs.BaseUrl ?? "https://api.wandb.ai");
+        Set(ApiKeyVariable, inputs.ApiKey);
+        Set("WANDB_PROJECT", Str(spec["project"]));
+        Set("WANDB_ENTITY", Str(spec["entity"]));
+        Set("WANDB_LAUNCH", "True");
+        Set("WANDB_RUN_ID", inputs.RunId);
+        Set("WANDB_DOCKER", inputs.ImageUri);
+        Set("WANDB_NAME", Str(spec["name"]));
+        Set("WANDB_USERNAME", Str(spec["author"]));
+        Set("WANDB_SWEEP_ID", Str(spec["sweep_id"]));
+        if (inputs.Resumed) Set("WANDB_RESUME", "allow");
+        Set("WANDB_LAUNCH_QUEUE_NAME", inputs.QueueName);
+        Set("WANDB_LAUNCH_QUEUE_ENTITY", inputs.QueueEntity);
+        Set("WANDB_LAUNCH_TRACE_ID", inputs.ItemId);
+        if (overrides?["run_config"] is JsonObject runConfig) Set("WANDB_CONFIG", runConfig.ToJsonString());
+        if (overrides?["artifacts"] is JsonObject artifacts) Set("WANDB_ARTIFACTS", artifacts.ToJsonString());
+        return env;
+    }
+}

@@ -1,0 +1,372 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.Storage.Sqlite;
+
+/// <summary>Queue items: push, pop with leases, the job lifecycle and recovery from dead agents.</summary>
+public sealed partial class SqliteLaunchBackend
+{
+    private const string ActiveStates = "('Leased', 'Starting', 'Running')";
+
+    private const string JobColumns =
+        "i.id, q.name, q.entity, q.project, q.resource, i.state, i.priority, i.attempts, i.run_id, i.spec, i.agent_id, i.handle, " +
+        "i.exit_code, i.failure_message, i.failure_stage, i.warnings, i.stop_requested, i.log_path, i.created_at, i.leased_at, " +
+        "i.started_at, i.finished_at, i.lease_expires, i.resume";
+
+    public Task<LaunchJob> PushAsync(QueueKey queue, PushRequest request, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Write(cancellationToken, (connection, tx) =>
+        {
+            var queueId = FindQueueId(connection, tx, queue) ?? throw QueueNotFound(queue);
+            var current = ReadQueue(connection, tx, queueId)!;
+            var item = LaunchSpecRules.Prepare(current, request);
+            var id = Ids.New("item");
+            var now = Clock.NowMs();
+            using var cmd = Command(connection, tx, """
+                INSERT INTO items (id, queue_id, state, priority, spec, template_values, run_id, created_at, updated_at)
+                VALUES ($id, $queue, 'Pending', $priority, $spec, $values, $run, $now, $now)
+                """);
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.Parameters.AddWithValue("$queue", queueId);
+            cmd.Parameters.AddWithValue("$priority", (int)item.Priority);
+            cmd.Parameters.AddWithValue("$spec", JsonTree.ToJson(item.Spec));
+            cmd.Parameters.AddWithValue("$values", item.TemplateValues is null ? DBNull.Value : JsonTree.ToJson(item.TemplateValues));
+            cmd.Parameters.AddWithValue("$run", item.RunId);
+            cmd.Parameters.AddWithValue("$now", now);
+            cmd.ExecuteNonQuery();
+            return ReadJob(connection, tx, id)!;
+        }));
+    }
+
+    public Task<IReadOnlyList<LaunchJob>> GetJobsAsync(JobQuery query, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Read<IReadOnlyList<LaunchJob>>(connection =>
+        {
+            var where = new List<string>();
+            using var cmd = connection.CreateCommand();
+            if (query.Queue is { } key)
+            {
+                var queueId = FindQueueId(connection, null, key) ?? throw QueueNotFound(key);
+                where.Add("i.queue_id = $queue");
+                cmd.Parameters.AddWithValue("$queue", queueId);
+            }
+            if (query.Ids is { Count: > 0 } ids)
+            {
+                where.Add($"i.id IN ({string.Join(", ", ids.Select((_, n) => $"$id{n}"))})");
+                var n = 0;
+                foreach (var id in ids) cmd.Parameters.AddWithValue($"$id{n++}", id);
+            }
+            if (query.States is { Count: > 0 } states)
+            {
+                where.Add($"i.state IN ({string.Join(", ", states.Select(s => $"'{s}'"))})");
+            }
+            if (query.AgentId is { } agent)
+            {
+                where.Add("i.agent_id = $agent");
+                cmd.Parameters.AddWithValue("$agent", agent);
+            }
+            cmd.CommandText = $"SELECT {JobColumns} FROM items i JOIN queues q ON q.id = i.queue_id" +
+                              (where.Count > 0 ? " WHERE " + string.Join(" AND ", where) : "") +
+                              " ORDER BY i.seq" + (query.Limit is { } limit ? $" DESC LIMIT {limit}" : "");
+            var jobs = ReadJobs(cmd);
+            if (query.Limit is not null) jobs.Reverse();
+            return jobs;
+        }));
+    }
+
+    public Task<LaunchJob?> GetJobAsync(string id, CancellationToken cancellationToken) =>
+        Task.FromResult(Read(connection => ReadJob(connection, null, id)));
+
+    public Task<LaunchJob?> PopAsync(string agentId, QueueKey queue, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        // A read first: an idle agent polling an empty queue never takes the write lock.
+        var candidate = Read<(string Id, bool Prioritized)?>(connection =>
+        {
+            using var cmd = Command(connection, null, """
+                SELECT q.id, q.prioritization,
+                       EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND (i.state = 'Pending' OR (i.state = 'Leased' AND i.lease_expires < $now)))
+                FROM queues q WHERE q.entity = $e AND q.project = $p AND q.name = $n
+                """);
+            cmd.Parameters.AddWithValue("$e", queue.Entity);
+            cmd.Parameters.AddWithValue("$p", queue.Project);
+            cmd.Parameters.AddWithValue("$n", queue.Name);
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            using var reader = cmd.ExecuteReader();
+            if (!reader.Read()) throw QueueNotFound(queue);
+            return reader.GetInt64(2) == 0 ? null : (reader.GetString(0), reader.GetInt64(1) != 0);
+        });
+        if (candidate is null) return Task.FromResult<LaunchJob?>(null);
+
+        return Task.FromResult(Write(cancellationToken, (connection, tx) =>
+        {
+            var now = Clock.NowMs();
+            ReleaseExpiredLeases(connection, tx, candidate.Value.Id, now);
+            using var pick = Command(connection, tx,
+                "SELECT id FROM items WHERE queue_id = $q AND state = 'Pending' ORDER BY " +
+                (candidate.Value.Prioritized ? "priority, seq" : "seq") + " LIMIT 1");
+            pick.Parameters.AddWithValue("$q", candidate.Value.Id);
+            if (pick.ExecuteScalar() is not string id) return null;
+            using var lease_ = Command(connection, tx, """
+                UPDATE items SET state = 'Leased', agent_id = $agent, lease_expires = $expires, attempts = attempts + 1,
+                                 leased_at = $now, updated_at = $now
+                WHERE id = $id
+                """);
+            lease_.Parameters.AddWithValue("$agent", agentId);
+            lease_.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
+            lease_.Parameters.AddWithValue("$now", now);
+            lease_.Parameters.AddWithValue("$id", id);
+            lease_.ExecuteNonQuery();
+            return ReadJob(connection, tx, id);
+        }));
+    }
+
+    /// <summary>Items leased by an agent that died before starting them go back to Pending (or Stopped, if a stop was asked for).</summary>
+    private static void ReleaseExpiredLeases(SqliteConnection connection, SqliteTransaction tx, string queueId, long now)
+    {
+        using var cmd = Command(connection, tx, """
+            UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
+                             finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
+                             agent_id = NULL, lease_expires = NULL, updated_at = $now
+            WHERE queue_id = $q AND state = 'Leased' AND lease_expires < $now
+            """);
+        cmd.Parameters.AddWithValue("$q", queueId);
+        cmd.Parameters.AddWithValue("$now", now);
+        cmd.ExecuteNonQuery();
+    }
+
+    public Task<LaunchJob> AckAsync(string itemId, string agentId, string logPath, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Write(cancellationToken, (connection, tx) =>
+        {
+            using var cmd = Command(connection, tx,
+                "UPDATE items SET state = 'Starting', log_path = $log, updated_at = $now WHERE id = $id AND agent_id = $agent AND state = 'Leased'");
+            cmd.Parameters.AddWithValue("$log", logPath);
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.Parameters.AddWithValue("$agent", agentId);
+            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
+            return ReadJob(connection, tx, itemId)!;
+        }));
+    }
+
+    public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken)
+    {
+        Write(cancellationToken, (connection, tx) =>
+        {
+            using var cmd = Command(connection, tx, $"""
+                UPDATE items SET state = 'Running', handle = $handle, started_at = coalesce(started_at, $now), updated_at = $now
+                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
+                """);
+            cmd.Parameters.AddWithValue("$handle", handle);
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.Parameters.AddWithValue("$agent", agentId);
+            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task FinishAsync(string itemId, string agentId, JobOutcome outcome, CancellationToken cancellationToken)
+    {
+        if (!outcome.State.IsTerminal()) throw new ArgumentException($"{outcome.State} is not a final state.", nameof(outcome));
+        Write(cancellationToken, (connection, tx) =>
+        {
+            using var cmd = Command(connection, tx, $"""
+                UPDATE items SET state = $state, exit_code = $code, failure_message = $message, failure_stage = $stage,
+                                 finished_at = $now, lease_expires = NULL, updated_at = $now
+                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
+                """);
+            cmd.Parameters.AddWithValue("$state", outcome.State.ToString());
+            cmd.Parameters.AddWithValue("$code", (object?)outcome.ExitCode ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$message", (object?)outcome.Message ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$stage", (object?)outcome.Stage ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.Parameters.AddWithValue("$agent", agentId);
+            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task WarnAsync(string itemId, string stage, string message, CancellationToken cancellationToken)
+    {
+        Write(cancellationToken, (connection, tx) =>
+        {
+            using var read = Command(connection, tx, "SELECT warnings FROM items WHERE id = $id");
+            read.Parameters.AddWithValue("$id", itemId);
+            var list = read.ExecuteScalar() is string json ? JsonNode.Parse(json) as JsonArray ?? new JsonArray() : new JsonArray();
+            list.Add(new JsonObject { ["time"] = Clock.NowMs(), ["stage"] = stage, ["message"] = message });
+            using var cmd = Command(connection, tx, "UPDATE items SET warnings = $w, updated_at = $now WHERE id = $id");
+            cmd.Parameters.AddWithValue("$w", list.ToJsonString());
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.ExecuteNonQuery();
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken)
+    {
+        Write(cancellationToken, (connection, tx) =>
+        {
+            using var cmd = Command(connection, tx, $"""
+                UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
+                                 agent_id = NULL, lease_expires = NULL, handle = NULL,
+                                 resume = CASE WHEN started_at IS NULL THEN resume ELSE 1 END,
+                                 updated_at = $now
+                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
+                """);
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.Parameters.AddWithValue("$agent", agentId);
+            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
+            return 0;
+        });
+        return WarnAsync(itemId, FailureStage.Agent, reason, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<LaunchJob>> ClaimOrphansAsync(string agentId, IReadOnlyList<QueueKey> queues, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Write<IReadOnlyList<LaunchJob>>(cancellationToken, (connection, tx) =>
+        {
+            var claimed = new List<LaunchJob>();
+            var now = Clock.NowMs();
+            foreach (var queue in queues)
+            {
+                if (FindQueueId(connection, tx, queue) is not { } queueId) continue;
+                ReleaseExpiredLeases(connection, tx, queueId, now);
+                using var cmd = Command(connection, tx, """
+                    UPDATE items SET agent_id = $agent, lease_expires = $expires, updated_at = $now
+                    WHERE queue_id = $q AND state IN ('Starting', 'Running') AND lease_expires < $now
+                    RETURNING id
+                    """);
+                cmd.Parameters.AddWithValue("$agent", agentId);
+                cmd.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
+                cmd.Parameters.AddWithValue("$now", now);
+                cmd.Parameters.AddWithValue("$q", queueId);
+                var ids = new List<string>();
+                using (var reader = cmd.ExecuteReader())
+                {
+                    while (reader.Read()) ids.Add(reader.GetString(0));
+                }
+                claimed.AddRange(ids.Select(id => ReadJob(connection, tx, id)!));
+            }
+            return claimed;
+        }));
+    }
+
+    public Task<LaunchJob> RequestStopAsync(string itemId, CancellationToken cancellationToken)
+    {
+        return Task.FromResult(Write(cancellationToken, (connection, tx) =>
+        {
+            var job = ReadJob(connection, tx, itemId) ?? throw JobNotFound(itemId);
+            var now = Clock.NowMs();
+            if (job.State == LaunchJobState.Pending)
+            {
+                using var cmd = Command(connection, tx, """
+                    UPDATE items SET state = 'Stopped', stop_requested = 1, failure_message = 'Stopped before an agent took it.',
+                                     finished_at = $now, updated_at = $now
+                    WHERE id = $id AND state = 'Pending'
+                    """);
+                cmd.Parameters.AddWithValue("$now", now);
+                cmd.Parameters.AddWithValue("$id", itemId);
+                cmd.ExecuteNonQuery();
+            }
+            else if (job.State.IsActive())
+            {
+                using var cmd = Command(connection, tx, "UPDATE items SET stop_requested = 1, updated_at = $now WHERE id = $id");
+                cmd.Parameters.AddWithValue("$now", now);
+                cmd.Parameters.AddWithValue("$id", itemId);
+                cmd.ExecuteNonQuery();
+            }
+            return ReadJob(connection, tx, itemId)!;
+        }));
+    }
+
+    public Task RemoveJobAsync(string itemId, CancellationToken cancellationToken)
+    {
+        Write(cancellationToken, (connection, tx) =>
+        {
+            var job = ReadJob(connection, tx, itemId) ?? throw JobNotFound(itemId);
+            if (!job.State.IsTerminal())
+            {
+                throw new LaunchException("JobActive", LaunchErrorCategory.InvalidOperation,
+                    $"Job {itemId} is {job.State}; only finished, failed or stopped jobs can be removed. Stop it first with Stop-WandbLaunchJob.", itemId);
+            }
+            using var cmd = Command(connection, tx, "DELETE FROM items WHERE id = $id");
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.ExecuteNonQuery();
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
+    internal static LaunchException JobNotFound(string id) =>
+        LaunchException.NotFound("JobNotFound", $"There is no job with id '{id}'. Get-WandbLaunchJob lists the jobs.", id);
+
+    private static LaunchException LeaseLost(string id) =>
+        new("JobLeaseLost", LaunchErrorCategory.InvalidOperation,
+            $"Job {id} is no longer held by this agent (its lease expired and another agent took it, or it was stopped).", id);
+
+    private LaunchJob? ReadJob(SqliteConnection connection, SqliteTransaction? tx, string id)
+    {
+        using var cmd = Command(connection, tx, $"SELECT {JobColumns} FROM items i JOIN queues q ON q.id = i.queue_id WHERE i.id = $id");
+        cmd.Parameters.AddWithValue("$id", id);
+        return ReadJobs(cmd).FirstOrDefault();
+    }
+
+    private static List<LaunchJob> ReadJobs(SqliteCommand cmd)
+    {
+        var list = new List<LaunchJob>();
+        using var reader = cmd.ExecuteReader();
+        while (reader.Read())
+        {
+            var spec = JsonNode.Parse(reader.GetString(9)) as JsonObject ?? new JsonObject();
+            list.Add(new LaunchJob
+            {
+                Id = reader.GetString(0),
+                Queue = reader.GetString(1),
+                Entity = reader.GetString(2),
+                Project = reader.GetString(3),
+                Resource = reader.GetString(4),
+                State = Enum.Parse<LaunchJobState>(reader.GetString(5)),
+                Priority = (LaunchPriority)reader.GetInt32(6),
+                Attempts = reader.GetInt32(7),
+                RunId = reader.GetString(8),
+                SpecNode = spec,
+                Name = JsonTree.TryGetString(spec["name"], out var name) ? name : null,
+                Source = LaunchSpecRules.Source(spec),
+                AgentId = reader.IsDBNull(10) ? null : reader.GetString(10),
+                Handle = reader.IsDBNull(11) ? null : reader.GetString(11),
+                ExitCode = reader.IsDBNull(12) ? null : reader.GetInt32(12),
+                FailureMessage = reader.IsDBNull(13) ? null : reader.GetString(13),
+                FailureStage = reader.IsDBNull(14) ? null : reader.GetString(14),
+                Warnings = reader.IsDBNull(15) ? [] : ReadWarnings(reader.GetString(15)),
+                StopRequested = reader.GetInt64(16) != 0,
+                LogPath = reader.IsDBNull(17) ? null : reader.GetString(17),
+                CreatedAt = Clock.FromMs(reader.GetInt64(18)),
+                LeasedAt = reader.IsDBNull(19) ? null : Clock.FromMs(reader.GetInt64(19)),
+                StartedAt = reader.IsDBNull(20) ? null : Clock.FromMs(reader.GetInt64(20)),
+                FinishedAt = reader.IsDBNull(21) ? null : Clock.FromMs(reader.GetInt64(21)),
+                LeaseExpiresAt = reader.IsDBNull(22) ? null : Clock.FromMs(reader.GetInt64(22)),
+                Resumed = reader.GetInt64(23) != 0,
+            });
+        }
+        return list;
+    }
+
+    private static IReadOnlyList<JobWarning> ReadWarnings(string json) =>
+        (JsonNode.Parse(json) as JsonArray ?? [])
+            .OfType<JsonObject>()
+            .Select(w => new JobWarning(Clock.FromMs(w["time"]!.GetValue<long>()), w["stage"]!.GetValue<string>(), w["message"]!.GetValue<string>()))
+            .ToList();
+}

@@ -1,0 +1,27 @@
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Storage;
+
+namespace WandbLaunch.Agents;
+
+/// <summary>Builds an agent's options from the resolved config, its parameters and the environment.</summary>
+internal static class AgentFactory
+{
+    private static int _count;
+
+    public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend)
+    {
+        Func<string, string?> env = Environment.GetEnvironmentVariable;
+        var number = Interlocked.Increment(ref _count);
+        return new AgentOptions
+        {
+            Config = config,
+            Name = name ?? $"{Environment.MachineName}-{Environment.ProcessId}{(number > 1 ? $"-{number}" : "")}",
+            PollingInterval = pollingSeconds is { } s ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(1),
+            Lease = AgentOptions.ParseLease(env),
+            StartTimeout = AgentOptions.ParseStartTimeout(env),
+            Environment = env,
+            WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),
+        };
+    }
+}

@@ -1,0 +1,167 @@
+using System.Management.Automation;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Infrastructure;
+
+namespace WandbLaunch.Agents;
+
+/// <summary>
+/// A launch agent running as a PowerShell background job. Status lines go to the job's information stream, warnings
+/// and errors to its warning and error streams; Stop-Job stops the agent cleanly (its jobs are stopped and it
+/// reports KILLED). One pwsh can host several.
+/// </summary>
+public sealed class LaunchAgentJob : Job2
+{
+    private readonly LaunchAgent _agent;
+    private readonly AgentEventQueue _events;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _run;
+    private string _status = "Not started";
+
+    internal LaunchAgentJob(string command, string name, LaunchAgent agent, AgentEventQueue events)
+        : base(command, name)
+    {
+        _agent = agent;
+        _events = events;
+        PSJobTypeName = "WandbLaunchAgent";
+    }
+
+    /// <summary>The agent's id in the store, once registered.</summary>
+    public string? AgentId => _agent.Id;
+
+    /// <summary>Jobs the agent is running now.</summary>
+    public int ActiveJobs => _agent.ActiveJobs;
+
+    /// <inheritdoc />
+    public override string StatusMessage => _status;
+
+    /// <inheritdoc />
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Information.Count > 0;
+
+    /// <inheritdoc />
+    public override string Location => Environment.MachineName;
+
+    /// <inheritdoc />
+    public override void StartJob()
+    {
+        if (JobStateInfo.State != JobState.NotStarted) throw new InvalidOperationException("The agent job has already started.");
+        SetJobState(JobState.Running);
+        _status = "Running";
+        var pump = Task.Run(Pump);
+        _run = Task.Run(async () =>
+        {
+            try
+            {
+                await _agent.RunAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (LaunchException e)
+            {
+                Error.Add(LaunchErrors.ToRecord(e));
+                _events.Complete();
+                await pump.ConfigureAwait(false);
+                Finish(JobState.Failed, e.Message);
+                return;
+            }
+            catch (Exception e)
+            {
+                Error.Add(new ErrorRecord(e, "AgentFailed", ErrorCategory.NotSpecified, _agent.Id));
+                _events.Complete();
+                await pump.ConfigureAwait(false);
+                Finish(JobState.Failed, e.Message);
+                return;
+            }
+            _events.Complete();
+            await pump.ConfigureAwait(false);
+            Finish(_stop.IsCancellationRequested ? JobState.Stopped : JobState.Completed, "Stopped");
+        });
+    }
+
+    private void Pump()
+    {
+        foreach (var e in _events.Read(CancellationToken.None))
+        {
+            switch (e.Kind)
+            {
+                case AgentEventKind.Warning:
+                    Warning.Add(new WarningRecord(e.ToString()));
+                    break;
+                case AgentEventKind.Error:
+                    Error.Add(LaunchErrors.Create("AgentError", ErrorCategory.NotSpecified, e.Message, e.JobId));
+                    break;
+                default:
+                    Information.Add(new InformationRecord(e.ToString(), Name) { Tags = { "WandbLaunchAgent", e.Kind.ToString() } });
+                    break;
+            }
+        }
+    }
+
+    private void Finish(JobState state, string status)
+    {
+        _status = status;
+        SetJobState(state);
+    }
+
+    /// <inheritdoc />
+    public override void StopJob()
+    {
+        _stop.Cancel();
+        _run?.Wait(TimeSpan.FromSeconds(60));
+    }
+
+    /// <inheritdoc />
+    public override void StopJob(bool force, string reason) => StopJob();
+
+    /// <inheritdoc />
+    public override void StartJobAsync()
+    {
+        StartJob();
+        OnStartJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null));
+    }
+
+    /// <inheritdoc />
+    public override void StopJobAsync()
+    {
+        _stop.Cancel();
+        _ = (_run ?? Task.CompletedTask).ContinueWith(_ => OnStopJobCompleted(new System.ComponentModel.AsyncCompletedEventArgs(null, false, null)), TaskScheduler.Default);
+    }
+
+    /// <inheritdoc />
+    public override void StopJobAsync(bool force, string reason) => StopJobAsync();
+
+    /// <inheritdoc />
+    public override void SuspendJob() => throw new NotSupportedException("A launch agent job cannot be suspended; stop it with Stop-Job.");
+
+    /// <inheritdoc />
+    public override void SuspendJob(bool force, string reason) => SuspendJob();
+
+    /// <inheritdoc />
+    public override void SuspendJobAsync() => SuspendJob();
+
+    /// <inheritdoc />
+    public override void SuspendJobAsync(bool force, string reason) => SuspendJob();
+
+    /// <inheritdoc />
+    public override void ResumeJob() => throw new NotSupportedException("A launch agent job cannot be suspended or resumed.");
+
+    /// <inheritdoc />
+    public override void ResumeJobAsync() => ResumeJob();
+
+    /// <inheritdoc />
+    public override void UnblockJob() => throw new NotSupportedException("A launch agent job never blocks.");
+
+    /// <inheritdoc />
+    public override void UnblockJobAsync() => UnblockJob();
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            if (!IsFinished(JobStateInfo.State)) StopJob();
+            _stop.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    private static bool IsFinished(JobState state) => state is JobState.Completed or JobState.Failed or JobState.Stopped or JobState.NotStarted;
+}

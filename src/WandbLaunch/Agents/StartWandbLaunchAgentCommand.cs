@@ -1,0 +1,138 @@
+using System.Management.Automation;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Infrastructure;
+
+namespace WandbLaunch.Agents;
+
+/// <summary>
+/// <para type="synopsis">Starts a launch agent that takes jobs from queues and runs them (W&amp;B's `wandb launch-agent`).</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "WandbLaunchAgent", SupportsShouldProcess = true)]
+[OutputType(typeof(LaunchAgentJob))]
+public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
+{
+    /// <summary>Queues to poll (W&amp;B's -q); replaces the config file's queues.</summary>
+    [Parameter(Position = 0)]
+    [ArgumentCompleter(typeof(QueueNameCompleter))]
+    public string[]? Queue { get; set; }
+
+    /// <summary>Most jobs at once; -1 is unlimited (W&amp;B's -j). Overrides max_jobs and WANDB_LAUNCH_MAX_JOBS.</summary>
+    [Parameter]
+    [ValidateRange(-1, int.MaxValue)]
+    public int MaxJobs { get; set; }
+
+    /// <summary>The entity that owns the queues (W&amp;B's -e). Overrides entity and WANDB_ENTITY.</summary>
+    [Parameter]
+    public string? Entity { get; set; }
+
+    /// <summary>The agent config file (W&amp;B's -c). Default: ~/.config/wandb/launch-config.yaml, if it exists.</summary>
+    [Parameter]
+    [Alias("Config")]
+    public string? ConfigPath { get; set; }
+
+    /// <summary>A name for the agent. Default: host name and process id.</summary>
+    [Parameter]
+    public string? Name { get; set; }
+
+    /// <summary>
+    /// Longest wait in seconds between queue checks when idle (default 1). New jobs in the local store wake the
+    /// agent at once, so this only bounds how late it notices work from elsewhere.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0.01, 3600)]
+    public double PollingInterval { get; set; } = 1;
+
+    /// <summary>Runs the agent as a PowerShell background job (Get-Job, Receive-Job, Stop-Job, Remove-Job work on it).</summary>
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    /// <inheritdoc />
+    protected override void EndProcessing()
+    {
+        var backend = Backend;
+        var (agent, options) = RunOrTerminate(() =>
+        {
+            var config = AgentConfigResolver.Resolve(
+                ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath),
+                Environment.GetEnvironmentVariable,
+                new AgentConfigResolver.Overrides
+                {
+                    Queues = Queue,
+                    Entity = Entity,
+                    MaxJobs = IsBound(nameof(MaxJobs)) ? MaxJobs : null,
+                });
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend);
+            var events = new AgentEventQueue();
+            var launchAgent = new LaunchAgent(backend, opts, events);
+            // Everything is checked before the agent registers, so a bad invocation fails here, not in the background.
+            Await(launchAgent.ResolveQueuesAsync(StopToken));
+            return (launchAgent, (Options: opts, Events: events));
+        });
+        var target = $"agent {options.Options.Name} for {string.Join(", ", options.Options.Config.Queues)} in {backend.Location}";
+        if (!ShouldProcess(target, "Start launch agent"))
+        {
+            options.Events.Dispose();
+            return;
+        }
+        if (AsJob)
+        {
+            var job = new LaunchAgentJob(MyInvocation.Line, options.Options.Name, agent, options.Events);
+            JobManager.NewJob(new JobInvocationInfo(new JobDefinition(typeof(LaunchAgentJobSourceAdapter), MyInvocation.Line, options.Options.Name),
+                new Dictionary<string, object> { ["NewJob"] = job }));
+            job.StartJob();
+            WriteObject(job);
+            return;
+        }
+        RunInForeground(agent, options.Events);
+    }
+
+    private void RunInForeground(LaunchAgent agent, AgentEventQueue events)
+    {
+        using var _ = events;
+        var run = Task.Run(async () =>
+        {
+            try
+            {
+                await agent.RunAsync(StopToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                events.Complete();
+            }
+        });
+        try
+        {
+            foreach (var e in events.Read(CancellationToken.None)) Write(e);
+            run.GetAwaiter().GetResult();
+        }
+        catch (PipelineStoppedException)
+        {
+            // Ctrl+C: the agent was cancelled by StopProcessing; let it stop its jobs and deregister before returning.
+            run.Wait(TimeSpan.FromSeconds(60));
+            throw;
+        }
+        catch (LaunchException e)
+        {
+            ThrowTerminatingError(LaunchErrors.ToRecord(e));
+        }
+    }
+
+    private void Write(AgentEvent e)
+    {
+        switch (e.Kind)
+        {
+            case AgentEventKind.Warning:
+                WriteWarning(e.ToString());
+                break;
+            case AgentEventKind.Error:
+                WriteError(LaunchErrors.Create("AgentError", ErrorCategory.NotSpecified, e.Message, e.JobId));
+                break;
+            default:
+                // Tagged PSHOST so it shows like Write-Host in a terminal, yet stays capturable with 6>.
+                WriteInformation(new InformationRecord(new HostInformationMessage { Message = e.ToString() }, "WandbLaunchAgent") { Tags = { "PSHOST", "WandbLaunchAgent", e.Kind.ToString() } });
+                break;
+        }
+    }
+}

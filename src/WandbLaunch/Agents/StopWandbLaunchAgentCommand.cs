@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Infrastructure;
+
+namespace WandbLaunch.Agents;
+
+/// <summary>
+/// <para type="synopsis">Asks launch agents to stop (W&amp;B's stopPolling); works on agents in any process on the host.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Stop, "WandbLaunchAgent", SupportsShouldProcess = true, DefaultParameterSetName = IdSet)]
+[OutputType(typeof(LaunchAgentInfo))]
+public sealed class StopWandbLaunchAgentCommand : WandbLaunchCmdlet
+{
+    private const string IdSet = "Id";
+    private const string NameSet = "Name";
+
+    /// <summary>Agent ids. Agents from Get-WandbLaunchAgent bind by their Id property.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = IdSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("AgentId")]
+    public string[] Id { get; set; } = [];
+
+    /// <summary>Agent names; wildcards are allowed.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = NameSet)]
+    [SupportsWildcards]
+    public string[] Name { get; set; } = [];
+
+    /// <summary>Wait (up to -Timeout seconds) until each agent has stopped its jobs and reported KILLED.</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    /// <summary>Seconds -Wait waits at most (default 120).</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int Timeout { get; set; } = 120;
+
+    /// <summary>Writes each agent after the request.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        var all = Await(Backend.GetAgentsAsync(StopToken));
+        IEnumerable<LaunchAgentInfo> targets;
+        if (ParameterSetName == NameSet)
+        {
+            var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
+            targets = all.Where(a => a.Status != AgentStatus.Killed && patterns.Any(p => p.IsMatch(a.Name)));
+        }
+        else
+        {
+            var found = new List<LaunchAgentInfo>();
+            foreach (var id in Id)
+            {
+                var agent = all.FirstOrDefault(a => a.Id == id);
+                if (agent is null) WriteError(LaunchErrors.ToRecord(LaunchException.NotFound("AgentNotFound", $"There is no agent with id '{id}'. Get-WandbLaunchAgent lists the agents.", id)));
+                else found.Add(agent);
+            }
+            targets = found;
+        }
+        foreach (var agent in targets)
+        {
+            if (!ShouldProcess($"agent {agent.Name} ({agent.Id}) on {agent.Hostname}", "Stop launch agent")) continue;
+            TryRun(() =>
+            {
+                Await(Backend.RequestAgentStopAsync(agent.Id, StopToken));
+                var current = agent;
+                var clock = Stopwatch.StartNew();
+                while (Wait && current.Status != AgentStatus.Killed && !current.Unresponsive && !StopToken.IsCancellationRequested)
+                {
+                    if (clock.Elapsed > TimeSpan.FromSeconds(Timeout))
+                    {
+                        throw new LaunchException("AgentStopTimeout", LaunchErrorCategory.OperationTimeout,
+                            $"Agent {agent.Name} ({agent.Id}) did not stop within {Timeout} s.", agent.Id);
+                    }
+                    Await(Backend.WaitForChangeAsync(TimeSpan.FromMilliseconds(500), StopToken));
+                    current = Await(Backend.GetAgentAsync(agent.Id, StopToken)) ?? current;
+                }
+                if (PassThru) WriteObject(current);
+            });
+        }
+    }
+}

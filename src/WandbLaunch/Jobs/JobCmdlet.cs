@@ -1,0 +1,32 @@
+using System.Management.Automation;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Infrastructure;
+
+namespace WandbLaunch.Jobs;
+
+/// <summary>What the cmdlets that act on existing jobs share: jobs by id, from the pipeline.</summary>
+public abstract class JobCmdlet : WandbLaunchCmdlet
+{
+    /// <summary>Job ids (queue item ids). Jobs from Submit- or Get-WandbLaunchJob bind by their Id property.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("JobId")]
+    [ValidateNotNullOrEmpty]
+    public string[] Id { get; set; } = [];
+
+    /// <summary>The jobs named by -Id; a missing one is a non-terminating JobNotFound error.</summary>
+    private protected IEnumerable<LaunchJob> FindJobs()
+    {
+        foreach (var id in Id)
+        {
+            var job = Await(Backend.GetJobAsync(id, StopToken));
+            if (job is null)
+            {
+                WriteError(LaunchErrors.ToRecord(LaunchException.NotFound("JobNotFound",
+                    $"There is no job with id '{id}'. Get-WandbLaunchJob lists the jobs.", id)));
+                continue;
+            }
+            yield return job;
+        }
+    }
+}

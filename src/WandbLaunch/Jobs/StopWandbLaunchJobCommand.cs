@@ -1,0 +1,45 @@
+using System.Management.Automation;
+using WandbLaunch.Engine.Jobs;
+
+namespace WandbLaunch.Jobs;
+
+/// <summary>
+/// <para type="synopsis">Stops launch jobs: a pending job leaves its queue; a running one is cancelled on its target by the agent that runs it.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Stop, "WandbLaunchJob", SupportsShouldProcess = true)]
+[OutputType(typeof(LaunchJob))]
+public sealed class StopWandbLaunchJobCommand : JobCmdlet
+{
+    /// <summary>Writes each job after the stop request (use with -Wait to see its final state).</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    /// <summary>Waits until each job has actually stopped (the agent has cancelled it on its target).</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        foreach (var job in FindJobs())
+        {
+            if (job.State.IsTerminal())
+            {
+                WriteWarning($"Job {job.Id} is already {job.State}.");
+                if (PassThru) WriteObject(job);
+                continue;
+            }
+            if (!ShouldProcess($"job {job.Id} ({job.State}) on queue {job.Queue}", "Stop launch job")) continue;
+            TryRun(() =>
+            {
+                var stopped = Await(Backend.RequestStopAsync(job.Id, StopToken));
+                while (Wait && !stopped.State.IsTerminal() && !StopToken.IsCancellationRequested)
+                {
+                    Await(Backend.WaitForChangeAsync(TimeSpan.FromSeconds(1), StopToken));
+                    stopped = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? stopped;
+                }
+                if (PassThru) WriteObject(stopped);
+            });
+        }
+    }
+}
