@@ -1,1 +1,130 @@
-# Starts what the tests need. Filled in as backends that need services arrive.
+<#
+.SYNOPSIS
+    Installs and starts what the tests need: a Docker engine, an htpasswd-protected registry on loopback, and a
+    base image built FROM scratch (no image can be pulled here). Safe to run again: it reuses what already runs.
+.DESCRIPTION
+    Exports, for the test processes started after it:
+      WBL_TEST_DOCKER=1 when an engine answers (DOCKER_HOST is honoured),
+      WBL_TEST_REGISTRY (host:port), WBL_TEST_REGISTRY_USER, WBL_TEST_REGISTRY_PASSWORD,
+      WBL_TEST_BASE_IMAGE (a busybox image built from scratch).
+    Without root or apt-get nothing is installed; tests that need Docker then skip with a reason, except under
+    CI=true, where this script fails instead.
+#>
+[CmdletBinding()]
+param(
+    [string] $StateDirectory = (Join-Path (Split-Path $PSScriptRoot -Parent) 'out/services')
+)
+$ErrorActionPreference = 'Stop'
+$ci = $env:CI -eq 'true'
+New-Item -ItemType Directory -Path $StateDirectory -Force | Out-Null
+
+function Test-Command([string] $Name) { [bool](Get-Command $Name -ErrorAction SilentlyContinue) }
+
+function Test-DockerEngine {
+    if (-not (Test-Command docker)) { return $false }
+    & docker version --format '{{.Server.Version}}' *> $null
+    $LASTEXITCODE -eq 0
+}
+
+function Wait-Until([scriptblock] $Condition, [int] $Seconds, [string] $What) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if (& $Condition) { return }
+        Start-Sleep -Milliseconds 250
+    }
+    throw "$What did not come up within $Seconds s."
+}
+
+function Stop-OrSkip([string] $Reason) {
+    if ($ci) { throw "CI=true needs a Docker engine and a registry: $Reason" }
+    Write-Warning "Docker tests will be skipped: $Reason"
+    $env:WBL_TEST_DOCKER = ''
+    exit 0
+}
+
+$isRoot = $IsLinux -and ((& id -u) -eq '0')
+$needed = @('dockerd', 'docker', 'docker-registry', 'busybox', 'htpasswd') | Where-Object { -not (Test-Command $_) }
+if ($needed -and $isRoot -and (Test-Command apt-get)) {
+    Write-Host "Installing: docker.io docker-registry busybox-static apache2-utils (missing: $($needed -join ', '))"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    & apt-get update -qq | Out-Null
+    & apt-get install -y -qq docker.io docker-registry busybox-static apache2-utils | Out-Null
+    if ($LASTEXITCODE -ne 0) { Stop-OrSkip 'apt-get install failed' }
+}
+
+if (-not (Test-DockerEngine)) {
+    if (-not ($isRoot -and (Test-Command dockerd))) { Stop-OrSkip 'no Docker engine answers and dockerd cannot be started here (needs root)' }
+    Write-Host 'Starting dockerd --iptables=false --bridge=none'
+    $log = Join-Path $StateDirectory 'dockerd.log'
+    Start-Process -FilePath (Get-Command dockerd).Source -ArgumentList '--iptables=false', '--bridge=none' `
+        -RedirectStandardOutput $log -RedirectStandardError "$log.err" | Out-Null
+    Wait-Until { Test-DockerEngine } 60 'The Docker engine'
+}
+$env:WBL_TEST_DOCKER = '1'
+
+# A registry with real htpasswd credentials on loopback.
+$registryPort = 5000
+$env:WBL_TEST_REGISTRY = "127.0.0.1:$registryPort"
+$env:WBL_TEST_REGISTRY_USER = 'wbltest'
+$passwordFile = Join-Path $StateDirectory 'registry.password'
+if (-not (Test-Path $passwordFile)) { [guid]::NewGuid().ToString('n') | Set-Content $passwordFile -NoNewline }
+$env:WBL_TEST_REGISTRY_PASSWORD = (Get-Content $passwordFile -Raw).Trim()
+
+function Test-Registry {
+    try {
+        $client = [System.Net.Sockets.TcpClient]::new()
+        $client.Connect('127.0.0.1', $registryPort)
+        $client.Dispose()
+        $true
+    }
+    catch { $false }
+}
+
+if (-not (Test-Registry)) {
+    if (-not (Test-Command docker-registry)) { Stop-OrSkip 'docker-registry is not installed' }
+    $htpasswd = Join-Path $StateDirectory 'htpasswd'
+    & htpasswd -Bbn $env:WBL_TEST_REGISTRY_USER $env:WBL_TEST_REGISTRY_PASSWORD | Set-Content $htpasswd
+    $storage = Join-Path $StateDirectory 'registry-data'
+    New-Item -ItemType Directory -Path $storage -Force | Out-Null
+    $config = Join-Path $StateDirectory 'registry.yml'
+    @"
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$registryPort
+auth:
+  htpasswd:
+    realm: wandblaunch-test
+    path: $htpasswd
+"@ | Set-Content $config
+    Write-Host "Starting docker-registry on 127.0.0.1:$registryPort"
+    $log = Join-Path $StateDirectory 'registry.log'
+    Start-Process -FilePath (Get-Command docker-registry).Source -ArgumentList 'serve', $config `
+        -RedirectStandardOutput $log -RedirectStandardError "$log.err" | Out-Null
+    Wait-Until { Test-Registry } 30 'The registry'
+}
+
+# The base image: busybox from Debian's busybox-static, FROM scratch.
+$env:WBL_TEST_BASE_IMAGE = 'wandblaunch-test-base:1'
+& docker image inspect $env:WBL_TEST_BASE_IMAGE *> $null
+if ($LASTEXITCODE -ne 0) {
+    $context = Join-Path $StateDirectory 'base-image'
+    New-Item -ItemType Directory -Path $context -Force | Out-Null
+    Copy-Item (Get-Command busybox).Source (Join-Path $context 'busybox') -Force
+    @'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+ENV PATH=/bin
+'@ | Set-Content (Join-Path $context 'Dockerfile')
+    $env:DOCKER_BUILDKIT = '0'
+    & docker build --network none -q -t $env:WBL_TEST_BASE_IMAGE $context | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "Building the test base image $env:WBL_TEST_BASE_IMAGE failed." }
+}
+Write-Host "Test services: Docker engine up, registry $env:WBL_TEST_REGISTRY (user $env:WBL_TEST_REGISTRY_USER), base image $env:WBL_TEST_BASE_IMAGE"
