@@ -35,6 +35,13 @@ function Wait-Until([scriptblock] $Condition, [int] $Seconds, [string] $What) {
     throw "$What did not come up within $Seconds s."
 }
 
+function Start-Service([string] $Program, [string[]] $Arguments, [string] $Log) {
+    # The service writes to its log file itself (a pipe back to this process would break when it exits) and runs
+    # in its own session, so neither this script ending nor a closing terminal takes it down.
+    $quoted = (@((Get-Command $Program).Source) + $Arguments | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' '
+    & sh -c "setsid $quoted > '$Log' 2>&1 < /dev/null &"
+}
+
 function Stop-OrSkip([string] $Reason) {
     if ($ci) { throw "CI=true needs a Docker engine and a registry: $Reason" }
     Write-Warning "Docker tests will be skipped: $Reason"
@@ -56,8 +63,7 @@ if (-not (Test-DockerEngine)) {
     if (-not ($isRoot -and (Test-Command dockerd))) { Stop-OrSkip 'no Docker engine answers and dockerd cannot be started here (needs root)' }
     Write-Host 'Starting dockerd --iptables=false --bridge=none'
     $log = Join-Path $StateDirectory 'dockerd.log'
-    Start-Process -FilePath (Get-Command dockerd).Source -ArgumentList '--iptables=false', '--bridge=none' `
-        -RedirectStandardOutput $log -RedirectStandardError "$log.err" | Out-Null
+    Start-Service dockerd @('--iptables=false', '--bridge=none') $log
     Wait-Until { Test-DockerEngine } 60 'The Docker engine'
 }
 $env:WBL_TEST_DOCKER = '1'
@@ -105,8 +111,7 @@ auth:
 "@ | Set-Content $config
     Write-Host "Starting docker-registry on 127.0.0.1:$registryPort"
     $log = Join-Path $StateDirectory 'registry.log'
-    Start-Process -FilePath (Get-Command docker-registry).Source -ArgumentList 'serve', $config `
-        -RedirectStandardOutput $log -RedirectStandardError "$log.err" | Out-Null
+    Start-Service docker-registry @('serve', $config) $log
     Wait-Until { Test-Registry } 30 'The registry'
 }
 
