@@ -20,7 +20,7 @@ public sealed class LocalProcessRunner : ILaunchRunner
 
     public RenderedRequest Render(JobContext context)
     {
-        var plan = Plan(context, codeDirectory: null);
+        var plan = Plan(context);
         var lines = new List<string> { $"command: {Quote(plan.Command)}", $"working directory: {plan.WorkingDirectoryDescription}", "environment:" };
         lines.AddRange(plan.Environment.OrderBy(p => p.Key, StringComparer.Ordinal)
             .Select(p => $"  {p.Key}={(context.Secrets.Contains(p.Value) || p.Key == JobEnvironment.ApiKeyVariable ? "***" : p.Value)}"));
@@ -30,18 +30,12 @@ public sealed class LocalProcessRunner : ILaunchRunner
     public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
     {
         var log = context.Log;
-        var plan = Plan(context, codeDirectory: null);
+        var plan = Plan(context);
         foreach (var key in plan.IgnoredKeys)
         {
             log.Agent($"warning: resource_args.{Resource}.{key} is not used by local-process runs (allowed: {string.Join(", ", AllowedKeys)})");
         }
-        var codeDirectory = plan.Source == SourceUri.Kind.Git
-            ? await GitCheckout.CloneAsync(plan.Uri!, plan.GitVersion, Path.Combine(context.WorkDirectory, context.Job.RunId, "code"), log, cancellationToken).ConfigureAwait(false)
-            : plan.Uri!;
-        if (!Directory.Exists(codeDirectory))
-        {
-            throw new JobFailedException(FailureStage.Agent, $"The job's code directory '{codeDirectory}' does not exist on the agent's host.");
-        }
+        var codeDirectory = await CodeDirectory.ResolveAsync(context.Spec, context.WorkDirectory, context.Job.RunId, log, cancellationToken).ConfigureAwait(false);
         var workingDirectory = plan.WorkingDirectory is null ? codeDirectory : Path.GetFullPath(Path.Combine(codeDirectory, plan.WorkingDirectory));
 
         var info = new ProcessStartInfo(plan.Command[0])
@@ -104,7 +98,7 @@ public sealed class LocalProcessRunner : ILaunchRunner
             (WorkingDirectory is null ? "" : "/" + WorkingDirectory);
     }
 
-    private ProcessPlan Plan(JobContext context, string? codeDirectory)
+    private ProcessPlan Plan(JobContext context)
     {
         var spec = context.Spec;
         if (LaunchSpecRules.DockerImage(spec) is { } image)
@@ -138,7 +132,7 @@ public sealed class LocalProcessRunner : ILaunchRunner
         var gitVersion = JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var v) ? v : null;
         var workingDir = JsonTree.TryGetString(overrides?["working_dir"], out var w) ? w : null;
         var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
-        return new ProcessPlan(kind, codeDirectory ?? uri, gitVersion, workingDir, command, environment, ignored);
+        return new ProcessPlan(kind, uri, gitVersion, workingDir, command, environment, ignored);
     }
 
     private static List<string> Strings(JsonNode? node) =>

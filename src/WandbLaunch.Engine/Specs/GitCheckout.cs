@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using WandbLaunch.Engine.Jobs;
 
-namespace WandbLaunch.Engine.Runners.LocalProcess;
+namespace WandbLaunch.Engine.Specs;
 
 /// <summary>Clones a job's git source at its version with the git command line (an argument vector, no shell).</summary>
 internal static class GitCheckout

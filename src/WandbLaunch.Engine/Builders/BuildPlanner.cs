@@ -1,0 +1,97 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Jobs;
+
+namespace WandbLaunch.Engine.Builders;
+
+/// <summary>
+/// Chooses the build context and Dockerfile by W&amp;B's rules, first that applies: the job's build-context
+/// subdirectory; <c>overrides.dockerfile</c>; the job's own <c>Dockerfile</c>; <c>Dockerfile.wandb</c> beside the
+/// entry point; otherwise a generated Dockerfile.
+/// </summary>
+public static class BuildPlanner
+{
+    public const string DefaultPythonBaseImage = "python:3.10-slim";
+
+    public static BuildPlan Plan(string codeDirectory, JsonObject spec, string? baseImage)
+    {
+        var context = codeDirectory;
+        if (JsonTree.TryGetString(spec["build_context"], out var subdirectory) && subdirectory.Length > 0)
+        {
+            context = Inside(codeDirectory, subdirectory, "build_context");
+            if (!Directory.Exists(context)) throw new JobFailedException(FailureStage.Build, $"The job's build_context '{subdirectory}' is not a directory of its code.");
+        }
+        var overrides = spec["overrides"] as JsonObject;
+        if (JsonTree.TryGetString(overrides?["dockerfile"], out var dockerfile) && dockerfile.Length > 0)
+        {
+            var path = Inside(context, dockerfile, "overrides.dockerfile");
+            if (!File.Exists(path)) throw new JobFailedException(FailureStage.Build, $"overrides.dockerfile '{dockerfile}' does not exist in the build context.");
+            return new BuildPlan(context, File.ReadAllText(path), $"overrides.dockerfile ({dockerfile})");
+        }
+        var own = Path.Combine(context, "Dockerfile");
+        if (File.Exists(own)) return new BuildPlan(context, File.ReadAllText(own), "the job's Dockerfile");
+
+        var entryPoint = Strings(overrides?["entry_point"]);
+        var entryFile = entryPoint.FirstOrDefault(a => a.Length > 0 && !Path.IsPathRooted(a) && File.Exists(Path.Combine(context, a)));
+        var besideEntry = Path.Combine(context, Path.GetDirectoryName(entryFile ?? "") ?? "", BuildPlan.DockerfileName);
+        if (File.Exists(besideEntry)) return new BuildPlan(context, File.ReadAllText(besideEntry), $"{Path.GetRelativePath(context, besideEntry)} beside the entry point");
+
+        return new BuildPlan(context, Generate(context, entryPoint, baseImage, spec), "generated");
+    }
+
+    /// <summary>
+    /// A Dockerfile for the code: Python code (a .py entry point or a requirements.txt) gets a venv build stage with
+    /// requirements.txt installed; all code is copied to the working directory, owned by a non-root user (uid 1000,
+    /// gid 0), with PYTHONUNBUFFERED=1 and the entry point as ENTRYPOINT.
+    /// </summary>
+    public static string Generate(string context, IReadOnlyList<string> entryPoint, string? baseImage, JsonObject spec)
+    {
+        var python = File.Exists(Path.Combine(context, "requirements.txt")) || entryPoint.Any(a => a.EndsWith(".py", StringComparison.Ordinal)) ||
+                     entryPoint.FirstOrDefault() is "python" or "python3";
+        var image = baseImage ?? (python ? PythonImage(spec) : throw new JobFailedException(FailureStage.Build,
+            "The job's code is not Python, so the agent cannot choose a base image: set resource_args.<resource>.builder.base_image (or Submit-WandbLaunchJob -BaseImage)."));
+        var text = new StringBuilder();
+        if (python)
+        {
+            text.AppendLine($"FROM {image} AS build");
+            text.AppendLine("RUN python -m venv /env");
+            if (File.Exists(Path.Combine(context, "requirements.txt")))
+            {
+                text.AppendLine("COPY requirements.txt /tmp/requirements.txt");
+                text.AppendLine("RUN /env/bin/pip install --no-cache-dir -r /tmp/requirements.txt");
+            }
+            text.AppendLine();
+        }
+        text.AppendLine($"FROM {image}");
+        if (python)
+        {
+            text.AppendLine("COPY --from=build /env /env");
+            text.AppendLine("ENV PATH=/env/bin:$PATH");
+        }
+        text.AppendLine("ENV PYTHONUNBUFFERED=1");
+        text.AppendLine("WORKDIR /mnt/wandb");
+        text.AppendLine("COPY --chown=1000:0 . /mnt/wandb");
+        text.AppendLine("USER 1000:0");
+        if (entryPoint.Count > 0) text.AppendLine($"ENTRYPOINT {JsonSerializer.Serialize(entryPoint)}");
+        return text.ToString();
+    }
+
+    private static string PythonImage(JsonObject spec) =>
+        JsonTree.TryGetString(spec["python_version"], out var version) && version.Length > 0 ? $"python:{version}-slim" : DefaultPythonBaseImage;
+
+    private static string Inside(string root, string relative, string key)
+    {
+        var full = Path.GetFullPath(Path.Combine(root, relative));
+        var rootFull = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        if (!full.StartsWith(rootFull, StringComparison.Ordinal) && full != rootFull.TrimEnd(Path.DirectorySeparatorChar))
+        {
+            throw new JobFailedException(FailureStage.Build, $"{key} '{relative}' points outside the job's code.");
+        }
+        return full;
+    }
+
+    private static List<string> Strings(JsonNode? node) =>
+        node is JsonArray arr ? arr.Select(a => JsonTree.TryGetString(a, out var s) ? s : "").ToList() : [];
+}

@@ -1,0 +1,247 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using WandbLaunch.Engine.Docker;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Registries;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.Builders.Docker;
+
+/// <summary>
+/// Builds a job's image with the Docker engine's API and pushes it to <c>builder.destination</c>. The tag is a hash
+/// of the code and Dockerfile, so an unchanged job finds its image (locally or in the registry) and skips the build.
+/// </summary>
+public sealed partial class DockerBuilder : IImageBuilder
+{
+    private readonly DockerEngine _engine;
+    private readonly Func<string, RegistryCredential?> _credentials;
+
+    public DockerBuilder(DockerEngine engine, Func<string, RegistryCredential?> credentials)
+    {
+        _engine = engine;
+        _credentials = credentials;
+    }
+
+    public string Type => "docker";
+
+    public async Task<string> BuildAsync(BuildRequest request, CancellationToken cancellationToken)
+    {
+        if (LaunchSpecRules.DockerImage(request.Spec) is { } prebuilt) return prebuilt;
+        var log = request.Log;
+        var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, log, cancellationToken).ConfigureAwait(false);
+        var baseImage = BaseImage(request);
+        var plan = BuildPlanner.Plan(code, request.Spec, baseImage);
+        var tag = ContextArchive.Tag(plan);
+        var destination = request.Settings.Destination;
+        var image = ImageReference.Parse($"{destination ?? LocalRepository(request, code)}:{tag}");
+        log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
+
+        RegistryCredential? credential = null;
+        using var registry = new RegistryClient();
+        if (destination is not null)
+        {
+            credential = _credentials(image.Registry);
+            await Checked(() => registry.CheckLoginAsync(image, credential, cancellationToken)).ConfigureAwait(false);
+        }
+
+        var local = await ExistsLocallyAsync(image, cancellationToken).ConfigureAwait(false);
+        if (destination is not null && await Checked(() => registry.ManifestExistsAsync(image, credential, cancellationToken)).ConfigureAwait(false))
+        {
+            log.Agent($"{image} is already in {image.Registry}: build skipped");
+            return image.ToString();
+        }
+        if (local)
+        {
+            log.Agent($"{image} already exists locally: build skipped");
+        }
+        else
+        {
+            await BuildImageAsync(request, plan, image, cancellationToken).ConfigureAwait(false);
+        }
+        if (destination is not null) await PushAsync(request, image, credential, cancellationToken).ConfigureAwait(false);
+        return image.ToString();
+    }
+
+    private static string? BaseImage(BuildRequest request)
+    {
+        var fromArgs = (request.ResourceArgs["builder"] as JsonObject)?["base_image"];
+        var fromSpec = (request.Spec["builder"] as JsonObject)?["base_image"];
+        return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
+            : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
+            : null;
+    }
+
+    [GeneratedRegex(@"[^a-z0-9._-]+")]
+    private static partial Regex NotNameChars();
+
+    /// <summary>Without a destination the image is named after the job: wandb-launch/&lt;project&gt;-&lt;code folder&gt;.</summary>
+    private static string LocalRepository(BuildRequest request, string code)
+    {
+        var folder = Path.GetFileName(code.TrimEnd('/', '\\'));
+        var name = NotNameChars().Replace($"{request.Job.Project}-{folder}".ToLowerInvariant(), "-").Trim('-', '.', '_');
+        return "wandb-launch/" + (name.Length == 0 ? "job" : name);
+    }
+
+    private async Task<bool> ExistsLocallyAsync(ImageReference image, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _engine.Client.Images.InspectImageAsync(image.ToString(), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (DockerImageNotFoundException)
+        {
+            return false;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
+        {
+            throw new JobFailedException(FailureStage.Build, _engine.Unreachable(e).Message, e);
+        }
+    }
+
+    private async Task BuildImageAsync(BuildRequest request, BuildPlan plan, ImageReference image, CancellationToken cancellationToken)
+    {
+        var log = request.Log;
+        var steps = new List<string>();
+        string? error = null;
+        var progress = new Progress(message =>
+        {
+            if (!string.IsNullOrEmpty(message.Stream))
+            {
+                foreach (var line in message.Stream.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    log.Output(line.TrimEnd('\r'));
+                    if (line.StartsWith("Step ", StringComparison.Ordinal))
+                    {
+                        steps.Add(line.Trim());
+                        request.Progress?.Invoke($"Building {image}", line.Trim(), StepPercent(line));
+                    }
+                }
+            }
+            if (message.Error?.Message is { Length: > 0 } e) error = e;
+            else if (!string.IsNullOrEmpty(message.ErrorMessage)) error = message.ErrorMessage;
+        });
+        var parameters = new ImageBuildParameters
+        {
+            Tags = [image.ToString()],
+            Dockerfile = BuildPlan.DockerfileName,
+            Platform = request.Settings.Platform,
+            Remove = true,
+            ForceRemove = true,
+            Labels = new Dictionary<string, string> { ["wandb.ai/run-id"] = request.Job.RunId, ["wandb.ai/created-by"] = "wandblaunch" },
+        };
+        log.Agent($"building {image} from {plan.ContextDirectory}");
+        using var archive = ContextArchive.Create(plan);
+        try
+        {
+            await _engine.Client.Images.BuildImageFromDockerfileAsync(parameters, archive, BaseImageAuth(plan), new Dictionary<string, string>(), progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerApiException e)
+        {
+            throw new JobFailedException(FailureStage.Build, $"The Docker engine refused to build {image}: {e.ResponseBody.Trim()}", e);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
+        {
+            throw new JobFailedException(FailureStage.Build, _engine.Unreachable(e).Message, e);
+        }
+        if (error is not null)
+        {
+            var failing = steps.LastOrDefault() ?? "the build";
+            var tail = string.Join('\n', log.Tail().TakeLast(10));
+            throw new JobFailedException(FailureStage.Build, $"Building {image} failed at {failing}: {error.Trim()}\n{tail}");
+        }
+        request.Progress?.Invoke($"Building {image}", "done", 100);
+    }
+
+    private IEnumerable<AuthConfig> BaseImageAuth(BuildPlan plan)
+    {
+        foreach (Match from in FromLine().Matches(plan.Dockerfile))
+        {
+            var reference = ImageReference.Parse(from.Groups[1].Value);
+            if (_credentials(reference.Registry) is { } credential)
+            {
+                yield return new AuthConfig { Username = credential.Username, Password = credential.Password, ServerAddress = reference.Registry };
+            }
+        }
+    }
+
+    [GeneratedRegex(@"(?im)^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)")]
+    private static partial Regex FromLine();
+
+    private static int StepPercent(string line)
+    {
+        var match = StepPattern().Match(line);
+        return match.Success && int.TryParse(match.Groups[1].Value, out var step) && int.TryParse(match.Groups[2].Value, out var total) && total > 0
+            ? Math.Min(99, (step - 1) * 100 / total)
+            : -1;
+    }
+
+    [GeneratedRegex(@"^Step (\d+)/(\d+)")]
+    private static partial Regex StepPattern();
+
+    private async Task PushAsync(BuildRequest request, ImageReference image, RegistryCredential? credential, CancellationToken cancellationToken)
+    {
+        var log = request.Log;
+        string? error = null;
+        var layers = new Dictionary<string, (long Current, long Total)>();
+        var progress = new Progress(message =>
+        {
+            if (message.Error?.Message is { Length: > 0 } e) error = e;
+            else if (!string.IsNullOrEmpty(message.ErrorMessage)) error = message.ErrorMessage;
+            if (message.ID is { Length: > 0 } id && message.Progress is { Total: > 0 } p)
+            {
+                layers[id] = (p.Current, p.Total);
+                var current = layers.Values.Sum(l => l.Current);
+                var total = layers.Values.Sum(l => l.Total);
+                request.Progress?.Invoke($"Pushing {image}", $"{current / 1024} of {total / 1024} KiB", total == 0 ? -1 : (int)(current * 100 / total));
+            }
+            else if (message.Status is { Length: > 0 } status && message.Progress is null)
+            {
+                log.Agent($"push: {(message.ID is { Length: > 0 } layer ? layer + ": " : "")}{status}");
+            }
+        });
+        log.Agent($"pushing {image}");
+        var auth = new AuthConfig { ServerAddress = image.Registry, Username = credential?.Username, Password = credential?.Password };
+        try
+        {
+            await _engine.Client.Images.PushImageAsync(image.Name, new ImagePushParameters { Tag = image.Tag }, auth, progress, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerApiException e)
+        {
+            throw new JobFailedException(FailureStage.Build, $"Pushing {image} failed: {e.ResponseBody.Trim()}", e);
+        }
+        if (error is not null)
+        {
+            throw new JobFailedException(FailureStage.Build, $"Pushing {image} to {image.Registry} failed: {error.Trim()}");
+        }
+        request.Progress?.Invoke($"Pushing {image}", "done", 100);
+    }
+
+    private static async Task<T> Checked<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (LaunchException e)
+        {
+            throw new JobFailedException(FailureStage.Build, e.Message, e);
+        }
+    }
+
+    private static Task Checked(Func<Task> call) => Checked(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return 0;
+    });
+
+    /// <summary>Reports synchronously: the default Progress&lt;T&gt; posts to the thread pool and can reorder messages.</summary>
+    private sealed class Progress(Action<JSONMessage> report) : IProgress<JSONMessage>
+    {
+        public void Report(JSONMessage value) => report(value);
+    }
+}
