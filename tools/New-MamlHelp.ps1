@@ -46,7 +46,7 @@ function Get-AllowedValues([System.Management.Automation.ParameterMetadata] $Par
 
 function Get-ParameterFacts {
     <# One parameter's help attributes, over the sets it belongs to (or within one set when -SetName is given). #>
-    param($Command, [System.Management.Automation.ParameterMetadata] $Parameter, [string] $SetName)
+    param([System.Management.Automation.ParameterMetadata] $Parameter, [string] $SetName)
     $sets = @($Parameter.ParameterSets.GetEnumerator() | Where-Object {
             -not $SetName -or $_.Key -in $SetName, '__AllParameterSets' } | ForEach-Object Value)
     $positions = @($sets | Where-Object Position -ge 0 | ForEach-Object Position | Sort-Object -Unique)
@@ -84,8 +84,8 @@ function Get-SyntaxOrder($Command, [string] $SetName) {
     $declared = @($set.Parameters | ForEach-Object Name)
     Get-CommandParameters $Command | Where-Object Name -in $declared | Sort-Object -Stable -Property @(
         @{ Expression = { $ShouldProcessParameters.Contains($_.Name) } }
-        @{ Expression = { $f = Get-ParameterFacts $Command $_ $SetName; if ($f.Position -eq 'named') { [int]::MaxValue } else { [int] $f.Position } } }
-        @{ Expression = { -not (Get-ParameterFacts $Command $_ $SetName).Required } }
+        @{ Expression = { $f = Get-ParameterFacts $_ $SetName; if ($f.Position -eq 'named') { [int]::MaxValue } else { [int] $f.Position } } }
+        @{ Expression = { -not (Get-ParameterFacts $_ $SetName).Required } }
         @{ Expression = { $declared.IndexOf($_.Name) } }
     )
 }
@@ -209,7 +209,7 @@ function Write-CommandHelp([System.Xml.XmlWriter] $Writer, $Command, $Page, [has
         $Writer.WriteStartElement('command', 'syntaxItem', $CommandNs)
         $Writer.WriteElementString('maml', 'name', $Maml, $Command.Name)
         foreach ($parameter in Get-SyntaxOrder $Command $set.Name) {
-            Write-Parameter $Writer (Get-ParameterFacts $Command $parameter $set.Name) $Descriptions[$parameter.Name] -InSyntax
+            Write-Parameter $Writer (Get-ParameterFacts $parameter $set.Name) $Descriptions[$parameter.Name] -InSyntax
         }
         $Writer.WriteEndElement()
     }
@@ -217,7 +217,7 @@ function Write-CommandHelp([System.Xml.XmlWriter] $Writer, $Command, $Page, [has
 
     $Writer.WriteStartElement('command', 'parameters', $CommandNs)
     foreach ($parameter in Get-CommandParameters $Command | Sort-Object Name) {
-        Write-Parameter $Writer (Get-ParameterFacts $Command $parameter) $Descriptions[$parameter.Name]
+        Write-Parameter $Writer (Get-ParameterFacts $parameter) $Descriptions[$parameter.Name]
     }
     $Writer.WriteEndElement()
 
