@@ -106,7 +106,7 @@ function Invoke-Package {
     New-Item -ItemType Directory -Path "$moduleDir/module" -Force | Out-Null
     Copy-Item (Join-Path $root 'WandbLaunch.psd1') $moduleDir
     Copy-Item (Join-Path $root 'en-US') $moduleDir -Recurse
-    Copy-Item (Join-Path $root 'module/*') "$moduleDir/module" -Recurse
+    Get-ChildItem (Join-Path $root 'module') -Exclude 'en-US' | Copy-Item -Destination "$moduleDir/module" -Recurse
     $feed = Join-Path $out 'feed'
     New-Item -ItemType Directory -Path $feed -Force | Out-Null
     $repoName = "WandbLaunchBuild-$PID"
