@@ -42,11 +42,16 @@ function Invoke-Native {
 
 function Invoke-Build {
     $bin = Join-Path $root 'module/bin'
-    if (Test-Path $bin) { Remove-Item $bin -Recurse -Force }
+    # Get-Help looks for help in <culture> folders of the module base, the folder of WandbLaunch.psd1.
+    $help = Join-Path $root 'en-US'
+    foreach ($output in $bin, $help) { if (Test-Path $output) { Remove-Item $output -Recurse -Force } }
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch.Loader/WandbLaunch.Loader.csproj", '-c', $Configuration, '-o', $bin, '--nologo', '-v', 'quiet')
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch/WandbLaunch.csproj", '-c', $Configuration, '-o', (Join-Path $bin 'lib'), '--nologo', '-v', 'quiet')
     Get-ChildItem $bin -Recurse -Include *.pdb, *.deps.json | Where-Object Name -NotLike 'WandbLaunch*.pdb' | Remove-Item -Force
-    & (Join-Path $root 'tools/New-MamlHelp.ps1') -DocsPath (Join-Path $root 'docs/cmdlets') -OutputPath (Join-Path $bin 'lib/en-US/WandbLaunch.dll-Help.xml')
+    # The generator imports the module; a child pwsh keeps the just-built assemblies out of this session.
+    Invoke-Native (Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')) @('-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/New-MamlHelp.ps1'),
+        '-DocsPath', (Join-Path $root 'docs/cmdlets'), '-OutputPath', (Join-Path $help 'WandbLaunch.dll-Help.xml'))
+    Copy-Item (Join-Path $root 'module/en-US/*.help.txt') $help
     Write-Host "Built module: Import-Module $root/WandbLaunch.psd1"
 }
 
@@ -100,7 +105,8 @@ function Invoke-Package {
     $moduleDir = Join-Path $out 'WandbLaunch'
     New-Item -ItemType Directory -Path "$moduleDir/module" -Force | Out-Null
     Copy-Item (Join-Path $root 'WandbLaunch.psd1') $moduleDir
-    Copy-Item (Join-Path $root 'module/*') "$moduleDir/module" -Recurse
+    Copy-Item (Join-Path $root 'en-US') $moduleDir -Recurse
+    Get-ChildItem (Join-Path $root 'module') -Exclude 'en-US' | Copy-Item -Destination "$moduleDir/module" -Recurse
     $feed = Join-Path $out 'feed'
     New-Item -ItemType Directory -Path $feed -Force | Out-Null
     $repoName = "WandbLaunchBuild-$PID"
