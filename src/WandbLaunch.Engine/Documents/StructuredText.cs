@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -48,10 +49,28 @@ public static partial class StructuredText
         }
         catch (JsonException e)
         {
-            var pos = new SourcePosition(file, (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1);
+            var pos = JsonErrorPosition(text, file, (int)(e.LineNumber ?? 0), (int)(e.BytePositionInLine ?? 0));
             var reason = JsonReason().Replace(e.Message, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid JSON at {pos}: {reason}", (object?)file ?? Excerpt(text));
         }
+    }
+
+    /// <summary>
+    /// The reader reports a 0-based line and a 0-based UTF-8 byte offset in that line; users count characters.
+    /// </summary>
+    private static SourcePosition JsonErrorPosition(string text, string? file, int line, int byteInLine)
+    {
+        var lineStart = 0;
+        for (var i = 0; i < line; i++)
+        {
+            var next = text.IndexOf('\n', lineStart);
+            if (next < 0) break;
+            lineStart = next + 1;
+        }
+        var lineEnd = text.IndexOf('\n', lineStart);
+        var lineBytes = Encoding.UTF8.GetBytes(text[lineStart..(lineEnd < 0 ? text.Length : lineEnd)]);
+        var column = Encoding.UTF8.GetCharCount(lineBytes, 0, Math.Clamp(byteInLine, 0, lineBytes.Length));
+        return new SourcePosition(file, line + 1, column + 1);
     }
 
     [GeneratedRegex(@"\s*(Path:|LineNumber:).*$")]
