@@ -44,7 +44,9 @@ public static partial class StructuredText
     {
         try
         {
-            var node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+            var node = JsonNode.Parse(text, documentOptions: options);
+            RefuseDuplicateKeys(text, file, errorId, options);
             return new ParsedDocument(node, file, new Dictionary<string, SourcePosition>());
         }
         catch (JsonException e)
@@ -52,6 +54,40 @@ public static partial class StructuredText
             var pos = JsonErrorPosition(text, file, (int)(e.LineNumber ?? 0), (int)(e.BytePositionInLine ?? 0));
             var reason = JsonReason().Replace(e.Message, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid JSON at {pos}: {reason}", (object?)file ?? Excerpt(text));
+        }
+    }
+
+    /// <summary>
+    /// JsonNode.Parse accepts an object with the same key twice and fails only later, when the object is used.
+    /// Refuse it here, as YAML does, naming the second occurrence.
+    /// </summary>
+    private static void RefuseDuplicateKeys(string text, string? file, string errorId, JsonDocumentOptions options)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = options.CommentHandling, AllowTrailingCommas = options.AllowTrailingCommas });
+        var objects = new Stack<HashSet<string>>();
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject:
+                    objects.Push(new HashSet<string>(StringComparer.Ordinal));
+                    break;
+                case JsonTokenType.EndObject:
+                    objects.Pop();
+                    break;
+                case JsonTokenType.PropertyName:
+                    var key = reader.GetString()!;
+                    if (!objects.Peek().Add(key))
+                    {
+                        var offset = Encoding.UTF8.GetCharCount(bytes, 0, (int)reader.TokenStartIndex);
+                        var lineStart = text.LastIndexOf('\n', Math.Max(offset - 1, 0)) + 1;
+                        var line = 1 + text.AsSpan(0, lineStart).Count('\n');
+                        var at = new SourcePosition(file, line, offset - lineStart + 1);
+                        throw LaunchException.InvalidData(errorId, $"Duplicate key '{key}' at {at}.", (object?)file ?? key);
+                    }
+                    break;
+            }
         }
     }
 
