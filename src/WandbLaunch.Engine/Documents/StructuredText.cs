@@ -115,13 +115,16 @@ public static partial class StructuredText
     private static ParsedDocument ParseYaml(string text, string? file, string errorId)
     {
         var stream = new YamlStream();
+        var scanner = new Scanner(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(new Parser(scanner));
         }
         catch (YamlException e)
         {
-            var pos = new SourcePosition(file, (int)e.Start.Line, (int)e.Start.Column);
+            // Some scanner errors (a tab used as indentation) carry no position; the scanner stopped at the culprit.
+            var mark = e.Start.Index == 0 && e.End.Index == 0 ? scanner.CurrentPosition : e.Start;
+            var pos = new SourcePosition(file, (int)mark.Line, (int)mark.Column);
             var reason = e.InnerException is YamlException inner ? inner.Message : e.Message;
             reason = YamlReason().Replace(reason, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid YAML at {pos}: {reason}", (object?)file ?? Excerpt(text));
