@@ -129,6 +129,15 @@ public static partial class StructuredText
             reason = YamlReason().Replace(reason, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid YAML at {pos}: {reason}", (object?)file ?? Excerpt(text));
         }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this (instead of a YamlException) on some malformed input, such as a
+            // flow sequence left open before the next key.
+            var pos = new SourcePosition(file, (int)scanner.CurrentPosition.Line, (int)scanner.CurrentPosition.Column);
+            throw LaunchException.InvalidData(errorId,
+                $"Invalid YAML at {pos}: the text cannot be read from here on; look for an unclosed '[', '{{' or quote before this point.",
+                (object?)file ?? Excerpt(text));
+        }
         if (stream.Documents.Count > 1)
         {
             var start = stream.Documents[1].RootNode.Start;
