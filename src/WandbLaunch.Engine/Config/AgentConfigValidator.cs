@@ -188,7 +188,7 @@ public static partial class AgentConfigValidator
         var uri = v.String(r["uri"], "registry.uri", "InvalidRegistryUri", allowNull: true);
         issues.Add(Warning(document, "registry", "DeprecatedRegistryKey",
             "The registry block is deprecated: set builder.destination to the image repository instead" +
-            (uri is not null && obj["builder"] is JsonObject b && b["destination"] is null ? $" (builder.destination: {uri})." : ".")));
+            (uri is not null && (obj["builder"] is not JsonObject b || b["destination"] is null) ? $" (builder.destination: {uri})." : ".")));
         return new RegistrySettings { Type = type, Uri = uri };
     }
 

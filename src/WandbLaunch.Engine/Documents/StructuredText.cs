@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -43,15 +44,69 @@ public static partial class StructuredText
     {
         try
         {
-            var node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+            var node = JsonNode.Parse(text, documentOptions: options);
+            RefuseDuplicateKeys(text, file, errorId, options);
             return new ParsedDocument(node, file, new Dictionary<string, SourcePosition>());
         }
         catch (JsonException e)
         {
-            var pos = new SourcePosition(file, (int)(e.LineNumber ?? 0) + 1, (int)(e.BytePositionInLine ?? 0) + 1);
+            var pos = JsonErrorPosition(text, file, (int)(e.LineNumber ?? 0), (int)(e.BytePositionInLine ?? 0));
             var reason = JsonReason().Replace(e.Message, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid JSON at {pos}: {reason}", (object?)file ?? Excerpt(text));
         }
+    }
+
+    /// <summary>
+    /// JsonNode.Parse accepts an object with the same key twice and fails only later, when the object is used.
+    /// Refuse it here, as YAML does, naming the second occurrence.
+    /// </summary>
+    private static void RefuseDuplicateKeys(string text, string? file, string errorId, JsonDocumentOptions options)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = options.CommentHandling, AllowTrailingCommas = options.AllowTrailingCommas });
+        var objects = new Stack<HashSet<string>>();
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject:
+                    objects.Push(new HashSet<string>(StringComparer.Ordinal));
+                    break;
+                case JsonTokenType.EndObject:
+                    objects.Pop();
+                    break;
+                case JsonTokenType.PropertyName:
+                    var key = reader.GetString()!;
+                    if (!objects.Peek().Add(key))
+                    {
+                        var offset = Encoding.UTF8.GetCharCount(bytes, 0, (int)reader.TokenStartIndex);
+                        var lineStart = text.LastIndexOf('\n', Math.Max(offset - 1, 0)) + 1;
+                        var line = 1 + text.AsSpan(0, lineStart).Count('\n');
+                        var at = new SourcePosition(file, line, offset - lineStart + 1);
+                        throw LaunchException.InvalidData(errorId, $"Duplicate key '{key}' at {at}.", (object?)file ?? key);
+                    }
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The reader reports a 0-based line and a 0-based UTF-8 byte offset in that line; users count characters.
+    /// </summary>
+    private static SourcePosition JsonErrorPosition(string text, string? file, int line, int byteInLine)
+    {
+        var lineStart = 0;
+        for (var i = 0; i < line; i++)
+        {
+            var next = text.IndexOf('\n', lineStart);
+            if (next < 0) break;
+            lineStart = next + 1;
+        }
+        var lineEnd = text.IndexOf('\n', lineStart);
+        var lineBytes = Encoding.UTF8.GetBytes(text[lineStart..(lineEnd < 0 ? text.Length : lineEnd)]);
+        var column = Encoding.UTF8.GetCharCount(lineBytes, 0, Math.Clamp(byteInLine, 0, lineBytes.Length));
+        return new SourcePosition(file, line + 1, column + 1);
     }
 
     [GeneratedRegex(@"\s*(Path:|LineNumber:).*$")]
@@ -60,16 +115,28 @@ public static partial class StructuredText
     private static ParsedDocument ParseYaml(string text, string? file, string errorId)
     {
         var stream = new YamlStream();
+        var scanner = new Scanner(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(new Parser(scanner));
         }
         catch (YamlException e)
         {
-            var pos = new SourcePosition(file, (int)e.Start.Line, (int)e.Start.Column);
+            // Some scanner errors (a tab used as indentation) carry no position; the scanner stopped at the culprit.
+            var mark = e.Start.Index == 0 && e.End.Index == 0 ? scanner.CurrentPosition : e.Start;
+            var pos = new SourcePosition(file, (int)mark.Line, (int)mark.Column);
             var reason = e.InnerException is YamlException inner ? inner.Message : e.Message;
             reason = YamlReason().Replace(reason, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid YAML at {pos}: {reason}", (object?)file ?? Excerpt(text));
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this (instead of a YamlException) on some malformed input, such as a
+            // flow sequence left open before the next key.
+            var pos = new SourcePosition(file, (int)scanner.CurrentPosition.Line, (int)scanner.CurrentPosition.Column);
+            throw LaunchException.InvalidData(errorId,
+                $"Invalid YAML at {pos}: the text cannot be read from here on; look for an unclosed '[', '{{' or quote before this point.",
+                (object?)file ?? Excerpt(text));
         }
         if (stream.Documents.Count > 1)
         {

@@ -18,7 +18,8 @@ public static class LaunchPriorities
     public static LaunchPriority Parse(string text)
     {
         if (int.TryParse(text, out var n) && Enum.IsDefined(typeof(LaunchPriority), n)) return (LaunchPriority)n;
-        if (Enum.TryParse<LaunchPriority>(text, ignoreCase: true, out var p) && Enum.IsDefined(p)) return p;
+        // Enum.TryParse also reads "critical,high" as the flags value 0|1 (High); one name only.
+        if (!text.Contains(',') && Enum.TryParse<LaunchPriority>(text, ignoreCase: true, out var p) && Enum.IsDefined(p)) return p;
         throw LaunchException.Invalid("InvalidPriority",
             $"Unknown priority '{text}'. Allowed: critical (0), high (1), medium (2), low (3).", text);
     }

@@ -125,7 +125,7 @@ public sealed partial class TemplateVariable
     private static double? Bound(string name, JsonObject obj, string key, string type)
     {
         if (!obj.ContainsKey(key)) return null;
-        if (!JsonTree.TryGetNumber(obj[key], out var value) || (type == "integer" && !JsonTree.IsInteger(obj[key])))
+        if (!JsonTree.TryGetNumber(obj[key], out var value) || !double.IsFinite(value) || (type == "integer" && !JsonTree.IsInteger(obj[key])))
         {
             throw Bad(name, $"The '{key}' of {type} template variable '{name}' must be {(type == "integer" ? "an integer" : "a number")}; it was {JsonTree.Show(obj[key])}.");
         }
@@ -154,7 +154,9 @@ public sealed partial class TemplateVariable
                 var number = ToNumber(value);
                 var range = Minimum is null && Maximum is null ? "" :
                     $" from {Minimum?.ToString(CultureInfo.InvariantCulture) ?? "-∞"} to {Maximum?.ToString(CultureInfo.InvariantCulture) ?? "∞"}";
-                if (number is null || (Type == "integer" && number != Math.Floor(number.Value)))
+                // NaN and infinities ("NaN", "1e400") cannot be stored as JSON; integers beyond a long would be clamped.
+                if (number is null || !double.IsFinite(number.Value) ||
+                    (Type == "integer" && (number != Math.Floor(number.Value) || number < long.MinValue || number >= -(double)long.MinValue)))
                 {
                     throw Rejected(value, $"must be {(Type == "integer" ? "an integer" : "a number")}{range}");
                 }

@@ -86,7 +86,14 @@ internal sealed class SqliteDatabase
     private void Migrate(SqliteConnection connection)
     {
         // Reading the header first: on a file that is not a database this fails before anything is written.
-        var (appId, version, tables) = ReadHeader(connection);
+        // One read transaction, so the three values come from one snapshot: read one by one, another process
+        // creating the store meanwhile could be seen half done (no application id yet, but tables) and the new
+        // store mistaken for another application's database.
+        long appId, version, tables;
+        using (var snapshot = connection.BeginTransaction(deferred: true))
+        {
+            (appId, version, tables) = ReadHeader(connection);
+        }
         if (version == SqliteSchema.Version && appId == SqliteSchema.ApplicationId) return;
         CheckOwnership(appId, version, tables);
 
