@@ -11,10 +11,19 @@ public enum AgentEventKind
     Warning,
 
     Error,
+
+    /// <summary>Build or push progress for a job.</summary>
+    Progress,
 }
 
 /// <summary>Something an agent reports while it runs; the cmdlets turn these into status lines, warnings and job output.</summary>
 public sealed record AgentEvent(DateTimeOffset Time, AgentEventKind Kind, string Message, string? JobId = null, string? Queue = null)
 {
+    /// <summary>For progress events: what is in progress (e.g. "Building registry/img:1a2b3c4d").</summary>
+    public string? Activity { get; init; }
+
+    /// <summary>For progress events: percent done, or -1 when unknown.</summary>
+    public int Percent { get; init; } = -1;
+
     public override string ToString() => $"{Time.ToLocalTime():HH:mm:ss} {Message}";
 }

@@ -29,6 +29,9 @@ public sealed class AgentOptions
     /// <summary>Reads the agent's environment (the variables W&amp;B's agent honours, plus our lease length).</summary>
     public required Func<string, string?> Environment { get; init; }
 
+    /// <summary>Credentials for the destination registry given to the agent directly; otherwise the Docker config file is read.</summary>
+    public Registries.RegistryCredential? RegistryCredential { get; init; }
+
     /// <summary>Where runners put per-run files.</summary>
     public required string WorkDirectory { get; init; }
 

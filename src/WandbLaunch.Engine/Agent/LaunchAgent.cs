@@ -21,6 +21,8 @@ public sealed class LaunchAgent
     private readonly AgentOptions _options;
     private readonly IAgentEvents _events;
     private readonly RunnerRegistry _runners;
+    private readonly Lazy<Docker.DockerEngine> _docker;
+    private Builders.IImageBuilder? _builder;
     private readonly ConcurrentDictionary<string, TrackedJob> _jobs = new();
     private readonly object _signalLock = new();
     private TaskCompletionSource _jobEnded = NewSignal();
@@ -32,8 +34,15 @@ public sealed class LaunchAgent
         _backend = backend;
         _options = options;
         _events = events;
-        _runners = runners ?? RunnerRegistry.Default();
+        _docker = new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(options.Environment));
+        _runners = runners ?? RunnerRegistry.Default(_docker);
     }
+
+    /// <summary>The builder the agent uses for jobs that run in an image (chosen when the queues are resolved).</summary>
+    public string? BuilderType => _builder?.Type;
+
+    private Registries.RegistryCredential? Credential(string registry) =>
+        _options.RegistryCredential ?? Registries.DockerConfigCredentials.Find(registry, _options.Environment);
 
     /// <summary>The agent's id once registered.</summary>
     public string? Id { get; private set; }
@@ -66,6 +75,10 @@ public sealed class LaunchAgent
             _runners.For(queue.Resource);
             queues.Add(queue);
         }
+        if (_builder is null && queues.Any(q => _runners.For(q.Resource).RequiresImage))
+        {
+            _builder = await Builders.BuilderFactory.CreateAsync(config.Builder, _docker, Credential, cancellationToken).ConfigureAwait(false);
+        }
         return queues;
     }
 
@@ -83,7 +96,8 @@ public sealed class LaunchAgent
         }, cancellationToken).ConfigureAwait(false);
         Id = info.Id;
         Report(AgentEventKind.Status,
-            $"Agent {_options.Name} ({Id}) polling {string.Join(", ", queues.Select(q => q.Name))} in {_backend.Location}; max jobs {(MaxJobs == -1 ? "unlimited" : MaxJobs)}");
+            $"Agent {_options.Name} ({Id}) polling {string.Join(", ", queues.Select(q => q.Name))} in {_backend.Location}; max jobs {(MaxJobs == -1 ? "unlimited" : MaxJobs)}" +
+            (_builder is null ? "" : $"; builder {_builder.Type}"));
 
         var reason = "it was stopped (Ctrl+C or Stop-Job)";
         var status = AgentStatus.Polling;
@@ -285,12 +299,32 @@ public sealed class LaunchAgent
     private async Task<IRunningJob> StartAsync(TrackedJob tracked, LaunchJob job, JobLog log)
     {
         var runner = _runners.For(job.Resource);
-        var context = JobContextFactory.Create(job, _options, log);
         using var start = CancellationTokenSource.CreateLinkedTokenSource(tracked.Cancellation.Token);
         if (_options.StartTimeout is { } timeout) start.CancelAfter(timeout);
         IRunningJob? running = null;
         try
         {
+            string? image = null;
+            if (runner.RequiresImage)
+            {
+                var spec = job.GetSpec();
+                image = await _builder!.BuildAsync(new Builders.BuildRequest
+                {
+                    Job = job,
+                    Spec = spec,
+                    ResourceArgs = JobContextFactory.Create(job, _options, log).ResourceArgs,
+                    Settings = _options.Config.Builder,
+                    WorkDirectory = _options.WorkDirectory,
+                    Log = log,
+                    Progress = (activity, status, percent) => _events.Report(new AgentEvent(DateTimeOffset.Now, AgentEventKind.Progress, status, job.Id, job.Queue)
+                    {
+                        Activity = activity,
+                        Percent = percent,
+                    }),
+                }, start.Token).ConfigureAwait(false);
+                Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] image {image}", job.Id, job.Queue);
+            }
+            var context = JobContextFactory.Create(job, _options, log, image);
             running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
             await running.Started.WaitAsync(start.Token).ConfigureAwait(false);
             return running;

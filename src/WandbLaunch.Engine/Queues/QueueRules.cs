@@ -15,6 +15,7 @@ public static class QueueRules
         QueueNames.Validate(name);
         resource = LaunchResource.Normalize(resource);
         var config = NormalizeConfig(resource, configuration);
+        if (resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.CheckKeys(config, "The local-container queue configuration");
         var variables = ReadVariables(templateVariables);
         ConfigTemplate.CheckVariables(config, variables.ToDictionary(v => v.Name, StringComparer.Ordinal));
         return new Checked(name, resource, config, variables);

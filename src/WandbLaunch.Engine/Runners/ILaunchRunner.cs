@@ -11,6 +11,9 @@ public interface ILaunchRunner
     /// <summary>The resource name (local-process, local-container, kubernetes, sagemaker, gcp-vertex).</summary>
     string Resource { get; }
 
+    /// <summary>True when jobs run in an image, so the agent's builder must produce one first.</summary>
+    bool RequiresImage { get; }
+
     /// <summary>Checks the job can run here and describes exactly what would be started, without starting it.</summary>
     RenderedRequest Render(JobContext context);
 

@@ -55,6 +55,7 @@ public static class LaunchSpecRules
         var merged = queue.TemplateVariables.Count > 0
             ? DeepMerge(specArgs, queueConfig)
             : DeepMerge(queueConfig, specArgs);
+        if (queue.Resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.CheckKeys(merged, "resource_args.local-container");
         spec["resource_args"] = new JsonObject { [queue.Resource] = merged };
         JsonObject? storedValues = null;
         if (resolved.Count > 0)

@@ -9,7 +9,7 @@ internal static class AgentFactory
 {
     private static int _count;
 
-    public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend)
+    public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential)
     {
         Func<string, string?> env = Environment.GetEnvironmentVariable;
         var number = Interlocked.Increment(ref _count);
@@ -21,6 +21,7 @@ internal static class AgentFactory
             Lease = AgentOptions.ParseLease(env),
             StartTimeout = AgentOptions.ParseStartTimeout(env),
             Environment = env,
+            RegistryCredential = credential,
             WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),
         };
     }

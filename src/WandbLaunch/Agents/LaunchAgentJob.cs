@@ -88,6 +88,9 @@ public sealed class LaunchAgentJob : Job2
                 case AgentEventKind.Error:
                     Error.Add(LaunchErrors.Create("AgentError", ErrorCategory.NotSpecified, e.Message, e.JobId));
                     break;
+                case AgentEventKind.Progress:
+                    Progress.Add(AgentProgress.Record(e));
+                    break;
                 default:
                     Information.Add(new InformationRecord(e.ToString(), Name) { Tags = { "WandbLaunchAgent", e.Kind.ToString() } });
                     break;

@@ -44,6 +44,14 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     [ValidateRange(0.01, 3600)]
     public double PollingInterval { get; set; } = 1;
 
+    /// <summary>
+    /// User name and password for the registry in builder.destination. Without it the agent uses the Docker config
+    /// file (~/.docker/config.json: auths, credsStore, credHelpers), as docker does.
+    /// </summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? RegistryCredential { get; set; }
+
     /// <summary>Runs the agent as a PowerShell background job (Get-Job, Receive-Job, Stop-Job, Remove-Job work on it).</summary>
     [Parameter]
     public SwitchParameter AsJob { get; set; }
@@ -63,7 +71,10 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
                     Entity = Entity,
                     MaxJobs = IsBound(nameof(MaxJobs)) ? MaxJobs : null,
                 });
-            var opts = AgentFactory.Options(config, Name, PollingInterval, backend);
+            var credential = RegistryCredential is null
+                ? null
+                : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential);
             var events = new AgentEventQueue();
             var launchAgent = new LaunchAgent(backend, opts, events);
             // Everything is checked before the agent registers, so a bad invocation fails here, not in the background.
@@ -128,6 +139,9 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
                 break;
             case AgentEventKind.Error:
                 WriteError(LaunchErrors.Create("AgentError", ErrorCategory.NotSpecified, e.Message, e.JobId));
+                break;
+            case AgentEventKind.Progress:
+                WriteProgress(AgentProgress.Record(e));
                 break;
             default:
                 // Tagged PSHOST so it shows like Write-Host in a terminal, yet stays capturable with 6>.

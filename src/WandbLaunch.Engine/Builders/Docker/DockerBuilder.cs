@@ -19,6 +19,7 @@ public sealed partial class DockerBuilder : IImageBuilder
 {
     private readonly DockerEngine _engine;
     private readonly Func<string, RegistryCredential?> _credentials;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
 
     public DockerBuilder(DockerEngine engine, Func<string, RegistryCredential?> credentials)
     {
@@ -48,6 +49,23 @@ public sealed partial class DockerBuilder : IImageBuilder
             await Checked(() => registry.CheckLoginAsync(image, credential, cancellationToken)).ConfigureAwait(false);
         }
 
+        // Two jobs of the same code started together build once: the second waits and then finds the image.
+        var gate = _building.GetOrAdd(image.ToString(), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await BuildOrReuseAsync(request, plan, image, registry, credential, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<string> BuildOrReuseAsync(BuildRequest request, BuildPlan plan, ImageReference image, RegistryClient registry, RegistryCredential? credential, CancellationToken cancellationToken)
+    {
+        var log = request.Log;
+        var destination = request.Settings.Destination;
         var local = await ExistsLocallyAsync(image, cancellationToken).ConfigureAwait(false);
         if (destination is not null && await Checked(() => registry.ManifestExistsAsync(image, credential, cancellationToken)).ConfigureAwait(false))
         {
@@ -132,7 +150,8 @@ public sealed partial class DockerBuilder : IImageBuilder
             Platform = request.Settings.Platform,
             Remove = true,
             ForceRemove = true,
-            Labels = new Dictionary<string, string> { ["wandb.ai/run-id"] = request.Job.RunId, ["wandb.ai/created-by"] = "wandblaunch" },
+            // No per-run labels: the image for a tag must be the same whichever run built it.
+            Labels = new Dictionary<string, string> { ["wandb.ai/created-by"] = "wandblaunch" },
         };
         log.Agent($"building {image} from {plan.ContextDirectory}");
         using var archive = ContextArchive.Create(plan);

@@ -18,6 +18,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
 
     public string Resource => LaunchResource.LocalProcess;
 
+    public bool RequiresImage => false;
+
     public RenderedRequest Render(JobContext context)
     {
         var plan = Plan(context);

@@ -1,0 +1,196 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Docker.DotNet.Models;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+
+namespace WandbLaunch.Engine.Runners.LocalContainer;
+
+/// <summary>
+/// <c>resource_args.local-container</c>: the docker run options W&amp;B allows, by their CLI names, turned into
+/// the engine API's container settings. Any other key is refused with the list of allowed ones.
+/// </summary>
+public static partial class ContainerArgs
+{
+    /// <summary>The keys the runner honours (<c>builder</c> is the builder's: base_image).</summary>
+    public static readonly IReadOnlyList<string> Allowed =
+    [
+        "command", "cpus", "cpu-period", "cpu-quota", "cpu-shares", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems",
+        "env", "e", "gpus", "memory", "m", "memory-reservation", "memory-swap", "memory-swappiness", "name", "pids-limit",
+        "platform", "shm-size", "ulimit", "workdir", "w", "builder",
+    ];
+
+    /// <summary>Refuses keys that are not allowed (placeholders in keys are left for template rendering).</summary>
+    public static void CheckKeys(JsonObject args, string where)
+    {
+        var bad = args.Select(p => p.Key).Where(k => !Allowed.Contains(k) && !k.Contains("{{", StringComparison.Ordinal)).ToList();
+        if (bad.Count > 0)
+        {
+            throw LaunchException.Invalid("UnsupportedContainerArgument",
+                $"{where} has {string.Join(", ", bad.Select(k => $"'{k}'"))}, which local-container runs do not support. Allowed: {string.Join(", ", Allowed.Where(k => k != "builder"))} (and builder.base_image).",
+                bad[0]);
+        }
+    }
+
+    /// <summary>Applies the arguments to the container settings.</summary>
+    public static void Apply(JsonObject args, CreateContainerParameters container)
+    {
+        CheckKeys(args, "resource_args.local-container");
+        var host = container.HostConfig ??= new HostConfig();
+        foreach (var (key, value) in args)
+        {
+            switch (key)
+            {
+                case "command":
+                    container.Cmd = StringList(value, key);
+                    break;
+                case "cpus":
+                    host.NanoCPUs = (long)(Number(value, key) * 1e9);
+                    break;
+                case "cpu-period":
+                    host.CPUPeriod = Integer(value, key);
+                    break;
+                case "cpu-quota":
+                    host.CPUQuota = Integer(value, key);
+                    break;
+                case "cpu-shares":
+                    host.CPUShares = Integer(value, key);
+                    break;
+                case "cpu-rt-period":
+                    host.CPURealtimePeriod = Integer(value, key);
+                    break;
+                case "cpu-rt-runtime":
+                    host.CPURealtimeRuntime = Integer(value, key);
+                    break;
+                case "cpuset-cpus":
+                    host.CpusetCpus = Text(value, key);
+                    break;
+                case "cpuset-mems":
+                    host.CpusetMems = Text(value, key);
+                    break;
+                case "env" or "e":
+                    container.Env = (container.Env ?? []).Concat(Environment(value, key)).ToList();
+                    break;
+                case "gpus":
+                    host.DeviceRequests = [Gpus(value)];
+                    break;
+                case "memory" or "m":
+                    host.Memory = Bytes(value, key);
+                    break;
+                case "memory-reservation":
+                    host.MemoryReservation = Bytes(value, key);
+                    break;
+                case "memory-swap":
+                    host.MemorySwap = Number(value, key) == -1 ? -1 : Bytes(value, key);
+                    break;
+                case "memory-swappiness":
+                    host.MemorySwappiness = Integer(value, key);
+                    break;
+                case "name":
+                    container.Name = Text(value, key);
+                    break;
+                case "pids-limit":
+                    host.PidsLimit = Integer(value, key);
+                    break;
+                case "platform":
+                    container.Platform = Text(value, key);
+                    break;
+                case "shm-size":
+                    host.ShmSize = Bytes(value, key);
+                    break;
+                case "ulimit":
+                    host.Ulimits = Ulimits(value);
+                    break;
+                case "workdir" or "w":
+                    container.WorkingDir = Text(value, key);
+                    break;
+            }
+        }
+    }
+
+    private static LaunchException Bad(string key, JsonNode? value, string expected) =>
+        LaunchException.Invalid("InvalidContainerArgument", $"resource_args.local-container.{key} is {JsonTree.Show(value)}; it must be {expected}.", key);
+
+    private static string Text(JsonNode? value, string key) =>
+        JsonTree.TryGetString(value, out var s) ? s : value is JsonValue ? value.ToJsonString() : throw Bad(key, value, "a string");
+
+    private static double Number(JsonNode? value, string key) =>
+        JsonTree.TryGetNumber(value, out var n) ? n
+        : JsonTree.TryGetString(value, out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out n) ? n
+        : throw Bad(key, value, "a number");
+
+    private static long Integer(JsonNode? value, string key)
+    {
+        var n = Number(value, key);
+        return n == Math.Floor(n) ? (long)n : throw Bad(key, value, "a whole number");
+    }
+
+    private static IList<string> StringList(JsonNode? value, string key) => value switch
+    {
+        JsonArray arr => arr.Select(a => Text(a, key)).ToList(),
+        _ when JsonTree.TryGetString(value, out var s) => [s],
+        _ => throw Bad(key, value, "a list of strings"),
+    };
+
+    private static IEnumerable<string> Environment(JsonNode? value, string key) => value switch
+    {
+        JsonObject map => map.Select(p => $"{p.Key}={(JsonTree.TryGetString(p.Value, out var s) ? s : p.Value?.ToJsonString() ?? "")}"),
+        _ => StringList(value, key).Select(e => e.Contains('=') ? e : throw Bad(key, value, "NAME=value strings or a mapping")),
+    };
+
+    [GeneratedRegex(@"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$", RegexOptions.IgnoreCase)]
+    private static partial Regex Size();
+
+    /// <summary>Sizes as docker takes them: a number of bytes, or 512m, 2g, 100k.</summary>
+    public static long Bytes(JsonNode? value, string key)
+    {
+        if (JsonTree.TryGetNumber(value, out var n)) return (long)n;
+        var match = JsonTree.TryGetString(value, out var s) ? Size().Match(s) : Match.Empty;
+        if (!match.Success) throw Bad(key, value, "a size such as 512m, 2g or a number of bytes");
+        var number = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        var unit = match.Groups[2].Value.ToLowerInvariant() switch { "k" => 1L << 10, "m" => 1L << 20, "g" => 1L << 30, "t" => 1L << 40, _ => 1L };
+        return (long)(number * unit);
+    }
+
+    private static DeviceRequest Gpus(JsonNode? value)
+    {
+        var text = JsonTree.TryGetNumber(value, out var n) ? ((long)n).ToString(CultureInfo.InvariantCulture) : Text(value, "gpus");
+        var request = new DeviceRequest { Driver = "", Capabilities = [["gpu"]] };
+        if (text == "all")
+        {
+            request.Count = -1;
+        }
+        else if (long.TryParse(text, out var count))
+        {
+            request.Count = count;
+        }
+        else if (text.Trim('"').StartsWith("device=", StringComparison.Ordinal))
+        {
+            request.DeviceIDs = text.Trim('"')["device=".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries);
+        }
+        else
+        {
+            throw Bad("gpus", value, "all, a number of GPUs, or device=0,1");
+        }
+        return request;
+    }
+
+    private static IList<Ulimit> Ulimits(JsonNode? value)
+    {
+        IEnumerable<(string Name, string Limits)> entries = value switch
+        {
+            JsonObject map => map.Select(p => (p.Key, JsonTree.TryGetString(p.Value, out var s) ? s : p.Value?.ToJsonString() ?? "")),
+            _ => StringList(value, "ulimit").Select(u => u.Split('=', 2) is [var name, var limits] ? (name, limits) : throw Bad("ulimit", value, "name=soft[:hard] entries")),
+        };
+        return entries.Select(e =>
+        {
+            var parts = e.Limits.Split(':');
+            if (!long.TryParse(parts[0], out var soft) || (parts.Length > 1 && !long.TryParse(parts[1], out _)))
+            {
+                throw Bad("ulimit", value, "name=soft[:hard] entries with whole numbers");
+            }
+            return new Ulimit { Name = e.Name, Soft = soft, Hard = parts.Length > 1 ? long.Parse(parts[1], CultureInfo.InvariantCulture) : soft };
+        }).ToList();
+    }
+}

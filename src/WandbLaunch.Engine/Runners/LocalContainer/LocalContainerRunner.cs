@@ -1,0 +1,165 @@
+using System.Text.Json.Nodes;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using WandbLaunch.Engine.Docker;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.Runners.LocalContainer;
+
+/// <summary>
+/// Runs a job's image as a container on the agent's Docker engine, with the job's environment, entry point and
+/// arguments and the allowed <c>resource_args</c>. The container id is the job's handle: a later agent finds the
+/// container, follows it to the end and records its exit code.
+/// </summary>
+public sealed class LocalContainerRunner : ILaunchRunner
+{
+    private readonly Lazy<DockerEngine> _engine;
+
+    public LocalContainerRunner(Lazy<DockerEngine> engine) => _engine = engine;
+
+    public string Resource => LaunchResource.LocalContainer;
+
+    public bool RequiresImage => true;
+
+    public RenderedRequest Render(JobContext context)
+    {
+        var container = Create(context);
+        var lines = new List<string>
+        {
+            $"image: {container.Image}",
+            $"entrypoint: {Show(container.Entrypoint)}",
+            $"command: {Show(container.Cmd)}",
+        };
+        if (container.Name is not null) lines.Add($"name: {container.Name}");
+        if (container.WorkingDir is not null) lines.Add($"workdir: {container.WorkingDir}");
+        lines.Add("environment:");
+        lines.AddRange(container.Env.OrderBy(e => e, StringComparer.Ordinal).Select(e => "  " + Redact(e, context)));
+        return new RenderedRequest { Resource = Resource, Summary = $"docker run {container.Image} {Show(container.Cmd)}", Text = string.Join('\n', lines) + "\n" };
+    }
+
+    private static string Redact(string env, JobContext context) =>
+        env.StartsWith(JobEnvironment.ApiKeyVariable + "=", StringComparison.Ordinal) || context.Secrets.Any(s => env.EndsWith("=" + s, StringComparison.Ordinal))
+            ? env[..(env.IndexOf('=') + 1)] + "***"
+            : env;
+
+    private static string Show(IList<string>? argv) => argv is null || argv.Count == 0 ? "(image default)" : string.Join(' ', argv);
+
+    private static CreateContainerParameters Create(JobContext context)
+    {
+        var image = context.ImageUri ?? throw new JobFailedException(FailureStage.Agent, "The job has no image to run.");
+        var overrides = context.Spec["overrides"] as JsonObject;
+        var container = new CreateContainerParameters
+        {
+            Image = image,
+            Env = context.Environment.Select(p => $"{p.Key}={p.Value}").ToList(),
+            Labels = new Dictionary<string, string>
+            {
+                ["wandb.ai/run-id"] = context.Job.RunId,
+                ["wandb.ai/item-id"] = context.Job.Id,
+                ["wandb.ai/created-by"] = "wandblaunch",
+            },
+            HostConfig = new HostConfig(),
+            AttachStdout = true,
+            AttachStderr = true,
+        };
+        var args = (JsonObject)context.ResourceArgs.DeepClone();
+        args.Remove("builder");
+        ContainerArgs.Apply(args, container);
+        if (Strings(overrides?["entry_point"]) is { Count: > 0 } entry) container.Entrypoint = entry;
+        if (Strings(overrides?["args"]) is { Count: > 0 } arguments) container.Cmd = arguments;
+        return container;
+    }
+
+    private static List<string> Strings(JsonNode? node) =>
+        node is JsonArray arr ? arr.Select(a => JsonTree.TryGetString(a, out var s) ? s : a?.ToJsonString() ?? "").ToList() : [];
+
+    public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
+    {
+        var client = _engine.Value.Client;
+        var parameters = Create(context);
+        var log = context.Log;
+        string id;
+        try
+        {
+            await EnsureImageAsync(client, parameters.Image, log, cancellationToken).ConfigureAwait(false);
+            id = (await client.Containers.CreateContainerAsync(parameters, cancellationToken).ConfigureAwait(false)).ID;
+        }
+        catch (DockerApiException e)
+        {
+            throw new JobFailedException(FailureStage.Run, $"Docker could not create the container from {parameters.Image}: {Message(e)}", e);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
+        {
+            throw new JobFailedException(FailureStage.Agent, _engine.Value.Unreachable(e).Message, e);
+        }
+        log.Agent($"created container {id[..12]} from {parameters.Image}");
+        try
+        {
+            await client.Containers.StartContainerAsync(id, new ContainerStartParameters(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerApiException e)
+        {
+            await RemoveAsync(client, id).ConfigureAwait(false);
+            throw new JobFailedException(FailureStage.Run, $"Docker could not start the container: {Message(e)}", e);
+        }
+        return new RunningContainer(client, id, log, since: null);
+    }
+
+    private static async Task EnsureImageAsync(DockerClient client, string image, JobLog log, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerImageNotFoundException)
+        {
+            log.Agent($"pulling {image}");
+            var reference = Registries.ImageReference.Parse(image);
+            string? error = null;
+            await client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference.Name, Tag = reference.Tag }, new AuthConfig(),
+                new Reporter(m => error ??= m.Error?.Message ?? (string.IsNullOrEmpty(m.ErrorMessage) ? null : m.ErrorMessage)), cancellationToken).ConfigureAwait(false);
+            if (error is not null) throw new JobFailedException(FailureStage.Run, $"The image {image} is not on the agent's host and pulling it failed: {error}");
+        }
+    }
+
+    public async Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(job.Handle)) return null;
+        var client = _engine.Value.Client;
+        try
+        {
+            var inspect = await client.Containers.InspectContainerAsync(job.Handle, cancellationToken).ConfigureAwait(false);
+            log.Agent($"re-attached to container {job.Handle[..Math.Min(12, job.Handle.Length)]} ({inspect.State.Status})");
+            return new RunningContainer(client, job.Handle, log, since: DateTimeOffset.UtcNow);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            log.Agent($"container {job.Handle} is gone; the job cannot be re-attached");
+            return null;
+        }
+    }
+
+    internal static string Message(DockerApiException e) =>
+        System.Text.Json.Nodes.JsonNode.Parse(string.IsNullOrWhiteSpace(e.ResponseBody) ? "{}" : e.ResponseBody) is JsonObject o && o["message"] is { } m
+            ? m.GetValue<string>()
+            : e.ResponseBody;
+
+    internal static async Task RemoveAsync(DockerClient client, string id)
+    {
+        try
+        {
+            await client.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+        }
+    }
+
+    private sealed class Reporter(Action<JSONMessage> report) : IProgress<JSONMessage>
+    {
+        public void Report(JSONMessage value) => report(value);
+    }
+}

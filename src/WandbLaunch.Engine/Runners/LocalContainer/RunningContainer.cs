@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Text;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using WandbLaunch.Engine.Jobs;
+
+namespace WandbLaunch.Engine.Runners.LocalContainer;
+
+/// <summary>A job's container: its output streams to the job log; its exit code decides the outcome; it is removed at the end.</summary>
+internal sealed class RunningContainer : IRunningJob
+{
+    private readonly DockerClient _client;
+    private readonly string _id;
+    private readonly JobLog _log;
+    private volatile bool _cancelled;
+
+    public RunningContainer(DockerClient client, string id, JobLog log, DateTimeOffset? since)
+    {
+        _client = client;
+        _id = id;
+        _log = log;
+        Handle = id;
+        Description = $"container {id[..Math.Min(12, id.Length)]}";
+        Completion = WatchAsync(since);
+    }
+
+    public string Handle { get; }
+
+    public string Description { get; }
+
+    public Task Started => Task.CompletedTask;
+
+    public Task<JobOutcome> Completion { get; }
+
+    private async Task<JobOutcome> WatchAsync(DateTimeOffset? since)
+    {
+        var logs = FollowLogsAsync(since);
+        var wait = await _client.Containers.WaitContainerAsync(_id, CancellationToken.None).ConfigureAwait(false);
+        await logs.ConfigureAwait(false);
+        var code = (int)wait.StatusCode;
+        await LocalContainerRunner.RemoveAsync(_client, _id).ConfigureAwait(false);
+        _log.Agent($"{Description} exited with code {code} and was removed");
+        if (_cancelled) return JobOutcome.Stopped("Stopped on request; its container was stopped and removed.");
+        if (code == 0) return JobOutcome.Finished();
+        var tail = _log.Tail();
+        return JobOutcome.Failed(FailureStage.Run, tail.Count == 0
+            ? $"The container exited with code {code} and wrote no output."
+            : $"The container exited with code {code}; its last output: {tail[^1]}\n" + string.Join('\n', tail.TakeLast(10)), code);
+    }
+
+    private async Task FollowLogsAsync(DateTimeOffset? since)
+    {
+        try
+        {
+            var parameters = new ContainerLogsParameters { Follow = true, ShowStdout = true, ShowStderr = true };
+            if (since is { } s) parameters.Since = s.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+            using var stream = await _client.Containers.GetContainerLogsAsync(_id, tty: false, parameters, CancellationToken.None).ConfigureAwait(false);
+            var buffer = new byte[8192];
+            var lines = new Dictionary<MultiplexedStream.TargetStream, StringBuilder>();
+            while (true)
+            {
+                var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, CancellationToken.None).ConfigureAwait(false);
+                if (read.EOF) break;
+                if (!lines.TryGetValue(read.Target, out var pending)) lines[read.Target] = pending = new StringBuilder();
+                pending.Append(Encoding.UTF8.GetString(buffer, 0, read.Count));
+                var text = pending.ToString();
+                var end = text.LastIndexOf('\n');
+                if (end < 0) continue;
+                foreach (var line in text[..end].Split('\n')) _log.Output(line.TrimEnd('\r'));
+                pending.Clear().Append(text[(end + 1)..]);
+            }
+            foreach (var rest in lines.Values.Where(b => b.Length > 0)) _log.Output(rest.ToString());
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            // Removed before its logs were read.
+        }
+    }
+
+    public async Task CancelAsync()
+    {
+        _cancelled = true;
+        try
+        {
+            await _client.Containers.StopContainerAsync(_id, new ContainerStopParameters { WaitBeforeKillSeconds = 10 }, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+        }
+    }
+}
