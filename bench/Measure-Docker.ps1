@@ -1,0 +1,84 @@
+<#
+.SYNOPSIS
+    Docker benchmarks: submit-to-container-start latency with a prebuilt image, and the time of a skipped rebuild.
+.DESCRIPTION
+    Needs a Docker engine (tools/Start-TestServices.ps1 starts one and builds the busybox test base image).
+    1. An idle agent on a local-container queue (noop builder, prebuilt image) in its own pwsh; this process submits
+       jobs one at a time; each container prints the time it started (busybox `date +%s%N` inside the container is
+       the container's first instruction). Latency = container start - submit.
+    2. A docker-builder queue with a Dockerfile.wandb job: the first run builds; later runs of the unchanged job skip
+       the build. Reported: the agent's build stage time (from the job log timestamps of "took the job" to
+       "created container") for skipped builds.
+.PARAMETER Samples
+    Latency samples (default 30).
+.PARAMETER OutFile
+    Also write the Markdown table here.
+#>
+param([int] $Samples = 30, [int] $SkipSamples = 10, [string] $OutFile)
+$ErrorActionPreference = 'Stop'
+$root = Split-Path $PSScriptRoot -Parent
+& (Join-Path $root 'tools/Start-TestServices.ps1') | Out-Null
+if ($env:WBL_TEST_DOCKER -ne '1') { Write-Warning 'No Docker engine: skipped.'; return }
+Import-Module (Join-Path $root 'WandbLaunch.psd1')
+$work = Join-Path ([IO.Path]::GetTempPath()) ("wbl-bench-docker-" + [guid]::NewGuid().ToString('n').Substring(0, 8))
+New-Item -ItemType Directory $work | Out-Null
+$env:WANDB_LAUNCH_DB = Join-Path $work 'launch.db'
+$pwsh = Join-Path $PSHOME 'pwsh'
+
+function Get-Percentile([double[]] $Values, [double] $P) {
+    $sorted = $Values | Sort-Object
+    $sorted[[math]::Min($sorted.Count - 1, [math]::Ceiling($P / 100 * $sorted.Count) - 1)]
+}
+
+function Start-Agent([string] $Config) {
+    $script = "Import-Module '$root/WandbLaunch.psd1'; Start-WandbLaunchAgent -ConfigPath '$Config' -PollingInterval 5 *> '$work/agent-$([guid]::NewGuid().ToString('n')).log'"
+    Start-Process -FilePath $pwsh -ArgumentList '-NoProfile', '-NonInteractive', '-Command', $script -PassThru
+}
+
+try {
+    # 1. Submit to container start, prebuilt image.
+    New-WandbLaunchQueue -Name bench-prebuilt -Resource local-container | Out-Null
+    New-WandbLaunchAgentConfig -Path "$work/prebuilt.yaml" -Queue bench-prebuilt -MaxJobs 4 -BuilderType noop | Out-Null
+    $agent = Start-Agent "$work/prebuilt.yaml"
+    Start-Sleep -Seconds 3
+    $latencies = foreach ($i in 1..$Samples) {
+        $submitted = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds() * 1000000
+        $job = Submit-WandbLaunchJob -Queue bench-prebuilt -DockerImage $env:WBL_TEST_BASE_IMAGE -EntryPoint sh, -c -Arguments 'date +%s%N'
+        $done = $job | Wait-WandbLaunchJob -Timeout 60
+        $started = [long]((Get-WandbLaunchJobLog -Id $done.Id | Where-Object { $_ -match '^\d{18,}$' } | Select-Object -First 1))
+        ($started - $submitted) / 1e6
+    }
+    Stop-WandbLaunchAgent -Name * -Wait | Out-Null
+    $agent.WaitForExit(30000) | Out-Null
+
+    # 2. Skipped rebuild of an unchanged job.
+    $code = Join-Path $work 'code'
+    New-Item -ItemType Directory $code | Out-Null
+    "FROM $env:WBL_TEST_BASE_IMAGE`nCOPY run.sh /run.sh`nENTRYPOINT [`"sh`", `"/run.sh`"]" | Set-Content "$code/Dockerfile.wandb"
+    'echo ok' | Set-Content "$code/run.sh"
+    New-WandbLaunchQueue -Name bench-build -Resource local-container | Out-Null
+    New-WandbLaunchAgentConfig -Path "$work/build.yaml" -Queue bench-build -MaxJobs 1 -BuilderType docker | Out-Null
+    $agent = Start-Agent "$work/build.yaml"
+    $buildTimes = foreach ($i in 0..$SkipSamples) {
+        $job = Submit-WandbLaunchJob -Queue bench-build -Uri $code -EntryPoint sh, /run.sh | Wait-WandbLaunchJob -Timeout 120
+        $job = Get-WandbLaunchJob -Id $job.Id
+        if ($i -gt 0) {
+            # From the job being taken (LeasedAt) to its container running (StartedAt): the whole skipped-build stage.
+            ($job.StartedAt - $job.LeasedAt).TotalMilliseconds
+        }
+    }
+    Stop-WandbLaunchAgent -Name * -Wait | Out-Null
+    $agent.WaitForExit(30000) | Out-Null
+
+    $rows = @(
+        [pscustomobject]@{ Measure = 'submit → container start (prebuilt image), ms'; Samples = $latencies.Count; p50 = [math]::Round((Get-Percentile $latencies 50), 1); p95 = [math]::Round((Get-Percentile $latencies 95), 1); max = [math]::Round(($latencies | Measure-Object -Maximum).Maximum, 1) }
+        [pscustomobject]@{ Measure = 'unchanged job: taken → container running (build skipped), ms'; Samples = $buildTimes.Count; p50 = [math]::Round((Get-Percentile $buildTimes 50), 1); p95 = [math]::Round((Get-Percentile $buildTimes 95), 1); max = [math]::Round(($buildTimes | Measure-Object -Maximum).Maximum, 1) }
+    )
+    $table = @('| measure | samples | p50 | p95 | max |', '|---|---:|---:|---:|---:|') + ($rows | ForEach-Object { "| $($_.Measure) | $($_.Samples) | $($_.p50) | $($_.p95) | $($_.max) |" })
+    $table -join "`n"
+    if ($OutFile) { $table -join "`n" | Set-Content $OutFile }
+}
+finally {
+    Get-Process pwsh -ErrorAction SilentlyContinue | Where-Object { $_.CommandLine -like "*$work*" } | Stop-Process -Force -ErrorAction SilentlyContinue
+    Remove-Item $work -Recurse -Force -ErrorAction SilentlyContinue
+}
