@@ -26,6 +26,7 @@
         'Stop-WandbLaunchJob'
         'Remove-WandbLaunchJob'
         'Get-WandbLaunchJobLog'
+        'Get-WandbLaunchJobManifest'
         'Start-WandbLaunchAgent'
         'Get-WandbLaunchAgent'
         'Stop-WandbLaunchAgent'

@@ -16,12 +16,24 @@ public sealed class JobLog : IDisposable
     private readonly IReadOnlyList<string> _secrets;
 
     public JobLog(string path, IEnumerable<string?> secrets)
+        : this(path, OpenAppend(path), secrets)
+    {
+    }
+
+    private JobLog(string path, Stream stream, IEnumerable<string?> secrets)
     {
         Path = path;
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
         _writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true };
         _secrets = secrets.Where(s => !string.IsNullOrEmpty(s) && s.Length >= 4).Select(s => s!).ToList();
+    }
+
+    /// <summary>A log that keeps nothing, for rendering a job without running it.</summary>
+    public static JobLog Discard() => new("(none)", Stream.Null, []);
+
+    private static FileStream OpenAppend(string path)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+        return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
     }
 
     public string Path { get; }

@@ -38,7 +38,7 @@ public sealed partial class DockerBuilder : IImageBuilder
         var plan = BuildPlanner.Plan(code, request.Spec, baseImage);
         var tag = ContextArchive.Tag(plan);
         var destination = request.Settings.Destination;
-        var image = ImageReference.Parse($"{destination ?? LocalRepository(request, code)}:{tag}");
+        var image = ImageReference.Parse(ImageName(request.Job, code, destination, tag));
         log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
 
         RegistryCredential? credential = null;
@@ -96,12 +96,25 @@ public sealed partial class DockerBuilder : IImageBuilder
     [GeneratedRegex(@"[^a-z0-9._-]+")]
     private static partial Regex NotNameChars();
 
-    /// <summary>Without a destination the image is named after the job: wandb-launch/&lt;project&gt;-&lt;code folder&gt;.</summary>
-    private static string LocalRepository(BuildRequest request, string code)
+    /// <summary>
+    /// <c>&lt;destination&gt;:&lt;tag&gt;</c>, or without a destination a name after the job:
+    /// <c>wandb-launch/&lt;project&gt;-&lt;code folder&gt;:&lt;tag&gt;</c>.
+    /// </summary>
+    public static string ImageName(LaunchJob job, string code, string? destination, string tag)
     {
+        if (destination is not null) return $"{destination}:{tag}";
         var folder = Path.GetFileName(code.TrimEnd('/', '\\'));
-        var name = NotNameChars().Replace($"{request.Job.Project}-{folder}".ToLowerInvariant(), "-").Trim('-', '.', '_');
-        return "wandb-launch/" + (name.Length == 0 ? "job" : name);
+        var name = NotNameChars().Replace($"{job.Project}-{folder}".ToLowerInvariant(), "-").Trim('-', '.', '_');
+        return $"wandb-launch/{(name.Length == 0 ? "job" : name)}:{tag}";
+    }
+
+    /// <summary>The image name the builder will use for a job whose code is a local directory, computed without building.</summary>
+    public static string? PredictImage(LaunchJob job, JsonObject spec, JsonObject resourceArgs, string? destination)
+    {
+        if (!JsonTree.TryGetString(spec["uri"], out var uri) || SourceUri.Classify(uri) != SourceUri.Kind.LocalDirectory || !Directory.Exists(uri)) return null;
+        var baseImage = JsonTree.TryGetString((resourceArgs["builder"] as JsonObject)?["base_image"], out var b) ? b : null;
+        var plan = BuildPlanner.Plan(uri, spec, baseImage);
+        return ImageName(job, uri, destination, ContextArchive.Tag(plan));
     }
 
     private async Task<bool> ExistsLocallyAsync(ImageReference image, CancellationToken cancellationToken)

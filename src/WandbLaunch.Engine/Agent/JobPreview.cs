@@ -1,0 +1,67 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Builders.Docker;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.Agent;
+
+/// <summary>
+/// Shows exactly what an agent would submit for a job (a command line, a container, Kubernetes manifests) without
+/// contacting anything and without secrets. Used by Get-WandbLaunchJobManifest and Submit-WandbLaunchJob -WhatIf.
+/// </summary>
+public static class JobPreview
+{
+    /// <summary>A job as it would be stored by a push, for previewing before submitting.</summary>
+    public static LaunchJob ForPush(LaunchQueue queue, PushRequest request)
+    {
+        var item = LaunchSpecRules.Prepare(queue, request);
+        return new LaunchJob
+        {
+            Id = "(not submitted)",
+            Queue = queue.Name,
+            Entity = queue.Entity,
+            Project = queue.Project,
+            Resource = queue.Resource,
+            RunId = item.RunId,
+            Priority = item.Priority,
+            State = LaunchJobState.Pending,
+            SpecNode = item.Spec,
+            Source = LaunchSpecRules.Source(item.Spec),
+        };
+    }
+
+    public static RenderedRequest Render(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, string agentName = "(agent)")
+    {
+        try
+        {
+            return RenderOrFail(job, config, environment, agentName);
+        }
+        catch (JobFailedException e)
+        {
+            throw new Errors.LaunchException("JobCannotRun", Errors.LaunchErrorCategory.InvalidOperation,
+                $"An agent could not run this job on {job.Resource} (it would fail at stage {e.Stage}): {e.Message}", job.Id, e);
+        }
+    }
+
+    private static RenderedRequest RenderOrFail(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, string agentName)
+    {
+        // The Docker engine is created lazily and never used by rendering.
+        var runners = RunnerRegistry.Default(new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(environment)));
+        var runner = runners.For(job.Resource);
+        var options = new AgentOptions { Config = config, Name = agentName, Environment = environment, WorkDirectory = Path.GetTempPath() };
+        using var log = JobLog.Discard();
+        string? image = null;
+        if (runner.RequiresImage)
+        {
+            var spec = job.GetSpec();
+            var args = JobContextFactory.Create(job, options, log).ResourceArgs;
+            image = LaunchSpecRules.DockerImage(spec)
+                    ?? DockerBuilder.PredictImage(job, spec, args, config.Builder.Destination)
+                    ?? $"<image the agent builds from {LaunchSpecRules.Source(spec)}>";
+        }
+        return runner.Render(JobContextFactory.Create(job, options, log, image));
+    }
+}

@@ -1,0 +1,28 @@
+using System.Management.Automation;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Runners;
+
+namespace WandbLaunch.Jobs;
+
+/// <summary>
+/// <para type="synopsis">Shows exactly what an agent would run for a launch request — the command line, container or Kubernetes manifests — without submitting or contacting anything.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "WandbLaunchJobManifest", DefaultParameterSetName = UriSet)]
+[OutputType(typeof(RenderedRequest))]
+public sealed class GetWandbLaunchJobManifestCommand : LaunchSpecCmdlet
+{
+    /// <summary>The agent config whose builder and settings apply (default: ~/.config/wandb/launch-config.yaml, if it exists).</summary>
+    [Parameter]
+    public string? ConfigPath { get; set; }
+
+    /// <inheritdoc />
+    protected override void ProcessRecord()
+    {
+        TryRun(() =>
+        {
+            var (_, queue, request) = Describe();
+            var config = AgentConfigs.ForPreview(ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath));
+            WriteObject(JobPreview.Render(JobPreview.ForPush(queue, request), config, Environment.GetEnvironmentVariable));
+        });
+    }
+}
