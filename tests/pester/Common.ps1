@@ -25,18 +25,113 @@ function Get-PwshCommand {
 function Invoke-FreshPwsh {
     <#
     Runs a script in a new pwsh process (the same pwsh as this one) and returns its exit code and output lines.
-    The script finds the module at $env:WBL_MODULE.
+    The script finds the module at $env:WBL_MODULE. -Environment sets variables for the child only (a $null value
+    removes one); this session's environment is not touched. A child still running after -TimeoutSeconds is killed.
     #>
-    param([Parameter(Mandatory)] [string] $Script)
-    $pwsh = Get-PwshCommand
-    $env:WBL_MODULE = $script:ModulePath
+    param(
+        [Parameter(Mandatory)] [string] $Script,
+        [hashtable] $Environment = @{},
+        [int] $TimeoutSeconds = 120,
+        [string] $WorkingDirectory = $script:RepoRoot
+    )
     $file = Join-Path ([IO.Path]::GetTempPath()) ("wbl-script-" + [guid]::NewGuid().ToString('n') + '.ps1')
     Set-Content -Path $file -Value $Script
     try {
-        $output = & $pwsh -NoProfile -NonInteractive -File $file 2>&1
-        [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = @($output | ForEach-Object { "$_" }) }
+        $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshCommand))
+        foreach ($arg in '-NoProfile', '-NonInteractive', '-File', $file) { $psi.ArgumentList.Add($arg) }
+        $psi.RedirectStandardOutput = $true
+        $psi.RedirectStandardError = $true
+        $psi.UseShellExecute = $false
+        $psi.WorkingDirectory = $WorkingDirectory
+        $psi.Environment['WBL_MODULE'] = $script:ModulePath
+        foreach ($name in $Environment.Keys) {
+            if ($null -eq $Environment[$name]) { [void] $psi.Environment.Remove($name) }
+            else { $psi.Environment[$name] = [string] $Environment[$name] }
+        }
+        $process = [Diagnostics.Process]::Start($psi)
+        try {
+            $stdout = $process.StandardOutput.ReadToEndAsync()
+            $stderr = $process.StandardError.ReadToEndAsync()
+            if (-not $process.WaitForExit($TimeoutSeconds * 1000)) {
+                $process.Kill($true)
+                throw "The child pwsh did not finish within $TimeoutSeconds s. Output so far: $(if ($stdout.IsCompleted) { $stdout.Result })"
+            }
+            $process.WaitForExit()
+            $out = @($stdout.Result -split '\r?\n' | Where-Object { $_ -ne '' })
+            $err = @($stderr.Result -split '\r?\n' | Where-Object { $_ -ne '' })
+            [pscustomobject]@{ ExitCode = $process.ExitCode; Output = @($out + $err); StdOut = $out; StdErr = $err }
+        }
+        finally {
+            $process.Dispose()
+        }
     }
     finally {
         Remove-Item $file -ErrorAction SilentlyContinue
     }
+}
+
+function Invoke-FreshPwshJson {
+    <#
+    Runs a script in a new pwsh (see Invoke-FreshPwsh) whose last line of output is a JSON document, and returns
+    that document as objects. Fails, showing everything the child wrote, when it exits non-zero or writes no JSON.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Script,
+        [hashtable] $Environment = @{},
+        [int] $TimeoutSeconds = 120
+    )
+    $run = Invoke-FreshPwsh -Script $Script -Environment $Environment -TimeoutSeconds $TimeoutSeconds
+    $last = $run.StdOut | Select-Object -Last 1
+    if ($run.ExitCode -ne 0 -or -not $last -or -not ($last.StartsWith('{') -or $last.StartsWith('['))) {
+        throw "The child pwsh exited with $($run.ExitCode) and wrote:`n$($run.Output -join "`n")"
+    }
+    $last | ConvertFrom-Json
+}
+
+function Get-QueueSnapshot {
+    <#
+    Everything stored about the queues of an entity and project (default: the session defaults), as one string, to
+    compare before and after a command that must not change anything.
+    #>
+    param([string] $Entity, [string] $Project)
+    $scope = @{}
+    if ($Entity) { $scope.Entity = $Entity }
+    if ($Project) { $scope.Project = $Project }
+    @(Get-WandbLaunchQueue @scope | ForEach-Object {
+            [ordered]@{
+                Id                = $_.Id
+                Name              = $_.Name
+                Entity            = $_.Entity
+                Project           = $_.Project
+                Resource          = $_.Resource
+                Configuration     = $_.ConfigurationJson
+                TemplateVariables = @($_.TemplateVariables | ForEach-Object { $_.ToSchema().ToJsonString() }) -join ';'
+                Prioritization    = $_.Prioritization
+                Access            = "$($_.Access)"
+                UpdatedAt         = $_.UpdatedAt.ToUnixTimeMilliseconds()
+            }
+        }) | ConvertTo-Json -Compress -Depth 5
+}
+
+function Get-ConflictingYamlDotNetPath {
+    <#
+    The YamlDotNet.dll of the older version that the isolation tests load into the session before WandbLaunch
+    (ConflictingYamlDotNetVersion in Directory.Packages.props, downloaded by restoring tools/testdeps.csproj).
+    #>
+    [xml] $props = Get-Content (Join-Path $script:RepoRoot 'Directory.Packages.props') -Raw
+    $version = "$($props.Project.PropertyGroup.ConflictingYamlDotNetVersion)".Trim()
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
+    $lib = Join-Path $packages "yamldotnet/$version/lib"
+    if (-not (Test-Path $lib)) {
+        & dotnet restore (Join-Path $script:RepoRoot 'tools/testdeps.csproj') --nologo -v quiet | Out-Null
+    }
+    # The newest .NET (Core) target the package has: net8.0, net7.0, net6.0 ... then netstandard2.1.
+    $dll = Get-ChildItem $lib -Directory -ErrorAction SilentlyContinue |
+        Where-Object Name -Match '^net(\d+)\.\d+$|^netstandard2\.1$' |
+        Sort-Object { if ($_.Name -match '^net(\d+)') { [int] $Matches[1] } else { 0 } } -Descending |
+        ForEach-Object { Join-Path $_.FullName 'YamlDotNet.dll' } |
+        Where-Object { Test-Path $_ } |
+        Select-Object -First 1
+    if (-not $dll) { throw "YamlDotNet $version is not in $packages; run: dotnet restore tools/testdeps.csproj" }
+    [pscustomobject]@{ Version = $version; Path = $dll }
 }
