@@ -15,6 +15,9 @@
     Release (default) or Debug.
 .PARAMETER TestFilter
     Test only: a Pester file name pattern (e.g. 'Queue*') to run a subset; skips xunit when given.
+.PARAMETER NoBuild
+    Use the module already built in module/bin instead of building first (fails when there is none). The Pester
+    tests of the Package task use it so that packaging does not rebuild the module under the running suite.
 #>
 [CmdletBinding()]
 param(
@@ -24,7 +27,9 @@ param(
     [ValidateSet('Release', 'Debug')]
     [string] $Configuration = 'Release',
 
-    [string] $TestFilter
+    [string] $TestFilter,
+
+    [switch] $NoBuild
 )
 
 $ErrorActionPreference = 'Stop'
@@ -115,7 +120,12 @@ function Invoke-Package {
     Get-ChildItem $feed -Filter *.nupkg | ForEach-Object { Write-Host "Package:       $($_.FullName)" }
 }
 
-Invoke-Build
+if (-not $NoBuild) {
+    Invoke-Build
+}
+elseif (-not (Test-Path (Join-Path $root 'module/bin/WandbLaunch.Loader.dll'))) {
+    throw "-NoBuild: there is no build in $root/module/bin; run ./build.ps1 -Task Build first."
+}
 switch ($Task) {
     'Build' { }
     'Test' { Invoke-Test }
