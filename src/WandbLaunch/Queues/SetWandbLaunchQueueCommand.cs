@@ -64,7 +64,9 @@ public sealed class SetWandbLaunchQueueCommand : QueueCmdlet
             Prioritization = IsBound(nameof(Prioritization)) ? Prioritization.IsPresent : null,
             Access = IsBound(nameof(Access)) ? Access : null,
         });
-        foreach (var queue in FindQueues(Name))
+        IEnumerable<LaunchQueue> queues = [];
+        if (!TryRun(() => queues = FindQueues(Name).ToList())) return;
+        foreach (var queue in queues)
         {
             TryRun(() =>
             {
