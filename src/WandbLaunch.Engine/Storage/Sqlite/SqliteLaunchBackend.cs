@@ -10,16 +10,21 @@ namespace WandbLaunch.Engine.Storage.Sqlite;
 public sealed partial class SqliteLaunchBackend : ILaunchBackend
 {
     private readonly SqliteDatabase _db;
+    private readonly string? _defaultEntity;
 
+    /// <param name="path">The store file.</param>
+    /// <param name="defaultEntity">
+    /// The entity used when a caller names none; null means WANDB_ENTITY, else the local user name, read at each use.
+    /// </param>
     public SqliteLaunchBackend(string path, string? defaultEntity = null)
     {
         _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)));
-        DefaultEntity = defaultEntity ?? LaunchDefaults.Entity();
+        _defaultEntity = defaultEntity;
     }
 
     public string Location => _db.Path;
 
-    public string DefaultEntity { get; }
+    public string DefaultEntity => _defaultEntity ?? LaunchDefaults.Entity();
 
     /// <summary>Opens the store now (creating or migrating it), so that a bad path fails at connect time.</summary>
     public void EnsureOpen()
