@@ -45,7 +45,7 @@ public sealed class SetWandbLaunchQueueCommand : QueueCmdlet
 
     /// <summary>A new name for the queue.</summary>
     [Parameter]
-    [ValidateNotNullOrEmpty]
+    [ValidateNotNull] // an empty name reaches QueueNames.Validate and gets InvalidQueueName like every other bad name
     public string? NewName { get; set; }
 
     /// <summary>Writes the changed queue to the pipeline.</summary>
