@@ -60,9 +60,10 @@ public static partial class StructuredText
     private static ParsedDocument ParseYaml(string text, string? file, string errorId)
     {
         var stream = new YamlStream();
+        var scanner = new Scanner(new StringReader(text));
         try
         {
-            stream.Load(new StringReader(text));
+            stream.Load(new Parser(scanner));
         }
         catch (YamlException e)
         {
@@ -70,6 +71,16 @@ public static partial class StructuredText
             var reason = e.InnerException is YamlException inner ? inner.Message : e.Message;
             reason = YamlReason().Replace(reason, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid YAML at {pos}: {reason}", (object?)file ?? Excerpt(text));
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner throws this instead of a YamlException on some malformed input, e.g. a flow
+            // list or mapping left open at the end of a line ("queues: [a, b" followed by "max_jobs: 2").
+            var at = scanner.CurrentPosition;
+            var pos = new SourcePosition(file, (int)at.Line, (int)at.Column);
+            throw LaunchException.InvalidData(errorId,
+                $"Invalid YAML at {pos}: the text cannot be read past this point; an unclosed '[', '{{' or quote above it is the usual cause.",
+                (object?)file ?? Excerpt(text));
         }
         if (stream.Documents.Count > 1)
         {
