@@ -135,3 +135,10 @@ function Get-ConflictingYamlDotNetPath {
     if (-not $dll) { throw "YamlDotNet $version is not in $packages; run: dotnet restore tools/testdeps.csproj" }
     [pscustomobject]@{ Version = $version; Path = $dll }
 }
+
+function Test-PyYaml {
+    <# $true when python3 with PyYAML (the YAML reader of W&B's own agent) is available to cross-check files. #>
+    if (-not (Get-Command python3 -ErrorAction SilentlyContinue)) { return $false }
+    & python3 -c 'import yaml' 2>$null
+    $LASTEXITCODE -eq 0
+}
