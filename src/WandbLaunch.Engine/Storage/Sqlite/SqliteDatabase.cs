@@ -86,7 +86,14 @@ internal sealed class SqliteDatabase
     private void Migrate(SqliteConnection connection)
     {
         // Reading the header first: on a file that is not a database this fails before anything is written.
-        var (appId, version, tables) = ReadHeader(connection);
+        // One read transaction, so that the three values come from one state of the file: read one by one, another
+        // process's first migration could commit in between, showing application_id 0 beside its new tables.
+        long appId, version, tables;
+        using (var read = connection.BeginTransaction(deferred: true))
+        {
+            (appId, version, tables) = ReadHeader(connection);
+            read.Commit();
+        }
         if (version == SqliteSchema.Version && appId == SqliteSchema.ApplicationId) return;
         CheckOwnership(appId, version, tables);
 
