@@ -22,6 +22,59 @@ function Get-PwshCommand {
     throw "No pwsh executable in $PSHOME"
 }
 
+function Start-FreshPwsh {
+    <#
+    Starts a script in a new pwsh process (the same pwsh as this one) and returns a handle for Wait-FreshPwsh.
+    The script finds the module at $env:WBL_MODULE. -Environment sets variables for the child only (a $null value
+    removes one); this session's environment is not touched.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Script,
+        [hashtable] $Environment = @{},
+        [string] $WorkingDirectory = $script:RepoRoot
+    )
+    $file = Join-Path ([IO.Path]::GetTempPath()) ("wbl-script-" + [guid]::NewGuid().ToString('n') + '.ps1')
+    Set-Content -Path $file -Value $Script
+    $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshCommand))
+    foreach ($arg in '-NoProfile', '-NonInteractive', '-File', $file) { $psi.ArgumentList.Add($arg) }
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.UseShellExecute = $false
+    $psi.WorkingDirectory = $WorkingDirectory
+    $psi.Environment['WBL_MODULE'] = $script:ModulePath
+    foreach ($name in $Environment.Keys) {
+        if ($null -eq $Environment[$name]) { [void] $psi.Environment.Remove($name) }
+        else { $psi.Environment[$name] = [string] $Environment[$name] }
+    }
+    $process = [Diagnostics.Process]::Start($psi)
+    [pscustomobject]@{
+        Process = $process
+        StdOut  = $process.StandardOutput.ReadToEndAsync()
+        StdErr  = $process.StandardError.ReadToEndAsync()
+        File    = $file
+    }
+}
+
+function Wait-FreshPwsh {
+    <# Waits for a child started with Start-FreshPwsh and returns its exit code and output; kills it after -TimeoutSeconds. #>
+    param([Parameter(Mandatory)] $Handle, [int] $TimeoutSeconds = 120)
+    $process = $Handle.Process
+    try {
+        if (-not $process.WaitForExit($TimeoutSeconds * 1000)) {
+            $process.Kill($true)
+            throw "The child pwsh did not finish within $TimeoutSeconds s."
+        }
+        $process.WaitForExit()
+        $out = @($Handle.StdOut.Result -split '\r?\n' | Where-Object { $_ -ne '' })
+        $err = @($Handle.StdErr.Result -split '\r?\n' | Where-Object { $_ -ne '' })
+        [pscustomobject]@{ ExitCode = $process.ExitCode; Output = @($out + $err); StdOut = $out; StdErr = $err }
+    }
+    finally {
+        $process.Dispose()
+        Remove-Item $Handle.File -ErrorAction SilentlyContinue
+    }
+}
+
 function Invoke-FreshPwsh {
     <#
     Runs a script in a new pwsh process (the same pwsh as this one) and returns its exit code and output lines.
@@ -34,40 +87,18 @@ function Invoke-FreshPwsh {
         [int] $TimeoutSeconds = 120,
         [string] $WorkingDirectory = $script:RepoRoot
     )
-    $file = Join-Path ([IO.Path]::GetTempPath()) ("wbl-script-" + [guid]::NewGuid().ToString('n') + '.ps1')
-    Set-Content -Path $file -Value $Script
-    try {
-        $psi = [Diagnostics.ProcessStartInfo]::new((Get-PwshCommand))
-        foreach ($arg in '-NoProfile', '-NonInteractive', '-File', $file) { $psi.ArgumentList.Add($arg) }
-        $psi.RedirectStandardOutput = $true
-        $psi.RedirectStandardError = $true
-        $psi.UseShellExecute = $false
-        $psi.WorkingDirectory = $WorkingDirectory
-        $psi.Environment['WBL_MODULE'] = $script:ModulePath
-        foreach ($name in $Environment.Keys) {
-            if ($null -eq $Environment[$name]) { [void] $psi.Environment.Remove($name) }
-            else { $psi.Environment[$name] = [string] $Environment[$name] }
-        }
-        $process = [Diagnostics.Process]::Start($psi)
-        try {
-            $stdout = $process.StandardOutput.ReadToEndAsync()
-            $stderr = $process.StandardError.ReadToEndAsync()
-            if (-not $process.WaitForExit($TimeoutSeconds * 1000)) {
-                $process.Kill($true)
-                throw "The child pwsh did not finish within $TimeoutSeconds s. Output so far: $(if ($stdout.IsCompleted) { $stdout.Result })"
-            }
-            $process.WaitForExit()
-            $out = @($stdout.Result -split '\r?\n' | Where-Object { $_ -ne '' })
-            $err = @($stderr.Result -split '\r?\n' | Where-Object { $_ -ne '' })
-            [pscustomobject]@{ ExitCode = $process.ExitCode; Output = @($out + $err); StdOut = $out; StdErr = $err }
-        }
-        finally {
-            $process.Dispose()
-        }
+    $handle = Start-FreshPwsh -Script $Script -Environment $Environment -WorkingDirectory $WorkingDirectory
+    Wait-FreshPwsh -Handle $handle -TimeoutSeconds $TimeoutSeconds
+}
+
+function ConvertFrom-FreshPwshJson {
+    <# The JSON document a child wrote as its last line of output; fails, showing all its output, when there is none. #>
+    param([Parameter(Mandatory)] $Run)
+    $last = $Run.StdOut | Select-Object -Last 1
+    if ($Run.ExitCode -ne 0 -or -not $last -or -not ($last.StartsWith('{') -or $last.StartsWith('['))) {
+        throw "The child pwsh exited with $($Run.ExitCode) and wrote:`n$($Run.Output -join "`n")"
     }
-    finally {
-        Remove-Item $file -ErrorAction SilentlyContinue
-    }
+    $last | ConvertFrom-Json
 }
 
 function Invoke-FreshPwshJson {
@@ -80,12 +111,7 @@ function Invoke-FreshPwshJson {
         [hashtable] $Environment = @{},
         [int] $TimeoutSeconds = 120
     )
-    $run = Invoke-FreshPwsh -Script $Script -Environment $Environment -TimeoutSeconds $TimeoutSeconds
-    $last = $run.StdOut | Select-Object -Last 1
-    if ($run.ExitCode -ne 0 -or -not $last -or -not ($last.StartsWith('{') -or $last.StartsWith('['))) {
-        throw "The child pwsh exited with $($run.ExitCode) and wrote:`n$($run.Output -join "`n")"
-    }
-    $last | ConvertFrom-Json
+    ConvertFrom-FreshPwshJson (Invoke-FreshPwsh -Script $Script -Environment $Environment -TimeoutSeconds $TimeoutSeconds)
 }
 
 function Get-QueueSnapshot {
