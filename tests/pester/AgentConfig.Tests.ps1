@@ -82,6 +82,10 @@ environment:
     }
 }
 
+AfterAll {
+    Remove-TestDirectories
+}
+
 Describe 'Agent config cmdlets' {
     BeforeEach {
         # Tests change these; each test starts from none of them and leaves the session as it found it.

@@ -2,17 +2,27 @@
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
 $script:ModulePath = Join-Path $script:RepoRoot 'WandbLaunch.psd1'
 
+# Every folder the helpers below create; Remove-TestDirectories (in each file's AfterAll) deletes them.
+$script:TestDirectories = [System.Collections.Generic.List[string]]::new()
+
 function New-TestStore {
     <# Points this session at a new, empty local store in a temporary folder and returns its path. #>
-    $dir = Join-Path ([IO.Path]::GetTempPath()) ("wbl-test-" + [guid]::NewGuid().ToString('n').Substring(0, 12))
-    New-Item -ItemType Directory -Path $dir | Out-Null
+    $dir = New-TestDirectory
     $env:WANDB_LAUNCH_DB = Join-Path $dir 'launch.db'
     $env:WANDB_LAUNCH_DB
 }
 
 function New-TestDirectory {
     $dir = Join-Path ([IO.Path]::GetTempPath()) ("wbl-test-" + [guid]::NewGuid().ToString('n').Substring(0, 12))
-    (New-Item -ItemType Directory -Path $dir).FullName
+    $full = (New-Item -ItemType Directory -Path $dir).FullName
+    $script:TestDirectories.Add($full)
+    $full
+}
+
+function Remove-TestDirectories {
+    <# Deletes the folders New-TestDirectory and New-TestStore made (a store still open is left on Windows). #>
+    foreach ($dir in $script:TestDirectories) { Remove-Item $dir -Recurse -Force -ErrorAction SilentlyContinue }
+    $script:TestDirectories.Clear()
 }
 
 function Get-PwshCommand {

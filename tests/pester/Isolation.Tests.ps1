@@ -25,6 +25,10 @@ function Get-LoadedAssemblies {
 '@
 }
 
+AfterAll {
+    Remove-TestDirectories
+}
+
 Describe 'Dependency isolation' {
     Context 'an older YamlDotNet loaded into the session before WandbLaunch' {
         BeforeAll {

@@ -11,7 +11,10 @@ BeforeAll {
 
     # Run the real Package task in its own pwsh, with a private HOME so that the repository it registers while
     # publishing cannot touch the user's PSResourceGet settings.
+    # The home has a .config folder, as real ones do: without it NuGet (inside Publish-PSResource) writes its
+    # NuGet/NuGet.Config relative to the current folder, i.e. into the repository.
     $buildHome = New-TestDirectory
+    New-Item -ItemType Directory "$buildHome/.config" | Out-Null
     $script:Build = Invoke-FreshPwsh -TimeoutSeconds 300 -Environment @{ HOME = $buildHome; XDG_DATA_HOME = $null; XDG_CONFIG_HOME = $null } -Script @'
 & ./build.ps1 -Task Package -NoBuild
 '@
@@ -38,6 +41,10 @@ New-WandbLaunchAgentConfig -Path (Join-Path `$dir 'launch-config.yaml') -Queue p
 } | ConvertTo-Json -Compress
 "@
     }
+}
+
+AfterAll {
+    Remove-TestDirectories
 }
 
 Describe 'build.ps1 -Task Package' {
@@ -92,6 +99,7 @@ Describe 'build.ps1 -Task Package' {
 
     It 'installs from a local repository with Save-PSResource and Install-PSResource, and imports from there' {
         $home_ = New-TestDirectory
+        New-Item -ItemType Directory "$home_/.config" | Out-Null
         $saveDir = New-TestDirectory
         $result = Invoke-FreshPwshJson -TimeoutSeconds 180 -Environment @{
             HOME = $home_; XDG_DATA_HOME = $null; XDG_CONFIG_HOME = $null; PSModulePath = $null; WBL_FEED = $Feed; WBL_SAVE = $saveDir; WANDB_LAUNCH_DB = "$home_/launch.db"
@@ -110,6 +118,7 @@ Install-PSResource -Name WandbLaunch -Repository WandbLaunchLocal -Scope Current
         $result.Saved | Should -Be @($saved)
         $result.Available | Should -HaveCount 1
         $result.Available[0] | Should -BeLike "$home_/*"
+        Join-Path $RepoRoot 'NuGet' | Should -Not -Exist -Because 'installing must not write into the current folder'
 
         $fromSaved = Invoke-FreshPwshJson -Environment @{ WANDB_LAUNCH_DB = "$saveDir/launch.db"; WBL_MANIFEST = $saved } `
             -Script (Invoke-UseModuleScript 'Import-Module $env:WBL_MANIFEST')

@@ -24,6 +24,7 @@ BeforeAll {
 
 AfterAll {
     $env:WANDB_ENTITY = $script:SavedEntity
+    Remove-TestDirectories
 }
 
 Describe 'New-WandbLaunchQueue: configuration forms' {

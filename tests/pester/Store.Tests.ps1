@@ -11,6 +11,10 @@ BeforeAll {
     function Get-FileBytes([string] $Path) { [Convert]::ToBase64String([IO.File]::ReadAllBytes($Path)) }
 }
 
+AfterAll {
+    Remove-TestDirectories
+}
+
 Describe 'Choosing the local store' {
     It 'uses ~/.config/wandb/launch/launch.db when WANDB_LAUNCH_DB is unset' {
         $home_ = New-TestDirectory
