@@ -109,6 +109,10 @@ function Invoke-Package {
     $feed = Join-Path $out 'feed'
     New-Item -ItemType Directory -Path $feed -Force | Out-Null
     $repoName = "WandbLaunchBuild-$PID"
+    # NuGet (inside PSResourceGet) keeps its NuGet.Config in the user's ApplicationData folder. On a fresh home
+    # without it, .NET reports that folder as '' and NuGet writes NuGet/NuGet.Config into the current folder.
+    $appData = [Environment]::GetFolderPath('ApplicationData', 'DoNotVerify')
+    if ($appData) { New-Item -ItemType Directory -Path $appData -Force | Out-Null }
     Register-PSResourceRepository -Name $repoName -Uri $feed -Trusted
     try {
         Publish-PSResource -Path $moduleDir -Repository $repoName -SkipDependenciesCheck -SkipModuleManifestValidate
