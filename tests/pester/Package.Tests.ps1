@@ -9,12 +9,9 @@ BeforeAll {
     $script:ModuleDir = Join-Path $PackageDir 'WandbLaunch'
     $script:Feed = Join-Path $PackageDir 'feed'
 
-    # Run the real Package task in its own pwsh, with a private HOME so that the repository it registers while
-    # publishing cannot touch the user's PSResourceGet settings.
-    # The home has a .config folder, as real ones do: without it NuGet (inside Publish-PSResource) writes its
-    # NuGet/NuGet.Config relative to the current folder, i.e. into the repository.
+    # Run the real Package task in its own pwsh, with a private, empty HOME (as on a fresh CI machine) so that the
+    # repository it registers while publishing cannot touch the user's PSResourceGet settings.
     $buildHome = New-TestDirectory
-    New-Item -ItemType Directory "$buildHome/.config" | Out-Null
     $script:Build = Invoke-FreshPwsh -TimeoutSeconds 300 -Environment @{ HOME = $buildHome; XDG_DATA_HOME = $null; XDG_CONFIG_HOME = $null } -Script @'
 & ./build.ps1 -Task Package -NoBuild
 '@
@@ -48,6 +45,10 @@ AfterAll {
 }
 
 Describe 'build.ps1 -Task Package' {
+    It 'writes nothing into the repository outside out/, even from an empty home' {
+        Join-Path $RepoRoot 'NuGet' | Should -Not -Exist
+    }
+
     It 'reports the module folder and the package it made' {
         $Build.Output | Should -Contain "Module folder: $ModuleDir"
         $Build.Output | Should -Contain "Package:       $(Join-Path $Feed "WandbLaunch.$Version.nupkg")"
@@ -99,6 +100,8 @@ Describe 'build.ps1 -Task Package' {
 
     It 'installs from a local repository with Save-PSResource and Install-PSResource, and imports from there' {
         $home_ = New-TestDirectory
+        # A home has a .config folder: without it NuGet (inside Install-PSResource) writes NuGet/NuGet.Config
+        # relative to the current folder.
         New-Item -ItemType Directory "$home_/.config" | Out-Null
         $saveDir = New-TestDirectory
         $result = Invoke-FreshPwshJson -TimeoutSeconds 180 -Environment @{
