@@ -15,6 +15,9 @@
     Release (default) or Debug.
 .PARAMETER TestFilter
     Test only: a Pester file name pattern (e.g. 'Queue*') to run a subset; skips xunit when given.
+.PARAMETER NoBuild
+    Use the module already built in module/bin instead of building first (fails when there is none). The Pester
+    tests of the Package task use it so that packaging does not rebuild the module under the running suite.
 #>
 [CmdletBinding()]
 param(
@@ -24,7 +27,9 @@ param(
     [ValidateSet('Release', 'Debug')]
     [string] $Configuration = 'Release',
 
-    [string] $TestFilter
+    [string] $TestFilter,
+
+    [switch] $NoBuild
 )
 
 $ErrorActionPreference = 'Stop'
@@ -110,6 +115,10 @@ function Invoke-Package {
     $feed = Join-Path $out 'feed'
     New-Item -ItemType Directory -Path $feed -Force | Out-Null
     $repoName = "WandbLaunchBuild-$PID"
+    # NuGet (inside PSResourceGet) keeps its NuGet.Config in the user's ApplicationData folder. On a fresh home
+    # without it, .NET reports that folder as '' and NuGet writes NuGet/NuGet.Config into the current folder.
+    $appData = [Environment]::GetFolderPath('ApplicationData', 'DoNotVerify')
+    if ($appData) { New-Item -ItemType Directory -Path $appData -Force | Out-Null }
     Register-PSResourceRepository -Name $repoName -Uri $feed -Trusted
     try {
         Publish-PSResource -Path $moduleDir -Repository $repoName -SkipDependenciesCheck -SkipModuleManifestValidate
@@ -121,7 +130,12 @@ function Invoke-Package {
     Get-ChildItem $feed -Filter *.nupkg | ForEach-Object { Write-Host "Package:       $($_.FullName)" }
 }
 
-Invoke-Build
+if (-not $NoBuild) {
+    Invoke-Build
+}
+elseif (-not (Test-Path (Join-Path $root 'module/bin/WandbLaunch.Loader.dll'))) {
+    throw "-NoBuild: there is no build in $root/module/bin; run ./build.ps1 -Task Build first."
+}
 switch ($Task) {
     'Build' { }
     'Test' { Invoke-Test }

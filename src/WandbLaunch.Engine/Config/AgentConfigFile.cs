@@ -47,6 +47,24 @@ public static class AgentConfigFile
     }
 
     /// <summary>
+    /// Validates <paramref name="document"/>: the config read from <paramref name="current"/> (null for a new file)
+    /// with the keys in <paramref name="changedKeys"/> changed. Issues in keys that kept their place in the file name
+    /// its line and column; issues in changed keys name none, as no file holds that text yet.
+    /// </summary>
+    public static AgentConfigValidator.Result ValidateChanged(ParsedDocument? current, string path, JsonObject document, IEnumerable<string> changedKeys)
+    {
+        // A round trip through YAML gives values the types they will have when read back from the file.
+        var root = StructuredText.Parse(YamlWriter.Write(document), path, "InvalidAgentConfigYaml").Root;
+        var changed = changedKeys.Select(k => k.Split('.').Aggregate("", DocumentPath.Key)).ToList();
+        bool Unchanged(string p) =>
+            p.Length > 0 && !changed.Any(c => p == c || p.StartsWith(c + ".", StringComparison.Ordinal) || p.StartsWith(c + "[", StringComparison.Ordinal));
+        var parsed = current is null
+            ? new ParsedDocument(root, path, new Dictionary<string, SourcePosition>())
+            : current.WithChanges(root, Unchanged);
+        return AgentConfigValidator.Validate(parsed);
+    }
+
+    /// <summary>
     /// Applies <paramref name="changes"/> to the document: each key path (<c>builder.destination</c>) is set, and a
     /// null value removes the key. Every other key is kept as it was.
     /// </summary>

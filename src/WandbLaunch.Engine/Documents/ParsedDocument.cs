@@ -31,6 +31,14 @@ public sealed class ParsedDocument
         }
     }
 
+    /// <summary>
+    /// The same file with a changed tree (<paramref name="root"/>). Only the positions of paths that
+    /// <paramref name="keep"/> accepts are kept, so that issues in changed parts name no line of the file, which
+    /// does not hold them.
+    /// </summary>
+    internal ParsedDocument WithChanges(JsonNode? root, Func<string, bool> keep) =>
+        new(root, File, _positions.Where(p => keep(p.Key)).ToDictionary(p => p.Key, p => p.Value));
+
     /// <summary>" (file:line:col)" or "" — for appending to a message.</summary>
     public string Where(string path)
     {

@@ -131,11 +131,12 @@ public static partial class StructuredText
         }
         catch (InvalidOperationException)
         {
-            // YamlDotNet's scanner throws this (instead of a YamlException) on some malformed input, such as a
-            // flow sequence left open before the next key.
-            var pos = new SourcePosition(file, (int)scanner.CurrentPosition.Line, (int)scanner.CurrentPosition.Column);
+            // YamlDotNet's scanner throws this instead of a YamlException on some malformed input, e.g. a flow
+            // list or mapping left open at the end of a line ("queues: [a, b" followed by "max_jobs: 2").
+            var at = scanner.CurrentPosition;
+            var pos = new SourcePosition(file, (int)at.Line, (int)at.Column);
             throw LaunchException.InvalidData(errorId,
-                $"Invalid YAML at {pos}: the text cannot be read from here on; look for an unclosed '[', '{{' or quote before this point.",
+                $"Invalid YAML at {pos}: the text cannot be read past this point; an unclosed '[', '{{' or quote above it is the usual cause.",
                 (object?)file ?? Excerpt(text));
         }
         if (stream.Documents.Count > 1)

@@ -51,7 +51,16 @@ public static partial class YamlWriter
         }
     }
 
-    [GeneratedRegex(@"^(~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0x[0-9a-fA-F]+|0o[0-7]+|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))$")]
+    /// <summary>
+    /// Strings that a YAML reader would take for something else when written plain: YAML 1.2 core-schema nulls,
+    /// booleans and numbers (how this module reads), and YAML 1.1's (how W&amp;B's agent reads, with PyYAML):
+    /// yes/no/on/off (and y/n), numbers with '_', 0b/0o/0x/leading-0 integers, sexagesimal 12:30, timestamps,
+    /// '=' and '&lt;&lt;'. Such strings are written double-quoted.
+    /// </summary>
+    [GeneratedRegex(@"^(~|null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|=|<<" +
+                    @"|[-+]?(0b[01_]+|0o[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(:[0-5]?[0-9])*(\.[0-9_]*)?([eE][-+]?[0-9]+)?|\.[0-9_]+([eE][-+]?[0-9]+)?)" +
+                    @"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)" +
+                    @"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt \t].*)?)$")]
     private static partial Regex LooksTyped();
 
     private static void EmitString(IEmitter emitter, string text)

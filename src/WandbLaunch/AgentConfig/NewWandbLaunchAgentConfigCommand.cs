@@ -27,9 +27,10 @@ public sealed class NewWandbLaunchAgentConfigCommand : AgentConfigCmdlet
                 throw new LaunchException("AgentConfigExists", LaunchErrorCategory.ResourceExists,
                     $"The agent config '{path}' already exists. Use Set-WandbLaunchAgentConfig to change it, or -Force to replace it.", path);
             }
-            var document = AgentConfigFile.Apply(new(), Changes());
+            var changes = Changes();
+            var document = AgentConfigFile.Apply(new(), changes);
             // Validate first so that -WhatIf reports a bad config too.
-            var result = AgentConfigValidator.Validate(Engine.Documents.StructuredText.Parse(Engine.Documents.YamlWriter.Write(document), path));
+            var result = AgentConfigFile.ValidateChanged(null, path, document, changes.Select(c => c.Key));
             if (result.Config is null) throw AgentConfigFile.ToException(result);
             if (!ShouldProcess(path, "Create launch agent config")) return null;
             return AgentConfigFile.Write(path, document);

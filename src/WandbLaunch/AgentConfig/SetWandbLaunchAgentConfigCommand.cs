@@ -24,8 +24,9 @@ public sealed class SetWandbLaunchAgentConfigCommand : AgentConfigCmdlet
         {
             // The default file may not exist yet; an explicit -Path must.
             var current = AgentConfigFile.Read(Path is null ? null : path);
-            var document = AgentConfigFile.Apply(current.Root as System.Text.Json.Nodes.JsonObject ?? new(), Changes());
-            var result = AgentConfigValidator.Validate(StructuredText.Parse(YamlWriter.Write(document), path));
+            var changes = Changes();
+            var document = AgentConfigFile.Apply(current.Root as System.Text.Json.Nodes.JsonObject ?? new(), changes);
+            var result = AgentConfigFile.ValidateChanged(current, path, document, changes.Select(c => c.Key));
             if (result.Config is null) throw AgentConfigFile.ToException(result);
             if (!ShouldProcess(path, "Update launch agent config")) return null;
             return AgentConfigFile.Write(path, document);

@@ -17,6 +17,7 @@ public sealed class NewWandbLaunchQueueCommand : QueueCmdlet
 
     /// <summary>The queue name: 1 to 64 characters, unique within the entity and project.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [AllowEmptyString] // so that an empty name gets InvalidQueueName like every other bad name
     public string Name { get; set; } = "";
 
     /// <summary>The target resource jobs on this queue run on: local-process, local-container, kubernetes, sagemaker or gcp-vertex.</summary>

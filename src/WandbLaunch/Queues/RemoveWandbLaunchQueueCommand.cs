@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using WandbLaunch.Engine.Queues;
 using WandbLaunch.Infrastructure;
 
 namespace WandbLaunch.Queues;
@@ -23,7 +24,9 @@ public sealed class RemoveWandbLaunchQueueCommand : QueueCmdlet
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
-        foreach (var queue in FindQueues(Name))
+        IEnumerable<LaunchQueue> queues = [];
+        if (!TryRun(() => queues = FindQueues(Name).ToList())) return;
+        foreach (var queue in queues)
         {
             var waiting = queue.PendingCount + queue.ActiveCount;
             var what = waiting == 0 ? $"{queue} in {Backend.Location}" : $"{queue} in {Backend.Location} and its {waiting} unfinished job(s)";

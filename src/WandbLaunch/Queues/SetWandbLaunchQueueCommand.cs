@@ -45,7 +45,7 @@ public sealed class SetWandbLaunchQueueCommand : QueueCmdlet
 
     /// <summary>A new name for the queue.</summary>
     [Parameter]
-    [ValidateNotNullOrEmpty]
+    [ValidateNotNull] // an empty name reaches QueueNames.Validate and gets InvalidQueueName like every other bad name
     public string? NewName { get; set; }
 
     /// <summary>Writes the changed queue to the pipeline.</summary>
@@ -64,7 +64,9 @@ public sealed class SetWandbLaunchQueueCommand : QueueCmdlet
             Prioritization = IsBound(nameof(Prioritization)) ? Prioritization.IsPresent : null,
             Access = IsBound(nameof(Access)) ? Access : null,
         });
-        foreach (var queue in FindQueues(Name))
+        IEnumerable<LaunchQueue> queues = [];
+        if (!TryRun(() => queues = FindQueues(Name).ToList())) return;
+        foreach (var queue in queues)
         {
             TryRun(() =>
             {

@@ -86,13 +86,13 @@ internal sealed class SqliteDatabase
     private void Migrate(SqliteConnection connection)
     {
         // Reading the header first: on a file that is not a database this fails before anything is written.
-        // One read transaction, so the three values come from one snapshot: read one by one, another process
-        // creating the store meanwhile could be seen half done (no application id yet, but tables) and the new
-        // store mistaken for another application's database.
+        // One read transaction, so that the three values come from one state of the file: read one by one, another
+        // process's first migration could commit in between, showing application_id 0 beside its new tables.
         long appId, version, tables;
-        using (var snapshot = connection.BeginTransaction(deferred: true))
+        using (var read = connection.BeginTransaction(deferred: true))
         {
             (appId, version, tables) = ReadHeader(connection);
+            read.Commit();
         }
         if (version == SqliteSchema.Version && appId == SqliteSchema.ApplicationId) return;
         CheckOwnership(appId, version, tables);

@@ -11,17 +11,22 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
 {
     private readonly SqliteDatabase _db;
     private readonly SqliteChangeWatcher _changes;
+    private readonly string? _defaultEntity;
 
+    /// <param name="path">The store file.</param>
+    /// <param name="defaultEntity">
+    /// The entity used when a caller names none; null means WANDB_ENTITY, else the local user name, read at each use.
+    /// </param>
     public SqliteLaunchBackend(string path, string? defaultEntity = null)
     {
         _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)));
         _changes = new SqliteChangeWatcher(_db);
-        DefaultEntity = defaultEntity ?? LaunchDefaults.Entity();
+        _defaultEntity = defaultEntity;
     }
 
     public string Location => _db.Path;
 
-    public string DefaultEntity { get; }
+    public string DefaultEntity => _defaultEntity ?? LaunchDefaults.Entity();
 
     public string LogDirectory => Path.Combine(Path.GetDirectoryName(_db.Path)!, "logs");
 
