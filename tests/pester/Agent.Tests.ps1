@@ -408,8 +408,14 @@ Describe 'An agent in the foreground of another pwsh process' {
             $ok.State | Should -Be 'Finished'
             $bad.State | Should -Be 'Failed'
             $sleeper = Submit-WandbLaunchJob -Queue fg -Uri $code -EntryPoint sleep -Arguments 300
-            Wait-Until { (Get-WandbLaunchJob -Id $sleeper.Id).State -eq 'Running' } -Because 'the long job to run'
+            $cancelled = Submit-WandbLaunchJob -Queue fg -Uri $code -EntryPoint sleep -Arguments 301
+            Wait-Until { @(Get-WandbLaunchJob -Id $sleeper.Id, $cancelled.Id -State Running).Count -eq 2 } -Because 'the long jobs to run'
             $sleepPid = Get-JobProcessId (Get-WandbLaunchJob -Id $sleeper.Id)
+            $cancelledPid = Get-JobProcessId (Get-WandbLaunchJob -Id $cancelled.Id)
+
+            # A stop request from this process reaches the agent in the other one, which kills the job's process.
+            (Stop-WandbLaunchJob -Id $cancelled.Id -Wait -PassThru).State | Should -Be 'Stopped'
+            Wait-Until { -not (Test-ProcessAlive $cancelledPid) } -TimeoutSeconds 10 -Because 'the stopped job''s process to end'
             Wait-Until { (Get-WandbLaunchAgent -Name fg-agent).Status -eq 'RUNNING' } -Because 'the agent to report RUNNING'
 
             $stopped = Stop-WandbLaunchAgent -Name fg-agent -Wait -Timeout 60 -PassThru
@@ -428,13 +434,14 @@ Describe 'An agent in the foreground of another pwsh process' {
         $lines | Should -Not -BeNullOrEmpty
         $lines | ForEach-Object { $_ | Should -Match '^\d\d:\d\d:\d\d \S' -Because 'each status line starts with the time' }
         $lines[0] | Should -BeLike "*Agent fg-agent (*) polling fg in *; max jobs 2"
-        foreach ($job in $ok, $bad, $sleeper) {
+        foreach ($job in $ok, $bad, $sleeper, $cancelled) {
             $lines | Where-Object { $_ -like "* $($job.Id) ``[fg``] starting: $code (run $($job.RunId))" } | Should -HaveCount 1
             $lines | Where-Object { $_ -like "* $($job.Id) ``[fg``] running (pid *)" } | Should -HaveCount 1
         }
         $lines | Where-Object { $_ -like "* $($ok.Id) ``[fg``] finished (exit code 0)" } | Should -HaveCount 1
         $lines | Where-Object { $_ -like "* $($bad.Id) ``[fg``] failed (run): The process exited with code 4*" } | Should -HaveCount 1
-        $lines | Where-Object { $_ -like "* $($sleeper.Id) ``[fg``] stopped: *" } | Should -HaveCount 1
-        $lines[-1] | Should -BeLike '*stopped because a stop was requested (Stop-WandbLaunchAgent): 1 job(s) finished, 2 failed or stopped'
+        $lines | Where-Object { $_ -like "* $($cancelled.Id) ``[fg``] stopped: Stopped on request (Stop-WandbLaunchJob)." } | Should -HaveCount 1
+        $lines | Where-Object { $_ -like "* $($sleeper.Id) ``[fg``] stopped: The agent stopped while the job ran*" } | Should -HaveCount 1
+        $lines[-1] | Should -BeLike '*stopped because a stop was requested (Stop-WandbLaunchAgent): 1 job(s) finished, 3 failed or stopped'
     }
 }

@@ -701,6 +701,21 @@ server.serve_forever()
         $job.StartedAt | Should -BeNullOrEmpty
     }
 
+    It 'stops a job that is still starting (its clone is killed)' {
+        $job = Submit-WandbLaunchJob -Queue git -Uri $hangUrl -EntryPoint sh, main.sh
+        Wait-Until { (Get-WandbLaunchJobLog -Id $job.Id) -like '`[agent`] git clone*' } -TimeoutSeconds 30 -Because 'the clone to start'
+        (Get-WandbLaunchJob -Id $job.Id).State | Should -Be 'Starting'
+        $stopped = Stop-WandbLaunchJob -Id $job.Id -Wait -PassThru
+        $stopped.State | Should -Be 'Stopped'
+        $stopped.StartedAt | Should -BeNullOrEmpty
+        $port = $hang.LocalEndpoint.Port
+        Wait-Until {
+            -not (Get-ChildItem /proc -Directory -ErrorAction SilentlyContinue | Where-Object Name -Match '^\d+$' | Where-Object {
+                (Get-Content "/proc/$($_.Name)/cmdline" -Raw -ErrorAction SilentlyContinue) -like "*127.0.0.1:$port*" -and (Test-ProcessAlive ([int]$_.Name))
+            })
+        } -TimeoutSeconds 10 -Because 'the clone to be killed'
+    }
+
     It 'cancels and fails (stage agent) a job that does not start within WANDB_LAUNCH_START_TIMEOUT' {
         $clock = [Diagnostics.Stopwatch]::StartNew()
         $job = Submit-WandbLaunchJob -Queue slow -Uri $hangUrl -EntryPoint sh, main.sh | Wait-WandbLaunchJob -Timeout 60

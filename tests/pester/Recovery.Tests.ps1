@@ -145,6 +145,41 @@ Describe 'An agent killed with SIGKILL' {
     }
 }
 
+Describe 'Leases of a live agent' {
+    BeforeAll {
+        New-TestStore | Out-Null
+        $script:code = New-TestDirectory
+        $script:scratch = New-TestDirectory
+        New-WandbLaunchQueue -Name long -Resource local-process | Out-Null
+    }
+
+    It 'keeps jobs that run longer than the lease: no other agent takes them over' {
+        $trace = Join-Path $scratch 'long.trace'
+        $env:WANDB_LAUNCH_LEASE_SECONDS = '2'
+        try {
+            $first = Start-TestAgent -Queue long -MaxJobs 2 -Name lease-first
+            $ids = 1..2 | ForEach-Object { (Submit-WandbLaunchJob -Queue long -Uri $code -EntryPoint sh -Arguments '-c', "$RecordScript; sleep 6", 'sh', $trace).Id }
+            Wait-Until { @(Get-WandbLaunchJob -Id $ids -State Running).Count -eq 2 } -Because 'both jobs to run'
+            # A second agent on the queue, looking for expired leases every 2 s while the jobs run three leases long.
+            $second = Start-TestAgent -Queue long -MaxJobs 2 -Name lease-second
+            $ended = @($ids | Wait-WandbLaunchJob -Timeout 60)
+        }
+        finally {
+            $env:WANDB_LAUNCH_LEASE_SECONDS = $null
+            Stop-TestAgent $first, $second
+        }
+        foreach ($job in $ended) {
+            $job.State | Should -Be 'Finished'
+            $job.Attempts | Should -Be 1
+            $job.AgentId | Should -Be $first.AgentId
+            $job.Warnings | Should -BeNullOrEmpty
+            $job.Duration.TotalSeconds | Should -BeGreaterThan 5
+        }
+        Get-Content $trace | Sort-Object | Should -Be ($ids | Sort-Object)
+        (Receive-Job $second 3>&1 6>&1 | ForEach-Object { "$_" }) -join "`n" | Should -Not -BeLike '*took over*'
+    }
+}
+
 Describe 'An agent killed while it drains a queue beside another' {
     BeforeAll {
         New-TestStore | Out-Null
