@@ -34,19 +34,6 @@ function Get-JobProcessId {
     [int]($Job.Handle -split ':')[1]
 }
 
-function Get-ErrorId {
-    <# Runs $Script with -ErrorAction Stop semantics and returns the FullyQualifiedErrorId of the first error (or $null). #>
-    param([Parameter(Mandatory)] [scriptblock] $Script)
-    try {
-        $ErrorActionPreference = 'Stop'
-        & $Script | Out-Null
-        $null
-    }
-    catch {
-        $_.FullyQualifiedErrorId
-    }
-}
-
 function Start-TestAgent {
     <# Starts an agent as a PowerShell job in this process and waits until it has registered. #>
     param(
