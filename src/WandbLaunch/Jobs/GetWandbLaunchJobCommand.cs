@@ -15,6 +15,7 @@ public sealed class GetWandbLaunchJobCommand : WandbLaunchCmdlet
 {
     private const string QueueSet = "Queue";
     private const string IdSet = "Id";
+    private const string JobSet = "Job";
 
     /// <summary>Only jobs on these queues. Queues from Get-WandbLaunchQueue bind by name.</summary>
     [Parameter(Position = 0, ParameterSetName = QueueSet, ValueFromPipelineByPropertyName = true)]
@@ -35,6 +36,13 @@ public sealed class GetWandbLaunchJobCommand : WandbLaunchCmdlet
     [Alias("JobId")]
     public string[] Id { get; set; } = [];
 
+    /// <summary>
+    /// Jobs from the pipeline, read again by id. Binding them by value keeps PowerShell from choosing the (default)
+    /// -Queue set through their Queue property, which would list every job of their queue instead.
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = JobSet, ValueFromPipeline = true, DontShow = true)]
+    public LaunchJob[] InputObject { get; set; } = [];
+
     /// <summary>Only jobs in these states: Pending, Leased, Starting, Running, Finished, Failed, Stopped, Preempted.</summary>
     [Parameter]
     public LaunchJobState[]? State { get; set; }
@@ -50,10 +58,11 @@ public sealed class GetWandbLaunchJobCommand : WandbLaunchCmdlet
         TryRun(() =>
         {
             int? limit = IsBound(nameof(Newest)) ? Newest : null;
-            if (ParameterSetName == IdSet)
+            if (ParameterSetName is IdSet or JobSet)
             {
-                var found = Await(Backend.GetJobsAsync(new JobQuery { Ids = Id, States = State, Limit = limit }, StopToken));
-                foreach (var missing in Id.Where(id => found.All(j => j.Id != id) && State is null))
+                var ids = ParameterSetName == JobSet ? InputObject.Select(j => j.Id).ToArray() : Id;
+                var found = Await(Backend.GetJobsAsync(new JobQuery { Ids = ids, States = State, Limit = limit }, StopToken));
+                foreach (var missing in ids.Where(id => found.All(j => j.Id != id) && State is null))
                 {
                     WriteError(LaunchErrors.ToRecord(Engine.Errors.LaunchException.NotFound("JobNotFound",
                         $"There is no job with id '{missing}'. Get-WandbLaunchJob lists the jobs.", missing)));

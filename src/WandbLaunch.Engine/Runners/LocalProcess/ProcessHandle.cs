@@ -11,7 +11,21 @@ internal readonly record struct ProcessHandle(int Pid, long StartTicks)
 {
     public override string ToString() => $"pid:{Pid}:{StartTicks.ToString(CultureInfo.InvariantCulture)}";
 
-    public static ProcessHandle Of(Process process) => new(process.Id, process.StartTime.ToUniversalTime().Ticks);
+    public static ProcessHandle Of(Process process)
+    {
+        long ticks;
+        try
+        {
+            ticks = process.StartTime.ToUniversalTime().Ticks;
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // It already exited (a quick job such as `true`): there is nothing to re-attach to, and a start time of 0
+            // never matches a live process, so a later agent can never mistake another process for this one.
+            ticks = 0;
+        }
+        return new(process.Id, ticks);
+    }
 
     public static bool TryParse(string? text, out ProcessHandle handle)
     {
