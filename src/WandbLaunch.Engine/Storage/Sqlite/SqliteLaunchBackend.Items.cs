@@ -220,6 +220,7 @@ public sealed partial class SqliteLaunchBackend
         {
             using var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
+                                 finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
                                  agent_id = NULL, lease_expires = NULL, handle = NULL,
                                  resume = CASE WHEN started_at IS NULL THEN resume ELSE 1 END,
                                  updated_at = $now
