@@ -76,19 +76,30 @@ function Invoke-Test {
 
     $xunit = @{ Passed = 0; Failed = 0 }
     if (-not $TestFilter) {
-        $trx = Join-Path $results 'xunit.trx'
-        & dotnet test "$root/tests/WandbLaunch.Engine.Tests/WandbLaunch.Engine.Tests.csproj" -c $Configuration --nologo `
-            --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
-        if (Test-Path $trx) {
-            [xml] $doc = Get-Content $trx -Raw
-            $counters = $doc.TestRun.ResultSummary.Counters
-            $xunit.Passed = [int] $counters.passed
-            $xunit.Failed = [int] $counters.failed + [int] $counters.error + [int] $counters.timeout + [int] $counters.aborted
+        # Every xunit project under tests/ (each tests/<Name>/<Name>.csproj), one trx file each, counts summed.
+        $projects = @(Get-ChildItem (Join-Path $root 'tests') -Filter *.csproj -Recurse | Sort-Object FullName)
+        foreach ($project in $projects) {
+            $trx = Join-Path $results "$($project.BaseName).trx"
+            & dotnet test $project.FullName -c $Configuration --nologo `
+                --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
+            $exitCode = $LASTEXITCODE
+            $passed = 0
+            $failed = 0
+            if (Test-Path $trx) {
+                [xml] $doc = Get-Content $trx -Raw
+                $counters = $doc.TestRun.ResultSummary.Counters
+                $passed = [int] $counters.passed
+                $failed = [int] $counters.failed + [int] $counters.error + [int] $counters.timeout + [int] $counters.aborted
+            }
+            if ($failed -eq 0 -and $exitCode -ne 0) {
+                # The build or the test host failed without reporting a failed test.
+                $failed = 1
+            }
+            Write-Host "xunit $($project.BaseName): $passed passed, $failed failed"
+            $xunit.Passed += $passed
+            $xunit.Failed += $failed
         }
-        elseif ($LASTEXITCODE -ne 0) {
-            $xunit.Failed = 1
-        }
-        Write-Host "xunit: $($xunit.Passed) passed, $($xunit.Failed) failed"
+        Write-Host "xunit: $($xunit.Passed) passed, $($xunit.Failed) failed ($($projects.Count) project(s))"
     }
 
     $pester = Get-PesterPath

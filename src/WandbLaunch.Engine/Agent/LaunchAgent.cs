@@ -192,12 +192,12 @@ public sealed class LaunchAgent
             IRunningJob? running;
             using (var log = new JobLog(logPath, Secrets()))
             {
-                log.Agent($"agent {Id} took over this job from agent {orphan.AgentId}, which stopped responding");
+                log.Agent($"agent {Id} took over this job from agent {orphan.PreviousAgentId}, which stopped responding");
                 running = await runner.AttachAsync(orphan, log, cancellationToken).ConfigureAwait(false);
             }
             if (running is null)
             {
-                var message = $"The agent running this job ({orphan.AgentId}) stopped responding while the job was {orphan.State.ToString().ToLowerInvariant()}, " +
+                var message = $"The agent running this job ({orphan.PreviousAgentId}) stopped responding while the job was {orphan.State.ToString().ToLowerInvariant()}, " +
                               $"and {orphan.Resource} jobs cannot be re-attached; submit it again to re-run it.";
                 await _backend.FinishAsync(orphan.Id, Id!, JobOutcome.Failed(FailureStage.Agent, message), cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref _failed);

@@ -35,6 +35,9 @@ public sealed class LaunchJob
 
     public string? AgentId { get; init; }
 
+    /// <summary>For a job just taken over from an agent that stopped responding (ClaimOrphansAsync): that agent's id.</summary>
+    public string? PreviousAgentId { get; internal set; }
+
     /// <summary>How the runner finds the job on its target (a pid, container id, Kubernetes job name...).</summary>
     public string? Handle { get; init; }
 

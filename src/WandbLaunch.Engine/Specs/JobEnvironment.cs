@@ -38,9 +38,13 @@ public static class JobEnvironment
                 env[name] = value;
                 return;
             }
-            for (int i = 0, part = 0; i < value.Length; i += maxValueLength, part++)
+            for (int i = 0, part = 0; i < value.Length; part++)
             {
-                env[$"{name}_{part}"] = value.Substring(i, Math.Min(maxValueLength, value.Length - i));
+                var length = Math.Min(maxValueLength, value.Length - i);
+                // Never end a part with half of a surrogate pair: each half alone would reach the job as U+FFFD.
+                if (length > 1 && i + length < value.Length && char.IsHighSurrogate(value[i + length - 1])) length--;
+                env[$"{name}_{part}"] = value.Substring(i, length);
+                i += length;
             }
         }
         string? Str(JsonNode? node) => JsonTree.TryGetString(node, out var s) ? s : null;

@@ -98,7 +98,7 @@ public static class LaunchSpecRules
                 $"The launch spec gives {string.Join(" and ", sources)}; give exactly one of job, uri or a docker image.", spec.ToJsonString());
         }
         if (spec["uri"] is { } uri) SourceUri.Classify(uri.GetValue<string>());
-        if (spec["job"] is { } job && (!JsonTree.TryGetString(job, out var jobName) || jobName.Split('/').Length != 3))
+        if (spec["job"] is { } job && (!JsonTree.TryGetString(job, out var jobName) || jobName.Split('/') is not { Length: 3 } parts || parts.Any(p => p.Length == 0)))
         {
             throw LaunchException.Invalid("InvalidJobName",
                 $"The spec's job is {JsonTree.Show(job)}; a job is named entity/project/name[:alias].", JsonTree.Show(job));

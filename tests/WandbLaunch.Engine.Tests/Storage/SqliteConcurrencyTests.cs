@@ -77,7 +77,7 @@ public sealed class SqliteConcurrencyTests : IDisposable
         Assert.Equal(Threads * QueuesPerThread, queues.Count);
         var expected = Enumerable.Range(0, Threads).SelectMany(i => Enumerable.Range(0, QueuesPerThread).Select(n => $"t{i}-q{n}")).Order();
         Assert.Equal(expected, queues.Select(q => q.Name).Order());
-        Assert.Equal(queues.Count, queues.Select(q => q.Id).Distinct().Count());
+        Assert.Equal(queues.Count, queues.Select(q => q.QueueId).Distinct().Count());
         Assert.All(queues, q => Assert.Equal(q.Name, $"t{q.GetResourceConfig()["thread"]}-q{q.GetResourceConfig()["n"]}"));
         Assert.Equal((long)SqliteSchema.Version, Scalar(path, "PRAGMA user_version;"));
     }

@@ -36,7 +36,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
             variablesJson: """{"cpus": {"type": "integer", "minimum": 1, "maximum": 8, "default": 2}}""",
             prioritization: true), None);
 
-        Assert.StartsWith("q-", created.Id);
+        Assert.StartsWith("q-", created.QueueId);
         Assert.Equal("gpu", created.Name);
         Assert.Equal(Entity, created.Entity);
         Assert.Equal(Project, created.Project);
@@ -53,7 +53,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
 
         var read = await _store.GetQueueAsync(Key("gpu"), None);
         Assert.NotNull(read);
-        Assert.Equal(created.Id, read.Id);
+        Assert.Equal(created.QueueId, read.QueueId);
         Assert.Equal("""{"spec":{"cpus":"{{cpus}}"}}""", read.GetResourceConfig().ToJsonString());
         var variable = Assert.Single(read.TemplateVariables);
         Assert.Equal(("cpus", "integer", 1.0, 8.0, (object?)2L), (variable.Name, variable.Type, variable.Minimum, variable.Maximum, variable.Default));
@@ -104,7 +104,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
         Assert.Equal(LaunchErrorCategory.ResourceExists, e.Category);
         Assert.Equal("dup", e.Target);
         var stored = Assert.Single(await _store.GetQueuesAsync(null, null, None));
-        Assert.Equal(first.Id, stored.Id);
+        Assert.Equal(first.QueueId, stored.QueueId);
         Assert.Equal("""{"a":1}""", stored.GetResourceConfig().ToJsonString());
     }
 
@@ -145,7 +145,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
 
         var updated = await _store.UpdateQueueAsync(Key("q"), new QueueUpdate { Prioritization = true, Access = QueueAccess.User }, None);
 
-        Assert.Equal(created.Id, updated.Id);
+        Assert.Equal(created.QueueId, updated.QueueId);
         Assert.True(updated.Prioritization);
         Assert.Equal(QueueAccess.User, updated.Access);
         Assert.Equal("""{"cpus":"{{cpus}}"}""", updated.GetResourceConfig().ToJsonString());
@@ -204,10 +204,10 @@ public sealed class SqliteLaunchBackendTests : IDisposable
 
         var renamed = await _store.UpdateQueueAsync(Key("old"), new QueueUpdate { NewName = "new" }, None);
 
-        Assert.Equal(created.Id, renamed.Id);
+        Assert.Equal(created.QueueId, renamed.QueueId);
         Assert.Equal("new", renamed.Name);
         Assert.Null(await _store.GetQueueAsync(Key("old"), None));
-        Assert.Equal(created.Id, (await _store.GetQueueAsync(Key("new"), None))!.Id);
+        Assert.Equal(created.QueueId, (await _store.GetQueueAsync(Key("new"), None))!.QueueId);
     }
 
     [Fact]
@@ -220,9 +220,9 @@ public sealed class SqliteLaunchBackendTests : IDisposable
 
         Assert.Equal("QueueExists", e.ErrorId);
         Assert.Equal("b", e.Target);
-        Assert.Equal(a.Id, (await _store.GetQueueAsync(Key("a"), None))!.Id);
+        Assert.Equal(a.QueueId, (await _store.GetQueueAsync(Key("a"), None))!.QueueId);
         Assert.False((await _store.GetQueueAsync(Key("a"), None))!.Prioritization);
-        Assert.Equal(b.Id, (await _store.GetQueueAsync(Key("b"), None))!.Id);
+        Assert.Equal(b.QueueId, (await _store.GetQueueAsync(Key("b"), None))!.QueueId);
     }
 
     [Fact]
@@ -251,7 +251,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
         Assert.Equal(LaunchErrorCategory.ObjectNotFound, update.Category);
         Assert.Equal("exists", update.Target);
 
-        var delete = await Assert.ThrowsAsync<LaunchException>(() => _store.DeleteQueueAsync(Key("ghost"), None));
+        var delete = await Assert.ThrowsAsync<LaunchException>(() => _store.DeleteQueueAsync(Key("ghost"), false, None));
         Assert.Equal("QueueNotFound", delete.ErrorId);
         Assert.Contains($"{Entity}/{Project}", delete.Message);
     }
@@ -263,7 +263,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
         await _store.CreateQueueAsync(Queue("drop"), None);
         await _store.CreateQueueAsync(Queue("drop", project: "other"), None);
 
-        await _store.DeleteQueueAsync(Key("drop"), None);
+        await _store.DeleteQueueAsync(Key("drop"), false, None);
 
         Assert.Null(await _store.GetQueueAsync(Key("drop"), None));
         Assert.NotNull(await _store.GetQueueAsync(Key("keep"), None));

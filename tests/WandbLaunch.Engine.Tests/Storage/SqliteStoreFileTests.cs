@@ -159,7 +159,7 @@ public sealed class SqliteStoreFileTests : IDisposable
         var legacy = await store.GetQueueAsync(Key("legacy"), CancellationToken.None);
 
         Assert.NotNull(legacy);
-        Assert.Equal("q-old000000001", legacy.Id);
+        Assert.Equal("q-old000000001", legacy.QueueId);
         Assert.Equal("kubernetes", legacy.Resource);
         Assert.True(legacy.Prioritization);
         Assert.Equal("admin", legacy.CreatedBy);
@@ -175,7 +175,7 @@ public sealed class SqliteStoreFileTests : IDisposable
 
         await store.CreateQueueAsync(Queue("fresh"), CancellationToken.None);
         Assert.Equal(["fresh", "legacy"], (await store.GetQueuesAsync(Entity, Project, CancellationToken.None)).Select(q => q.Name));
-        await store.DeleteQueueAsync(Key("legacy"), CancellationToken.None);
+        await store.DeleteQueueAsync(Key("legacy"), false, CancellationToken.None);
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public sealed class LocalProcessRunner : ILaunchRunner
         {
             using (orphan)
             {
-                log.Agent($"killing process tree {handle.Pid}, left running by agent {job.AgentId}");
+                log.Agent($"killing process tree {handle.Pid}, left running by agent {job.PreviousAgentId ?? job.AgentId}");
                 try
                 {
                     orphan.Kill(entireProcessTree: true);

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -13,18 +14,16 @@ internal readonly record struct ProcessHandle(int Pid, long StartTicks)
 
     public static ProcessHandle Of(Process process)
     {
-        long ticks;
         try
         {
-            ticks = process.StartTime.ToUniversalTime().Ticks;
+            return new(process.Id, process.StartTime.ToUniversalTime().Ticks);
         }
-        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        catch (Exception e) when (e is InvalidOperationException or Win32Exception)
         {
-            // It already exited (a quick job such as `true`): there is nothing to re-attach to, and a start time of 0
-            // never matches a live process, so a later agent can never mistake another process for this one.
-            ticks = 0;
+            // It has already exited (a job that ends at once), so its start time cannot be read; nothing can be found
+            // through this handle any more, and a start time of 0 makes sure no later process with its pid ever is.
+            return new(process.Id, 0);
         }
-        return new(process.Id, ticks);
     }
 
     public static bool TryParse(string? text, out ProcessHandle handle)
@@ -39,21 +38,22 @@ internal readonly record struct ProcessHandle(int Pid, long StartTicks)
 
     public Process? FindLiveProcess()
     {
+        Process? process = null;
         try
         {
-            var process = Process.GetProcessById(Pid);
+            process = Process.GetProcessById(Pid);
             // Start times read back through /proc are rounded to clock ticks: allow a little slack.
             if (Math.Abs(process.StartTime.ToUniversalTime().Ticks - StartTicks) < TimeSpan.TicksPerSecond && !process.HasExited) return process;
-            process.Dispose();
         }
         catch (ArgumentException)
         {
             // No such process.
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or Win32Exception)
         {
-            // It exited.
+            // It exited (and may be gone from /proc) while we looked.
         }
+        process?.Dispose();
         return null;
     }
 }

@@ -8,6 +8,7 @@ internal sealed class RunningProcess : IRunningJob
 {
     private readonly Process _process;
     private readonly JobLog _log;
+    private static readonly TimeSpan OutputDrainTime = TimeSpan.FromSeconds(2);
     private volatile bool _cancelled;
 
     public RunningProcess(Process process, JobLog log)
@@ -33,7 +34,9 @@ internal sealed class RunningProcess : IRunningJob
         var stdout = PumpAsync(_process.StandardOutput);
         var stderr = PumpAsync(_process.StandardError);
         await _process.WaitForExitAsync().ConfigureAwait(false);
-        await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
+        // The exit decides the outcome. Output still open after it belongs to children the process left running in
+        // the background (they inherited its stdout): take what is buffered, but do not wait for them to exit.
+        await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(OutputDrainTime)).ConfigureAwait(false);
         var code = _process.ExitCode;
         _process.Dispose();
         if (_cancelled) return JobOutcome.Stopped("Stopped on request; its process tree was killed.");
@@ -47,7 +50,14 @@ internal sealed class RunningProcess : IRunningJob
 
     private async Task PumpAsync(StreamReader reader)
     {
-        while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line) _log.Output(line);
+        try
+        {
+            while (await reader.ReadLineAsync().ConfigureAwait(false) is { } line) _log.Output(line);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The job ended and its log was closed while a background child still wrote.
+        }
     }
 
     public Task CancelAsync()

@@ -220,6 +220,7 @@ public sealed partial class SqliteLaunchBackend
         {
             using var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
+                                 finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
                                  agent_id = NULL, lease_expires = NULL, handle = NULL,
                                  resume = CASE WHEN started_at IS NULL THEN resume ELSE 1 END,
                                  updated_at = $now
@@ -244,21 +245,28 @@ public sealed partial class SqliteLaunchBackend
             {
                 if (FindQueueId(connection, tx, queue) is not { } queueId) continue;
                 ReleaseExpiredLeases(connection, tx, queueId, now);
-                using var cmd = Command(connection, tx, """
-                    UPDATE items SET agent_id = $agent, lease_expires = $expires, updated_at = $now
-                    WHERE queue_id = $q AND state IN ('Starting', 'Running') AND lease_expires < $now
-                    RETURNING id
-                    """);
-                cmd.Parameters.AddWithValue("$agent", agentId);
-                cmd.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
-                cmd.Parameters.AddWithValue("$now", now);
-                cmd.Parameters.AddWithValue("$q", queueId);
-                var ids = new List<string>();
-                using (var reader = cmd.ExecuteReader())
+                // The agents that held them, read first: the claim replaces them, and the new holder reports them.
+                var previous = new Dictionary<string, string?>(StringComparer.Ordinal);
+                using (var find = Command(connection, tx,
+                           "SELECT id, agent_id FROM items WHERE queue_id = $q AND state IN ('Starting', 'Running') AND lease_expires < $now"))
                 {
-                    while (reader.Read()) ids.Add(reader.GetString(0));
+                    find.Parameters.AddWithValue("$q", queueId);
+                    find.Parameters.AddWithValue("$now", now);
+                    using var reader = find.ExecuteReader();
+                    while (reader.Read()) previous[reader.GetString(0)] = reader.IsDBNull(1) ? null : reader.GetString(1);
                 }
-                claimed.AddRange(ids.Select(id => ReadJob(connection, tx, id)!));
+                foreach (var (id, previousAgent) in previous)
+                {
+                    using var cmd = Command(connection, tx, "UPDATE items SET agent_id = $agent, lease_expires = $expires, updated_at = $now WHERE id = $id");
+                    cmd.Parameters.AddWithValue("$agent", agentId);
+                    cmd.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
+                    cmd.Parameters.AddWithValue("$now", now);
+                    cmd.Parameters.AddWithValue("$id", id);
+                    cmd.ExecuteNonQuery();
+                    var job = ReadJob(connection, tx, id)!;
+                    job.PreviousAgentId = previousAgent;
+                    claimed.Add(job);
+                }
             }
             return claimed;
         }));

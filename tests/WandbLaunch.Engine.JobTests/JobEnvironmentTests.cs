@@ -1,0 +1,139 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.JobTests;
+
+public class JobEnvironmentTests
+{
+    private static JobEnvironment.Inputs Inputs(string spec, bool resumed = false, string? image = "reg/img:1", string? baseUrl = "https://wandb.example.com", string? apiKey = "key-abcdef") =>
+        new((JsonObject)JsonNode.Parse(spec)!, "run12345", "item-xyz", "my-queue", "queue-ent", image, resumed, baseUrl, apiKey);
+
+    private const string FullSpec = """
+        {
+          "uri": "/tmp/code", "entity": "ent", "project": "proj", "name": "my run", "author": "alice", "sweep_id": "sw1",
+          "overrides": {"run_config": {"lr": 0.1, "layers": [1, 2]}, "artifacts": {"data": "ent/proj/data:v1"}}
+        }
+        """;
+
+    [Fact]
+    public void Every_variable_of_the_reference_is_set()
+    {
+        var env = JobEnvironment.Build(Inputs(FullSpec, resumed: true));
+        Assert.Equal("https://wandb.example.com", env["WANDB_BASE_URL"]);
+        Assert.Equal("key-abcdef", env["WANDB_API_KEY"]);
+        Assert.Equal("proj", env["WANDB_PROJECT"]);
+        Assert.Equal("ent", env["WANDB_ENTITY"]);
+        Assert.Equal("True", env["WANDB_LAUNCH"]);
+        Assert.Equal("run12345", env["WANDB_RUN_ID"]);
+        Assert.Equal("reg/img:1", env["WANDB_DOCKER"]);
+        Assert.Equal("my run", env["WANDB_NAME"]);
+        Assert.Equal("alice", env["WANDB_USERNAME"]);
+        Assert.Equal("sw1", env["WANDB_SWEEP_ID"]);
+        Assert.Equal("allow", env["WANDB_RESUME"]);
+        Assert.Equal("my-queue", env["WANDB_LAUNCH_QUEUE_NAME"]);
+        Assert.Equal("queue-ent", env["WANDB_LAUNCH_QUEUE_ENTITY"]);
+        Assert.Equal("item-xyz", env["WANDB_LAUNCH_TRACE_ID"]);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"lr": 0.1, "layers": [1, 2]}"""), JsonNode.Parse(env["WANDB_CONFIG"])));
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"data": "ent/proj/data:v1"}"""), JsonNode.Parse(env["WANDB_ARTIFACTS"])));
+        Assert.Equal(16, env.Count);
+    }
+
+    [Fact]
+    public void WANDB_RESUME_is_set_only_for_resumed_runs()
+    {
+        Assert.False(JobEnvironment.Build(Inputs(FullSpec, resumed: false)).ContainsKey("WANDB_RESUME"));
+        Assert.Equal("allow", JobEnvironment.Build(Inputs(FullSpec, resumed: true))["WANDB_RESUME"]);
+    }
+
+    [Fact]
+    public void Absent_values_are_not_set_and_the_base_url_defaults_to_the_public_server()
+    {
+        var env = JobEnvironment.Build(Inputs("""{"uri": "/tmp/code"}""", image: null, baseUrl: null, apiKey: null));
+        Assert.Equal("https://api.wandb.ai", env["WANDB_BASE_URL"]);
+        foreach (var name in new[] { "WANDB_API_KEY", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_DOCKER", "WANDB_NAME", "WANDB_USERNAME", "WANDB_SWEEP_ID", "WANDB_RESUME", "WANDB_CONFIG", "WANDB_ARTIFACTS" })
+        {
+            Assert.False(env.ContainsKey(name), name);
+        }
+        Assert.Equal("True", env["WANDB_LAUNCH"]);
+        Assert.Equal("run12345", env["WANDB_RUN_ID"]);
+        Assert.Equal("item-xyz", env["WANDB_LAUNCH_TRACE_ID"]);
+    }
+
+    private static string LongRunConfig(int minLength)
+    {
+        var config = new JsonObject();
+        for (var i = 0; config.ToJsonString().Length <= minLength; i++) config[$"key{i}"] = new string((char)('a' + i % 26), 1000);
+        return new JsonObject { ["uri"] = "/tmp/code", ["overrides"] = new JsonObject { ["run_config"] = config } }.ToJsonString();
+    }
+
+    private static void AssertSplit(IReadOnlyDictionary<string, string> env, string name, string expected, int max)
+    {
+        Assert.False(env.ContainsKey(name), $"{name} is split, so it must not also be set whole");
+        var parts = new List<string>();
+        for (var i = 0; env.TryGetValue($"{name}_{i}", out var part); i++)
+        {
+            Assert.InRange(part.Length, 1, max);
+            parts.Add(part);
+        }
+        Assert.Equal((expected.Length + max - 1) / max, parts.Count);
+        Assert.Equal(expected, string.Concat(parts));
+    }
+
+    [Fact]
+    public void A_value_longer_than_32670_characters_is_split_into_numbered_parts_that_join_back()
+    {
+        var spec = LongRunConfig(70_000);
+        var whole = JobEnvironment.Build(Inputs(spec), int.MaxValue)["WANDB_CONFIG"];
+        Assert.True(whole.Length > 2 * JobEnvironment.DefaultMaxValueLength);
+
+        var env = JobEnvironment.Build(Inputs(spec));
+        AssertSplit(env, "WANDB_CONFIG", whole, 32_670);
+        Assert.Equal(3, env.Keys.Count(k => k.StartsWith("WANDB_CONFIG_", StringComparison.Ordinal)));
+        Assert.Equal("run12345", env["WANDB_RUN_ID"]);
+    }
+
+    [Fact]
+    public void A_value_of_exactly_the_limit_is_not_split()
+    {
+        var name = new string('n', JobEnvironment.DefaultMaxValueLength);
+        var env = JobEnvironment.Build(Inputs(new JsonObject { ["uri"] = "/tmp/code", ["name"] = name }.ToJsonString()));
+        Assert.Equal(name, env["WANDB_NAME"]);
+        Assert.False(env.ContainsKey("WANDB_NAME_0"));
+
+        var longer = name + "x";
+        env = JobEnvironment.Build(Inputs(new JsonObject { ["uri"] = "/tmp/code", ["name"] = longer }.ToJsonString()));
+        AssertSplit(env, "WANDB_NAME", longer, JobEnvironment.DefaultMaxValueLength);
+        Assert.Equal("x", env["WANDB_NAME_1"]);
+    }
+
+    [Fact]
+    public void On_SageMaker_values_over_512_characters_are_split()
+    {
+        var spec = LongRunConfig(1_500);
+        var whole = JobEnvironment.Build(Inputs(spec))["WANDB_CONFIG"];
+        var env = JobEnvironment.Build(Inputs(spec), JobEnvironment.SageMakerMaxValueLength);
+        Assert.Equal(512, JobEnvironment.SageMakerMaxValueLength);
+        AssertSplit(env, "WANDB_CONFIG", whole, 512);
+        Assert.Equal("run12345", env["WANDB_RUN_ID"]);
+        Assert.Equal("True", env["WANDB_LAUNCH"]);
+    }
+
+    [Fact]
+    public void Splitting_never_cuts_a_character_in_two()
+    {
+        // A value of non-BMP characters (two UTF-16 code units each) whose 512th code unit is the first half of one:
+        // a part ending in half a character would reach the job as U+FFFD and the value would not join back.
+        var name = "a" + string.Concat(Enumerable.Repeat("\U0001F600", 400));
+        var env = JobEnvironment.Build(Inputs(new JsonObject { ["uri"] = "/tmp/code", ["name"] = name }.ToJsonString()), JobEnvironment.SageMakerMaxValueLength);
+        Assert.False(env.ContainsKey("WANDB_NAME"));
+        var parts = new List<string>();
+        for (var i = 0; env.TryGetValue($"WANDB_NAME_{i}", out var part); i++)
+        {
+            Assert.InRange(part.Length, 1, 512);
+            Assert.False(char.IsHighSurrogate(part[^1]), $"part {i} ends with half a character");
+            Assert.False(char.IsLowSurrogate(part[0]), $"part {i} starts with half a character");
+            parts.Add(part);
+        }
+        Assert.Equal(name, string.Concat(parts));
+    }
+}
