@@ -162,7 +162,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
         var updated = await _store.UpdateQueueAsync(Key("q"), new QueueUpdate
         {
             ConfigurationGiven = true,
-            Configuration = JsonNode.Parse("""{"resource_args": {"local-container": {"memory": "{{mem}}"}}}"""),
+            Configuration = JsonNode.Parse("""{"resource_args": {"local-process": {"memory": "{{mem}}"}}}"""),
             TemplateVariables = (JsonObject)JsonNode.Parse("""{"mem": {"type": "string", "enum": ["1g", "2g"], "default": "1g"}}""")!,
         }, None);
 

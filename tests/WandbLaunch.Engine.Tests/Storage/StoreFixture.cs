@@ -10,7 +10,7 @@ internal static class Store
     public const string Entity = "team";
     public const string Project = "model-registry";
 
-    public static QueueDefinition Queue(string name, string project = Project, string entity = Entity, string resource = "local-container",
+    public static QueueDefinition Queue(string name, string project = Project, string entity = Entity, string resource = "local-process",
         string? configJson = null, string? variablesJson = null, bool prioritization = false) => new()
         {
             Name = name,
