@@ -106,13 +106,18 @@ Describe 'An agent killed with SIGKILL' {
             if (-not $dead.Process.HasExited) { Stop-Process -Id $dead.Process.Id -Force }
         }
     }
-    It 'fails (stage agent), rather than re-running, a job its dead agent had taken but not yet started' {
+    It 're-queues a job its dead agent had taken but not yet started, and ends what that agent left running' {
         # The job's code is cloned from a server that never answers, so the job stays Starting (acknowledged by
-        # the agent, no process yet). The agent cannot tell a job killed while starting from one whose process had
-        # just been started but not yet recorded, so a later agent fails it instead of risking a second run.
+        # the agent, no process of its own yet). A later agent kills what the dead one left running for the job
+        # (found by WANDB_LAUNCH_TRACE_ID: here the hanging git clone) and puts the job back on its queue.
         $hang = [Net.Sockets.TcpListener]::new([ipaddress]::Loopback, 0)
         $hang.Start()
         $port = $hang.LocalEndpoint.Port
+        $findClones = {
+            Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$' | Where-Object {
+                (Get-Content "/proc/$($_.Name)/cmdline" -Raw -ErrorAction SilentlyContinue) -like "*127.0.0.1:$port/*"
+            } | ForEach-Object { [int]$_.Name }
+        }
         $dead = Start-AgentProcess -Queue rec -MaxJobs 2 -Name doomed-starting -Environment @{ WANDB_LAUNCH_LEASE_SECONDS = '2' }
         $replacement = $null
         try {
@@ -120,26 +125,30 @@ Describe 'An agent killed with SIGKILL' {
             $job = Submit-WandbLaunchJob -Queue rec -Uri "https://127.0.0.1:$port/never.git" -EntryPoint sh, main.sh
             Wait-Until { (Get-WandbLaunchJobLog -Id $job.Id) -like '`[agent`] git clone*' } -TimeoutSeconds 30 -Because 'the agent to start cloning'
             (Get-WandbLaunchJob -Id $job.Id).State | Should -Be 'Starting'
+            Wait-Until { @(& $findClones).Count -gt 0 } -TimeoutSeconds 30 -Because 'git to be connecting'
+            $leftBehind = @(& $findClones)
             Stop-Process -Id $dead.Process.Id -Force
             $dead.Process.WaitForExit(10000) | Should -BeTrue
 
             $env:WANDB_LAUNCH_LEASE_SECONDS = '2'
             try { $replacement = Start-TestAgent -Queue rec -Name replacement-starting }
             finally { $env:WANDB_LAUNCH_LEASE_SECONDS = $null }
-            $ended = $job | Wait-WandbLaunchJob -Timeout 60
-            $ended.State | Should -Be 'Failed'
-            $ended.FailureStage | Should -Be 'agent'
-            $ended.FailureMessage | Should -BeLike '*stopped responding while the job was starting*'
-            $ended.StartedAt | Should -BeNullOrEmpty
-            $ended.Attempts | Should -Be 1
+            # The replacement takes the job again (attempt 2) and starts its own clone.
+            Wait-Until { (Get-WandbLaunchJob -Id $job.Id).Attempts -ge 2 } -TimeoutSeconds 60 -Because 'the job to be put back and taken again'
+            $again = Get-WandbLaunchJob -Id $job.Id
+            $again.State | Should -BeIn @('Leased', 'Starting')
+            $again.StartedAt | Should -BeNullOrEmpty
+            ($again.Warnings.Message -join "`n") | Should -BeLike '*stopped responding before the job started*'
+            (Get-WandbLaunchJobLog -Id $job.Id) -join "`n" | Should -BeLike '*killed * process(es) of this job left behind*'
+            foreach ($strayPid in $leftBehind) { Get-Process -Id $strayPid -ErrorAction SilentlyContinue | Should -BeNullOrEmpty }
+
+            $stopped = Stop-WandbLaunchJob -Id $job.Id -Wait -PassThru
+            $stopped.State | Should -Be 'Stopped'
         }
         finally {
             Stop-TestAgent $replacement
             if (-not $dead.Process.HasExited) { Stop-Process -Id $dead.Process.Id -Force }
-            # The killed agent's clone is still waiting on the listener: end it (found by the port it connects to).
-            Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$' | Where-Object {
-                (Get-Content "/proc/$($_.Name)/cmdline" -Raw -ErrorAction SilentlyContinue) -like "*127.0.0.1:$port/*"
-            } | ForEach-Object { Stop-Process -Id ([int]$_.Name) -Force -ErrorAction SilentlyContinue }
+            & $findClones | ForEach-Object { Stop-Process -Id $_ -Force -ErrorAction SilentlyContinue }
             $hang.Stop()
         }
     }

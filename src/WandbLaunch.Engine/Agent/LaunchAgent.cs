@@ -195,6 +195,16 @@ public sealed class LaunchAgent
                 log.Agent($"agent {Id} took over this job from agent {orphan.PreviousAgentId}, which stopped responding");
                 running = await runner.AttachAsync(orphan, log, cancellationToken).ConfigureAwait(false);
             }
+            if (running is null && orphan.StartedAt is null)
+            {
+                // It never reached its target (its agent died while fetching code or building), and the runner has
+                // made sure nothing of it still runs: it goes back on its queue to run in full.
+                await _backend.RequeueAsync(orphan.Id, Id!,
+                    $"The agent that took this job ({orphan.PreviousAgentId}) stopped responding before the job started; it was put back on its queue.",
+                    cancellationToken).ConfigureAwait(false);
+                Report(AgentEventKind.Job, $"{orphan.Id} [{orphan.Queue}] put back on its queue: its agent died before starting it", orphan.Id, orphan.Queue);
+                continue;
+            }
             if (running is null)
             {
                 var message = $"The agent running this job ({orphan.PreviousAgentId}) stopped responding while the job was {orphan.State.ToString().ToLowerInvariant()}, " +

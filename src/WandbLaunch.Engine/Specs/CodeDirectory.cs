@@ -7,7 +7,7 @@ namespace WandbLaunch.Engine.Specs;
 /// <summary>Where a uri job's code is on the agent's host: its local directory in place, or a fresh clone of its git source.</summary>
 public static class CodeDirectory
 {
-    public static async Task<string> ResolveAsync(JsonObject spec, string workDirectory, string runId, JobLog log, CancellationToken cancellationToken)
+    public static async Task<string> ResolveAsync(JsonObject spec, string workDirectory, string runId, string traceId, JobLog log, CancellationToken cancellationToken)
     {
         if (!JsonTree.TryGetString(spec["uri"], out var uri))
         {
@@ -15,7 +15,7 @@ public static class CodeDirectory
         }
         var version = JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var v) ? v : null;
         var directory = SourceUri.Classify(uri) == SourceUri.Kind.Git
-            ? await GitCheckout.CloneAsync(uri, version, Path.Combine(workDirectory, runId, "code"), log, cancellationToken).ConfigureAwait(false)
+            ? await GitCheckout.CloneAsync(uri, version, Path.Combine(workDirectory, runId, "code"), traceId, log, cancellationToken).ConfigureAwait(false)
             : uri;
         if (!Directory.Exists(directory))
         {

@@ -6,20 +6,21 @@ namespace WandbLaunch.Engine.Specs;
 /// <summary>Clones a job's git source at its version with the git command line (an argument vector, no shell).</summary>
 internal static class GitCheckout
 {
-    public static async Task<string> CloneAsync(string uri, string? version, string directory, JobLog log, CancellationToken cancellationToken)
+    // The job's id goes to git as WANDB_LAUNCH_TRACE_ID, so that a later agent can find and end a clone left behind by a dead one.
+    public static async Task<string> CloneAsync(string uri, string? version, string directory, string traceId, JobLog log, CancellationToken cancellationToken)
     {
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
         log.Agent($"git clone {uri}{(version is null ? "" : $" (version {version})")}");
-        await RunGitAsync(["clone", "--quiet", "--", uri, directory], null, log, cancellationToken).ConfigureAwait(false);
+        await RunGitAsync(["clone", "--quiet", "--", uri, directory], null, traceId, log, cancellationToken).ConfigureAwait(false);
         if (!string.IsNullOrEmpty(version))
         {
-            await RunGitAsync(["-c", "advice.detachedHead=false", "checkout", "--quiet", version, "--"], directory, log, cancellationToken).ConfigureAwait(false);
+            await RunGitAsync(["-c", "advice.detachedHead=false", "checkout", "--quiet", version, "--"], directory, traceId, log, cancellationToken).ConfigureAwait(false);
         }
         return directory;
     }
 
-    private static async Task RunGitAsync(string[] arguments, string? workingDirectory, JobLog log, CancellationToken cancellationToken)
+    private static async Task RunGitAsync(string[] arguments, string? workingDirectory, string traceId, JobLog log, CancellationToken cancellationToken)
     {
         var info = new ProcessStartInfo("git")
         {
@@ -32,6 +33,7 @@ internal static class GitCheckout
         foreach (var argument in arguments) info.ArgumentList.Add(argument);
         // Never prompt for credentials: an agent has nobody to answer.
         info.Environment["GIT_TERMINAL_PROMPT"] = "0";
+        info.Environment["WANDB_LAUNCH_TRACE_ID"] = traceId;
         info.Environment["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
         Process process;
         try

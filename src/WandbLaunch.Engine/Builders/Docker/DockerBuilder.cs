@@ -33,7 +33,7 @@ public sealed partial class DockerBuilder : IImageBuilder
     {
         if (LaunchSpecRules.DockerImage(request.Spec) is { } prebuilt) return prebuilt;
         var log = request.Log;
-        var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, log, cancellationToken).ConfigureAwait(false);
+        var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
         var baseImage = BaseImage(request);
         var plan = BuildPlanner.Plan(code, request.Spec, baseImage);
         var tag = ContextArchive.Tag(plan);

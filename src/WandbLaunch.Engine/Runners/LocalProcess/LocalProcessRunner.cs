@@ -37,7 +37,7 @@ public sealed class LocalProcessRunner : ILaunchRunner
         {
             log.Agent($"warning: resource_args.{Resource}.{key} is not used by local-process runs (allowed: {string.Join(", ", AllowedKeys)})");
         }
-        var codeDirectory = await CodeDirectory.ResolveAsync(context.Spec, context.WorkDirectory, context.Job.RunId, log, cancellationToken).ConfigureAwait(false);
+        var codeDirectory = await CodeDirectory.ResolveAsync(context.Spec, context.WorkDirectory, context.Job.RunId, context.Job.Id, log, cancellationToken).ConfigureAwait(false);
         var workingDirectory = plan.WorkingDirectory is null ? codeDirectory : Path.GetFullPath(Path.Combine(codeDirectory, plan.WorkingDirectory));
 
         var info = new ProcessStartInfo(plan.Command[0])
@@ -67,12 +67,13 @@ public sealed class LocalProcessRunner : ILaunchRunner
     public Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
     {
         // A process started by another agent is not our child: its output and exit code cannot be recovered. Make
-        // sure it no longer runs unwatched, so the job is failed rather than half-run twice.
+        // sure nothing of the job runs unwatched (its recorded process tree, and anything carrying its trace id,
+        // such as a process started but not yet recorded, or a git clone), so it never runs twice.
         if (ProcessHandle.TryParse(job.Handle, out var handle) && handle.FindLiveProcess() is { } orphan)
         {
             using (orphan)
             {
-                log.Agent($"killing process tree {handle.Pid}, left running by agent {job.PreviousAgentId ?? job.AgentId}");
+                log.Agent($"killing process tree {handle.Pid}, left running by agent {job.PreviousAgentId}");
                 try
                 {
                     orphan.Kill(entireProcessTree: true);
@@ -83,6 +84,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
                 }
             }
         }
+        var strays = StrayProcesses.Kill(job.Id);
+        if (strays > 0) log.Agent($"killed {strays} process(es) of this job left behind by agent {job.PreviousAgentId}");
         return Task.FromResult<IRunningJob?>(null);
     }
 
