@@ -189,14 +189,22 @@ public sealed class LaunchAgent
         {
             var runner = _runners.For(orphan.Resource);
             var logPath = orphan.LogPath ?? Path.Combine(_backend.LogDirectory, orphan.Id + ".log");
+            // The re-attached job keeps writing to this log (its output, its end), so it stays open until the job ends.
+            var log = new JobLog(logPath, Secrets());
             IRunningJob? running;
-            using (var log = new JobLog(logPath, Secrets()))
+            try
             {
                 log.Agent($"agent {Id} took over this job from agent {orphan.AgentId}, which stopped responding");
                 running = await runner.AttachAsync(orphan, log, cancellationToken).ConfigureAwait(false);
             }
+            catch
+            {
+                log.Dispose();
+                throw;
+            }
             if (running is null)
             {
+                log.Dispose();
                 var message = $"The agent running this job ({orphan.AgentId}) stopped responding while the job was {orphan.State.ToString().ToLowerInvariant()}, " +
                               $"and {orphan.Resource} jobs cannot be re-attached; submit it again to re-run it.";
                 await _backend.FinishAsync(orphan.Id, Id!, JobOutcome.Failed(FailureStage.Agent, message), cancellationToken).ConfigureAwait(false);
@@ -205,25 +213,26 @@ public sealed class LaunchAgent
                 continue;
             }
             Report(AgentEventKind.Job, $"{orphan.Id} [{orphan.Queue}] re-attached ({running.Description})", orphan.Id, orphan.Queue);
-            Track(orphan, running);
+            Track(orphan, running, log);
         }
     }
 
-    private void Track(LaunchJob job, IRunningJob? running)
+    private void Track(LaunchJob job, IRunningJob? running, JobLog? log = null)
     {
         var tracked = new TrackedJob(job);
         _jobs[job.Id] = tracked;
-        tracked.Task = Task.Run(() => RunJobAsync(tracked, running));
+        tracked.Task = Task.Run(() => RunJobAsync(tracked, running, log));
     }
 
-    private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running)
+    /// <summary>Runs a job to its end; a re-attached job comes with its running handle and the log it writes to.</summary>
+    private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running, JobLog? attachedLog)
     {
         var job = tracked.Job;
         var logPath = job.LogPath ?? Path.Combine(_backend.LogDirectory, job.Id + ".log");
         JobOutcome? outcome = null;
         try
         {
-            using var log = new JobLog(logPath, Secrets());
+            using var log = attachedLog ?? new JobLog(logPath, Secrets());
             try
             {
                 if (running is null)
