@@ -35,7 +35,7 @@ public sealed class LaunchAgent
         _options = options;
         _events = events;
         _docker = new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(options.Environment));
-        _runners = runners ?? RunnerRegistry.Default(_docker);
+        _runners = runners ?? RunnerRegistry.Default(_docker, Credential);
     }
 
     /// <summary>The builder the agent uses for jobs that run in an image (chosen when the queues are resolved).</summary>
