@@ -42,7 +42,7 @@ public sealed class LaunchAgent
     public string? BuilderType => _builder?.Type;
 
     private Registries.RegistryCredential? Credential(string registry) =>
-        _options.RegistryCredential ?? Registries.DockerConfigCredentials.Find(registry, _options.Environment);
+        Registries.RegistryCredential.Resolve(registry, _options.RegistryCredential, _options.Config.Builder.Destination, _options.Environment);
 
     /// <summary>The agent's id once registered.</summary>
     public string? Id { get; private set; }
