@@ -71,17 +71,20 @@ function Invoke-Test {
 
     $xunit = @{ Passed = 0; Failed = 0 }
     if (-not $TestFilter) {
-        $trx = Join-Path $results 'xunit.trx'
-        & dotnet test "$root/tests/WandbLaunch.Engine.Tests/WandbLaunch.Engine.Tests.csproj" -c $Configuration --nologo `
-            --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
-        if (Test-Path $trx) {
-            [xml] $doc = Get-Content $trx -Raw
-            $counters = $doc.TestRun.ResultSummary.Counters
-            $xunit.Passed = [int] $counters.passed
-            $xunit.Failed = [int] $counters.failed + [int] $counters.error + [int] $counters.timeout + [int] $counters.aborted
-        }
-        elseif ($LASTEXITCODE -ne 0) {
-            $xunit.Failed = 1
+        # Every xunit project under tests/, one trx each; the counts are summed.
+        foreach ($project in Get-ChildItem (Join-Path $root 'tests') -Filter '*.csproj' -Recurse -Depth 1 | Sort-Object Name) {
+            $trx = Join-Path $results "$($project.BaseName).trx"
+            & dotnet test $project.FullName -c $Configuration --nologo `
+                --logger "trx;LogFileName=$trx" --logger 'console;verbosity=minimal'
+            if (Test-Path $trx) {
+                [xml] $doc = Get-Content $trx -Raw
+                $counters = $doc.TestRun.ResultSummary.Counters
+                $xunit.Passed += [int] $counters.passed
+                $xunit.Failed += [int] $counters.failed + [int] $counters.error + [int] $counters.timeout + [int] $counters.aborted
+            }
+            elseif ($LASTEXITCODE -ne 0) {
+                $xunit.Failed += 1
+            }
         }
         Write-Host "xunit: $($xunit.Passed) passed, $($xunit.Failed) failed"
     }
