@@ -140,7 +140,7 @@ Describe 'An agent killed with SIGKILL' {
             $again.StartedAt | Should -BeNullOrEmpty
             ($again.Warnings.Message -join "`n") | Should -BeLike '*stopped responding before the job started*'
             (Get-WandbLaunchJobLog -Id $job.Id) -join "`n" | Should -BeLike '*killed * process(es) of this job left behind*'
-            foreach ($strayPid in $leftBehind) { Get-Process -Id $strayPid -ErrorAction SilentlyContinue | Should -BeNullOrEmpty }
+            Wait-Until { -not ($leftBehind | Where-Object { Test-ProcessAlive $_ }) } -TimeoutSeconds 10 -Because "the dead agent's clone to be killed"
 
             $stopped = Stop-WandbLaunchJob -Id $job.Id -Wait -PassThru
             $stopped.State | Should -Be 'Stopped'

@@ -35,14 +35,14 @@ public sealed class LaunchAgent
         _options = options;
         _events = events;
         _docker = new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(options.Environment));
-        _runners = runners ?? RunnerRegistry.Default(_docker);
+        _runners = runners ?? RunnerRegistry.Default(_docker, Credential);
     }
 
     /// <summary>The builder the agent uses for jobs that run in an image (chosen when the queues are resolved).</summary>
     public string? BuilderType => _builder?.Type;
 
     private Registries.RegistryCredential? Credential(string registry) =>
-        _options.RegistryCredential ?? Registries.DockerConfigCredentials.Find(registry, _options.Environment);
+        Registries.RegistryCredential.Resolve(registry, _options.RegistryCredential, _options.Config.Builder.Destination, _options.Environment);
 
     /// <summary>The agent's id once registered.</summary>
     public string? Id { get; private set; }
@@ -189,14 +189,22 @@ public sealed class LaunchAgent
         {
             var runner = _runners.For(orphan.Resource);
             var logPath = orphan.LogPath ?? Path.Combine(_backend.LogDirectory, orphan.Id + ".log");
+            // The re-attached job keeps writing to this log (its output, its end), so it stays open until the job ends.
+            var log = new JobLog(logPath, Secrets());
             IRunningJob? running;
-            using (var log = new JobLog(logPath, Secrets()))
+            try
             {
                 log.Agent($"agent {Id} took over this job from agent {orphan.PreviousAgentId}, which stopped responding");
                 running = await runner.AttachAsync(orphan, log, cancellationToken).ConfigureAwait(false);
             }
+            catch
+            {
+                log.Dispose();
+                throw;
+            }
             if (running is null && orphan.StartedAt is null)
             {
+                log.Dispose();
                 // It never reached its target (its agent died while fetching code or building), and the runner has
                 // made sure nothing of it still runs: it goes back on its queue to run in full.
                 await _backend.RequeueAsync(orphan.Id, Id!,
@@ -207,6 +215,7 @@ public sealed class LaunchAgent
             }
             if (running is null)
             {
+                log.Dispose();
                 var message = $"The agent running this job ({orphan.PreviousAgentId}) stopped responding while the job was {orphan.State.ToString().ToLowerInvariant()}, " +
                               $"and {orphan.Resource} jobs cannot be re-attached; submit it again to re-run it.";
                 await _backend.FinishAsync(orphan.Id, Id!, JobOutcome.Failed(FailureStage.Agent, message), cancellationToken).ConfigureAwait(false);
@@ -215,25 +224,26 @@ public sealed class LaunchAgent
                 continue;
             }
             Report(AgentEventKind.Job, $"{orphan.Id} [{orphan.Queue}] re-attached ({running.Description})", orphan.Id, orphan.Queue);
-            Track(orphan, running);
+            Track(orphan, running, log);
         }
     }
 
-    private void Track(LaunchJob job, IRunningJob? running)
+    private void Track(LaunchJob job, IRunningJob? running, JobLog? log = null)
     {
         var tracked = new TrackedJob(job);
         _jobs[job.Id] = tracked;
-        tracked.Task = Task.Run(() => RunJobAsync(tracked, running));
+        tracked.Task = Task.Run(() => RunJobAsync(tracked, running, log));
     }
 
-    private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running)
+    /// <summary>Runs a job to its end; a re-attached job comes with its running handle and the log it writes to.</summary>
+    private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running, JobLog? attachedLog)
     {
         var job = tracked.Job;
         var logPath = job.LogPath ?? Path.Combine(_backend.LogDirectory, job.Id + ".log");
         JobOutcome? outcome = null;
         try
         {
-            using var log = new JobLog(logPath, Secrets());
+            using var log = attachedLog ?? new JobLog(logPath, Secrets());
             try
             {
                 if (running is null)
@@ -334,7 +344,7 @@ public sealed class LaunchAgent
                 }, start.Token).ConfigureAwait(false);
                 Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] image {image}", job.Id, job.Queue);
             }
-            var context = JobContextFactory.Create(job, _options, log, image);
+            var context = JobContextFactory.Create(job, _options, log, image, () => _backend.MarkLaunchingAsync(job.Id, Id!, CancellationToken.None));
             running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
             await running.Started.WaitAsync(start.Token).ConfigureAwait(false);
             return running;

@@ -51,7 +51,7 @@ public static class BuildPlanner
         var python = File.Exists(Path.Combine(context, "requirements.txt")) || entryPoint.Any(a => a.EndsWith(".py", StringComparison.Ordinal)) ||
                      entryPoint.FirstOrDefault() is "python" or "python3";
         var image = baseImage ?? (python ? PythonImage(spec) : throw new JobFailedException(FailureStage.Build,
-            "The job's code is not Python, so the agent cannot choose a base image: set resource_args.<resource>.builder.base_image (or Submit-WandbLaunchJob -BaseImage)."));
+            "The job's code is not Python, so the agent cannot choose a base image: set resource_args.<resource>.builder.base_image (Submit-WandbLaunchJob -ResourceArgs @{ builder = @{ base_image = '<image>' } })."));
         var text = new StringBuilder();
         if (python)
         {

@@ -7,9 +7,13 @@ public sealed record ImageReference(string Registry, string Repository, string T
 {
     public const string DockerHub = "docker.io";
 
-    /// <summary>The name as Docker writes it (Docker Hub's host and library/ prefix left implicit).</summary>
+    /// <summary>The name as Docker writes it (Docker Hub's host and library/ prefix left implicit; a digest after '@').</summary>
     public override string ToString() =>
-        Registry == DockerHub ? $"{(Repository.StartsWith("library/", StringComparison.Ordinal) ? Repository["library/".Length..] : Repository)}:{Tag}" : $"{Registry}/{Repository}:{Tag}";
+        (Registry == DockerHub ? (Repository.StartsWith("library/", StringComparison.Ordinal) ? Repository["library/".Length..] : Repository) : $"{Registry}/{Repository}") +
+        (IsDigest ? "@" : ":") + Tag;
+
+    /// <summary>True when <see cref="Tag"/> is a digest (sha256:...) rather than a tag.</summary>
+    public bool IsDigest => Tag.Contains(':');
 
     /// <summary>The repository without the tag, as Docker names it (for pushing).</summary>
     public string Name => Registry == DockerHub ? Repository : $"{Registry}/{Repository}";
@@ -38,15 +42,13 @@ public sealed record ImageReference(string Registry, string Repository, string T
             tag = name[(at + 1)..];
             name = name[..at];
         }
-        else
+        var slash = name.LastIndexOf('/');
+        var colon = name.LastIndexOf(':');
+        if (colon > slash)
         {
-            var slash = name.LastIndexOf('/');
-            var colon = name.LastIndexOf(':');
-            if (colon > slash)
-            {
-                tag = name[(colon + 1)..];
-                name = name[..colon];
-            }
+            // name:tag@digest pulls the digest, as docker does.
+            if (at < 0) tag = name[(colon + 1)..];
+            name = name[..colon];
         }
         var first = name.Split('/')[0];
         var hasRegistry = name.Contains('/') && (first.Contains('.') || first.Contains(':') || first == "localhost");

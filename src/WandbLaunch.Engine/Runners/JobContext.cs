@@ -29,6 +29,12 @@ public sealed class JobContext
     /// <summary>The job's log.</summary>
     public required JobLog Log { get; init; }
 
+    /// <summary>
+    /// Runners call this right before they start the job on its target (a process, a container, a Kubernetes Job),
+    /// after fetching code and building, so that recovery knows whether the job may already have run.
+    /// </summary>
+    public Func<Task> Launching { get; init; } = () => Task.CompletedTask;
+
     /// <summary>Values never to show (API keys); renderers redact them.</summary>
     public IReadOnlyList<string> Secrets { get; init; } = [];
 }

@@ -12,8 +12,8 @@ public sealed class RunnerRegistry
     public RunnerRegistry(IEnumerable<ILaunchRunner> runners) =>
         _runners = runners.ToDictionary(r => r.Resource, StringComparer.OrdinalIgnoreCase);
 
-    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker) =>
-        new([new LocalProcessRunner(), new LocalContainer.LocalContainerRunner(docker)]);
+    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker, Func<string, Registries.RegistryCredential?>? credentials = null) =>
+        new([new LocalProcessRunner(), new LocalContainer.LocalContainerRunner(docker, credentials)]);
 
     public ILaunchRunner For(string resource) =>
         _runners.TryGetValue(resource, out var runner)

@@ -54,6 +54,13 @@ public interface ILaunchBackend : IDisposable
     /// <summary>The agent starts working on the item (ackRunQueueItem): Leased → Starting.</summary>
     Task<LaunchJob> AckAsync(string itemId, string agentId, string logPath, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The agent is about to start the job on its target (records the start time; the state stays Starting). An
+    /// item whose dead agent got this far may already have run, so a later agent fails it rather than running it
+    /// again; one that never got here is put back on its queue.
+    /// </summary>
+    Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken);
+
     /// <summary>The job runs on its target: Starting → Running, with the handle that finds it there.</summary>
     Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken);
 

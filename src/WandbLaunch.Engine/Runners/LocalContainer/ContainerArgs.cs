@@ -82,7 +82,7 @@ public static partial class ContainerArgs
                     host.MemoryReservation = Bytes(value, key);
                     break;
                 case "memory-swap":
-                    host.MemorySwap = Number(value, key) == -1 ? -1 : Bytes(value, key);
+                    host.MemorySwap = IsMinusOne(value) ? -1 : Bytes(value, key);
                     break;
                 case "memory-swappiness":
                     host.MemorySwappiness = Integer(value, key);
@@ -138,6 +138,10 @@ public static partial class ContainerArgs
         JsonObject map => map.Select(p => $"{p.Key}={(JsonTree.TryGetString(p.Value, out var s) ? s : p.Value?.ToJsonString() ?? "")}"),
         _ => StringList(value, key).Select(e => e.Contains('=') ? e : throw Bad(key, value, "NAME=value strings or a mapping")),
     };
+
+    /// <summary>-1 (a number or text) means unlimited, where docker allows it (memory-swap).</summary>
+    private static bool IsMinusOne(JsonNode? value) =>
+        JsonTree.TryGetNumber(value, out var n) ? n == -1 : JsonTree.TryGetString(value, out var s) && s.Trim() == "-1";
 
     [GeneratedRegex(@"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*$", RegexOptions.IgnoreCase)]
     private static partial Regex Size();

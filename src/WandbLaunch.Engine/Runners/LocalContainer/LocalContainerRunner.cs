@@ -17,8 +17,15 @@ namespace WandbLaunch.Engine.Runners.LocalContainer;
 public sealed class LocalContainerRunner : ILaunchRunner
 {
     private readonly Lazy<DockerEngine> _engine;
+    private readonly Func<string, Registries.RegistryCredential?> _credentials;
 
-    public LocalContainerRunner(Lazy<DockerEngine> engine) => _engine = engine;
+    /// <param name="engine">The Docker engine the containers run on.</param>
+    /// <param name="credentials">Credentials by registry host, for pulling an image the engine does not have.</param>
+    public LocalContainerRunner(Lazy<DockerEngine> engine, Func<string, Registries.RegistryCredential?>? credentials = null)
+    {
+        _engine = engine;
+        _credentials = credentials ?? (_ => null);
+    }
 
     public string Resource => LaunchResource.LocalContainer;
 
@@ -85,6 +92,7 @@ public sealed class LocalContainerRunner : ILaunchRunner
         try
         {
             await EnsureImageAsync(client, parameters.Image, log, cancellationToken).ConfigureAwait(false);
+            await context.Launching().ConfigureAwait(false);
             id = (await client.Containers.CreateContainerAsync(parameters, cancellationToken).ConfigureAwait(false)).ID;
         }
         catch (DockerApiException e)
@@ -108,7 +116,7 @@ public sealed class LocalContainerRunner : ILaunchRunner
         return new RunningContainer(client, id, log, since: null);
     }
 
-    private static async Task EnsureImageAsync(DockerClient client, string image, JobLog log, CancellationToken cancellationToken)
+    private async Task EnsureImageAsync(DockerClient client, string image, JobLog log, CancellationToken cancellationToken)
     {
         try
         {
@@ -118,8 +126,12 @@ public sealed class LocalContainerRunner : ILaunchRunner
         {
             log.Agent($"pulling {image}");
             var reference = Registries.ImageReference.Parse(image);
+            var credential = _credentials(reference.Registry);
+            var auth = credential is null
+                ? new AuthConfig()
+                : new AuthConfig { ServerAddress = reference.Registry, Username = credential.Username, Password = credential.Password };
             string? error = null;
-            await client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference.Name, Tag = reference.Tag }, new AuthConfig(),
+            await client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference.Name, Tag = reference.Tag }, auth,
                 new Reporter(m => error ??= m.Error?.Message ?? (string.IsNullOrEmpty(m.ErrorMessage) ? null : m.ErrorMessage)), cancellationToken).ConfigureAwait(false);
             if (error is not null) throw new JobFailedException(FailureStage.Run, $"The image {image} is not on the agent's host and pulling it failed: {error}");
         }

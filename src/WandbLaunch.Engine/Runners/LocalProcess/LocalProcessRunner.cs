@@ -52,6 +52,7 @@ public sealed class LocalProcessRunner : ILaunchRunner
         foreach (var (name, value) in plan.Environment) info.Environment[name] = value;
 
         log.Agent($"starting {Quote(plan.Command)} in {workingDirectory}");
+        await context.Launching().ConfigureAwait(false);
         Process process;
         try
         {

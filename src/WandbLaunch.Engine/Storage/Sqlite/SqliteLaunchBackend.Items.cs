@@ -155,6 +155,23 @@ public sealed partial class SqliteLaunchBackend
         }));
     }
 
+    public Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken)
+    {
+        Write(cancellationToken, (connection, tx) =>
+        {
+            using var cmd = Command(connection, tx, $"""
+                UPDATE items SET started_at = coalesce(started_at, $now), updated_at = $now
+                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
+                """);
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.Parameters.AddWithValue("$agent", agentId);
+            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
     public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken)
     {
         Write(cancellationToken, (connection, tx) =>
