@@ -28,6 +28,7 @@ Describe 'Submit-WandbLaunchJob' {
         $script:code = New-TestDirectory
         New-WandbLaunchQueue -Name plain -Resource local-process -Configuration @{ env = @{ BASE = 'queue'; KEEP = 'queue' } } | Out-Null
         New-WandbLaunchQueue -Name prio -Resource local-process -Prioritization | Out-Null
+        New-WandbLaunchQueue -Name images -Resource local-container | Out-Null
         New-WandbLaunchQueue -Name tmpl -Resource local-process -Configuration @{ env = @{ CPUS = '{{cpus}}'; TIER = '{{tier}}'; LABEL = 'tier-{{tier}}' } } -TemplateVariable @{
             cpus = @{ type = 'integer'; minimum = 1; maximum = 8 }
             tier = @{ type = 'string'; enum = @('small', 'large'); default = 'small' }
@@ -78,7 +79,7 @@ Describe 'Submit-WandbLaunchJob' {
         }
 
         It 'stores a docker image job' {
-            $job = Submit-WandbLaunchJob -Queue plain -DockerImage 'registry.local/train:1.2' -EntryPoint python, train.py
+            $job = Submit-WandbLaunchJob -Queue images -DockerImage 'registry.local/train:1.2' -EntryPoint python, train.py
             $job.Source | Should -Be 'registry.local/train:1.2'
             $spec = Get-SpecOf $job
             $spec.docker.docker_image | Should -Be 'registry.local/train:1.2'
@@ -177,8 +178,8 @@ Describe 'Submit-WandbLaunchJob' {
             $job = Submit-WandbLaunchJob -Queue prio -Uri $code -EntryPoint true -Priority Critical
             $job.Priority | Should -Be 'Critical'
             (Get-SpecOf $job).priority | Should -Be 0
-            (Submit-WandbLaunchJob -Queue prio -Spec @{ uri = $code; priority = 'low' }).Priority | Should -Be 'Low'
-            (Submit-WandbLaunchJob -Queue prio -Spec @{ uri = $code; priority = 1 }).Priority | Should -Be 'High'
+            (Submit-WandbLaunchJob -Queue prio -Spec @{ uri = $code; priority = 'low'; overrides = @{ entry_point = @('true') } }).Priority | Should -Be 'Low'
+            (Submit-WandbLaunchJob -Queue prio -Spec @{ uri = $code; priority = 1; overrides = @{ entry_point = @('true') } }).Priority | Should -Be 'High'
             (Submit-WandbLaunchJob -Queue prio -Uri $code -EntryPoint true).Priority | Should -Be 'Medium'
         }
     }
@@ -265,7 +266,7 @@ Describe 'Submit-WandbLaunchJob' {
             $before = @(Get-WandbLaunchJob).Count
             $out = Submit-WandbLaunchJob -Queue plain -Uri $code -EntryPoint true -WhatIf
             $out | Should -BeNullOrEmpty
-            Get-WandbLaunchQueue plain | Submit-WandbLaunchJob -DockerImage img:1 -WhatIf | Should -BeNullOrEmpty
+            Get-WandbLaunchQueue plain | Submit-WandbLaunchJob -Uri $code -EntryPoint true -Priority Medium -WhatIf | Should -BeNullOrEmpty
             @(Get-WandbLaunchJob).Count | Should -Be $before
         }
     }
@@ -478,15 +479,13 @@ Describe 'Inspecting and controlling jobs' {
             $job.FailureMessage | Should -BeLike "*Could not start 'no-such-program-wbl'*"
         }
 
-        It 'fails a job without an entry point, and a docker image job, at stage agent' {
-            $noEntry = Submit-WandbLaunchJob -Queue work -Uri $code | Wait-WandbLaunchJob -Timeout 30
-            $noEntry.State | Should -Be 'Failed'
-            $noEntry.FailureStage | Should -Be 'agent'
-            $noEntry.FailureMessage | Should -BeLike '*no entry point*'
-            $image = Submit-WandbLaunchJob -Queue work -DockerImage 'img:1' -EntryPoint true | Wait-WandbLaunchJob -Timeout 30
-            $image.State | Should -Be 'Failed'
-            $image.FailureStage | Should -Be 'agent'
-            $image.FailureMessage | Should -BeLike '*local-container*'
+        It 'refuses, before storing anything, a job without an entry point and a docker image job (JobCannotRun)' {
+            $before = @(Get-WandbLaunchJob -Queue work).Count
+            { Submit-WandbLaunchJob -Queue work -Uri $code -ErrorAction Stop } |
+                Should -Throw -ErrorId 'JobCannotRun,WandbLaunch.Jobs.SubmitWandbLaunchJobCommand' -ExpectedMessage '*stage agent*no entry point*'
+            { Submit-WandbLaunchJob -Queue work -DockerImage 'img:1' -EntryPoint true -ErrorAction Stop } |
+                Should -Throw -ErrorId 'JobCannotRun,WandbLaunch.Jobs.SubmitWandbLaunchJobCommand' -ExpectedMessage '*local-container*'
+            @(Get-WandbLaunchJob -Queue work).Count | Should -Be $before
         }
     }
 

@@ -59,8 +59,8 @@ spec:
 
     It 'accepts a hashtable, with nested hashtables and arrays' {
         $config = [ordered]@{ image = 'busybox'; cpus = 2; env = @('A=1', 'B=2'); limits = [ordered]@{ memory = '1g'; gpus = $true } }
-        $q = New-WandbLaunchQueue -Name hash -Resource local-container -Configuration $config
-        $q.ConfigurationJson | Should -BeExactly '{"resource_args":{"local-container":{"image":"busybox","cpus":2,"env":["A=1","B=2"],"limits":{"memory":"1g","gpus":true}}}}'
+        $q = New-WandbLaunchQueue -Name hash -Resource kubernetes -Configuration $config
+        $q.ConfigurationJson | Should -BeExactly '{"resource_args":{"kubernetes":{"image":"busybox","cpus":2,"env":["A=1","B=2"],"limits":{"memory":"1g","gpus":true}}}}'
     }
 
     It 'accepts an unordered hashtable' {

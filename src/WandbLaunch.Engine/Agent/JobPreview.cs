@@ -33,11 +33,18 @@ public static class JobPreview
         };
     }
 
-    public static RenderedRequest Render(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, string agentName = "(agent)")
+    /// <param name="job">The job (stored, or from <see cref="ForPush"/>).</param>
+    /// <param name="config">The agent config whose builder settings name the image.</param>
+    /// <param name="environment">The agent's environment.</param>
+    /// <param name="predictImage">
+    /// Compute the image tag the docker builder would give code in a local directory (hashes the code); when false,
+    /// or for git code, the image is shown as a placeholder.
+    /// </param>
+    public static RenderedRequest Render(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage = true)
     {
         try
         {
-            return RenderOrFail(job, config, environment, agentName);
+            return RenderOrFail(job, config, environment, predictImage);
         }
         catch (JobFailedException e)
         {
@@ -46,12 +53,12 @@ public static class JobPreview
         }
     }
 
-    private static RenderedRequest RenderOrFail(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, string agentName)
+    private static RenderedRequest RenderOrFail(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage)
     {
         // The Docker engine is created lazily and never used by rendering.
         var runners = RunnerRegistry.Default(new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(environment)));
         var runner = runners.For(job.Resource);
-        var options = new AgentOptions { Config = config, Name = agentName, Environment = environment, WorkDirectory = Path.GetTempPath() };
+        var options = new AgentOptions { Config = config, Name = "(agent)", Environment = environment, WorkDirectory = Path.GetTempPath() };
         using var log = JobLog.Discard();
         string? image = null;
         if (runner.RequiresImage)
@@ -59,7 +66,7 @@ public static class JobPreview
             var spec = job.GetSpec();
             var args = JobContextFactory.Create(job, options, log).ResourceArgs;
             image = LaunchSpecRules.DockerImage(spec)
-                    ?? DockerBuilder.PredictImage(job, spec, args, config.Builder.Destination)
+                    ?? (predictImage ? DockerBuilder.PredictImage(job, spec, args, config.Builder.Destination) : null)
                     ?? $"<image the agent builds from {LaunchSpecRules.Source(spec)}>";
         }
         return runner.Render(JobContextFactory.Create(job, options, log, image));

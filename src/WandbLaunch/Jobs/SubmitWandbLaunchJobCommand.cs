@@ -24,7 +24,9 @@ public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
             // Rendering also refuses jobs the queue's runner could never run (a docker image on local-process...),
             // before anything is stored. -WhatIf renders with the agent config an agent here would use.
             var whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
-            var rendered = JobPreview.Render(preview, whatIf ? AgentConfigs.ForPreview() : new LaunchAgentConfig(), Environment.GetEnvironmentVariable);
+            var rendered = whatIf
+                ? JobPreview.Render(preview, AgentConfigs.ForPreview(), Environment.GetEnvironmentVariable)
+                : JobPreview.Render(preview, new LaunchAgentConfig(), Environment.GetEnvironmentVariable, predictImage: false);
             if (!ShouldProcess($"queue {key} in {Backend.Location}: {LaunchSpecRules.Source(preview.GetSpec())}, priority {preview.Priority.ToString().ToLowerInvariant()}", "Submit launch job"))
             {
                 if (whatIf)
