@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -11,7 +12,19 @@ internal readonly record struct ProcessHandle(int Pid, long StartTicks)
 {
     public override string ToString() => $"pid:{Pid}:{StartTicks.ToString(CultureInfo.InvariantCulture)}";
 
-    public static ProcessHandle Of(Process process) => new(process.Id, process.StartTime.ToUniversalTime().Ticks);
+    public static ProcessHandle Of(Process process)
+    {
+        try
+        {
+            return new(process.Id, process.StartTime.ToUniversalTime().Ticks);
+        }
+        catch (Exception e) when (e is InvalidOperationException or Win32Exception)
+        {
+            // It has already exited (a job that ends at once), so its start time cannot be read; nothing can be found
+            // through this handle any more, and a start time of 0 makes sure no later process with its pid ever is.
+            return new(process.Id, 0);
+        }
+    }
 
     public static bool TryParse(string? text, out ProcessHandle handle)
     {
@@ -25,21 +38,22 @@ internal readonly record struct ProcessHandle(int Pid, long StartTicks)
 
     public Process? FindLiveProcess()
     {
+        Process? process = null;
         try
         {
-            var process = Process.GetProcessById(Pid);
+            process = Process.GetProcessById(Pid);
             // Start times read back through /proc are rounded to clock ticks: allow a little slack.
             if (Math.Abs(process.StartTime.ToUniversalTime().Ticks - StartTicks) < TimeSpan.TicksPerSecond && !process.HasExited) return process;
-            process.Dispose();
         }
         catch (ArgumentException)
         {
             // No such process.
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or Win32Exception)
         {
-            // It exited.
+            // It exited (and may be gone from /proc) while we looked.
         }
+        process?.Dispose();
         return null;
     }
 }
