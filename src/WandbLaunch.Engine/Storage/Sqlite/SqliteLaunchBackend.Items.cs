@@ -28,7 +28,7 @@ public sealed partial class SqliteLaunchBackend
             var item = LaunchSpecRules.Prepare(current, request);
             var id = Ids.New("item");
             var now = Clock.NowMs();
-            using var cmd = Command(connection, tx, """
+            var cmd = Command(connection, tx, """
                 INSERT INTO items (id, queue_id, state, priority, spec, template_values, run_id, created_at, updated_at)
                 VALUES ($id, $queue, 'Pending', $priority, $spec, $values, $run, $now, $now)
                 """);
@@ -88,7 +88,7 @@ public sealed partial class SqliteLaunchBackend
         // A read first: an idle agent polling an empty queue never takes the write lock.
         var candidate = Read<(string Id, bool Prioritized)?>(connection =>
         {
-            using var cmd = Command(connection, null, """
+            var cmd = Command(connection, null, """
                 SELECT q.id, q.prioritization,
                        EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND (i.state = 'Pending' OR (i.state = 'Leased' AND i.lease_expires < $now)))
                 FROM queues q WHERE q.entity = $e AND q.project = $p AND q.name = $n
@@ -107,12 +107,12 @@ public sealed partial class SqliteLaunchBackend
         {
             var now = Clock.NowMs();
             ReleaseExpiredLeases(connection, tx, candidate.Value.Id, now);
-            using var pick = Command(connection, tx,
+            var pick = Command(connection, tx,
                 "SELECT id FROM items WHERE queue_id = $q AND state = 'Pending' ORDER BY " +
                 (candidate.Value.Prioritized ? "priority, seq" : "seq") + " LIMIT 1");
             pick.Parameters.AddWithValue("$q", candidate.Value.Id);
             if (pick.ExecuteScalar() is not string id) return null;
-            using var lease_ = Command(connection, tx, """
+            var lease_ = Command(connection, tx, """
                 UPDATE items SET state = 'Leased', agent_id = $agent, lease_expires = $expires, attempts = attempts + 1,
                                  leased_at = $now, updated_at = $now
                 WHERE id = $id
@@ -129,7 +129,7 @@ public sealed partial class SqliteLaunchBackend
     /// <summary>Items leased by an agent that died before starting them go back to Pending (or Stopped, if a stop was asked for).</summary>
     private static void ReleaseExpiredLeases(SqliteConnection connection, SqliteTransaction tx, string queueId, long now)
     {
-        using var cmd = Command(connection, tx, """
+        var cmd = Command(connection, tx, """
             UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
                              finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
                              agent_id = NULL, lease_expires = NULL, updated_at = $now
@@ -144,7 +144,7 @@ public sealed partial class SqliteLaunchBackend
     {
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx,
+            var cmd = Command(connection, tx,
                 "UPDATE items SET state = 'Starting', log_path = $log, updated_at = $now WHERE id = $id AND agent_id = $agent AND state = 'Leased'");
             cmd.Parameters.AddWithValue("$log", logPath);
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
@@ -159,7 +159,7 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, $"""
+            var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = 'Running', handle = $handle, started_at = coalesce(started_at, $now), updated_at = $now
                 WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
                 """);
@@ -178,7 +178,7 @@ public sealed partial class SqliteLaunchBackend
         if (!outcome.State.IsTerminal()) throw new ArgumentException($"{outcome.State} is not a final state.", nameof(outcome));
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, $"""
+            var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = $state, exit_code = $code, failure_message = $message, failure_stage = $stage,
                                  finished_at = $now, lease_expires = NULL, updated_at = $now
                 WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
@@ -200,11 +200,11 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var read = Command(connection, tx, "SELECT warnings FROM items WHERE id = $id");
+            var read = Command(connection, tx, "SELECT warnings FROM items WHERE id = $id");
             read.Parameters.AddWithValue("$id", itemId);
             var list = read.ExecuteScalar() is string json ? JsonNode.Parse(json) as JsonArray ?? new JsonArray() : new JsonArray();
             list.Add(new JsonObject { ["time"] = Clock.NowMs(), ["stage"] = stage, ["message"] = message });
-            using var cmd = Command(connection, tx, "UPDATE items SET warnings = $w, updated_at = $now WHERE id = $id");
+            var cmd = Command(connection, tx, "UPDATE items SET warnings = $w, updated_at = $now WHERE id = $id");
             cmd.Parameters.AddWithValue("$w", list.ToJsonString());
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
             cmd.Parameters.AddWithValue("$id", itemId);
@@ -218,7 +218,7 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, $"""
+            var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
                                  agent_id = NULL, lease_expires = NULL, handle = NULL,
                                  resume = CASE WHEN started_at IS NULL THEN resume ELSE 1 END,
@@ -244,7 +244,7 @@ public sealed partial class SqliteLaunchBackend
             {
                 if (FindQueueId(connection, tx, queue) is not { } queueId) continue;
                 ReleaseExpiredLeases(connection, tx, queueId, now);
-                using var cmd = Command(connection, tx, """
+                var cmd = Command(connection, tx, """
                     UPDATE items SET agent_id = $agent, lease_expires = $expires, updated_at = $now
                     WHERE queue_id = $q AND state IN ('Starting', 'Running') AND lease_expires < $now
                     RETURNING id
@@ -272,7 +272,7 @@ public sealed partial class SqliteLaunchBackend
             var now = Clock.NowMs();
             if (job.State == LaunchJobState.Pending)
             {
-                using var cmd = Command(connection, tx, """
+                var cmd = Command(connection, tx, """
                     UPDATE items SET state = 'Stopped', stop_requested = 1, failure_message = 'Stopped before an agent took it.',
                                      finished_at = $now, updated_at = $now
                     WHERE id = $id AND state = 'Pending'
@@ -283,7 +283,7 @@ public sealed partial class SqliteLaunchBackend
             }
             else if (job.State.IsActive())
             {
-                using var cmd = Command(connection, tx, "UPDATE items SET stop_requested = 1, updated_at = $now WHERE id = $id");
+                var cmd = Command(connection, tx, "UPDATE items SET stop_requested = 1, updated_at = $now WHERE id = $id");
                 cmd.Parameters.AddWithValue("$now", now);
                 cmd.Parameters.AddWithValue("$id", itemId);
                 cmd.ExecuteNonQuery();
@@ -302,7 +302,7 @@ public sealed partial class SqliteLaunchBackend
                 throw new LaunchException("JobActive", LaunchErrorCategory.InvalidOperation,
                     $"Job {itemId} is {job.State}; only finished, failed or stopped jobs can be removed. Stop it first with Stop-WandbLaunchJob.", itemId);
             }
-            using var cmd = Command(connection, tx, "DELETE FROM items WHERE id = $id");
+            var cmd = Command(connection, tx, "DELETE FROM items WHERE id = $id");
             cmd.Parameters.AddWithValue("$id", itemId);
             cmd.ExecuteNonQuery();
             return 0;
@@ -319,7 +319,7 @@ public sealed partial class SqliteLaunchBackend
 
     private LaunchJob? ReadJob(SqliteConnection connection, SqliteTransaction? tx, string id)
     {
-        using var cmd = Command(connection, tx, $"SELECT {JobColumns} FROM items i JOIN queues q ON q.id = i.queue_id WHERE i.id = $id");
+        var cmd = Command(connection, tx, $"SELECT {JobColumns} FROM items i JOIN queues q ON q.id = i.queue_id WHERE i.id = $id");
         cmd.Parameters.AddWithValue("$id", id);
         return ReadJobs(cmd).FirstOrDefault();
     }
