@@ -23,8 +23,8 @@ public sealed partial class SqliteLaunchBackend
     {
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
-            var queueId = FindQueueId(connection, tx, queue) ?? throw QueueNotFound(queue);
-            var current = ReadQueue(connection, tx, queueId)!;
+            var current = ReadQueueDefinition(connection, tx, queue) ?? throw QueueNotFound(queue);
+            var queueId = current.QueueId;
             var item = LaunchSpecRules.Prepare(current, request);
             var id = Ids.New("item");
             var now = Clock.NowMs();

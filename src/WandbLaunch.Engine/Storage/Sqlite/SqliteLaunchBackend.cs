@@ -31,8 +31,10 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         using var _ = _db.Rent();
     }
 
-    private const string QueueColumns =
-        "q.id, q.entity, q.project, q.name, q.resource, q.config, q.template_vars, q.prioritization, q.access, q.created_by, q.created_at, q.updated_at, " +
+    private const string QueueDefinitionColumns =
+        "q.id, q.entity, q.project, q.name, q.resource, q.config, q.template_vars, q.prioritization, q.access, q.created_by, q.created_at, q.updated_at";
+
+    private const string QueueColumns = QueueDefinitionColumns + ", " +
         "(SELECT count(*) FROM items i WHERE i.queue_id = q.id AND i.state = 'Pending'), " +
         "(SELECT count(*) FROM items i WHERE i.queue_id = q.id AND i.state IN ('Leased', 'Starting', 'Running'))";
 
@@ -154,6 +156,19 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         return cmd.ExecuteScalar() as string;
     }
 
+    /// <summary>
+    /// A queue's definition without its job counts (PendingCount and ActiveCount stay 0): counting costs time in
+    /// proportion to the queue's items, which a push, for one, does not need.
+    /// </summary>
+    private LaunchQueue? ReadQueueDefinition(SqliteConnection connection, SqliteTransaction? tx, QueueKey key)
+    {
+        var cmd = Command(connection, tx, $"SELECT {QueueDefinitionColumns} FROM queues q WHERE q.entity = $e AND q.project = $p AND q.name = $n");
+        cmd.Parameters.AddWithValue("$e", key.Entity);
+        cmd.Parameters.AddWithValue("$p", key.Project);
+        cmd.Parameters.AddWithValue("$n", key.Name);
+        return ReadQueues(cmd).FirstOrDefault();
+    }
+
     private LaunchQueue? ReadQueue(SqliteConnection connection, SqliteTransaction? tx, string id)
     {
         var cmd = Command(connection, tx, $"SELECT {QueueColumns} FROM queues q WHERE q.id = $id");
@@ -181,8 +196,8 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
                 CreatedBy = reader.IsDBNull(9) ? null : reader.GetString(9),
                 CreatedAt = Clock.FromMs(reader.GetInt64(10)),
                 UpdatedAt = Clock.FromMs(reader.GetInt64(11)),
-                PendingCount = reader.GetInt32(12),
-                ActiveCount = reader.GetInt32(13),
+                PendingCount = reader.FieldCount > 12 ? reader.GetInt32(12) : 0,
+                ActiveCount = reader.FieldCount > 13 ? reader.GetInt32(13) : 0,
                 Store = Location,
             });
         }
