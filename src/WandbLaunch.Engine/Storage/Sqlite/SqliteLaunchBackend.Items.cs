@@ -85,12 +85,14 @@ public sealed partial class SqliteLaunchBackend
 
     public Task<LaunchJob?> PopAsync(string agentId, QueueKey queue, TimeSpan lease, CancellationToken cancellationToken)
     {
-        // A read first: an idle agent polling an empty queue never takes the write lock.
-        var candidate = Read<(string Id, bool Prioritized)?>(connection =>
+        // A read first: an idle agent polling an empty queue never takes the write lock. Two EXISTS, each an
+        // equality on items_queue (queue_id, state), so the check never walks the queue's finished history.
+        var candidate = Read<(string Id, bool Prioritized, bool Expired)?>(connection =>
         {
             var cmd = Command(connection, null, """
                 SELECT q.id, q.prioritization,
-                       EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND (i.state = 'Pending' OR (i.state = 'Leased' AND i.lease_expires < $now)))
+                       EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND i.state = 'Pending'),
+                       EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND i.state = 'Leased' AND i.lease_expires < $now)
                 FROM queues q WHERE q.entity = $e AND q.project = $p AND q.name = $n
                 """);
             cmd.Parameters.AddWithValue("$e", queue.Entity);
@@ -99,30 +101,30 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
             using var reader = cmd.ExecuteReader();
             if (!reader.Read()) throw QueueNotFound(queue);
-            return reader.GetInt64(2) == 0 ? null : (reader.GetString(0), reader.GetInt64(1) != 0);
+            var pending = reader.GetInt64(2) != 0;
+            var expired = reader.GetInt64(3) != 0;
+            return pending || expired ? (reader.GetString(0), reader.GetInt64(1) != 0, expired) : null;
         });
         if (candidate is null) return Task.FromResult<LaunchJob?>(null);
 
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
             var now = Clock.NowMs();
-            ReleaseExpiredLeases(connection, tx, candidate.Value.Id, now);
-            var pick = Command(connection, tx,
-                "SELECT id FROM items WHERE queue_id = $q AND state = 'Pending' ORDER BY " +
-                (candidate.Value.Prioritized ? "priority, seq" : "seq") + " LIMIT 1");
-            pick.Parameters.AddWithValue("$q", candidate.Value.Id);
-            if (pick.ExecuteScalar() is not string id) return null;
-            var lease_ = Command(connection, tx, """
+            // Leases that expire after the read are released by a later pop (an agent pops at least every poll).
+            if (candidate.Value.Expired) ReleaseExpiredLeases(connection, tx, candidate.Value.Id, now);
+            // One statement takes the next item: FIFO by seq (the rowid, so items_queue already yields that order)
+            // or by priority then seq (items_pending).
+            var take = Command(connection, tx, $"""
                 UPDATE items SET state = 'Leased', agent_id = $agent, lease_expires = $expires, attempts = attempts + 1,
                                  leased_at = $now, updated_at = $now
-                WHERE id = $id
+                WHERE seq = (SELECT seq FROM items WHERE queue_id = $q AND state = 'Pending' ORDER BY {(candidate.Value.Prioritized ? "priority, seq" : "seq")} LIMIT 1)
+                RETURNING id
                 """);
-            lease_.Parameters.AddWithValue("$agent", agentId);
-            lease_.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
-            lease_.Parameters.AddWithValue("$now", now);
-            lease_.Parameters.AddWithValue("$id", id);
-            lease_.ExecuteNonQuery();
-            return ReadJob(connection, tx, id);
+            take.Parameters.AddWithValue("$agent", agentId);
+            take.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
+            take.Parameters.AddWithValue("$now", now);
+            take.Parameters.AddWithValue("$q", candidate.Value.Id);
+            return take.ExecuteScalar() is string id ? ReadJob(connection, tx, id) : null;
         }));
     }
 
