@@ -40,9 +40,26 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$run", item.RunId);
             cmd.Parameters.AddWithValue("$now", now);
             cmd.ExecuteNonQuery();
-            return ReadJob(connection, tx, id)!;
+            // The new row is known in full: build the job from it instead of reading it back (a join and a JSON parse).
+            return new LaunchJob
+            {
+                Id = id,
+                Queue = current.Name,
+                Entity = current.Entity,
+                Project = current.Project,
+                Resource = current.Resource,
+                State = LaunchJobState.Pending,
+                Priority = item.Priority,
+                RunId = item.RunId,
+                SpecNode = item.Spec,
+                Name = SpecName(item.Spec),
+                Source = LaunchSpecRules.Source(item.Spec),
+                CreatedAt = Clock.FromMs(now),
+            };
         }));
     }
+
+    private static string? SpecName(JsonObject spec) => JsonTree.TryGetString(spec["name"], out var name) ? name : null;
 
     public Task<IReadOnlyList<LaunchJob>> GetJobsAsync(JobQuery query, CancellationToken cancellationToken)
     {
@@ -345,7 +362,7 @@ public sealed partial class SqliteLaunchBackend
                 Attempts = reader.GetInt32(7),
                 RunId = reader.GetString(8),
                 SpecNode = spec,
-                Name = JsonTree.TryGetString(spec["name"], out var name) ? name : null,
+                Name = SpecName(spec),
                 Source = LaunchSpecRules.Source(spec),
                 AgentId = reader.IsDBNull(10) ? null : reader.GetString(10),
                 Handle = reader.IsDBNull(11) ? null : reader.GetString(11),
