@@ -23,7 +23,7 @@ namespace StoreBench;
 /// process-start latency against an agent running in another process, interleaved with the cost of spawning the same
 /// probe from this process.</item>
 /// <item><c>push --store S --queue Q --dir D --count N --entry CMD [--entry ARG]...</c>: submits N jobs.</item>
-/// <item><c>loop --dir D [--seconds 10]</c>: push then pop+ack in a loop, nothing else; for a profiler (dotnet-trace).</item>
+/// <item><c>loop --dir D [--seconds 10] [--op push|both]</c>: push (then pop+ack) in a loop, nothing else; for a profiler (dotnet-trace).</item>
 /// </list>
 /// </summary>
 public static class Program
@@ -125,6 +125,8 @@ internal sealed class Args
     }
 
     public string Get(string key) => _values.TryGetValue(key, out var v) ? v[^1] : throw new ArgumentException($"--{key} is required");
+
+    public bool Has(string key) => _values.ContainsKey(key);
 
     public int Int(string key, int fallback) => _values.TryGetValue(key, out var v) ? int.Parse(v[^1], CultureInfo.InvariantCulture) : fallback;
 
@@ -753,6 +755,7 @@ internal static class Loop
     {
         var dir = args.Get("dir");
         var seconds = args.Int("seconds", 10);
+        var op = args.Has("op") ? args.Get("op") : "both";
         Directory.CreateDirectory(dir);
         var ct = CancellationToken.None;
         using var engine = new SqliteLaunchBackend(Path.Combine(dir, "loop.db"));
@@ -767,6 +770,7 @@ internal static class Loop
             for (var i = 0; i < 100; i++) await engine.PushAsync(key, request, ct);
             pushTime += t.Elapsed.TotalSeconds;
             pushes += 100;
+            if (op == "push") continue;
             t.Restart();
             for (var i = 0; i < 100; i++)
             {
@@ -776,6 +780,6 @@ internal static class Loop
             popTime += t.Elapsed.TotalSeconds;
             pops += 100;
         }
-        Console.WriteLine($"push {pushes / pushTime:F0}/s ({1e6 * pushTime / pushes:F0} µs), pop+ack {pops / popTime:F0}/s ({1e6 * popTime / pops:F0} µs)");
+        Console.WriteLine($"push {pushes / pushTime:F0}/s ({1e6 * pushTime / pushes:F0} µs), pop+ack {pops / popTime:F0}/s ({1e6 * popTime / Math.Max(1, pops):F0} µs)");
     }
 }
