@@ -70,15 +70,16 @@ internal sealed class SqliteDatabase : IDisposable
     {
         if (Statements.TryGetValue(connection, out var cache))
         {
-            foreach (var cmd in cache.Values) cmd.Dispose();
             Statements.Remove(connection);
+            foreach (var cmd in cache.Values.ToArray()) cmd.Dispose();
         }
         connection.Dispose();
     }
 
     /// <summary>
     /// The connection's prepared command for <paramref name="sql"/>, with no parameters and the given transaction.
-    /// The command belongs to the connection: use it before the connection goes back, and do not dispose it.
+    /// The command belongs to the connection: use it before the connection goes back, and do not dispose it (a
+    /// disposed one only leaves the cache, so the next use prepares the statement again).
     /// </summary>
     public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? tx, string sql)
     {
@@ -88,6 +89,11 @@ internal sealed class SqliteDatabase : IDisposable
             cmd = connection.CreateCommand();
             cmd.CommandText = sql;
             cache[sql] = cmd;
+            var cached = cmd;
+            cmd.Disposed += (_, _) =>
+            {
+                if (cache.TryGetValue(sql, out var current) && ReferenceEquals(current, cached)) cache.Remove(sql);
+            };
         }
         else
         {
