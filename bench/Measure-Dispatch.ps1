@@ -59,8 +59,8 @@ if (-not $IsLinux) { throw 'Measure-Dispatch.ps1 reads /proc: it runs on Linux o
 function Get-StoreBench {
     if ($StoreBench) { return (Resolve-Path $StoreBench).Path }
     $project = Join-Path $PSScriptRoot 'StoreBench/StoreBench.csproj'
-    & dotnet build $project -c Release --nologo -v quiet | Out-Host
-    if ($LASTEXITCODE -ne 0) { throw "dotnet build $project failed" }
+    $log = & dotnet build $project -c Release --nologo -v quiet 2>&1
+    if ($LASTEXITCODE -ne 0) { $log | Out-Host; throw "dotnet build $project failed" }
     Join-Path $PSScriptRoot 'StoreBench/bin/Release/net10.0/StoreBench.dll'
 }
 

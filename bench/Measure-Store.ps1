@@ -12,6 +12,8 @@
     them because it is far less disturbed by other load on a shared machine.
     Deep queue: pop, ack and push latency with 100,000 pending items, with 20 pending behind 100,000 finished ones,
     and with 20 pending, interleaved.
+    Durability: a child process pushes jobs and prints each id once PushAsync has returned; it is killed with
+    SIGKILL at a random moment, 20 times; every printed (acknowledged) job must be in the store afterwards.
     Stores live in a temporary folder under the system temp directory (on disk, so fsync is real) that is removed
     at the end.
 .PARAMETER Rounds
@@ -22,8 +24,10 @@
     Items in the deep queue (default 100000).
 .PARAMETER Iterations
     Pops (and acks and pushes) measured per queue (default 2000).
+.PARAMETER KillTrials
+    Durability: how many times a pushing child process is killed (default 20).
 .PARAMETER Part
-    All (default), Throughput or Pop.
+    All (default), Throughput, Pop or Durability.
 .PARAMETER StoreBench
     A prebuilt StoreBench.dll to use instead of building bench/StoreBench (e.g. one built against an older engine).
 .EXAMPLE
@@ -36,7 +40,8 @@ param(
     [ValidateRange(1, 100000)] [int] $FullOps = 50,
     [ValidateRange(1000, 10000000)] [int] $Pending = 100000,
     [ValidateRange(10, 1000000)] [int] $Iterations = 2000,
-    [ValidateSet('All', 'Throughput', 'Pop')] [string] $Part = 'All',
+    [ValidateRange(1, 1000)] [int] $KillTrials = 20,
+    [ValidateSet('All', 'Throughput', 'Pop', 'Durability')] [string] $Part = 'All',
     [string] $StoreBench
 )
 
@@ -48,8 +53,8 @@ if ($StoreBench) {
 }
 else {
     $project = Join-Path $PSScriptRoot 'StoreBench/StoreBench.csproj'
-    & dotnet build $project -c Release --nologo -v quiet | Out-Host
-    if ($LASTEXITCODE -ne 0) { throw "dotnet build $project failed" }
+    $log = & dotnet build $project -c Release --nologo -v quiet 2>&1
+    if ($LASTEXITCODE -ne 0) { $log | Out-Host; throw "dotnet build $project failed" }
     $dll = Join-Path $PSScriptRoot 'StoreBench/bin/Release/net10.0/StoreBench.dll'
 }
 
@@ -78,6 +83,9 @@ try {
         Invoke-StoreBench @('pop', '--dir', (Join-Path $temp 'pop'), '--pending', $Pending, '--iterations', $Iterations) 2>$null
         Write-Output "Load average after the deep-queue run: $(Get-Load)."
         Write-Output ''
+    }
+    if ($Part -in 'All', 'Durability') {
+        Invoke-StoreBench @('killtest', '--dir', (Join-Path $temp 'kill'), '--trials', $KillTrials)
     }
 }
 finally {

@@ -23,6 +23,8 @@ namespace StoreBench;
 /// process-start latency against an agent running in another process, interleaved with the cost of spawning the same
 /// probe from this process.</item>
 /// <item><c>push --store S --queue Q --dir D --count N --entry CMD [--entry ARG]...</c>: submits N jobs.</item>
+/// <item><c>killtest --dir D [--trials 20]</c>: a child process pushes jobs and reports each acknowledged one; it is
+/// killed (SIGKILL) at a random moment; every acknowledged job must be in the store afterwards.</item>
 /// <item><c>loop --dir D [--seconds 10] [--op push|both]</c>: push (then pop+ack) in a loop, nothing else; for a profiler (dotnet-trace).</item>
 /// </list>
 /// </summary>
@@ -47,6 +49,8 @@ public static class Program
                 case "dispatch": await Dispatch.RunAsync(args); break;
                 case "push": await Push.RunAsync(args); break;
                 case "loop": await Loop.RunAsync(args); break;
+                case "acked": await KillTest.PushForeverAsync(args); break;
+                case "killtest": await KillTest.RunAsync(args); break;
                 default:
                     Console.Error.WriteLine($"unknown mode '{argv[0]}'");
                     return 2;
@@ -781,5 +785,75 @@ internal static class Loop
             pops += 100;
         }
         Console.WriteLine($"push {pushes / pushTime:F0}/s ({1e6 * pushTime / pushes:F0} µs), pop+ack {pops / popTime:F0}/s ({1e6 * popTime / Math.Max(1, pops):F0} µs)");
+    }
+}
+
+internal static class KillTest
+{
+    /// <summary>The child: pushes until killed, writing each job id once PushAsync has returned (the commit is done).</summary>
+    public static async Task PushForeverAsync(Args args)
+    {
+        using var backend = new SqliteLaunchBackend(args.Get("store"));
+        var key = Program.Key(backend, args.Get("queue"));
+        var request = new PushRequest { Spec = Program.Spec(args.Get("dir"), Program.TrainEntryPoint, "acked") };
+        var stdout = Console.Out;
+        while (true)
+        {
+            var job = await backend.PushAsync(key, request, CancellationToken.None);
+            await stdout.WriteLineAsync(job.Id);
+            await stdout.FlushAsync();
+        }
+    }
+
+    public static async Task RunAsync(Args args)
+    {
+        var dir = args.Get("dir");
+        var trials = args.Int("trials", 20);
+        Directory.CreateDirectory(dir);
+        var store = Path.Combine(dir, "kill.db");
+        using (var setup = new SqliteLaunchBackend(store)) await Program.CreateQueueAsync(setup, "kill");
+        var random = new Random(7);
+        var acknowledged = new List<string>();
+        for (var t = 0; t < trials; t++)
+        {
+            var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") info.ArgumentList.Add(typeof(Program).Assembly.Location);
+            foreach (var a in new[] { "acked", "--store", store, "--queue", "kill", "--dir", dir }) info.ArgumentList.Add(a);
+            using var child = Process.Start(info)!;
+            var ids = new List<string>();
+            var reader = Task.Run(async () =>
+            {
+                // At EOF ReadLineAsync also returns a last line that had no newline; only whole ids count.
+                while (await child.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    if (System.Text.RegularExpressions.Regex.IsMatch(line, "^item-[a-z0-9]{12}$")) lock (ids) ids.Add(line);
+                }
+            });
+            // Let it get going, then kill it at a random moment of its push loop.
+            var deadline = Stopwatch.StartNew();
+            while (deadline.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                lock (ids) if (ids.Count > 0) break;
+                await Task.Delay(5);
+            }
+            await Task.Delay(50 + random.Next(250));
+            child.Kill(entireProcessTree: true);
+            await child.WaitForExitAsync();
+            await reader;
+            lock (ids) acknowledged.AddRange(ids);
+        }
+        using var check = new SqliteLaunchBackend(store);
+        var lost = 0;
+        foreach (var id in acknowledged)
+        {
+            if (await check.GetJobAsync(id, CancellationToken.None) is null) lost++;
+        }
+        var total = (await check.GetJobsAsync(new JobQuery(), CancellationToken.None)).Count;
+        Console.WriteLine($"### Killed submitters ({trials} trials, SIGKILL at a random moment of a push loop)");
+        Console.WriteLine();
+        Console.WriteLine("| acknowledged pushes | found after the kills | lost | rows in the store (acknowledged + committed but not yet reported) |");
+        Console.WriteLine("|---:|---:|---:|---:|");
+        Console.WriteLine($"| {acknowledged.Count} | {acknowledged.Count - lost} | {lost} | {total} |");
+        Console.WriteLine();
     }
 }
