@@ -16,6 +16,7 @@ internal sealed class SqliteChangeWatcher : IDisposable
     private readonly object _lock = new();
     private TaskCompletionSource _localChange = NewSignal();
     private SqliteConnection? _connection;
+    private SqliteCommand? _version;
     private long _lastVersion = -1;
 
     public SqliteChangeWatcher(SqliteDatabase db) => _db = db;
@@ -54,18 +55,20 @@ internal sealed class SqliteChangeWatcher : IDisposable
         {
             try
             {
-                _connection ??= _db.Open();
-                using var cmd = _connection.CreateCommand();
-                cmd.CommandText = "PRAGMA data_version;";
-                var version = (long)cmd.ExecuteScalar()!;
+                if (_version is null)
+                {
+                    _connection ??= _db.Open();
+                    _version = _connection.CreateCommand();
+                    _version.CommandText = "PRAGMA data_version;";
+                }
+                var version = (long)_version.ExecuteScalar()!;
                 var changed = _lastVersion != -1 && version != _lastVersion;
                 _lastVersion = version;
                 return changed;
             }
             catch (SqliteException)
             {
-                _connection?.Dispose();
-                _connection = null;
+                Close();
                 return true;
             }
         }
@@ -73,10 +76,14 @@ internal sealed class SqliteChangeWatcher : IDisposable
 
     public void Dispose()
     {
-        lock (_lock)
-        {
-            _connection?.Dispose();
-            _connection = null;
-        }
+        lock (_lock) Close();
+    }
+
+    private void Close()
+    {
+        _version?.Dispose();
+        _version = null;
+        _connection?.Dispose();
+        _connection = null;
     }
 }

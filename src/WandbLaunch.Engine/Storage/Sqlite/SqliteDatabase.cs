@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Errors;
 
@@ -8,13 +10,22 @@ namespace WandbLaunch.Engine.Storage.Sqlite;
 /// date once per process. WAL lets readers run beside one writer; writers queue on the busy timeout.
 /// <c>synchronous=NORMAL</c> in WAL mode makes a committed transaction survive the writing process being killed
 /// (the WAL frames are in the OS before COMMIT returns); only an OS crash or power loss can lose the newest commits.
+/// <para>
+/// Connections are pooled here rather than by Microsoft.Data.Sqlite, so that the PRAGMAs run once per physical
+/// connection and each connection keeps its prepared statements (<see cref="Command"/>): preparing the store's
+/// wide SELECTs costs several times more than running them.
+/// </para>
 /// </summary>
-internal sealed class SqliteDatabase
+internal sealed class SqliteDatabase : IDisposable
 {
     private const int BusyTimeoutMs = 30_000;
+    private const int MaxIdleConnections = 4;
+    private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> Statements = new();
     private readonly string _connectionString;
     private readonly object _initLock = new();
+    private readonly ConcurrentStack<SqliteConnection> _idle = new();
     private bool _initialized;
+    private volatile bool _disposed;
 
     public SqliteDatabase(string path)
     {
@@ -23,17 +34,98 @@ internal sealed class SqliteDatabase
         {
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = true,
+            Pooling = false,
             DefaultTimeout = BusyTimeoutMs / 1000,
         }.ToString();
     }
 
     public string Path { get; }
 
+    /// <summary>A connection of its own, for a caller that keeps it open (the change watcher); dispose it when done.</summary>
     public SqliteConnection Open()
     {
         EnsureInitialized();
         return OpenRaw();
+    }
+
+    /// <summary>A pooled connection for one operation; disposing the lease gives it back.</summary>
+    public Lease Rent()
+    {
+        EnsureInitialized();
+        return new Lease(this, _idle.TryPop(out var connection) ? connection : OpenRaw());
+    }
+
+    private void Return(SqliteConnection connection, bool broken)
+    {
+        if (broken || _disposed || connection.State != System.Data.ConnectionState.Open || _idle.Count >= MaxIdleConnections)
+        {
+            Close(connection);
+            return;
+        }
+        _idle.Push(connection);
+        if (_disposed) Dispose(); // Dispose ran meanwhile: drain again.
+    }
+
+    private static void Close(SqliteConnection connection)
+    {
+        if (Statements.TryGetValue(connection, out var cache))
+        {
+            Statements.Remove(connection);
+            foreach (var cmd in cache.Values.ToArray()) cmd.Dispose();
+        }
+        connection.Dispose();
+    }
+
+    /// <summary>
+    /// The connection's prepared command for <paramref name="sql"/>, with no parameters and the given transaction.
+    /// The command belongs to the connection: use it before the connection goes back, and do not dispose it (a
+    /// disposed one only leaves the cache, so the next use prepares the statement again).
+    /// </summary>
+    public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? tx, string sql)
+    {
+        var cache = Statements.GetOrCreateValue(connection);
+        if (!cache.TryGetValue(sql, out var cmd))
+        {
+            cmd = connection.CreateCommand();
+            cmd.CommandText = sql;
+            cache[sql] = cmd;
+            var cached = cmd;
+            cmd.Disposed += (_, _) =>
+            {
+                if (cache.TryGetValue(sql, out var current) && ReferenceEquals(current, cached)) cache.Remove(sql);
+            };
+        }
+        else
+        {
+            cmd.Parameters.Clear();
+        }
+        cmd.Transaction = tx;
+        return cmd;
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        while (_idle.TryPop(out var connection)) Close(connection);
+    }
+
+    /// <summary>A pooled connection lent for one operation.</summary>
+    public sealed class Lease(SqliteDatabase owner, SqliteConnection connection) : IDisposable
+    {
+        private bool _broken;
+        private bool _returned;
+
+        public SqliteConnection Connection { get; } = connection;
+
+        /// <summary>Closes the connection instead of pooling it (after an error that may have left it unusable).</summary>
+        public void Break() => _broken = true;
+
+        public void Dispose()
+        {
+            if (_returned) return;
+            _returned = true;
+            owner.Return(Connection, _broken);
+        }
     }
 
     private SqliteConnection OpenRaw()

@@ -21,7 +21,7 @@ public sealed partial class SqliteLaunchBackend
         {
             var id = Ids.New("agent");
             var now = Clock.NowMs();
-            using var cmd = Command(connection, tx, """
+            var cmd = Command(connection, tx, """
                 INSERT INTO agents (id, name, hostname, pid, entity, queues, config, max_jobs, status, version, created_at, heartbeat_at)
                 VALUES ($id, $name, $host, $pid, $entity, $queues, $config, $max, 'POLLING', $version, $now, $now)
                 """);
@@ -43,7 +43,7 @@ public sealed partial class SqliteLaunchBackend
     public Task<IReadOnlyList<LaunchAgentInfo>> GetAgentsAsync(CancellationToken cancellationToken) =>
         Task.FromResult(Read<IReadOnlyList<LaunchAgentInfo>>(connection =>
         {
-            using var cmd = Command(connection, null, $"SELECT {AgentColumns} FROM agents a ORDER BY a.created_at");
+            var cmd = Command(connection, null, $"SELECT {AgentColumns} FROM agents a ORDER BY a.created_at");
             return ReadAgents(cmd);
         }));
 
@@ -54,7 +54,7 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, "UPDATE agents SET status = $status, heartbeat_at = $now WHERE id = $id");
+            var cmd = Command(connection, tx, "UPDATE agents SET status = $status, heartbeat_at = $now WHERE id = $id");
             cmd.Parameters.AddWithValue("$status", status);
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
             cmd.Parameters.AddWithValue("$id", agentId);
@@ -69,25 +69,23 @@ public sealed partial class SqliteLaunchBackend
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
             var now = Clock.NowMs();
-            using (var agent = Command(connection, tx, "UPDATE agents SET heartbeat_at = $now WHERE id = $id RETURNING stop_requested"))
+            var agent = Command(connection, tx, "UPDATE agents SET heartbeat_at = $now WHERE id = $id RETURNING stop_requested");
+            agent.Parameters.AddWithValue("$now", now);
+            agent.Parameters.AddWithValue("$id", agentId);
+            var stop = agent.ExecuteScalar() ?? throw AgentNotFound(agentId);
+            var renew = Command(connection, tx,
+                "UPDATE items SET lease_expires = $expires WHERE agent_id = $id AND state IN ('Leased', 'Starting', 'Running') RETURNING id, stop_requested");
+            renew.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
+            renew.Parameters.AddWithValue("$id", agentId);
+            var held = new List<string>();
+            var toStop = new List<string>();
+            using var reader = renew.ExecuteReader();
+            while (reader.Read())
             {
-                agent.Parameters.AddWithValue("$now", now);
-                agent.Parameters.AddWithValue("$id", agentId);
-                var stop = agent.ExecuteScalar() ?? throw AgentNotFound(agentId);
-                using var renew = Command(connection, tx,
-                    "UPDATE items SET lease_expires = $expires WHERE agent_id = $id AND state IN ('Leased', 'Starting', 'Running') RETURNING id, stop_requested");
-                renew.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
-                renew.Parameters.AddWithValue("$id", agentId);
-                var held = new List<string>();
-                var toStop = new List<string>();
-                using var reader = renew.ExecuteReader();
-                while (reader.Read())
-                {
-                    held.Add(reader.GetString(0));
-                    if (reader.GetInt64(1) != 0) toStop.Add(reader.GetString(0));
-                }
-                return new Heartbeat((long)stop != 0, toStop, held);
+                held.Add(reader.GetString(0));
+                if (reader.GetInt64(1) != 0) toStop.Add(reader.GetString(0));
             }
+            return new Heartbeat((long)stop != 0, toStop, held);
         }));
     }
 
@@ -95,7 +93,7 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, "UPDATE agents SET stop_requested = 1 WHERE id = $id");
+            var cmd = Command(connection, tx, "UPDATE agents SET stop_requested = 1 WHERE id = $id");
             cmd.Parameters.AddWithValue("$id", agentId);
             if (cmd.ExecuteNonQuery() == 0) throw AgentNotFound(agentId);
             return 0;
@@ -108,7 +106,7 @@ public sealed partial class SqliteLaunchBackend
 
     private static LaunchAgentInfo? ReadAgent(SqliteConnection connection, SqliteTransaction? tx, string id)
     {
-        using var cmd = Command(connection, tx, $"SELECT {AgentColumns} FROM agents a WHERE a.id = $id");
+        var cmd = Command(connection, tx, $"SELECT {AgentColumns} FROM agents a WHERE a.id = $id");
         cmd.Parameters.AddWithValue("$id", id);
         return ReadAgents(cmd).FirstOrDefault();
     }

@@ -23,12 +23,12 @@ public sealed partial class SqliteLaunchBackend
     {
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
-            var queueId = FindQueueId(connection, tx, queue) ?? throw QueueNotFound(queue);
-            var current = ReadQueue(connection, tx, queueId)!;
+            var current = ReadQueueDefinition(connection, tx, queue) ?? throw QueueNotFound(queue);
+            var queueId = current.QueueId;
             var item = LaunchSpecRules.Prepare(current, request);
             var id = Ids.New("item");
             var now = Clock.NowMs();
-            using var cmd = Command(connection, tx, """
+            var cmd = Command(connection, tx, """
                 INSERT INTO items (id, queue_id, state, priority, spec, template_values, run_id, created_at, updated_at)
                 VALUES ($id, $queue, 'Pending', $priority, $spec, $values, $run, $now, $now)
                 """);
@@ -40,9 +40,26 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$run", item.RunId);
             cmd.Parameters.AddWithValue("$now", now);
             cmd.ExecuteNonQuery();
-            return ReadJob(connection, tx, id)!;
+            // The new row is known in full: build the job from it instead of reading it back (a join and a JSON parse).
+            return new LaunchJob
+            {
+                Id = id,
+                Queue = current.Name,
+                Entity = current.Entity,
+                Project = current.Project,
+                Resource = current.Resource,
+                State = LaunchJobState.Pending,
+                Priority = item.Priority,
+                RunId = item.RunId,
+                SpecNode = item.Spec,
+                Name = SpecName(item.Spec),
+                Source = LaunchSpecRules.Source(item.Spec),
+                CreatedAt = Clock.FromMs(now),
+            };
         }));
     }
+
+    private static string? SpecName(JsonObject spec) => JsonTree.TryGetString(spec["name"], out var name) ? name : null;
 
     public Task<IReadOnlyList<LaunchJob>> GetJobsAsync(JobQuery query, CancellationToken cancellationToken)
     {
@@ -85,12 +102,14 @@ public sealed partial class SqliteLaunchBackend
 
     public Task<LaunchJob?> PopAsync(string agentId, QueueKey queue, TimeSpan lease, CancellationToken cancellationToken)
     {
-        // A read first: an idle agent polling an empty queue never takes the write lock.
-        var candidate = Read<(string Id, bool Prioritized)?>(connection =>
+        // A read first: an idle agent polling an empty queue never takes the write lock. Two EXISTS, each an
+        // equality on items_queue (queue_id, state), so the check never walks the queue's finished history.
+        var candidate = Read<(string Id, bool Prioritized, bool Expired)?>(connection =>
         {
-            using var cmd = Command(connection, null, """
+            var cmd = Command(connection, null, """
                 SELECT q.id, q.prioritization,
-                       EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND (i.state = 'Pending' OR (i.state = 'Leased' AND i.lease_expires < $now)))
+                       EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND i.state = 'Pending'),
+                       EXISTS (SELECT 1 FROM items i WHERE i.queue_id = q.id AND i.state = 'Leased' AND i.lease_expires < $now)
                 FROM queues q WHERE q.entity = $e AND q.project = $p AND q.name = $n
                 """);
             cmd.Parameters.AddWithValue("$e", queue.Entity);
@@ -99,37 +118,37 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
             using var reader = cmd.ExecuteReader();
             if (!reader.Read()) throw QueueNotFound(queue);
-            return reader.GetInt64(2) == 0 ? null : (reader.GetString(0), reader.GetInt64(1) != 0);
+            var pending = reader.GetInt64(2) != 0;
+            var expired = reader.GetInt64(3) != 0;
+            return pending || expired ? (reader.GetString(0), reader.GetInt64(1) != 0, expired) : null;
         });
         if (candidate is null) return Task.FromResult<LaunchJob?>(null);
 
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
             var now = Clock.NowMs();
-            ReleaseExpiredLeases(connection, tx, candidate.Value.Id, now);
-            using var pick = Command(connection, tx,
-                "SELECT id FROM items WHERE queue_id = $q AND state = 'Pending' ORDER BY " +
-                (candidate.Value.Prioritized ? "priority, seq" : "seq") + " LIMIT 1");
-            pick.Parameters.AddWithValue("$q", candidate.Value.Id);
-            if (pick.ExecuteScalar() is not string id) return null;
-            using var lease_ = Command(connection, tx, """
+            // Leases that expire after the read are released by a later pop (an agent pops at least every poll).
+            if (candidate.Value.Expired) ReleaseExpiredLeases(connection, tx, candidate.Value.Id, now);
+            // One statement takes the next item: FIFO by seq (the rowid, so items_queue already yields that order)
+            // or by priority then seq (items_pending).
+            var take = Command(connection, tx, $"""
                 UPDATE items SET state = 'Leased', agent_id = $agent, lease_expires = $expires, attempts = attempts + 1,
                                  leased_at = $now, updated_at = $now
-                WHERE id = $id
+                WHERE seq = (SELECT seq FROM items WHERE queue_id = $q AND state = 'Pending' ORDER BY {(candidate.Value.Prioritized ? "priority, seq" : "seq")} LIMIT 1)
+                RETURNING id
                 """);
-            lease_.Parameters.AddWithValue("$agent", agentId);
-            lease_.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
-            lease_.Parameters.AddWithValue("$now", now);
-            lease_.Parameters.AddWithValue("$id", id);
-            lease_.ExecuteNonQuery();
-            return ReadJob(connection, tx, id);
+            take.Parameters.AddWithValue("$agent", agentId);
+            take.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
+            take.Parameters.AddWithValue("$now", now);
+            take.Parameters.AddWithValue("$q", candidate.Value.Id);
+            return take.ExecuteScalar() is string id ? ReadJob(connection, tx, id) : null;
         }));
     }
 
     /// <summary>Items leased by an agent that died before starting them go back to Pending (or Stopped, if a stop was asked for).</summary>
     private static void ReleaseExpiredLeases(SqliteConnection connection, SqliteTransaction tx, string queueId, long now)
     {
-        using var cmd = Command(connection, tx, """
+        var cmd = Command(connection, tx, """
             UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
                              finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
                              agent_id = NULL, lease_expires = NULL, updated_at = $now
@@ -144,7 +163,7 @@ public sealed partial class SqliteLaunchBackend
     {
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx,
+            var cmd = Command(connection, tx,
                 "UPDATE items SET state = 'Starting', log_path = $log, updated_at = $now WHERE id = $id AND agent_id = $agent AND state = 'Leased'");
             cmd.Parameters.AddWithValue("$log", logPath);
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
@@ -159,7 +178,7 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, $"""
+            var cmd = Command(connection, tx, $"""
                 UPDATE items SET started_at = coalesce(started_at, $now), updated_at = $now
                 WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
                 """);
@@ -176,7 +195,7 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, $"""
+            var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = 'Running', handle = $handle, started_at = coalesce(started_at, $now), updated_at = $now
                 WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
                 """);
@@ -195,7 +214,7 @@ public sealed partial class SqliteLaunchBackend
         if (!outcome.State.IsTerminal()) throw new ArgumentException($"{outcome.State} is not a final state.", nameof(outcome));
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, $"""
+            var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = $state, exit_code = $code, failure_message = $message, failure_stage = $stage,
                                  finished_at = $now, lease_expires = NULL, updated_at = $now
                 WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
@@ -217,11 +236,11 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var read = Command(connection, tx, "SELECT warnings FROM items WHERE id = $id");
+            var read = Command(connection, tx, "SELECT warnings FROM items WHERE id = $id");
             read.Parameters.AddWithValue("$id", itemId);
             var list = read.ExecuteScalar() is string json ? JsonNode.Parse(json) as JsonArray ?? new JsonArray() : new JsonArray();
             list.Add(new JsonObject { ["time"] = Clock.NowMs(), ["stage"] = stage, ["message"] = message });
-            using var cmd = Command(connection, tx, "UPDATE items SET warnings = $w, updated_at = $now WHERE id = $id");
+            var cmd = Command(connection, tx, "UPDATE items SET warnings = $w, updated_at = $now WHERE id = $id");
             cmd.Parameters.AddWithValue("$w", list.ToJsonString());
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
             cmd.Parameters.AddWithValue("$id", itemId);
@@ -235,7 +254,7 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            using var cmd = Command(connection, tx, $"""
+            var cmd = Command(connection, tx, $"""
                 UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
                                  finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
                                  agent_id = NULL, lease_expires = NULL, handle = NULL,
@@ -274,7 +293,7 @@ public sealed partial class SqliteLaunchBackend
                 }
                 foreach (var (id, previousAgent) in previous)
                 {
-                    using var cmd = Command(connection, tx, "UPDATE items SET agent_id = $agent, lease_expires = $expires, updated_at = $now WHERE id = $id");
+                    var cmd = Command(connection, tx, "UPDATE items SET agent_id = $agent, lease_expires = $expires, updated_at = $now WHERE id = $id");
                     cmd.Parameters.AddWithValue("$agent", agentId);
                     cmd.Parameters.AddWithValue("$expires", now + (long)lease.TotalMilliseconds);
                     cmd.Parameters.AddWithValue("$now", now);
@@ -297,7 +316,7 @@ public sealed partial class SqliteLaunchBackend
             var now = Clock.NowMs();
             if (job.State == LaunchJobState.Pending)
             {
-                using var cmd = Command(connection, tx, """
+                var cmd = Command(connection, tx, """
                     UPDATE items SET state = 'Stopped', stop_requested = 1, failure_message = 'Stopped before an agent took it.',
                                      finished_at = $now, updated_at = $now
                     WHERE id = $id AND state = 'Pending'
@@ -308,7 +327,7 @@ public sealed partial class SqliteLaunchBackend
             }
             else if (job.State.IsActive())
             {
-                using var cmd = Command(connection, tx, "UPDATE items SET stop_requested = 1, updated_at = $now WHERE id = $id");
+                var cmd = Command(connection, tx, "UPDATE items SET stop_requested = 1, updated_at = $now WHERE id = $id");
                 cmd.Parameters.AddWithValue("$now", now);
                 cmd.Parameters.AddWithValue("$id", itemId);
                 cmd.ExecuteNonQuery();
@@ -327,7 +346,7 @@ public sealed partial class SqliteLaunchBackend
                 throw new LaunchException("JobActive", LaunchErrorCategory.InvalidOperation,
                     $"Job {itemId} is {job.State}; only finished, failed or stopped jobs can be removed. Stop it first with Stop-WandbLaunchJob.", itemId);
             }
-            using var cmd = Command(connection, tx, "DELETE FROM items WHERE id = $id");
+            var cmd = Command(connection, tx, "DELETE FROM items WHERE id = $id");
             cmd.Parameters.AddWithValue("$id", itemId);
             cmd.ExecuteNonQuery();
             return 0;
@@ -344,7 +363,7 @@ public sealed partial class SqliteLaunchBackend
 
     private LaunchJob? ReadJob(SqliteConnection connection, SqliteTransaction? tx, string id)
     {
-        using var cmd = Command(connection, tx, $"SELECT {JobColumns} FROM items i JOIN queues q ON q.id = i.queue_id WHERE i.id = $id");
+        var cmd = Command(connection, tx, $"SELECT {JobColumns} FROM items i JOIN queues q ON q.id = i.queue_id WHERE i.id = $id");
         cmd.Parameters.AddWithValue("$id", id);
         return ReadJobs(cmd).FirstOrDefault();
     }
@@ -368,7 +387,7 @@ public sealed partial class SqliteLaunchBackend
                 Attempts = reader.GetInt32(7),
                 RunId = reader.GetString(8),
                 SpecNode = spec,
-                Name = JsonTree.TryGetString(spec["name"], out var name) ? name : null,
+                Name = SpecName(spec),
                 Source = LaunchSpecRules.Source(spec),
                 AgentId = reader.IsDBNull(10) ? null : reader.GetString(10),
                 Handle = reader.IsDBNull(11) ? null : reader.GetString(11),

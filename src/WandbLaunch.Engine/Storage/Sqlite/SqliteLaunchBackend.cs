@@ -33,11 +33,13 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     /// <summary>Opens the store now (creating or migrating it), so that a bad path fails at connect time.</summary>
     public void EnsureOpen()
     {
-        using var _ = _db.Open();
+        using var _ = _db.Rent();
     }
 
-    private const string QueueColumns =
-        "q.id, q.entity, q.project, q.name, q.resource, q.config, q.template_vars, q.prioritization, q.access, q.created_by, q.created_at, q.updated_at, " +
+    private const string QueueDefinitionColumns =
+        "q.id, q.entity, q.project, q.name, q.resource, q.config, q.template_vars, q.prioritization, q.access, q.created_by, q.created_at, q.updated_at";
+
+    private const string QueueColumns = QueueDefinitionColumns + ", " +
         "(SELECT count(*) FROM items i WHERE i.queue_id = q.id AND i.state = 'Pending'), " +
         "(SELECT count(*) FROM items i WHERE i.queue_id = q.id AND i.state IN ('Leased', 'Starting', 'Running'))";
 
@@ -54,7 +56,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
                     $"A queue named '{checkedDef.Name}' already exists in {definition.Entity}/{definition.Project}. Use Set-WandbLaunchQueue to change it, or choose another name.",
                     checkedDef.Name);
             }
-            using var cmd = Command(connection, tx, """
+            var cmd = Command(connection, tx, """
                 INSERT INTO queues (id, entity, project, name, resource, config, template_vars, prioritization, access, created_by, created_at, updated_at)
                 VALUES ($id, $entity, $project, $name, $resource, $config, $vars, $prio, $access, $by, $now, $now)
                 """);
@@ -79,7 +81,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     {
         return Task.FromResult(Read<IReadOnlyList<LaunchQueue>>(connection =>
         {
-            using var cmd = Command(connection, null,
+            var cmd = Command(connection, null,
                 $"SELECT {QueueColumns} FROM queues q WHERE ($entity IS NULL OR q.entity = $entity) AND ($project IS NULL OR q.project = $project) ORDER BY q.entity, q.project, q.name");
             cmd.Parameters.AddWithValue("$entity", (object?)entity ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$project", (object?)project ?? DBNull.Value);
@@ -108,7 +110,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
                 throw new LaunchException("QueueExists", LaunchErrorCategory.ResourceExists,
                     $"Cannot rename '{current.Name}' to '{update.NewName}': a queue by that name already exists in {key.Entity}/{key.Project}.", update.NewName);
             }
-            using var cmd = Command(connection, tx, """
+            var cmd = Command(connection, tx, """
                 UPDATE queues SET name = $name, config = $config, template_vars = $vars, prioritization = $prio, access = $access, updated_at = $now
                 WHERE id = $id
                 """);
@@ -129,18 +131,16 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         Write(cancellationToken, (connection, tx) =>
         {
             var id = FindQueueId(connection, tx, key) ?? throw QueueNotFound(key);
-            using (var active = Command(connection, tx, "SELECT count(*) FROM items WHERE queue_id = $id AND state IN ('Leased', 'Starting', 'Running')"))
+            var active = Command(connection, tx, "SELECT count(*) FROM items WHERE queue_id = $id AND state IN ('Leased', 'Starting', 'Running')");
+            active.Parameters.AddWithValue("$id", id);
+            var count = (long)active.ExecuteScalar()!;
+            if (count > 0 && !force)
             {
-                active.Parameters.AddWithValue("$id", id);
-                var count = (long)active.ExecuteScalar()!;
-                if (count > 0 && !force)
-                {
-                    throw new LaunchException("QueueHasActiveJobs", LaunchErrorCategory.InvalidOperation,
-                        $"Queue '{key.Name}' has {count} job(s) that agents are running. Stop them first (Get-WandbLaunchJob -Queue '{key.Name}' -State Running | Stop-WandbLaunchJob), or use -Force to delete the queue anyway.",
-                        key.Name);
-                }
+                throw new LaunchException("QueueHasActiveJobs", LaunchErrorCategory.InvalidOperation,
+                    $"Queue '{key.Name}' has {count} job(s) that agents are running. Stop them first (Get-WandbLaunchJob -Queue '{key.Name}' -State Running | Stop-WandbLaunchJob), or use -Force to delete the queue anyway.",
+                    key.Name);
             }
-            using var cmd = Command(connection, tx, "DELETE FROM queues WHERE id = $id");
+            var cmd = Command(connection, tx, "DELETE FROM queues WHERE id = $id");
             cmd.Parameters.AddWithValue("$id", id);
             cmd.ExecuteNonQuery();
             return 0;
@@ -154,16 +154,29 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
 
     private static string? FindQueueId(SqliteConnection connection, SqliteTransaction? tx, QueueKey key)
     {
-        using var cmd = Command(connection, tx, "SELECT id FROM queues WHERE entity = $e AND project = $p AND name = $n");
+        var cmd = Command(connection, tx, "SELECT id FROM queues WHERE entity = $e AND project = $p AND name = $n");
         cmd.Parameters.AddWithValue("$e", key.Entity);
         cmd.Parameters.AddWithValue("$p", key.Project);
         cmd.Parameters.AddWithValue("$n", key.Name);
         return cmd.ExecuteScalar() as string;
     }
 
+    /// <summary>
+    /// A queue's definition without its job counts (PendingCount and ActiveCount stay 0): counting costs time in
+    /// proportion to the queue's items, which a push, for one, does not need.
+    /// </summary>
+    private LaunchQueue? ReadQueueDefinition(SqliteConnection connection, SqliteTransaction? tx, QueueKey key)
+    {
+        var cmd = Command(connection, tx, $"SELECT {QueueDefinitionColumns} FROM queues q WHERE q.entity = $e AND q.project = $p AND q.name = $n");
+        cmd.Parameters.AddWithValue("$e", key.Entity);
+        cmd.Parameters.AddWithValue("$p", key.Project);
+        cmd.Parameters.AddWithValue("$n", key.Name);
+        return ReadQueues(cmd).FirstOrDefault();
+    }
+
     private LaunchQueue? ReadQueue(SqliteConnection connection, SqliteTransaction? tx, string id)
     {
-        using var cmd = Command(connection, tx, $"SELECT {QueueColumns} FROM queues q WHERE q.id = $id");
+        var cmd = Command(connection, tx, $"SELECT {QueueColumns} FROM queues q WHERE q.id = $id");
         cmd.Parameters.AddWithValue("$id", id);
         return ReadQueues(cmd).FirstOrDefault();
     }
@@ -188,29 +201,26 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
                 CreatedBy = reader.IsDBNull(9) ? null : reader.GetString(9),
                 CreatedAt = Clock.FromMs(reader.GetInt64(10)),
                 UpdatedAt = Clock.FromMs(reader.GetInt64(11)),
-                PendingCount = reader.GetInt32(12),
-                ActiveCount = reader.GetInt32(13),
+                PendingCount = reader.FieldCount > 12 ? reader.GetInt32(12) : 0,
+                ActiveCount = reader.FieldCount > 13 ? reader.GetInt32(13) : 0,
                 Store = Location,
             });
         }
         return list;
     }
 
-    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? tx, string sql)
-    {
-        var cmd = connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        return cmd;
-    }
+    /// <summary>The connection's cached prepared command for <paramref name="sql"/>; never dispose it (see <see cref="SqliteDatabase.Command"/>).</summary>
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? tx, string sql) =>
+        SqliteDatabase.Command(connection, tx, sql);
 
     /// <summary>Runs <paramref name="work"/> in one IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlocks).</summary>
     private T Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        using var lease = _db.Rent();
         try
         {
-            using var connection = _db.Open();
+            var connection = lease.Connection;
             using var tx = connection.BeginTransaction(deferred: false);
             var result = work(connection, tx);
             tx.Commit();
@@ -219,19 +229,21 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         }
         catch (SqliteException e)
         {
+            lease.Break();
             throw _db.Translate(e);
         }
     }
 
     private T Read<T>(Func<SqliteConnection, T> work)
     {
+        using var lease = _db.Rent();
         try
         {
-            using var connection = _db.Open();
-            return work(connection);
+            return work(lease.Connection);
         }
         catch (SqliteException e)
         {
+            lease.Break();
             throw _db.Translate(e);
         }
     }
@@ -239,5 +251,9 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
         _changes.WaitAsync(timeout, cancellationToken);
 
-    public void Dispose() => _changes.Dispose();
+    public void Dispose()
+    {
+        _changes.Dispose();
+        _db.Dispose();
+    }
 }
