@@ -4,11 +4,12 @@
 .DESCRIPTION
     Needs a Docker engine (tools/Start-TestServices.ps1 starts one and builds the busybox test base image).
     1. An idle agent on a local-container queue (noop builder, prebuilt image) in its own pwsh; this process submits
-       jobs one at a time; each container prints the time it started (busybox `date +%s%N` inside the container is
-       the container's first instruction). Latency = container start - submit.
+       jobs one at a time; each container's first instruction prints /proc/uptime, the kernel's clock, which the
+       container shares with this host; latency = that reading - the host's reading just before the submit (10 ms
+       resolution).
     2. A docker-builder queue with a Dockerfile.wandb job: the first run builds; later runs of the unchanged job skip
-       the build. Reported: the agent's build stage time (from the job log timestamps of "took the job" to
-       "created container") for skipped builds.
+       the build. Reported: submit → job finished for the unchanged job (the container itself exits at once), so the
+       figure covers the whole skipped build: code hashing, the image check, container create/start/wait/remove.
 .PARAMETER Samples
     Latency samples (default 30).
 .PARAMETER OutFile
@@ -42,11 +43,12 @@ try {
     $agent = Start-Agent "$work/prebuilt.yaml"
     Start-Sleep -Seconds 3
     $latencies = foreach ($i in 1..$Samples) {
-        $submitted = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds() * 1000000
-        $job = Submit-WandbLaunchJob -Queue bench-prebuilt -DockerImage $env:WBL_TEST_BASE_IMAGE -EntryPoint sh, -c -Arguments 'date +%s%N'
+        $submitted = [double](((Get-Content /proc/uptime -Raw) -split ' ')[0])
+        $job = Submit-WandbLaunchJob -Queue bench-prebuilt -DockerImage $env:WBL_TEST_BASE_IMAGE -EntryPoint cat -Arguments /proc/uptime
         $done = $job | Wait-WandbLaunchJob -Timeout 60
-        $started = [long]((Get-WandbLaunchJobLog -Id $done.Id | Where-Object { $_ -match '^\d{18,}$' } | Select-Object -First 1))
-        ($started - $submitted) / 1e6
+        $line = Get-WandbLaunchJobLog -Id $done.Id | Where-Object { $_ -match '^\d+\.\d+ \d+\.\d+$' } | Select-Object -First 1
+        if (-not $line) { throw "Job $($done.Id) printed no /proc/uptime reading ($($done.State))." }
+        ([double](($line -split ' ')[0]) - $submitted) * 1000
     }
     Stop-WandbLaunchAgent -Name * -Wait | Out-Null
     $agent.WaitForExit(30000) | Out-Null
@@ -60,19 +62,17 @@ try {
     New-WandbLaunchAgentConfig -Path "$work/build.yaml" -Queue bench-build -MaxJobs 1 -BuilderType docker | Out-Null
     $agent = Start-Agent "$work/build.yaml"
     $buildTimes = foreach ($i in 0..$SkipSamples) {
+        $clock = [Diagnostics.Stopwatch]::StartNew()
         $job = Submit-WandbLaunchJob -Queue bench-build -Uri $code -EntryPoint sh, /run.sh | Wait-WandbLaunchJob -Timeout 120
-        $job = Get-WandbLaunchJob -Id $job.Id
-        if ($i -gt 0) {
-            # From the job being taken (LeasedAt) to its container running (StartedAt): the whole skipped-build stage.
-            ($job.StartedAt - $job.LeasedAt).TotalMilliseconds
-        }
+        if ($job.State -ne 'Finished') { throw "Job $($job.Id) ended $($job.State): $($job.FailureMessage)" }
+        if ($i -gt 0) { $clock.Elapsed.TotalMilliseconds }
     }
     Stop-WandbLaunchAgent -Name * -Wait | Out-Null
     $agent.WaitForExit(30000) | Out-Null
 
     $rows = @(
         [pscustomobject]@{ Measure = 'submit → container start (prebuilt image), ms'; Samples = $latencies.Count; p50 = [math]::Round((Get-Percentile $latencies 50), 1); p95 = [math]::Round((Get-Percentile $latencies 95), 1); max = [math]::Round(($latencies | Measure-Object -Maximum).Maximum, 1) }
-        [pscustomobject]@{ Measure = 'unchanged job: taken → container running (build skipped), ms'; Samples = $buildTimes.Count; p50 = [math]::Round((Get-Percentile $buildTimes 50), 1); p95 = [math]::Round((Get-Percentile $buildTimes 95), 1); max = [math]::Round(($buildTimes | Measure-Object -Maximum).Maximum, 1) }
+        [pscustomobject]@{ Measure = 'unchanged job: submit → finished (build skipped), ms'; Samples = $buildTimes.Count; p50 = [math]::Round((Get-Percentile $buildTimes 50), 1); p95 = [math]::Round((Get-Percentile $buildTimes 95), 1); max = [math]::Round(($buildTimes | Measure-Object -Maximum).Maximum, 1) }
     )
     $table = @('| measure | samples | p50 | p95 | max |', '|---|---:|---:|---:|---:|') + ($rows | ForEach-Object { "| $($_.Measure) | $($_.Samples) | $($_.p50) | $($_.p95) | $($_.max) |" })
     $table -join "`n"
