@@ -125,7 +125,7 @@ try {
 
     $table = ConvertTo-MarkdownTable -Rows $rows -RightAligned 'Median (ms)', 'p95 (ms)', 'p99 (ms)', 'Min (ms)'
     $report = @(
-        "## Queue cmdlets, warm per-call time ($Calls interleaved calls each after $Warmup warm-up calls, $QueueCount queues listed)"
+        "### Queue cmdlets, warm per-call time ($Calls interleaved calls each after $Warmup warm-up calls, $QueueCount queues listed)"
         ''
         "Command: ``dotnet pwsh -NoProfile -File bench/Measure-QueueCalls.ps1 -Calls $Calls -Warmup $Warmup -QueueCount $QueueCount``"
         ''
