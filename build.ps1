@@ -9,7 +9,7 @@
     Build: compile into module/bin (Import-Module ./WandbLaunch.psd1 then works).
     Test: xunit engine tests and Pester cmdlet tests (provisions what they need).
     Demo: a walkthrough against a temporary local store.
-    Bench: runs bench/*.ps1 and prints their tables.
+    Bench: runs bench/Measure-*.ps1, prints their tables and writes them to out/bench/ (see bench/README.md).
     Package: a module folder and a .nupkg under out/.
 .PARAMETER Configuration
     Release (default) or Debug.
@@ -151,6 +151,12 @@ switch ($Task) {
     'Build' { }
     'Test' { Invoke-Test }
     'Demo' { & dotnet pwsh -NoProfile -File (Join-Path $root 'tools/Demo.ps1') ; if ($LASTEXITCODE) { exit $LASTEXITCODE } }
-    'Bench' { Get-ChildItem (Join-Path $root 'bench') -Filter 'Measure-*.ps1' | ForEach-Object { & dotnet pwsh -NoProfile -File $_.FullName } }
+    'Bench' {
+        # Each benchmark prints its Markdown table and also writes it to out/bench/<script name>.md.
+        Get-ChildItem (Join-Path $root 'bench') -Filter 'Measure-*.ps1' | ForEach-Object {
+            & dotnet pwsh -NoProfile -File $_.FullName -OutFile (Join-Path $root "out/bench/$($_.BaseName).md")
+            if ($LASTEXITCODE -ne 0) { throw "$($_.Name) failed with exit code $LASTEXITCODE" }
+        }
+    }
     'Package' { Invoke-Package }
 }

@@ -1,11 +1,14 @@
 # Loads WandbLaunch in its own AssemblyLoadContext: only WandbLaunch.Loader.dll enters PowerShell's context; the
 # cmdlets, the engine and their third-party libraries load privately from bin/lib (see src/WandbLaunch.Loader).
-$importModule = Get-Command -Name Import-Module -Module Microsoft.PowerShell.Core
+# Import cost matters (every new pwsh that uses the module pays it; see bench/Measure-Import.ps1): GetCmdlet and
+# Assembly.LoadFrom do what Get-Command and Add-Type -Path would, without auto-loading Microsoft.PowerShell.Utility
+# and running command discovery, which together cost more than the rest of the import.
+$importModule = $ExecutionContext.InvokeCommand.GetCmdlet('Microsoft.PowerShell.Core\Import-Module')
 
 $isReload = $true
 if (-not ('WandbLaunch.Loader.LoadContext' -as [type])) {
     $isReload = $false
-    Add-Type -Path ([System.IO.Path]::Combine($PSScriptRoot, 'bin', 'WandbLaunch.Loader.dll'))
+    $null = [System.Reflection.Assembly]::LoadFrom([System.IO.Path]::Combine($PSScriptRoot, 'bin', 'WandbLaunch.Loader.dll'))
 }
 
 $innerModule = & $importModule -Assembly ([WandbLaunch.Loader.LoadContext]::Initialize()) -PassThru:$isReload
