@@ -9,7 +9,7 @@ namespace WandbLaunch.Engine.Agent;
 /// <summary>Resolves what a runner needs for a job: macros in resource_args and the job's W&amp;B environment.</summary>
 internal static class JobContextFactory
 {
-    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null)
+    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Action<string>? warn = null)
     {
         var spec = job.GetSpec();
         var env = options.Environment;
@@ -37,6 +37,7 @@ internal static class JobContextFactory
             WorkDirectory = options.WorkDirectory,
             Log = log,
             Secrets = apiKey is null ? [] : [apiKey],
+            Warn = warn ?? (_ => { }),
         };
     }
 

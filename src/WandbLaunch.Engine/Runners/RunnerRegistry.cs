@@ -12,8 +12,10 @@ public sealed class RunnerRegistry
     public RunnerRegistry(IEnumerable<ILaunchRunner> runners) =>
         _runners = runners.ToDictionary(r => r.Resource, StringComparer.OrdinalIgnoreCase);
 
-    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker) =>
-        new([new LocalProcessRunner(), new LocalContainer.LocalContainerRunner(docker)]);
+    /// <param name="docker">The Docker engine, connected on first use.</param>
+    /// <param name="environment">The agent's environment (the Kubernetes runner reads KUBECONFIG from it); the process's by default.</param>
+    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker, Func<string, string?>? environment = null) =>
+        new([new LocalProcessRunner(), new LocalContainer.LocalContainerRunner(docker), new Kubernetes.KubernetesRunner(environment ?? System.Environment.GetEnvironmentVariable)]);
 
     public ILaunchRunner For(string resource) =>
         _runners.TryGetValue(resource, out var runner)
