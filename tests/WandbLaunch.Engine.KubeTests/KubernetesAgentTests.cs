@@ -248,6 +248,25 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
+    public async Task StoppingAJobWhosePodIsStillPendingDeletesItToo()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = await h.SubmitAsync("k8s");
+        h.StartAgent("k8s");
+        var name = Name(await h.KubeJobAsync(submitted.RunId));
+        await h.PodAsync(name);
+
+        await h.Backend.RequestStopAsync(submitted.Id, CancellationToken.None);
+
+        var stopped = await h.StateAsync(submitted.Id, LaunchJobState.Stopped, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Stopped, stopped.State);
+        Assert.Contains(h.Server.Deletions, d => d.Resource == "jobs.batch" && d.Name == name && d.PropagationPolicy == "Foreground");
+        await Eventually.Until(() => h.Server.Job(AgentHarness.Namespace, name) is null, "the Job to be deleted");
+        await Eventually.Until(() => h.Server.Secret(AgentHarness.Namespace, $"wandb-api-key-{submitted.RunId}") is null, "the API-key Secret to be deleted");
+    }
+
+    [Fact]
     public async Task AJobDeletedBySomeoneElseFails()
     {
         await using var h = new AgentHarness();
