@@ -77,7 +77,8 @@ function Invoke-Test {
     $xunit = @{ Passed = 0; Failed = 0 }
     if (-not $TestFilter) {
         # Every xunit project under tests/ (each tests/<Name>/<Name>.csproj), one trx file each, counts summed.
-        $projects = @(Get-ChildItem (Join-Path $root 'tests') -Filter *.csproj -Recurse | Sort-Object FullName)
+        $projects = @(Get-ChildItem (Join-Path $root 'tests') -Filter *.csproj -Recurse |
+            Where-Object { (Get-Content $_.FullName -Raw) -match 'Microsoft.NET.Test.Sdk' } | Sort-Object FullName)
         foreach ($project in $projects) {
             $trx = Join-Path $results "$($project.BaseName).trx"
             & dotnet test $project.FullName -c $Configuration --nologo `

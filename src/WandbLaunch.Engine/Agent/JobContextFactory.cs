@@ -9,7 +9,7 @@ namespace WandbLaunch.Engine.Agent;
 /// <summary>Resolves what a runner needs for a job: macros in resource_args and the job's W&amp;B environment.</summary>
 internal static class JobContextFactory
 {
-    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Func<Task>? launching = null)
+    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Func<Task>? launching = null, Action<string>? warn = null)
     {
         var spec = job.GetSpec();
         var env = options.Environment;
@@ -38,6 +38,7 @@ internal static class JobContextFactory
             Log = log,
             Secrets = apiKey is null ? [] : [apiKey],
             Launching = launching ?? (() => Task.CompletedTask),
+            Warn = warn ?? (_ => { }),
         };
     }
 

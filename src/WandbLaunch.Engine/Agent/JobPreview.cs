@@ -56,7 +56,7 @@ public static class JobPreview
     private static RenderedRequest RenderOrFail(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage)
     {
         // The Docker engine is created lazily and never used by rendering.
-        var runners = RunnerRegistry.Default(new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(environment)));
+        var runners = RunnerRegistry.Default(new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(environment)), environment: environment);
         var runner = runners.For(job.Resource);
         var options = new AgentOptions { Config = config, Name = "(agent)", Environment = environment, WorkDirectory = Path.GetTempPath() };
         using var log = JobLog.Discard();

@@ -17,6 +17,9 @@ namespace WandbLaunch.Engine.Agent;
 /// </summary>
 public sealed class LaunchAgent
 {
+    /// <summary>A preempted job is re-queued (same run id, resumed) after each of its first this many attempts, then failed.</summary>
+    public const int MaxPreemptions = 5;
+
     private readonly ILaunchBackend _backend;
     private readonly AgentOptions _options;
     private readonly IAgentEvents _events;
@@ -35,7 +38,7 @@ public sealed class LaunchAgent
         _options = options;
         _events = events;
         _docker = new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(options.Environment));
-        _runners = runners ?? RunnerRegistry.Default(_docker, Credential);
+        _runners = runners ?? RunnerRegistry.Default(_docker, Credential, options.Environment);
     }
 
     /// <summary>The builder the agent uses for jobs that run in an image (chosen when the queues are resolved).</summary>
@@ -194,8 +197,14 @@ public sealed class LaunchAgent
             IRunningJob? running;
             try
             {
-                log.Agent($"agent {Id} took over this job from agent {orphan.PreviousAgentId}, which stopped responding");
+                // The runner looks first: the log's last write tells it when the earlier agent stopped recording.
                 running = await runner.AttachAsync(orphan, log, cancellationToken).ConfigureAwait(false);
+                log.Agent($"agent {Id} took over this job from agent {orphan.PreviousAgentId}, which stopped responding");
+            }
+            catch (LaunchException e)
+            {
+                log.Agent($"re-attaching failed: {e.Message}");
+                running = null;
             }
             catch
             {
@@ -287,6 +296,19 @@ public sealed class LaunchAgent
                 outcome = JobOutcome.Failed(FailureStage.Agent, $"The agent failed while running the job: {e.GetType().Name}: {e.Message}");
             }
             if (tracked.Lost || outcome is null) return;
+            if (outcome.State == LaunchJobState.Preempted)
+            {
+                if (job.Attempts <= MaxPreemptions)
+                {
+                    var why = $"Preempted on attempt {job.Attempts}: {outcome.Message} Re-queued with the same run id ({job.RunId}), to resume with WANDB_RESUME=allow.";
+                    log.Agent(why);
+                    await _backend.RequeueAsync(job.Id, Id!, why, CancellationToken.None).ConfigureAwait(false);
+                    Report(AgentEventKind.Warning, $"{job.Id} [{job.Queue}] preempted on attempt {job.Attempts}; re-queued", job.Id, job.Queue);
+                    return;
+                }
+                outcome = JobOutcome.Failed(FailureStage.Run,
+                    $"The job was preempted on each of its {job.Attempts} attempts; preempted jobs are re-queued at most {MaxPreemptions} times. Last time: {outcome.Message}");
+            }
             log.Agent(Describe(outcome));
             await _backend.FinishAsync(job.Id, Id!, outcome, CancellationToken.None).ConfigureAwait(false);
             if (outcome.State == LaunchJobState.Finished) Interlocked.Increment(ref _finished);
@@ -344,16 +366,52 @@ public sealed class LaunchAgent
                 }, start.Token).ConfigureAwait(false);
                 Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] image {image}", job.Id, job.Queue);
             }
-            var context = JobContextFactory.Create(job, _options, log, image, () => _backend.MarkLaunchingAsync(job.Id, Id!, CancellationToken.None));
+            var context = JobContextFactory.Create(job, _options, log, image,
+                () => _backend.MarkLaunchingAsync(job.Id, Id!, CancellationToken.None), message => Warn(tracked, log, message));
             running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
             await running.Started.WaitAsync(start.Token).ConfigureAwait(false);
             return running;
         }
-        catch (OperationCanceledException) when (!tracked.Cancellation.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            if (running is not null) await running.CancelAsync().ConfigureAwait(false);
+            // Timed out or stopped while starting: what was started must not be left running unwatched.
+            if (running is not null)
+            {
+                await running.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAny(running.Completion, Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
+            }
+            if (tracked.Cancellation.IsCancellationRequested) throw;
             throw new JobFailedException(FailureStage.Agent,
-                $"The job did not start within {_options.StartTimeout!.Value.TotalSeconds:0} s ({AgentOptions.StartTimeoutVariable}); it was cancelled.");
+                $"The job did not start within {_options.StartTimeout!.Value.TotalSeconds:0} s ({AgentOptions.StartTimeoutVariable}); it was cancelled." +
+                (tracked.LastWarning is { } warning ? $" It was waiting because: {warning}" : ""));
+        }
+    }
+
+    /// <summary>A runner's warning: recorded on the job (stage run), written to its log, reported, and kept for a start timeout's message.</summary>
+    private void Warn(TrackedJob tracked, JobLog log, string message)
+    {
+        var job = tracked.Job;
+        tracked.LastWarning = message;
+        try
+        {
+            log.Agent("warning: " + message);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        Report(AgentEventKind.Warning, $"{job.Id} [{job.Queue}] {message}", job.Id, job.Queue);
+        _ = RecordWarningAsync();
+
+        async Task RecordWarningAsync()
+        {
+            try
+            {
+                await _backend.WarnAsync(job.Id, FailureStage.Run, message, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Report(AgentEventKind.Error, $"{job.Id}: could not record a warning: {e.Message}", job.Id, job.Queue);
+            }
         }
     }
 
@@ -400,6 +458,9 @@ public sealed class LaunchAgent
         public Task? Task { get; set; }
 
         public volatile bool Acknowledged;
+
+        /// <summary>The last warning a runner reported for the job.</summary>
+        public volatile string? LastWarning;
 
         public string? StopReason { get; private set; }
 

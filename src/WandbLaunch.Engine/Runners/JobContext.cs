@@ -37,4 +37,10 @@ public sealed class JobContext
 
     /// <summary>Values never to show (API keys); renderers redact them.</summary>
     public IReadOnlyList<string> Secrets { get; init; } = [];
+
+    /// <summary>
+    /// Records a warning on the job (an unschedulable pod, an image that cannot be pulled): the agent stores it
+    /// with the job, writes it to the job log, and names the last one if the job then fails to start in time.
+    /// </summary>
+    public Action<string> Warn { get; init; } = _ => { };
 }

@@ -12,8 +12,15 @@ public sealed class RunnerRegistry
     public RunnerRegistry(IEnumerable<ILaunchRunner> runners) =>
         _runners = runners.ToDictionary(r => r.Resource, StringComparer.OrdinalIgnoreCase);
 
-    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker, Func<string, Registries.RegistryCredential?>? credentials = null) =>
-        new([new LocalProcessRunner(), new LocalContainer.LocalContainerRunner(docker, credentials)]);
+    /// <param name="docker">The Docker engine, connected on first use.</param>
+    /// <param name="credentials">Registry credentials for pulling images (the agent's); none by default.</param>
+    /// <param name="environment">The agent's environment (the Kubernetes runner reads KUBECONFIG from it); the process's by default.</param>
+    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker, Func<string, Registries.RegistryCredential?>? credentials = null, Func<string, string?>? environment = null) =>
+        new([
+            new LocalProcessRunner(),
+            new LocalContainer.LocalContainerRunner(docker, credentials),
+            new Kubernetes.KubernetesRunner(environment ?? System.Environment.GetEnvironmentVariable),
+        ]);
 
     public ILaunchRunner For(string resource) =>
         _runners.TryGetValue(resource, out var runner)

@@ -17,22 +17,47 @@ public static class JobManifest
     public const string AgentLabel = "wandb.ai/agent";
     public const string ItemLabel = "wandb.ai/item-id";
 
+    /// <summary>Keys of <c>resource_args.kubernetes</c> that steer the runner and are not part of the manifest.</summary>
+    public static readonly IReadOnlyList<string> RunnerKeys = ["namespace", "context", "plural", "builder"];
+
     /// <summary>The rendered objects, in creation order.</summary>
-    public sealed record Rendered(string Namespace, JsonObject Workload, JsonObject? ApiKeySecret)
+    public sealed record Rendered(string Namespace, JsonObject Workload, JsonObject? ApiKeySecret, string Plural)
     {
-        public bool IsBatchJob => JsonTree.TryGetString(Workload["apiVersion"], out var v) && v == "batch/v1" && JsonTree.TryGetString(Workload["kind"], out var k) && k == "Job";
+        public bool IsBatchJob => ApiVersion == "batch/v1" && Kind == "Job";
 
         public string Name => Workload["metadata"]?["name"]?.GetValue<string>() ?? "";
+
+        public string ApiVersion => JsonTree.TryGetString(Workload["apiVersion"], out var v) ? v : "";
+
+        public string Kind => JsonTree.TryGetString(Workload["kind"], out var k) ? k : "";
+
+        /// <summary>The API group of a custom resource ("" for core resources).</summary>
+        public string Group => ApiVersion.Contains('/') ? ApiVersion[..ApiVersion.LastIndexOf('/')] : "";
+
+        public string Version => ApiVersion[(ApiVersion.LastIndexOf('/') + 1)..];
     }
+
+    /// <summary>
+    /// The namespace a job runs in: the manifest's <c>metadata.namespace</c>, else the <c>namespace</c> key, else
+    /// the kube context's namespace, else <c>default</c>.
+    /// </summary>
+    public static string Namespace(JsonObject resourceArgs, string? contextNamespace) =>
+        JsonTree.TryGetString((resourceArgs["metadata"] as JsonObject)?["namespace"], out var manifestNs) && manifestNs.Length > 0 ? manifestNs
+        : JsonTree.TryGetString(resourceArgs["namespace"], out var ns) && ns.Length > 0 ? ns
+        : contextNamespace ?? "default";
+
+    /// <summary>The kube context named by the <c>context</c> key, if any.</summary>
+    public static string? Context(JsonObject resourceArgs) =>
+        JsonTree.TryGetString(resourceArgs["context"], out var context) && context.Length > 0 ? context : null;
 
     public static Rendered Render(JobContext context, string agentId, string? contextNamespace, bool secureMode)
     {
         var args = (JsonObject)context.ResourceArgs.DeepClone();
         var overrides = context.Spec["overrides"] as JsonObject;
         var entryPoint = Strings(overrides?["entry_point"]);
-        var configuredNamespace = JsonTree.TryGetString(args["namespace"], out var ns) ? ns : null;
-        args.Remove("namespace");
-        args.Remove("builder");
+        var @namespace = Namespace(args, contextNamespace);
+        var plural = JsonTree.TryGetString(args["plural"], out var givenPlural) && givenPlural.Length > 0 ? givenPlural : null;
+        foreach (var key in RunnerKeys) args.Remove(key);
         ManifestPolicy.Check(args, secureMode, entryPoint.Count > 0);
 
         var manifest = args;
@@ -41,40 +66,31 @@ public static class JobManifest
         var metadata = Object(manifest, "metadata");
         var name = JsonTree.TryGetString(metadata["name"], out var given) && given.Length > 0 ? given : $"launch-{context.Job.RunId}";
         metadata["name"] = name;
-        var @namespace = JsonTree.TryGetString(metadata["namespace"], out var manifestNs) && manifestNs.Length > 0 ? manifestNs
-            : configuredNamespace ?? contextNamespace ?? "default";
         metadata["namespace"] = @namespace;
-        var labels = Labels(metadata, context, agentId);
+        Labels(metadata, context, agentId);
 
         var batch = JsonTree.TryGetString(manifest["apiVersion"], out var apiVersion) && apiVersion == "batch/v1" && manifest["kind"]?.GetValue<string>() == "Job";
-        JsonObject? podSpec;
         if (batch)
         {
             var spec = Object(manifest, "spec");
             spec["backoffLimit"] ??= 0;
             spec["ttlSecondsAfterFinished"] ??= 60;
             var template = Object(spec, "template");
-            var templateLabels = Labels(Object(template, "metadata"), context, agentId);
-            _ = templateLabels;
-            podSpec = Object(template, "spec");
+            Object(template, "metadata");
+            var podSpec = Object(template, "spec");
             podSpec["restartPolicy"] ??= "Never";
-        }
-        else
-        {
-            podSpec = ManifestPolicy.PodSpecPath(manifest, out _);
-            _ = labels;
+            if (podSpec["containers"] is not JsonArray { Count: > 0 }) podSpec["containers"] = new JsonArray(new JsonObject { ["name"] = "launch" });
         }
 
-        var secretName = $"wandb-api-key-{context.Job.RunId}";
+        var secretName = ApiKeySecretName(context.Job.RunId);
         var hasKey = context.Environment.ContainsKey(JobEnvironment.ApiKeyVariable);
-        if (podSpec is not null)
+        // A Job has one pod template; a custom resource may have several (a PyTorchJob's Master and Worker), and
+        // each runs the job's program: every one gets the labels, the image, the entry point and args, the
+        // environment and the forced security context.
+        foreach (var pod in ManifestPolicy.PodSpecs(manifest))
         {
-            var containers = podSpec["containers"] as JsonArray;
-            if (containers is null || containers.Count == 0)
-            {
-                containers = [new JsonObject { ["name"] = "launch" }];
-                podSpec["containers"] = containers;
-            }
+            if (pod.Template is { } template) Labels(Object(template, "metadata"), context, agentId);
+            var containers = (JsonArray)pod.Spec["containers"]!;
             for (var i = 0; i < containers.Count; i++)
             {
                 if (containers[i] is not JsonObject container) continue;
@@ -84,7 +100,7 @@ public static class JobManifest
                     if (!container.ContainsKey("image"))
                     {
                         container["image"] = context.ImageUri ?? throw LaunchException.Invalid("MissingImage",
-                            "The Kubernetes job has no image: its first container sets none and the job has no image to run.", name);
+                            $"The Kubernetes job has no image: {pod.Path}.containers[0] sets none and the job has no image to run.", name);
                     }
                     if (entryPoint.Count > 0) container["command"] = new JsonArray(entryPoint.Select(e => (JsonNode?)e).ToArray());
                     if (Strings(overrides?["args"]) is { Count: > 0 } jobArgs) container["args"] = new JsonArray(jobArgs.Select(a => (JsonNode?)a).ToArray());
@@ -92,7 +108,7 @@ public static class JobManifest
                 InjectEnvironment(container, context.Environment, secretName, hasKey);
                 ForceSecurityContext(container);
             }
-            if (podSpec["initContainers"] is JsonArray inits)
+            if (pod.Spec["initContainers"] is JsonArray inits)
             {
                 foreach (var init in inits.OfType<JsonObject>()) ForceSecurityContext(init);
             }
@@ -115,17 +131,53 @@ public static class JobManifest
                 ["stringData"] = new JsonObject { ["password"] = context.Environment[JobEnvironment.ApiKeyVariable] },
             };
         }
-        return new Rendered(@namespace, manifest, secret);
+        var kind = manifest["kind"]?.GetValue<string>() ?? "Job";
+        Tidy(manifest);
+        return new Rendered(@namespace, manifest, secret, plural ?? kind.ToLowerInvariant() + "s");
     }
 
-    private static JsonObject Labels(JsonObject metadata, JobContext context, string agentId)
+    /// <summary>Puts keys in the order people write manifests in (apiVersion, kind, metadata, spec; name and image first), keeping the rest as given.</summary>
+    private static void Tidy(JsonObject manifest)
+    {
+        Order(manifest, "apiVersion", "kind", "metadata", "spec");
+        if (manifest["metadata"] is JsonObject metadata) Order(metadata, "name", "namespace", "labels", "annotations");
+        foreach (var pod in ManifestPolicy.PodSpecs(manifest))
+        {
+            if (pod.Template is { } template && template != manifest) Order(template, "metadata", "spec");
+            foreach (var list in new[] { "initContainers", "containers" })
+            {
+                foreach (var container in (pod.Spec[list] as JsonArray ?? []).OfType<JsonObject>()) Order(container, "name", "image", "command", "args");
+            }
+        }
+    }
+
+    private static void Order(JsonObject obj, params string[] first)
+    {
+        var entries = obj.ToList();
+        obj.Clear();
+        foreach (var key in first)
+        {
+            foreach (var (k, v) in entries)
+            {
+                if (k == key) obj[k] = v;
+            }
+        }
+        foreach (var (k, v) in entries)
+        {
+            if (!first.Contains(k)) obj[k] = v;
+        }
+    }
+
+    /// <summary>The Secret holding a run's API key.</summary>
+    public static string ApiKeySecretName(string runId) => $"wandb-api-key-{runId}";
+
+    private static void Labels(JsonObject metadata, JobContext context, string agentId)
     {
         var labels = Object(metadata, "labels");
         labels[RunIdLabel] = context.Job.RunId;
         labels[MonitorLabel] = "true";
         labels[AgentLabel] = agentId;
         labels[ItemLabel] = context.Job.Id;
-        return labels;
     }
 
     private static void InjectEnvironment(JsonObject container, IReadOnlyDictionary<string, string> environment, string secretName, bool hasKey)

@@ -18,8 +18,11 @@ public static class ManifestPolicy
         {
             throw Refused("overrides.entry_point", "secure_mode forbids overriding the entry point of Kubernetes jobs");
         }
-        var podSpec = PodSpecPath(manifest, out var specPath);
-        if (podSpec is null) return;
+        foreach (var pod in PodSpecs(manifest)) CheckPodSpec(pod.Spec, pod.Path, secureMode);
+    }
+
+    private static void CheckPodSpec(JsonObject podSpec, string specPath, bool secureMode)
+    {
         foreach (var key in new[] { "hostPID", "hostIPC", "hostNetwork" })
         {
             if (podSpec[key] is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.True) throw Refused($"{specPath}.{key}", "host namespaces are not allowed");
@@ -75,34 +78,50 @@ public static class ManifestPolicy
 
     private static bool IsTrue(JsonNode? node) => node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.True;
 
-    /// <summary>The pod spec of a Job manifest (spec.template.spec) or of a custom resource's first pod template found.</summary>
-    public static JsonObject? PodSpecPath(JsonObject manifest, out string path)
+    /// <summary>A pod spec inside a manifest: the spec, its path, and the pod template holding it (null for a bare spec).</summary>
+    public sealed record PodSpecAt(JsonObject Spec, string Path, JsonObject? Template);
+
+    /// <summary>
+    /// Every pod spec of a manifest: a Job's <c>spec.template.spec</c>, or, in a custom resource, every mapping with a
+    /// <c>containers</c> list (a PyTorchJob's Master and Worker templates, each task of a Volcano job), so that
+    /// the policy, the labels and the environment reach all of them.
+    /// </summary>
+    public static IReadOnlyList<PodSpecAt> PodSpecs(JsonObject manifest)
     {
-        path = "spec.template.spec";
-        if ((manifest["spec"] as JsonObject)?["template"] is JsonObject template && template["spec"] is JsonObject spec) return spec;
-        return FindPodSpec(manifest, "", out path);
+        var found = new List<PodSpecAt>();
+        if (IsBatchJob(manifest))
+        {
+            if ((manifest["spec"] as JsonObject)?["template"] is JsonObject template && template["spec"] is JsonObject spec)
+            {
+                found.Add(new PodSpecAt(spec, "spec.template.spec", template));
+            }
+            return found;
+        }
+        Find(manifest, null, "", found);
+        return found;
     }
 
-    private static JsonObject? FindPodSpec(JsonNode? node, string at, out string path)
+    private static bool IsBatchJob(JsonObject manifest) =>
+        (!manifest.ContainsKey("apiVersion") || (JsonTree.TryGetString(manifest["apiVersion"], out var v) && v == "batch/v1")) &&
+        (!manifest.ContainsKey("kind") || (JsonTree.TryGetString(manifest["kind"], out var k) && k == "Job"));
+
+    private static void Find(JsonNode? node, JsonObject? parent, string at, List<PodSpecAt> found)
     {
-        path = at;
         switch (node)
         {
             case JsonObject obj:
-                if (obj["containers"] is JsonArray && at.Length > 0) return obj;
-                foreach (var (key, value) in obj)
+                if (obj["containers"] is JsonArray && at.Length > 0)
                 {
-                    if (FindPodSpec(value, DocumentPath.Key(at, key), out path) is { } found) return found;
+                    var template = at.EndsWith(".spec", StringComparison.Ordinal) || at == "spec" ? parent : null;
+                    found.Add(new PodSpecAt(obj, at, template));
+                    return;
                 }
+                foreach (var (key, value) in obj) Find(value, obj, DocumentPath.Key(at, key), found);
                 break;
             case JsonArray arr:
-                for (var i = 0; i < arr.Count; i++)
-                {
-                    if (FindPodSpec(arr[i], DocumentPath.Index(at, i), out path) is { } found) return found;
-                }
+                for (var i = 0; i < arr.Count; i++) Find(arr[i], null, DocumentPath.Index(at, i), found);
                 break;
         }
-        return null;
     }
 
     private static LaunchException Refused(string path, string why) =>

@@ -1,0 +1,296 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+
+namespace WandbLaunch.Engine.Runners.Kubernetes;
+
+/// <summary>
+/// Runs jobs on Kubernetes with the official client: the queue's config becomes a batch/v1 Job (or a custom
+/// resource, created through the custom objects API), with the API key in a Secret of its own; the job is
+/// followed with watches (<see cref="RunningKubeJob"/>), stopped by deleting it, and found again by a later agent
+/// through its handle <c>&lt;namespace&gt;/&lt;name&gt;/&lt;apiVersion&gt;/&lt;kind&gt;</c>. Nothing is contacted (and no
+/// kubeconfig read) until a Kubernetes job runs.
+/// </summary>
+public sealed class KubernetesRunner : ILaunchRunner
+{
+    private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
+
+    private readonly Func<string, string?> _environment;
+    private readonly ConcurrentDictionary<string, KubeAccess> _access = new(StringComparer.Ordinal);
+
+    /// <param name="environment">The agent's environment (KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST).</param>
+    public KubernetesRunner(Func<string, string?> environment) => _environment = environment;
+
+    public string Resource => LaunchResource.Kubernetes;
+
+    public bool RequiresImage => true;
+
+    /// <summary>The cluster access for a kube context (null: the current one), made on first use and kept.</summary>
+    private KubeAccess Access(string? context)
+    {
+        var key = context ?? "";
+        if (_access.TryGetValue(key, out var access)) return access;
+        var created = KubeAccess.Connect(context, _environment);
+        if (_access.TryAdd(key, created)) return created;
+        created.Dispose();
+        return _access[key];
+    }
+
+    private static string AgentOf(JobContext context) => context.Job.AgentId ?? "none";
+
+    public RenderedRequest Render(JobContext context)
+    {
+        var contextNamespace = KubeAccess.ContextNamespaceOrNull(JobManifest.Context(context.ResourceArgs), _environment);
+        var rendered = JobManifest.Render(context, AgentOf(context), contextNamespace, context.AgentConfig.SecureMode);
+        return new RenderedRequest
+        {
+            Resource = Resource,
+            Summary = $"{rendered.Kind} {rendered.Namespace}/{rendered.Name} ({rendered.ApiVersion})",
+            Text = JobManifest.ToYaml(rendered),
+        };
+    }
+
+    public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
+    {
+        var kubeContext = JobManifest.Context(context.ResourceArgs);
+        try
+        {
+            return await StartAsync(Access(kubeContext), context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (LaunchException e) when (e.ErrorId is "KubeUnauthorized")
+        {
+            // Read the kubeconfig again for the next job: its credentials may have been renewed meanwhile.
+            if (_access.TryRemove(kubeContext ?? "", out var stale)) stale.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<IRunningJob> StartAsync(KubeAccess access, JobContext context, CancellationToken cancellationToken)
+    {
+        var rendered = JobManifest.Render(context, AgentOf(context), access.ContextNamespace, context.AgentConfig.SecureMode);
+        var workload = KubeWorkload.From(rendered);
+        var log = context.Log;
+        log.Agent($"creating {workload} on {access.Describe()}");
+        string? secretName = null;
+        if (rendered.ApiKeySecret is { } secret)
+        {
+            secretName = await CreateSecretAsync(access, rendered.Namespace, secret, context.Job.RunId, log, cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            await context.Launching().ConfigureAwait(false);
+            var created = await CreateWorkloadAsync(access, workload, rendered.Workload, context, cancellationToken).ConfigureAwait(false);
+            var uid = created["metadata"]?["uid"]?.GetValue<string>();
+            log.Agent($"created {workload}{(uid is null ? "" : $" (uid {uid})")}");
+            return new RunningKubeJob(access, workload, uid, context.Job.RunId, log, context.Warn, secretName, logsSinceSeconds: null);
+        }
+        catch
+        {
+            if (secretName is not null) await DeleteSecretQuietlyAsync(access, rendered.Namespace, secretName, log).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<string> CreateSecretAsync(KubeAccess access, string @namespace, JsonObject secret, string runId, JobLog log, CancellationToken cancellationToken)
+    {
+        var body = KubeWorkload.ToTyped<V1Secret>(secret);
+        var name = body.Metadata.Name;
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await access.CallAsync("create", "secrets", @namespace,
+                    c => c.CoreV1.CreateNamespacedSecretAsync(body, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                log.Agent($"created Secret {@namespace}/{name} holding the API key");
+                return name;
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt == 0)
+            {
+                // Left by an earlier attempt of this run (an agent that died, or a preempted attempt): replace it.
+                // A Secret of that name that is not this run's is not touched.
+                var existing = await access.CallAsync("get", "secrets", @namespace,
+                    c => c.CoreV1.ReadNamespacedSecretAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
+                if (existing.Metadata?.Labels?.TryGetValue(JobManifest.RunIdLabel, out var owner) != true || owner != runId)
+                {
+                    throw new JobFailedException(FailureStage.Run,
+                        $"A Secret named {name} already exists in namespace {@namespace} and was not made by WandbLaunch for run {runId}; delete or rename it.");
+                }
+                log.Agent($"replacing Secret {@namespace}/{name} left by an earlier attempt of this run");
+                await DeleteSecretQuietlyAsync(access, @namespace, name, log).ConfigureAwait(false);
+            }
+            catch (HttpOperationException e)
+            {
+                throw Refused(e, $"Secret {@namespace}/{name}");
+            }
+        }
+    }
+
+    private static async Task<JsonObject> CreateWorkloadAsync(KubeAccess access, KubeWorkload workload, JsonObject manifest, JobContext context, CancellationToken cancellationToken)
+    {
+        var waited = false;
+        while (true)
+        {
+            try
+            {
+                return await workload.CreateAsync(access, manifest, path =>
+                    context.Warn($"The {workload.Kind} manifest sets {path}, which is not a field of {workload.ApiVersion} {workload.Kind}; it was left out.")
+                    , cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && !waited)
+            {
+                await ReleaseNameAsync(access, workload, context, cancellationToken).ConfigureAwait(false);
+                waited = true;
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound && !workload.IsBatchJob && KubeAccess.StatusMessage(e) is var message &&
+                                                   !message.Contains("namespaces", StringComparison.Ordinal))
+            {
+                throw new JobFailedException(FailureStage.Run,
+                    $"The cluster has no {workload.Resource} resource ({workload.ApiVersion} {workload.Kind}, plural '{workload.Plural}'): {message}. " +
+                    "Install the operator that defines it, or set resource_args.kubernetes.plural when its plural is not the kind in lower case followed by 's'.");
+            }
+            catch (HttpOperationException e)
+            {
+                throw Refused(e, workload.ToString());
+            }
+        }
+    }
+
+    /// <summary>
+    /// Another object holds the workload's name. When it is an earlier attempt of this run that has ended or is
+    /// being deleted (a preempted attempt), it is deleted and its name waited for; anything else is an error.
+    /// </summary>
+    private static async Task ReleaseNameAsync(KubeAccess access, KubeWorkload workload, JobContext context, CancellationToken cancellationToken)
+    {
+        var existing = await workload.GetAsync(access, cancellationToken).ConfigureAwait(false);
+        if (existing is null) return;
+        var metadata = existing["metadata"] as JsonObject;
+        var runId = JsonTree.TryGetString(metadata?["labels"]?[JobManifest.RunIdLabel], out var r) ? r : null;
+        if (runId != context.Job.RunId)
+        {
+            throw new JobFailedException(FailureStage.Run,
+                $"A {workload.Kind} named {workload.Name} already exists in namespace {workload.Namespace}{(runId is null ? "" : $" for run {runId}")}; " +
+                "give the queue's manifest another metadata.name (e.g. with ${run_id} in it) or delete the old one.");
+        }
+        var deleting = metadata?["deletionTimestamp"] is not null;
+        var ended = (existing["status"]?["conditions"] as JsonArray ?? []).OfType<JsonObject>().Any(c =>
+            JsonTree.TryGetString(c["status"], out var s) && s == "True" && JsonTree.TryGetString(c["type"], out var t) && t is "Complete" or "Failed" or "Succeeded");
+        if (!deleting && !ended)
+        {
+            throw new JobFailedException(FailureStage.Run,
+                $"{workload} for run {runId} is already running (started by an earlier attempt that this agent does not own); stop it before re-running the job.");
+        }
+        context.Log.Agent($"{workload} of an earlier attempt of this run is {(deleting ? "being deleted" : "over")}; waiting for its name to be free");
+        if (!deleting) await workload.DeleteAsync(access, "Foreground", cancellationToken).ConfigureAwait(false);
+        var deadline = DateTime.UtcNow + NameReleaseWait;
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (await workload.GetAsync(access, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new JobFailedException(FailureStage.Run, $"{workload} of an earlier attempt of this run was still being deleted after {NameReleaseWait.TotalSeconds:0} s.");
+            }
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
+        }
+    }
+
+    private static JobFailedException Refused(HttpOperationException e, string what) =>
+        new(FailureStage.Run, $"The Kubernetes API server refused to create {what} ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
+
+    private static async Task DeleteSecretQuietlyAsync(KubeAccess access, string @namespace, string name, JobLog log)
+    {
+        try
+        {
+            await access.CallAsync("delete", "secrets", @namespace, c => c.CoreV1.DeleteNamespacedSecretAsync(name, @namespace)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpOperationException or LaunchException)
+        {
+            log.Agent($"could not delete Secret {@namespace}/{name}: {e.Message}");
+        }
+    }
+
+    public async Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
+    {
+        var args = (job.GetSpec()["resource_args"] as JsonObject)?[Resource] as JsonObject ?? new JsonObject();
+        var plural = JsonTree.TryGetString(args["plural"], out var p) && p.Length > 0 ? p : null;
+        KubeAccess access;
+        try
+        {
+            access = Access(JobManifest.Context(args));
+        }
+        catch (LaunchException e)
+        {
+            log.Agent($"cannot reach the cluster to re-attach: {e.Message}");
+            return null;
+        }
+        var warn = (string message) => log.Agent("warning: " + message);
+        // Output written after the earlier agent last wrote to the log is followed again (to the second: a line may
+        // repeat, none is lost).
+        var lastWrite = File.Exists(log.Path) ? File.GetLastWriteTimeUtc(log.Path) : DateTime.UtcNow;
+        var since = (int)Math.Max(1, Math.Ceiling((DateTime.UtcNow - lastWrite).TotalSeconds) + 1);
+        var secretName = JobManifest.ApiKeySecretName(job.RunId);
+        try
+        {
+            KubeWorkload? workload;
+            JsonObject? found;
+            if (!string.IsNullOrEmpty(job.Handle))
+            {
+                workload = KubeWorkload.Parse(job.Handle, plural);
+                found = await workload.GetAsync(access, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                // The earlier agent died before the job ran, so it recorded no handle: look for the run's workload.
+                (workload, found) = await FindAsync(access, job, args, plural, cancellationToken).ConfigureAwait(false);
+            }
+            if (workload is null || found is null)
+            {
+                log.Agent($"{(workload?.ToString() ?? $"the workload of run {job.RunId}")} is gone; the job cannot be re-attached");
+                await DeleteSecretQuietlyAsync(access, workload?.Namespace ?? JobManifest.Namespace(args, access.ContextNamespace), secretName, log).ConfigureAwait(false);
+                return null;
+            }
+            var uid = found["metadata"]?["uid"]?.GetValue<string>();
+            log.Agent($"re-attached to {workload} on {access.Describe()}");
+            return new RunningKubeJob(access, workload, uid, job.RunId, log, warn, secretName, since);
+        }
+        catch (LaunchException e) when (e.ErrorId == "KubeUnreachable" && !string.IsNullOrEmpty(job.Handle))
+        {
+            // It may well still run: follow it, and the watches keep trying until the cluster answers.
+            log.Agent($"{e.Message} Following the job anyway.");
+            return new RunningKubeJob(access, KubeWorkload.Parse(job.Handle, plural), null, job.RunId, log, warn, secretName, since);
+        }
+    }
+
+    /// <summary>The workload carrying this item's label, in the namespace the job was rendered for.</summary>
+    private static async Task<(KubeWorkload?, JsonObject?)> FindAsync(KubeAccess access, LaunchJob job, JsonObject args, string? plural, CancellationToken cancellationToken)
+    {
+        var @namespace = JobManifest.Namespace(args, access.ContextNamespace);
+        var apiVersion = JsonTree.TryGetString(args["apiVersion"], out var v) ? v : "batch/v1";
+        var kind = JsonTree.TryGetString(args["kind"], out var k) ? k : "Job";
+        var probe = new KubeWorkload(@namespace, "", apiVersion, kind, plural ?? kind.ToLowerInvariant() + "s");
+        var selector = $"{JobManifest.ItemLabel}={job.Id}";
+        JsonObject? found;
+        if (probe.IsBatchJob)
+        {
+            var list = await access.CallAsync("list", probe.Resource, @namespace,
+                c => c.BatchV1.ListNamespacedJobAsync(@namespace, labelSelector: selector, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            found = list.Items.Select(KubeWorkload.ToJson).FirstOrDefault();
+        }
+        else
+        {
+            var list = KubeWorkload.ToJson(await access.CallAsync("list", probe.Resource, @namespace,
+                c => c.CustomObjects.ListNamespacedCustomObjectAsync(probe.Group, probe.Version, @namespace, probe.Plural, labelSelector: selector,
+                    cancellationToken: cancellationToken)).ConfigureAwait(false));
+            found = (list["items"] as JsonArray)?.OfType<JsonObject>().FirstOrDefault();
+        }
+        var name = found?["metadata"]?["name"]?.GetValue<string>();
+        return name is null ? (null, null) : (probe with { Name = name }, found);
+    }
+}

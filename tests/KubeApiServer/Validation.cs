@@ -1,0 +1,122 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace WandbLaunch.Tests.KubeApi;
+
+/// <summary>The field checks the server makes on create, with Kubernetes' messages and field paths.</summary>
+internal static partial class Validation
+{
+    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")]
+    private static partial Regex Subdomain();
+
+    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    private static partial Regex DnsLabel();
+
+    [GeneratedRegex(@"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")]
+    private static partial Regex LabelValue();
+
+    [GeneratedRegex(@"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+    private static partial Regex EnvName();
+
+    public sealed class Causes : List<(string Field, string Reason, string Message)>
+    {
+        public void Required(string field, string? detail = null) => Add((field, "FieldValueRequired", "Required value" + (detail is null ? "" : ": " + detail)));
+
+        public void Bad(string field, JsonNode? value, string detail) => Add((field, "FieldValueInvalid", $"Invalid value: {value?.ToJsonString() ?? "null"}: {detail}"));
+
+        public void Unsupported(string field, JsonNode? value, string supported) => Add((field, "FieldValueNotSupported", $"Unsupported value: {value?.ToJsonString() ?? "null"}: supported values: {supported}"));
+    }
+
+    public static void Name(string name, Causes causes, bool label)
+    {
+        if (label ? name.Length > 63 || !DnsLabel().IsMatch(name) : name.Length > 253 || !Subdomain().IsMatch(name))
+        {
+            causes.Bad("metadata.name", name, label
+                ? "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+                : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character");
+        }
+    }
+
+    public static void Labels(JsonObject? metadata, string path, Causes causes)
+    {
+        if (metadata?["labels"] is not JsonObject labels) return;
+        foreach (var (key, value) in labels)
+        {
+            var name = key.Contains('/') ? key[(key.IndexOf('/') + 1)..] : key;
+            var prefix = key.Contains('/') ? key[..key.IndexOf('/')] : null;
+            if (name.Length is 0 or > 63 || !LabelValue().IsMatch(name) || (prefix is not null && !Subdomain().IsMatch(prefix)))
+            {
+                causes.Bad($"{path}.labels", key, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character");
+            }
+            if (value is not JsonValue v || v.GetValueKind() != System.Text.Json.JsonValueKind.String)
+            {
+                causes.Bad($"{path}.labels", value, "label values must be strings");
+                continue;
+            }
+            var text = v.GetValue<string>();
+            if (text.Length > 63 || !LabelValue().IsMatch(text))
+            {
+                causes.Bad($"{path}.labels", value, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character");
+            }
+        }
+    }
+
+    /// <summary>A pod spec: containers with names and images, env var names, restart policy.</summary>
+    public static void PodSpec(JsonObject? spec, string path, Causes causes, string[]? restartPolicies)
+    {
+        if (spec is null)
+        {
+            causes.Required($"{path}.containers");
+            return;
+        }
+        if (spec["containers"] is not JsonArray { Count: > 0 } containers)
+        {
+            causes.Required($"{path}.containers");
+        }
+        else
+        {
+            Containers(containers, $"{path}.containers", causes);
+        }
+        if (spec["initContainers"] is JsonArray inits) Containers(inits, $"{path}.initContainers", causes);
+        if (restartPolicies is not null)
+        {
+            var policy = spec["restartPolicy"];
+            if (policy is null) causes.Required($"{path}.restartPolicy", $"valid values: {string.Join(", ", restartPolicies.Select(p => $"\"{p}\""))}");
+            else if (!restartPolicies.Contains(policy.GetValue<string>())) causes.Unsupported($"{path}.restartPolicy", policy, string.Join(", ", restartPolicies.Select(p => $"\"{p}\"")));
+        }
+    }
+
+    private static void Containers(JsonArray containers, string path, Causes causes)
+    {
+        var names = new HashSet<string>();
+        for (var i = 0; i < containers.Count; i++)
+        {
+            var at = $"{path}[{i}]";
+            if (containers[i] is not JsonObject container)
+            {
+                causes.Bad(at, containers[i], "must be an object");
+                continue;
+            }
+            var name = container["name"]?.GetValue<string>();
+            if (string.IsNullOrEmpty(name)) causes.Required($"{at}.name");
+            else if (!DnsLabel().IsMatch(name)) causes.Bad($"{at}.name", container["name"], "a lowercase RFC 1123 label");
+            else if (!names.Add(name)) causes.Add(($"{at}.name", "FieldValueDuplicate", $"Duplicate value: \"{name}\""));
+            if (container["image"] is not JsonValue image || string.IsNullOrWhiteSpace(image.GetValue<string>())) causes.Required($"{at}.image");
+            if (container["env"] is JsonArray env)
+            {
+                for (var e = 0; e < env.Count; e++)
+                {
+                    var variable = env[e] as JsonObject;
+                    var envName = variable?["name"]?.GetValue<string>();
+                    if (string.IsNullOrEmpty(envName)) causes.Required($"{at}.env[{e}].name");
+                    else if (!EnvName().IsMatch(envName)) causes.Bad($"{at}.env[{e}].name", variable!["name"], "a valid environment variable name");
+                    if (variable?["valueFrom"]?["secretKeyRef"] is JsonObject secretRef)
+                    {
+                        if (string.IsNullOrEmpty(secretRef["name"]?.GetValue<string>())) causes.Required($"{at}.env[{e}].valueFrom.secretKeyRef.name");
+                        if (string.IsNullOrEmpty(secretRef["key"]?.GetValue<string>())) causes.Required($"{at}.env[{e}].valueFrom.secretKeyRef.key");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.KubeTests;
+
+/// <summary>A fresh folder under the system temp folder, deleted (with everything in it) on dispose.</summary>
+public sealed class TempDirectory : IDisposable
+{
+    public TempDirectory()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "wblaunch-kube-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public string Write(string name, string text)
+    {
+        var path = File(name);
+        System.IO.File.WriteAllText(path, text);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
+
+internal static class Contexts
+{
+    public const string ApiKey = "local-0123456789abcdef0123456789abcdef01234567";
+
+    /// <summary>
+    /// A job's context as the agent makes it (macros substituted, W&amp;B environment built), for a spec whose
+    /// resource_args.kubernetes holds the queue's config, with fixed ids so renderings can be compared.
+    /// </summary>
+    public static JobContext For(JsonObject spec, JobLog log, string workDirectory, bool secureMode = false,
+        IReadOnlyDictionary<string, string>? environment = null, string itemId = "item-0123456789ab")
+    {
+        var env = new Dictionary<string, string>
+        {
+            [JobEnvironment.ApiKeyVariable] = ApiKey,
+            ["WANDB_BASE_URL"] = "https://api.wandb.ai",
+        };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) env[k] = v;
+        var job = new LaunchJob
+        {
+            Id = itemId,
+            Queue = "k8s-queue",
+            Entity = spec["entity"]?.GetValue<string>() ?? "ml-team",
+            Project = "model-registry",
+            Resource = "kubernetes",
+            State = LaunchJobState.Starting,
+            Attempts = 1,
+            RunId = spec["run_id"]!.GetValue<string>(),
+            AgentId = "agent-golden000001",
+            SpecNode = (JsonObject)spec.DeepClone(),
+        };
+        var options = new AgentOptions
+        {
+            Config = new LaunchAgentConfig { SecureMode = secureMode },
+            Name = "golden",
+            Environment = name => env.TryGetValue(name, out var value) ? value : null,
+            WorkDirectory = workDirectory,
+        };
+        return JobContextFactory.Create(job, options, log);
+    }
+
+    /// <summary>A kubeconfig whose current context names <paramref name="namespace"/>; the server is never contacted.</summary>
+    public static string Kubeconfig(TempDirectory dir, string? @namespace, string name = "kubeconfig") => dir.Write(name, $"""
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: nowhere
+          cluster:
+            server: http://127.0.0.1:9
+        users:
+        - name: someone
+          user:
+            token: not-used
+        contexts:
+        - name: work
+          context:
+            cluster: nowhere
+            user: someone
+        {(@namespace is null ? "" : $"    namespace: {@namespace}")}
+        current-context: work
+        """);
+}
+
+internal static class Eventually
+{
+    /// <summary>Waits until <paramref name="condition"/> holds, polling; fails with <paramref name="what"/> after <paramref name="timeout"/>.</summary>
+    public static async Task<T> Until<T>(Func<Task<T?>> probe, string what, TimeSpan? timeout = null) where T : class
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            if (await probe() is { } value) return value;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting for {what}.");
+            await Task.Delay(50);
+        }
+    }
+
+    public static Task Until(Func<bool> condition, string what, TimeSpan? timeout = null) =>
+        Until<object>(() => Task.FromResult(condition() ? new object() : null), what, timeout);
+
+    public static Task Until(Func<Task<bool>> condition, string what, TimeSpan? timeout = null) =>
+        Until<object>(async () => await condition() ? new object() : null, what, timeout);
+}
