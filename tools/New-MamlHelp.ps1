@@ -96,7 +96,8 @@ function Get-InputTypes($Command) {
     foreach ($parameter in Get-CommandParameters $Command) {
         $sets = $parameter.ParameterSets.Values
         if ($sets | Where-Object ValueFromPipeline) {
-            $key = $parameter.ParameterType.FullName
+            # Keyed by the Type itself: our types live in the module's private load context, where [type] 'Name' cannot find them.
+            $key = $parameter.ParameterType
             if (-not $byValue.Contains($key)) { $byValue[$key] = [System.Collections.Generic.List[string]]::new() }
             $byValue[$key].Add("-$($parameter.Name)")
         }
@@ -105,7 +106,7 @@ function Get-InputTypes($Command) {
         }
     }
     foreach ($type in $byValue.Keys) {
-        [pscustomobject]@{ Type = $type; Description = "You can pipe $(Get-TypeDisplayName ([type] $type)) values to $($byValue[$type] -join ', ')." }
+        [pscustomobject]@{ Type = $type.FullName; Description = "You can pipe $(Get-TypeDisplayName $type) values to $($byValue[$type] -join ', ')." }
     }
     if ($byName.Count) {
         [pscustomobject]@{

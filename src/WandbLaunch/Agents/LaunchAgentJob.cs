@@ -24,6 +24,16 @@ public sealed class LaunchAgentJob : Job2
         _agent = agent;
         _events = events;
         PSJobTypeName = "WandbLaunchAgent";
+        // pwsh exiting with the agent still running: stop it as Stop-Job would, so its jobs are stopped and it
+        // records KILLED, instead of vanishing and leaving them to the next agent's lease recovery.
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e)
+    {
+        if (JobStateInfo.State != JobState.Running) return;
+        _stop.Cancel();
+        _run?.Wait(TimeSpan.FromSeconds(10));
     }
 
     /// <summary>The agent's id in the store, once registered.</summary>
@@ -160,6 +170,7 @@ public sealed class LaunchAgentJob : Job2
     {
         if (disposing)
         {
+            AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
             if (!IsFinished(JobStateInfo.State)) StopJob();
             _stop.Dispose();
         }
