@@ -86,6 +86,25 @@ function Test-Registry {
     catch { $false }
 }
 
+function Test-RegistryCredentials {
+    # A registry left running by another checkout may have other credentials: then it is not ours to use.
+    $pair = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes("$($env:WBL_TEST_REGISTRY_USER):$($env:WBL_TEST_REGISTRY_PASSWORD)"))
+    $client = [System.Net.Http.HttpClient]::new()
+    try {
+        $request = [System.Net.Http.HttpRequestMessage]::new('GET', "http://127.0.0.1:$registryPort/v2/")
+        $request.Headers.Authorization = [System.Net.Http.Headers.AuthenticationHeaderValue]::new('Basic', $pair)
+        $client.Send($request).StatusCode -eq 'OK'
+    }
+    catch { $false }
+    finally { $client.Dispose() }
+}
+
+if ((Test-Registry) -and -not (Test-RegistryCredentials)) {
+    Write-Host "The registry on 127.0.0.1:$registryPort does not take this checkout's credentials: restarting it with them."
+    & pkill -f 'docker-registry serve' 2>$null
+    Wait-Until { -not (Test-Registry) } 15 'The old registry to stop'
+}
+
 if (-not (Test-Registry)) {
     if (-not (Test-Command docker-registry)) { Stop-OrSkip 'docker-registry is not installed' }
     $htpasswd = Join-Path $StateDirectory 'htpasswd'
