@@ -32,20 +32,26 @@ public abstract class QueueCmdlet : WandbLaunchCmdlet
     /// </summary>
     private protected IEnumerable<LaunchQueue> FindQueues(string[]? names)
     {
-        var all = Await(Backend.GetQueuesAsync(EntityOrDefault, ProjectOrDefault, StopToken));
-        if (names is null || names.Length == 0) return all;
+        if (names is null || names.Length == 0) return Await(Backend.GetQueuesAsync(EntityOrDefault, ProjectOrDefault, StopToken));
+        // Literal names are looked up one by one (an indexed read); the whole list is read only for wildcards.
+        IReadOnlyList<LaunchQueue>? all = null;
         var found = new List<LaunchQueue>();
+        void Add(LaunchQueue queue)
+        {
+            if (found.All(q => q.QueueId != queue.QueueId)) found.Add(queue);
+        }
         foreach (var name in names)
         {
             if (WildcardPattern.ContainsWildcardCharacters(name))
             {
+                all ??= Await(Backend.GetQueuesAsync(EntityOrDefault, ProjectOrDefault, StopToken));
                 var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
-                found.AddRange(all.Where(q => pattern.IsMatch(q.Name) && !found.Contains(q)));
+                foreach (var queue in all.Where(q => pattern.IsMatch(q.Name))) Add(queue);
                 continue;
             }
-            var exact = all.FirstOrDefault(q => q.Name == name);
+            var exact = Await(Backend.GetQueueAsync(KeyFor(name), StopToken));
             if (exact is null) WriteError(LaunchErrors.ToRecord(QueueNotFound(name)));
-            else if (!found.Contains(exact)) found.Add(exact);
+            else Add(exact);
         }
         return found;
     }
