@@ -17,20 +17,7 @@ public static class JobPreview
     /// <summary>A job as it would be stored by a push, for previewing before submitting.</summary>
     public static LaunchJob ForPush(LaunchQueue queue, PushRequest request)
     {
-        var item = LaunchSpecRules.Prepare(queue, request);
-        return new LaunchJob
-        {
-            Id = "(not submitted)",
-            Queue = queue.Name,
-            Entity = queue.Entity,
-            Project = queue.Project,
-            Resource = queue.Resource,
-            RunId = item.RunId,
-            Priority = item.Priority,
-            State = LaunchJobState.Pending,
-            SpecNode = item.Spec,
-            Source = LaunchSpecRules.Source(item.Spec),
-        };
+        return LaunchSpecRules.Prepare(queue, request).ToPendingJob(queue, "(not submitted)", DateTimeOffset.UtcNow);
     }
 
     /// <param name="job">The job (stored, or from <see cref="ForPush"/>).</param>

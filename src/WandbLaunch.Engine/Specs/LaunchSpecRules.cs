@@ -15,7 +15,25 @@ namespace WandbLaunch.Engine.Specs;
 public static class LaunchSpecRules
 {
     /// <summary>The prepared item.</summary>
-    public sealed record PreparedItem(JsonObject Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId);
+    public sealed record PreparedItem(JsonObject Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId)
+    {
+        /// <summary>The job this item is once stored on <paramref name="queue"/> as <paramref name="id"/>: Pending, never taken.</summary>
+        public LaunchJob ToPendingJob(LaunchQueue queue, string id, DateTimeOffset createdAt) => new()
+        {
+            Id = id,
+            Queue = queue.Name,
+            Entity = queue.Entity,
+            Project = queue.Project,
+            Resource = queue.Resource,
+            State = LaunchJobState.Pending,
+            Priority = Priority,
+            RunId = RunId,
+            SpecNode = Spec,
+            Name = JsonTree.TryGetString(Spec["name"], out var name) ? name : null,
+            Source = Source(Spec),
+            CreatedAt = createdAt,
+        };
+    }
 
     public static PreparedItem Prepare(LaunchQueue queue, PushRequest request)
     {

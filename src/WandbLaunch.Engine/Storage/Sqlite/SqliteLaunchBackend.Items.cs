@@ -41,21 +41,7 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$now", now);
             cmd.ExecuteNonQuery();
             // The new row is known in full: build the job from it instead of reading it back (a join and a JSON parse).
-            return new LaunchJob
-            {
-                Id = id,
-                Queue = current.Name,
-                Entity = current.Entity,
-                Project = current.Project,
-                Resource = current.Resource,
-                State = LaunchJobState.Pending,
-                Priority = item.Priority,
-                RunId = item.RunId,
-                SpecNode = item.Spec,
-                Name = SpecName(item.Spec),
-                Source = LaunchSpecRules.Source(item.Spec),
-                CreatedAt = Clock.FromMs(now),
-            };
+            return item.ToPendingJob(current, id, Clock.FromMs(now));
         }));
     }
 
