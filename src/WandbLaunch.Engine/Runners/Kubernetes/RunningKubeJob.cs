@@ -95,6 +95,12 @@ internal sealed class RunningKubeJob : IRunningJob
             await _watchStop.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(pods, workload).ConfigureAwait(false);
 
+            if (verdict.State == LaunchJobState.Finished)
+            {
+                // The pod and workload watches are separate streams: the workload's Complete may arrive before
+                // the pod watch showed the pod running, and its output must still be read.
+                await FollowEndedPodsAsync().ConfigureAwait(false);
+            }
             if (verdict.State == LaunchJobState.Preempted && !_cancelled)
             {
                 // The run is re-queued with the same name: the old workload (and its pods, first) must go.
@@ -422,6 +428,20 @@ internal sealed class RunningKubeJob : IRunningJob
         {
             var why = e is HttpOperationException http ? KubeAccess.StatusMessage(http) : _access.Translate(e, "get", "pods/log", _workload.Namespace)?.Message ?? e.Message;
             Note($"could not follow the log of pod {pod}: {why}");
+        }
+    }
+
+    private async Task FollowEndedPodsAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var (pods, _) = await ListPodsAsync(timeout.Token).ConfigureAwait(false);
+            foreach (var pod in pods) await HandlePodAsync(WatchEventType.Modified, pod).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Note($"could not list the pods of {_workload} to read their output: {e.Message}");
         }
     }
 
