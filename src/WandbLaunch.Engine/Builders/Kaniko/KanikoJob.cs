@@ -13,6 +13,9 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// <c>restartPolicy Never</c>, <c>activeDeadlineSeconds 1800</c>, <c>backoffLimit 0</c>, and the service account from
 /// <c>WANDB_LAUNCH_SERVICE_ACCOUNT_NAME</c> (else <c>default</c>). With <c>builder.secret-name</c>/<c>secret-key</c>
 /// the Secret's key is mounted as <c>/kaniko/.docker/config.json</c> (kaniko's Docker config: registry credentials).
+/// W&amp;B's agent copies the credentials into a ConfigMap <c>docker-config-&lt;job&gt;</c> mounted there instead; a
+/// ConfigMap is no place for credentials (readable with ConfigMap rights, unencrypted at rest), so the Secret itself
+/// is mounted and no ConfigMap is made.
 /// <c>builder.kaniko-config</c> is then deep-merged in: mappings key by key (its values win), lists of named items
 /// (env, volumes, tolerations…) item by item by name (volumeMounts by mountPath), other lists replaced; the
 /// container's <c>args</c> flag by flag, except <c>--context</c>, <c>--dockerfile</c> and <c>--destination</c>, which
