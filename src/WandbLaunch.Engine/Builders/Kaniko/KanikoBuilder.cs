@@ -108,6 +108,11 @@ public sealed class KanikoBuilder : IImageBuilder
             log.Agent($"cannot tell whether {image} exists ({e.Message}); building it");
             return false;
         }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            log.Agent($"cannot tell whether {image} exists (the registry {image.Registry} did not answer in time); building it");
+            return false;
+        }
     }
 
     private KubeAccess Access(string? context)
@@ -153,6 +158,7 @@ public sealed class KanikoBuilder : IImageBuilder
                 cancellationToken).ConfigureAwait(false);
         }
         var created = false;
+        var cancelled = false;
         try
         {
             log.Agent($"creating {workload} on {access.Describe()} to build {image}");
@@ -170,6 +176,7 @@ public sealed class KanikoBuilder : IImageBuilder
             catch (OperationCanceledException)
             {
                 log.Agent($"the build was cancelled; deleting {workload}");
+                cancelled = true;
                 await running.CancelAsync().ConfigureAwait(false);
                 await Task.WhenAny(running.Completion, Task.Delay(CancelWait)).ConfigureAwait(false);
                 throw;
@@ -190,7 +197,7 @@ public sealed class KanikoBuilder : IImageBuilder
         }
         finally
         {
-            if (created) await DeleteJobAsync(access, workload, log).ConfigureAwait(false);
+            if (created && !cancelled) await DeleteJobAsync(access, workload, log).ConfigureAwait(false);
             await DeleteContextAsync(context, log).ConfigureAwait(false);
         }
     }
