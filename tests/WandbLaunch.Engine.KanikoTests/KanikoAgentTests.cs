@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using k8s;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Tests.KubeApi;
@@ -246,5 +247,65 @@ public sealed class KanikoAgentTests
         await Eventually.Until(() => h.Kube.Job(KanikoHarness.Namespace, buildName) is null, "the build Job to be deleted");
         await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
         Assert.Null(h.Kube.Job(KanikoHarness.Namespace, $"launch-{job.RunId}"));
+    }
+}
+
+/// <summary>A build Job of the same name already on the cluster.</summary>
+public sealed class KanikoLeftoverTests
+{
+    private const string RunConfig = """{"spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""";
+
+    private static async Task CreateJobAsync(KanikoHarness h, string name, Dictionary<string, string> labels)
+    {
+        using var client = new k8s.Kubernetes(k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(h.Env["KUBECONFIG"]));
+        await client.BatchV1.CreateNamespacedJobAsync(new k8s.Models.V1Job
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = name, Labels = labels },
+            Spec = new k8s.Models.V1JobSpec
+            {
+                Template = new k8s.Models.V1PodTemplateSpec
+                {
+                    Spec = new k8s.Models.V1PodSpec { RestartPolicy = "Never", Containers = [new k8s.Models.V1Container { Name = "old", Image = "busybox:1.36" }] },
+                },
+            },
+        }, KanikoHarness.Namespace);
+    }
+
+    [Fact]
+    public async Task ABuildJobLeftByAnEarlierAttemptOfTheRunIsReplaced()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await CreateJobAsync(h, buildName, new Dictionary<string, string> { ["wandb"] = "launch", ["wandb.ai/run-id"] = job.RunId });
+        var oldUid = h.Kube.Job(KanikoHarness.Namespace, buildName)!["metadata"]!["uid"]!.GetValue<string>();
+
+        h.StartAgent("k8s", h.Builder());
+
+        var build = await Eventually.Until(() => Task.FromResult(h.Kube.Job(KanikoHarness.Namespace, buildName) is { } j && j["metadata"]!["uid"]!.GetValue<string>() != oldUid ? j : null),
+            "a new build Job");
+        Assert.Equal("wandb-container-build", build["spec"]!["template"]!["spec"]!["containers"]![0]!["name"]!.GetValue<string>());
+        Assert.Contains(h.Kube.Deletions, d => d.Name == buildName && d.PropagationPolicy == "Foreground");
+    }
+
+    [Fact]
+    public async Task AJobOfThatNameThatIsNotTheRunsBuildIsLeftAlone()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await CreateJobAsync(h, buildName, new Dictionary<string, string> { ["team"] = "other" });
+
+        h.StartAgent("k8s", h.Builder());
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.Equal($"A Job named {buildName} already exists in namespace {KanikoHarness.Namespace} and is not the build of run {job.RunId}; " +
+                     "delete it, or set another builder.build-job-name.", failed.FailureMessage);
+        Assert.Empty(h.Kube.Deletions);
+        Assert.NotNull(h.Kube.Job(KanikoHarness.Namespace, buildName));
+        await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
     }
 }
