@@ -78,11 +78,47 @@ internal static partial class Validation
             Containers(containers, $"{path}.containers", causes);
         }
         if (spec["initContainers"] is JsonArray inits) Containers(inits, $"{path}.initContainers", causes);
+        Volumes(spec, path, causes);
         if (restartPolicies is not null)
         {
             var policy = spec["restartPolicy"];
             if (policy is null) causes.Required($"{path}.restartPolicy", $"valid values: {string.Join(", ", restartPolicies.Select(p => $"\"{p}\""))}");
             else if (!restartPolicies.Contains(policy.GetValue<string>())) causes.Unsupported($"{path}.restartPolicy", policy, string.Join(", ", restartPolicies.Select(p => $"\"{p}\"")));
+        }
+    }
+
+    /// <summary>Volumes have unique names (a secret volume names its Secret); every volumeMount names a volume and a path.</summary>
+    private static void Volumes(JsonObject spec, string path, Causes causes)
+    {
+        var volumes = new HashSet<string>(StringComparer.Ordinal);
+        var list = spec["volumes"] as JsonArray ?? [];
+        for (var i = 0; i < list.Count; i++)
+        {
+            var at = $"{path}.volumes[{i}]";
+            var name = list[i]?["name"]?.GetValue<string>();
+            if (string.IsNullOrEmpty(name)) causes.Required($"{at}.name");
+            else if (!DnsLabel().IsMatch(name)) causes.Bad($"{at}.name", list[i]!["name"], "a lowercase RFC 1123 label");
+            else if (!volumes.Add(name)) causes.Add(($"{at}.name", "FieldValueDuplicate", $"Duplicate value: \"{name}\""));
+            if (list[i]?["secret"] is JsonObject secret && string.IsNullOrEmpty(secret["secretName"]?.GetValue<string>())) causes.Required($"{at}.secret.secretName");
+        }
+        foreach (var kind in new[] { "initContainers", "containers" })
+        {
+            var containers = spec[kind] as JsonArray ?? [];
+            for (var c = 0; c < containers.Count; c++)
+            {
+                var mounts = containers[c]?["volumeMounts"] as JsonArray ?? [];
+                var paths = new HashSet<string>(StringComparer.Ordinal);
+                for (var m = 0; m < mounts.Count; m++)
+                {
+                    var at = $"{path}.{kind}[{c}].volumeMounts[{m}]";
+                    var name = mounts[m]?["name"]?.GetValue<string>();
+                    if (string.IsNullOrEmpty(name)) causes.Required($"{at}.name");
+                    else if (!volumes.Contains(name)) causes.Add(($"{at}.name", "FieldValueNotFound", $"Not found: \"{name}\""));
+                    var mountPath = mounts[m]?["mountPath"]?.GetValue<string>();
+                    if (string.IsNullOrEmpty(mountPath)) causes.Required($"{at}.mountPath");
+                    else if (!paths.Add(mountPath)) causes.Bad($"{at}.mountPath", mounts[m]!["mountPath"], "must be unique");
+                }
+            }
         }
     }
 

@@ -55,6 +55,19 @@ public sealed class KubeApiServerTests : IDisposable
     }
 
     [Fact]
+    public async Task AVolumeMountMustNameAVolumeAndASecretVolumeItsSecret()
+    {
+        var job = Job("mounts");
+        job.Spec.Template.Spec.Volumes = [new V1Volume { Name = "docker-config", Secret = new V1SecretVolumeSource() }];
+        job.Spec.Template.Spec.Containers[0].VolumeMounts = [new V1VolumeMount { Name = "cache", MountPath = "/cache" }];
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => _client.BatchV1.CreateNamespacedJobAsync(job, "ml"));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, e.Response.StatusCode);
+        var message = Status(e)["message"]!.GetValue<string>();
+        Assert.Contains("spec.template.spec.volumes[0].secret.secretName: Required value", message);
+        Assert.Contains("spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"cache\"", message);
+    }
+
+    [Fact]
     public async Task ATakenNameConflictsAndAMissingOneIsNotFound()
     {
         await _client.BatchV1.CreateNamespacedJobAsync(Job("train"), "ml");

@@ -72,6 +72,26 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
+    public async Task TheOutputOfAJobThatCompletesAtOnceIsStillInTheLog()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = await h.SubmitAsync("k8s");
+        h.StartAgent("k8s");
+        var name = Name(await h.KubeJobAsync(submitted.RunId));
+        var pod = await h.PodAsync(name);
+
+        // The Job's Complete may reach the agent before its pod watch has shown the pod running.
+        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
+        h.Server.AppendPodLog(AgentHarness.Namespace, pod, "a short job's only line");
+        h.Server.CompleteJob(AgentHarness.Namespace, name);
+
+        var finished = await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Finished, finished.State);
+        Assert.Contains("a short job's only line", h.Log(finished));
+    }
+
+    [Fact]
     public async Task AFailedJobIsFailedWithTheTerminationMessageAndLastOutput()
     {
         await using var h = new AgentHarness();

@@ -80,7 +80,7 @@ public sealed class LaunchAgent
         }
         if (_builder is null && queues.Any(q => _runners.For(q.Resource).RequiresImage))
         {
-            _builder = await Builders.BuilderFactory.CreateAsync(config.Builder, _docker, Credential, cancellationToken).ConfigureAwait(false);
+            _builder = await Builders.BuilderFactory.CreateAsync(config.Builder, config.Environment, _options.Environment, _docker, Credential, cancellationToken).ConfigureAwait(false);
         }
         return queues;
     }

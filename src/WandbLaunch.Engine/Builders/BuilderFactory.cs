@@ -5,12 +5,19 @@ using WandbLaunch.Engine.Registries;
 namespace WandbLaunch.Engine.Builders;
 
 /// <summary>
-/// Picks the agent's builder from <c>builder.type</c>: docker, noop, or (an empty builder block) docker when an
-/// engine answers and noop otherwise, as W&amp;B's agent does.
+/// Picks the agent's builder from <c>builder.type</c>: docker, kaniko, noop, or (an empty builder block) docker when
+/// an engine answers and noop otherwise, as W&amp;B's agent does.
 /// </summary>
 public static class BuilderFactory
 {
-    public static async Task<IImageBuilder> CreateAsync(BuilderSettings settings, Lazy<DockerEngine> engine, Func<string, RegistryCredential?> credentials, CancellationToken cancellationToken)
+    /// <param name="settings">The builder block.</param>
+    /// <param name="cloud">The environment block (kaniko's S3 region).</param>
+    /// <param name="environment">The agent's environment (kaniko reads KUBECONFIG and cloud credentials from it).</param>
+    /// <param name="engine">The Docker engine, connected on first use.</param>
+    /// <param name="credentials">Registry credentials by registry host.</param>
+    /// <param name="cancellationToken">Cancels the engine probe.</param>
+    public static async Task<IImageBuilder> CreateAsync(BuilderSettings settings, EnvironmentSettings cloud, Func<string, string?> environment, Lazy<DockerEngine> engine,
+        Func<string, RegistryCredential?> credentials, CancellationToken cancellationToken)
     {
         switch (settings.Type)
         {
@@ -23,8 +30,8 @@ public static class BuilderFactory
                 }
                 return new Docker.DockerBuilder(engine.Value, credentials);
             case "kaniko":
-                throw new Errors.LaunchException("BuilderNotAvailable", Errors.LaunchErrorCategory.NotImplemented,
-                    "builder.type kaniko builds on Kubernetes, which this version of WandbLaunch does not support yet; use docker or noop.", settings.Type);
+                // Nothing is contacted here: the cluster and the context store are reached when a job is built.
+                return new Kaniko.KanikoBuilder(cloud, environment, credentials);
             default:
                 return await engine.Value.IsReachableAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false)
                     ? new Docker.DockerBuilder(engine.Value, credentials)

@@ -27,12 +27,13 @@ internal sealed class RunningKubeJob : IRunningJob
 
     private readonly KubeAccess _access;
     private readonly KubeWorkload _workload;
-    private readonly string _runId;
     private readonly JobLog _log;
     private readonly Action<string> _warn;
     private readonly string? _secretName;
     private readonly int? _logsSinceSeconds;
     private readonly string? _uid;
+    private readonly string _podSelector;
+    private readonly string _failureStage;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<Verdict> _verdict = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _watchStop = new();
@@ -51,12 +52,16 @@ internal sealed class RunningKubeJob : IRunningJob
     /// <param name="secretName">The run's API-key Secret, deleted at the end; null when there is none.</param>
     /// <param name="uid">The workload's uid: pods owned by another object of the same kind (an earlier attempt of the run) are ignored.</param>
     /// <param name="logsSinceSeconds">Follow only this much recent output (after a re-attach); null for all of it.</param>
-    public RunningKubeJob(KubeAccess access, KubeWorkload workload, string? uid, string runId, JobLog log, Action<string> warn, string? secretName, int? logsSinceSeconds)
+    /// <param name="podSelector">The label selector of the workload's pods; by default the run-id label.</param>
+    /// <param name="failureStage">The stage a failure is recorded with: run, or build for a kaniko build Job.</param>
+    public RunningKubeJob(KubeAccess access, KubeWorkload workload, string? uid, string runId, JobLog log, Action<string> warn, string? secretName, int? logsSinceSeconds,
+        string? podSelector = null, string failureStage = FailureStage.Run)
     {
+        _podSelector = podSelector ?? $"{JobManifest.RunIdLabel}={runId}";
+        _failureStage = failureStage;
         _access = access;
         _workload = workload;
         _uid = uid;
-        _runId = runId;
         _log = log;
         _warn = warn;
         _secretName = secretName;
@@ -77,7 +82,7 @@ internal sealed class RunningKubeJob : IRunningJob
 
     private sealed record Verdict(LaunchJobState State, string Message, string? Stage = null);
 
-    private string PodSelector => $"{JobManifest.RunIdLabel}={_runId}";
+    private string PodSelector => _podSelector;
 
     private async Task<JobOutcome> MonitorAsync()
     {
@@ -90,6 +95,12 @@ internal sealed class RunningKubeJob : IRunningJob
             await _watchStop.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(pods, workload).ConfigureAwait(false);
 
+            if (verdict.State == LaunchJobState.Finished)
+            {
+                // The pod and workload watches are separate streams: the workload's Complete may arrive before
+                // the pod watch showed the pod running, and its output must still be read.
+                await FollowEndedPodsAsync().ConfigureAwait(false);
+            }
             if (verdict.State == LaunchJobState.Preempted && !_cancelled)
             {
                 // The run is re-queued with the same name: the old workload (and its pods, first) must go.
@@ -248,7 +259,7 @@ internal sealed class RunningKubeJob : IRunningJob
             if (condition.Type == "DisruptionTarget" && condition.Status == "True" && !_cancelled)
             {
                 Decide(new Verdict(LaunchJobState.Preempted,
-                    $"Pod {name} was disrupted ({condition.Reason}{(string.IsNullOrEmpty(condition.Message) ? "" : ": " + condition.Message)}).", FailureStage.Run));
+                    $"Pod {name} was disrupted ({condition.Reason}{(string.IsNullOrEmpty(condition.Message) ? "" : ": " + condition.Message)}).", _failureStage));
             }
             else if (condition.Type == "PodScheduled" && condition.Status == "False" && condition.Reason == "Unschedulable")
             {
@@ -289,12 +300,12 @@ internal sealed class RunningKubeJob : IRunningJob
         {
             Decide(_cancelled
                 ? new Verdict(LaunchJobState.Stopped, $"Stopped on request; {_workload} was deleted.")
-                : new Verdict(LaunchJobState.Failed, $"{_workload} was deleted before it finished (not by this agent).", FailureStage.Run));
+                : new Verdict(LaunchJobState.Failed, $"{_workload} was deleted before it finished (not by this agent).", _failureStage));
             return;
         }
         if (_uid is not null && JsonTree.TryGetString(workload["metadata"]?["uid"], out var uid) && uid != _uid)
         {
-            Decide(new Verdict(LaunchJobState.Failed, $"{_workload} was deleted and another object of that name created in its place.", FailureStage.Run));
+            Decide(new Verdict(LaunchJobState.Failed, $"{_workload} was deleted and another object of that name created in its place.", _failureStage));
             return;
         }
         var status = workload["status"] as JsonObject;
@@ -317,7 +328,7 @@ internal sealed class RunningKubeJob : IRunningJob
             {
                 Note($"could not list the pods of {_workload}: {e.Message}");
             }
-            Decide(new Verdict(LaunchJobState.Failed, failed, FailureStage.Run));
+            Decide(new Verdict(LaunchJobState.Failed, failed, _failureStage));
         }
     }
 
@@ -420,6 +431,20 @@ internal sealed class RunningKubeJob : IRunningJob
         }
     }
 
+    private async Task FollowEndedPodsAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var (pods, _) = await ListPodsAsync(timeout.Token).ConfigureAwait(false);
+            foreach (var pod in pods) await HandlePodAsync(WatchEventType.Modified, pod).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            Note($"could not list the pods of {_workload} to read their output: {e.Message}");
+        }
+    }
+
     private async Task DrainLogsAsync()
     {
         Task[] logs;
@@ -460,7 +485,7 @@ internal sealed class RunningKubeJob : IRunningJob
         }
         var tail = _log.Tail();
         if (tail.Count > 0) lines.Add("Its last output:\n" + string.Join('\n', tail.TakeLast(10)));
-        return JobOutcome.Failed(verdict.Stage ?? FailureStage.Run, string.Join('\n', lines), exitCode);
+        return JobOutcome.Failed(verdict.Stage ?? _failureStage, string.Join('\n', lines), exitCode);
     }
 
     // ---- cancel and clean up

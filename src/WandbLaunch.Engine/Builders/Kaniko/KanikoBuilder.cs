@@ -1,0 +1,294 @@
+using System.Collections.Concurrent;
+using System.IO.Compression;
+using System.Net;
+using System.Text.Json.Nodes;
+using k8s.Autorest;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Registries;
+using WandbLaunch.Engine.Runners.Kubernetes;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.Builders.Kaniko;
+
+/// <summary>
+/// Builds a job's image on Kubernetes with kaniko, as W&amp;B's agent does: the tag is the hash of the code and
+/// Dockerfile (an image already in the registry is not built again); the context (with <c>Dockerfile.wandb</c>) is
+/// gzip-tarred and uploaded to <c>&lt;build-context-store&gt;/&lt;run_id&gt;.tgz</c>; a Job
+/// <c>&lt;build-job-name&gt;-&lt;run_id&gt;</c> (<see cref="KanikoJob"/>) builds and pushes it to
+/// <c>builder.destination</c>. The Job is followed with watches, its pod's log copied into the job's log, and the Job
+/// and the uploaded context are deleted afterwards, whether the build succeeded, failed or was cancelled. The cluster
+/// is the one the job runs on (the <c>context</c> key of a kubernetes queue's config, else the kube context), in
+/// the job's namespace. Nothing is contacted until a job is built.
+/// </summary>
+public sealed class KanikoBuilder : IImageBuilder
+{
+    private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(30);
+
+    private readonly EnvironmentSettings _cloud;
+    private readonly Func<string, string?> _environment;
+    private readonly Func<string, RegistryCredential?> _credentials;
+    private readonly ConcurrentDictionary<string, KubeAccess> _access = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
+
+    /// <param name="cloud">The agent's <c>environment</c> block (the AWS region).</param>
+    /// <param name="environment">The agent's environment (KUBECONFIG, cloud credentials, WANDB_LAUNCH_SERVICE_ACCOUNT_NAME).</param>
+    /// <param name="credentials">Registry credentials, for checking whether an image already exists.</param>
+    public KanikoBuilder(EnvironmentSettings cloud, Func<string, string?> environment, Func<string, RegistryCredential?> credentials)
+    {
+        _cloud = cloud;
+        _environment = environment;
+        _credentials = credentials;
+    }
+
+    public string Type => "kaniko";
+
+    public async Task<string> BuildAsync(BuildRequest request, CancellationToken cancellationToken)
+    {
+        if (LaunchSpecRules.DockerImage(request.Spec) is { } prebuilt) return prebuilt;
+        var settings = request.Settings;
+        var destination = settings.Destination ?? throw new JobFailedException(FailureStage.Build,
+            "builder.type kaniko pushes every image it builds to a registry, and builder.destination is not set: set it to the image repository " +
+            "(Set-WandbLaunchAgentConfig -Destination registry.example.com/team/images), or submit a prebuilt image with -DockerImage.");
+        var store = settings.BuildContextStore ?? throw new JobFailedException(FailureStage.Build,
+            "builder.type kaniko needs builder.build-context-store (s3://…, gs://… or an Azure blob URL) to upload the build context to.");
+        var log = request.Log;
+        var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
+        var plan = BuildPlanner.Plan(code, request.Spec, BaseImage(request));
+        var tag = ContextArchive.Tag(plan);
+        var image = ImageReference.Parse($"{destination}:{tag}");
+        log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
+
+        // Two jobs of the same code started together build once: the second waits and then finds the image.
+        var gate = _building.GetOrAdd(image.ToString(), _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (await ExistsAsync(image, log, cancellationToken).ConfigureAwait(false))
+            {
+                log.Agent($"{image} is already in {image.Registry}: build skipped");
+                return image.ToString();
+            }
+            await BuildOnClusterAsync(request, plan, image, store, cancellationToken).ConfigureAwait(false);
+            return image.ToString();
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private static string? BaseImage(BuildRequest request)
+    {
+        var fromArgs = (request.ResourceArgs["builder"] as JsonObject)?["base_image"];
+        var fromSpec = (request.Spec["builder"] as JsonObject)?["base_image"];
+        return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
+            : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
+            : null;
+    }
+
+    /// <summary>
+    /// Whether the tag is in the registry. Kaniko pushes with the cluster's credentials, which the agent may not
+    /// have: when the registry cannot be asked (no or refused credentials, unreachable), the answer is "unknown"
+    /// and the image is built.
+    /// </summary>
+    private async Task<bool> ExistsAsync(ImageReference image, JobLog log, CancellationToken cancellationToken)
+    {
+        using var registry = new RegistryClient();
+        try
+        {
+            return await registry.ManifestExistsAsync(image, _credentials(image.Registry), cancellationToken).ConfigureAwait(false);
+        }
+        catch (LaunchException e)
+        {
+            log.Agent($"cannot tell whether {image} exists ({e.Message}); building it");
+            return false;
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            log.Agent($"cannot tell whether {image} exists (the registry {image.Registry} did not answer in time); building it");
+            return false;
+        }
+    }
+
+    private KubeAccess Access(string? context)
+    {
+        var key = context ?? "";
+        if (_access.TryGetValue(key, out var access)) return access;
+        var created = KubeAccess.Connect(context, _environment);
+        if (_access.TryAdd(key, created)) return created;
+        created.Dispose();
+        return _access[key];
+    }
+
+    private async Task BuildOnClusterAsync(BuildRequest request, BuildPlan plan, ImageReference image, string store, CancellationToken cancellationToken)
+    {
+        var log = request.Log;
+        var job = request.Job;
+        var onKubernetes = string.Equals(job.Resource, LaunchResource.Kubernetes, StringComparison.OrdinalIgnoreCase);
+        var kubeContext = onKubernetes ? JobManifest.Context(request.ResourceArgs) : null;
+        KubeAccess access;
+        try
+        {
+            access = Access(kubeContext);
+        }
+        catch (LaunchException e)
+        {
+            throw new JobFailedException(FailureStage.Build, $"The kaniko builder needs a Kubernetes cluster to build on: {e.Message}", e);
+        }
+        var @namespace = onKubernetes ? JobManifest.Namespace(request.ResourceArgs, access.ContextNamespace) : access.ContextNamespace ?? "default";
+        var serviceAccount = _environment(KanikoJob.ServiceAccountVariable) is { Length: > 0 } sa ? sa : "default";
+        var progress = request.Progress;
+        var activity = $"Building {image} with kaniko";
+
+        using var context = ContextStore.For(store, job.RunId, _cloud, _environment);
+        var manifest = KanikoJob.Render(request.Settings, job.RunId, @namespace, context.Uri, image.ToString(), serviceAccount, note => log.Agent(note));
+        var workload = new KubeWorkload(manifest["metadata"]!["namespace"]!.GetValue<string>(), KanikoJob.Name(request.Settings, job.RunId), "batch/v1", "Job", "jobs");
+
+        using (var archive = Compress(plan))
+        {
+            log.Agent($"uploading the build context ({archive.Length / 1024.0:0.#} KiB) to {context.Uri}");
+            progress?.Invoke(activity, $"uploading the build context to {context.Uri}", 0);
+            await context.UploadAsync(archive, (sent, total) =>
+                progress?.Invoke(activity, $"uploading the build context: {sent / 1024} of {Math.Max(total, 0) / 1024} KiB", total > 0 ? (int)Math.Min(10, sent * 10 / total) : -1),
+                cancellationToken).ConfigureAwait(false);
+        }
+        var created = false;
+        var cancelled = false;
+        try
+        {
+            log.Agent($"creating {workload} on {access.Describe()} to build {image}");
+            progress?.Invoke(activity, $"creating {workload}", 10);
+            var uid = await CreateJobAsync(access, workload, manifest, job.RunId, log, cancellationToken).ConfigureAwait(false);
+            created = true;
+            var running = new RunningKubeJob(access, workload, uid, job.RunId, log, warning => log.Agent("warning: " + warning), secretName: null,
+                logsSinceSeconds: null, podSelector: $"job-name={workload.Name}", failureStage: FailureStage.Build);
+            _ = running.Started.ContinueWith(_ => progress?.Invoke(activity, "kaniko is building", -1), TaskScheduler.Default);
+            JobOutcome outcome;
+            try
+            {
+                outcome = await running.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                log.Agent($"the build was cancelled; deleting {workload}");
+                cancelled = true;
+                await running.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAny(running.Completion, Task.Delay(CancelWait)).ConfigureAwait(false);
+                throw;
+            }
+            switch (outcome.State)
+            {
+                case LaunchJobState.Finished:
+                    log.Agent($"kaniko built and pushed {image}");
+                    progress?.Invoke(activity, "done", 100);
+                    return;
+                case LaunchJobState.Preempted:
+                    throw new JobFailedException(FailureStage.Build, $"The kaniko build of {image} was preempted: {outcome.Message}");
+                case LaunchJobState.Stopped:
+                    throw new JobFailedException(FailureStage.Build, $"The kaniko build of {image} was stopped: {outcome.Message}");
+                default:
+                    throw new JobFailedException(FailureStage.Build, $"The kaniko build of {image} failed: {outcome.Message}");
+            }
+        }
+        finally
+        {
+            if (created && !cancelled) await DeleteJobAsync(access, workload, log).ConfigureAwait(false);
+            await DeleteContextAsync(context, log).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The context as a gzip-compressed tar, with the plan's Dockerfile as Dockerfile.wandb.</summary>
+    internal static MemoryStream Compress(BuildPlan plan)
+    {
+        var compressed = new MemoryStream();
+        using (var tar = ContextArchive.Create(plan))
+        using (var gzip = new GZipStream(compressed, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            tar.CopyTo(gzip);
+        }
+        compressed.Position = 0;
+        return compressed;
+    }
+
+    /// <summary>
+    /// Creates the Job and returns its uid. A Job of that name left by an earlier attempt of this run (an agent that
+    /// died mid-build) is deleted first; one that is not this run's is an error.
+    /// </summary>
+    private static async Task<string?> CreateJobAsync(KubeAccess access, KubeWorkload workload, JsonObject manifest, string runId, JobLog log, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var created = await workload.CreateAsync(access, manifest,
+                    path => log.Agent($"warning: builder.kaniko-config sets {path}, which is not a field of a batch/v1 Job; it was left out."), cancellationToken).ConfigureAwait(false);
+                log.Agent($"created {workload}");
+                return created["metadata"]?["uid"]?.GetValue<string>();
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt == 0)
+            {
+                var existing = await workload.GetAsync(access, cancellationToken).ConfigureAwait(false);
+                if (existing is null) continue;
+                var owner = JsonTree.TryGetString(existing["metadata"]?["labels"]?[JobManifest.RunIdLabel], out var r) ? r : null;
+                if (owner != runId)
+                {
+                    throw new JobFailedException(FailureStage.Build,
+                        $"A Job named {workload.Name} already exists in namespace {workload.Namespace} and is not the build of run {runId}; delete it, or set another builder.build-job-name.");
+                }
+                log.Agent($"{workload} of an earlier attempt of this run exists; deleting it and waiting for its name to be free");
+                await workload.DeleteAsync(access, "Foreground", cancellationToken).ConfigureAwait(false);
+                var deadline = DateTime.UtcNow + NameReleaseWait;
+                while (await workload.GetAsync(access, cancellationToken).ConfigureAwait(false) is not null)
+                {
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new JobFailedException(FailureStage.Build, $"{workload} of an earlier attempt of this run was still being deleted after {NameReleaseWait.TotalSeconds:0} s.");
+                    }
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (HttpOperationException e)
+            {
+                throw new JobFailedException(FailureStage.Build,
+                    $"The Kubernetes API server refused to create {workload} ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
+            }
+            catch (LaunchException e)
+            {
+                throw new JobFailedException(FailureStage.Build, e.Message, e);
+            }
+        }
+    }
+
+    private static async Task DeleteJobAsync(KubeAccess access, KubeWorkload workload, JobLog log)
+    {
+        try
+        {
+            if (await workload.DeleteAsync(access, "Foreground", CancellationToken.None).ConfigureAwait(false))
+            {
+                log.Agent($"deleted {workload} (propagation Foreground: its pod first)");
+            }
+        }
+        catch (Exception e) when (e is HttpOperationException or LaunchException or HttpRequestException)
+        {
+            log.Agent($"could not delete {workload}: {e.Message}");
+        }
+    }
+
+    private static async Task DeleteContextAsync(ContextStore context, JobLog log)
+    {
+        try
+        {
+            await context.DeleteAsync(CancellationToken.None).ConfigureAwait(false);
+            log.Agent($"deleted the build context {context.Uri}");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            log.Agent($"could not delete the build context {context.Uri}: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+using System.Text.Json.Nodes;
+using k8s;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Tests.KubeApi;
+
+namespace WandbLaunch.Engine.KanikoTests;
+
+/// <summary>
+/// A real agent with builder.type kaniko: the context goes to a loopback store through the cloud SDK, the kaniko
+/// Job to the loopback API server (where the tests play the job controller and kaniko), and the run to a
+/// kubernetes queue in the image kaniko built.
+/// </summary>
+public sealed class KanikoAgentTests
+{
+    private const string RunConfig = """{"spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""";
+
+    private const string KanikoConfig = """
+        {
+          "metadata": {"annotations": {"karpenter.sh/do-not-disrupt": "true"}},
+          "spec": {"template": {"spec": {
+            "nodeSelector": {"node.kubernetes.io/instance-type": "m5.xlarge"},
+            "tolerations": [{"key": "build", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{
+              "args": ["--verbosity=debug", "--cache=false", "--destination=elsewhere.example.com/x:latest"],
+              "env": [{"name": "AWS_REGION", "value": "eu-central-1"}],
+              "resources": {"requests": {"cpu": "2", "memory": "4Gi"}}
+            }]
+          }}}
+        }
+        """;
+
+    private static string Name(JsonObject obj) => obj["metadata"]!["name"]!.GetValue<string>();
+
+    private static JsonObject PodSpec(JsonObject job) => (JsonObject)job["spec"]!["template"]!["spec"]!;
+
+    private static void AssertJson(string expected, JsonNode? actual) =>
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), actual), $"expected\n{JsonNode.Parse(expected)!.ToJsonString()}\nactual\n{actual?.ToJsonString()}");
+
+    [Theory]
+    [InlineData(StoreKind.S3)]
+    [InlineData(StoreKind.Gcs)]
+    [InlineData(StoreKind.Azure)]
+    public async Task BuildsOnTheClusterCleansUpAndRunsTheJobInTheBuiltImage(StoreKind kind)
+    {
+        await using var h = new KanikoHarness(kind);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var image = h.ImageFor(job);
+        h.StartAgent("k8s", h.Builder(kanikoConfigJson: KanikoConfig));
+
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        var build = await h.KubeJobAsync(buildName);
+
+        // The context was uploaded first: a gzip tar of the code with the generated Dockerfile.wandb.
+        var files = Tgz.Read(h.Uploaded(job.RunId) ?? throw new Xunit.Sdk.XunitException("no context was uploaded"));
+        Assert.Equal(["Dockerfile.wandb", "data/labels.csv", "requirements.txt", "train.py"], files.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("import wandb\nprint('training')\n", files["train.py"]);
+        Assert.Contains("RUN /env/bin/pip install --no-cache-dir -r /tmp/requirements.txt", files["Dockerfile.wandb"]);
+        Assert.Contains("""ENTRYPOINT ["python","train.py"]""", files["Dockerfile.wandb"]);
+
+        // The Job, field by field: W&B's kaniko Job, with kaniko-config merged in.
+        var context = $"{h.StoreUri}/{job.RunId}.tgz";
+        Assert.Equal("batch/v1", build["apiVersion"]!.GetValue<string>());
+        Assert.Equal(KanikoHarness.Namespace, build["metadata"]!["namespace"]!.GetValue<string>());
+        AssertJson($$"""{"wandb": "launch", "wandb.ai/run-id": "{{job.RunId}}"}""", build["metadata"]!["labels"]);
+        AssertJson("""{"karpenter.sh/do-not-disrupt": "true"}""", build["metadata"]!["annotations"]);
+        Assert.Equal(0, build["spec"]!["backoffLimit"]!.GetValue<int>());
+        Assert.Equal("launch", build["spec"]!["template"]!["metadata"]!["labels"]!["wandb"]!.GetValue<string>());
+        AssertJson($$$"""
+            {
+              "restartPolicy": "Never",
+              "activeDeadlineSeconds": 1800,
+              "serviceAccountName": "{{{KanikoHarness.ServiceAccount}}}",
+              "containers": [{
+                "name": "wandb-container-build",
+                "image": "registry.example.com/mirror/kaniko-project/executor:v1.23.2",
+                "args": [
+                  "--context={{{context}}}",
+                  "--dockerfile=Dockerfile.wandb",
+                  "--destination={{{image}}}",
+                  "--cache=false",
+                  "--cache-repo={{{h.Destination}}}",
+                  "--snapshot-mode=redo",
+                  "--compressed-caching=false",
+                  "--verbosity=debug"
+                ],
+                "volumeMounts": [{"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": true}],
+                "env": [{"name": "AWS_REGION", "value": "eu-central-1"}],
+                "resources": {"requests": {"cpu": "2", "memory": "4Gi"}}
+              }],
+              "volumes": [{"name": "docker-config", "secret": {"secretName": "regcred", "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}}],
+              "nodeSelector": {"node.kubernetes.io/instance-type": "m5.xlarge"},
+              "tolerations": [{"key": "build", "operator": "Exists", "effect": "NoSchedule"}]
+            }
+            """, PodSpec(build));
+        // Registry credentials stay in their Secret: nothing is copied into a ConfigMap.
+        Assert.DoesNotContain(h.Kube.Requests, r => r.Path.Contains("/configmaps"));
+
+        // Kaniko runs, logs and succeeds; the run's Job is then created with the image it pushed.
+        var pod = await h.PodAsync(buildName);
+        h.Kube.SetPodPhase(KanikoHarness.Namespace, pod, "Running");
+        h.Kube.AppendPodLog(KanikoHarness.Namespace, pod, "INFO[0000] Retrieving image manifest python:3.10-slim", $"INFO[0042] Pushing image to {image}");
+        await Eventually.Until(() => h.Log(h.JobAsync(job.Id).Result).Contains("Pushing image to"), "the kaniko log in the job log");
+        h.Kube.AppendPodLog(KanikoHarness.Namespace, pod, $"INFO[0044] Pushed {image}");
+        h.Kube.CompleteJob(KanikoHarness.Namespace, buildName);
+
+        var run = await h.KubeJobAsync($"launch-{job.RunId}");
+        Assert.Equal(image, PodSpec(run)["containers"]![0]!["image"]!.GetValue<string>());
+
+        // Cleaned up: the Job (pods first) and the uploaded context.
+        Assert.Contains(h.Kube.Deletions, d => d.Resource == "jobs.batch" && d.Name == buildName && d.PropagationPolicy == "Foreground");
+        await Eventually.Until(() => h.Kube.Job(KanikoHarness.Namespace, buildName) is null && h.Kube.PodsOf(KanikoHarness.Namespace, buildName).Count == 0, "the build Job and pod to be gone");
+        await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
+
+        var runPod = await h.PodAsync(Name(run));
+        h.Kube.SetPodPhase(KanikoHarness.Namespace, runPod, "Running");
+        h.Kube.AppendPodLog(KanikoHarness.Namespace, runPod, "training");
+        h.Kube.CompleteJob(KanikoHarness.Namespace, Name(run));
+        var finished = await h.StateAsync(job.Id, LaunchJobState.Finished, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Finished, finished.State);
+
+        // The build's output is in the job's log, before the run's.
+        var output = h.Log(finished).Split('\n').Where(l => l.Length > 0 && !l.StartsWith("[agent]")).ToList();
+        Assert.Equal(["INFO[0000] Retrieving image manifest python:3.10-slim", $"INFO[0042] Pushing image to {image}", $"INFO[0044] Pushed {image}", "training"], output);
+        var log = h.Log(finished);
+        Assert.Contains($"[agent] uploading the build context", log);
+        Assert.Contains("builder.kaniko-config sets --destination, which only the builder sets; it is ignored.", log);
+        Assert.DoesNotContain(ContextStoreTests.Secret, log);
+        Assert.Contains(h.Events, e => e.Kind == AgentEventKind.Progress && e.Activity == $"Building {image} with kaniko" && e.Percent == 100);
+    }
+
+    [Fact]
+    public async Task AFailedBuildFailsTheJobAtStageBuildWithTheLogTailAndCleansUp()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        h.Kube.AddNamespace("training");
+        await h.QueueAsync("k8s", """{"namespace": "training", "spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""");
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder(jobName: "ml-build", secret: false));
+
+        // In the namespace the job runs in; named after builder.build-job-name.
+        var buildName = $"ml-build-{job.RunId}";
+        var build = await Eventually.Until(() => Task.FromResult(h.Kube.Job("training", buildName)), "the build Job in namespace training");
+        Assert.False(PodSpec(build).ContainsKey("volumes"));
+        Assert.False(((JsonObject)PodSpec(build)["containers"]![0]!).ContainsKey("volumeMounts"));
+        var pod = await Eventually.Until(() => Task.FromResult(h.Kube.PodsOf("training", buildName).FirstOrDefault()), "the build pod");
+        h.Kube.SetPodPhase("training", pod, "Running");
+        h.Kube.AppendPodLog("training", pod,
+            "INFO[0003] RUN /env/bin/pip install --no-cache-dir -r /tmp/requirements.txt",
+            "ERROR: Could not find a version that satisfies the requirement wandb",
+            "error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1");
+        await Eventually.Until(() => h.Log(h.JobAsync(job.Id).Result).Contains("error building image"), "the kaniko log in the job log");
+        h.Kube.FailJob("training", buildName, exitCode: 1);
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        Assert.Equal(LaunchJobState.Failed, failed.State);
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.StartsWith($"The kaniko build of {h.ImageFor(job)} failed: Job training/{buildName} failed (BackoffLimitExceeded", failed.FailureMessage);
+        Assert.Contains($"container wandb-container-build: exited with code 1 (Error)", failed.FailureMessage);
+        Assert.Contains("ERROR: Could not find a version that satisfies the requirement wandb\nerror building image: error building stage", failed.FailureMessage);
+
+        Assert.Contains(h.Kube.Deletions, d => d.Resource == "jobs.batch" && d.Namespace == "training" && d.Name == buildName && d.PropagationPolicy == "Foreground");
+        await Eventually.Until(() => h.Kube.Job("training", buildName) is null, "the build Job to be deleted");
+        Assert.Equal(0, h.StoredObjects);
+        // No run was started.
+        Assert.Null(h.Kube.Job("training", $"launch-{job.RunId}"));
+    }
+
+    [Fact]
+    public async Task AnImageAlreadyInTheRegistryIsNotBuiltAgain()
+    {
+        await using var h = new KanikoHarness(StoreKind.Gcs);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var image = h.ImageFor(job);
+        h.Registry.AddTag("ml/train", image[(image.LastIndexOf(':') + 1)..]);
+        h.StartAgent("k8s", h.Builder());
+
+        var run = await h.KubeJobAsync($"launch-{job.RunId}");
+
+        Assert.Equal(image, PodSpec(run)["containers"]![0]!["image"]!.GetValue<string>());
+        Assert.Contains(h.Registry.Requests, r => r.Method == "HEAD" && r.Path == $"/v2/ml/train/manifests/{image[(image.LastIndexOf(':') + 1)..]}" && r.Status == 200);
+        Assert.Null(h.Kube.Job(KanikoHarness.Namespace, $"wandb-launch-container-build-{job.RunId}"));
+        // One Job was created: the run's.
+        Assert.Single(h.Kube.Requests, r => r.Method == "POST" && r.Path.EndsWith("/jobs"));
+        Assert.Empty(h.Gcs!.Requests);
+        Assert.Contains($"{image} is already in {h.Registry.HostPort}: build skipped", h.Log(await h.JobAsync(job.Id)));
+    }
+
+    [Fact]
+    public async Task AWrongS3SecretFailsTheBuildWithAClearMessageAndNoSecret()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        const string wrong = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGWRONGK";
+        h.Env["AWS_SECRET_ACCESS_KEY"] = wrong;
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder());
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.StartsWith($"Uploading the build context to {h.StoreUri}/{job.RunId}.tgz failed: the S3 endpoint", failed.FailureMessage);
+        Assert.Contains("403 SignatureDoesNotMatch", failed.FailureMessage);
+        Assert.Contains("the secret access key is wrong. Fix AWS_SECRET_ACCESS_KEY", failed.FailureMessage);
+        Assert.DoesNotContain(wrong, failed.FailureMessage);
+        Assert.DoesNotContain(wrong, h.Log(failed));
+        Assert.Contains("signature mismatch", h.S3!.Rejections);
+        Assert.Empty(h.Kube.All(ApiResource.Jobs, KanikoHarness.Namespace));
+    }
+
+    [Fact]
+    public async Task WithoutADestinationTheBuildFailsClearly()
+    {
+        await using var h = new KanikoHarness(StoreKind.Azure);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder(destination: null));
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.StartsWith("builder.type kaniko pushes every image it builds to a registry, and builder.destination is not set", failed.FailureMessage);
+        Assert.Empty(h.Azure!.Requests);
+        Assert.Empty(h.Kube.Requests);
+    }
+
+    [Fact]
+    public async Task StoppingAJobWhileKanikoBuildsDeletesTheBuildJobAndTheContext()
+    {
+        await using var h = new KanikoHarness(StoreKind.Azure);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder());
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await h.KubeJobAsync(buildName);
+        var pod = await h.PodAsync(buildName);
+        h.Kube.SetPodPhase(KanikoHarness.Namespace, pod, "Running");
+        Assert.NotNull(h.Uploaded(job.RunId));
+
+        await h.Backend.RequestStopAsync(job.Id, CancellationToken.None);
+
+        var stopped = await h.StateAsync(job.Id, LaunchJobState.Stopped, LaunchJobState.Failed, LaunchJobState.Finished);
+        Assert.Equal(LaunchJobState.Stopped, stopped.State);
+        Assert.Contains(h.Kube.Deletions, d => d.Resource == "jobs.batch" && d.Name == buildName && d.PropagationPolicy == "Foreground");
+        await Eventually.Until(() => h.Kube.Job(KanikoHarness.Namespace, buildName) is null, "the build Job to be deleted");
+        await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
+        Assert.Null(h.Kube.Job(KanikoHarness.Namespace, $"launch-{job.RunId}"));
+    }
+}
+
+/// <summary>A build Job of the same name already on the cluster.</summary>
+public sealed class KanikoLeftoverTests
+{
+    private const string RunConfig = """{"spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""";
+
+    private static async Task CreateJobAsync(KanikoHarness h, string name, Dictionary<string, string> labels)
+    {
+        using var client = new k8s.Kubernetes(k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(h.Env["KUBECONFIG"]));
+        await client.BatchV1.CreateNamespacedJobAsync(new k8s.Models.V1Job
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = name, Labels = labels },
+            Spec = new k8s.Models.V1JobSpec
+            {
+                Template = new k8s.Models.V1PodTemplateSpec
+                {
+                    Spec = new k8s.Models.V1PodSpec { RestartPolicy = "Never", Containers = [new k8s.Models.V1Container { Name = "old", Image = "busybox:1.36" }] },
+                },
+            },
+        }, KanikoHarness.Namespace);
+    }
+
+    [Fact]
+    public async Task ABuildJobLeftByAnEarlierAttemptOfTheRunIsReplaced()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await CreateJobAsync(h, buildName, new Dictionary<string, string> { ["wandb"] = "launch", ["wandb.ai/run-id"] = job.RunId });
+        var oldUid = h.Kube.Job(KanikoHarness.Namespace, buildName)!["metadata"]!["uid"]!.GetValue<string>();
+
+        h.StartAgent("k8s", h.Builder());
+
+        var build = await Eventually.Until(() => Task.FromResult(h.Kube.Job(KanikoHarness.Namespace, buildName) is { } j && j["metadata"]!["uid"]!.GetValue<string>() != oldUid ? j : null),
+            "a new build Job");
+        Assert.Equal("wandb-container-build", build["spec"]!["template"]!["spec"]!["containers"]![0]!["name"]!.GetValue<string>());
+        Assert.Contains(h.Kube.Deletions, d => d.Name == buildName && d.PropagationPolicy == "Foreground");
+    }
+
+    [Fact]
+    public async Task AJobOfThatNameThatIsNotTheRunsBuildIsLeftAlone()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await CreateJobAsync(h, buildName, new Dictionary<string, string> { ["team"] = "other" });
+
+        h.StartAgent("k8s", h.Builder());
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.Equal($"A Job named {buildName} already exists in namespace {KanikoHarness.Namespace} and is not the build of run {job.RunId}; " +
+                     "delete it, or set another builder.build-job-name.", failed.FailureMessage);
+        Assert.Empty(h.Kube.Deletions);
+        Assert.NotNull(h.Kube.Job(KanikoHarness.Namespace, buildName));
+        await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
+    }
+}

@@ -1,0 +1,227 @@
+using System.Collections.Concurrent;
+using System.Collections.Specialized;
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Builders;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Storage.Sqlite;
+using WandbLaunch.Tests.CloudStorage;
+using WandbLaunch.Tests.KubeApi;
+
+namespace WandbLaunch.Engine.KanikoTests;
+
+/// <summary>Which build-context store a test uses.</summary>
+public enum StoreKind
+{
+    S3,
+    Gcs,
+    Azure,
+}
+
+/// <summary>
+/// A real agent (the default runner registry, so the kubernetes runner the module ships) with builder.type kaniko,
+/// on a real SQLite store, against the loopback Kubernetes API server, a loopback registry and one loopback
+/// context store; and a job's code on disk.
+/// </summary>
+internal sealed class KanikoHarness : IAsyncDisposable
+{
+    public const string Entity = "ml-team";
+    public const string Namespace = "ml";
+    public const string ApiKey = "local-0123456789abcdef0123456789abcdef01234567";
+    public const string Bucket = "launch-contexts";
+    public const string ServiceAccount = "kaniko-builder";
+
+    private readonly List<(CancellationTokenSource Stop, Task Run)> _agents = new();
+
+    public KanikoHarness(StoreKind kind)
+    {
+        Kind = kind;
+        Kube = new KubeApiServer();
+        Kube.AddNamespace(Namespace);
+        Env = new ConcurrentDictionary<string, string>
+        {
+            ["KUBECONFIG"] = Kube.WriteKubeconfig(Dir.File("kubeconfig"), Namespace),
+            ["WANDB_API_KEY"] = ApiKey,
+            ["HOME"] = Dir.Path,
+            ["WANDB_LAUNCH_SERVICE_ACCOUNT_NAME"] = ServiceAccount,
+        };
+        switch (kind)
+        {
+            case StoreKind.S3:
+                S3 = new S3Server("eu-central-1");
+                S3.AddKey(ContextStoreTests.KeyId, ContextStoreTests.Secret);
+                S3.AddBucket(Bucket);
+                foreach (var (k, v) in ContextStoreTests.S3Env(S3)) Env[k] = v;
+                Env.TryRemove("AWS_REGION", out _);
+                StoreUri = $"s3://{Bucket}/kaniko";
+                break;
+            case StoreKind.Gcs:
+                Gcs = new GcsServer();
+                Gcs.AddBucket(Bucket);
+                Env["GOOGLE_APPLICATION_CREDENTIALS"] = Dir.Write("gcp-key.json", Gcs.ServiceAccountKeyJson());
+                Env["STORAGE_EMULATOR_HOST"] = Gcs.HostPort;
+                StoreUri = $"gs://{Bucket}/kaniko";
+                break;
+            case StoreKind.Azure:
+                Azure = new AzureBlobServer();
+                Azure.AddContainer(Bucket);
+                Env["AZURE_STORAGE_CONNECTION_STRING"] = Azure.ConnectionString();
+                StoreUri = $"https://{Azure.Account}.blob.core.windows.net/{Bucket}/kaniko";
+                break;
+        }
+        Backend = new SqliteLaunchBackend(Dir.File("launch.db"), Entity);
+        Code = Path.Combine(Dir.Path, "code");
+        Dir.Write("code/train.py", "import wandb\nprint('training')\n");
+        Dir.Write("code/requirements.txt", "wandb\n");
+        Dir.Write("code/data/labels.csv", "id,label\n1,cat\n");
+    }
+
+    public StoreKind Kind { get; }
+
+    public TempDirectory Dir { get; } = new();
+
+    public KubeApiServer Kube { get; }
+
+    public RegistryStandIn Registry { get; } = new();
+
+    public S3Server? S3 { get; }
+
+    public GcsServer? Gcs { get; }
+
+    public AzureBlobServer? Azure { get; }
+
+    public string StoreUri { get; } = "";
+
+    public string Code { get; }
+
+    public SqliteLaunchBackend Backend { get; }
+
+    public ConcurrentDictionary<string, string> Env { get; }
+
+    public ConcurrentQueue<AgentEvent> Events { get; } = new();
+
+    /// <summary>builder.destination: a repository in the loopback registry.</summary>
+    public string Destination => $"{Registry.HostPort}/ml/train";
+
+    /// <summary>The uploaded context of a run, or null.</summary>
+    public byte[]? Uploaded(string runId) => Kind switch
+    {
+        StoreKind.S3 => S3!.Object(Bucket, $"kaniko/{runId}.tgz"),
+        StoreKind.Gcs => Gcs!.Object(Bucket, $"kaniko/{runId}.tgz"),
+        _ => Azure!.Blob(Bucket, $"kaniko/{runId}.tgz"),
+    };
+
+    /// <summary>How many objects the store holds.</summary>
+    public int StoredObjects => Kind switch
+    {
+        StoreKind.S3 => S3!.Objects.Count,
+        StoreKind.Gcs => Gcs!.Objects.Count,
+        _ => Azure!.Blobs.Count,
+    };
+
+    public BuilderSettings Builder(string? destination = "(default)", string? jobName = null, string? kanikoConfigJson = null, bool secret = true) => new()
+    {
+        Type = "kaniko",
+        Destination = destination == "(default)" ? Destination : destination,
+        BuildContextStore = StoreUri,
+        BuildJobName = jobName,
+        SecretName = secret ? "regcred" : null,
+        SecretKey = secret ? ".dockerconfigjson" : null,
+        KanikoImage = "registry.example.com/mirror/kaniko-project/executor:v1.23.2",
+        KanikoConfig = kanikoConfigJson is null ? null : (OrderedDictionary)JsonTree.ToPlain(JsonNode.Parse(kanikoConfigJson))!,
+    };
+
+    public async Task QueueAsync(string name, string kubernetesConfigJson) =>
+        await Backend.CreateQueueAsync(new QueueDefinition
+        {
+            Name = name,
+            Entity = Entity,
+            Project = LaunchDefaults.Project,
+            Resource = "kubernetes",
+            Configuration = JsonNode.Parse(kubernetesConfigJson),
+            CreatedBy = "tester",
+        }, CancellationToken.None);
+
+    /// <summary>A code job: the local directory with train.py, run with python.</summary>
+    public async Task<LaunchJob> SubmitCodeAsync(string queue) =>
+        await Backend.PushAsync(new QueueKey(Entity, LaunchDefaults.Project, queue), new PushRequest
+        {
+            Spec = new JsonObject
+            {
+                ["uri"] = Code,
+                ["project"] = "llm",
+                ["entity"] = Entity,
+                ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("python", "train.py") },
+            },
+        }, CancellationToken.None);
+
+    /// <summary>The image the builder will make for a job (its tag is the hash of the code and Dockerfile).</summary>
+    public string ImageFor(LaunchJob job)
+    {
+        var plan = BuildPlanner.Plan(Code, job.GetSpec(), null);
+        return $"{Destination}:{ContextArchive.Tag(plan)}";
+    }
+
+    public LaunchAgent StartAgent(string queue, BuilderSettings builder, EnvironmentSettings? cloud = null)
+    {
+        var options = new AgentOptions
+        {
+            Config = new LaunchAgentConfig
+            {
+                Queues = [queue],
+                Entity = Entity,
+                MaxJobs = -1,
+                Builder = builder,
+                Environment = cloud ?? (Kind == StoreKind.S3 ? new EnvironmentSettings { Type = "aws", Region = "eu-central-1" } : new EnvironmentSettings()),
+            },
+            Name = "kaniko-test",
+            Environment = n => Env.TryGetValue(n, out var v) ? v : null,
+            WorkDirectory = Dir.File("work"),
+            StartTimeout = TimeSpan.FromSeconds(60),
+            PollingInterval = TimeSpan.FromMilliseconds(250),
+        };
+        var agent = new LaunchAgent(Backend, options, new Recorder(Events));
+        var stop = new CancellationTokenSource();
+        _agents.Add((stop, Task.Run(() => agent.RunAsync(stop.Token))));
+        return agent;
+    }
+
+    private sealed class Recorder(ConcurrentQueue<AgentEvent> events) : IAgentEvents
+    {
+        public void Report(AgentEvent agentEvent) => events.Enqueue(agentEvent);
+    }
+
+    public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
+
+    public Task<LaunchJob> StateAsync(string id, params LaunchJobState[] states) =>
+        Eventually.Until(async () =>
+        {
+            var job = await JobAsync(id);
+            return states.Contains(job.State) ? job : null;
+        }, $"job {id} to be {string.Join(" or ", states)}", TimeSpan.FromSeconds(20));
+
+    public Task<JsonObject> KubeJobAsync(string name) =>
+        Eventually.Until(() => Task.FromResult(Kube.Job(Namespace, name)), $"Kubernetes Job {name}");
+
+    public Task<string> PodAsync(string jobName) =>
+        Eventually.Until(() => Task.FromResult(Kube.PodsOf(Namespace, jobName).FirstOrDefault()), $"a pod of {jobName}");
+
+    public string Log(LaunchJob job) => File.Exists(job.LogPath) ? File.ReadAllText(job.LogPath!) : "";
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var (stop, _) in _agents) await stop.CancelAsync();
+        await Task.WhenAny(Task.WhenAll(_agents.Select(a => a.Run)), Task.Delay(TimeSpan.FromSeconds(20)));
+        Kube.Dispose();
+        Registry.Dispose();
+        S3?.Dispose();
+        Gcs?.Dispose();
+        Azure?.Dispose();
+        Backend.Dispose();
+        Dir.Dispose();
+    }
+}
