@@ -1,0 +1,83 @@
+# Get-WandbLaunchJobManifest: what an agent would run, rendered without running or contacting anything.
+BeforeAll {
+    . $PSScriptRoot/Common.ps1
+    Import-Module $ModulePath -Force
+    New-TestStore | Out-Null
+    $script:code = New-TestDirectory
+    Set-Content (Join-Path $code 'train.py') 'print("hi")'
+    New-WandbLaunchQueue -Name proc -Resource local-process -Configuration @{ env = @{ OMP_NUM_THREADS = '4' } } | Out-Null
+    New-WandbLaunchQueue -Name box -Resource local-container -Configuration @{ memory = '1g' } | Out-Null
+    $kubeConfig = @{
+        metadata = @{ namespace = 'ml' }
+        spec     = @{ template = @{ spec = @{ containers = @(@{ resources = @{ limits = @{ 'nvidia.com/gpu' = '{{gpus}}' } } }) } } }
+    }
+    New-WandbLaunchQueue -Name k8s -Resource kubernetes -Configuration $kubeConfig `
+        -TemplateVariable @{ gpus = @{ type = 'integer'; minimum = 1; maximum = 8; default = 1 } } | Out-Null
+}
+
+AfterAll {
+    $env:WANDB_API_KEY = $null
+}
+
+Describe 'Get-WandbLaunchJobManifest' {
+    BeforeEach { $env:WANDB_API_KEY = 'wbl-secret-api-key-1234' }
+    AfterEach { $env:WANDB_API_KEY = $null }
+
+    It 'shows the command line and environment of a local-process job, with the API key redacted' {
+        $rendered = Get-WandbLaunchJobManifest -Queue proc -Uri $code -EntryPoint python3, train.py -Arguments --epochs, 3 -RunConfig @{ lr = 0.1 }
+        $rendered.Resource | Should -Be 'local-process'
+        $rendered.Summary | Should -Be 'python3 train.py --epochs 3'
+        $rendered.Text | Should -Match 'OMP_NUM_THREADS=4'
+        $rendered.Text | Should -Match 'WANDB_CONFIG=\{"lr":0.1\}'
+        $rendered.Text | Should -Match 'WANDB_API_KEY=\*\*\*'
+        $rendered.Text | Should -Not -Match 'wbl-secret-api-key-1234'
+        ($rendered | Out-String) | Should -Match '# local-process: python3 train.py'
+    }
+
+    It 'names the image the docker builder would build for code in a local directory' {
+        $rendered = Get-WandbLaunchJobManifest -Queue box -Uri $code -EntryPoint python3, train.py
+        $rendered.Text | Should -Match 'image: wandb-launch/model-registry-[a-z0-9-]+:[0-9a-f]{8}'
+        $again = Get-WandbLaunchJobManifest -Queue box -Uri $code -EntryPoint python3, train.py
+        ($again.Text -split "`n")[0] | Should -Be ($rendered.Text -split "`n")[0] -Because 'unchanged code gets the same tag'
+    }
+
+    It 'renders the Kubernetes Secret and Job as YAML, with templates applied and the key redacted' {
+        $rendered = Get-WandbLaunchJobManifest -Queue k8s -DockerImage registry.example.com/team/train:1 -TemplateVariable @{ gpus = 2 }
+        $rendered.Resource | Should -Be 'kubernetes'
+        $yaml = $rendered.Text
+        $yaml | Should -Match 'kind: Secret'
+        $yaml | Should -Match 'kind: Job'
+        $yaml | Should -Match 'namespace: ml'
+        $yaml | Should -Match 'nvidia.com/gpu: 2'
+        $yaml | Should -Match 'image: registry.example.com/team/train:1'
+        $yaml | Should -Match 'wandb.ai/monitor: "true"'
+        $yaml | Should -Match 'allowPrivilegeEscalation: false'
+        $yaml | Should -Match "password: ['`"]?\*\*\*"
+        $yaml | Should -Not -Match 'wbl-secret-api-key-1234'
+    }
+
+    It 'refuses a forbidden manifest field with its path (ForbiddenManifestField), and stores nothing' {
+        $before = @(Get-WandbLaunchJob).Count
+        $bad = @{ kubernetes = @{ spec = @{ template = @{ spec = @{ hostNetwork = $true } } } } }
+        { Get-WandbLaunchJobManifest -Queue k8s -DockerImage img:1 -ResourceArgs $bad -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ForbiddenManifestField,WandbLaunch.Jobs.GetWandbLaunchJobManifestCommand' -ExpectedMessage '*spec.template.spec.hostNetwork*'
+        { Submit-WandbLaunchJob -Queue k8s -DockerImage img:1 -ResourceArgs $bad -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ForbiddenManifestField,WandbLaunch.Jobs.SubmitWandbLaunchJobCommand'
+        @(Get-WandbLaunchJob).Count | Should -Be $before
+    }
+
+    It 'refuses a job the queue''s runner could never run (JobCannotRun)' {
+        { Get-WandbLaunchJobManifest -Queue proc -DockerImage img:1 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'JobCannotRun,WandbLaunch.Jobs.GetWandbLaunchJobManifestCommand' -ExpectedMessage '*local-container*'
+    }
+
+    It 'is what Submit-WandbLaunchJob -WhatIf prints, and -WhatIf stores nothing' {
+        $before = @(Get-WandbLaunchJob).Count
+        $out = & (Get-PwshCommand) -NoProfile -NonInteractive -Command "
+            `$env:WANDB_LAUNCH_DB = '$env:WANDB_LAUNCH_DB'
+            Import-Module '$ModulePath'
+            Submit-WandbLaunchJob -Queue proc -Uri '$code' -EntryPoint python3, train.py -WhatIf" 2>&1
+        ($out -join "`n") | Should -Match 'What an agent would run \(local-process\): python3 train.py'
+        @(Get-WandbLaunchJob).Count | Should -Be $before
+    }
+}
