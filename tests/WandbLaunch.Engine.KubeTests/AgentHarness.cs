@@ -44,6 +44,11 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public ConcurrentQueue<AgentEvent> Events { get; } = new();
 
+    private int _kubeconfigLookups;
+
+    /// <summary>How often the agents looked up KUBECONFIG: once per kubeconfig they read.</summary>
+    public int KubeconfigLookups => Volatile.Read(ref _kubeconfigLookups);
+
     public async Task QueueAsync(string name, string kubernetesConfigJson = "{}") =>
         await Backend.CreateQueueAsync(new QueueDefinition
         {
@@ -72,7 +77,11 @@ internal sealed class AgentHarness : IAsyncDisposable
         {
             Config = new LaunchAgentConfig { Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" } },
             Name = "kube-test",
-            Environment = n => n == "KUBECONFIG" && kubeconfig is not null ? kubeconfig : Env.TryGetValue(n, out var v) ? v : null,
+            Environment = n =>
+            {
+                if (n == "KUBECONFIG") Interlocked.Increment(ref _kubeconfigLookups);
+                return n == "KUBECONFIG" && kubeconfig is not null ? kubeconfig : Env.TryGetValue(n, out var v) ? v : null;
+            },
             WorkDirectory = Dir.File("work"),
             StartTimeout = startTimeout ?? TimeSpan.FromSeconds(60),
             Lease = lease ?? TimeSpan.FromSeconds(30),

@@ -92,6 +92,31 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
+    public async Task JobsTakenAtOnceShareOneConnectionToTheCluster()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = new List<LaunchJob>();
+        for (var i = 0; i < 40; i++) submitted.Add(await h.SubmitAsync("k8s"));
+        h.StartAgent("k8s");
+
+        // All 40 are taken in one go. Each reading the kubeconfig itself (a synchronous wait in the client's loader)
+        // starved the thread pool and started them a few per second.
+        var running = new HashSet<string>();
+        await Eventually.Until(async () =>
+        {
+            foreach (var pod in h.Server.All(ApiResource.Pods, AgentHarness.Namespace))
+            {
+                var name = pod["metadata"]!["name"]!.GetValue<string>();
+                if (pod["status"]!["phase"]!.GetValue<string>() == "Pending" && running.Add(name)) h.Server.SetPodPhase(AgentHarness.Namespace, name, "Running");
+            }
+            var jobs = await h.Backend.GetJobsAsync(new JobQuery { States = [LaunchJobState.Running] }, CancellationToken.None);
+            return jobs.Count == submitted.Count ? jobs : null;
+        }, "all 40 jobs running", TimeSpan.FromSeconds(60));
+        Assert.Equal(1, h.KubeconfigLookups);
+    }
+
+    [Fact]
     public async Task AFailedJobIsFailedWithTheTerminationMessageAndLastOutput()
     {
         await using var h = new AgentHarness();

@@ -23,7 +23,7 @@ public sealed class KubernetesRunner : ILaunchRunner
     private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
 
     private readonly Func<string, string?> _environment;
-    private readonly ConcurrentDictionary<string, KubeAccess> _access = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task<KubeAccess>>> _access = new(StringComparer.Ordinal);
 
     /// <param name="environment">The agent's environment (KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST).</param>
     public KubernetesRunner(Func<string, string?> environment) => _environment = environment;
@@ -32,15 +32,31 @@ public sealed class KubernetesRunner : ILaunchRunner
 
     public bool RequiresImage => true;
 
-    /// <summary>The cluster access for a kube context (null: the current one), made on first use and kept.</summary>
-    private KubeAccess Access(string? context)
+    /// <summary>
+    /// The cluster access for a kube context (null: the current one), made on first use and kept. Jobs that start
+    /// together all wait for that one connection: each reading the kubeconfig itself would block a thread apiece (the
+    /// client's kubeconfig loader waits synchronously on asynchronous reads), and hundreds of jobs taken at once then
+    /// starve the thread pool, which starts them a few per second. A connection that fails is not kept.
+    /// </summary>
+    private async Task<KubeAccess> AccessAsync(string? context)
     {
         var key = context ?? "";
-        if (_access.TryGetValue(key, out var access)) return access;
-        var created = KubeAccess.Connect(context, _environment);
-        if (_access.TryAdd(key, created)) return created;
-        created.Dispose();
-        return _access[key];
+        var pending = _access.GetOrAdd(key, _ => new Lazy<Task<KubeAccess>>(() => Task.Run(() => KubeAccess.Connect(context, _environment))));
+        try
+        {
+            return await pending.Value.ConfigureAwait(false);
+        }
+        catch
+        {
+            _access.TryRemove(new KeyValuePair<string, Lazy<Task<KubeAccess>>>(key, pending));
+            throw;
+        }
+    }
+
+    /// <summary>Drops a context's access, so that the next job reads the kubeconfig again.</summary>
+    private void Forget(string? context)
+    {
+        if (_access.TryRemove(context ?? "", out var stale) && stale.IsValueCreated && stale.Value.IsCompletedSuccessfully) stale.Value.Result.Dispose();
     }
 
     private static string AgentOf(JobContext context) => context.Job.AgentId ?? "none";
@@ -62,12 +78,12 @@ public sealed class KubernetesRunner : ILaunchRunner
         var kubeContext = JobManifest.Context(context.ResourceArgs);
         try
         {
-            return await StartAsync(Access(kubeContext), context, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(await AccessAsync(kubeContext).ConfigureAwait(false), context, cancellationToken).ConfigureAwait(false);
         }
         catch (LaunchException e) when (e.ErrorId is "KubeUnauthorized")
         {
             // Read the kubeconfig again for the next job: its credentials may have been renewed meanwhile.
-            if (_access.TryRemove(kubeContext ?? "", out var stale)) stale.Dispose();
+            Forget(kubeContext);
             throw;
         }
     }
@@ -223,7 +239,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         KubeAccess access;
         try
         {
-            access = Access(JobManifest.Context(args));
+            access = await AccessAsync(JobManifest.Context(args)).ConfigureAwait(false);
         }
         catch (LaunchException e)
         {
