@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Runners.Kubernetes;
 using WandbLaunch.Tests.KubeApi;
 
 namespace WandbLaunch.Engine.KubeTests;
@@ -145,6 +146,17 @@ public sealed class KubernetesAgentTests
         var after = h.Server.Requests.Skip(before).ToList();
         Assert.Contains(after, r => r.Path.EndsWith("/jobs") && !r.Query.Contains("watch=true"));
         Assert.Contains("410 Gone", h.Log(finished));
+    }
+
+    [Fact]
+    public async Task APodLogIsFollowedWithoutTheClientsRequestTimeout()
+    {
+        await using var h = new AgentHarness();
+        var access = KubeAccess.Connect(null, n => h.Env.TryGetValue(n, out var v) ? v : null);
+        // The client cuts any other request, its response included, after HttpClientTimeout: a followed log with it ended after 100 s.
+        Assert.Equal(TimeSpan.FromSeconds(100), ((k8s.Kubernetes)access.Client).HttpClientTimeout);
+        Assert.Equal(Timeout.InfiniteTimeSpan, ((k8s.Kubernetes)access.StreamClient).HttpClientTimeout);
+        access.Dispose();
     }
 
     [Fact]

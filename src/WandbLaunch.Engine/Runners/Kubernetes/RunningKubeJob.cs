@@ -394,7 +394,7 @@ internal sealed class RunningKubeJob : IRunningJob
         var cancel = _logStop.Token;
         try
         {
-            using var stream = await _access.CallAsync("get", "pods/log", _workload.Namespace,
+            using var stream = await _access.StreamAsync("get", "pods/log", _workload.Namespace,
                 c => c.CoreV1.ReadNamespacedPodLogAsync(pod, _workload.Namespace, container: container, follow: true, sinceSeconds: _logsSinceSeconds,
                     cancellationToken: cancel)).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
