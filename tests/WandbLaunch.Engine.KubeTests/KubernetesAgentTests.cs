@@ -149,6 +149,31 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
+    public async Task AWatchTheServerEndsQuietlyIsWatchedAgainWithoutComplaint()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = await h.SubmitAsync("k8s");
+        h.StartAgent("k8s");
+        var name = Name(await h.KubeJobAsync(submitted.RunId));
+        var pod = await h.PodAsync(name);
+        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
+        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        await Eventually.Until(() => h.Server.OpenWatches >= 2, "the pod and Job watches");
+        var before = h.Server.Requests.Count;
+
+        // Their timeoutSeconds ran out with nothing to report: the responses end without a line.
+        h.Server.EndWatches();
+
+        await Eventually.Until(() => h.Server.Requests.Skip(before).Count(r => r.Query.Contains("watch=true")) >= 2 && h.Server.OpenWatches >= 2, "both watches again");
+        var after = h.Server.Requests.Skip(before).ToList();
+        Assert.DoesNotContain(after, r => !r.Query.Contains("watch=true") && !r.Path.EndsWith("/log"));
+        Assert.DoesNotContain("watching", h.Log(running));
+        h.Server.CompleteJob(AgentHarness.Namespace, name);
+        Assert.Equal(LaunchJobState.Finished, (await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed)).State);
+    }
+
+    [Fact]
     public async Task APodLogIsFollowedWithoutTheClientsRequestTimeout()
     {
         await using var h = new AgentHarness();
