@@ -320,6 +320,15 @@ public sealed partial class KubeApiServer
 
     // ---- watch history
 
+    /// <summary>Ends every open watch without an event, as an API server does when a watch's timeoutSeconds runs out.</summary>
+    public void EndWatches()
+    {
+        lock (_gate)
+        {
+            foreach (var watch in _watches) watch.Lines.Writer.TryComplete();
+        }
+    }
+
     /// <summary>
     /// Compacts the watch history (as etcd compaction does): every open watch gets an ERROR event with 410 Gone
     /// and ends, and a watch from any resourceVersion seen so far is answered 410; clients must list again.

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Runners.Kubernetes;
 using WandbLaunch.Tests.KubeApi;
 
 namespace WandbLaunch.Engine.KubeTests;
@@ -165,6 +166,42 @@ public sealed class KubernetesAgentTests
         var after = h.Server.Requests.Skip(before).ToList();
         Assert.Contains(after, r => r.Path.EndsWith("/jobs") && !r.Query.Contains("watch=true"));
         Assert.Contains("410 Gone", h.Log(finished));
+    }
+
+    [Fact]
+    public async Task AWatchTheServerEndsQuietlyIsWatchedAgainWithoutComplaint()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = await h.SubmitAsync("k8s");
+        h.StartAgent("k8s");
+        var name = Name(await h.KubeJobAsync(submitted.RunId));
+        var pod = await h.PodAsync(name);
+        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
+        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        await Eventually.Until(() => h.Server.OpenWatches >= 2, "the pod and Job watches");
+        var before = h.Server.Requests.Count;
+
+        // Their timeoutSeconds ran out with nothing to report: the responses end without a line.
+        h.Server.EndWatches();
+
+        await Eventually.Until(() => h.Server.Requests.Skip(before).Count(r => r.Query.Contains("watch=true")) >= 2 && h.Server.OpenWatches >= 2, "both watches again");
+        var after = h.Server.Requests.Skip(before).ToList();
+        Assert.DoesNotContain(after, r => !r.Query.Contains("watch=true") && !r.Path.EndsWith("/log"));
+        Assert.DoesNotContain("watching", h.Log(running));
+        h.Server.CompleteJob(AgentHarness.Namespace, name);
+        Assert.Equal(LaunchJobState.Finished, (await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed)).State);
+    }
+
+    [Fact]
+    public async Task APodLogIsFollowedWithoutTheClientsRequestTimeout()
+    {
+        await using var h = new AgentHarness();
+        var access = KubeAccess.Connect(null, n => h.Env.TryGetValue(n, out var v) ? v : null);
+        // The client cuts any other request, its response included, after HttpClientTimeout: a followed log with it ended after 100 s.
+        Assert.Equal(TimeSpan.FromSeconds(100), ((k8s.Kubernetes)access.Client).HttpClientTimeout);
+        Assert.Equal(Timeout.InfiniteTimeSpan, ((k8s.Kubernetes)access.StreamClient).HttpClientTimeout);
+        access.Dispose();
     }
 
     [Fact]

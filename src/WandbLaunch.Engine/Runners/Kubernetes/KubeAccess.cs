@@ -28,6 +28,9 @@ public sealed class KubeAccess : IDisposable
         User = user;
         ContextNamespace = contextNamespace;
         Client = new k8s.Kubernetes(config);
+        // The client cancels every request that is not a watch after HttpClientTimeout (100 s by default), reading of
+        // its response included: a pod's log followed with that client would end 100 s after it began.
+        StreamClient = new k8s.Kubernetes(config) { HttpClientTimeout = Timeout.InfiniteTimeSpan };
     }
 
     /// <summary>The API server URL.</summary>
@@ -46,6 +49,9 @@ public sealed class KubeAccess : IDisposable
     public string? ContextNamespace { get; }
 
     public IKubernetes Client { get; }
+
+    /// <summary>A client for responses that last as long as what they follow (a pod's log with follow): no request timeout.</summary>
+    public IKubernetes StreamClient { get; }
 
     /// <summary>Where the access came from and which context, for log lines.</summary>
     public string Describe() => Context is null ? $"{Server} ({Source})" : $"{Server} (context {Context} from {Source})";
@@ -239,11 +245,18 @@ public sealed class KubeAccess : IDisposable
     /// Runs a call against the API server and turns authentication, authorization and connection failures into
     /// errors that say what to fix. Other HTTP errors reach the caller as <see cref="HttpOperationException"/>.
     /// </summary>
-    public async Task<T> CallAsync<T>(string verb, string resource, string? @namespace, Func<IKubernetes, Task<T>> call)
+    public Task<T> CallAsync<T>(string verb, string resource, string? @namespace, Func<IKubernetes, Task<T>> call) =>
+        CallAsync(Client, verb, resource, @namespace, call);
+
+    /// <summary>As <see cref="CallAsync{T}(string, string, string?, Func{IKubernetes, Task{T}})"/>, with <see cref="StreamClient"/>.</summary>
+    public Task<T> StreamAsync<T>(string verb, string resource, string? @namespace, Func<IKubernetes, Task<T>> call) =>
+        CallAsync(StreamClient, verb, resource, @namespace, call);
+
+    private async Task<T> CallAsync<T>(IKubernetes client, string verb, string resource, string? @namespace, Func<IKubernetes, Task<T>> call)
     {
         try
         {
-            return await call(Client).ConfigureAwait(false);
+            return await call(client).ConfigureAwait(false);
         }
         catch (Exception e) when (Translate(e, verb, resource, @namespace) is { } translated)
         {
@@ -325,5 +338,9 @@ public sealed class KubeAccess : IDisposable
         }
     }
 
-    public void Dispose() => (Client as IDisposable)?.Dispose();
+    public void Dispose()
+    {
+        (Client as IDisposable)?.Dispose();
+        (StreamClient as IDisposable)?.Dispose();
+    }
 }

@@ -142,6 +142,7 @@ internal sealed class RunningKubeJob : IRunningJob
         var failures = 0;
         while (!cancel.IsCancellationRequested)
         {
+            var began = DateTime.UtcNow;
             try
             {
                 if (resourceVersion is null)
@@ -152,7 +153,6 @@ internal sealed class RunningKubeJob : IRunningJob
                 }
                 var expired = false;
                 Exception? streamError = null;
-                var began = DateTime.UtcNow;
                 var events = watch(resourceVersion, e =>
                 {
                     if (e is KubernetesException { Status.Code: 410 }) expired = true;
@@ -183,6 +183,20 @@ internal sealed class RunningKubeJob : IRunningJob
                 Note($"the watch on {what} expired (410 Gone); listing {what} again");
                 resourceVersion = null;
             }
+            catch (Exception e) when (EndedBeforeAnyEvent(e))
+            {
+                // The server ended the watch (its timeoutSeconds ran out) before anything happened, which the client
+                // reports as a read past the end of the response. Nothing was missed: watch again from the same
+                // resourceVersion.
+                try
+                {
+                    if (DateTime.UtcNow - began < TimeSpan.FromSeconds(1)) await Task.Delay(TimeSpan.FromSeconds(1), cancel).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
             catch (Exception e)
             {
                 failures++;
@@ -202,6 +216,19 @@ internal sealed class RunningKubeJob : IRunningJob
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// A watch response that ended before its first line: the client's reader of watch responses throws
+    /// EndOfStreamException (wrapped by HttpContent in an HttpRequestException) when it finds no first line.
+    /// </summary>
+    private static bool EndedBeforeAnyEvent(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is EndOfStreamException) return true;
+        }
+        return false;
     }
 
     private async Task<(IReadOnlyList<V1Pod>, string)> ListPodsAsync(CancellationToken cancellationToken)
@@ -405,7 +432,7 @@ internal sealed class RunningKubeJob : IRunningJob
         var cancel = _logStop.Token;
         try
         {
-            using var stream = await _access.CallAsync("get", "pods/log", _workload.Namespace,
+            using var stream = await _access.StreamAsync("get", "pods/log", _workload.Namespace,
                 c => c.CoreV1.ReadNamespacedPodLogAsync(pod, _workload.Namespace, container: container, follow: true, sinceSeconds: _logsSinceSeconds,
                     cancellationToken: cancel)).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
