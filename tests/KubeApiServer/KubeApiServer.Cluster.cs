@@ -98,6 +98,7 @@ public sealed partial class KubeApiServer
             switch (phase)
             {
                 case "Running":
+                    MountVolumes(@namespace, obj);
                     ((JsonObject)obj["spec"]!)["nodeName"] = "node-1";
                     status["hostIP"] = "10.0.0.11";
                     status["podIP"] = "10.244.1.7";
@@ -138,6 +139,47 @@ public sealed partial class KubeApiServer
             }
             Store(ApiResource.Pods, @namespace, obj);
         }
+    }
+
+    /// <summary>
+    /// The kubelet mounts a pod's Secret and ConfigMap volumes before its containers start: a volume naming an object
+    /// (or a key of it) that does not exist keeps the pod from starting (a real kubelet retries with FailedMount events).
+    /// </summary>
+    private void MountVolumes(string @namespace, JsonObject pod)
+    {
+        foreach (var volume in (pod["spec"]?["volumes"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            var (resource, source, nameKey) = volume["secret"] is JsonObject sec ? (ApiResource.Secrets, sec, "secretName")
+                : volume["configMap"] is JsonObject cm ? (ApiResource.ConfigMaps, cm, "name")
+                : (null, null, null);
+            if (resource is null || source is null || source["optional"]?.GetValue<bool>() == true) continue;
+            var name = source[nameKey!]?.GetValue<string>() ?? "";
+            var found = Find(resource, @namespace, name)
+                        ?? throw new InvalidOperationException($"kubelet: MountVolume.SetUp failed for volume \"{volume["name"]}\" : {resource.Kind.ToLowerInvariant()} \"{name}\" not found");
+            foreach (var item in (source["items"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                var key = item["key"]?.GetValue<string>() ?? "";
+                if (found["data"]?[key] is null && found["binaryData"]?[key] is null)
+                {
+                    throw new InvalidOperationException($"kubelet: MountVolume.SetUp failed for volume \"{volume["name"]}\" : references non-existent {resource.Kind.ToLowerInvariant()} key: {key}");
+                }
+            }
+        }
+    }
+
+    /// <summary>Someone with access to the cluster creates a Secret (as <c>kubectl create secret</c> does).</summary>
+    public void PutSecret(string @namespace, string name, IReadOnlyDictionary<string, string> stringData, string type = "Opaque")
+    {
+        var data = new JsonObject();
+        foreach (var (key, value) in stringData) data[key] = value;
+        Create(ApiResource.Secrets, @namespace, new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Secret",
+            ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = @namespace },
+            ["type"] = type,
+            ["stringData"] = data,
+        });
     }
 
     public void AddPodCondition(string @namespace, string pod, string type, string status, string? reason = null, string? message = null)

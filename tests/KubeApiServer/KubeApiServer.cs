@@ -126,10 +126,13 @@ public sealed partial class KubeApiServer : IDisposable
         lock (_gate) _namespaces.Add(name);
     }
 
-    /// <summary>Requests in this namespace are refused with 403, as RBAC refuses an agent without a RoleBinding there.</summary>
-    public void Forbid(string @namespace)
+    /// <summary>
+    /// Requests in this namespace are refused with 403, as RBAC refuses an agent without a RoleBinding there; with
+    /// <paramref name="resource"/> (a plural, such as <c>secrets</c>), only requests for that resource.
+    /// </summary>
+    public void Forbid(string @namespace, string? resource = null)
     {
-        lock (_gate) _forbidden.Add(@namespace);
+        lock (_gate) _forbidden.Add(resource is null ? @namespace : $"{@namespace}/{resource}");
     }
 
     /// <summary>Serves a custom resource, as if its CRD were installed.</summary>
@@ -253,7 +256,7 @@ public sealed partial class KubeApiServer : IDisposable
             }
             lock (_gate)
             {
-                if (_forbidden.Contains(ns))
+                if (_forbidden.Contains(ns) || _forbidden.Contains($"{ns}/{resource.Plural}"))
                 {
                     var what = sub is null ? resource.Plural : $"{resource.Plural}/{sub}";
                     throw new ApiError(403, "Forbidden",
@@ -395,6 +398,7 @@ public sealed partial class KubeApiServer : IDisposable
             Validation.PodSpec(template?["spec"] as JsonObject, "spec.template.spec", causes, ["OnFailure", "Never"]);
         }
         if (resource == ApiResource.Secrets) Secret(body, causes);
+        if (resource == ApiResource.ConfigMaps) Validation.ConfigMap(body, causes);
         if (causes.Count > 0) throw ApiError.Invalid(resource, name ?? "", causes);
         lock (_gate)
         {

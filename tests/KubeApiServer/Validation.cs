@@ -87,6 +87,36 @@ internal static partial class Validation
         }
     }
 
+    /// <summary>
+    /// A ConfigMap's data and binaryData: keys of [-._a-zA-Z0-9]+ (at most 253 characters), in one of the two only,
+    /// string values, 1 MiB in all.
+    /// </summary>
+    public static void ConfigMap(JsonObject body, Causes causes)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        long size = 0;
+        foreach (var field in new[] { "data", "binaryData" })
+        {
+            if (body[field] is null) continue;
+            if (body[field] is not JsonObject map)
+            {
+                causes.Bad(field, body[field], "must be a map of strings");
+                continue;
+            }
+            foreach (var (key, value) in map)
+            {
+                if (key.Length == 0 || key.Length > 253 || !ConfigKey().IsMatch(key)) causes.Bad($"{field}[{key}]", JsonValue.Create(key), "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+                if (!keys.Add(key)) causes.Bad($"{field}[{key}]", JsonValue.Create(key), "duplicate of key present in data");
+                if (value is not JsonValue v || v.GetValueKind() != System.Text.Json.JsonValueKind.String) causes.Bad($"{field}[{key}]", value, "must be a string");
+                else size += v.GetValue<string>().Length;
+            }
+        }
+        if (size > 1024 * 1024) causes.Add(("", "FieldValueTooLong", "Too long: must have at most 1048576 bytes"));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[-._a-zA-Z0-9]+$")]
+    private static partial System.Text.RegularExpressions.Regex ConfigKey();
+
     /// <summary>Volumes have unique names (a secret volume names its Secret); every volumeMount names a volume and a path.</summary>
     private static void Volumes(JsonObject spec, string path, Causes causes)
     {
@@ -100,6 +130,11 @@ internal static partial class Validation
             else if (!DnsLabel().IsMatch(name)) causes.Bad($"{at}.name", list[i]!["name"], "a lowercase RFC 1123 label");
             else if (!volumes.Add(name)) causes.Add(($"{at}.name", "FieldValueDuplicate", $"Duplicate value: \"{name}\""));
             if (list[i]?["secret"] is JsonObject secret && string.IsNullOrEmpty(secret["secretName"]?.GetValue<string>())) causes.Required($"{at}.secret.secretName");
+            if (list[i]?["configMap"] is JsonObject configMap && string.IsNullOrEmpty(configMap["name"]?.GetValue<string>())) causes.Required($"{at}.configMap.name");
+            if (list[i] is JsonObject volume && volume.Count(p => p.Key != "name") > 1)
+            {
+                causes.Add(($"{at}", "FieldValueForbidden", $"Forbidden: may not specify more than 1 volume type ({string.Join(", ", volume.Where(p => p.Key != "name").Select(p => p.Key))})"));
+            }
         }
         foreach (var kind in new[] { "initContainers", "containers" })
         {

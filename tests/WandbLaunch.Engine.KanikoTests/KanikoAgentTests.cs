@@ -89,13 +89,19 @@ public sealed class KanikoAgentTests
                 "env": [{"name": "AWS_REGION", "value": "eu-central-1"}],
                 "resources": {"requests": {"cpu": "2", "memory": "4Gi"}}
               }],
-              "volumes": [{"name": "docker-config", "secret": {"secretName": "regcred", "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}}],
+              "volumes": [{"name": "docker-config", "configMap": {"name": "docker-config-{{{buildName}}}"}}],
               "nodeSelector": {"node.kubernetes.io/instance-type": "m5.xlarge"},
               "tolerations": [{"key": "build", "operator": "Exists", "effect": "NoSchedule"}]
             }
             """, PodSpec(build));
-        // Registry credentials stay in their Secret: nothing is copied into a ConfigMap.
-        Assert.DoesNotContain(h.Kube.Requests, r => r.Path.Contains("/configmaps"));
+        // Registry credentials reach kaniko as W&B gives them: the Secret's key copied into ConfigMap docker-config-<job>,
+        // made before the Job (the pod could not mount it otherwise).
+        var dockerConfig = h.Kube.Get(ApiResource.ConfigMaps, KanikoHarness.Namespace, $"docker-config-{buildName}")
+                           ?? throw new Xunit.Sdk.XunitException("no docker-config ConfigMap");
+        AssertJson($$"""{"wandb": "launch", "wandb.ai/run-id": "{{job.RunId}}"}""", dockerConfig["metadata"]!["labels"]);
+        AssertJson(KanikoHarness.DockerConfigJson, JsonNode.Parse(dockerConfig["data"]!["config.json"]!.GetValue<string>()));
+        var posts = h.Kube.Requests.Where(r => r.Method == "POST").Select(r => r.Path).ToList();
+        Assert.True(posts.FindIndex(p => p.EndsWith("/configmaps")) is >= 0 and var c && c < posts.FindIndex(p => p.EndsWith("/jobs")), string.Join(", ", posts));
 
         // Kaniko runs, logs and succeeds; the run's Job is then created with the image it pushed.
         var pod = await h.PodAsync(buildName);
@@ -108,8 +114,9 @@ public sealed class KanikoAgentTests
         var run = await h.KubeJobAsync($"launch-{job.RunId}");
         Assert.Equal(image, PodSpec(run)["containers"]![0]!["image"]!.GetValue<string>());
 
-        // Cleaned up: the Job (pods first) and the uploaded context.
+        // Cleaned up: the Job (pods first), the credentials' ConfigMap and the uploaded context.
         Assert.Contains(h.Kube.Deletions, d => d.Resource == "jobs.batch" && d.Name == buildName && d.PropagationPolicy == "Foreground");
+        Assert.Null(h.Kube.Get(ApiResource.ConfigMaps, KanikoHarness.Namespace, $"docker-config-{buildName}"));
         await Eventually.Until(() => h.Kube.Job(KanikoHarness.Namespace, buildName) is null && h.Kube.PodsOf(KanikoHarness.Namespace, buildName).Count == 0, "the build Job and pod to be gone");
         await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
 
@@ -127,6 +134,9 @@ public sealed class KanikoAgentTests
         Assert.Contains($"[agent] uploading the build context", log);
         Assert.Contains("builder.kaniko-config sets --destination, which only the builder sets; it is ignored.", log);
         Assert.DoesNotContain(ContextStoreTests.Secret, log);
+        Assert.DoesNotContain(KanikoHarness.PushPassword, log);
+        Assert.DoesNotContain(KanikoHarness.DockerConfigJson, log);
+        Assert.Contains($"created ConfigMap {KanikoHarness.Namespace}/docker-config-{buildName} with the registry credentials of Secret regcred (key .dockerconfigjson)", log);
         Assert.Contains(h.Events, e => e.Kind == AgentEventKind.Progress && e.Activity == $"Building {image} with kaniko" && e.Percent == 100);
     }
 
@@ -247,10 +257,84 @@ public sealed class KanikoAgentTests
         await Eventually.Until(() => h.Kube.Job(KanikoHarness.Namespace, buildName) is null, "the build Job to be deleted");
         await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
         Assert.Null(h.Kube.Job(KanikoHarness.Namespace, $"launch-{job.RunId}"));
+        Assert.Empty(h.Kube.All(ApiResource.ConfigMaps, KanikoHarness.Namespace));
+    }
+
+    [Fact]
+    public async Task AMissingRegistrySecretFailsTheBuildSayingHowToCreateIt()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        h.Kube.AddNamespace("training");
+        await h.QueueAsync("k8s", """{"namespace": "training", "spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""");
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder());
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.StartsWith("builder.secret-name is 'regcred', and there is no Secret of that name in namespace 'training', where the kaniko Job runs. " +
+                          "Create it there (kubectl create secret docker-registry regcred --docker-server=<registry>", failed.FailureMessage);
+        Assert.Empty(h.Kube.All(ApiResource.Jobs, "training"));
+        Assert.Empty(h.Kube.All(ApiResource.ConfigMaps, "training"));
+        await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
+    }
+
+    [Fact]
+    public async Task AWrongSecretKeyFailsTheBuildListingTheKeysButNoValue()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder(secretKey: "config.json"));
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.Equal($"Secret {KanikoHarness.Namespace}/regcred has no key 'config.json' (builder.secret-key); its keys are: .dockerconfigjson. " +
+                     "Set builder.secret-key to the key that holds the Docker config (.dockerconfigjson for a Secret made by kubectl create secret docker-registry).",
+            failed.FailureMessage);
+        Assert.DoesNotContain(KanikoHarness.PushPassword, h.Log(failed));
+        Assert.Empty(h.Kube.All(ApiResource.Jobs, KanikoHarness.Namespace));
+    }
+
+    [Fact]
+    public async Task ASecretKeyThatIsNotADockerConfigFailsTheBuildWithoutShowingIt()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        h.Kube.PutSecret(KanikoHarness.Namespace, "pushtoken", new Dictionary<string, string> { ["token"] = KanikoHarness.PushPassword });
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder(secretName: "pushtoken", secretKey: "token"));
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.StartsWith($"The value of key 'token' in Secret {KanikoHarness.Namespace}/pushtoken is not a Docker config: kaniko reads it as /kaniko/.docker/config.json", failed.FailureMessage);
+        Assert.DoesNotContain(KanikoHarness.PushPassword, failed.FailureMessage);
+        Assert.DoesNotContain(KanikoHarness.PushPassword, h.Log(failed));
+        Assert.Empty(h.Kube.All(ApiResource.ConfigMaps, KanikoHarness.Namespace));
+    }
+
+    [Fact]
+    public async Task AnAgentThatMayNotReadSecretsIsToldWhichPermissionToGrant()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        h.Kube.Forbid(KanikoHarness.Namespace, "secrets");
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder());
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.StartsWith("The kaniko builder reads builder.secret-name 'regcred' to give kaniko the registry credentials: The Kubernetes API server at ", failed.FailureMessage);
+        Assert.Contains($"to get secrets in namespace '{KanikoHarness.Namespace}' (403 Forbidden", failed.FailureMessage);
+        Assert.Contains($"kubectl auth can-i get secrets -n {KanikoHarness.Namespace}", failed.FailureMessage);
+        Assert.Empty(h.Kube.All(ApiResource.Jobs, KanikoHarness.Namespace));
     }
 }
 
-/// <summary>A build Job of the same name already on the cluster.</summary>
+/// <summary>A build Job or Docker config ConfigMap of the same name already on the cluster.</summary>
 public sealed class KanikoLeftoverTests
 {
     private const string RunConfig = """{"spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""";
@@ -304,8 +388,56 @@ public sealed class KanikoLeftoverTests
         Assert.Equal(FailureStage.Build, failed.FailureStage);
         Assert.Equal($"A Job named {buildName} already exists in namespace {KanikoHarness.Namespace} and is not the build of run {job.RunId}; " +
                      "delete it, or set another builder.build-job-name.", failed.FailureMessage);
-        Assert.Empty(h.Kube.Deletions);
+        Assert.DoesNotContain(h.Kube.Deletions, d => d.Resource == "jobs.batch");
         Assert.NotNull(h.Kube.Job(KanikoHarness.Namespace, buildName));
+        Assert.Empty(h.Kube.All(ApiResource.ConfigMaps, KanikoHarness.Namespace));
         await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
+    }
+
+    private static async Task CreateConfigMapAsync(KanikoHarness h, string name, Dictionary<string, string> labels)
+    {
+        using var client = new k8s.Kubernetes(k8s.KubernetesClientConfiguration.BuildConfigFromConfigFile(h.Env["KUBECONFIG"]));
+        await client.CoreV1.CreateNamespacedConfigMapAsync(new k8s.Models.V1ConfigMap
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = name, Labels = labels },
+            Data = new Dictionary<string, string> { ["config.json"] = "{}" },
+        }, KanikoHarness.Namespace);
+    }
+
+    [Fact]
+    public async Task ADockerConfigMapLeftByAnEarlierAttemptOfTheRunIsReplaced()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var name = $"docker-config-wandb-launch-container-build-{job.RunId}";
+        await CreateConfigMapAsync(h, name, new Dictionary<string, string> { ["wandb"] = "launch", ["wandb.ai/run-id"] = job.RunId });
+
+        h.StartAgent("k8s", h.Builder());
+
+        await h.KubeJobAsync($"wandb-launch-container-build-{job.RunId}");
+        var map = h.Kube.Get(ApiResource.ConfigMaps, KanikoHarness.Namespace, name) ?? throw new Xunit.Sdk.XunitException("no ConfigMap");
+        Assert.Equal(KanikoHarness.DockerConfigJson, map["data"]!["config.json"]!.GetValue<string>());
+        Assert.Contains(h.Kube.Deletions, d => d.Resource == "configmaps" && d.Name == name);
+    }
+
+    [Fact]
+    public async Task AConfigMapOfThatNameThatIsNotTheRunsIsLeftAlone()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        var name = $"docker-config-wandb-launch-container-build-{job.RunId}";
+        await CreateConfigMapAsync(h, name, new Dictionary<string, string> { ["team"] = "other" });
+
+        h.StartAgent("k8s", h.Builder());
+
+        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        Assert.Equal($"A ConfigMap named {name} already exists in namespace {KanikoHarness.Namespace} and was not made by WandbLaunch for run {job.RunId}; delete or rename it.",
+            failed.FailureMessage);
+        Assert.Empty(h.Kube.Deletions);
+        Assert.Equal("{}", h.Kube.Get(ApiResource.ConfigMaps, KanikoHarness.Namespace, name)!["data"]!["config.json"]!.GetValue<string>());
+        Assert.Empty(h.Kube.All(ApiResource.Jobs, KanikoHarness.Namespace));
     }
 }

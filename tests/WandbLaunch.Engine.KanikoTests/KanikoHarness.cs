@@ -35,6 +35,24 @@ internal sealed class KanikoHarness : IAsyncDisposable
     public const string Bucket = "launch-contexts";
     public const string ServiceAccount = "kaniko-builder";
 
+    /// <summary>The registry password in the <c>regcred</c> Secret kaniko pushes with; it must never reach a log.</summary>
+    public const string PushPassword = "kaniko-push-pa55word";
+
+    /// <summary>The Docker config in the <c>regcred</c> Secret (key <c>.dockerconfigjson</c>), as kubectl writes it.</summary>
+    public static readonly string DockerConfigJson =
+        new JsonObject
+        {
+            ["auths"] = new JsonObject
+            {
+                ["registry.example.com"] = new JsonObject
+                {
+                    ["username"] = "robot",
+                    ["password"] = PushPassword,
+                    ["auth"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("robot:" + PushPassword)),
+                },
+            },
+        }.ToJsonString();
+
     private readonly List<(CancellationTokenSource Stop, Task Run)> _agents = new();
 
     public KanikoHarness(StoreKind kind)
@@ -42,6 +60,7 @@ internal sealed class KanikoHarness : IAsyncDisposable
         Kind = kind;
         Kube = new KubeApiServer();
         Kube.AddNamespace(Namespace);
+        Kube.PutSecret(Namespace, "regcred", new Dictionary<string, string> { [".dockerconfigjson"] = DockerConfigJson }, "kubernetes.io/dockerconfigjson");
         Env = new ConcurrentDictionary<string, string>
         {
             ["KUBECONFIG"] = Kube.WriteKubeconfig(Dir.File("kubeconfig"), Namespace),
@@ -123,14 +142,15 @@ internal sealed class KanikoHarness : IAsyncDisposable
         _ => Azure!.Blobs.Count,
     };
 
-    public BuilderSettings Builder(string? destination = "(default)", string? jobName = null, string? kanikoConfigJson = null, bool secret = true) => new()
+    public BuilderSettings Builder(string? destination = "(default)", string? jobName = null, string? kanikoConfigJson = null, bool secret = true,
+        string secretName = "regcred", string secretKey = ".dockerconfigjson") => new()
     {
         Type = "kaniko",
         Destination = destination == "(default)" ? Destination : destination,
         BuildContextStore = StoreUri,
         BuildJobName = jobName,
-        SecretName = secret ? "regcred" : null,
-        SecretKey = secret ? ".dockerconfigjson" : null,
+        SecretName = secret ? secretName : null,
+        SecretKey = secret ? secretKey : null,
         KanikoImage = "registry.example.com/mirror/kaniko-project/executor:v1.23.2",
         KanikoConfig = kanikoConfigJson is null ? null : (OrderedDictionary)JsonTree.ToPlain(JsonNode.Parse(kanikoConfigJson))!,
     };

@@ -69,12 +69,26 @@ public sealed class KanikoJobTests
     }
 
     [Fact]
-    public void TheSecretIsMountedAsKanikosDockerConfig()
+    public void WithASecretTheDockerConfigMapIsMountedWhereKanikoReadsItsDockerConfig()
     {
         var (job, _) = Render(Settings(secret: true));
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""[{"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": true}]"""), Container(job)["volumeMounts"]));
-        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""[{"name": "docker-config", "secret": {"secretName": "regcred", "items": [{"key": "config.json", "path": "config.json"}]}}]"""),
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""[{"name": "docker-config", "configMap": {"name": "docker-config-wandb-launch-container-build-run1"}}]"""),
             job["spec"]!["template"]!["spec"]!["volumes"]));
+    }
+
+    [Fact]
+    public void TheDockerConfigMapIsNamedAfterTheJobAndLabelledWithTheRun()
+    {
+        var map = KanikoJob.DockerConfigMap("ml-build-run1", "builds", "run1", """{"auths": {}}""");
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""
+            {
+              "apiVersion": "v1",
+              "kind": "ConfigMap",
+              "metadata": {"name": "docker-config-ml-build-run1", "namespace": "builds", "labels": {"wandb": "launch", "wandb.ai/run-id": "run1"}},
+              "data": {"config.json": "{\"auths\": {}}"}
+            }
+            """), map), map.ToJsonString());
     }
 
     [Fact]
@@ -86,7 +100,7 @@ public sealed class KanikoJobTests
               "spec": {"backoffLimit": 2, "template": {"spec": {
                 "serviceAccountName": "builder",
                 "activeDeadlineSeconds": 600,
-                "volumes": [{"name": "docker-config", "secret": {"defaultMode": 256}}, {"name": "cache", "emptyDir": {}}],
+                "volumes": [{"name": "docker-config", "configMap": {"defaultMode": 256}}, {"name": "cache", "emptyDir": {}}],
                 "containers": [{
                   "image": "mirror.example.com/kaniko:v1.23.2",
                   "args": ["--context=dir:///elsewhere", "--snapshot-mode=time", "--single-snapshot"],
@@ -104,7 +118,7 @@ public sealed class KanikoJobTests
         Assert.Equal("builder", pod["serviceAccountName"]!.GetValue<string>());
         Assert.Equal(600, Number(pod["activeDeadlineSeconds"]));
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""
-            [{"name": "docker-config", "secret": {"secretName": "regcred", "items": [{"key": "config.json", "path": "config.json"}], "defaultMode": 256}},
+            [{"name": "docker-config", "configMap": {"name": "docker-config-wandb-launch-container-build-run1", "defaultMode": 256}},
              {"name": "cache", "emptyDir": {}}]
             """), pod["volumes"]));
         var container = Container(job);

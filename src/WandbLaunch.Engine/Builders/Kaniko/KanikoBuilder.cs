@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using System.IO.Compression;
 using System.Net;
 using System.Text.Json.Nodes;
+using k8s;
 using k8s.Autorest;
+using k8s.Models;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
@@ -19,8 +21,10 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// Dockerfile (an image already in the registry is not built again); the context (with <c>Dockerfile.wandb</c>) is
 /// gzip-tarred and uploaded to <c>&lt;build-context-store&gt;/&lt;run_id&gt;.tgz</c>; a Job
 /// <c>&lt;build-job-name&gt;-&lt;run_id&gt;</c> (<see cref="KanikoJob"/>) builds and pushes it to
-/// <c>builder.destination</c>. The Job is followed with watches, its pod's log copied into the job's log, and the Job
-/// and the uploaded context are deleted afterwards, whether the build succeeded, failed or was cancelled. The cluster
+/// <c>builder.destination</c>, with the registry credentials of <c>builder.secret-name</c>/<c>secret-key</c> in a
+/// ConfigMap <c>docker-config-&lt;job&gt;</c>. The Job is followed with watches, its pod's log copied into the job's log,
+/// and the Job, the ConfigMap and the uploaded context are deleted afterwards, whether the build succeeded, failed or
+/// was cancelled. The cluster
 /// is the one the job runs on (the <c>context</c> key of a kubernetes queue's config, else the kube context), in
 /// the job's namespace. Nothing is contacted until a job is built.
 /// </summary>
@@ -159,8 +163,10 @@ public sealed class KanikoBuilder : IImageBuilder
         }
         var created = false;
         var cancelled = false;
+        string? dockerConfig = null;
         try
         {
+            dockerConfig = await CreateDockerConfigAsync(access, request.Settings, workload, job.RunId, log, cancellationToken).ConfigureAwait(false);
             log.Agent($"creating {workload} on {access.Describe()} to build {image}");
             progress?.Invoke(activity, $"creating {workload}", 10);
             var uid = await CreateJobAsync(access, workload, manifest, job.RunId, log, cancellationToken).ConfigureAwait(false);
@@ -198,7 +204,72 @@ public sealed class KanikoBuilder : IImageBuilder
         finally
         {
             if (created && !cancelled) await DeleteJobAsync(access, workload, log).ConfigureAwait(false);
+            if (dockerConfig is not null) await RunScopedObject.DeleteQuietlyAsync(access, "ConfigMap", workload.Namespace, dockerConfig, log.Agent).ConfigureAwait(false);
             await DeleteContextAsync(context, log).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// With <c>builder.secret-name</c>/<c>secret-key</c>: reads the key of that Secret in the build's namespace and
+    /// creates the ConfigMap <c>docker-config-&lt;job&gt;</c> the kaniko Job mounts at <c>/kaniko/.docker</c>, as W&amp;B's
+    /// agent does. Returns its name, or null without a secret. The credentials are never written to the log.
+    /// </summary>
+    private static async Task<string?> CreateDockerConfigAsync(KubeAccess access, BuilderSettings settings, KubeWorkload workload, string runId, JobLog log, CancellationToken cancellationToken)
+    {
+        if (settings.SecretName is not { } secretName || settings.SecretKey is not { } secretKey) return null;
+        var @namespace = workload.Namespace;
+        V1Secret secret;
+        try
+        {
+            secret = await access.CallAsync("get", "secrets", @namespace,
+                c => c.CoreV1.ReadNamespacedSecretAsync(secretName, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new JobFailedException(FailureStage.Build,
+                $"builder.secret-name is '{secretName}', and there is no Secret of that name in namespace '{@namespace}', where the kaniko Job runs. " +
+                $"Create it there (kubectl create secret docker-registry {secretName} --docker-server=<registry> --docker-username=<user> --docker-password=<password> -n {@namespace}; " +
+                "then builder.secret-key is .dockerconfigjson), or set builder.secret-name to a Secret that exists.", e);
+        }
+        catch (HttpOperationException e)
+        {
+            throw new JobFailedException(FailureStage.Build,
+                $"Cannot read Secret {@namespace}/{secretName} (builder.secret-name) ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
+        }
+        catch (LaunchException e)
+        {
+            throw new JobFailedException(FailureStage.Build, $"The kaniko builder reads builder.secret-name '{secretName}' to give kaniko the registry credentials: {e.Message}", e);
+        }
+        if (secret.Data?.TryGetValue(secretKey, out var value) != true || value is null)
+        {
+            var keys = secret.Data?.Keys.Order(StringComparer.Ordinal).ToList() ?? [];
+            throw new JobFailedException(FailureStage.Build,
+                $"Secret {@namespace}/{secretName} has no key '{secretKey}' (builder.secret-key); " +
+                (keys.Count == 0 ? "it has no keys at all. " : $"its keys are: {string.Join(", ", keys)}. ") +
+                "Set builder.secret-key to the key that holds the Docker config (.dockerconfigjson for a Secret made by kubectl create secret docker-registry).");
+        }
+        if (!IsDockerConfig(value))
+        {
+            throw new JobFailedException(FailureStage.Build,
+                $"The value of key '{secretKey}' in Secret {@namespace}/{secretName} is not a Docker config: kaniko reads it as /kaniko/.docker/config.json, " +
+                "a JSON object such as {\"auths\": {\"<registry>\": {\"auth\": \"<base64 user:password>\"}}}. Point builder.secret-key at such a key.");
+        }
+        var configMap = KanikoJob.DockerConfigMap(workload.Name, @namespace, runId, System.Text.Encoding.UTF8.GetString(value));
+        await RunScopedObject.CreateAsync(access, configMap, runId, FailureStage.Build, log, cancellationToken).ConfigureAwait(false);
+        var name = KanikoJob.DockerConfigMapName(workload.Name);
+        log.Agent($"created ConfigMap {@namespace}/{name} with the registry credentials of Secret {secretName} (key {secretKey}), mounted at {KanikoJob.DockerConfigPath}");
+        return name;
+    }
+
+    private static bool IsDockerConfig(byte[] value)
+    {
+        try
+        {
+            return JsonNode.Parse(new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(value)) is JsonObject;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException)
+        {
+            return false;
         }
     }
 

@@ -12,10 +12,9 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// running <c>builder.kaniko-image</c> with the context, Dockerfile, destination and cache arguments,
 /// <c>restartPolicy Never</c>, <c>activeDeadlineSeconds 1800</c>, <c>backoffLimit 0</c>, and the service account from
 /// <c>WANDB_LAUNCH_SERVICE_ACCOUNT_NAME</c> (else <c>default</c>). With <c>builder.secret-name</c>/<c>secret-key</c>
-/// the Secret's key is mounted as <c>/kaniko/.docker/config.json</c> (kaniko's Docker config: registry credentials).
-/// W&amp;B's agent copies the credentials into a ConfigMap <c>docker-config-&lt;job&gt;</c> mounted there instead; a
-/// ConfigMap is no place for credentials (readable with ConfigMap rights, unencrypted at rest), so the Secret itself
-/// is mounted and no ConfigMap is made.
+/// the registry credentials reach kaniko as W&amp;B's agent gives them: through a ConfigMap
+/// <c>docker-config-&lt;job&gt;</c> (<see cref="DockerConfigMap"/>, made by the builder from the Secret's key) mounted
+/// at <c>/kaniko/.docker</c>, kaniko's Docker config directory.
 /// <c>builder.kaniko-config</c> is then deep-merged in: mappings key by key (its values win), lists of named items
 /// (env, volumes, tolerations…) item by item by name (volumeMounts by mountPath), other lists replaced; the
 /// container's <c>args</c> flag by flag, except <c>--context</c>, <c>--dockerfile</c> and <c>--destination</c>, which
@@ -34,6 +33,26 @@ public static class KanikoJob
     public static readonly IReadOnlyList<string> BuilderFlags = ["--context", "--dockerfile", "--destination"];
 
     public static string Name(BuilderSettings settings, string runId) => $"{settings.BuildJobName ?? BuilderSettings.DefaultBuildJobName}-{runId}";
+
+    /// <summary>The ConfigMap that carries the registry credentials into the kaniko Job named <paramref name="jobName"/>.</summary>
+    public static string DockerConfigMapName(string jobName) => $"{DockerConfigVolume}-{jobName}";
+
+    /// <summary>
+    /// The ConfigMap <c>docker-config-&lt;job&gt;</c> holding <paramref name="dockerConfigJson"/> as <c>config.json</c>,
+    /// labelled with the run so that a later attempt of the same run may replace it and nothing else is touched.
+    /// </summary>
+    public static JsonObject DockerConfigMap(string jobName, string @namespace, string runId, string dockerConfigJson) => new()
+    {
+        ["apiVersion"] = "v1",
+        ["kind"] = "ConfigMap",
+        ["metadata"] = new JsonObject
+        {
+            ["name"] = DockerConfigMapName(jobName),
+            ["namespace"] = @namespace,
+            ["labels"] = new JsonObject { [LaunchLabel] = "launch", [JobManifest.RunIdLabel] = runId },
+        },
+        ["data"] = new JsonObject { ["config.json"] = dockerConfigJson },
+    };
 
     /// <summary>The kaniko arguments for a build, in W&amp;B's order.</summary>
     public static List<string> Args(string contextUri, string image, string cacheRepository) =>
@@ -71,17 +90,13 @@ public static class KanikoJob
             ["serviceAccountName"] = serviceAccount,
             ["containers"] = new JsonArray(container),
         };
-        if (settings.SecretName is { } secretName && settings.SecretKey is { } secretKey)
+        if (settings.SecretName is not null && settings.SecretKey is not null)
         {
             container["volumeMounts"] = new JsonArray(new JsonObject { ["name"] = DockerConfigVolume, ["mountPath"] = DockerConfigPath, ["readOnly"] = true });
             podSpec["volumes"] = new JsonArray(new JsonObject
             {
                 ["name"] = DockerConfigVolume,
-                ["secret"] = new JsonObject
-                {
-                    ["secretName"] = secretName,
-                    ["items"] = new JsonArray(new JsonObject { ["key"] = secretKey, ["path"] = "config.json" }),
-                },
+                ["configMap"] = new JsonObject { ["name"] = DockerConfigMapName(name) },
             });
         }
         var job = new JsonObject

@@ -97,7 +97,9 @@ public sealed class KubernetesRunner : ILaunchRunner
         string? secretName = null;
         if (rendered.ApiKeySecret is { } secret)
         {
-            secretName = await CreateSecretAsync(access, rendered.Namespace, secret, context.Job.RunId, log, cancellationToken).ConfigureAwait(false);
+            await RunScopedObject.CreateAsync(access, secret, context.Job.RunId, FailureStage.Run, log, cancellationToken).ConfigureAwait(false);
+            secretName = JobManifest.ApiKeySecretName(context.Job.RunId);
+            log.Agent($"created Secret {rendered.Namespace}/{secretName} holding the API key");
         }
         try
         {
@@ -109,42 +111,8 @@ public sealed class KubernetesRunner : ILaunchRunner
         }
         catch
         {
-            if (secretName is not null) await DeleteSecretQuietlyAsync(access, rendered.Namespace, secretName, log).ConfigureAwait(false);
+            if (secretName is not null) await RunScopedObject.DeleteQuietlyAsync(access, "Secret", rendered.Namespace, secretName, log.Agent).ConfigureAwait(false);
             throw;
-        }
-    }
-
-    private static async Task<string> CreateSecretAsync(KubeAccess access, string @namespace, JsonObject secret, string runId, JobLog log, CancellationToken cancellationToken)
-    {
-        var body = KubeWorkload.ToTyped<V1Secret>(secret);
-        var name = body.Metadata.Name;
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await access.CallAsync("create", "secrets", @namespace,
-                    c => c.CoreV1.CreateNamespacedSecretAsync(body, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
-                log.Agent($"created Secret {@namespace}/{name} holding the API key");
-                return name;
-            }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt == 0)
-            {
-                // Left by an earlier attempt of this run (an agent that died, or a preempted attempt): replace it.
-                // A Secret of that name that is not this run's is not touched.
-                var existing = await access.CallAsync("get", "secrets", @namespace,
-                    c => c.CoreV1.ReadNamespacedSecretAsync(name, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
-                if (existing.Metadata?.Labels?.TryGetValue(JobManifest.RunIdLabel, out var owner) != true || owner != runId)
-                {
-                    throw new JobFailedException(FailureStage.Run,
-                        $"A Secret named {name} already exists in namespace {@namespace} and was not made by WandbLaunch for run {runId}; delete or rename it.");
-                }
-                log.Agent($"replacing Secret {@namespace}/{name} left by an earlier attempt of this run");
-                await DeleteSecretQuietlyAsync(access, @namespace, name, log).ConfigureAwait(false);
-            }
-            catch (HttpOperationException e)
-            {
-                throw Refused(e, $"Secret {@namespace}/{name}");
-            }
         }
     }
 
@@ -220,18 +188,6 @@ public sealed class KubernetesRunner : ILaunchRunner
     private static JobFailedException Refused(HttpOperationException e, string what) =>
         new(FailureStage.Run, $"The Kubernetes API server refused to create {what} ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
 
-    private static async Task DeleteSecretQuietlyAsync(KubeAccess access, string @namespace, string name, JobLog log)
-    {
-        try
-        {
-            await access.CallAsync("delete", "secrets", @namespace, c => c.CoreV1.DeleteNamespacedSecretAsync(name, @namespace)).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is HttpOperationException or LaunchException)
-        {
-            log.Agent($"could not delete Secret {@namespace}/{name}: {e.Message}");
-        }
-    }
-
     public async Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
     {
         var args = (job.GetSpec()["resource_args"] as JsonObject)?[Resource] as JsonObject ?? new JsonObject();
@@ -269,7 +225,7 @@ public sealed class KubernetesRunner : ILaunchRunner
             if (workload is null || found is null)
             {
                 log.Agent($"{(workload?.ToString() ?? $"the workload of run {job.RunId}")} is gone; the job cannot be re-attached");
-                await DeleteSecretQuietlyAsync(access, workload?.Namespace ?? JobManifest.Namespace(args, access.ContextNamespace), secretName, log).ConfigureAwait(false);
+                await RunScopedObject.DeleteQuietlyAsync(access, "Secret", workload?.Namespace ?? JobManifest.Namespace(args, access.ContextNamespace), secretName, log.Agent).ConfigureAwait(false);
                 return null;
             }
             var uid = found["metadata"]?["uid"]?.GetValue<string>();

@@ -563,20 +563,7 @@ internal sealed class RunningKubeJob : IRunningJob
 
     private async Task DeleteSecretAsync()
     {
-        if (_secretName is null) return;
-        try
-        {
-            await _access.CallAsync("delete", "secrets", _workload.Namespace,
-                c => c.CoreV1.DeleteNamespacedSecretAsync(_secretName, _workload.Namespace)).ConfigureAwait(false);
-            Note($"deleted Secret {_workload.Namespace}/{_secretName}");
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-        }
-        catch (Exception e)
-        {
-            Note($"could not delete Secret {_workload.Namespace}/{_secretName}: {e.Message}");
-        }
+        if (_secretName is not null) await RunScopedObject.DeleteQuietlyAsync(_access, "Secret", _workload.Namespace, _secretName, Note).ConfigureAwait(false);
     }
 
     private void Note(string line)
