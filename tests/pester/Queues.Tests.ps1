@@ -57,6 +57,11 @@ spec:
         $q.ConfigurationJson | Should -BeExactly '{"resource_args":{"kubernetes":{"metadata":{"namespace":"ml"},"spec":{"backoffLimit":0,"suspend":false,"ratio":0.5,"version":"1.10","note":null,"args":["--epochs","3"]}}}}'
     }
 
+    It 'accepts one-line flow-style YAML that starts with a brace' {
+        $q = New-WandbLaunchQueue -Name flow -Resource local-container -Configuration '{cpus: 2, memory: 4g, env: [MODE=fast]}'
+        $q.ConfigurationJson | Should -BeExactly '{"resource_args":{"local-container":{"cpus":2,"memory":"4g","env":["MODE=fast"]}}}'
+    }
+
     It 'accepts a hashtable, with nested hashtables and arrays' {
         $config = [ordered]@{ image = 'busybox'; cpus = 2; env = @('A=1', 'B=2'); limits = [ordered]@{ memory = '1g'; gpus = $true } }
         $q = New-WandbLaunchQueue -Name hash -Resource kubernetes -Configuration $config

@@ -11,8 +11,10 @@ namespace WandbLaunch.Engine.Documents;
 
 /// <summary>
 /// Reads JSON or YAML text into a <see cref="JsonNode"/> tree. Text that starts with '{' or '[' is read as JSON
-/// (precise JSON errors); anything else as YAML 1.2 (core schema: plain true/false/null/numbers are typed,
-/// quoted scalars are strings). Errors carry the caller's error id and name the file, line and column.
+/// (precise JSON errors) unless JSON stops at a bare word where it wants a quoted key or a value, which is flow-style
+/// YAML (<c>{cpus: 2, memory: 4Gi}</c>): that is read as YAML. Anything else is read as YAML 1.2 (core schema: plain
+/// true/false/null/numbers are typed, quoted scalars are strings). Errors carry the caller's error id and name the
+/// file, line and column.
 /// </summary>
 public static partial class StructuredText
 {
@@ -52,6 +54,7 @@ public static partial class StructuredText
         catch (JsonException e)
         {
             var pos = JsonErrorPosition(text, file, (int)(e.LineNumber ?? 0), (int)(e.BytePositionInLine ?? 0));
+            if (IsFlowYaml(text, pos, e.Message)) return ParseYaml(text, file, errorId);
             var reason = JsonReason().Replace(e.Message, "").Trim();
             throw LaunchException.InvalidData(errorId, $"Invalid JSON at {pos}: {reason}", (object?)file ?? Excerpt(text));
         }
@@ -94,6 +97,19 @@ public static partial class StructuredText
     /// <summary>
     /// The reader reports a 0-based line and a 0-based UTF-8 byte offset in that line; users count characters.
     /// </summary>
+    /// <summary>
+    /// Whether JSON failed at an unquoted word where a key or value starts (YAML's plain scalars), or at a sign not
+    /// followed by a digit (<c>[--epochs, 3]</c>).
+    /// </summary>
+    private static bool IsFlowYaml(string text, SourcePosition pos, string message)
+    {
+        if (message.Contains("immediately after a sign character", StringComparison.Ordinal)) return true;
+        if (!message.Contains("start of a property name", StringComparison.Ordinal) && !message.Contains("start of a value", StringComparison.Ordinal)) return false;
+        var line = text.Split('\n').ElementAtOrDefault(pos.Line - 1) ?? "";
+        var at = pos.Column - 1;
+        return at >= 0 && at < line.Length && (char.IsLetter(line[at]) || line[at] is '_' or '$' or '.' or '/');
+    }
+
     private static SourcePosition JsonErrorPosition(string text, string? file, int line, int byteInLine)
     {
         var lineStart = 0;

@@ -159,9 +159,36 @@ public class StructuredTextTests
     [Fact]
     public void Json_error_columns_count_characters_not_utf8_bytes()
     {
-        // 'x' is the 17th character of the line; in UTF-8 bytes it would be the 20th.
-        var e = ParseError("{\"name\": \"ééé\", x}");
-        Assert.Contains("line 1, column 17", e.Message);
+        // The second quote is the 16th character of the line; in UTF-8 bytes it would be the 19th.
+        var e = ParseError("{\"name\": \"ééé\" \"x\": 1}");
+        Assert.Contains("Invalid JSON at line 1, column 16", e.Message);
+    }
+
+    [Theory]
+    [InlineData("{cpus: 2, memory: 4Gi, gpus: null}", """{"cpus": 2, "memory": "4Gi", "gpus": null}""")]
+    [InlineData("{spec: {template: {spec: {nodeSelector: {pool: gpu}}}}}", """{"spec": {"template": {"spec": {"nodeSelector": {"pool": "gpu"}}}}}""")]
+    [InlineData("[--epochs, 3, --lr, 0.1]", """["--epochs", 3, "--lr", 0.1]""")]
+    [InlineData("{\"cpus\": 2, memory: \"4Gi\"}", """{"cpus": 2, "memory": "4Gi"}""")]
+    public void Flow_style_yaml_starting_with_a_brace_is_read_as_yaml(string text, string expected)
+    {
+        var root = StructuredText.Parse(text).Root;
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), root), root?.ToJsonString());
+    }
+
+    [Fact]
+    public void Broken_flow_yaml_reports_the_yaml_error()
+    {
+        var e = ParseError("{cpus: 2, memory: [4Gi}");
+        Assert.StartsWith("Invalid YAML at line 1", e.Message);
+    }
+
+    [Theory]
+    [InlineData("{\"a\": 1,\n \"b\": }")]
+    [InlineData("{\"spec\": {\"cpus\": 2, \"mem\" 4}}")]
+    [InlineData("[1, 2,,]")]
+    public void Broken_json_is_not_rescued_as_yaml(string text)
+    {
+        Assert.StartsWith("Invalid JSON at", ParseError(text).Message);
     }
 
     [Fact]
