@@ -240,6 +240,17 @@ Describe 'Agent config cmdlets' {
             $after.builder.'kaniko-config'.metadata.annotations.'karpenter.sh/do-not-disrupt' | Should -BeExactly 'true'
         }
 
+        It 'keeps comments, blank lines and the formatting of every key it does not change' {
+            $path = New-ConfigFile -Text ($script:RealisticYaml.Replace('max_jobs: -1', 'max_jobs: -1   # unlimited'))
+            Set-WandbLaunchAgentConfig -Path $path -MaxJobs 4 -Region eu-west-1 -Setting ([ordered]@{ 'builder.platform' = 'linux/amd64'; 'builder.secret-name' = $null; 'builder.secret-key' = $null })
+            $expected = $script:RealisticYaml.
+                Replace('max_jobs: -1', 'max_jobs: 4   # unlimited').
+                Replace('region: us-east-1', 'region: eu-west-1').
+                Replace("  secret-name: regcred`n  secret-key: .dockerconfigjson`n", '').
+                Replace("              effect: NoSchedule`n", "              effect: NoSchedule`n  platform: linux/amd64`n")
+            Get-Content -Raw $path | Should -BeExactly $expected
+        }
+
         It 'keeps every other key as PyYAML (W&B''s agent) reads them' -Skip:$script:PyYamlMissing {
             $path = New-ConfigFile
             $before = Read-WithPyYaml $path | ConvertFrom-Json -AsHashtable

@@ -93,10 +93,30 @@ public static class AgentConfigFile
     }
 
     /// <summary>Validates <paramref name="document"/> and writes it; nothing is written when it is invalid.</summary>
-    public static LaunchAgentConfig Write(string path, JsonObject document)
+    public static LaunchAgentConfig Write(string path, JsonObject document) => WriteText(Resolve(path), YamlWriter.Write(document));
+
+    /// <summary>
+    /// Writes <paramref name="document"/> over the file at <paramref name="path"/>, which differs from it only in
+    /// <paramref name="changedKeys"/>, by editing the file's text (<see cref="YamlEditor"/>): comments, blank lines
+    /// and the formatting of every other key stay as they are. Nothing is written when the result is invalid.
+    /// </summary>
+    public static LaunchAgentConfig Update(string path, JsonObject document, IEnumerable<string> changedKeys)
     {
         var fullPath = Resolve(path);
-        var yaml = YamlWriter.Write(document);
+        string original;
+        try
+        {
+            original = File.Exists(fullPath) ? File.ReadAllText(fullPath) : "";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new LaunchException("FileNotReadable", LaunchErrorCategory.ReadError, $"Cannot read '{fullPath}': {e.Message}", fullPath, e);
+        }
+        return WriteText(fullPath, YamlEditor.Edit(original, document, changedKeys));
+    }
+
+    private static LaunchAgentConfig WriteText(string fullPath, string yaml)
+    {
         var result = AgentConfigValidator.Validate(StructuredText.Parse(yaml, fullPath, "InvalidAgentConfigYaml"));
         if (result.Config is null) throw ToException(result);
         try
