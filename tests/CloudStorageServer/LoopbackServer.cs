@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using WandbLaunch.TestSupport;
 
 namespace WandbLaunch.Tests.CloudStorage;
 
@@ -11,66 +11,21 @@ public sealed record RecordedRequest(string Method, string Path, string Query, I
 /// <summary>An HTTP server on 127.0.0.1 (a free port), answering each request with <see cref="HandleAsync"/>.</summary>
 public abstract class LoopbackServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
+    private readonly LoopbackHttpListener _http;
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
 
     protected LoopbackServer()
     {
-        for (var attempt = 0; ; attempt++)
-        {
-            var port = FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                _listener.Start();
-                Url = new Uri($"http://127.0.0.1:{port}");
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-            }
-        }
-        _loop = Task.Run(AcceptAsync);
+        _http = new LoopbackHttpListener(ServeAsync);
     }
 
     /// <summary>http://127.0.0.1:&lt;port&gt;</summary>
-    public Uri Url { get; } = null!;
+    public Uri Url => _http.Url;
 
     /// <summary>host:port, as emulator variables name a server.</summary>
     public string HostPort => $"{Url.Host}:{Url.Port}";
 
     public IReadOnlyList<RecordedRequest> Requests => _requests.ToList();
-
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                continue;
-            }
-            _ = Task.Run(() => ServeAsync(context));
-        }
-    }
 
     private async Task ServeAsync(HttpListenerContext context)
     {
@@ -135,23 +90,5 @@ public abstract class LoopbackServer : IDisposable
 
     protected abstract Task<Reply> HandleAsync(Incoming request);
 
-    public void Dispose()
-    {
-        _stop.Cancel();
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        try
-        {
-            _loop.Wait(TimeSpan.FromSeconds(5));
-        }
-        catch (AggregateException)
-        {
-        }
-    }
+    public void Dispose() => _http.Dispose();
 }

@@ -1,9 +1,9 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using WandbLaunch.TestSupport;
 
 namespace WandbLaunch.Tests.KubeApi;
 
@@ -23,34 +23,18 @@ namespace WandbLaunch.Tests.KubeApi;
 /// </summary>
 public sealed partial class KubeApiServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly LoopbackHttpListener _http;
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
 
     public KubeApiServer(string token = "loopback-token", string user = "system:serviceaccount:wandb:launch-agent")
     {
         Token = token;
         _tokens.Add(token);
         User = user;
-        for (var attempt = 0; ; attempt++)
-        {
-            var port = FreePort();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try
-            {
-                _listener.Start();
-                Url = new Uri($"http://127.0.0.1:{port}");
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-            }
-        }
-        _loop = Task.Run(AcceptAsync);
+        _http = new LoopbackHttpListener(HandleAsync);
     }
 
-    public Uri Url { get; } = null!;
+    public Uri Url => _http.Url;
 
     /// <summary>The bearer token requests must carry (<see cref="AllowToken"/> adds others).</summary>
     public string Token { get; }
@@ -165,34 +149,6 @@ public sealed partial class KubeApiServer : IDisposable
             """;
         File.WriteAllText(path, text);
         return path;
-    }
-
-    private static int FreePort()
-    {
-        using var socket = new TcpListener(IPAddress.Loopback, 0);
-        socket.Start();
-        return ((IPEndPoint)socket.LocalEndpoint).Port;
-    }
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception) when (_stop.IsCancellationRequested || !_listener.IsListening)
-            {
-                return;
-            }
-            catch (HttpListenerException)
-            {
-                continue;
-            }
-            _ = Task.Run(() => HandleAsync(context));
-        }
     }
 
     [GeneratedRegex(@"^/api/v1/namespaces/(?<ns>[^/]+)/(?<plural>[^/]+)(?:/(?<name>[^/]+)(?:/(?<sub>[^/]+))?)?$")]
@@ -595,20 +551,6 @@ public sealed partial class KubeApiServer : IDisposable
                 log.Pulse();
             }
         }
-        try
-        {
-            _listener.Stop();
-            _listener.Close();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        try
-        {
-            _loop.Wait(TimeSpan.FromSeconds(5));
-        }
-        catch (AggregateException)
-        {
-        }
+        _http.Dispose();
     }
 }

@@ -51,13 +51,13 @@ public sealed class LaunchAgentTests : IAsyncLifetime
 
         public required CancellationTokenSource Cancellation { get; init; }
 
-        public required CapturingEvents Events { get; init; }
+        public required RecordingAgentEvents Events { get; init; }
 
         public required SqliteLaunchBackend Backend { get; init; }
 
         public async Task<string> IdAsync()
         {
-            await Wait.UntilAsync(() => Agent.Id is not null || Run.IsCompleted, "the agent to register");
+            await Eventually.Until(() => Agent.Id is not null || Run.IsCompleted, "the agent to register");
             if (Run.IsFaulted) await Run;
             return Agent.Id!;
         }
@@ -93,7 +93,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         };
         // The agent gets its own backend on the file, as an agent in another process would.
         var backend = new SqliteLaunchBackend(_store.DbPath, Store.Entity);
-        var events = new CapturingEvents();
+        var events = new RecordingAgentEvents();
         var agent = new LaunchAgent(backend, options, events);
         var cts = new CancellationTokenSource();
         var running = new RunningAgent
@@ -119,7 +119,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         return _store.PushAsync(queue ?? _queue, spec);
     }
 
-    private Task<LaunchJob> EndOfAsync(LaunchJob job, int seconds = 20) => Wait.ForEndAsync(_store.Backend, job.Id, TimeSpan.FromSeconds(seconds));
+    private Task<LaunchJob> EndOfAsync(LaunchJob job, int seconds = 20) => WaitForJob.EndAsync(_store.Backend, job.Id, TimeSpan.FromSeconds(seconds));
 
     private static bool IsDead(int pid)
     {
@@ -149,7 +149,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         Assert.NotNull(job.FinishedAt);
         Assert.StartsWith("pid:", job.Handle);
         Assert.True(File.Exists(job.LogPath), "the job has a log file");
-        await Wait.UntilAsync(() => agent.Events.Any(e => e.JobId == job.Id && e.Message.Contains("finished")), "a finished event");
+        await Eventually.Until(() => agent.Events.Any(e => e.JobId == job.Id && e.Message.Contains("finished")), "a finished event");
         Assert.Contains(agent.Events.All, e => e.JobId == job.Id && e.Kind == AgentEventKind.Job && e.Message.Contains("running (pid"));
     }
 
@@ -162,7 +162,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         Assert.Equal(1, job.ExitCode);
         Assert.Equal(FailureStage.Run, job.FailureStage);
         Assert.Contains("exited with code 1", job.FailureMessage);
-        await Wait.UntilAsync(() => agent.Events.Any(e => e.JobId == job.Id && e.Kind == AgentEventKind.Warning && e.Message.Contains("failed (run)")), "a failure warning");
+        await Eventually.Until(() => agent.Events.Any(e => e.JobId == job.Id && e.Kind == AgentEventKind.Warning && e.Message.Contains("failed (run)")), "a failure warning");
     }
 
     [Fact]
@@ -219,8 +219,8 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         var agent = StartAgent();
         var pidFile = Path.Combine(CodeDirectory, "child.pid");
         var pushed = await SubmitAsync("sh", "-c", $"sleep 300 & echo $! > '{pidFile}'; wait");
-        var running = await Wait.ForStateAsync(_store.Backend, pushed.Id, LaunchJobState.Running);
-        await Wait.UntilAsync(() => File.Exists(pidFile) && File.ReadAllText(pidFile).Trim().Length > 0, "the job to start its child");
+        var running = await WaitForJob.StateAsync(_store.Backend, pushed.Id, LaunchJobState.Running);
+        await Eventually.Until(() => File.Exists(pidFile) && File.ReadAllText(pidFile).Trim().Length > 0, "the job to start its child");
         var child = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(ProcessHandle.TryParse(running.Handle, out var handle));
         Assert.False(IsDead(child));
@@ -230,8 +230,8 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         var job = await EndOfAsync(pushed, 15);
         Assert.Equal(LaunchJobState.Stopped, job.State);
         Assert.Contains("Stop-WandbLaunchJob", job.FailureMessage);
-        await Wait.UntilAsync(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
-        await Wait.UntilAsync(() => IsDead(child), "the job's child process to die", TimeSpan.FromSeconds(5));
+        await Eventually.Until(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
+        await Eventually.Until(() => IsDead(child), "the job's child process to die", TimeSpan.FromSeconds(5));
         Assert.False((await agent.Backend.GetAgentAsync(await agent.IdAsync(), None))!.StopRequested);
     }
 
@@ -245,7 +245,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
 
         var maxActive = 0;
         var id = await agent.IdAsync();
-        await Wait.UntilAsync(async () =>
+        await Eventually.Until(async () =>
         {
             var info = await _store.Backend.GetAgentAsync(id, None);
             maxActive = Math.Max(maxActive, info!.ActiveJobs);
@@ -272,7 +272,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
     {
         var agent = StartAgent();
         var pushed = await SubmitAsync("sleep", "300");
-        var running = await Wait.ForStateAsync(_store.Backend, pushed.Id, LaunchJobState.Running);
+        var running = await WaitForJob.StateAsync(_store.Backend, pushed.Id, LaunchJobState.Running);
         Assert.True(ProcessHandle.TryParse(running.Handle, out var handle));
         var id = await agent.IdAsync();
         Assert.Equal(AgentStatus.Running, (await _store.Backend.GetAgentAsync(id, None))!.Status);
@@ -286,7 +286,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         var job = await _store.JobAsync(pushed.Id);
         Assert.Equal(LaunchJobState.Stopped, job.State);
         Assert.Contains("stop was requested", job.FailureMessage);
-        await Wait.UntilAsync(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
+        await Eventually.Until(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
         Assert.Contains(agent.Events.All, e => e.Kind == AgentEventKind.Status && e.Message.Contains("stopped because a stop was requested"));
         Assert.False(agent.Cancellation.IsCancellationRequested);
     }
@@ -296,7 +296,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
     {
         var agent = StartAgent();
         var id = await agent.IdAsync();
-        await Wait.UntilAsync(() => agent.Events.All.Count > 0, "the agent's first report");
+        await Eventually.Until(() => agent.Events.All.Count > 0, "the agent's first report");
         agent.Cancellation.Cancel();
         Assert.Same(agent.Run, await Task.WhenAny(agent.Run, Task.Delay(TimeSpan.FromSeconds(15))));
         await agent.Run;
@@ -316,7 +316,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         _processes.Add(orphan);
         await _store.Backend.MarkRunningAsync(pushed.Id, DeadAgent, ProcessHandle.Of(orphan).ToString(), None);
         var leased = await _store.JobAsync(pushed.Id);
-        await Wait.UntilAsync(() => DateTimeOffset.UtcNow > leased.LeaseExpiresAt!.Value.AddMilliseconds(20), "the dead agent's lease to expire");
+        await Eventually.Until(() => DateTimeOffset.UtcNow > leased.LeaseExpiresAt!.Value.AddMilliseconds(20), "the dead agent's lease to expire");
 
         var agent = StartAgent();
         var job = await EndOfAsync(pushed);
@@ -336,7 +336,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         const string DeadAgent = "agent-dead111111";
         var pushed = await SubmitAsync("true");
         var leased = await _store.Backend.PopAsync(DeadAgent, _queue, TimeSpan.FromMilliseconds(300), None);
-        await Wait.UntilAsync(() => DateTimeOffset.UtcNow > leased!.LeaseExpiresAt!.Value.AddMilliseconds(20), "the dead agent's lease to expire");
+        await Eventually.Until(() => DateTimeOffset.UtcNow > leased!.LeaseExpiresAt!.Value.AddMilliseconds(20), "the dead agent's lease to expire");
 
         var agent = StartAgent();
         var job = await EndOfAsync(pushed);

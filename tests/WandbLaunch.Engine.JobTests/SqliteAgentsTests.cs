@@ -85,7 +85,7 @@ public sealed class SqliteAgentsTests : IDisposable
         Assert.Equal(1, (await _store.Backend.GetAgentAsync(info.Id, None))!.ActiveJobs);
 
         // Once the original 200 ms have passed, the renewed item stays with its agent; the other one is free.
-        await Wait.UntilAsync(() => DateTimeOffset.UtcNow > other.LeaseExpiresAt!.Value.AddMilliseconds(20), "the short leases to expire");
+        await Eventually.Until(() => DateTimeOffset.UtcNow > other.LeaseExpiresAt!.Value.AddMilliseconds(20), "the short leases to expire");
         var next = await _store.Open().PopAsync("agent-third", queue, Long, None);
         Assert.Equal(theirs.Id, next!.Id);
         Assert.Null(await _store.Backend.PopAsync("agent-third", queue, Long, None));
@@ -100,7 +100,7 @@ public sealed class SqliteAgentsTests : IDisposable
         try
         {
             SqliteLaunchBackend.UnresponsiveAfter = TimeSpan.FromMilliseconds(50);
-            await Wait.UntilAsync(async () => (await _store.Backend.GetAgentAsync(info.Id, None))!.Unresponsive, "the agent to look unresponsive");
+            await Eventually.Until(async () => (await _store.Backend.GetAgentAsync(info.Id, None))!.Unresponsive, "the agent to look unresponsive");
             await _store.Backend.SetAgentStatusAsync(info.Id, AgentStatus.Killed, None);
             SqliteLaunchBackend.UnresponsiveAfter = TimeSpan.Zero;
             Assert.False((await _store.Backend.GetAgentAsync(info.Id, None))!.Unresponsive);

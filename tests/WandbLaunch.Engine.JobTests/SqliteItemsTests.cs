@@ -26,7 +26,7 @@ public sealed class SqliteItemsTests : IDisposable
     private async Task<LaunchJob> PopWhenAvailableAsync(string agent, QueueKey queue, TimeSpan? lease = null)
     {
         LaunchJob? job = null;
-        await Wait.UntilAsync(async () => (job = await _store.Backend.PopAsync(agent, queue, lease ?? Long, None)) is not null, $"{agent} to pop from {queue}");
+        await Eventually.Until(async () => (job = await _store.Backend.PopAsync(agent, queue, lease ?? Long, None)) is not null, $"{agent} to pop from {queue}");
         return job!;
     }
 
@@ -148,7 +148,7 @@ public sealed class SqliteItemsTests : IDisposable
         Assert.Equal(1, first!.Attempts);
 
         // Expired leases are released by the next pop or orphan claim.
-        await Wait.UntilAsync(() => DateTimeOffset.UtcNow > first.LeaseExpiresAt!.Value.AddMilliseconds(20), "the lease to expire");
+        await Eventually.Until(() => DateTimeOffset.UtcNow > first.LeaseExpiresAt!.Value.AddMilliseconds(20), "the lease to expire");
         Assert.Empty(await _store.Backend.ClaimOrphansAsync("agent-x", [queue], Long, None));
         var released = await _store.JobAsync(pushed.Id);
         Assert.Equal(LaunchJobState.Pending, released.State);
@@ -273,7 +273,7 @@ public sealed class SqliteItemsTests : IDisposable
         var pending = await _store.PushAsync(q1, Spec("pending"));
 
         var expiry = (await _store.Backend.GetJobsAsync(new JobQuery { AgentId = "dead" }, None)).Max(j => j.LeaseExpiresAt ?? DateTimeOffset.MinValue);
-        await Wait.UntilAsync(() => DateTimeOffset.UtcNow > expiry.AddMilliseconds(20), "the dead agent's leases to expire");
+        await Eventually.Until(() => DateTimeOffset.UtcNow > expiry.AddMilliseconds(20), "the dead agent's leases to expire");
 
         var claimed = await _store.Backend.ClaimOrphansAsync("rescuer", [q1, Store.Key("no-such-queue")], TimeSpan.FromSeconds(60), None);
         Assert.Equal(new[] { starting.Id, running.Id }.Order(), claimed.Select(j => j.Id).Order());
@@ -345,7 +345,7 @@ public sealed class SqliteItemsTests : IDisposable
         Assert.Equal(LaunchJobState.Leased, flagged.State);
         Assert.True(flagged.StopRequested);
 
-        await Wait.UntilAsync(() => DateTimeOffset.UtcNow > leased!.LeaseExpiresAt!.Value.AddMilliseconds(20), "the lease to expire");
+        await Eventually.Until(() => DateTimeOffset.UtcNow > leased!.LeaseExpiresAt!.Value.AddMilliseconds(20), "the lease to expire");
         Assert.Null(await _store.Backend.PopAsync("agent-b", queue, Long, None));
         var job = await _store.JobAsync(pushed.Id);
         Assert.Equal(LaunchJobState.Stopped, job.State);

@@ -121,7 +121,7 @@ internal sealed class KanikoHarness : IAsyncDisposable
 
     public ConcurrentDictionary<string, string> Env { get; }
 
-    public ConcurrentQueue<AgentEvent> Events { get; } = new();
+    public RecordingAgentEvents Events { get; } = new();
 
     /// <summary>builder.destination: a repository in the loopback registry.</summary>
     public string Destination => $"{Registry.HostPort}/ml/train";
@@ -204,25 +204,16 @@ internal sealed class KanikoHarness : IAsyncDisposable
             StartTimeout = TimeSpan.FromSeconds(60),
             PollingInterval = TimeSpan.FromMilliseconds(250),
         };
-        var agent = new LaunchAgent(Backend, options, new Recorder(Events));
+        var agent = new LaunchAgent(Backend, options, Events);
         var stop = new CancellationTokenSource();
         _agents.Add((stop, Task.Run(() => agent.RunAsync(stop.Token))));
         return agent;
     }
 
-    private sealed class Recorder(ConcurrentQueue<AgentEvent> events) : IAgentEvents
-    {
-        public void Report(AgentEvent agentEvent) => events.Enqueue(agentEvent);
-    }
-
     public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
 
     public Task<LaunchJob> StateAsync(string id, params LaunchJobState[] states) =>
-        Eventually.Until(async () =>
-        {
-            var job = await JobAsync(id);
-            return states.Contains(job.State) ? job : null;
-        }, $"job {id} to be {string.Join(" or ", states)}", TimeSpan.FromSeconds(20));
+        WaitForJob.AnyStateAsync(Backend, id, states, TimeSpan.FromSeconds(20));
 
     public Task<JsonObject> KubeJobAsync(string name) =>
         Eventually.Until(() => Task.FromResult(Kube.Job(Namespace, name)), $"Kubernetes Job {name}");

@@ -42,7 +42,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public ConcurrentDictionary<string, string> Env { get; }
 
-    public ConcurrentQueue<AgentEvent> Events { get; } = new();
+    public RecordingAgentEvents Events { get; } = new();
 
     private int _kubeconfigLookups;
 
@@ -87,26 +87,17 @@ internal sealed class AgentHarness : IAsyncDisposable
             Lease = lease ?? TimeSpan.FromSeconds(30),
             PollingInterval = TimeSpan.FromMilliseconds(250),
         };
-        var agent = new LaunchAgent(backend ?? Backend, options, new Recorder(Events));
+        var agent = new LaunchAgent(backend ?? Backend, options, Events);
         var stop = new CancellationTokenSource();
         var run = Task.Run(() => agent.RunAsync(stop.Token));
         _agents.Add((stop, run, abandonOnDispose));
         return agent;
     }
 
-    private sealed class Recorder(ConcurrentQueue<AgentEvent> events) : IAgentEvents
-    {
-        public void Report(AgentEvent agentEvent) => events.Enqueue(agentEvent);
-    }
-
     public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
 
     public Task<LaunchJob> StateAsync(string id, params LaunchJobState[] states) =>
-        Eventually.Until(async () =>
-        {
-            var job = await JobAsync(id);
-            return states.Contains(job.State) ? job : null;
-        }, $"job {id} to be {string.Join(" or ", states)}", TimeSpan.FromSeconds(20));
+        WaitForJob.AnyStateAsync(Backend, id, states, TimeSpan.FromSeconds(20));
 
     /// <summary>The Job the agent created for a run (optionally a new one, not <paramref name="notUid"/>).</summary>
     public Task<JsonObject> KubeJobAsync(string runId, string? notUid = null) =>

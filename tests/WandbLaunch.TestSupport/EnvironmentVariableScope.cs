@@ -1,16 +1,9 @@
-namespace WandbLaunch.Engine.Tests;
+namespace WandbLaunch.TestSupport;
 
 /// <summary>
-/// Tests that change process-wide environment variables (HOME) run in this collection, which xunit runs alone,
-/// after the parallel ones.
+/// Sets an environment variable for the life of the object and restores it on dispose. The variable is
+/// process-wide: tests using it belong in a collection that xunit runs alone.
 /// </summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class ProcessEnvironmentCollection
-{
-    public const string Name = "Process environment";
-}
-
-/// <summary>Sets an environment variable for the life of the object and restores it on dispose.</summary>
 public sealed class EnvironmentVariableScope : IDisposable
 {
     private readonly string _name;

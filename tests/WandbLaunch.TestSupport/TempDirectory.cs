@@ -1,4 +1,6 @@
-namespace WandbLaunch.Engine.Tests;
+using Microsoft.Data.Sqlite;
+
+namespace WandbLaunch.TestSupport;
 
 /// <summary>A fresh folder under the system temp folder, deleted (with everything in it) on dispose.</summary>
 public sealed class TempDirectory : IDisposable
@@ -11,12 +13,14 @@ public sealed class TempDirectory : IDisposable
 
     public string Path { get; }
 
+    /// <summary>The full path of <paramref name="name"/> in the folder (nothing is created).</summary>
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
-    /// <summary>Writes <paramref name="text"/> to a file in the folder and returns its full path.</summary>
+    /// <summary>Writes <paramref name="text"/> to a file in the folder (creating its folders) and returns its full path.</summary>
     public string Write(string name, string text)
     {
         var path = File(name);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         System.IO.File.WriteAllText(path, text);
         return path;
     }
@@ -24,7 +28,7 @@ public sealed class TempDirectory : IDisposable
     public void Dispose()
     {
         // Pooled SQLite connections may still hold files open; on Linux that does not block deletion.
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        SqliteConnection.ClearAllPools();
         try
         {
             Directory.Delete(Path, recursive: true);

@@ -7,42 +7,7 @@ using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.KubeTests;
 
-/// <summary>A fresh folder under the system temp folder, deleted (with everything in it) on dispose.</summary>
-public sealed class TempDirectory : IDisposable
-{
-    public TempDirectory()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "wblaunch-kube-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public string Write(string name, string text)
-    {
-        var path = File(name);
-        System.IO.File.WriteAllText(path, text);
-        return path;
-    }
-
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
-}
-
+/// <summary>Job contexts and kubeconfigs made as the agent would make them, with fixed ids so renderings compare.</summary>
 internal static class Contexts
 {
     public const string ApiKey = "local-0123456789abcdef0123456789abcdef01234567";
@@ -103,25 +68,4 @@ internal static class Contexts
         {(@namespace is null ? "" : $"    namespace: {@namespace}")}
         current-context: work
         """);
-}
-
-internal static class Eventually
-{
-    /// <summary>Waits until <paramref name="condition"/> holds, polling; fails with <paramref name="what"/> after <paramref name="timeout"/>.</summary>
-    public static async Task<T> Until<T>(Func<Task<T?>> probe, string what, TimeSpan? timeout = null) where T : class
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
-        while (true)
-        {
-            if (await probe() is { } value) return value;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting for {what}.");
-            await Task.Delay(50);
-        }
-    }
-
-    public static Task Until(Func<bool> condition, string what, TimeSpan? timeout = null) =>
-        Until<object>(() => Task.FromResult(condition() ? new object() : null), what, timeout);
-
-    public static Task Until(Func<Task<bool>> condition, string what, TimeSpan? timeout = null) =>
-        Until<object>(async () => await condition() ? new object() : null, what, timeout);
 }

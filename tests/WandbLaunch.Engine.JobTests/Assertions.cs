@@ -1,0 +1,26 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Errors;
+
+namespace WandbLaunch.Engine.JobTests;
+
+/// <summary>Assertions on launch errors (by error id) and on JSON trees.</summary>
+public static class Assertions
+{
+    public static async Task<LaunchException> ThrowsLaunchAsync(string errorId, Func<Task> action)
+    {
+        var e = await Assert.ThrowsAsync<LaunchException>(action);
+        Assert.Equal(errorId, e.ErrorId);
+        return e;
+    }
+
+    public static LaunchException ThrowsLaunch(string errorId, Action action)
+    {
+        var e = Assert.Throws<LaunchException>(action);
+        Assert.Equal(errorId, e.ErrorId);
+        return e;
+    }
+
+    /// <summary>Asserts two JSON trees are equal (compared as compact JSON).</summary>
+    public static void JsonEqual(string expected, JsonNode? actual) =>
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), actual), $"expected {JsonNode.Parse(expected)!.ToJsonString()}\nactual   {actual?.ToJsonString() ?? "null"}");
+}
