@@ -690,6 +690,10 @@ server.serve_forever()
         $line = Get-WandbLaunchJobLog -Id $job.Id | Where-Object { $_ -like 'code v1 in *' }
         $line | Should -Not -BeNullOrEmpty
         $line | Should -BeLike "*$($job.RunId)*" -Because 'each run gets its own clone'
+        $clone = ($line -replace '^code v1 in ', '').Trim()
+        $clone | Should -BeLike '/*'
+        Wait-Until { -not (Test-Path -LiteralPath $clone) } -TimeoutSeconds 10 -Because 'the clone is deleted when the job ends'
+        Test-Path -LiteralPath (Split-Path $clone) | Should -BeFalse -Because 'nothing of the run is left under runs/'
     }
 
     It 'fails at stage build when the clone fails' -Skip:$noPython {

@@ -5,6 +5,7 @@ using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.Agent;
@@ -303,6 +304,7 @@ public sealed class LaunchAgent
                     var why = $"Preempted on attempt {job.Attempts}: {outcome.Message} Re-queued with the same run id ({job.RunId}), to resume with WANDB_RESUME=allow.";
                     log.Agent(why);
                     await _backend.RequeueAsync(job.Id, Id!, why, CancellationToken.None).ConfigureAwait(false);
+                    CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
                     Report(AgentEventKind.Warning, $"{job.Id} [{job.Queue}] preempted on attempt {job.Attempts}; re-queued", job.Id, job.Queue);
                     return;
                 }
@@ -311,6 +313,7 @@ public sealed class LaunchAgent
             }
             log.Agent(Describe(outcome));
             await _backend.FinishAsync(job.Id, Id!, outcome, CancellationToken.None).ConfigureAwait(false);
+            CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
             if (outcome.State == LaunchJobState.Finished) Interlocked.Increment(ref _finished);
             else Interlocked.Increment(ref _failed);
             Report(outcome.State == LaunchJobState.Failed ? AgentEventKind.Warning : AgentEventKind.Job,

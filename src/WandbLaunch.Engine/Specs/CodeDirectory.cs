@@ -15,12 +15,38 @@ public static class CodeDirectory
         }
         var version = JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var v) ? v : null;
         var directory = SourceUri.Classify(uri) == SourceUri.Kind.Git
-            ? await GitCheckout.CloneAsync(uri, version, Path.Combine(workDirectory, runId, "code"), traceId, log, cancellationToken).ConfigureAwait(false)
+            ? await GitCheckout.CloneAsync(uri, version, Path.Combine(RunDirectory(workDirectory, runId), "code"), traceId, log, cancellationToken).ConfigureAwait(false)
             : uri;
         if (!Directory.Exists(directory))
         {
             throw new JobFailedException(FailureStage.Agent, $"The job's code directory '{directory}' does not exist on the agent's host.");
         }
         return directory;
+    }
+
+    /// <summary>Where the agent keeps a run's files (its git clone): <c>&lt;work directory&gt;/&lt;run id&gt;</c>.</summary>
+    public static string RunDirectory(string workDirectory, string runId) => Path.Combine(workDirectory, runId);
+
+    /// <summary>
+    /// Deletes a run's files once its attempt has ended (a later attempt clones again). Read-only files (git's
+    /// objects on Windows) are made writable first. A failure is told to <paramref name="note"/>, not thrown.
+    /// </summary>
+    public static void RemoveRunDirectory(string workDirectory, string runId, Action<string> note)
+    {
+        var directory = RunDirectory(workDirectory, runId);
+        if (!Directory.Exists(directory)) return;
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(directory, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+            {
+                var attributes = File.GetAttributes(file);
+                if (attributes.HasFlag(FileAttributes.ReadOnly)) File.SetAttributes(file, attributes & ~FileAttributes.ReadOnly);
+            }
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            note($"could not delete the run's files in {directory}: {e.Message}");
+        }
     }
 }
