@@ -78,7 +78,8 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         }
     }
 
-    private RunningAgent StartAgent(int maxJobs = -1, TimeSpan? lease = null, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? queues = null)
+    private RunningAgent StartAgent(int maxJobs = -1, TimeSpan? lease = null, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? queues = null,
+        bool leaveJobsRunning = false)
     {
         var env = environment ?? new Dictionary<string, string>();
         var options = new AgentOptions
@@ -90,6 +91,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
             StartTimeout = TimeSpan.FromSeconds(60),
             Environment = name => env.TryGetValue(name, out var value) ? value : null,
             WorkDirectory = _store.Dir.File("runs"),
+            LeaveJobsRunning = leaveJobsRunning,
         };
         // The agent gets its own backend on the file, as an agent in another process would.
         var backend = new SqliteLaunchBackend(_store.DbPath, Store.Entity);
@@ -289,6 +291,24 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         await Eventually.Until(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
         Assert.Contains(agent.Events.All, e => e.Kind == AgentEventKind.Status && e.Message.Contains("stopped because a stop was requested"));
         Assert.False(agent.Cancellation.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task With_LeaveJobsRunning_a_local_process_job_is_still_stopped_because_it_cannot_run_without_its_agent()
+    {
+        var agent = StartAgent(leaveJobsRunning: true);
+        var pushed = await SubmitAsync("sleep", "300");
+        var running = await WaitForJob.StateAsync(_store.Backend, pushed.Id, LaunchJobState.Running);
+        Assert.True(ProcessHandle.TryParse(running.Handle, out var handle));
+
+        agent.Cancellation.Cancel();
+        await agent.Run.WaitAsync(TimeSpan.FromSeconds(15));
+
+        var job = await _store.JobAsync(pushed.Id);
+        Assert.Equal(LaunchJobState.Stopped, job.State);
+        Assert.Equal("The agent stopped while the job ran, because it was stopped (Ctrl+C or Stop-Job).", job.FailureMessage);
+        await Eventually.Until(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
+        Assert.DoesNotContain(agent.Events.All, e => e.Message.Contains("left running", StringComparison.Ordinal));
     }
 
     [Fact]

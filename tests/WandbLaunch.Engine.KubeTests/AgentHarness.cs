@@ -19,7 +19,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     public const string Entity = "ml-team";
     public const string Namespace = "ml";
 
-    private readonly List<(CancellationTokenSource Stop, Task Run, bool Abandon)> _agents = new();
+    private readonly List<(LaunchAgent Agent, CancellationTokenSource Stop, Task Run, bool Abandon)> _agents = new();
 
     public AgentHarness()
     {
@@ -71,7 +71,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     /// <summary>Starts an agent on <paramref name="queue"/>; <paramref name="backend"/> defaults to the store itself.</summary>
     public LaunchAgent StartAgent(string queue, TimeSpan? startTimeout = null, TimeSpan? lease = null, ILaunchBackend? backend = null, bool abandonOnDispose = false,
-        string? kubeconfig = null)
+        string? kubeconfig = null, bool leaveJobsRunning = false)
     {
         var options = new AgentOptions
         {
@@ -86,12 +86,21 @@ internal sealed class AgentHarness : IAsyncDisposable
             StartTimeout = startTimeout ?? TimeSpan.FromSeconds(60),
             Lease = lease ?? TimeSpan.FromSeconds(30),
             PollingInterval = TimeSpan.FromMilliseconds(250),
+            LeaveJobsRunning = leaveJobsRunning,
         };
         var agent = new LaunchAgent(backend ?? Backend, options, Events);
         var stop = new CancellationTokenSource();
         var run = Task.Run(() => agent.RunAsync(stop.Token));
-        _agents.Add((stop, run, abandonOnDispose));
+        _agents.Add((agent, stop, run, abandonOnDispose));
         return agent;
+    }
+
+    /// <summary>Stops an agent as Ctrl+C does and waits until it has stopped.</summary>
+    public async Task StopAgentAsync(LaunchAgent agent)
+    {
+        var (_, stop, run, _) = _agents.Single(a => ReferenceEquals(a.Agent, agent));
+        await stop.CancelAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
@@ -112,7 +121,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var (stop, _, _) in _agents) await stop.CancelAsync();
+        foreach (var (_, stop, _, _) in _agents) await stop.CancelAsync();
         // An abandoned agent stands for a killed process: it is never waited for.
         await Task.WhenAny(Task.WhenAll(_agents.Where(a => !a.Abandon).Select(a => a.Run)), Task.Delay(TimeSpan.FromSeconds(20)));
         if (Environment.GetEnvironmentVariable("KUBE_TESTS_KEEP_LOGS") is { Length: > 0 } keep && Directory.Exists(Backend.LogDirectory))
@@ -184,6 +193,8 @@ internal sealed class FreezableBackend(ILaunchBackend inner) : ILaunchBackend
     public Task WarnAsync(string itemId, string stage, string message, CancellationToken c) => Call(() => inner.WarnAsync(itemId, stage, message, c), c);
 
     public Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken c) => Call(() => inner.RequeueAsync(itemId, agentId, reason, c), c);
+
+    public Task ReleaseAsync(string itemId, string agentId, CancellationToken c) => Call(() => inner.ReleaseAsync(itemId, agentId, c), c);
 
     public Task<IReadOnlyList<LaunchJob>> ClaimOrphansAsync(string agentId, IReadOnlyList<QueueKey> queues, TimeSpan lease, CancellationToken c) =>
         Call(() => inner.ClaimOrphansAsync(agentId, queues, lease, c), c);

@@ -412,6 +412,55 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
+    public async Task AnAgentStoppedWithLeaveJobsRunningLeavesTheJobToTheNextAgent()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = await h.SubmitAsync("k8s");
+        var pending = await h.SubmitAsync("k8s");
+        var firstAgent = h.StartAgent("k8s", leaveJobsRunning: true);
+        var name = Name(await h.KubeJobAsync(submitted.RunId));
+        var pod = await h.PodAsync(name);
+        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        // The second job's pod never starts: it is still starting when the agent stops.
+        var pendingName = Name(await h.KubeJobAsync(pending.RunId));
+        h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 100");
+        await Eventually.Until(async () => h.Log(await h.JobAsync(submitted.Id)).Contains("step 100"), "the first agent to log");
+
+        await h.StopAgentAsync(firstAgent);
+
+        // The running job keeps running: nothing of it was deleted, and its lease was given up at once.
+        var left = await h.JobAsync(submitted.Id);
+        Assert.Equal(LaunchJobState.Running, left.State);
+        Assert.NotNull(h.Server.Job(AgentHarness.Namespace, name));
+        Assert.NotNull(h.Server.Secret(AgentHarness.Namespace, $"wandb-api-key-{submitted.RunId}"));
+        Assert.DoesNotContain(h.Server.Deletions, d => d.Name == name);
+        Assert.True(left.LeaseExpiresAt <= DateTimeOffset.UtcNow, $"lease expires {left.LeaseExpiresAt}");
+        Assert.Contains($"stopped following the job, because it was stopped (Ctrl+C or Stop-Job); Job {AgentHarness.Namespace}/{name} keeps running", h.Log(left));
+        // The job that had not started went back on its queue, and what it had created was deleted.
+        var requeued = await h.JobAsync(pending.Id);
+        Assert.Equal(LaunchJobState.Pending, requeued.State);
+        Assert.Contains(h.Server.Deletions, d => d.Name == pendingName);
+        Assert.True(h.Events.Any(e => e.Message.Contains("1 left running for the next agent", StringComparison.Ordinal)), h.Events.ToString());
+
+        h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 150"); // while no agent follows
+        var secondAgent = h.StartAgent("k8s");
+        var taken = await Eventually.Until(async () => await h.JobAsync(submitted.Id) is { } j && j.AgentId == secondAgent.Id ? j : null, "the second agent to re-attach");
+        Assert.Equal(LaunchJobState.Running, taken.State);
+        h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 200");
+        await Eventually.Until(() => h.Log(taken).Contains("step 200"), "output after the re-attach");
+        Assert.Contains("step 150", h.Log(taken));
+        Assert.Contains($"agent {secondAgent.Id} took over this job from agent {firstAgent.Id}, which stopped and left it running", h.Log(taken));
+        h.Server.CompleteJob(AgentHarness.Namespace, name);
+
+        var finished = await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Finished, finished.State);
+        Assert.Equal(secondAgent.Id, finished.AgentId);
+        await Eventually.Until(() => h.Server.Secret(AgentHarness.Namespace, $"wandb-api-key-{submitted.RunId}") is null, "the API-key Secret to be deleted");
+    }
+
+    [Fact]
     public async Task ACustomResourceIsCreatedFollowedAndFinished()
     {
         await using var h = new AgentHarness();

@@ -625,5 +625,30 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             Get-AgentText $agent | Should -Match 're-attached'
             Test-Container $running.Handle | Should -BeFalse -Because 'the new agent removes the container at the end'
         }
+
+        It 'with -LeaveJobsRunning, a stopped agent leaves its running container to the next agent, which follows it to its end' {
+            New-WandbLaunchQueue -Name handoff -Resource local-container | Out-Null
+            $first = Start-WandbLaunchAgent -Queue handoff -ConfigPath (New-AgentConfig @{ type = 'noop' }) -LeaveJobsRunning -AsJob
+            $script:Agents.Add($first)
+            $job = Submit-WandbLaunchJob handoff -DockerImage $Base -EntryPoint sh, -c -Arguments 'echo before; sleep 5; echo after; exit 3'
+            $running = Wait-JobState $job 'Running' -LogPattern '(?m)^before$'
+
+            Stop-TestAgent $first
+            $left = Get-WandbLaunchJob -Id $job.Id
+            $left.State | Should -Be 'Running'
+            (& docker inspect --format '{{.State.Running}}' $running.Handle) | Should -Be 'true' -Because 'the container keeps running'
+            Get-TestLog $left | Should -Match 'keeps running, and the next agent serving queue handoff re-attaches to it'
+
+            $second = Start-TestAgent -Queue handoff -Builder @{ type = 'noop' }
+            $done = $job | Wait-TestJob -Timeout 60
+            $done.State | Should -Be 'Failed'
+            $done.ExitCode | Should -Be 3 -Because 'the second agent read the exit code of the container the first one started'
+            $done.Handle | Should -Be $running.Handle
+            $done.AgentId | Should -Not -Be $running.AgentId
+            $log = Get-TestLog $done
+            $log | Should -Match 'which stopped and left it running'
+            $log | Should -Match '(?m)^after$'
+            Test-Container $running.Handle | Should -BeFalse -Because 'the second agent removes the container at the end'
+        }
     }
 }

@@ -32,6 +32,13 @@ public sealed class AgentOptions
     /// <summary>Credentials for the destination registry given to the agent directly; otherwise the Docker config file is read.</summary>
     public Registries.RegistryCredential? RegistryCredential { get; init; }
 
+    /// <summary>
+    /// When the agent stops, jobs that run on a target of their own (Kubernetes, a container) keep running and are
+    /// left to the next agent serving their queue, which re-attaches to them; jobs that had not started yet go back on
+    /// their queue. Otherwise (the default) the agent stops every job it runs.
+    /// </summary>
+    public bool LeaveJobsRunning { get; init; }
+
     /// <summary>Where runners put per-run files.</summary>
     public required string WorkDirectory { get; init; }
 

@@ -32,6 +32,7 @@ public sealed class LaunchAgent
     private TaskCompletionSource _jobEnded = NewSignal();
     private int _finished;
     private int _failed;
+    private int _left;
 
     public LaunchAgent(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners = null)
     {
@@ -200,7 +201,9 @@ public sealed class LaunchAgent
             {
                 // The runner looks first: the log's last write tells it when the earlier agent stopped recording.
                 running = await runner.AttachAsync(orphan, log, cancellationToken).ConfigureAwait(false);
-                log.Agent($"agent {Id} took over this job from agent {orphan.PreviousAgentId}, which stopped responding");
+                var previous = orphan.PreviousAgentId is { } p ? await _backend.GetAgentAsync(p, cancellationToken).ConfigureAwait(false) : null;
+                log.Agent($"agent {Id} took over this job from agent {orphan.PreviousAgentId}, " +
+                          (previous?.Status == AgentStatus.Killed ? "which stopped and left it running" : "which stopped responding"));
             }
             catch (LaunchException e)
             {
@@ -245,6 +248,16 @@ public sealed class LaunchAgent
         tracked.Task = Task.Run(() => RunJobAsync(tracked, running, log));
     }
 
+    /// <summary>The agent stops and leaves a running job on its target: its lease ends now, so the next agent re-attaches.</summary>
+    private async Task LeaveRunningAsync(TrackedJob tracked, LaunchJob job, IRunningJob running, JobLog log)
+    {
+        await _backend.ReleaseAsync(job.Id, Id!, CancellationToken.None).ConfigureAwait(false);
+        CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
+        log.Agent($"agent {Id} stopped following the job, because {tracked.LeaveReason}; {running.Description} keeps running, and the next agent serving queue {job.Queue} re-attaches to it");
+        Interlocked.Increment(ref _left);
+        Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] left running ({running.Description}) for the next agent", job.Id, job.Queue);
+    }
+
     /// <summary>Runs a job to its end; a re-attached job comes with its running handle and the log it writes to.</summary>
     private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running, JobLog? attachedLog)
     {
@@ -270,11 +283,26 @@ public sealed class LaunchAgent
                 {
                     tracked.Acknowledged = true;
                 }
-                using (tracked.Cancellation.Token.Register(() => _ = running.CancelAsync()))
+                using (tracked.Cancellation.Token.Register(() => _ = tracked.LeaveRunning && running.CanDetach ? running.DetachAsync() : running.CancelAsync()))
                 {
                     outcome = await running.Completion.ConfigureAwait(false);
                 }
+                if (tracked.LeaveRunning && running.CanDetach)
+                {
+                    await LeaveRunningAsync(tracked, job, running, log).ConfigureAwait(false);
+                    return;
+                }
                 if (tracked.StopReason is { } why && outcome.State == LaunchJobState.Stopped) outcome = JobOutcome.Stopped(why);
+            }
+            catch (OperationCanceledException) when (tracked.LeaveRunning && running is null && tracked.Acknowledged)
+            {
+                // Stopped before the job ran on its target: nothing of it runs any more, so it goes back on its queue.
+                var why = $"The agent stopped before the job started, because {tracked.LeaveReason}; it was put back on its queue.";
+                log.Agent(why);
+                await _backend.RequeueAsync(job.Id, Id!, why, CancellationToken.None).ConfigureAwait(false);
+                CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
+                Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] put back on its queue: the agent stopped before it started", job.Id, job.Queue);
+                return;
             }
             catch (JobFailedException e)
             {
@@ -433,8 +461,16 @@ public sealed class LaunchAgent
     private async Task ShutdownAsync(string reason)
     {
         if (Id is null) return;
-        if (!_jobs.IsEmpty) Report(AgentEventKind.Status, $"Stopping {_jobs.Count} running job(s) because {reason}");
-        foreach (var tracked in _jobs.Values) tracked.Stop($"The agent stopped while the job ran, because {reason}.");
+        if (_options.LeaveJobsRunning)
+        {
+            if (!_jobs.IsEmpty) Report(AgentEventKind.Status, $"Leaving {_jobs.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
+            foreach (var tracked in _jobs.Values) tracked.Leave(reason);
+        }
+        else
+        {
+            if (!_jobs.IsEmpty) Report(AgentEventKind.Status, $"Stopping {_jobs.Count} running job(s) because {reason}");
+            foreach (var tracked in _jobs.Values) tracked.Stop($"The agent stopped while the job ran, because {reason}.");
+        }
         var tasks = _jobs.Values.Select(t => t.Task).Where(t => t is not null).Cast<Task>().ToArray();
         await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         try
@@ -445,7 +481,8 @@ public sealed class LaunchAgent
         {
             Report(AgentEventKind.Error, $"Could not record the agent as stopped: {e.Message}");
         }
-        Report(AgentEventKind.Status, $"Agent {_options.Name} ({Id}) stopped because {reason}: {_finished} job(s) finished, {_failed} failed or stopped");
+        Report(AgentEventKind.Status, $"Agent {_options.Name} ({Id}) stopped because {reason}: {_finished} job(s) finished, {_failed} failed or stopped" +
+                                      (_left > 0 ? $", {_left} left running for the next agent" : ""));
     }
 
     private void Report(AgentEventKind kind, string message, string? jobId = null, string? queue = null) =>
@@ -469,10 +506,27 @@ public sealed class LaunchAgent
 
         public bool Lost { get; private set; }
 
+        /// <summary>Set when the agent stops leaving its jobs running: this one is detached if it can be.</summary>
+        public volatile bool LeaveRunning;
+
+        /// <summary>Why the agent stopped, when it leaves its jobs.</summary>
+        public string? LeaveReason { get; private set; }
+
         public void Stop(string reason)
         {
             StopReason ??= reason;
             TryCancel();
+        }
+
+        /// <summary>
+        /// The agent stops and leaves its jobs: a job that can run without it is detached, one still starting goes back
+        /// on its queue, and any other is stopped with <paramref name="reason"/>.
+        /// </summary>
+        public void Leave(string reason)
+        {
+            LeaveReason = reason;
+            LeaveRunning = true;
+            Stop($"The agent stopped while the job ran, because {reason}.");
         }
 
         public void Lose()

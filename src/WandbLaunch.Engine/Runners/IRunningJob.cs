@@ -19,4 +19,13 @@ public interface IRunningJob
 
     /// <summary>Stops the job on its target (the whole process tree, the container, the Kubernetes Job...).</summary>
     Task CancelAsync();
+
+    /// <summary>True when the job keeps running on its target without the agent, so that a later agent can re-attach.</summary>
+    bool CanDetach => false;
+
+    /// <summary>
+    /// Stops following the job and leaves it running on its target (nothing of it is deleted); <see cref="Completion"/>
+    /// then ends with an outcome that is not the job's. Only called when <see cref="CanDetach"/>.
+    /// </summary>
+    Task DetachAsync() => throw new NotSupportedException("This job cannot run without its agent.");
 }

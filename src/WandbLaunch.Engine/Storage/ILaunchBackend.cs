@@ -74,6 +74,12 @@ public interface ILaunchBackend : IDisposable
     Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The agent stops following a job that keeps running on its target (it stops with jobs left running): the
+    /// job's lease ends now, so the next agent serving its queue re-attaches to it through its handle.
+    /// </summary>
+    Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Items of these queues that were started by an agent whose lease has expired (it died); they are leased to
     /// <paramref name="agentId"/>, which re-attaches to them through their handle or fails them.
     /// </summary>

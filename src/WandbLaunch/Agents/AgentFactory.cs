@@ -9,7 +9,8 @@ internal static class AgentFactory
 {
     private static int _count;
 
-    public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential)
+    public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential,
+        bool leaveJobsRunning = false)
     {
         Func<string, string?> env = Environment.GetEnvironmentVariable;
         var number = Interlocked.Increment(ref _count);
@@ -22,6 +23,7 @@ internal static class AgentFactory
             StartTimeout = AgentOptions.ParseStartTimeout(env),
             Environment = env,
             RegistryCredential = credential,
+            LeaveJobsRunning = leaveJobsRunning,
             WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),
         };
     }

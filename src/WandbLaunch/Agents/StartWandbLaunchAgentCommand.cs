@@ -52,6 +52,15 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     [Credential]
     public PSCredential? RegistryCredential { get; set; }
 
+    /// <summary>
+    /// When the agent stops (Ctrl+C, Stop-Job, Stop-WandbLaunchAgent), jobs running on Kubernetes or in a container keep
+    /// running and are left to the next agent serving their queue, which re-attaches to them (as when an agent is
+    /// restarted or upgraded); jobs that have not started yet go back on their queue; local-process jobs, which cannot
+    /// run without the agent, are stopped. Without it the agent stops every job it runs.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter LeaveJobsRunning { get; set; }
+
     /// <summary>Runs the agent as a PowerShell background job (Get-Job, Receive-Job, Stop-Job, Remove-Job work on it).</summary>
     [Parameter]
     public SwitchParameter AsJob { get; set; }
@@ -74,7 +83,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             var credential = RegistryCredential is null
                 ? null
                 : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
-            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential);
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning);
             var events = new AgentEventQueue();
             var launchAgent = new LaunchAgent(backend, opts, events);
             // Everything is checked before the agent registers, so a bad invocation fails here, not in the background.

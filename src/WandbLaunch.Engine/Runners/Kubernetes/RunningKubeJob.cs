@@ -38,6 +38,7 @@ internal sealed class RunningKubeJob : IRunningJob
     private readonly TaskCompletionSource<Verdict> _verdict = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _watchStop = new();
     private readonly CancellationTokenSource _logStop = new();
+    private volatile bool _detached;
     private readonly object _lock = new();
     private readonly Dictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Task> _logs = new(StringComparer.Ordinal);
@@ -94,6 +95,15 @@ internal sealed class RunningKubeJob : IRunningJob
             var verdict = await _verdict.Task.ConfigureAwait(false);
             await _watchStop.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(pods, workload).ConfigureAwait(false);
+            if (_detached)
+            {
+                // Left running for a later agent: stop reading, delete nothing (the API-key Secret is the job's).
+                await _logStop.CancelAsync().ConfigureAwait(false);
+                Task[] logs;
+                lock (_lock) logs = _logs.Values.ToArray();
+                await Task.WhenAll(logs).ConfigureAwait(false);
+                return JobOutcome.Stopped(verdict.Message);
+            }
 
             if (verdict.State == LaunchJobState.Finished)
             {
@@ -516,6 +526,15 @@ internal sealed class RunningKubeJob : IRunningJob
     }
 
     // ---- cancel and clean up
+
+    public bool CanDetach => true;
+
+    public async Task DetachAsync()
+    {
+        _detached = true;
+        if (_verdict.TrySetResult(new Verdict(LaunchJobState.Running, $"stopped following {_workload}; it keeps running"))) Note($"stopped following {_workload}; it keeps running");
+        await Completion.ConfigureAwait(false);
+    }
 
     public async Task CancelAsync()
     {

@@ -12,6 +12,7 @@ internal sealed class RunningContainer : IRunningJob
     private readonly DockerClient _client;
     private readonly string _id;
     private readonly JobLog _log;
+    private readonly CancellationTokenSource _detach = new();
     private volatile bool _cancelled;
 
     public RunningContainer(DockerClient client, string id, JobLog log, DateTimeOffset? since)
@@ -32,10 +33,29 @@ internal sealed class RunningContainer : IRunningJob
 
     public Task<JobOutcome> Completion { get; }
 
+    public bool CanDetach => true;
+
+    public async Task DetachAsync()
+    {
+        await _detach.CancelAsync().ConfigureAwait(false);
+        await Completion.ConfigureAwait(false);
+    }
+
     private async Task<JobOutcome> WatchAsync(DateTimeOffset? since)
     {
         var logs = FollowLogsAsync(since);
-        var wait = await _client.Containers.WaitContainerAsync(_id, CancellationToken.None).ConfigureAwait(false);
+        ContainerWaitResponse wait;
+        try
+        {
+            wait = await _client.Containers.WaitContainerAsync(_id, _detach.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_detach.IsCancellationRequested)
+        {
+            // Left running for a later agent: stop reading its output, remove nothing.
+            await logs.ConfigureAwait(false);
+            _log.Agent($"stopped following {Description}; it keeps running");
+            return JobOutcome.Stopped($"stopped following {Description}; it keeps running");
+        }
         await logs.ConfigureAwait(false);
         var code = (int)wait.StatusCode;
         await LocalContainerRunner.RemoveAsync(_client, _id).ConfigureAwait(false);
@@ -54,12 +74,12 @@ internal sealed class RunningContainer : IRunningJob
         {
             var parameters = new ContainerLogsParameters { Follow = true, ShowStdout = true, ShowStderr = true };
             if (since is { } s) parameters.Since = s.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-            using var stream = await _client.Containers.GetContainerLogsAsync(_id, tty: false, parameters, CancellationToken.None).ConfigureAwait(false);
+            using var stream = await _client.Containers.GetContainerLogsAsync(_id, tty: false, parameters, _detach.Token).ConfigureAwait(false);
             var buffer = new byte[8192];
             var lines = new Dictionary<MultiplexedStream.TargetStream, StringBuilder>();
             while (true)
             {
-                var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, CancellationToken.None).ConfigureAwait(false);
+                var read = await stream.ReadOutputAsync(buffer, 0, buffer.Length, _detach.Token).ConfigureAwait(false);
                 if (read.EOF) break;
                 if (!lines.TryGetValue(read.Target, out var pending)) lines[read.Target] = pending = new StringBuilder();
                 pending.Append(Encoding.UTF8.GetString(buffer, 0, read.Count));
@@ -74,6 +94,10 @@ internal sealed class RunningContainer : IRunningJob
         catch (DockerContainerNotFoundException)
         {
             // Removed before its logs were read.
+        }
+        catch (OperationCanceledException) when (_detach.IsCancellationRequested)
+        {
+            // Detached: a later agent follows the output from here.
         }
     }
 

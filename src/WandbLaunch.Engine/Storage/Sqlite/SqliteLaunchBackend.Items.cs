@@ -257,6 +257,20 @@ public sealed partial class SqliteLaunchBackend
         return WarnAsync(itemId, FailureStage.Agent, reason, cancellationToken);
     }
 
+    public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken)
+    {
+        Write(cancellationToken, (connection, tx) =>
+        {
+            var cmd = Command(connection, tx, "UPDATE items SET lease_expires = 0, updated_at = $now WHERE id = $id AND agent_id = $agent AND state IN ('Starting', 'Running')");
+            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+            cmd.Parameters.AddWithValue("$id", itemId);
+            cmd.Parameters.AddWithValue("$agent", agentId);
+            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
+            return 0;
+        });
+        return Task.CompletedTask;
+    }
+
     public Task<IReadOnlyList<LaunchJob>> ClaimOrphansAsync(string agentId, IReadOnlyList<QueueKey> queues, TimeSpan lease, CancellationToken cancellationToken)
     {
         return Task.FromResult(Write<IReadOnlyList<LaunchJob>>(cancellationToken, (connection, tx) =>
