@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
 
 namespace WandbLaunch.Engine.Builders;
@@ -19,6 +20,19 @@ public sealed class BuildRequest
     public required string WorkDirectory { get; init; }
 
     public required JobLog Log { get; init; }
+
+    /// <summary>The image to build on when the job has no Dockerfile: <c>builder.base_image</c> of its resource_args, else of its spec.</summary>
+    public string? BaseImage
+    {
+        get
+        {
+            var fromArgs = (ResourceArgs["builder"] as JsonObject)?["base_image"];
+            var fromSpec = (Spec["builder"] as JsonObject)?["base_image"];
+            return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
+                : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
+                : null;
+        }
+    }
 
     /// <summary>Reports build and push progress: activity, status line, percent (or -1).</summary>
     public Action<string, string, int>? Progress { get; init; }

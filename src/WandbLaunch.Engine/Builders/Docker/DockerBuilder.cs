@@ -19,7 +19,7 @@ public sealed partial class DockerBuilder : IImageBuilder
 {
     private readonly DockerEngine _engine;
     private readonly Func<string, RegistryCredential?> _credentials;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
+    private readonly ImageBuildGate _building = new();
 
     public DockerBuilder(DockerEngine engine, Func<string, RegistryCredential?> credentials)
     {
@@ -34,7 +34,7 @@ public sealed partial class DockerBuilder : IImageBuilder
         if (LaunchSpecRules.DockerImage(request.Spec) is { } prebuilt) return prebuilt;
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
-        var baseImage = BaseImage(request);
+        var baseImage = request.BaseImage;
         var plan = BuildPlanner.Plan(code, request.Spec, baseImage);
         var tag = ContextArchive.Tag(plan);
         var destination = request.Settings.Destination;
@@ -49,16 +49,9 @@ public sealed partial class DockerBuilder : IImageBuilder
             await Checked(() => registry.CheckLoginAsync(image, credential, cancellationToken)).ConfigureAwait(false);
         }
 
-        // Two jobs of the same code started together build once: the second waits and then finds the image.
-        var gate = _building.GetOrAdd(image.ToString(), _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using (await _building.EnterAsync(image.ToString(), cancellationToken).ConfigureAwait(false))
         {
             return await BuildOrReuseAsync(request, plan, image, registry, credential, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -82,15 +75,6 @@ public sealed partial class DockerBuilder : IImageBuilder
         }
         if (destination is not null) await PushAsync(request, image, credential, cancellationToken).ConfigureAwait(false);
         return image.ToString();
-    }
-
-    private static string? BaseImage(BuildRequest request)
-    {
-        var fromArgs = (request.ResourceArgs["builder"] as JsonObject)?["base_image"];
-        var fromSpec = (request.Spec["builder"] as JsonObject)?["base_image"];
-        return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
-            : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
-            : null;
     }
 
     [GeneratedRegex(@"[^a-z0-9._-]+")]

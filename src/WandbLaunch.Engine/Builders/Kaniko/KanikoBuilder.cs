@@ -37,7 +37,7 @@ public sealed class KanikoBuilder : IImageBuilder
     private readonly Func<string, string?> _environment;
     private readonly Func<string, RegistryCredential?> _credentials;
     private readonly ConcurrentDictionary<string, KubeAccess> _access = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _building = new(StringComparer.Ordinal);
+    private readonly ImageBuildGate _building = new();
 
     /// <param name="cloud">The agent's <c>environment</c> block (the AWS region).</param>
     /// <param name="environment">The agent's environment (KUBECONFIG, cloud credentials, WANDB_LAUNCH_SERVICE_ACCOUNT_NAME).</param>
@@ -62,15 +62,12 @@ public sealed class KanikoBuilder : IImageBuilder
             "builder.type kaniko needs builder.build-context-store (s3://…, gs://… or an Azure blob URL) to upload the build context to.");
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
-        var plan = BuildPlanner.Plan(code, request.Spec, BaseImage(request));
+        var plan = BuildPlanner.Plan(code, request.Spec, request.BaseImage);
         var tag = ContextArchive.Tag(plan);
         var image = ImageReference.Parse($"{destination}:{tag}");
         log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
 
-        // Two jobs of the same code started together build once: the second waits and then finds the image.
-        var gate = _building.GetOrAdd(image.ToString(), _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using (await _building.EnterAsync(image.ToString(), cancellationToken).ConfigureAwait(false))
         {
             if (await ExistsAsync(image, log, cancellationToken).ConfigureAwait(false))
             {
@@ -80,19 +77,6 @@ public sealed class KanikoBuilder : IImageBuilder
             await BuildOnClusterAsync(request, plan, image, store, cancellationToken).ConfigureAwait(false);
             return image.ToString();
         }
-        finally
-        {
-            gate.Release();
-        }
-    }
-
-    private static string? BaseImage(BuildRequest request)
-    {
-        var fromArgs = (request.ResourceArgs["builder"] as JsonObject)?["base_image"];
-        var fromSpec = (request.Spec["builder"] as JsonObject)?["base_image"];
-        return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
-            : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
-            : null;
     }
 
     /// <summary>

@@ -160,62 +160,21 @@ public sealed partial class SqliteLaunchBackend
         }));
     }
 
-    public Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken)
-    {
-        Write(cancellationToken, (connection, tx) =>
-        {
-            var cmd = Command(connection, tx, $"""
-                UPDATE items SET started_at = coalesce(started_at, $now), updated_at = $now
-                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
-                """);
-            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
-            cmd.Parameters.AddWithValue("$id", itemId);
-            cmd.Parameters.AddWithValue("$agent", agentId);
-            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
-            return 0;
-        });
-        return Task.CompletedTask;
-    }
+    public Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken) =>
+        UpdateHeld(itemId, agentId, "started_at = coalesce(started_at, $now), updated_at = $now", cancellationToken);
 
-    public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken)
-    {
-        Write(cancellationToken, (connection, tx) =>
-        {
-            var cmd = Command(connection, tx, $"""
-                UPDATE items SET state = 'Running', handle = $handle, started_at = coalesce(started_at, $now), updated_at = $now
-                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
-                """);
-            cmd.Parameters.AddWithValue("$handle", handle);
-            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
-            cmd.Parameters.AddWithValue("$id", itemId);
-            cmd.Parameters.AddWithValue("$agent", agentId);
-            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
-            return 0;
-        });
-        return Task.CompletedTask;
-    }
+    public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken) =>
+        UpdateHeld(itemId, agentId, "state = 'Running', handle = $handle, started_at = coalesce(started_at, $now), updated_at = $now", cancellationToken,
+            values: ("$handle", handle));
 
     public Task FinishAsync(string itemId, string agentId, JobOutcome outcome, CancellationToken cancellationToken)
     {
         if (!outcome.State.IsTerminal()) throw new ArgumentException($"{outcome.State} is not a final state.", nameof(outcome));
-        Write(cancellationToken, (connection, tx) =>
-        {
-            var cmd = Command(connection, tx, $"""
-                UPDATE items SET state = $state, exit_code = $code, failure_message = $message, failure_stage = $stage,
-                                 finished_at = $now, lease_expires = NULL, updated_at = $now
-                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
-                """);
-            cmd.Parameters.AddWithValue("$state", outcome.State.ToString());
-            cmd.Parameters.AddWithValue("$code", (object?)outcome.ExitCode ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$message", (object?)outcome.Message ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$stage", (object?)outcome.Stage ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
-            cmd.Parameters.AddWithValue("$id", itemId);
-            cmd.Parameters.AddWithValue("$agent", agentId);
-            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
-            return 0;
-        });
-        return Task.CompletedTask;
+        return UpdateHeld(itemId, agentId, """
+            state = $state, exit_code = $code, failure_message = $message, failure_stage = $stage,
+            finished_at = $now, lease_expires = NULL, updated_at = $now
+            """, cancellationToken,
+            values: [("$state", outcome.State.ToString()), ("$code", outcome.ExitCode), ("$message", outcome.Message), ("$stage", outcome.Stage)]);
     }
 
     public Task WarnAsync(string itemId, string stage, string message, CancellationToken cancellationToken)
@@ -236,32 +195,33 @@ public sealed partial class SqliteLaunchBackend
         return Task.CompletedTask;
     }
 
-    public Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken)
+    public async Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken)
     {
-        Write(cancellationToken, (connection, tx) =>
-        {
-            var cmd = Command(connection, tx, $"""
-                UPDATE items SET state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
-                                 finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
-                                 agent_id = NULL, lease_expires = NULL, handle = NULL,
-                                 resume = CASE WHEN started_at IS NULL THEN resume ELSE 1 END,
-                                 updated_at = $now
-                WHERE id = $id AND agent_id = $agent AND state IN {ActiveStates}
-                """);
-            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
-            cmd.Parameters.AddWithValue("$id", itemId);
-            cmd.Parameters.AddWithValue("$agent", agentId);
-            if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
-            return 0;
-        });
-        return WarnAsync(itemId, FailureStage.Agent, reason, cancellationToken);
+        await UpdateHeld(itemId, agentId, """
+            state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
+            finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
+            agent_id = NULL, lease_expires = NULL, handle = NULL,
+            resume = CASE WHEN started_at IS NULL THEN resume ELSE 1 END,
+            updated_at = $now
+            """, cancellationToken).ConfigureAwait(false);
+        await WarnAsync(itemId, FailureStage.Agent, reason, cancellationToken).ConfigureAwait(false);
     }
 
-    public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken)
+    public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken) =>
+        UpdateHeld(itemId, agentId, "lease_expires = 0, updated_at = $now", cancellationToken, states: "('Starting', 'Running')");
+
+    /// <summary>
+    /// <c>UPDATE items SET <paramref name="set"/></c> on an item <paramref name="agentId"/> holds in one of
+    /// <paramref name="states"/> (with <c>$now</c>, <c>$id</c> and <c>$agent</c> bound, and <paramref name="values"/>; null
+    /// binds NULL); throws JobLeaseLost when the agent no longer holds it.
+    /// </summary>
+    private Task UpdateHeld(string itemId, string agentId, string set, CancellationToken cancellationToken, string states = ActiveStates,
+        params (string Name, object? Value)[] values)
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            var cmd = Command(connection, tx, "UPDATE items SET lease_expires = 0, updated_at = $now WHERE id = $id AND agent_id = $agent AND state IN ('Starting', 'Running')");
+            var cmd = Command(connection, tx, $"UPDATE items SET {set} WHERE id = $id AND agent_id = $agent AND state IN {states}");
+            foreach (var (name, value) in values) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
             cmd.Parameters.AddWithValue("$id", itemId);
             cmd.Parameters.AddWithValue("$agent", agentId);
