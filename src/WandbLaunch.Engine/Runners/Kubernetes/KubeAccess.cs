@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using k8s;
+using k8s.Authentication;
 using k8s.Autorest;
 using k8s.Exceptions;
 using k8s.KubeConfigModels;
@@ -18,6 +21,7 @@ namespace WandbLaunch.Engine.Runners.Kubernetes;
 /// </summary>
 public sealed class KubeAccess : IDisposable
 {
+    /// <summary>Where Kubernetes mounts a pod's service account: token, ca.crt and namespace.</summary>
     internal const string ServiceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount";
 
     private KubeAccess(KubernetesClientConfiguration config, string source, string? context, string? user, string? contextNamespace)
@@ -60,14 +64,17 @@ public sealed class KubeAccess : IDisposable
     internal sealed record Settings(KubernetesClientConfiguration Config, string Source, string? Context, string? User, string? Namespace);
 
     /// <summary>Reads the configuration and builds a client. Nothing is contacted until the client is used.</summary>
-    public static KubeAccess Connect(string? context, Func<string, string?> environment)
+    public static KubeAccess Connect(string? context, Func<string, string?> environment) => Connect(context, environment, ServiceAccountDirectory);
+
+    /// <summary>As <see cref="Connect(string?, Func{string, string?})"/>, with the service account mounted elsewhere (tests).</summary>
+    internal static KubeAccess Connect(string? context, Func<string, string?> environment, string serviceAccountDirectory)
     {
-        var settings = Resolve(context, environment);
+        var settings = Resolve(context, environment, serviceAccountDirectory);
         return new KubeAccess(settings.Config, settings.Source, settings.Context, settings.User, settings.Namespace);
     }
 
     /// <summary>
-    /// The namespace of the context that <see cref="Connect"/> would use, read from the kubeconfig without
+    /// The namespace of the context that <see cref="Connect(string?, Func{string, string?})"/> would use, read from the kubeconfig without
     /// contacting anything; null when no cluster is configured at all (rendering then shows <c>default</c>).
     /// </summary>
     public static string? ContextNamespaceOrNull(string? context, Func<string, string?> environment)
@@ -82,13 +89,12 @@ public sealed class KubeAccess : IDisposable
         }
     }
 
-    internal static Settings Resolve(string? context, Func<string, string?> environment)
+    internal static Settings Resolve(string? context, Func<string, string?> environment, string serviceAccountDirectory = ServiceAccountDirectory)
     {
         var listed = environment("KUBECONFIG");
-        if (string.IsNullOrWhiteSpace(listed) && context is null && InClusterTokenExists(environment))
+        if (string.IsNullOrWhiteSpace(listed) && context is null && InClusterTokenExists(environment, serviceAccountDirectory))
         {
-            var config = KubernetesClientConfiguration.InClusterConfig();
-            return new Settings(config, "the pod's service account", null, null, config.Namespace);
+            return InCluster(environment, serviceAccountDirectory);
         }
         string[] files;
         if (!string.IsNullOrWhiteSpace(listed))
@@ -152,8 +158,51 @@ public sealed class KubeAccess : IDisposable
 
     private static string Show(IReadOnlyCollection<string> names) => names.Count == 0 ? "(none)" : string.Join(", ", names);
 
-    private static bool InClusterTokenExists(Func<string, string?> environment) =>
-        !string.IsNullOrEmpty(environment("KUBERNETES_SERVICE_HOST")) && File.Exists(Path.Combine(ServiceAccountDirectory, "token"));
+    private static bool InClusterTokenExists(Func<string, string?> environment, string directory) =>
+        !string.IsNullOrEmpty(environment("KUBERNETES_SERVICE_HOST")) && File.Exists(Path.Combine(directory, "token"));
+
+    /// <summary>
+    /// The pod's service account, as the client's InClusterConfig reads it but from the agent's environment: the API
+    /// server at https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT, trusted through ca.crt, with the token file
+    /// read again as the kubelet rotates it, and the pod's namespace.
+    /// </summary>
+    private static Settings InCluster(Func<string, string?> environment, string directory)
+    {
+        var source = $"the pod's service account ({directory})";
+        var host = environment("KUBERNETES_SERVICE_HOST")!;
+        var portText = environment("KUBERNETES_SERVICE_PORT");
+        var port = 443;
+        if (!string.IsNullOrWhiteSpace(portText) && (!int.TryParse(portText, out port) || port is < 1 or > 65535))
+        {
+            throw new LaunchException("KubeConfigInvalid", LaunchErrorCategory.InvalidData,
+                $"KUBERNETES_SERVICE_PORT is '{portText}', which is not a port number (1-65535). In a pod Kubernetes sets it; outside one, unset KUBERNETES_SERVICE_HOST or set KUBECONFIG.",
+                portText);
+        }
+        var caFile = Path.Combine(directory, "ca.crt");
+        X509Certificate2Collection authorities;
+        try
+        {
+            authorities = [];
+            authorities.ImportFromPemFile(caFile);
+            if (authorities.Count == 0) throw new CryptographicException("it holds no PEM certificate");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            throw new LaunchException("KubeConfigInvalid", LaunchErrorCategory.InvalidData,
+                $"The service account's CA certificate {caFile} cannot be read: {e.Message}. It is mounted with the token by Kubernetes; " +
+                "check the pod's automountServiceAccountToken and projected volumes, or set KUBECONFIG.", caFile, e);
+        }
+        var namespaceFile = Path.Combine(directory, "namespace");
+        var @namespace = File.Exists(namespaceFile) && File.ReadAllText(namespaceFile).Trim() is { Length: > 0 } ns ? ns : null;
+        var config = new KubernetesClientConfiguration
+        {
+            Host = new UriBuilder("https", host, port).Uri.ToString().TrimEnd('/'),
+            TokenProvider = new TokenFileAuth(Path.Combine(directory, "token")),
+            SslCaCerts = authorities,
+            Namespace = @namespace,
+        };
+        return new Settings(config, source, null, null, @namespace);
+    }
 
     private static K8SConfiguration Load(string file)
     {
