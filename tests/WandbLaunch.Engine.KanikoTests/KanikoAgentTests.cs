@@ -261,6 +261,27 @@ public sealed class KanikoAgentTests
     }
 
     [Fact]
+    public async Task AnUnschedulableBuildPodIsAWarningOnTheJobAtStageBuild()
+    {
+        await using var h = new KanikoHarness(StoreKind.S3);
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder());
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await h.KubeJobAsync(buildName);
+        var pod = await h.PodAsync(buildName);
+
+        h.Kube.MarkUnschedulable(KanikoHarness.Namespace, pod, "0/3 nodes are available: 3 node(s) had untolerated taint {build: true}.");
+
+        var warned = await Eventually.Until(async () => await h.JobAsync(job.Id) is { Warnings.Count: > 0 } j ? j : null, "a warning on the job");
+        Assert.Equal(LaunchJobState.Starting, warned.State);
+        var warning = Assert.Single(warned.Warnings);
+        Assert.Equal(FailureStage.Build, warning.Stage);
+        Assert.Contains($"Pod {pod} cannot be scheduled: 0/3 nodes are available: 3 node(s) had untolerated taint", warning.Message);
+        Assert.Contains(h.Events, e => e.Kind == AgentEventKind.Warning && e.Message.Contains("cannot be scheduled", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task AMissingRegistrySecretFailsTheBuildSayingHowToCreateIt()
     {
         await using var h = new KanikoHarness(StoreKind.S3);

@@ -389,6 +389,7 @@ public sealed class LaunchAgent
                     Settings = _options.Config.Builder,
                     WorkDirectory = _options.WorkDirectory,
                     Log = log,
+                    Warn = message => Warn(tracked, log, message, FailureStage.Build),
                     Progress = (activity, status, percent) => _events.Report(new AgentEvent(DateTimeOffset.Now, AgentEventKind.Progress, status, job.Id, job.Queue)
                     {
                         Activity = activity,
@@ -418,8 +419,8 @@ public sealed class LaunchAgent
         }
     }
 
-    /// <summary>A runner's warning: recorded on the job (stage run), written to its log, reported, and kept for a start timeout's message.</summary>
-    private void Warn(TrackedJob tracked, JobLog log, string message)
+    /// <summary>A builder's or runner's warning: recorded on the job with its stage, written to its log, reported, and kept for a start timeout's message.</summary>
+    private void Warn(TrackedJob tracked, JobLog log, string message, string stage = FailureStage.Run)
     {
         var job = tracked.Job;
         tracked.LastWarning = message;
@@ -437,7 +438,7 @@ public sealed class LaunchAgent
         {
             try
             {
-                await _backend.WarnAsync(job.Id, FailureStage.Run, message, CancellationToken.None).ConfigureAwait(false);
+                await _backend.WarnAsync(job.Id, stage, message, CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e)
             {

@@ -34,6 +34,9 @@ public sealed class BuildRequest
         }
     }
 
+    /// <summary>Records a warning on the job (stage build): something keeps the build from going on until someone acts.</summary>
+    public Action<string>? Warn { get; init; }
+
     /// <summary>Reports build and push progress: activity, status line, percent (or -1).</summary>
     public Action<string, string, int>? Progress { get; init; }
 }

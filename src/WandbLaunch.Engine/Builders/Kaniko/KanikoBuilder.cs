@@ -155,7 +155,7 @@ public sealed class KanikoBuilder : IImageBuilder
             progress?.Invoke(activity, $"creating {workload}", 10);
             var uid = await CreateJobAsync(access, workload, manifest, job.RunId, log, cancellationToken).ConfigureAwait(false);
             created = true;
-            var running = new RunningKubeJob(access, workload, uid, job.RunId, log, warning => log.Agent("warning: " + warning), secretName: null,
+            var running = new RunningKubeJob(access, workload, uid, job.RunId, log, request.Warn ?? (warning => log.Agent("warning: " + warning)), secretName: null,
                 logsSinceSeconds: null, podSelector: $"job-name={workload.Name}", failureStage: FailureStage.Build);
             _ = running.Started.ContinueWith(_ => progress?.Invoke(activity, "kaniko is building", -1), TaskScheduler.Default);
             JobOutcome outcome;
