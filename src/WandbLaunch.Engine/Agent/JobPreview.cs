@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Builders.Docker;
+using WandbLaunch.Engine.Builders.Kaniko;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
@@ -48,14 +49,28 @@ public static class JobPreview
         var options = new AgentOptions { Config = config, Name = "(agent)", Environment = environment, WorkDirectory = Path.GetTempPath() };
         using var log = JobLog.Discard();
         string? image = null;
+        (string Summary, string Yaml)? build = null;
         if (runner.RequiresImage)
         {
             var spec = job.GetSpec();
             var args = JobContextFactory.Create(job, options, log).ResourceArgs;
-            image = LaunchSpecRules.DockerImage(spec)
+            var prebuilt = LaunchSpecRules.DockerImage(spec);
+            image = prebuilt
                     ?? (predictImage ? DockerBuilder.PredictImage(job, spec, args, config.Builder.Destination) : null)
                     ?? $"<image the agent builds from {LaunchSpecRules.Source(spec)}>";
+            // A kaniko build creates objects on the cluster too: they are shown before the run's.
+            if (prebuilt is null && string.Equals(config.Builder.Type, "kaniko", StringComparison.OrdinalIgnoreCase))
+            {
+                build = KanikoPreview.Render(job, args, config.Builder, image, environment);
+            }
         }
-        return runner.Render(JobContextFactory.Create(job, options, log, image));
+        var rendered = runner.Render(JobContextFactory.Create(job, options, log, image));
+        if (build is not { } b) return rendered;
+        return new RenderedRequest
+        {
+            Resource = rendered.Resource,
+            Summary = $"{b.Summary}, then {rendered.Summary}",
+            Text = b.Yaml + "---\n" + rendered.Text,
+        };
     }
 }

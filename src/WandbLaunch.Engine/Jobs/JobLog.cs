@@ -5,7 +5,9 @@ namespace WandbLaunch.Engine.Jobs;
 /// <summary>
 /// A job's log file: the agent's notes and the job's own output, line by line, readable while it is written.
 /// Known secrets are replaced by <c>***</c> before anything reaches the file. The last lines are kept in memory
-/// for failure messages.
+/// for failure messages. When a note follows output, the time of that output is saved beside the log
+/// (<c>&lt;log&gt;.cursor</c>), so that an agent that re-attaches to the job knows from when to read its output again
+/// (<see cref="LastOutputUtc"/>) even if notes were written after it.
 /// </summary>
 public sealed class JobLog : IDisposable
 {
@@ -14,6 +16,7 @@ public sealed class JobLog : IDisposable
     private readonly StreamWriter _writer;
     private readonly Queue<string> _tail = new();
     private readonly IReadOnlyList<string> _secrets;
+    private DateTime? _unsavedOutputAt;
 
     public JobLog(string path, IEnumerable<string?> secrets)
         : this(path, OpenAppend(path), secrets)
@@ -39,21 +42,85 @@ public sealed class JobLog : IDisposable
     public string Path { get; }
 
     /// <summary>A line of the job's own output.</summary>
-    public void Output(string line) => Write(line, remember: true);
+    public void Output(string line) => Write(line, output: true);
 
     /// <summary>A line from the agent about the job (prefixed so users can tell them apart).</summary>
-    public void Agent(string line) => Write("[agent] " + line, remember: false);
+    public void Agent(string line) => Write(AgentPrefix + line, output: false);
 
-    private void Write(string line, bool remember)
+    private const string AgentPrefix = "[agent] ";
+
+    private string CursorPath => Path + ".cursor";
+
+    private void Write(string line, bool output)
     {
         foreach (var secret in _secrets) line = line.Replace(secret, "***", StringComparison.Ordinal);
         lock (_lock)
         {
+            if (!output && _unsavedOutputAt is { } outputAt)
+            {
+                // The note moves the file's write time past the output: keep when the output was written.
+                SaveCursor(outputAt);
+                _unsavedOutputAt = null;
+            }
             _writer.WriteLine(line);
-            if (!remember) return;
+            if (!output) return;
+            _unsavedOutputAt = DateTime.UtcNow;
             _tail.Enqueue(line);
             if (_tail.Count > TailLines) _tail.Dequeue();
         }
+    }
+
+    private void SaveCursor(DateTime outputAt)
+    {
+        if (_writer.BaseStream == Stream.Null) return;
+        try
+        {
+            File.WriteAllText(CursorPath, outputAt.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Only a re-attaching agent reads it, and it falls back on the log's write time.
+        }
+    }
+
+    /// <summary>
+    /// When the job's output was last written to the log at <paramref name="path"/>: the log's write time, unless
+    /// the agent wrote notes after the output, in which case the saved cursor. Null when there is no log.
+    /// </summary>
+    public static DateTime? LastOutputUtc(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var written = File.GetLastWriteTimeUtc(path);
+        if (LastLine(path)?.StartsWith(AgentPrefix, StringComparison.Ordinal) != true) return written;
+        try
+        {
+            return long.TryParse(File.ReadAllText(path + ".cursor"), out var ticks) ? new DateTime(ticks, DateTimeKind.Utc) : written;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return written;
+        }
+    }
+
+    /// <summary>Deletes a job's log and its cursor.</summary>
+    public static void Delete(string path)
+    {
+        File.Delete(path);
+        File.Delete(path + ".cursor");
+    }
+
+    private static string? LastLine(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var length = stream.Length;
+        if (length == 0) return null;
+        var size = (int)Math.Min(length, 64 * 1024);
+        stream.Seek(-size, SeekOrigin.End);
+        var buffer = new byte[size];
+        stream.ReadExactly(buffer);
+        var text = Encoding.UTF8.GetString(buffer).TrimEnd('\n', '\r');
+        var newline = text.LastIndexOf('\n');
+        return newline < 0 ? text : text[(newline + 1)..];
     }
 
     /// <summary>The last lines of the job's output (not the agent's notes).</summary>

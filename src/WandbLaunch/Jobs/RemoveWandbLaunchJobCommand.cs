@@ -18,7 +18,7 @@ public sealed class RemoveWandbLaunchJobCommand : JobCmdlet
             TryRun(() =>
             {
                 Await(Backend.RemoveJobAsync(job.Id, StopToken));
-                if (job.LogPath is { } log && File.Exists(log)) File.Delete(log);
+                if (job.LogPath is { } log && File.Exists(log)) Engine.Jobs.JobLog.Delete(log);
             });
         }
     }

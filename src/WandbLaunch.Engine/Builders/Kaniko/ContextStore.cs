@@ -27,16 +27,24 @@ internal abstract class ContextStore : IDisposable
     /// <summary>The store for <c>&lt;store&gt;/&lt;runId&gt;.tgz</c>, with the client its scheme needs. Nothing is contacted.</summary>
     public static ContextStore For(string store, string runId, EnvironmentSettings cloud, Func<string, string?> environment)
     {
+        var objectUri = ObjectUri(store, runId);
+        if (objectUri.StartsWith("s3://", StringComparison.Ordinal)) return new S3ContextStore(objectUri, cloud, environment);
+        if (objectUri.StartsWith("gs://", StringComparison.Ordinal)) return new GcsContextStore(objectUri, environment);
+        return new AzureBlobContextStore(objectUri, environment);
+    }
+
+    /// <summary><c>&lt;store&gt;/&lt;runId&gt;.tgz</c>, for a store of a supported kind (else the build fails saying which kinds are).</summary>
+    public static string ObjectUri(string store, string runId)
+    {
         var root = store.TrimEnd('/');
-        var objectUri = $"{root}/{runId}.tgz";
-        if (root.StartsWith("s3://", StringComparison.Ordinal)) return new S3ContextStore(objectUri, cloud, environment);
-        if (root.StartsWith("gs://", StringComparison.Ordinal)) return new GcsContextStore(objectUri, environment);
-        if (root.StartsWith("https://", StringComparison.Ordinal) && root.Contains(".blob.core.windows.net/", StringComparison.Ordinal))
+        var supported = root.StartsWith("s3://", StringComparison.Ordinal) || root.StartsWith("gs://", StringComparison.Ordinal) ||
+                        (root.StartsWith("https://", StringComparison.Ordinal) && root.Contains(".blob.core.windows.net/", StringComparison.Ordinal));
+        if (!supported)
         {
-            return new AzureBlobContextStore(objectUri, environment);
+            throw new JobFailedException(FailureStage.Build,
+                $"builder.build-context-store '{store}' is not a supported store. Use s3://<bucket>[/<prefix>], gs://<bucket>[/<prefix>] or https://<account>.blob.core.windows.net/<container>[/<prefix>].");
         }
-        throw new JobFailedException(FailureStage.Build,
-            $"builder.build-context-store '{store}' is not a supported store. Use s3://<bucket>[/<prefix>], gs://<bucket>[/<prefix>] or https://<account>.blob.core.windows.net/<container>[/<prefix>].");
+        return $"{root}/{runId}.tgz";
     }
 
     /// <summary>Splits <c>scheme://bucket/key</c> into bucket and key.</summary>

@@ -54,12 +54,7 @@ public sealed class KanikoBuilder : IImageBuilder
     public async Task<string> BuildAsync(BuildRequest request, CancellationToken cancellationToken)
     {
         if (LaunchSpecRules.DockerImage(request.Spec) is { } prebuilt) return prebuilt;
-        var settings = request.Settings;
-        var destination = settings.Destination ?? throw new JobFailedException(FailureStage.Build,
-            "builder.type kaniko pushes every image it builds to a registry, and builder.destination is not set: set it to the image repository " +
-            "(Set-WandbLaunchAgentConfig -Destination registry.example.com/team/images), or submit a prebuilt image with -DockerImage.");
-        var store = settings.BuildContextStore ?? throw new JobFailedException(FailureStage.Build,
-            "builder.type kaniko needs builder.build-context-store (s3://…, gs://… or an Azure blob URL) to upload the build context to.");
+        var (destination, store) = Required(request.Settings);
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
         var plan = BuildPlanner.Plan(code, request.Spec, request.BaseImage);
@@ -78,6 +73,34 @@ public sealed class KanikoBuilder : IImageBuilder
             return image.ToString();
         }
     }
+
+    /// <summary>builder.destination and builder.build-context-store, which a kaniko build cannot do without.</summary>
+    internal static (string Destination, string Store) Required(BuilderSettings settings)
+    {
+        var destination = settings.Destination ?? throw new JobFailedException(FailureStage.Build,
+            "builder.type kaniko pushes every image it builds to a registry, and builder.destination is not set: set it to the image repository " +
+            "(Set-WandbLaunchAgentConfig -Destination registry.example.com/team/images), or submit a prebuilt image with -DockerImage.");
+        var store = settings.BuildContextStore ?? throw new JobFailedException(FailureStage.Build,
+            "builder.type kaniko needs builder.build-context-store (s3://…, gs://… or an Azure blob URL) to upload the build context to.");
+        return (destination, store);
+    }
+
+    /// <summary>
+    /// Where the kaniko Job runs: the job's namespace when it runs on Kubernetes too (the same cluster), else the
+    /// kube context's namespace, else <c>default</c>.
+    /// </summary>
+    internal static string BuildNamespace(LaunchJob job, JsonObject resourceArgs, string? contextNamespace) =>
+        string.Equals(job.Resource, LaunchResource.Kubernetes, StringComparison.OrdinalIgnoreCase)
+            ? JobManifest.Namespace(resourceArgs, contextNamespace)
+            : contextNamespace ?? "default";
+
+    /// <summary>The kube context the build uses: the job's (resource_args.kubernetes.context) when it runs on Kubernetes, else the current one.</summary>
+    internal static string? BuildContext(LaunchJob job, JsonObject resourceArgs) =>
+        string.Equals(job.Resource, LaunchResource.Kubernetes, StringComparison.OrdinalIgnoreCase) ? JobManifest.Context(resourceArgs) : null;
+
+    /// <summary>The service account the kaniko pod runs as: WANDB_LAUNCH_SERVICE_ACCOUNT_NAME, else <c>default</c>.</summary>
+    internal static string ServiceAccount(Func<string, string?> environment) =>
+        environment(KanikoJob.ServiceAccountVariable) is { Length: > 0 } sa ? sa : "default";
 
     /// <summary>
     /// Whether the tag is in the registry. Kaniko pushes with the cluster's credentials, which the agent may not
@@ -117,8 +140,7 @@ public sealed class KanikoBuilder : IImageBuilder
     {
         var log = request.Log;
         var job = request.Job;
-        var onKubernetes = string.Equals(job.Resource, LaunchResource.Kubernetes, StringComparison.OrdinalIgnoreCase);
-        var kubeContext = onKubernetes ? JobManifest.Context(request.ResourceArgs) : null;
+        var kubeContext = BuildContext(job, request.ResourceArgs);
         KubeAccess access;
         try
         {
@@ -128,8 +150,8 @@ public sealed class KanikoBuilder : IImageBuilder
         {
             throw new JobFailedException(FailureStage.Build, $"The kaniko builder needs a Kubernetes cluster to build on: {e.Message}", e);
         }
-        var @namespace = onKubernetes ? JobManifest.Namespace(request.ResourceArgs, access.ContextNamespace) : access.ContextNamespace ?? "default";
-        var serviceAccount = _environment(KanikoJob.ServiceAccountVariable) is { Length: > 0 } sa ? sa : "default";
+        var @namespace = BuildNamespace(job, request.ResourceArgs, access.ContextNamespace);
+        var serviceAccount = ServiceAccount(_environment);
         var progress = request.Progress;
         var activity = $"Building {image} with kaniko";
 

@@ -205,7 +205,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         var warn = (string message) => log.Agent("warning: " + message);
         // Output written after the earlier agent last wrote to the log is followed again (to the second: a line may
         // repeat, none is lost).
-        var lastWrite = File.Exists(log.Path) ? File.GetLastWriteTimeUtc(log.Path) : DateTime.UtcNow;
+        var lastWrite = JobLog.LastOutputUtc(log.Path) ?? DateTime.UtcNow;
         var since = (int)Math.Max(1, Math.Ceiling((DateTime.UtcNow - lastWrite).TotalSeconds) + 1);
         var secretName = JobManifest.ApiKeySecretName(job.RunId);
         try

@@ -146,7 +146,7 @@ public sealed class LocalContainerRunner : ILaunchRunner
             var inspect = await client.Containers.InspectContainerAsync(job.Handle, cancellationToken).ConfigureAwait(false);
             log.Agent($"re-attached to container {job.Handle[..Math.Min(12, job.Handle.Length)]} ({inspect.State.Status})");
             // Output written after the earlier agent last wrote to the log is read again (to the second: a line may repeat, none is lost).
-            var since = File.Exists(log.Path) ? new DateTimeOffset(File.GetLastWriteTimeUtc(log.Path), TimeSpan.Zero).AddSeconds(-1) : DateTimeOffset.UtcNow;
+            var since = JobLog.LastOutputUtc(log.Path) is { } last ? new DateTimeOffset(last, TimeSpan.Zero).AddSeconds(-1) : DateTimeOffset.UtcNow;
             return new RunningContainer(client, job.Handle, log, since);
         }
         catch (DockerContainerNotFoundException)
