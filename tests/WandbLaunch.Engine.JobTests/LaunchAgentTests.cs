@@ -312,6 +312,34 @@ public sealed class LaunchAgentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task With_LeaveJobsRunning_a_job_that_has_not_started_goes_back_on_its_queue_with_its_run_id()
+    {
+        // A git server that accepts the connection and never answers: the clone hangs, so the job stays Starting.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var agent = StartAgent(leaveJobsRunning: true);
+        var pushed = await _store.PushAsync(_queue, new JsonObject
+        {
+            ["entity"] = Store.Entity,
+            ["project"] = "proj",
+            ["uri"] = $"https://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}/team/repo.git",
+            ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("sh", "main.sh") },
+        });
+        await WaitForJob.StateAsync(_store.Backend, pushed.Id, LaunchJobState.Starting);
+        using var accepted = await silent.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(20));
+
+        agent.Cancellation.Cancel();
+        await agent.Run.WaitAsync(TimeSpan.FromSeconds(15));
+
+        var job = await _store.JobAsync(pushed.Id);
+        Assert.Equal(LaunchJobState.Pending, job.State);
+        Assert.Null(job.AgentId);
+        Assert.Equal(pushed.RunId, job.RunId);
+        Assert.Contains(job.Warnings, w => w.Message == "The agent stopped before the job started, because it was stopped (Ctrl+C or Stop-Job); it was put back on its queue.");
+        Assert.Contains(agent.Events.All, e => e.Message.Contains("put back on its queue: the agent stopped before it started", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Cancelling_the_agent_stops_it_with_status_KILLED()
     {
         var agent = StartAgent();

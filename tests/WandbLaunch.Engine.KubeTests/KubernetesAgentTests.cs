@@ -417,14 +417,11 @@ public sealed class KubernetesAgentTests
         await using var h = new AgentHarness();
         await h.QueueAsync("k8s", Config);
         var submitted = await h.SubmitAsync("k8s");
-        var pending = await h.SubmitAsync("k8s");
         var firstAgent = h.StartAgent("k8s", leaveJobsRunning: true);
         var name = Name(await h.KubeJobAsync(submitted.RunId));
         var pod = await h.PodAsync(name);
         h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
         await h.StateAsync(submitted.Id, LaunchJobState.Running);
-        // The second job's pod never starts: it is still starting when the agent stops.
-        var pendingName = Name(await h.KubeJobAsync(pending.RunId));
         h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 100");
         await Eventually.Until(async () => h.Log(await h.JobAsync(submitted.Id)).Contains("step 100"), "the first agent to log");
 
@@ -438,10 +435,6 @@ public sealed class KubernetesAgentTests
         Assert.DoesNotContain(h.Server.Deletions, d => d.Name == name);
         Assert.True(left.LeaseExpiresAt <= DateTimeOffset.UtcNow, $"lease expires {left.LeaseExpiresAt}");
         Assert.Contains($"stopped following the job, because it was stopped (Ctrl+C or Stop-Job); Job {AgentHarness.Namespace}/{name} keeps running", h.Log(left));
-        // The job that had not started went back on its queue, and what it had created was deleted.
-        var requeued = await h.JobAsync(pending.Id);
-        Assert.Equal(LaunchJobState.Pending, requeued.State);
-        Assert.Contains(h.Server.Deletions, d => d.Name == pendingName);
         Assert.True(h.Events.Any(e => e.Message.Contains("1 left running for the next agent", StringComparison.Ordinal)), h.Events.ToString());
 
         h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 150"); // while no agent follows
@@ -458,6 +451,36 @@ public sealed class KubernetesAgentTests
         Assert.Equal(LaunchJobState.Finished, finished.State);
         Assert.Equal(secondAgent.Id, finished.AgentId);
         await Eventually.Until(() => h.Server.Secret(AgentHarness.Namespace, $"wandb-api-key-{submitted.RunId}") is null, "the API-key Secret to be deleted");
+    }
+
+    [Fact]
+    public async Task AJobWhosePodIsStillPendingIsLeftInItsPlaceAndRunsUnderTheNextAgent()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = await h.SubmitAsync("k8s");
+        var firstAgent = h.StartAgent("k8s", leaveJobsRunning: true);
+        var name = Name(await h.KubeJobAsync(submitted.RunId));
+        var pod = await h.PodAsync(name); // created, not scheduled yet
+        Assert.Equal(LaunchJobState.Starting, (await h.JobAsync(submitted.Id)).State);
+
+        await h.StopAgentAsync(firstAgent);
+
+        var left = await h.JobAsync(submitted.Id);
+        Assert.Equal(LaunchJobState.Starting, left.State);
+        Assert.True(left.LeaseExpiresAt <= DateTimeOffset.UtcNow, $"lease expires {left.LeaseExpiresAt}");
+        Assert.NotNull(h.Server.Job(AgentHarness.Namespace, name));
+        Assert.DoesNotContain(h.Server.Deletions, d => d.Name == name);
+
+        var secondAgent = h.StartAgent("k8s");
+        await Eventually.Until(async () => (await h.JobAsync(submitted.Id)).AgentId == secondAgent.Id, "the second agent to re-attach");
+        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
+        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        Assert.Equal($"{AgentHarness.Namespace}/{name}/batch/v1/Job", running.Handle);
+        h.Server.CompleteJob(AgentHarness.Namespace, name);
+        var finished = await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Finished, finished.State);
+        Assert.Equal(1, finished.Attempts);
     }
 
     [Fact]

@@ -258,6 +258,22 @@ public sealed class LaunchAgent
         Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] left running ({running.Description}) for the next agent", job.Id, job.Queue);
     }
 
+    private async Task MarkRunningWhenStartedAsync(TrackedJob tracked, LaunchJob job, IRunningJob running)
+    {
+        await running.Started.ConfigureAwait(false);
+        // Ended, stopped or left again before it ran: its target's verdict, not "running", is what counts.
+        if (running.Completion.IsCompleted || tracked.StopReason is not null || tracked.Lost) return;
+        try
+        {
+            await _backend.MarkRunningAsync(job.Id, Id!, running.Handle, CancellationToken.None).ConfigureAwait(false);
+            Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] running ({running.Description})", job.Id, job.Queue);
+        }
+        catch (LaunchException)
+        {
+            // It ended or was taken over meanwhile; its end is recorded where it is followed.
+        }
+    }
+
     /// <summary>Runs a job to its end; a re-attached job comes with its running handle and the log it writes to.</summary>
     private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running, JobLog? attachedLog)
     {
@@ -276,12 +292,21 @@ public sealed class LaunchAgent
                     log.Agent($"agent {_options.Name} ({Id}) took the job from queue {job.Queue} (attempt {job.Attempts}, run id {job.RunId})");
                     Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] starting: {job.Source} (run {job.RunId}{(job.Attempts > 1 ? $", attempt {job.Attempts}" : "")})", job.Id, job.Queue);
                     running = await StartAsync(tracked, job, log).ConfigureAwait(false);
+                    if (tracked.LeaveRunning && tracked.Cancellation.IsCancellationRequested && running.CanDetach && !running.Started.IsCompleted)
+                    {
+                        // The agent stopped while the job waited on its target (a pending pod): it keeps its place there.
+                        await running.DetachAsync().ConfigureAwait(false);
+                        await LeaveRunningAsync(tracked, job, running, log).ConfigureAwait(false);
+                        return;
+                    }
                     await _backend.MarkRunningAsync(job.Id, Id!, running.Handle, CancellationToken.None).ConfigureAwait(false);
                     Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] running ({running.Description})", job.Id, job.Queue);
                 }
                 else
                 {
                     tracked.Acknowledged = true;
+                    // Re-attached before it ran (its agent died or left it while it was starting): Running once its target says so.
+                    if (job.State != LaunchJobState.Running) _ = MarkRunningWhenStartedAsync(tracked, job, running);
                 }
                 using (tracked.Cancellation.Token.Register(() => _ = tracked.LeaveRunning && running.CanDetach ? running.DetachAsync() : running.CancelAsync()))
                 {
@@ -402,6 +427,11 @@ public sealed class LaunchAgent
                 () => _backend.MarkLaunchingAsync(job.Id, Id!, CancellationToken.None), message => Warn(tracked, log, message));
             running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
             await running.Started.WaitAsync(start.Token).ConfigureAwait(false);
+            return running;
+        }
+        catch (OperationCanceledException) when (running is not null && tracked.LeaveRunning && running.CanDetach && tracked.Cancellation.IsCancellationRequested)
+        {
+            // Stopped by an agent that leaves its jobs: the caller detaches it where it waits.
             return running;
         }
         catch (OperationCanceledException)
