@@ -56,7 +56,14 @@ public sealed class SqliteAgentsTests : IDisposable
         Assert.False((await _store.Backend.HeartbeatAsync(info.Id, Long, None)).StopRequested);
         await _store.Open().RequestAgentStopAsync(info.Id, None);
         Assert.True((await _store.Backend.GetAgentAsync(info.Id, None))!.StopRequested);
-        Assert.True((await _store.Backend.HeartbeatAsync(info.Id, Long, None)).StopRequested);
+        var beat = await _store.Backend.HeartbeatAsync(info.Id, Long, None);
+        Assert.True(beat.StopRequested);
+        Assert.False(beat.LeaveJobsRunning);
+        await _store.Open().RequestAgentStopAsync(info.Id, None, leaveJobsRunning: true);
+        beat = await _store.Backend.HeartbeatAsync(info.Id, Long, None);
+        Assert.True(beat.StopRequested);
+        Assert.True(beat.LeaveJobsRunning);
+        Assert.True((await _store.Backend.GetAgentAsync(info.Id, None))!.StopRequested);
 
         await _store.Backend.SetAgentStatusAsync(info.Id, AgentStatus.Killed, None);
         Assert.Equal(AgentStatus.Killed, (await _store.Backend.GetAgentAsync(info.Id, None))!.Status);

@@ -213,7 +213,8 @@ internal sealed class FreezableBackend(ILaunchBackend inner) : ILaunchBackend
 
     public Task<Heartbeat> HeartbeatAsync(string agentId, TimeSpan lease, CancellationToken c) => Call(() => inner.HeartbeatAsync(agentId, lease, c), c);
 
-    public Task RequestAgentStopAsync(string agentId, CancellationToken c) => Call(() => inner.RequestAgentStopAsync(agentId, c), c);
+    public Task RequestAgentStopAsync(string agentId, CancellationToken c, bool leaveJobsRunning = false) =>
+        Call(() => inner.RequestAgentStopAsync(agentId, c, leaveJobsRunning), c);
 
     public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken c) => Call(() => inner.WaitForChangeAsync(timeout, c), c);
 

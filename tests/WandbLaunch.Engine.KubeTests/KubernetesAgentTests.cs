@@ -454,6 +454,32 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
+    public async Task AStopRequestThatLeavesJobsRunningLeavesThemAndAPlainOneStillStopsThem()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var first = await h.SubmitAsync("k8s");
+        var agent = h.StartAgent("k8s");
+        var firstName = Name(await h.KubeJobAsync(first.RunId));
+        h.Server.SetPodPhase(AgentHarness.Namespace, await h.PodAsync(firstName), "Running");
+        await h.StateAsync(first.Id, LaunchJobState.Running);
+
+        await h.Backend.RequestAgentStopAsync(agent.Id!, CancellationToken.None, leaveJobsRunning: true);
+        await Eventually.Until(async () => (await h.Backend.GetAgentAsync(agent.Id!, CancellationToken.None))!.Status == AgentStatus.Killed, "the agent to stop");
+        Assert.Equal(LaunchJobState.Running, (await h.JobAsync(first.Id)).State);
+        Assert.NotNull(h.Server.Job(AgentHarness.Namespace, firstName));
+        Assert.Contains("because a stop was requested (Stop-WandbLaunchAgent)", h.Log(await h.JobAsync(first.Id)));
+
+        // The next agent takes the job over; a plain stop request makes it stop the job.
+        var next = h.StartAgent("k8s");
+        await Eventually.Until(async () => (await h.JobAsync(first.Id)).AgentId == next.Id, "the next agent to re-attach");
+        await h.Backend.RequestAgentStopAsync(next.Id!, CancellationToken.None);
+        var stopped = await h.StateAsync(first.Id, LaunchJobState.Stopped, LaunchJobState.Failed, LaunchJobState.Finished);
+        Assert.Equal(LaunchJobState.Stopped, stopped.State);
+        Assert.Contains(h.Server.Deletions, d => d.Name == firstName && d.PropagationPolicy == "Foreground");
+    }
+
+    [Fact]
     public async Task AJobWhosePodIsStillPendingIsLeftInItsPlaceAndRunsUnderTheNextAgent()
     {
         await using var h = new AgentHarness();

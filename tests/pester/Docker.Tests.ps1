@@ -650,5 +650,23 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $log | Should -Match '(?m)^after$'
             Test-Container $running.Handle | Should -BeFalse -Because 'the second agent removes the container at the end'
         }
+
+        It 'Stop-WandbLaunchAgent -LeaveJobsRunning leaves the running container of an agent started without the switch' {
+            New-WandbLaunchQueue -Name handoff2 -Resource local-container | Out-Null
+            $first = Start-TestAgent -Queue handoff2 -Builder @{ type = 'noop' }
+            $job = Submit-WandbLaunchJob handoff2 -DockerImage $Base -EntryPoint sh, -c -Arguments 'echo before; sleep 4; echo after'
+            $running = Wait-JobState $job 'Running' -LogPattern '(?m)^before$'
+
+            $stopped = Get-WandbLaunchAgent -Id $running.AgentId | Stop-WandbLaunchAgent -LeaveJobsRunning -Wait -PassThru
+            $stopped.Status | Should -Be 'KILLED'
+            (Get-WandbLaunchJob -Id $job.Id).State | Should -Be 'Running'
+            (& docker inspect --format '{{.State.Running}}' $running.Handle) | Should -Be 'true'
+            Stop-TestAgent $first
+
+            Start-TestAgent -Queue handoff2 -Builder @{ type = 'noop' } | Out-Null
+            $done = $job | Wait-TestJob -Timeout 60
+            $done.State | Should -Be 'Finished' -Because $done.FailureMessage
+            Get-TestLog $done | Should -Match '(?m)^after$'
+        }
     }
 }

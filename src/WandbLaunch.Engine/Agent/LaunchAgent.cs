@@ -33,6 +33,7 @@ public sealed class LaunchAgent
     private int _finished;
     private int _failed;
     private int _left;
+    private bool _leaveRequested;
 
     public LaunchAgent(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners = null)
     {
@@ -121,6 +122,7 @@ public sealed class LaunchAgent
                     if (beat.StopRequested)
                     {
                         reason = "a stop was requested (Stop-WandbLaunchAgent)";
+                        _leaveRequested = beat.LeaveJobsRunning;
                         break;
                     }
                     ApplyHeartbeat(beat);
@@ -492,7 +494,7 @@ public sealed class LaunchAgent
     private async Task ShutdownAsync(string reason)
     {
         if (Id is null) return;
-        if (_options.LeaveJobsRunning)
+        if (_options.LeaveJobsRunning || _leaveRequested)
         {
             if (!_jobs.IsEmpty) Report(AgentEventKind.Status, $"Leaving {_jobs.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
             foreach (var tracked in _jobs.Values) tracked.Leave(reason);

@@ -104,8 +104,11 @@ public interface ILaunchBackend : IDisposable
     /// <summary>Renews the agent's heartbeat and the leases of every item it holds; reports stop requests.</summary>
     Task<Heartbeat> HeartbeatAsync(string agentId, TimeSpan lease, CancellationToken cancellationToken);
 
-    /// <summary>Sets the agent's stop flag (W&amp;B's stopPolling); the agent sees it on its next tick.</summary>
-    Task RequestAgentStopAsync(string agentId, CancellationToken cancellationToken);
+    /// <summary>
+    /// Sets the agent's stop flag (W&amp;B's stopPolling); the agent sees it on its next tick. With
+    /// <paramref name="leaveJobsRunning"/> it leaves the jobs that can run without it to the next agent.
+    /// </summary>
+    Task RequestAgentStopAsync(string agentId, CancellationToken cancellationToken, bool leaveJobsRunning = false);
 
     /// <summary>
     /// Completes when something in the store may have changed (another process committed), or after

@@ -35,6 +35,15 @@ public sealed class StopWandbLaunchAgentCommand : WandbLaunchCmdlet
     [ValidateRange(1, int.MaxValue)]
     public int Timeout { get; set; } = 120;
 
+    /// <summary>
+    /// The agent leaves its Kubernetes and container jobs running for the next agent serving their queue, which
+    /// re-attaches to them, as Start-WandbLaunchAgent -LeaveJobsRunning does; jobs still fetching code or building go
+    /// back on their queue and local-process jobs are stopped. Without it the agent stops every job it runs, unless it
+    /// was started with -LeaveJobsRunning.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter LeaveJobsRunning { get; set; }
+
     /// <summary>Writes each agent after the request.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -65,7 +74,7 @@ public sealed class StopWandbLaunchAgentCommand : WandbLaunchCmdlet
             if (!ShouldProcess($"agent {agent.Name} ({agent.Id}) on {agent.Hostname}", "Stop launch agent")) continue;
             TryRun(() =>
             {
-                Await(Backend.RequestAgentStopAsync(agent.Id, StopToken));
+                Await(Backend.RequestAgentStopAsync(agent.Id, StopToken, LeaveJobsRunning));
                 var current = agent;
                 var clock = Stopwatch.StartNew();
                 while (Wait && current.Status != AgentStatus.Killed && !current.Unresponsive && !StopToken.IsCancellationRequested)

@@ -85,15 +85,19 @@ public sealed partial class SqliteLaunchBackend
                 held.Add(reader.GetString(0));
                 if (reader.GetInt64(1) != 0) toStop.Add(reader.GetString(0));
             }
-            return new Heartbeat((long)stop != 0, toStop, held);
+            return new Heartbeat((long)stop != 0, toStop, held, (long)stop == StopLeavingJobs);
         }));
     }
 
-    public Task RequestAgentStopAsync(string agentId, CancellationToken cancellationToken)
+    // agents.stop_requested: 0 none, 1 stop (and stop the jobs), 2 stop and leave the jobs that can run without the agent.
+    private const long StopLeavingJobs = 2;
+
+    public Task RequestAgentStopAsync(string agentId, CancellationToken cancellationToken, bool leaveJobsRunning = false)
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            var cmd = Command(connection, tx, "UPDATE agents SET stop_requested = 1 WHERE id = $id");
+            var cmd = Command(connection, tx, "UPDATE agents SET stop_requested = $mode WHERE id = $id");
+            cmd.Parameters.AddWithValue("$mode", leaveJobsRunning ? StopLeavingJobs : 1L);
             cmd.Parameters.AddWithValue("$id", agentId);
             if (cmd.ExecuteNonQuery() == 0) throw AgentNotFound(agentId);
             return 0;
