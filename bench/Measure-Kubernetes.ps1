@@ -94,26 +94,7 @@ function Measure-ManifestCmdlet([string] $Folder) {
     # namespace comes from a kubeconfig that points nowhere (rendering contacts nothing).
     $configs = Join-Path $Folder 'configs'
     Invoke-KubeBench @('configs', '--out', $configs) | Out-Null
-    $kubeconfig = Join-Path $Folder 'kubeconfig'
-    Set-Content -Path $kubeconfig -Value @'
-apiVersion: v1
-kind: Config
-clusters:
-- name: nowhere
-  cluster:
-    server: http://127.0.0.1:9
-users:
-- name: someone
-  user:
-    token: not-used
-contexts:
-- name: work
-  context:
-    cluster: nowhere
-    user: someone
-    namespace: ml-training
-current-context: work
-'@
+    $kubeconfig = Join-Path $configs 'kubeconfig'   # written by KubeBench: context namespace ml-training
     $saved = @{ DB = $env:WANDB_LAUNCH_DB; KUBECONFIG = $env:KUBECONFIG; KEY = $env:WANDB_API_KEY }
     $env:WANDB_LAUNCH_DB = Join-Path $Folder 'store/launch.db'
     $env:KUBECONFIG = $kubeconfig

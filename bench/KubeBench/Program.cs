@@ -9,7 +9,8 @@ namespace KubeBench;
 /// for the queue configs in <c>configs/</c>, interleaved call by call, warm; beside the whole preview path
 /// (<c>JobPreview.Render</c>, what Get-WandbLaunchJobManifest runs after reading the queue).</item>
 /// <item><c>configs --out D</c>: writes each config as a queue configuration (<c>&lt;name&gt;.queue.json</c>) and the
-/// parameters of a matching Get-WandbLaunchJobManifest call (<c>&lt;name&gt;.call.json</c>), for bench/Measure-Kubernetes.ps1.</item>
+/// parameters of a matching Get-WandbLaunchJobManifest call (<c>&lt;name&gt;.call.json</c>), and a kubeconfig that
+/// names the context namespace (<c>kubeconfig</c>), for bench/Measure-Kubernetes.ps1.</item>
 /// <item><c>monitor --dir D [--jobs 500] [--idle 10] [--steady 20] [--log-rate 1] [--log-seconds 20] [--after 10]
 /// [--agent console|pwsh] [--pwsh P --module M]</c>: the loopback API server in this process, an agent in another; its
 /// CPU and memory idle, while following <c>--jobs</c> running Kubernetes jobs (quiet, then each pod printing

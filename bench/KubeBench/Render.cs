@@ -150,7 +150,7 @@ internal static class Render
         {
             [JobEnvironment.ApiKeyVariable] = ApiKey,
             ["WANDB_BASE_URL"] = "https://api.wandb.ai",
-            ["KUBECONFIG"] = Kubeconfig(Path.Combine(work, name + ".kubeconfig"), contextNamespace),
+            ["KUBECONFIG"] = WandbLaunch.TestSupport.OfflineKubeconfig.Write(Path.Combine(work, name + ".kubeconfig"), contextNamespace),
         };
         foreach (var (k, v) in input["environment"] as JsonObject ?? []) env[k] = v!.GetValue<string>();
         Func<string, string?> environment = n => env.TryGetValue(n, out var value) ? value : null;
@@ -192,31 +192,6 @@ internal static class Render
         return new Case(name, context, contextNamespace, queue, new PushRequest { Spec = (JsonObject)spec.DeepClone() }, environment, File.Exists(expectedPath) ? File.ReadAllText(expectedPath) : null);
     }
 
-    /// <summary>A kubeconfig whose current context names <paramref name="namespace"/>; nothing is contacted.</summary>
-    internal static string Kubeconfig(string path, string? @namespace)
-    {
-        File.WriteAllText(path, $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: nowhere
-              cluster:
-                server: http://127.0.0.1:9
-            users:
-            - name: someone
-              user:
-                token: not-used
-            contexts:
-            - name: work
-              context:
-                cluster: nowhere
-                user: someone
-            {(@namespace is null ? "" : $"    namespace: {@namespace}")}
-            current-context: work
-            """);
-        return path;
-    }
-
     /// <summary>
     /// For the cmdlet measurement: per config, the queue configuration (<c>resource_args.kubernetes</c>, macros as
     /// written) and the parameters of a Get-WandbLaunchJobManifest call that asks for the same job.
@@ -242,5 +217,7 @@ internal static class Render
             if (spec["project"] is { } p) call["Project"] = p.DeepClone();
             File.WriteAllText(Path.Combine(dir, name + ".call.json"), call.ToJsonString());
         }
+        // The kube context Get-WandbLaunchJobManifest reads the namespace from.
+        WandbLaunch.TestSupport.OfflineKubeconfig.Write(Path.Combine(dir, "kubeconfig"), "ml-training");
     }
 }

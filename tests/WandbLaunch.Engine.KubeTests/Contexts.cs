@@ -49,23 +49,5 @@ internal static class Contexts
     }
 
     /// <summary>A kubeconfig whose current context names <paramref name="namespace"/>; the server is never contacted.</summary>
-    public static string Kubeconfig(TempDirectory dir, string? @namespace, string name = "kubeconfig") => dir.Write(name, $"""
-        apiVersion: v1
-        kind: Config
-        clusters:
-        - name: nowhere
-          cluster:
-            server: http://127.0.0.1:9
-        users:
-        - name: someone
-          user:
-            token: not-used
-        contexts:
-        - name: work
-          context:
-            cluster: nowhere
-            user: someone
-        {(@namespace is null ? "" : $"    namespace: {@namespace}")}
-        current-context: work
-        """);
+    public static string Kubeconfig(TempDirectory dir, string? @namespace, string name = "kubeconfig") => OfflineKubeconfig.Write(dir.File(name), @namespace);
 }
