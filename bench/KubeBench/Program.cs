@@ -51,39 +51,6 @@ public static class Program
     }
 }
 
-internal sealed class Args
-{
-    private readonly Dictionary<string, List<string>> _values = new(StringComparer.OrdinalIgnoreCase);
-
-    public static Args Parse(IEnumerable<string> argv)
-    {
-        var args = new Args();
-        string? key = null;
-        foreach (var a in argv)
-        {
-            if (key is null)
-            {
-                if (!a.StartsWith("--", StringComparison.Ordinal)) throw new ArgumentException($"expected --option, got '{a}'");
-                key = a[2..];
-            }
-            else
-            {
-                if (!args._values.TryGetValue(key, out var list)) args._values[key] = list = [];
-                list.Add(a);
-                key = null;
-            }
-        }
-        if (key is not null) throw new ArgumentException($"--{key} needs a value");
-        return args;
-    }
-
-    public string Get(string key) => _values.TryGetValue(key, out var v) ? v[^1] : throw new ArgumentException($"--{key} is required");
-
-    public string Get(string key, string fallback) => _values.TryGetValue(key, out var v) ? v[^1] : fallback;
-
-    public int Int(string key, int fallback) => _values.TryGetValue(key, out var v) ? int.Parse(v[^1], CultureInfo.InvariantCulture) : fallback;
-}
-
 internal static class Stats
 {
     /// <summary>Nearest-rank percentile (p in 0..100) of sorted values.</summary>

@@ -208,9 +208,8 @@ public sealed class KanikoAgentTests
         var job = await h.SubmitCodeAsync("k8s");
         h.StartAgent("k8s", h.Builder());
 
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        var failed = await h.FailedAtBuildAsync(job);
 
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
         Assert.StartsWith($"Uploading the build context to {h.StoreUri}/{job.RunId}.tgz failed: the S3 endpoint", failed.FailureMessage);
         Assert.Contains("403 SignatureDoesNotMatch", failed.FailureMessage);
         Assert.Contains("the secret access key is wrong. Fix AWS_SECRET_ACCESS_KEY", failed.FailureMessage);
@@ -228,9 +227,8 @@ public sealed class KanikoAgentTests
         var job = await h.SubmitCodeAsync("k8s");
         h.StartAgent("k8s", h.Builder(destination: null));
 
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        var failed = await h.FailedAtBuildAsync(job);
 
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
         Assert.StartsWith("builder.type kaniko pushes every image it builds to a registry, and builder.destination is not set", failed.FailureMessage);
         Assert.Empty(h.Azure!.Requests);
         Assert.Empty(h.Kube.Requests);
@@ -290,9 +288,8 @@ public sealed class KanikoAgentTests
         var job = await h.SubmitCodeAsync("k8s");
         h.StartAgent("k8s", h.Builder());
 
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        var failed = await h.FailedAtBuildAsync(job);
 
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
         Assert.StartsWith("builder.secret-name is 'regcred', and there is no Secret of that name in namespace 'training', where the kaniko Job runs. " +
                           "Create it there (kubectl create secret docker-registry regcred --docker-server=<registry>", failed.FailureMessage);
         Assert.Empty(h.Kube.All(ApiResource.Jobs, "training"));
@@ -308,9 +305,8 @@ public sealed class KanikoAgentTests
         var job = await h.SubmitCodeAsync("k8s");
         h.StartAgent("k8s", h.Builder(secretKey: "config.json"));
 
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        var failed = await h.FailedAtBuildAsync(job);
 
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
         Assert.Equal($"Secret {KanikoHarness.Namespace}/regcred has no key 'config.json' (builder.secret-key); its keys are: .dockerconfigjson. " +
                      "Set builder.secret-key to the key that holds the Docker config (.dockerconfigjson for a Secret made by kubectl create secret docker-registry).",
             failed.FailureMessage);
@@ -327,9 +323,8 @@ public sealed class KanikoAgentTests
         var job = await h.SubmitCodeAsync("k8s");
         h.StartAgent("k8s", h.Builder(secretName: "pushtoken", secretKey: "token"));
 
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        var failed = await h.FailedAtBuildAsync(job);
 
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
         Assert.StartsWith($"The value of key 'token' in Secret {KanikoHarness.Namespace}/pushtoken is not a Docker config: kaniko reads it as /kaniko/.docker/config.json", failed.FailureMessage);
         Assert.DoesNotContain(KanikoHarness.PushPassword, failed.FailureMessage);
         Assert.DoesNotContain(KanikoHarness.PushPassword, h.Log(failed));
@@ -345,9 +340,8 @@ public sealed class KanikoAgentTests
         var job = await h.SubmitCodeAsync("k8s");
         h.StartAgent("k8s", h.Builder());
 
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        var failed = await h.FailedAtBuildAsync(job);
 
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
         Assert.StartsWith("The kaniko builder reads builder.secret-name 'regcred' to give kaniko the registry credentials: The Kubernetes API server at ", failed.FailureMessage);
         Assert.Contains($"to get secrets in namespace '{KanikoHarness.Namespace}' (403 Forbidden", failed.FailureMessage);
         Assert.Contains($"kubectl auth can-i get secrets -n {KanikoHarness.Namespace}", failed.FailureMessage);
@@ -376,17 +370,31 @@ public sealed class KanikoLeftoverTests
         }, KanikoHarness.Namespace);
     }
 
+    /// <summary>Submits a code job, lets <paramref name="plant"/> put something on the cluster first, then starts the agent.</summary>
+    private static async Task<LaunchJob> BuildWithLeftoverAsync(KanikoHarness h, Func<LaunchJob, Task> plant)
+    {
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        await plant(job);
+        h.StartAgent("k8s", h.Builder());
+        return job;
+    }
+
+    private static Dictionary<string, string> RunLabels(LaunchJob job) => new() { ["wandb"] = "launch", ["wandb.ai/run-id"] = job.RunId };
+
+    private static string BuildName(LaunchJob job) => $"wandb-launch-container-build-{job.RunId}";
+
     [Fact]
     public async Task ABuildJobLeftByAnEarlierAttemptOfTheRunIsReplaced()
     {
         await using var h = new KanikoHarness(StoreKind.S3);
-        await h.QueueAsync("k8s", RunConfig);
-        var job = await h.SubmitCodeAsync("k8s");
-        var buildName = $"wandb-launch-container-build-{job.RunId}";
-        await CreateJobAsync(h, buildName, new Dictionary<string, string> { ["wandb"] = "launch", ["wandb.ai/run-id"] = job.RunId });
-        var oldUid = h.Kube.Job(KanikoHarness.Namespace, buildName)!["metadata"]!["uid"]!.GetValue<string>();
-
-        h.StartAgent("k8s", h.Builder());
+        string? oldUid = null;
+        var job = await BuildWithLeftoverAsync(h, async j =>
+        {
+            await CreateJobAsync(h, BuildName(j), RunLabels(j));
+            oldUid = h.Kube.Job(KanikoHarness.Namespace, BuildName(j))!["metadata"]!["uid"]!.GetValue<string>();
+        });
+        var buildName = BuildName(job);
 
         var build = await Eventually.Until(() => Task.FromResult(h.Kube.Job(KanikoHarness.Namespace, buildName) is { } j && j["metadata"]!["uid"]!.GetValue<string>() != oldUid ? j : null),
             "a new build Job");
@@ -398,15 +406,10 @@ public sealed class KanikoLeftoverTests
     public async Task AJobOfThatNameThatIsNotTheRunsBuildIsLeftAlone()
     {
         await using var h = new KanikoHarness(StoreKind.S3);
-        await h.QueueAsync("k8s", RunConfig);
-        var job = await h.SubmitCodeAsync("k8s");
-        var buildName = $"wandb-launch-container-build-{job.RunId}";
-        await CreateJobAsync(h, buildName, new Dictionary<string, string> { ["team"] = "other" });
+        var job = await BuildWithLeftoverAsync(h, j => CreateJobAsync(h, BuildName(j), new Dictionary<string, string> { ["team"] = "other" }));
+        var buildName = BuildName(job);
 
-        h.StartAgent("k8s", h.Builder());
-
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        var failed = await h.FailedAtBuildAsync(job);
         Assert.Equal($"A Job named {buildName} already exists in namespace {KanikoHarness.Namespace} and is not the build of run {job.RunId}; " +
                      "delete it, or set another builder.build-job-name.", failed.FailureMessage);
         Assert.DoesNotContain(h.Kube.Deletions, d => d.Resource == "jobs.batch");
@@ -429,14 +432,10 @@ public sealed class KanikoLeftoverTests
     public async Task ADockerConfigMapLeftByAnEarlierAttemptOfTheRunIsReplaced()
     {
         await using var h = new KanikoHarness(StoreKind.S3);
-        await h.QueueAsync("k8s", RunConfig);
-        var job = await h.SubmitCodeAsync("k8s");
-        var name = $"docker-config-wandb-launch-container-build-{job.RunId}";
-        await CreateConfigMapAsync(h, name, new Dictionary<string, string> { ["wandb"] = "launch", ["wandb.ai/run-id"] = job.RunId });
+        var job = await BuildWithLeftoverAsync(h, j => CreateConfigMapAsync(h, $"docker-config-{BuildName(j)}", RunLabels(j)));
+        var name = $"docker-config-{BuildName(job)}";
 
-        h.StartAgent("k8s", h.Builder());
-
-        await h.KubeJobAsync($"wandb-launch-container-build-{job.RunId}");
+        await h.KubeJobAsync(BuildName(job));
         var map = h.Kube.Get(ApiResource.ConfigMaps, KanikoHarness.Namespace, name) ?? throw new Xunit.Sdk.XunitException("no ConfigMap");
         Assert.Equal(KanikoHarness.DockerConfigJson, map["data"]!["config.json"]!.GetValue<string>());
         Assert.Contains(h.Kube.Deletions, d => d.Resource == "configmaps" && d.Name == name);
@@ -446,15 +445,10 @@ public sealed class KanikoLeftoverTests
     public async Task AConfigMapOfThatNameThatIsNotTheRunsIsLeftAlone()
     {
         await using var h = new KanikoHarness(StoreKind.S3);
-        await h.QueueAsync("k8s", RunConfig);
-        var job = await h.SubmitCodeAsync("k8s");
-        var name = $"docker-config-wandb-launch-container-build-{job.RunId}";
-        await CreateConfigMapAsync(h, name, new Dictionary<string, string> { ["team"] = "other" });
+        var job = await BuildWithLeftoverAsync(h, j => CreateConfigMapAsync(h, $"docker-config-{BuildName(j)}", new Dictionary<string, string> { ["team"] = "other" }));
+        var name = $"docker-config-{BuildName(job)}";
 
-        h.StartAgent("k8s", h.Builder());
-
-        var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
-        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        var failed = await h.FailedAtBuildAsync(job);
         Assert.Equal($"A ConfigMap named {name} already exists in namespace {KanikoHarness.Namespace} and was not made by WandbLaunch for run {job.RunId}; delete or rename it.",
             failed.FailureMessage);
         Assert.Empty(h.Kube.Deletions);

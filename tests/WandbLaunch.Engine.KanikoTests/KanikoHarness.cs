@@ -210,6 +210,15 @@ internal sealed class KanikoHarness : IAsyncDisposable
         return agent;
     }
 
+    /// <summary>Waits for the job to end and checks that it failed at stage build.</summary>
+    public async Task<LaunchJob> FailedAtBuildAsync(LaunchJob job)
+    {
+        var failed = await StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);
+        Assert.Equal(LaunchJobState.Failed, failed.State);
+        Assert.Equal(FailureStage.Build, failed.FailureStage);
+        return failed;
+    }
+
     public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
 
     public Task<LaunchJob> StateAsync(string id, params LaunchJobState[] states) =>
