@@ -416,10 +416,12 @@ Describe 'Inspecting and controlling jobs' {
             { Remove-WandbLaunchJob -Id $running.Id -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'JobActive,WandbLaunch.Jobs.RemoveWandbLaunchJobCommand'
             (Stop-WandbLaunchJob -Id $running.Id -Wait -PassThru).State | Should -Be 'Stopped'
 
-            $finished = Submit-WandbLaunchJob -Queue work -Uri $code -EntryPoint true | Wait-WandbLaunchJob -Timeout 30
+            $finished = Submit-WandbLaunchJob -Queue work -Uri $code -EntryPoint echo -Arguments hello | Wait-WandbLaunchJob -Timeout 30
             $finished.LogPath | Should -Exist
+            "$($finished.LogPath).cursor" | Should -Exist -Because 'the agent noted the end after the output'
             $finished, (Get-WandbLaunchJob -Id $running.Id) | Remove-WandbLaunchJob -Confirm:$false
             $finished.LogPath | Should -Not -Exist
+            "$($finished.LogPath).cursor" | Should -Not -Exist
             { Get-WandbLaunchJob -Id $finished.Id -ErrorAction Stop } | Should -Throw -ErrorId 'JobNotFound,WandbLaunch.Jobs.GetWandbLaunchJobCommand'
             { Get-WandbLaunchJob -Id $running.Id -ErrorAction Stop } | Should -Throw -ErrorId 'JobNotFound,WandbLaunch.Jobs.GetWandbLaunchJobCommand'
         }
