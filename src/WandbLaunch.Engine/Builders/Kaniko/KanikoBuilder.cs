@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.IO.Compression;
 using System.Net;
 using System.Text.Json.Nodes;
@@ -36,7 +35,7 @@ public sealed class KanikoBuilder : IImageBuilder
     private readonly EnvironmentSettings _cloud;
     private readonly Func<string, string?> _environment;
     private readonly Func<string, RegistryCredential?> _credentials;
-    private readonly ConcurrentDictionary<string, KubeAccess> _access = new(StringComparer.Ordinal);
+    private readonly KubeAccessCache _access;
     private readonly ImageBuildGate _building = new();
 
     /// <param name="cloud">The agent's <c>environment</c> block (the AWS region).</param>
@@ -47,6 +46,7 @@ public sealed class KanikoBuilder : IImageBuilder
         _cloud = cloud;
         _environment = environment;
         _credentials = credentials;
+        _access = new KubeAccessCache(environment);
     }
 
     public string Type => "kaniko";
@@ -126,16 +126,6 @@ public sealed class KanikoBuilder : IImageBuilder
         }
     }
 
-    private KubeAccess Access(string? context)
-    {
-        var key = context ?? "";
-        if (_access.TryGetValue(key, out var access)) return access;
-        var created = KubeAccess.Connect(context, _environment);
-        if (_access.TryAdd(key, created)) return created;
-        created.Dispose();
-        return _access[key];
-    }
-
     private async Task BuildOnClusterAsync(BuildRequest request, BuildPlan plan, ImageReference image, string store, CancellationToken cancellationToken)
     {
         var log = request.Log;
@@ -144,7 +134,7 @@ public sealed class KanikoBuilder : IImageBuilder
         KubeAccess access;
         try
         {
-            access = Access(kubeContext);
+            access = await _access.GetAsync(kubeContext).ConfigureAwait(false);
         }
         catch (LaunchException e)
         {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json.Nodes;
 using k8s;
@@ -23,41 +22,18 @@ public sealed class KubernetesRunner : ILaunchRunner
     private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
 
     private readonly Func<string, string?> _environment;
-    private readonly ConcurrentDictionary<string, Lazy<Task<KubeAccess>>> _access = new(StringComparer.Ordinal);
+    private readonly KubeAccessCache _access;
 
     /// <param name="environment">The agent's environment (KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST).</param>
-    public KubernetesRunner(Func<string, string?> environment) => _environment = environment;
+    public KubernetesRunner(Func<string, string?> environment)
+    {
+        _environment = environment;
+        _access = new KubeAccessCache(environment);
+    }
 
     public string Resource => LaunchResource.Kubernetes;
 
     public bool RequiresImage => true;
-
-    /// <summary>
-    /// The cluster access for a kube context (null: the current one), made on first use and kept. Jobs that start
-    /// together all wait for that one connection: each reading the kubeconfig itself would block a thread apiece (the
-    /// client's kubeconfig loader waits synchronously on asynchronous reads), and hundreds of jobs taken at once then
-    /// starve the thread pool, which starts them a few per second. A connection that fails is not kept.
-    /// </summary>
-    private async Task<KubeAccess> AccessAsync(string? context)
-    {
-        var key = context ?? "";
-        var pending = _access.GetOrAdd(key, _ => new Lazy<Task<KubeAccess>>(() => Task.Run(() => KubeAccess.Connect(context, _environment))));
-        try
-        {
-            return await pending.Value.ConfigureAwait(false);
-        }
-        catch
-        {
-            _access.TryRemove(new KeyValuePair<string, Lazy<Task<KubeAccess>>>(key, pending));
-            throw;
-        }
-    }
-
-    /// <summary>Drops a context's access, so that the next job reads the kubeconfig again.</summary>
-    private void Forget(string? context)
-    {
-        if (_access.TryRemove(context ?? "", out var stale) && stale.IsValueCreated && stale.Value.IsCompletedSuccessfully) stale.Value.Result.Dispose();
-    }
 
     private static string AgentOf(JobContext context) => context.Job.AgentId ?? "none";
 
@@ -78,12 +54,12 @@ public sealed class KubernetesRunner : ILaunchRunner
         var kubeContext = JobManifest.Context(context.ResourceArgs);
         try
         {
-            return await StartAsync(await AccessAsync(kubeContext).ConfigureAwait(false), context, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, cancellationToken).ConfigureAwait(false);
         }
         catch (LaunchException e) when (e.ErrorId is "KubeUnauthorized")
         {
             // Read the kubeconfig again for the next job: its credentials may have been renewed meanwhile.
-            Forget(kubeContext);
+            _access.Forget(kubeContext);
             throw;
         }
     }
@@ -195,7 +171,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         KubeAccess access;
         try
         {
-            access = await AccessAsync(JobManifest.Context(args)).ConfigureAwait(false);
+            access = await _access.GetAsync(JobManifest.Context(args)).ConfigureAwait(false);
         }
         catch (LaunchException e)
         {
