@@ -230,7 +230,7 @@ public sealed class KanikoBuilder : IImageBuilder
         catch (HttpOperationException e)
         {
             throw new JobFailedException(FailureStage.Build,
-                $"Cannot read Secret {@namespace}/{secretName} (builder.secret-name) ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
+                $"Cannot read Secret {@namespace}/{secretName} (builder.secret-name) {KubeAccess.Explain(e)}", e);
         }
         catch (LaunchException e)
         {
@@ -321,8 +321,7 @@ public sealed class KanikoBuilder : IImageBuilder
             }
             catch (HttpOperationException e)
             {
-                throw new JobFailedException(FailureStage.Build,
-                    $"The Kubernetes API server refused to create {workload} ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
+                throw KubeAccess.RefusedToCreate(e, workload.ToString(), FailureStage.Build);
             }
             catch (LaunchException e)
             {

@@ -9,6 +9,7 @@ using k8s.Autorest;
 using k8s.Exceptions;
 using k8s.KubeConfigModels;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -373,6 +374,14 @@ public sealed class KubeAccess : IDisposable
         }
         return e.Response?.ReasonPhrase ?? e.Message;
     }
+
+    /// <summary>An API error in a message: "(422 Invalid): &lt;the server's message&gt;".</summary>
+    public static string Explain(HttpOperationException e) =>
+        $"({(int)e.Response.StatusCode} {StatusReason(e) ?? e.Response.ReasonPhrase}): {StatusMessage(e)}";
+
+    /// <summary>The job fails at <paramref name="stage"/> because the API server would not create <paramref name="what"/>.</summary>
+    public static JobFailedException RefusedToCreate(HttpOperationException e, string what, string stage) =>
+        new(stage, $"The Kubernetes API server refused to create {what} {Explain(e)}", e);
 
     /// <summary>The Status reason (AlreadyExists, NotFound, Invalid...) of an API error, if it sent one.</summary>
     public static string? StatusReason(HttpOperationException e)

@@ -117,7 +117,7 @@ public sealed class KubernetesRunner : ILaunchRunner
             }
             catch (HttpOperationException e)
             {
-                throw Refused(e, workload.ToString());
+                throw KubeAccess.RefusedToCreate(e, workload.ToString(), FailureStage.Run);
             }
         }
     }
@@ -160,9 +160,6 @@ public sealed class KubernetesRunner : ILaunchRunner
             delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
         }
     }
-
-    private static JobFailedException Refused(HttpOperationException e, string what) =>
-        new(FailureStage.Run, $"The Kubernetes API server refused to create {what} ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
 
     public async Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
     {

@@ -48,8 +48,7 @@ public static class RunScopedObject
             }
             catch (HttpOperationException e)
             {
-                throw new JobFailedException(stage,
-                    $"The Kubernetes API server refused to create {kind.Name} {@namespace}/{name} ({(int)e.Response.StatusCode} {KubeAccess.StatusReason(e) ?? e.Response.ReasonPhrase}): {KubeAccess.StatusMessage(e)}", e);
+                throw KubeAccess.RefusedToCreate(e, $"{kind.Name} {@namespace}/{name}", stage);
             }
             catch (LaunchException e) when (stage == FailureStage.Build)
             {
