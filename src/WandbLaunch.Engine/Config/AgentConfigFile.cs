@@ -96,24 +96,12 @@ public static class AgentConfigFile
     public static LaunchAgentConfig Write(string path, JsonObject document) => WriteText(Resolve(path), YamlWriter.Write(document));
 
     /// <summary>
-    /// Writes <paramref name="document"/> over the file at <paramref name="path"/>, which differs from it only in
-    /// <paramref name="changedKeys"/>, by editing the file's text (<see cref="YamlEditor"/>): comments, blank lines
-    /// and the formatting of every other key stay as they are. Nothing is written when the result is invalid.
+    /// Writes <paramref name="document"/> over the file <paramref name="current"/> was read from, which differs from it
+    /// only in <paramref name="changedKeys"/>, by editing the text that was read (<see cref="YamlEditor"/>): comments,
+    /// blank lines and the formatting of every other key stay as they are. Nothing is written when the result is invalid.
     /// </summary>
-    public static LaunchAgentConfig Update(string path, JsonObject document, IEnumerable<string> changedKeys)
-    {
-        var fullPath = Resolve(path);
-        string original;
-        try
-        {
-            original = File.Exists(fullPath) ? File.ReadAllText(fullPath) : "";
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new LaunchException("FileNotReadable", LaunchErrorCategory.ReadError, $"Cannot read '{fullPath}': {e.Message}", fullPath, e);
-        }
-        return WriteText(fullPath, YamlEditor.Edit(original, document, changedKeys));
-    }
+    public static LaunchAgentConfig Update(string path, ParsedDocument current, JsonObject document, IEnumerable<string> changedKeys) =>
+        WriteText(Resolve(path), YamlEditor.Edit(current.Text, document, changedKeys));
 
     private static LaunchAgentConfig WriteText(string fullPath, string yaml)
     {

@@ -10,16 +10,20 @@ public sealed class ParsedDocument
 {
     private readonly IReadOnlyDictionary<string, SourcePosition> _positions;
 
-    internal ParsedDocument(JsonNode? root, string? file, IReadOnlyDictionary<string, SourcePosition> positions)
+    internal ParsedDocument(JsonNode? root, string? file, IReadOnlyDictionary<string, SourcePosition> positions, string text = "")
     {
         Root = root;
         File = file;
         _positions = positions;
+        Text = text;
     }
 
     public JsonNode? Root { get; }
 
     public string? File { get; }
+
+    /// <summary>The text the document was read from ("" when it was made from a tree), for editing it in place.</summary>
+    public string Text { get; }
 
     /// <summary>Where the value at <paramref name="path"/> (or its nearest ancestor that has a position) starts.</summary>
     public SourcePosition? PositionOf(string path)
@@ -37,7 +41,7 @@ public sealed class ParsedDocument
     /// does not hold them.
     /// </summary>
     internal ParsedDocument WithChanges(JsonNode? root, Func<string, bool> keep) =>
-        new(root, File, _positions.Where(p => keep(p.Key)).ToDictionary(p => p.Key, p => p.Value));
+        new(root, File, _positions.Where(p => keep(p.Key)).ToDictionary(p => p.Key, p => p.Value), Text);
 
     /// <summary>" (file:line:col)" or "" — for appending to a message.</summary>
     public string Where(string path)

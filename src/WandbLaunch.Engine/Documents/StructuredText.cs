@@ -49,7 +49,7 @@ public static partial class StructuredText
             var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
             var node = JsonNode.Parse(text, documentOptions: options);
             RefuseDuplicateKeys(text, file, errorId, options);
-            return new ParsedDocument(node, file, new Dictionary<string, SourcePosition>());
+            return new ParsedDocument(node, file, new Dictionary<string, SourcePosition>(), text);
         }
         catch (JsonException e)
         {
@@ -95,9 +95,6 @@ public static partial class StructuredText
     }
 
     /// <summary>
-    /// The reader reports a 0-based line and a 0-based UTF-8 byte offset in that line; users count characters.
-    /// </summary>
-    /// <summary>
     /// Whether JSON failed at an unquoted word where a key or value starts (YAML's plain scalars), or at a sign not
     /// followed by a digit (<c>[--epochs, 3]</c>).
     /// </summary>
@@ -110,6 +107,9 @@ public static partial class StructuredText
         return at >= 0 && at < line.Length && (char.IsLetter(line[at]) || line[at] is '_' or '$' or '.' or '/');
     }
 
+    /// <summary>
+    /// The reader reports a 0-based line and a 0-based UTF-8 byte offset in that line; users count characters.
+    /// </summary>
     private static SourcePosition JsonErrorPosition(string text, string? file, int line, int byteInLine)
     {
         var lineStart = 0;
@@ -163,9 +163,9 @@ public static partial class StructuredText
                 (object?)file ?? Excerpt(text));
         }
         var positions = new Dictionary<string, SourcePosition>();
-        if (stream.Documents.Count == 0) return new ParsedDocument(null, file, positions);
+        if (stream.Documents.Count == 0) return new ParsedDocument(null, file, positions, text);
         var root = Convert(stream.Documents[0].RootNode, "", file, positions, errorId);
-        return new ParsedDocument(root, file, positions);
+        return new ParsedDocument(root, file, positions, text);
     }
 
     [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\):\s*")]

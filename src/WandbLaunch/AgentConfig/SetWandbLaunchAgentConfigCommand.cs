@@ -29,7 +29,7 @@ public sealed class SetWandbLaunchAgentConfigCommand : AgentConfigCmdlet
             var result = AgentConfigFile.ValidateChanged(current, path, document, changes.Select(c => c.Key));
             if (result.Config is null) throw AgentConfigFile.ToException(result);
             if (!ShouldProcess(path, "Update launch agent config")) return null;
-            return AgentConfigFile.Update(path, document, changes.Select(c => c.Key));
+            return AgentConfigFile.Update(path, current, document, changes.Select(c => c.Key));
         });
         if (config is null) return;
         WriteIssues(config.Warnings);
