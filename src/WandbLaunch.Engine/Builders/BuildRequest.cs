@@ -22,16 +22,16 @@ public sealed class BuildRequest
     public required JobLog Log { get; init; }
 
     /// <summary>The image to build on when the job has no Dockerfile: <c>builder.base_image</c> of its resource_args, else of its spec.</summary>
-    public string? BaseImage
+    public string? BaseImage => BaseImageOf(ResourceArgs, Spec);
+
+    /// <summary><c>builder.base_image</c> of <paramref name="resourceArgs"/>, else of <paramref name="spec"/>.</summary>
+    public static string? BaseImageOf(JsonObject resourceArgs, JsonObject spec)
     {
-        get
-        {
-            var fromArgs = (ResourceArgs["builder"] as JsonObject)?["base_image"];
-            var fromSpec = (Spec["builder"] as JsonObject)?["base_image"];
-            return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
-                : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
-                : null;
-        }
+        var fromArgs = (resourceArgs["builder"] as JsonObject)?["base_image"];
+        var fromSpec = (spec["builder"] as JsonObject)?["base_image"];
+        return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
+            : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
+            : null;
     }
 
     /// <summary>Records a warning on the job (stage build): something keeps the build from going on until someone acts.</summary>

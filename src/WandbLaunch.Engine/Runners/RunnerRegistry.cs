@@ -28,6 +28,4 @@ public sealed class RunnerRegistry
             : throw new LaunchException("RunnerNotAvailable", LaunchErrorCategory.NotImplemented,
                 $"This version of WandbLaunch cannot run jobs on '{resource}' yet; it runs: {string.Join(", ", _runners.Keys)}. " +
                 $"Known resources: {string.Join(", ", LaunchResource.All)}.", resource);
-
-    public IReadOnlyCollection<string> Resources => _runners.Keys;
 }

@@ -96,8 +96,7 @@ public sealed partial class DockerBuilder : IImageBuilder
     public static string? PredictImage(LaunchJob job, JsonObject spec, JsonObject resourceArgs, string? destination)
     {
         if (!JsonTree.TryGetString(spec["uri"], out var uri) || SourceUri.Classify(uri) != SourceUri.Kind.LocalDirectory || !Directory.Exists(uri)) return null;
-        var baseImage = JsonTree.TryGetString((resourceArgs["builder"] as JsonObject)?["base_image"], out var b) ? b : null;
-        var plan = BuildPlanner.Plan(uri, spec, baseImage);
+        var plan = BuildPlanner.Plan(uri, spec, BuildRequest.BaseImageOf(resourceArgs, spec));
         return ImageName(job, uri, destination, ContextArchive.Tag(plan));
     }
 

@@ -37,9 +37,7 @@ internal abstract class ContextStore : IDisposable
     public static string ObjectUri(string store, string runId)
     {
         var root = store.TrimEnd('/');
-        var supported = root.StartsWith("s3://", StringComparison.Ordinal) || root.StartsWith("gs://", StringComparison.Ordinal) ||
-                        (root.StartsWith("https://", StringComparison.Ordinal) && root.Contains(".blob.core.windows.net/", StringComparison.Ordinal));
-        if (!supported)
+        if (!BuildContextStore.IsValid(root))
         {
             throw new JobFailedException(FailureStage.Build,
                 $"builder.build-context-store '{store}' is not a supported store. Use s3://<bucket>[/<prefix>], gs://<bucket>[/<prefix>] or https://<account>.blob.core.windows.net/<container>[/<prefix>].");

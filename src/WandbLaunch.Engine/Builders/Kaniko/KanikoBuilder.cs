@@ -69,7 +69,16 @@ public sealed class KanikoBuilder : IImageBuilder
                 log.Agent($"{image} is already in {image.Registry}: build skipped");
                 return image.ToString();
             }
-            await BuildOnClusterAsync(request, plan, image, store, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await BuildOnClusterAsync(request, plan, image, store, cancellationToken).ConfigureAwait(false);
+            }
+            catch (JobFailedException e) when (e.InnerException is LaunchException { ErrorId: "KubeUnauthorized" })
+            {
+                // Read the kubeconfig again for the next build: its credentials may have been renewed meanwhile.
+                _access.Forget(BuildContext(request.Job, request.ResourceArgs));
+                throw;
+            }
             return image.ToString();
         }
     }
@@ -199,7 +208,7 @@ public sealed class KanikoBuilder : IImageBuilder
         }
         finally
         {
-            if (created && !cancelled) await DeleteJobAsync(access, workload, log).ConfigureAwait(false);
+            if (created && !cancelled) await workload.DeleteQuietlyAsync(access, log.Agent).ConfigureAwait(false);
             if (dockerConfig is not null) await RunScopedObject.DeleteQuietlyAsync(access, "ConfigMap", workload.Namespace, dockerConfig, log.Agent).ConfigureAwait(false);
             await DeleteContextAsync(context, log).ConfigureAwait(false);
         }
@@ -327,21 +336,6 @@ public sealed class KanikoBuilder : IImageBuilder
             {
                 throw new JobFailedException(FailureStage.Build, e.Message, e);
             }
-        }
-    }
-
-    private static async Task DeleteJobAsync(KubeAccess access, KubeWorkload workload, JobLog log)
-    {
-        try
-        {
-            if (await workload.DeleteAsync(access, "Foreground", CancellationToken.None).ConfigureAwait(false))
-            {
-                log.Agent($"deleted {workload} (propagation Foreground: its pod first)");
-            }
-        }
-        catch (Exception e) when (e is HttpOperationException or LaunchException or HttpRequestException)
-        {
-            log.Agent($"could not delete {workload}: {e.Message}");
         }
     }
 

@@ -23,18 +23,11 @@ public static class JobManifest
     /// <summary>The rendered objects, in creation order.</summary>
     public sealed record Rendered(string Namespace, JsonObject Workload, JsonObject? ApiKeySecret, string Plural)
     {
-        public bool IsBatchJob => ApiVersion == "batch/v1" && Kind == "Job";
-
         public string Name => Workload["metadata"]?["name"]?.GetValue<string>() ?? "";
 
         public string ApiVersion => JsonTree.TryGetString(Workload["apiVersion"], out var v) ? v : "";
 
         public string Kind => JsonTree.TryGetString(Workload["kind"], out var k) ? k : "";
-
-        /// <summary>The API group of a custom resource ("" for core resources).</summary>
-        public string Group => ApiVersion.Contains('/') ? ApiVersion[..ApiVersion.LastIndexOf('/')] : "";
-
-        public string Version => ApiVersion[(ApiVersion.LastIndexOf('/') + 1)..];
     }
 
     /// <summary>

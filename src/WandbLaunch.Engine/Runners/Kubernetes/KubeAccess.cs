@@ -121,9 +121,9 @@ public sealed class KubeAccess : IDisposable
             };
         }
 
-        // Each file is read alone first, so that a broken one is named with the position of the problem.
-        foreach (var file in existing) Load(file);
-        var merged = existing.Length == 1 ? Load(existing[0]) : Merge(existing);
+        // Each file is read alone, so that a broken one is named with the position of the problem.
+        var loaded = existing.Select(Load).ToList();
+        var merged = existing.Length == 1 ? loaded[0] : Merge(loaded, existing);
         var source = existing.Length == 1 ? $"kubeconfig {existing[0]}" : $"kubeconfig {string.Join(Path.PathSeparator, existing)}";
         var contexts = merged.Contexts?.Select(c => c.Name).Where(n => !string.IsNullOrEmpty(n)).ToList() ?? [];
         var chosen = context ?? merged.CurrentContext;
@@ -238,9 +238,9 @@ public sealed class KubeAccess : IDisposable
     /// Merges kubeconfig files as kubectl does: the first current-context set wins, and a cluster, user or context
     /// named in several files is taken from the first. Relative certificate paths are resolved against their own file.
     /// </summary>
-    private static K8SConfiguration Merge(string[] files)
+    private static K8SConfiguration Merge(IReadOnlyList<K8SConfiguration> loaded, string[] files)
     {
-        var configs = files.Select(f => Absolute(Load(f), f)).ToList();
+        var configs = loaded.Select((config, i) => Absolute(config, files[i])).ToList();
         var merged = configs[0];
         foreach (var next in configs.Skip(1))
         {

@@ -93,6 +93,25 @@ public sealed record KubeWorkload(string Namespace, string Name, string ApiVersi
         }
     }
 
+    /// <summary>
+    /// Deletes the workload, its pods first (Foreground propagation), and tells <paramref name="note"/> what happened
+    /// (with <paramref name="why"/> when given); a failure is told, not thrown.
+    /// </summary>
+    internal async Task DeleteQuietlyAsync(KubeAccess access, Action<string> note, string? why = null)
+    {
+        try
+        {
+            if (await DeleteAsync(access, "Foreground", CancellationToken.None).ConfigureAwait(false))
+            {
+                note($"deleted {this} (propagation Foreground: its pods first){(why is null ? "" : $" because {why}")}");
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            note($"could not delete {this}{(why is null ? "" : $" ({why})")}: {e.Message}");
+        }
+    }
+
     /// <summary>Deletes the workload (and, with Foreground propagation, its pods first). False when it was already gone.</summary>
     internal async Task<bool> DeleteAsync(KubeAccess access, string propagationPolicy, CancellationToken cancellationToken)
     {

@@ -83,8 +83,6 @@ internal sealed class RunningKubeJob : IRunningJob
 
     private sealed record Verdict(LaunchJobState State, string Message, string? Stage = null);
 
-    private string PodSelector => _podSelector;
-
     private async Task<JobOutcome> MonitorAsync()
     {
         try
@@ -114,7 +112,7 @@ internal sealed class RunningKubeJob : IRunningJob
             if (verdict.State == LaunchJobState.Preempted && !_cancelled)
             {
                 // The run is re-queued with the same name: the old workload (and its pods, first) must go.
-                await DeleteQuietlyAsync("the preempted run is re-queued").ConfigureAwait(false);
+                await _workload.DeleteQuietlyAsync(_access, Note, "the preempted run is re-queued").ConfigureAwait(false);
             }
             await DrainLogsAsync().ConfigureAwait(false);
             var outcome = Outcome(verdict);
@@ -244,12 +242,12 @@ internal sealed class RunningKubeJob : IRunningJob
     private async Task<(IReadOnlyList<V1Pod>, string)> ListPodsAsync(CancellationToken cancellationToken)
     {
         var list = await _access.CallAsync("list", "pods", _workload.Namespace,
-            c => c.CoreV1.ListNamespacedPodAsync(_workload.Namespace, labelSelector: PodSelector, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            c => c.CoreV1.ListNamespacedPodAsync(_workload.Namespace, labelSelector: _podSelector, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return (list.Items.ToList(), list.Metadata?.ResourceVersion ?? "");
     }
 
     private IAsyncEnumerable<(WatchEventType, V1Pod)> WatchPods(string resourceVersion, Action<Exception> onError, CancellationToken cancellationToken) =>
-        _access.Client.CoreV1.WatchListNamespacedPodAsync(_workload.Namespace, allowWatchBookmarks: true, labelSelector: PodSelector,
+        _access.Client.CoreV1.WatchListNamespacedPodAsync(_workload.Namespace, allowWatchBookmarks: true, labelSelector: _podSelector,
             resourceVersion: resourceVersion, timeoutSeconds: KubeWorkload.WatchTimeoutSeconds, onError: onError, cancellationToken: cancellationToken);
 
     private async Task OnPodsListed(IReadOnlyList<V1Pod> pods)
@@ -565,18 +563,6 @@ internal sealed class RunningKubeJob : IRunningJob
                     $"The job was to be stopped, but {_workload} could not be deleted ({e.Message}); it may still run on the cluster.", FailureStage.Agent));
                 return;
             }
-        }
-    }
-
-    private async Task DeleteQuietlyAsync(string why)
-    {
-        try
-        {
-            if (await _workload.DeleteAsync(_access, "Foreground", CancellationToken.None).ConfigureAwait(false)) Note($"deleted {_workload} because {why}");
-        }
-        catch (Exception e)
-        {
-            Note($"could not delete {_workload} ({why}): {e.Message}");
         }
     }
 
