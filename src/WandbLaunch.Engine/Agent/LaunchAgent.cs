@@ -33,7 +33,6 @@ public sealed class LaunchAgent
     private int _finished;
     private int _failed;
     private int _left;
-    private bool _leaveRequested;
 
     public LaunchAgent(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners = null)
     {
@@ -106,6 +105,7 @@ public sealed class LaunchAgent
             (_builder is null ? "" : $"; builder {_builder.Type}"));
 
         var reason = "it was stopped (Ctrl+C or Stop-Job)";
+        var leaveJobs = _options.LeaveJobsRunning;
         var status = AgentStatus.Polling;
         try
         {
@@ -122,7 +122,7 @@ public sealed class LaunchAgent
                     if (beat.StopRequested)
                     {
                         reason = "a stop was requested (Stop-WandbLaunchAgent)";
-                        _leaveRequested = beat.LeaveJobsRunning;
+                        leaveJobs |= beat.LeaveJobsRunning;
                         break;
                     }
                     ApplyHeartbeat(beat);
@@ -166,7 +166,7 @@ public sealed class LaunchAgent
         }
         finally
         {
-            await ShutdownAsync(reason).ConfigureAwait(false);
+            await ShutdownAsync(reason, leaveJobs).ConfigureAwait(false);
         }
     }
 
@@ -195,7 +195,7 @@ public sealed class LaunchAgent
         foreach (var orphan in orphans)
         {
             var runner = _runners.For(orphan.Resource);
-            var logPath = orphan.LogPath ?? Path.Combine(_backend.LogDirectory, orphan.Id + ".log");
+            var logPath = LogPathOf(orphan);
             // The re-attached job keeps writing to this log (its output, its end), so it stays open until the job ends.
             var log = new JobLog(logPath, Secrets());
             IRunningJob? running;
@@ -280,7 +280,7 @@ public sealed class LaunchAgent
     private async Task RunJobAsync(TrackedJob tracked, IRunningJob? running, JobLog? attachedLog)
     {
         var job = tracked.Job;
-        var logPath = job.LogPath ?? Path.Combine(_backend.LogDirectory, job.Id + ".log");
+        var logPath = LogPathOf(job);
         JobOutcome? outcome = null;
         try
         {
@@ -487,14 +487,16 @@ public sealed class LaunchAgent
         _ => outcome.State.ToString().ToLowerInvariant(),
     };
 
+    private string LogPathOf(LaunchJob job) => job.LogPath ?? Path.Combine(_backend.LogDirectory, job.Id + ".log");
+
     private static string FirstLine(string? text) => text?.Split('\n')[0] ?? "";
 
     private IEnumerable<string?> Secrets() => [_options.Environment(Specs.JobEnvironment.ApiKeyVariable)];
 
-    private async Task ShutdownAsync(string reason)
+    private async Task ShutdownAsync(string reason, bool leaveJobs)
     {
         if (Id is null) return;
-        if (_options.LeaveJobsRunning || _leaveRequested)
+        if (leaveJobs)
         {
             if (!_jobs.IsEmpty) Report(AgentEventKind.Status, $"Leaving {_jobs.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
             foreach (var tracked in _jobs.Values) tracked.Leave(reason);
@@ -539,11 +541,13 @@ public sealed class LaunchAgent
 
         public bool Lost { get; private set; }
 
-        /// <summary>Set when the agent stops leaving its jobs running: this one is detached if it can be.</summary>
-        public volatile bool LeaveRunning;
+        private volatile string? _leaveReason;
 
-        /// <summary>Why the agent stopped, when it leaves its jobs.</summary>
-        public string? LeaveReason { get; private set; }
+        /// <summary>Why the agent stopped, when it leaves its jobs (null otherwise).</summary>
+        public string? LeaveReason => _leaveReason;
+
+        /// <summary>The agent stops leaving its jobs running: this one is detached if it can be.</summary>
+        public bool LeaveRunning => _leaveReason is not null;
 
         public void Stop(string reason)
         {
@@ -557,8 +561,7 @@ public sealed class LaunchAgent
         /// </summary>
         public void Leave(string reason)
         {
-            LeaveReason = reason;
-            LeaveRunning = true;
+            _leaveReason = reason;
             Stop($"The agent stopped while the job ran, because {reason}.");
         }
 

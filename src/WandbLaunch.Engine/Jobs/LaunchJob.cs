@@ -28,10 +28,10 @@ public sealed class LaunchJob
     public required string RunId { get; init; }
 
     /// <summary>The run name (spec <c>name</c>), if any.</summary>
-    public string? Name { get; init; }
+    public string? Name => Documents.JsonTree.TryGetString(SpecNode["name"], out var name) ? name : null;
 
     /// <summary>What runs: the uri, job or docker image.</summary>
-    public string? Source { get; init; }
+    public string? Source => Specs.LaunchSpecRules.Source(SpecNode);
 
     public string? AgentId { get; init; }
 

@@ -29,8 +29,6 @@ public static class LaunchSpecRules
             Priority = Priority,
             RunId = RunId,
             SpecNode = Spec,
-            Name = JsonTree.TryGetString(Spec["name"], out var name) ? name : null,
-            Source = Source(Spec),
             CreatedAt = createdAt,
         };
     }

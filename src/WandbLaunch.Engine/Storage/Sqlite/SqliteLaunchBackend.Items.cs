@@ -45,7 +45,6 @@ public sealed partial class SqliteLaunchBackend
         }));
     }
 
-    private static string? SpecName(JsonObject spec) => JsonTree.TryGetString(spec["name"], out var name) ? name : null;
 
     public Task<IReadOnlyList<LaunchJob>> GetJobsAsync(JobQuery query, CancellationToken cancellationToken)
     {
@@ -181,31 +180,34 @@ public sealed partial class SqliteLaunchBackend
     {
         Write(cancellationToken, (connection, tx) =>
         {
-            var read = Command(connection, tx, "SELECT warnings FROM items WHERE id = $id");
-            read.Parameters.AddWithValue("$id", itemId);
-            var list = read.ExecuteScalar() is string json ? JsonNode.Parse(json) as JsonArray ?? new JsonArray() : new JsonArray();
-            list.Add(new JsonObject { ["time"] = Clock.NowMs(), ["stage"] = stage, ["message"] = message });
-            var cmd = Command(connection, tx, "UPDATE items SET warnings = $w, updated_at = $now WHERE id = $id");
-            cmd.Parameters.AddWithValue("$w", list.ToJsonString());
-            cmd.Parameters.AddWithValue("$now", Clock.NowMs());
-            cmd.Parameters.AddWithValue("$id", itemId);
-            cmd.ExecuteNonQuery();
+            AppendWarning(connection, tx, itemId, stage, message);
             return 0;
         });
         return Task.CompletedTask;
     }
 
-    public async Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken)
+    private static void AppendWarning(SqliteConnection connection, SqliteTransaction tx, string itemId, string stage, string message)
     {
-        await UpdateHeld(itemId, agentId, """
+        var read = Command(connection, tx, "SELECT warnings FROM items WHERE id = $id");
+        read.Parameters.AddWithValue("$id", itemId);
+        var list = read.ExecuteScalar() is string json ? JsonNode.Parse(json) as JsonArray ?? new JsonArray() : new JsonArray();
+        list.Add(new JsonObject { ["time"] = Clock.NowMs(), ["stage"] = stage, ["message"] = message });
+        var cmd = Command(connection, tx, "UPDATE items SET warnings = $w, updated_at = $now WHERE id = $id");
+        cmd.Parameters.AddWithValue("$w", list.ToJsonString());
+        cmd.Parameters.AddWithValue("$now", Clock.NowMs());
+        cmd.Parameters.AddWithValue("$id", itemId);
+        cmd.ExecuteNonQuery();
+    }
+
+    // The warning is written in the same transaction: no agent pops the item before it says why it came back.
+    public Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken) =>
+        UpdateHeld(itemId, agentId, """
             state = CASE WHEN stop_requested = 1 THEN 'Stopped' ELSE 'Pending' END,
             finished_at = CASE WHEN stop_requested = 1 THEN $now ELSE NULL END,
             agent_id = NULL, lease_expires = NULL, handle = NULL,
             resume = CASE WHEN started_at IS NULL THEN resume ELSE 1 END,
             updated_at = $now
-            """, cancellationToken).ConfigureAwait(false);
-        await WarnAsync(itemId, FailureStage.Agent, reason, cancellationToken).ConfigureAwait(false);
-    }
+            """, cancellationToken, then: (connection, tx) => AppendWarning(connection, tx, itemId, FailureStage.Agent, reason));
 
     public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken) =>
         UpdateHeld(itemId, agentId, "lease_expires = 0, updated_at = $now", cancellationToken, states: "('Starting', 'Running')");
@@ -213,10 +215,10 @@ public sealed partial class SqliteLaunchBackend
     /// <summary>
     /// <c>UPDATE items SET <paramref name="set"/></c> on an item <paramref name="agentId"/> holds in one of
     /// <paramref name="states"/> (with <c>$now</c>, <c>$id</c> and <c>$agent</c> bound, and <paramref name="values"/>; null
-    /// binds NULL); throws JobLeaseLost when the agent no longer holds it.
+    /// binds NULL), then <paramref name="then"/> in the same transaction; throws JobLeaseLost when the agent no longer holds it.
     /// </summary>
     private Task UpdateHeld(string itemId, string agentId, string set, CancellationToken cancellationToken, string states = ActiveStates,
-        params (string Name, object? Value)[] values)
+        Action<SqliteConnection, SqliteTransaction>? then = null, params (string Name, object? Value)[] values)
     {
         Write(cancellationToken, (connection, tx) =>
         {
@@ -226,6 +228,7 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$id", itemId);
             cmd.Parameters.AddWithValue("$agent", agentId);
             if (cmd.ExecuteNonQuery() == 0) throw LeaseLost(itemId);
+            then?.Invoke(connection, tx);
             return 0;
         });
         return Task.CompletedTask;
@@ -347,8 +350,6 @@ public sealed partial class SqliteLaunchBackend
                 Attempts = reader.GetInt32(7),
                 RunId = reader.GetString(8),
                 SpecNode = spec,
-                Name = SpecName(spec),
-                Source = LaunchSpecRules.Source(spec),
                 AgentId = reader.IsDBNull(10) ? null : reader.GetString(10),
                 Handle = reader.IsDBNull(11) ? null : reader.GetString(11),
                 ExitCode = reader.IsDBNull(12) ? null : reader.GetInt32(12),
