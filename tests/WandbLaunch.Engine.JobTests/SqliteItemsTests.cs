@@ -363,15 +363,38 @@ public sealed class SqliteItemsTests : IDisposable
 
         var leased = await _store.Backend.PopAsync("agent-a", queue, Long, None);
         await ThrowsLaunchAsync("JobActive", () => _store.Backend.RemoveJobAsync(leased!.Id, None));
-        await _store.Backend.AckAsync(leased!.Id, "agent-a", "/tmp/l.log", None);
+        var log = _store.Dir.Write("logs/l.log", "output\n");
+        File.WriteAllText(log + ".cursor", "0");
+        await _store.Backend.AckAsync(leased!.Id, "agent-a", log, None);
         await ThrowsLaunchAsync("JobActive", () => _store.Backend.RemoveJobAsync(leased.Id, None));
         await _store.Backend.MarkRunningAsync(leased.Id, "agent-a", "pid:1:1", None);
         await ThrowsLaunchAsync("JobActive", () => _store.Backend.RemoveJobAsync(leased.Id, None));
 
         await _store.Backend.FinishAsync(leased.Id, "agent-a", JobOutcome.Finished(), None);
+        Assert.True(File.Exists(log), "a refused removal keeps the log");
         await _store.Backend.RemoveJobAsync(leased.Id, None);
         Assert.Null(await _store.Backend.GetJobAsync(leased.Id, None));
+        Assert.False(File.Exists(log));
+        Assert.False(File.Exists(log + ".cursor"));
         await ThrowsLaunchAsync("JobNotFound", () => _store.Backend.RemoveJobAsync(leased.Id, None));
+    }
+
+    [Fact]
+    public async Task Deleting_a_queue_deletes_its_jobs_logs()
+    {
+        var queue = await _store.QueueAsync("q");
+        var pushed = await _store.PushAsync(queue, Spec("p"));
+        var leased = await _store.Backend.PopAsync("agent-a", queue, Long, None);
+        var log = _store.Dir.Write("logs/q.log", "output\n");
+        await _store.Backend.AckAsync(leased!.Id, "agent-a", log, None);
+        await _store.Backend.FinishAsync(leased.Id, "agent-a", JobOutcome.Finished(), None);
+        var other = _store.Dir.Write("logs/other.log", "not this queue's\n");
+
+        await _store.Backend.DeleteQueueAsync(queue, force: false, None);
+
+        Assert.Null(await _store.Backend.GetJobAsync(pushed.Id, None));
+        Assert.False(File.Exists(log));
+        Assert.True(File.Exists(other));
     }
 
     [Fact]

@@ -102,7 +102,7 @@ public sealed class JobLog : IDisposable
         }
     }
 
-    /// <summary>Deletes a job's log and its cursor.</summary>
+    /// <summary>Deletes a job's log and its cursor (missing ones are fine).</summary>
     public static void Delete(string path)
     {
         File.Delete(path);

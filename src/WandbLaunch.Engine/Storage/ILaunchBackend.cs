@@ -33,7 +33,7 @@ public interface ILaunchBackend : IDisposable
 
     Task<LaunchQueue> UpdateQueueAsync(QueueKey key, QueueUpdate update, CancellationToken cancellationToken);
 
-    /// <summary>Deletes a queue and its items. Refused (QueueHasActiveJobs) while agents hold items, unless forced.</summary>
+    /// <summary>Deletes a queue and its items, with their logs. Refused (QueueHasActiveJobs) while agents hold items, unless forced.</summary>
     Task DeleteQueueAsync(QueueKey key, bool force, CancellationToken cancellationToken);
 
     // ---- items: pushToRunQueueByName / runQueueItem / popFromRunQueue / ackRunQueueItem / failRunQueueItem / updateRunQueueItemWarning
@@ -88,7 +88,7 @@ public interface ILaunchBackend : IDisposable
     /// <summary>Pending: removed from the queue (Stopped). Held by an agent: flagged, and that agent cancels it.</summary>
     Task<LaunchJob> RequestStopAsync(string itemId, CancellationToken cancellationToken);
 
-    /// <summary>Deletes a finished item. Refused (JobActive) while it is pending or held by an agent.</summary>
+    /// <summary>Deletes a finished item and its log. Refused (JobActive) while it is pending or held by an agent.</summary>
     Task RemoveJobAsync(string itemId, CancellationToken cancellationToken);
 
     // ---- agents: createLaunchAgent / launchAgent / updateLaunchAgent / stopPolling

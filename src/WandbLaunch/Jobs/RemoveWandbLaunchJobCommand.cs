@@ -15,11 +15,7 @@ public sealed class RemoveWandbLaunchJobCommand : JobCmdlet
         foreach (var job in FindJobs())
         {
             if (!ShouldProcess($"job {job.Id} ({job.State}) on queue {job.Queue}", "Remove launch job")) continue;
-            TryRun(() =>
-            {
-                Await(Backend.RemoveJobAsync(job.Id, StopToken));
-                if (job.LogPath is { } log && File.Exists(log)) Engine.Jobs.JobLog.Delete(log);
-            });
+            TryRun(() => Await(Backend.RemoveJobAsync(job.Id, StopToken)));
         }
     }
 }

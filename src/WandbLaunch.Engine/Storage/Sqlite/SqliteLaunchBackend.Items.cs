@@ -301,7 +301,7 @@ public sealed partial class SqliteLaunchBackend
 
     public Task RemoveJobAsync(string itemId, CancellationToken cancellationToken)
     {
-        Write(cancellationToken, (connection, tx) =>
+        var log = Write(cancellationToken, (connection, tx) =>
         {
             var job = ReadJob(connection, tx, itemId) ?? throw JobNotFound(itemId);
             if (!job.State.IsTerminal())
@@ -312,9 +312,25 @@ public sealed partial class SqliteLaunchBackend
             var cmd = Command(connection, tx, "DELETE FROM items WHERE id = $id");
             cmd.Parameters.AddWithValue("$id", itemId);
             cmd.ExecuteNonQuery();
-            return 0;
+            return job.LogPath;
         });
+        DeleteLogs([log]);
         return Task.CompletedTask;
+    }
+
+    /// <summary>Deletes the logs of removed jobs, once the removal is committed; a log that cannot be deleted stays.</summary>
+    private static void DeleteLogs(IEnumerable<string?> paths)
+    {
+        foreach (var path in paths.OfType<string>())
+        {
+            try
+            {
+                JobLog.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
     }
 
     internal static LaunchException JobNotFound(string id) =>

@@ -128,7 +128,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
 
     public Task DeleteQueueAsync(QueueKey key, bool force, CancellationToken cancellationToken)
     {
-        Write(cancellationToken, (connection, tx) =>
+        var logs = Write(cancellationToken, (connection, tx) =>
         {
             var id = FindQueueId(connection, tx, key) ?? throw QueueNotFound(key);
             var active = Command(connection, tx, "SELECT count(*) FROM items WHERE queue_id = $id AND state IN ('Leased', 'Starting', 'Running')");
@@ -140,11 +140,19 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
                     $"Queue '{key.Name}' has {count} job(s) that agents are running. Stop them first (Get-WandbLaunchJob -Queue '{key.Name}' -State Running | Stop-WandbLaunchJob), or use -Force to delete the queue anyway.",
                     key.Name);
             }
+            var paths = new List<string?>();
+            var read = Command(connection, tx, "SELECT log_path FROM items WHERE queue_id = $id AND log_path IS NOT NULL");
+            read.Parameters.AddWithValue("$id", id);
+            using (var reader = read.ExecuteReader())
+            {
+                while (reader.Read()) paths.Add(reader.GetString(0));
+            }
             var cmd = Command(connection, tx, "DELETE FROM queues WHERE id = $id");
             cmd.Parameters.AddWithValue("$id", id);
             cmd.ExecuteNonQuery();
-            return 0;
+            return paths;
         });
+        DeleteLogs(logs);
         return Task.CompletedTask;
     }
 
