@@ -107,7 +107,7 @@ public sealed class KanikoAgentTests
         var pod = await h.PodAsync(buildName);
         h.Kube.SetPodPhase(KanikoHarness.Namespace, pod, "Running");
         h.Kube.AppendPodLog(KanikoHarness.Namespace, pod, "INFO[0000] Retrieving image manifest python:3.10-slim", $"INFO[0042] Pushing image to {image}");
-        await Eventually.Until(() => h.Log(h.JobAsync(job.Id).Result).Contains("Pushing image to"), "the kaniko log in the job log");
+        await Eventually.Until(async () => h.Log(await h.JobAsync(job.Id)).Contains("Pushing image to"), "the kaniko log in the job log");
         h.Kube.AppendPodLog(KanikoHarness.Namespace, pod, $"INFO[0044] Pushed {image}");
         h.Kube.CompleteJob(KanikoHarness.Namespace, buildName);
 
@@ -160,7 +160,7 @@ public sealed class KanikoAgentTests
             "INFO[0003] RUN /env/bin/pip install --no-cache-dir -r /tmp/requirements.txt",
             "ERROR: Could not find a version that satisfies the requirement wandb",
             "error building image: error building stage: failed to execute command: waiting for process to exit: exit status 1");
-        await Eventually.Until(() => h.Log(h.JobAsync(job.Id).Result).Contains("error building image"), "the kaniko log in the job log");
+        await Eventually.Until(async () => h.Log(await h.JobAsync(job.Id)).Contains("error building image"), "the kaniko log in the job log");
         h.Kube.FailJob("training", buildName, exitCode: 1);
 
         var failed = await h.StateAsync(job.Id, LaunchJobState.Failed, LaunchJobState.Finished);

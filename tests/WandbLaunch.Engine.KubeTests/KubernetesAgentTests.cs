@@ -44,7 +44,7 @@ public sealed class KubernetesAgentTests
 
         // The pod is pending: the job is starting, not running.
         var pod = await h.PodAsync(name);
-        await Task.Delay(300);
+        await Eventually.Until(() => h.Server.OpenWatches >= 2, "the agent to watch the pod and the Job");
         Assert.Equal(LaunchJobState.Starting, (await h.JobAsync(submitted.Id)).State);
 
         h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
@@ -194,7 +194,7 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
-    public async Task APodLogIsFollowedWithoutTheClientsRequestTimeout()
+    public async Task PodLogsAreFollowedWithAClientThatHasNoRequestTimeout()
     {
         await using var h = new AgentHarness();
         var access = KubeAccess.Connect(null, n => h.Env.TryGetValue(n, out var v) ? v : null);
