@@ -32,7 +32,7 @@ function Wait-Until([scriptblock] $Condition, [int] $Seconds, [string] $What) {
         if (& $Condition) { return }
         Start-Sleep -Milliseconds 250
     }
-    throw "$What did not come up within $Seconds s."
+    Stop-OrSkip "$What did not come up within $Seconds s."
 }
 
 function Start-Service([string] $Program, [string[]] $Arguments, [string] $Log) {
@@ -69,29 +69,27 @@ if (-not (Test-DockerEngine)) {
 $env:WBL_TEST_DOCKER = '1'
 
 # A registry with real htpasswd credentials on loopback.
-$registryPort = 5000
-$env:WBL_TEST_REGISTRY = "127.0.0.1:$registryPort"
 $env:WBL_TEST_REGISTRY_USER = 'wbltest'
 $passwordFile = Join-Path $StateDirectory 'registry.password'
 if (-not (Test-Path $passwordFile)) { [guid]::NewGuid().ToString('n') | Set-Content $passwordFile -NoNewline }
 $env:WBL_TEST_REGISTRY_PASSWORD = (Get-Content $passwordFile -Raw).Trim()
 
-function Test-Registry {
+function Test-Registry([int] $Port) {
     try {
         $client = [System.Net.Sockets.TcpClient]::new()
-        $client.Connect('127.0.0.1', $registryPort)
+        $client.Connect('127.0.0.1', $Port)
         $client.Dispose()
         $true
     }
     catch { $false }
 }
 
-function Test-RegistryCredentials {
+function Test-RegistryCredentials([int] $Port) {
     # A registry left running by another checkout may have other credentials: then it is not ours to use.
     $pair = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes("$($env:WBL_TEST_REGISTRY_USER):$($env:WBL_TEST_REGISTRY_PASSWORD)"))
     $client = [System.Net.Http.HttpClient]::new()
     try {
-        $request = [System.Net.Http.HttpRequestMessage]::new('GET', "http://127.0.0.1:$registryPort/v2/")
+        $request = [System.Net.Http.HttpRequestMessage]::new('GET', "http://127.0.0.1:$Port/v2/")
         $request.Headers.Authorization = [System.Net.Http.Headers.AuthenticationHeaderValue]::new('Basic', $pair)
         $client.Send($request).StatusCode -eq 'OK'
     }
@@ -99,13 +97,15 @@ function Test-RegistryCredentials {
     finally { $client.Dispose() }
 }
 
-if ((Test-Registry) -and -not (Test-RegistryCredentials)) {
-    Write-Host "The registry on 127.0.0.1:$registryPort does not take this checkout's credentials: restarting it with them."
-    & pkill -f 'docker-registry serve' 2>$null
-    Wait-Until { -not (Test-Registry) } 15 'The old registry to stop'
-}
+# This checkout's registry if one runs on 5000-5009, else the first free port there: a registry another checkout left
+# running (with its own password) is left alone.
+$ports = 5000..5009
+$registryPort = $ports | Where-Object { (Test-Registry $_) -and (Test-RegistryCredentials $_) } | Select-Object -First 1
+if (-not $registryPort) { $registryPort = $ports | Where-Object { -not (Test-Registry $_) } | Select-Object -First 1 }
+if (-not $registryPort) { Stop-OrSkip 'ports 5000-5009 on 127.0.0.1 are all taken by registries with other credentials' }
+$env:WBL_TEST_REGISTRY = "127.0.0.1:$registryPort"
 
-if (-not (Test-Registry)) {
+if (-not (Test-Registry $registryPort)) {
     if (-not (Test-Command docker-registry)) { Stop-OrSkip 'docker-registry is not installed' }
     $htpasswd = Join-Path $StateDirectory 'htpasswd'
     & htpasswd -Bbn $env:WBL_TEST_REGISTRY_USER $env:WBL_TEST_REGISTRY_PASSWORD | Set-Content $htpasswd
@@ -131,7 +131,7 @@ auth:
     Write-Host "Starting docker-registry on 127.0.0.1:$registryPort"
     $log = Join-Path $StateDirectory 'registry.log'
     Start-Service docker-registry @('serve', $config) $log
-    Wait-Until { Test-Registry } 30 'The registry'
+    Wait-Until { Test-Registry $registryPort } 30 'The registry'
 }
 
 # The base image: busybox from Debian's busybox-static, FROM scratch.
@@ -149,6 +149,6 @@ ENV PATH=/bin
 '@ | Set-Content (Join-Path $context 'Dockerfile')
     $env:DOCKER_BUILDKIT = '0'
     & docker build --network none -q -t $env:WBL_TEST_BASE_IMAGE $context | Out-Null
-    if ($LASTEXITCODE -ne 0) { throw "Building the test base image $env:WBL_TEST_BASE_IMAGE failed." }
+    if ($LASTEXITCODE -ne 0) { Stop-OrSkip "building the test base image $env:WBL_TEST_BASE_IMAGE failed" }
 }
 Write-Host "Test services: Docker engine up, registry $env:WBL_TEST_REGISTRY (user $env:WBL_TEST_REGISTRY_USER), base image $env:WBL_TEST_BASE_IMAGE"
