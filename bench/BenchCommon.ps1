@@ -12,6 +12,15 @@ function Get-Percentile {
     $sorted[$low] + ($sorted[$high] - $sorted[$low]) * ($rank - $low)
 }
 
+function Save-BenchReport {
+    <# Writes a report to -OutFile (UTF-8 without BOM), creating its folder; does nothing without a path. #>
+    param([Parameter(Mandatory)] [AllowEmptyString()] [string] $Text, [string] $OutFile)
+    if (-not $OutFile) { return }
+    $dir = Split-Path -Parent ([IO.Path]::GetFullPath($OutFile, (Get-Location).Path))
+    if ($dir) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
+    Set-Content -Path $OutFile -Value $Text -Encoding utf8NoBOM
+}
+
 function Get-Median {
     param([Parameter(Mandatory)] [double[]] $Values)
     Get-Percentile -Values $Values -Percentile 50

@@ -26,10 +26,7 @@ New-Item -ItemType Directory $work | Out-Null
 $env:WANDB_LAUNCH_DB = Join-Path $work 'launch.db'
 $pwsh = Join-Path $PSHOME 'pwsh'
 
-function Get-Percentile([double[]] $Values, [double] $P) {
-    $sorted = $Values | Sort-Object
-    $sorted[[math]::Min($sorted.Count - 1, [math]::Ceiling($P / 100 * $sorted.Count) - 1)]
-}
+. (Join-Path $PSScriptRoot 'BenchCommon.ps1')
 
 function Start-Agent([string] $Config) {
     $script = "Import-Module '$root/WandbLaunch.psd1'; Start-WandbLaunchAgent -ConfigPath '$Config' -PollingInterval 5 *> '$work/agent-$([guid]::NewGuid().ToString('n')).log'"
@@ -76,7 +73,7 @@ try {
     )
     $table = @('| measure | samples | p50 | p95 | max |', '|---|---:|---:|---:|---:|') + ($rows | ForEach-Object { "| $($_.Measure) | $($_.Samples) | $($_.p50) | $($_.p95) | $($_.max) |" })
     $table -join "`n"
-    if ($OutFile) { $table -join "`n" | Set-Content $OutFile }
+    Save-BenchReport -Text ($table -join "`n") -OutFile $OutFile
 }
 finally {
     Get-Process pwsh -ErrorAction SilentlyContinue | Where-Object { $_.CommandLine -like "*$work*" } | Stop-Process -Force -ErrorAction SilentlyContinue

@@ -209,11 +209,7 @@ try {
     Write-Progress -Activity 'Measure-Kubernetes' -Completed
     $report.Add("- Load average at end (1/5/15 min): $(Get-LoadAverage)")
     $text = $report -join [Environment]::NewLine
-    if ($OutFile) {
-        $dir = Split-Path -Parent ([IO.Path]::GetFullPath($OutFile, (Get-Location).Path))
-        if ($dir) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
-        Set-Content -Path $OutFile -Value $text -Encoding utf8NoBOM
-    }
+    Save-BenchReport -Text $text -OutFile $OutFile
     $text
     if ($failed) { exit 1 }
 }

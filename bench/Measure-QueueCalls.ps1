@@ -137,11 +137,7 @@ try {
         "- Goal (< 5 ms median per warm call): $($verdicts -join '; ')."
     ) -join [Environment]::NewLine
 
-    if ($OutFile) {
-        $dir = Split-Path -Parent ([IO.Path]::GetFullPath($OutFile, (Get-Location).Path))
-        if ($dir) { New-Item -ItemType Directory -Path $dir -Force | Out-Null }
-        Set-Content -Path $OutFile -Value $report -Encoding utf8NoBOM
-    }
+    Save-BenchReport -Text $report -OutFile $OutFile
     $report
 }
 finally {

@@ -58,7 +58,7 @@ else {
     $dll = Join-Path $PSScriptRoot 'StoreBench/bin/Release/net10.0/StoreBench.dll'
 }
 
-function Get-Load { if (Test-Path /proc/loadavg) { (Get-Content /proc/loadavg -Raw).Split(' ')[0..2] -join ' ' } else { 'n/a' } }
+. (Join-Path $PSScriptRoot 'BenchCommon.ps1')
 
 function Invoke-StoreBench([string[]] $Arguments) {
     & dotnet $dll @Arguments
@@ -72,16 +72,16 @@ try {
     $fs = if ($IsLinux) { (& df -T $temp | Select-Object -Last 1) -replace '\s+', ' ' } else { '' }
     Write-Output "## Store benchmarks ($(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC$((Get-Date).ToString('zzz')))"
     Write-Output ''
-    Write-Output "Machine: $cpu, $([Environment]::ProcessorCount) cores, $([Runtime.InteropServices.RuntimeInformation]::OSDescription), .NET $([Environment]::Version); temp store folder on: $fs. Load average at start: $(Get-Load)."
+    Write-Output "Machine: $cpu, $([Environment]::ProcessorCount) cores, $([Runtime.InteropServices.RuntimeInformation]::OSDescription), .NET $([Environment]::Version); temp store folder on: $fs. Load average at start: $(Get-LoadAverage)."
     Write-Output ''
     if ($Part -in 'All', 'Throughput') {
         Invoke-StoreBench @('throughput', '--dir', (Join-Path $temp 'throughput'), '--rounds', $Rounds, '--ops', $Ops, '--full-ops', $FullOps)
-        Write-Output "Load average after throughput: $(Get-Load)."
+        Write-Output "Load average after throughput: $(Get-LoadAverage)."
         Write-Output ''
     }
     if ($Part -in 'All', 'Pop') {
         Invoke-StoreBench @('pop', '--dir', (Join-Path $temp 'pop'), '--pending', $Pending, '--iterations', $Iterations) 2>$null
-        Write-Output "Load average after the deep-queue run: $(Get-Load)."
+        Write-Output "Load average after the deep-queue run: $(Get-LoadAverage)."
         Write-Output ''
     }
     if ($Part -in 'All', 'Durability') {
