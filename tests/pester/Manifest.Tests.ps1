@@ -100,4 +100,20 @@ Describe 'Get-WandbLaunchJobManifest' {
         ($out -join "`n") | Should -Match 'What an agent would run \(local-process\): python3 train.py'
         @(Get-WandbLaunchJob).Count | Should -Be $before
     }
+
+    It 'prints the same under $WhatIfPreference, and -WhatIf:$false submits' {
+        $out = & (Get-PwshCommand) -NoProfile -NonInteractive -Command "
+            `$env:WANDB_LAUNCH_DB = '$env:WANDB_LAUNCH_DB'
+            Import-Module '$ModulePath'
+            `$WhatIfPreference = `$true
+            Submit-WandbLaunchJob -Queue proc -Uri '$code' -EntryPoint python3, train.py
+            `$WhatIfPreference = `$false
+            (Submit-WandbLaunchJob -Queue proc -Uri '$code' -EntryPoint python3, train.py -WhatIf:`$false).Id" 2>&1
+        $text = $out -join "`n"
+        $text | Should -Match 'What an agent would run \(local-process\): python3 train.py'
+        $id = ($out | Select-Object -Last 1).ToString()
+        $id | Should -Match '^item-'
+        (Get-WandbLaunchJob -Id $id).State | Should -Be 'Pending'
+        Stop-WandbLaunchJob -Id $id | Out-Null
+    }
 }

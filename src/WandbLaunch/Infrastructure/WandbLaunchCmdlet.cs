@@ -56,6 +56,12 @@ public abstract class WandbLaunchCmdlet : PSCmdlet, IDisposable
 
     private protected bool IsBound(string parameterName) => MyInvocation.BoundParameters.ContainsKey(parameterName);
 
+    /// <summary>Whether this call only shows what it would do: -WhatIf, or $WhatIfPreference when -WhatIf is not given.</summary>
+    private protected bool IsWhatIf =>
+        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var given)
+            ? LanguagePrimitives.IsTrue(given)
+            : LanguagePrimitives.IsTrue(GetVariableValue("WhatIfPreference"));
+
     /// <inheritdoc />
     protected override void StopProcessing() => _stopSource.Cancel();
 

@@ -23,7 +23,7 @@ public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
             var preview = JobPreview.ForPush(queue, request);
             // Rendering also refuses jobs the queue's runner could never run (a docker image on local-process...),
             // before anything is stored. -WhatIf renders with the agent config an agent here would use.
-            var whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
+            var whatIf = IsWhatIf;
             var rendered = whatIf
                 ? JobPreview.Render(preview, AgentConfigs.ForPreview(), Environment.GetEnvironmentVariable)
                 : JobPreview.Render(preview, new LaunchAgentConfig(), Environment.GetEnvironmentVariable, predictImage: false);
