@@ -51,19 +51,19 @@ public sealed class StopWandbLaunchAgentCommand : WandbLaunchCmdlet
     /// <inheritdoc />
     protected override void ProcessRecord()
     {
-        var all = Await(Backend.GetAgentsAsync(StopToken));
         IEnumerable<LaunchAgentInfo> targets;
         if (ParameterSetName == NameSet)
         {
             var patterns = Name.Select(n => new WildcardPattern(n, WildcardOptions.IgnoreCase)).ToList();
-            targets = all.Where(a => a.Status != AgentStatus.Killed && patterns.Any(p => p.IsMatch(a.Name)));
+            targets = Await(Backend.GetAgentsAsync(StopToken)).Where(a => a.Status != AgentStatus.Killed && patterns.Any(p => p.IsMatch(a.Name)));
         }
         else
         {
+            // One agent per piped record: looked up by id, not by reading every agent each time.
             var found = new List<LaunchAgentInfo>();
             foreach (var id in Id)
             {
-                var agent = all.FirstOrDefault(a => a.Id == id);
+                var agent = Await(Backend.GetAgentAsync(id, StopToken));
                 if (agent is null) WriteError(LaunchErrors.ToRecord(LaunchException.NotFound("AgentNotFound", $"There is no agent with id '{id}'. Get-WandbLaunchAgent lists the agents.", id)));
                 else found.Add(agent);
             }
