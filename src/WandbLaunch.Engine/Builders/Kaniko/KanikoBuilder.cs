@@ -29,7 +29,6 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// </summary>
 public sealed class KanikoBuilder : IImageBuilder
 {
-    private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(30);
 
     private readonly EnvironmentSettings _cloud;
@@ -317,16 +316,7 @@ public sealed class KanikoBuilder : IImageBuilder
                         $"A Job named {workload.Name} already exists in namespace {workload.Namespace} and is not the build of run {runId}; delete it, or set another builder.build-job-name.");
                 }
                 log.Agent($"{workload} of an earlier attempt of this run exists; deleting it and waiting for its name to be free");
-                await workload.DeleteAsync(access, "Foreground", cancellationToken).ConfigureAwait(false);
-                var deadline = DateTime.UtcNow + NameReleaseWait;
-                while (await workload.GetAsync(access, cancellationToken).ConfigureAwait(false) is not null)
-                {
-                    if (DateTime.UtcNow > deadline)
-                    {
-                        throw new JobFailedException(FailureStage.Build, $"{workload} of an earlier attempt of this run was still being deleted after {NameReleaseWait.TotalSeconds:0} s.");
-                    }
-                    await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
-                }
+                await workload.ReleaseNameAsync(access, alreadyDeleting: false, FailureStage.Build, cancellationToken).ConfigureAwait(false);
             }
             catch (HttpOperationException e)
             {

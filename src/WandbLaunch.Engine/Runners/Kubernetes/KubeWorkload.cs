@@ -7,6 +7,7 @@ using k8s.Autorest;
 using k8s.Models;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -90,6 +91,32 @@ public sealed record KubeWorkload(string Namespace, string Name, string ApiVersi
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
+        }
+    }
+
+    private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Deletes an earlier attempt's workload of this name (its pods first; not again when it is already being
+    /// deleted) and waits until the name is free, so that this attempt can be created under it.
+    /// </summary>
+    /// <param name="access">The cluster.</param>
+    /// <param name="alreadyDeleting">The workload has a deletionTimestamp: only wait.</param>
+    /// <param name="stage">The <see cref="FailureStage"/> a name still taken after 60 s fails the job at.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    internal async Task ReleaseNameAsync(KubeAccess access, bool alreadyDeleting, string stage, CancellationToken cancellationToken)
+    {
+        if (!alreadyDeleting) await DeleteAsync(access, "Foreground", cancellationToken).ConfigureAwait(false);
+        var deadline = DateTime.UtcNow + NameReleaseWait;
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (await GetAsync(access, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new JobFailedException(stage, $"{this} of an earlier attempt of this run was still being deleted after {NameReleaseWait.TotalSeconds:0} s.");
+            }
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
         }
     }
 

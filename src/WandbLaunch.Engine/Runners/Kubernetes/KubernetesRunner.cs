@@ -19,8 +19,6 @@ namespace WandbLaunch.Engine.Runners.Kubernetes;
 /// </summary>
 public sealed class KubernetesRunner : ILaunchRunner
 {
-    private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
-
     private readonly Func<string, string?> _environment;
     private readonly KubeAccessCache _access;
 
@@ -105,7 +103,7 @@ public sealed class KubernetesRunner : ILaunchRunner
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && !waited)
             {
-                await ReleaseNameAsync(access, workload, context, cancellationToken).ConfigureAwait(false);
+                await ReleaseEarlierAttemptAsync(access, workload, context, cancellationToken).ConfigureAwait(false);
                 waited = true;
             }
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound && !workload.IsBatchJob && KubeAccess.StatusMessage(e) is var message &&
@@ -126,7 +124,7 @@ public sealed class KubernetesRunner : ILaunchRunner
     /// Another object holds the workload's name. When it is an earlier attempt of this run that has ended or is
     /// being deleted (a preempted attempt), it is deleted and its name waited for; anything else is an error.
     /// </summary>
-    private static async Task ReleaseNameAsync(KubeAccess access, KubeWorkload workload, JobContext context, CancellationToken cancellationToken)
+    private static async Task ReleaseEarlierAttemptAsync(KubeAccess access, KubeWorkload workload, JobContext context, CancellationToken cancellationToken)
     {
         var existing = await workload.GetAsync(access, cancellationToken).ConfigureAwait(false);
         if (existing is null) return;
@@ -147,18 +145,7 @@ public sealed class KubernetesRunner : ILaunchRunner
                 $"{workload} for run {runId} is already running (started by an earlier attempt that this agent does not own); stop it before re-running the job.");
         }
         context.Log.Agent($"{workload} of an earlier attempt of this run is {(deleting ? "being deleted" : "over")}; waiting for its name to be free");
-        if (!deleting) await workload.DeleteAsync(access, "Foreground", cancellationToken).ConfigureAwait(false);
-        var deadline = DateTime.UtcNow + NameReleaseWait;
-        var delay = TimeSpan.FromMilliseconds(100);
-        while (await workload.GetAsync(access, cancellationToken).ConfigureAwait(false) is not null)
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new JobFailedException(FailureStage.Run, $"{workload} of an earlier attempt of this run was still being deleted after {NameReleaseWait.TotalSeconds:0} s.");
-            }
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
-        }
+        await workload.ReleaseNameAsync(access, deleting, FailureStage.Run, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
