@@ -90,21 +90,8 @@ public sealed class LaunchAgentJob : Job2
     {
         foreach (var e in _events.Read(CancellationToken.None))
         {
-            switch (e.Kind)
-            {
-                case AgentEventKind.Warning:
-                    Warning.Add(new WarningRecord(e.ToString()));
-                    break;
-                case AgentEventKind.Error:
-                    Error.Add(LaunchErrors.Create("AgentError", ErrorCategory.NotSpecified, e.Message, e.JobId));
-                    break;
-                case AgentEventKind.Progress:
-                    Progress.Add(AgentProgress.Record(e));
-                    break;
-                default:
-                    Information.Add(new InformationRecord(e.ToString(), Name) { Tags = { "WandbLaunchAgent", e.Kind.ToString() } });
-                    break;
-            }
+            AgentEventRecords.Route(e, message => Warning.Add(new WarningRecord(message)), Error.Add, Progress.Add,
+                status => Information.Add(new InformationRecord(status.ToString(), Name) { Tags = { "WandbLaunchAgent", status.Kind.ToString() } }));
         }
     }
 

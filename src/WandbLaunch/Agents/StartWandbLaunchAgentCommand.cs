@@ -139,23 +139,8 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         }
     }
 
-    private void Write(AgentEvent e)
-    {
-        switch (e.Kind)
-        {
-            case AgentEventKind.Warning:
-                WriteWarning(e.ToString());
-                break;
-            case AgentEventKind.Error:
-                WriteError(LaunchErrors.Create("AgentError", ErrorCategory.NotSpecified, e.Message, e.JobId));
-                break;
-            case AgentEventKind.Progress:
-                WriteProgress(AgentProgress.Record(e));
-                break;
-            default:
-                // Tagged PSHOST so it shows like Write-Host in a terminal, yet stays capturable with 6>.
-                WriteInformation(new InformationRecord(new HostInformationMessage { Message = e.ToString() }, "WandbLaunchAgent") { Tags = { "PSHOST", "WandbLaunchAgent", e.Kind.ToString() } });
-                break;
-        }
-    }
+    private void Write(AgentEvent e) =>
+        AgentEventRecords.Route(e, WriteWarning, WriteError, WriteProgress, status =>
+            // Tagged PSHOST so it shows like Write-Host in a terminal, yet stays capturable with 6>.
+            WriteInformation(new InformationRecord(new HostInformationMessage { Message = status.ToString() }, "WandbLaunchAgent") { Tags = { "PSHOST", "WandbLaunchAgent", status.Kind.ToString() } }));
 }
