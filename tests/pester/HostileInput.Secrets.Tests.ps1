@@ -46,14 +46,15 @@ Describe 'Secrets never shown' {
     }
 
     It 'Submit-WandbLaunchJob -WhatIf on <Queue> prints no key and stores nothing' -ForEach @(
-        @{ Queue = 'sproc'; SubmitArgs = "-Uri '$code' -EntryPoint python3, train.py" }
+        @{ Queue = 'sproc'; SubmitArgs = "-Uri '<code>' -EntryPoint python3, train.py" }
         @{ Queue = 'sbox'; SubmitArgs = '-DockerImage registry.example.com/team/train:1' }
         @{ Queue = 'sk8s'; SubmitArgs = '-DockerImage registry.example.com/team/train:1' }
     ) {
         $run = Invoke-FreshPwsh -Environment @{ WANDB_API_KEY = $key; WANDB_LAUNCH_DB = $store } -Script @"
 Import-Module `$env:WBL_MODULE
+`$PSStyle.OutputRendering = 'PlainText'
 `$before = @(Get-WandbLaunchJob).Count
-Submit-WandbLaunchJob -Queue $Queue $SubmitArgs -WhatIf -Verbose *>&1 | Out-String -Width 400
+Submit-WandbLaunchJob -Queue $Queue $($SubmitArgs.Replace('<code>', $code)) -WhatIf -Verbose *>&1 | Out-String -Width 400
 "stored: `$(@(Get-WandbLaunchJob).Count - `$before)"
 "@
         $output = $run.Output -join "`n"
@@ -136,17 +137,18 @@ Describe 'Control characters are printed escaped' {
         finally { Stop-TestAgent $agent }
 
         $shown = Get-WandbLaunchJobLog -Id $job.Id
-        ($shown -join "`n") | Should -Not -Match $esc
+        # Checked with Contains, not -Match: a failure message holding ESC would break the test report.
+        ($shown -join "`n").Contains($esc) | Should -BeFalse -Because 'no raw ESC reaches the console'
         $shown | Should -Contain '\e[31mred\e[0m	cell' -Because 'ESC is written \e and tabs are kept'
         $shown | Should -Contain '\e]0;title\x07'
         $raw = Get-WandbLaunchJobLog -Id $job.Id -Raw
-        $raw | Should -Contain "$esc[31mred$esc[0m`tcell"
-        (Get-Content -Raw $ended.LogPath) | Should -Match ([regex]::Escape("$esc[31mred")) -Because 'the file keeps what the job wrote'
+        $raw -contains "$esc[31mred$esc[0m`tcell" | Should -BeTrue -Because '-Raw writes the line as the job wrote it'
+        (Get-Content -Raw $ended.LogPath).Contains("$esc[31mred") | Should -BeTrue -Because 'the file keeps what the job wrote'
 
         $warnings | Should -Match ([regex]::Escape($job.Id))
         $warnings | Should -Match ([regex]::Escape('\e]0;title\x07')) -Because 'the failure names the job''s last output line'
-        $warnings | Should -Not -Match $esc
-        $warnings | Should -Not -Match "`a"
+        $warnings.Contains($esc) | Should -BeFalse
+        $warnings.Contains([string][char]7) | Should -BeFalse
     }
 
     It 'an error naming a queue with an escape sequence shows it escaped' {
@@ -154,7 +156,7 @@ Describe 'Control characters are printed escaped' {
         try { Start-WandbLaunchAgent -Queue "evil$esc[2Jq" -AsJob -ErrorAction Stop } catch { $err = $_ }
         $err | Should -Not -BeNullOrEmpty
         $shown = if ($err.ErrorDetails) { $err.ErrorDetails.Message } else { $err.Exception.Message }
-        $shown | Should -Not -Match $esc
+        $shown.Contains($esc) | Should -BeFalse
         $shown | Should -Match ([regex]::Escape('evil\e[2Jq'))
     }
 }
