@@ -145,10 +145,35 @@ Describe 'Control characters are printed escaped' {
         $raw -contains "$esc[31mred$esc[0m`tcell" | Should -BeTrue -Because '-Raw writes the line as the job wrote it'
         (Get-Content -Raw $ended.LogPath).Contains("$esc[31mred") | Should -BeTrue -Because 'the file keeps what the job wrote'
 
+        $ended.FailureMessage.Contains($esc) | Should -BeFalse -Because 'the agent records the job''s output it quotes escaped'
+        $ended.FailureMessage | Should -Match ([regex]::Escape('\e]0;title\x07'))
         $warnings | Should -Match ([regex]::Escape($job.Id))
         $warnings | Should -Match ([regex]::Escape('\e]0;title\x07')) -Because 'the failure names the job''s last output line'
         $warnings.Contains($esc) | Should -BeFalse
         $warnings.Contains([string][char]7) | Should -BeFalse
+    }
+
+    It 'Get-WandbLaunchQueue and Get-WandbLaunchJob show values stored by an older version escaped' -Skip:(-not (Get-Command python3 -ErrorAction Ignore)) {
+        New-WandbLaunchQueue -Name sold -Resource local-process | Out-Null
+        $job = Submit-WandbLaunchJob -Queue sold -Uri $code -EntryPoint python3, train.py
+        # Written straight into the store, as an older version without validation could have left them.
+        & python3 -c @"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE items SET failure_message = 'old' || char(27) || '[2Jfailure' || char(10) || 'second', failure_stage = 'run' WHERE id = ?", (sys.argv[2],))
+db.execute("UPDATE queues SET name = 'sold' || char(27) || '[31mred' WHERE name = 'sold'")
+db.commit()
+"@ $store $job.Id
+        $LASTEXITCODE | Should -Be 0
+        $queues = Get-WandbLaunchQueue | Format-Table | Out-String -Width 300
+        $queues.Contains($esc) | Should -BeFalse
+        $queues | Should -Match ([regex]::Escape('sold\e[31mred'))
+        $shown = Get-WandbLaunchJob -Id $job.Id
+        foreach ($view in ($shown | Format-Table | Out-String -Width 300), ($shown | Format-List | Out-String -Width 300)) {
+            $view.Contains($esc) | Should -BeFalse
+            $view | Should -Match ([regex]::Escape('old\e[2Jfailure'))
+            $view | Should -Match ([regex]::Escape('sold\e[31mred'))
+        }
     }
 
     It 'an error naming a queue with an escape sequence shows it escaped' {

@@ -26,7 +26,7 @@ public sealed class LaunchAgent
     private readonly IAgentEvents _events;
     private readonly RunnerRegistry _runners;
     private readonly Lazy<Docker.DockerEngine> _docker;
-    private readonly Secrets.SecretRedactor _secrets;
+    private volatile Secrets.SecretRedactor _secrets;
     private Builders.IImageBuilder? _builder;
     private readonly ConcurrentDictionary<string, TrackedJob> _jobs = new();
     private readonly object _signalLock = new();
@@ -356,8 +356,9 @@ public sealed class LaunchAgent
                 outcome = JobOutcome.Failed(FailureStage.Agent, $"The agent failed while running the job: {e.GetType().Name}: {e.Message}");
             }
             if (tracked.Lost || outcome is null) return;
-            // What is stored and reported never carries a secret, whatever message a runner or an exception built.
-            outcome = outcome with { Message = SecretsOf(job).RedactOrNull(outcome.Message) };
+            // What is stored and reported never carries a secret, whatever message a runner or an exception built,
+            // nor raw control characters from the job's output it quotes (its lines are kept).
+            outcome = outcome with { Message = Printed(SecretsOf(job).RedactOrNull(outcome.Message)) };
             if (outcome.State == LaunchJobState.Preempted)
             {
                 if (job.Attempts <= MaxPreemptions)
@@ -461,7 +462,7 @@ public sealed class LaunchAgent
     private void Warn(TrackedJob tracked, JobLog log, string message, string stage = FailureStage.Run)
     {
         var job = tracked.Job;
-        message = SecretsOf(job).Redact(message);
+        message = Printed(SecretsOf(job).Redact(message))!;
         tracked.LastWarning = message;
         try
         {
@@ -498,8 +499,18 @@ public sealed class LaunchAgent
 
     private static string FirstLine(string? text) => text?.Split('\n')[0] ?? "";
 
+    private static string? Printed(string? message) => message is null ? null : Text.Printable.EscapeControls(message, keepTab: true, keepNewlines: true);
+
     /// <summary>The agent's secrets and the job's own (a spec's <c>_wandb_api_key</c>).</summary>
-    private Secrets.SecretRedactor SecretsOf(LaunchJob job) => _secrets.WithSpec(job.GetSpec());
+    /// <remarks>
+    /// Read again for each job: the agent's environment may change while it runs (a key set after it started
+    /// reaches the jobs, so it must be known here too). Events use the last one read.
+    /// </remarks>
+    private Secrets.SecretRedactor SecretsOf(LaunchJob job)
+    {
+        _secrets = Secrets.SecretRedactor.FromEnvironment(_options.Environment, _options.RegistryCredential);
+        return _secrets.WithSpec(job.GetSpec());
+    }
 
     private async Task ShutdownAsync(string reason, bool leaveJobs)
     {
