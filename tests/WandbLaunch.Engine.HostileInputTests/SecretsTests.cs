@@ -230,7 +230,7 @@ public sealed class SecretsTests
             },
         }, CancellationToken.None);
 
-        var env = new Dictionary<string, string> { ["WANDB_API_KEY"] = ApiKey, ["PATH"] = Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin" };
+        var env = new Dictionary<string, string> { ["PATH"] = Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin" };
         using var agentBackend = new SqliteLaunchBackend(db, "ent");
         var events = new RecordingAgentEvents();
         var agent = new LaunchAgent(agentBackend, new AgentOptions
@@ -241,6 +241,9 @@ public sealed class SecretsTests
             WorkDirectory = dir.File("runs"),
             PollingInterval = TimeSpan.FromMilliseconds(100),
         }, events);
+        // Set after the agent was made, as a session sets $env:WANDB_API_KEY after starting an agent job: it reaches
+        // the job, so the agent must know it too.
+        env["WANDB_API_KEY"] = ApiKey;
         using var cts = new CancellationTokenSource();
         var run = Task.Run(() => agent.RunAsync(cts.Token));
         try
