@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Secrets;
 using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Agent;
@@ -36,7 +37,7 @@ internal static class JobContextFactory
             AgentConfig = options.Config,
             WorkDirectory = options.WorkDirectory,
             Log = log,
-            Secrets = apiKey is null ? [] : [apiKey],
+            Secrets = SecretRedactor.FromEnvironment(env, options.RegistryCredential).WithSpec(spec).Values,
             Launching = launching ?? (() => Task.CompletedTask),
             Warn = warn ?? (_ => { }),
         };

@@ -5,13 +5,15 @@ using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Secrets;
 using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Agent;
 
 /// <summary>
 /// Shows exactly what an agent would submit for a job (a command line, a container, Kubernetes manifests) without
-/// contacting anything and without secrets. Used by Get-WandbLaunchJobManifest and Submit-WandbLaunchJob -WhatIf.
+/// contacting anything and without secrets (every known secret value is shown as <c>***</c>, see
+/// <see cref="SecretRedactor"/>). Used by Get-WandbLaunchJobManifest and Submit-WandbLaunchJob -WhatIf.
 /// </summary>
 public static class JobPreview
 {
@@ -28,17 +30,36 @@ public static class JobPreview
     /// Compute the image tag the docker builder would give code in a local directory (hashes the code); when false,
     /// or for git code, the image is shown as a placeholder.
     /// </param>
-    public static RenderedRequest Render(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage = true)
+    /// <param name="credential">-RegistryCredential, when the preview is for an agent given one: its password is redacted too.</param>
+    public static RenderedRequest Render(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage = true,
+        Registries.RegistryCredential? credential = null)
     {
+        // By value, over everything shown: a macro can put a key anywhere (an env value, an argument, a label).
+        var secrets = SecretRedactor.FromEnvironment(environment, credential).WithSpec(job.GetSpec());
+        RenderedRequest rendered;
         try
         {
-            return RenderOrFail(job, config, environment, predictImage);
+            rendered = RenderOrFail(job, config, environment, predictImage);
         }
         catch (JobFailedException e)
         {
             throw new Errors.LaunchException("JobCannotRun", Errors.LaunchErrorCategory.InvalidOperation,
-                $"An agent could not run this job on {job.Resource} (it would fail at stage {e.Stage}): {e.Message}", job.Id, e);
+                secrets.Redact($"An agent could not run this job on {job.Resource} (it would fail at stage {e.Stage}): {e.Message}"), job.Id);
         }
+        catch (Errors.LaunchException e) when (secrets.Reveals(e.Message) || secrets.Reveals(e.Target as string) || secrets.Reveals(e.RecommendedAction))
+        {
+            // Without the inner exception: its message would carry the secret to the error record.
+            throw new Errors.LaunchException(e.ErrorId, e.Category, secrets.Redact(e.Message), e.Target is string t ? secrets.Redact(t) : e.Target)
+            {
+                RecommendedAction = secrets.RedactOrNull(e.RecommendedAction),
+            };
+        }
+        return new RenderedRequest
+        {
+            Resource = rendered.Resource,
+            Summary = secrets.Redact(rendered.Summary),
+            Text = secrets.Redact(rendered.Text),
+        };
     }
 
     private static RenderedRequest RenderOrFail(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage)

@@ -26,6 +26,7 @@ public sealed class LaunchAgent
     private readonly IAgentEvents _events;
     private readonly RunnerRegistry _runners;
     private readonly Lazy<Docker.DockerEngine> _docker;
+    private volatile Secrets.SecretRedactor _secrets;
     private Builders.IImageBuilder? _builder;
     private readonly ConcurrentDictionary<string, TrackedJob> _jobs = new();
     private readonly object _signalLock = new();
@@ -41,6 +42,7 @@ public sealed class LaunchAgent
         _events = events;
         _docker = new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(options.Environment));
         _runners = runners ?? RunnerRegistry.Default(_docker, Credential, options.Environment);
+        _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
     }
 
     /// <summary>The builder the agent uses for jobs that run in an image (chosen when the queues are resolved).</summary>
@@ -100,6 +102,8 @@ public sealed class LaunchAgent
             MaxJobs = MaxJobs,
         }, cancellationToken).ConfigureAwait(false);
         Id = info.Id;
+        Storage.PrivateFiles.EnsureDirectory(_backend.LogDirectory);
+        Storage.PrivateFiles.EnsureDirectory(_options.WorkDirectory);
         Report(AgentEventKind.Status,
             $"Agent {_options.Name} ({Id}) polling {string.Join(", ", queues.Select(q => q.Name))} in {_backend.Location}; max jobs {(MaxJobs == -1 ? "unlimited" : MaxJobs)}" +
             (_builder is null ? "" : $"; builder {_builder.Type}"));
@@ -197,7 +201,7 @@ public sealed class LaunchAgent
             var runner = _runners.For(orphan.Resource);
             var logPath = LogPathOf(orphan);
             // The re-attached job keeps writing to this log (its output, its end), so it stays open until the job ends.
-            var log = new JobLog(logPath, Secrets());
+            var log = new JobLog(logPath, SecretsOf(orphan));
             IRunningJob? running;
             try
             {
@@ -284,7 +288,7 @@ public sealed class LaunchAgent
         JobOutcome? outcome = null;
         try
         {
-            using var log = attachedLog ?? new JobLog(logPath, Secrets());
+            using var log = attachedLog ?? new JobLog(logPath, SecretsOf(job));
             try
             {
                 if (running is null)
@@ -352,6 +356,9 @@ public sealed class LaunchAgent
                 outcome = JobOutcome.Failed(FailureStage.Agent, $"The agent failed while running the job: {e.GetType().Name}: {e.Message}");
             }
             if (tracked.Lost || outcome is null) return;
+            // What is stored and reported never carries a secret, whatever message a runner or an exception built,
+            // nor raw control characters from the job's output it quotes (its lines are kept).
+            outcome = outcome with { Message = Printed(SecretsOf(job).RedactOrNull(outcome.Message)) };
             if (outcome.State == LaunchJobState.Preempted)
             {
                 if (job.Attempts <= MaxPreemptions)
@@ -455,6 +462,7 @@ public sealed class LaunchAgent
     private void Warn(TrackedJob tracked, JobLog log, string message, string stage = FailureStage.Run)
     {
         var job = tracked.Job;
+        message = Printed(SecretsOf(job).Redact(message))!;
         tracked.LastWarning = message;
         try
         {
@@ -491,7 +499,18 @@ public sealed class LaunchAgent
 
     private static string FirstLine(string? text) => text?.Split('\n')[0] ?? "";
 
-    private IEnumerable<string?> Secrets() => [_options.Environment(Specs.JobEnvironment.ApiKeyVariable)];
+    private static string? Printed(string? message) => message is null ? null : Text.Printable.EscapeControls(message, keepTab: true, keepNewlines: true);
+
+    /// <summary>The agent's secrets and the job's own (a spec's <c>_wandb_api_key</c>).</summary>
+    /// <remarks>
+    /// Read again for each job: the agent's environment may change while it runs (a key set after it started
+    /// reaches the jobs, so it must be known here too). Events use the last one read.
+    /// </remarks>
+    private Secrets.SecretRedactor SecretsOf(LaunchJob job)
+    {
+        _secrets = Secrets.SecretRedactor.FromEnvironment(_options.Environment, _options.RegistryCredential);
+        return _secrets.WithSpec(job.GetSpec());
+    }
 
     private async Task ShutdownAsync(string reason, bool leaveJobs)
     {
@@ -521,7 +540,7 @@ public sealed class LaunchAgent
     }
 
     private void Report(AgentEventKind kind, string message, string? jobId = null, string? queue = null) =>
-        _events.Report(new AgentEvent(DateTimeOffset.Now, kind, message, jobId, queue));
+        _events.Report(new AgentEvent(DateTimeOffset.Now, kind, _secrets.Redact(message), jobId, queue));
 
     /// <summary>A job this agent holds.</summary>
     private sealed class TrackedJob(LaunchJob job)

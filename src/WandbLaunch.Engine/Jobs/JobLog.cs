@@ -1,4 +1,7 @@
 using System.Text;
+using WandbLaunch.Engine.Secrets;
+using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Jobs;
 
@@ -15,28 +18,36 @@ public sealed class JobLog : IDisposable
     private readonly object _lock = new();
     private readonly StreamWriter _writer;
     private readonly Queue<string> _tail = new();
-    private readonly IReadOnlyList<string> _secrets;
+    private readonly SecretRedactor _secrets;
     private DateTime? _unsavedOutputAt;
 
     public JobLog(string path, IEnumerable<string?> secrets)
+        : this(path, SecretRedactor.Of(secrets))
+    {
+    }
+
+    /// <param name="path">The log file, created 0600 (its folder 0700) on Unix.</param>
+    /// <param name="secrets">Every secret value in play: replaced by <c>***</c> wherever it occurs in a line.</param>
+    public JobLog(string path, SecretRedactor secrets)
         : this(path, OpenAppend(path), secrets)
     {
     }
 
-    private JobLog(string path, Stream stream, IEnumerable<string?> secrets)
+    private JobLog(string path, Stream stream, SecretRedactor secrets)
     {
         Path = path;
         _writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true };
-        _secrets = secrets.Where(s => !string.IsNullOrEmpty(s) && s.Length >= 4).Select(s => s!).ToList();
+        _secrets = secrets;
     }
 
     /// <summary>A log that keeps nothing, for rendering a job without running it.</summary>
-    public static JobLog Discard() => new("(none)", Stream.Null, []);
+    public static JobLog Discard() => new("(none)", Stream.Null, SecretRedactor.None);
 
     private static FileStream OpenAppend(string path)
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        // A new folder is made private; an existing one is the agent's to tighten (LaunchAgent does, for its logs folder).
+        PrivateFiles.EnsureDirectory(System.IO.Path.GetDirectoryName(path)!, tightenExisting: false);
+        return PrivateFiles.OpenAppend(path, FileShare.ReadWrite | FileShare.Delete);
     }
 
     public string Path { get; }
@@ -44,8 +55,12 @@ public sealed class JobLog : IDisposable
     /// <summary>A line of the job's own output.</summary>
     public void Output(string line) => Write(line, output: true);
 
-    /// <summary>A line from the agent about the job (prefixed so users can tell them apart).</summary>
-    public void Agent(string line) => Write(AgentPrefix + line, output: false);
+    /// <summary>
+    /// A line from the agent about the job (prefixed so users can tell them apart). Control characters in it (from
+    /// the values it names) are escaped (<see cref="Printable.EscapeControls"/>): a note is always one plain line.
+    /// The job's own output is kept as the job wrote it.
+    /// </summary>
+    public void Agent(string line) => Write(AgentPrefix + Printable.EscapeControls(line), output: false);
 
     private const string AgentPrefix = "[agent] ";
 
@@ -53,7 +68,7 @@ public sealed class JobLog : IDisposable
 
     private void Write(string line, bool output)
     {
-        foreach (var secret in _secrets) line = line.Replace(secret, "***", StringComparison.Ordinal);
+        line = _secrets.Redact(line);
         lock (_lock)
         {
             if (!output && _unsavedOutputAt is { } outputAt)
@@ -75,7 +90,7 @@ public sealed class JobLog : IDisposable
         if (_writer.BaseStream == Stream.Null) return;
         try
         {
-            File.WriteAllText(CursorPath, outputAt.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            PrivateFiles.WriteAllText(CursorPath, outputAt.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

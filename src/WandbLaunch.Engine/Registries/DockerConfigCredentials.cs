@@ -54,6 +54,50 @@ public static class DockerConfigCredentials
         return null;
     }
 
+    /// <summary>
+    /// The passwords, tokens and <c>auth</c> values of every <c>auths</c> entry of the Docker config file, for
+    /// redaction (credential helpers are not run for this). Nothing when there is no readable config.
+    /// </summary>
+    public static IReadOnlyList<string> KnownSecrets(Func<string, string?> environment)
+    {
+        var found = new List<string>();
+        try
+        {
+            var file = new FileInfo(ConfigPath(environment));
+            if (!file.Exists || file.Length > 1 << 20) return found;
+            if (JsonNode.Parse(File.ReadAllText(file.FullName)) is not JsonObject { } config || config["auths"] is not JsonObject auths) return found;
+            foreach (var (_, node) in auths)
+            {
+                if (node is not JsonObject entry) continue;
+                foreach (var key in new[] { "auth", "password", "identitytoken", "registrytoken" })
+                {
+                    if (entry[key] is JsonValue v && v.TryGetValue<string>(out var s) && s.Length > 0) found.Add(s);
+                }
+                if (entry["auth"] is JsonValue a && a.TryGetValue<string>(out var auth) && TryDecode(auth) is { } decoded && decoded.IndexOf(':') is var colon and > 0)
+                {
+                    found.Add(decoded[(colon + 1)..]);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or InvalidOperationException)
+        {
+            // An unreadable config holds nothing this process could leak either.
+        }
+        return found;
+    }
+
+    private static string? TryDecode(string base64)
+    {
+        try
+        {
+            return Encoding.UTF8.GetString(Convert.FromBase64String(base64));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
     private static IEnumerable<string> HostKeys(string registry) => registry == ImageReference.DockerHub
         ? ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
         : [registry, $"https://{registry}", $"http://{registry}", $"https://{registry}/v1/", $"https://{registry}/v2/"];

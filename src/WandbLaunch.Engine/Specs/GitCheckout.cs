@@ -10,7 +10,7 @@ internal static class GitCheckout
     public static async Task<string> CloneAsync(string uri, string? version, string directory, string traceId, JobLog log, CancellationToken cancellationToken)
     {
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-        Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+        Storage.PrivateFiles.EnsureDirectory(Path.GetDirectoryName(directory)!, tightenExisting: false);
         log.Agent($"git clone {uri}{(version is null ? "" : $" (version {version})")}");
         await RunGitAsync(["clone", "--quiet", "--", uri, directory], null, traceId, log, cancellationToken).ConfigureAwait(false);
         if (!string.IsNullOrEmpty(version))

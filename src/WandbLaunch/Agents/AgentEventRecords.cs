@@ -6,7 +6,8 @@ namespace WandbLaunch.Agents;
 
 /// <summary>
 /// An agent's events as PowerShell records, for the foreground command and the background job alike: warnings,
-/// AgentError errors, one progress bar per job, and information records for everything else.
+/// AgentError errors, one progress bar per job, and information records for everything else; control characters in
+/// them are escaped.
 /// </summary>
 internal static class AgentEventRecords
 {
@@ -18,6 +19,7 @@ internal static class AgentEventRecords
     /// <param name="information">Takes status lines.</param>
     public static void Route(AgentEvent e, Action<string> warning, Action<ErrorRecord> error, Action<ProgressRecord> progress, Action<AgentEvent> information)
     {
+        e = Printable(e);
         switch (e.Kind)
         {
             case AgentEventKind.Warning:
@@ -34,6 +36,18 @@ internal static class AgentEventRecords
                 break;
         }
     }
+
+    /// <summary>
+    /// The event with control characters escaped (<c>\n</c>, <c>\e</c>, <c>\x00</c>...) in everything printed: job ids,
+    /// queue names and messages carry values from specs and the store, which must not rewrite the terminal.
+    /// </summary>
+    public static AgentEvent Printable(AgentEvent e) => e with
+    {
+        Message = Engine.Text.Printable.EscapeControls(e.Message),
+        JobId = e.JobId is null ? null : Engine.Text.Printable.EscapeControls(e.JobId),
+        Queue = e.Queue is null ? null : Engine.Text.Printable.EscapeControls(e.Queue),
+        Activity = e.Activity is null ? null : Engine.Text.Printable.EscapeControls(e.Activity),
+    };
 
     /// <summary>Build and push progress: one bar per job.</summary>
     public static ProgressRecord Progress(AgentEvent e)

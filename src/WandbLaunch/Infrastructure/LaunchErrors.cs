@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Infrastructure;
 
@@ -9,15 +10,26 @@ internal static class LaunchErrors
     public static ErrorRecord ToRecord(LaunchException e)
     {
         var record = new ErrorRecord(e, e.ErrorId, Map(e.Category), e.Target);
-        if (e.RecommendedAction is { } action)
+        if (e.RecommendedAction is not null || !Printable.IsPrintable(e.Message))
         {
-            record.ErrorDetails = new ErrorDetails(e.Message) { RecommendedAction = action };
+            record.ErrorDetails = Details(e.Message, e.RecommendedAction);
         }
         return record;
     }
 
-    public static ErrorRecord Create(string errorId, ErrorCategory category, string message, object? target) =>
-        new(new LaunchException(errorId, LaunchErrorCategory.InvalidArgument, message, target), errorId, category, target);
+    public static ErrorRecord Create(string errorId, ErrorCategory category, string message, object? target)
+    {
+        var record = new ErrorRecord(new LaunchException(errorId, LaunchErrorCategory.InvalidArgument, message, target), errorId, category, target);
+        if (!Printable.IsPrintable(message)) record.ErrorDetails = Details(message, null);
+        return record;
+    }
+
+    /// <summary>
+    /// What the console shows: a value that reached a message unescaped cannot rewrite the terminal (ESC and other
+    /// controls are escaped; the line breaks of multi-line messages are kept).
+    /// </summary>
+    private static ErrorDetails Details(string message, string? action) =>
+        new(Printable.EscapeControls(message, keepTab: true, keepNewlines: true)) { RecommendedAction = action is null ? null : Printable.EscapeControls(action, keepTab: true, keepNewlines: true) };
 
     private static ErrorCategory Map(LaunchErrorCategory category) => category switch
     {

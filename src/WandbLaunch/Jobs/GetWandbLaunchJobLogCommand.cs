@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Text;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Jobs;
 
@@ -20,6 +21,13 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
     [Parameter]
     [Alias("Wait")]
     public SwitchParameter Follow { get; set; }
+
+    /// <summary>
+    /// The lines exactly as the job wrote them. Without it, escape sequences and other control characters (except
+    /// tab) are shown escaped (<c>\e[31m</c>, <c>\r</c>, <c>\x00</c>), so a job's output cannot rewrite the terminal.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter Raw { get; set; }
 
     /// <inheritdoc />
     protected override void ProcessRecord()
@@ -45,7 +53,7 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var lines = new List<string>();
         while (reader.ReadLine() is { } line) lines.Add(line);
-        WriteObject(Tail >= 0 ? lines.Skip(Math.Max(0, lines.Count - Tail)) : lines, enumerateCollection: true);
+        WriteObject((Tail >= 0 ? lines.Skip(Math.Max(0, lines.Count - Tail)) : lines).Select(Shown), enumerateCollection: true);
         if (!Follow) return;
         var partial = new StringBuilder();
         while (!StopToken.IsCancellationRequested)
@@ -55,7 +63,7 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
             {
                 if (ch == '\n')
                 {
-                    WriteObject(partial.ToString().TrimEnd('\r'));
+                    WriteObject(Shown(partial.ToString().TrimEnd('\r')));
                     partial.Clear();
                 }
                 else
@@ -68,6 +76,8 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
             Thread.Sleep(100);
             current = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? current;
         }
-        if (partial.Length > 0) WriteObject(partial.ToString());
+        if (partial.Length > 0) WriteObject(Shown(partial.ToString()));
     }
+
+    private string Shown(string line) => Raw ? line : Printable.EscapeControls(line, keepTab: true);
 }

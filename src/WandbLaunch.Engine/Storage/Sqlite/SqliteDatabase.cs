@@ -155,7 +155,9 @@ internal sealed class SqliteDatabase : IDisposable
             var directory = System.IO.Path.GetDirectoryName(Path);
             try
             {
-                if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+                // The default folder is the module's own; a folder the user chose for the store is only created private.
+                if (!string.IsNullOrEmpty(directory)) PrivateFiles.EnsureDirectory(directory, tightenExisting: IsDefaultFolder(directory));
+                PrivateFiles.EnsureFile(Path);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -171,9 +173,27 @@ internal sealed class SqliteDatabase : IDisposable
             {
                 throw Translate(e);
             }
+            TightenFiles();
             _initialized = true;
         }
     }
+
+    /// <summary>The store and the files SQLite makes beside it (it creates -wal and -shm itself, after the store is open).</summary>
+    private void TightenFiles()
+    {
+        try
+        {
+            foreach (var suffix in new[] { "", "-wal", "-shm", "-journal" }) PrivateFiles.TightenFile(Path + suffix);
+        }
+        catch (IOException)
+        {
+            // A file that vanished meanwhile (a checkpoint removing -wal) needs nothing.
+        }
+    }
+
+    private static bool IsDefaultFolder(string directory) =>
+        string.Equals(System.IO.Path.GetFullPath(directory),
+            System.IO.Path.GetFullPath(System.IO.Path.Combine(LaunchDefaults.Home(), ".config", "wandb", "launch")), StringComparison.Ordinal);
 
     private void Migrate(SqliteConnection connection)
     {
