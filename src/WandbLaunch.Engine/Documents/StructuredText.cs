@@ -13,7 +13,8 @@ namespace WandbLaunch.Engine.Documents;
 /// (precise JSON errors) unless JSON stops at a bare word where it wants a quoted key or a value, which is flow-style
 /// YAML (<c>{cpus: 2, memory: 4Gi}</c>): that is read as YAML. Anything else is read as YAML 1.2 (core schema: plain
 /// true/false/null/numbers are typed, quoted scalars are strings). Errors carry the caller's error id and name the
-/// file, line and column.
+/// file, line and column. Every document is held to <see cref="DocumentLimits"/> (size, depth, values after alias
+/// expansion, finite numbers), each with its own error id, before any code that could recurse or expand runs.
 /// </summary>
 public static partial class StructuredText
 {
