@@ -152,14 +152,22 @@ builder:
 
 $parse = { param($text) $structuredText::Parse($text, $null, 'BenchDocument') }
 $manifest = (& $parse $manifestYaml).Root
-$manifestJson = $jsonTree::ToJson($manifest, $true)
+# The module may carry its own System.Text.Json: use its types, with an explicit type resolver (pwsh turns off the
+# reflection-based default).
+$stj = $manifest.GetType().Assembly
+$jsonNode = $stj.GetType('System.Text.Json.Nodes.JsonNode', $true)
+$jsonOptions = [Activator]::CreateInstance($stj.GetType('System.Text.Json.JsonSerializerOptions', $true))
+$jsonOptions.TypeInfoResolver = [Activator]::CreateInstance($stj.GetType('System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver', $true))
+$jsonOptions.WriteIndented = $true
+$toJson = { param($node) $node.ToJsonString($jsonOptions) }
+$manifestJson = & $toJson $manifest
 
 $large = $manifest.DeepClone()
 $envList = $large['spec']['template']['spec']['containers'][0]['env']
 for ($i = 0; $i -lt 2000; $i++) {
-    $envList.Add([System.Text.Json.Nodes.JsonNode]::Parse("{`"name`": `"VAR_$i`", `"value`": `"value number $i of the benchmark`"}"))
+    $envList.Add($jsonNode::Parse("{`"name`": `"VAR_$i`", `"value`": `"value number $i of the benchmark`"}"))
 }
-$largeJson = $jsonTree::ToJson($large, $true)
+$largeJson = & $toJson $large
 # Block-style YAML of the same tree, written by the engine's own writer.
 $largeYaml = $engine.GetType('WandbLaunch.Engine.Documents.YamlWriter', $true)::Write($large)
 $hashtable = $manifestJson | ConvertFrom-Json -AsHashtable -Depth 100
@@ -175,9 +183,9 @@ $cases = @(
 
 # Sanity: every document reads to the same tree.
 foreach ($text in $manifestJson, $manifestYaml) {
-    if (-not [System.Text.Json.Nodes.JsonNode]::DeepEquals((& $parse $text).Root, $manifest)) { throw 'A manifest form read differently.' }
+    if (-not $jsonNode::DeepEquals((& $parse $text).Root, $manifest)) { throw 'A manifest form read differently.' }
 }
-if (-not [System.Text.Json.Nodes.JsonNode]::DeepEquals((& $parse $largeYaml).Root, (& $parse $largeJson).Root)) { throw 'The large documents read differently.' }
+if (-not $jsonNode::DeepEquals((& $parse $largeYaml).Root, (& $parse $largeJson).Root)) { throw 'The large documents read differently.' }
 
 $samples = foreach ($c in $cases) { , [System.Collections.Generic.List[double]]::new($Calls) }
 $sw = [System.Diagnostics.Stopwatch]::new()
