@@ -163,7 +163,7 @@ internal sealed partial class YamlTreeReader(IParser parser, string? file, strin
         var top = _stack.Peek();
         if (((JsonObject)top.Container).ContainsKey(key))
         {
-            throw LaunchException.InvalidData(errorId, $"Duplicate key '{key}' at {At(start)}.", (object?)file ?? key);
+            throw LaunchException.InvalidData(errorId, $"Invalid YAML at {At(start)}: duplicate key '{key}'.", (object?)file ?? key);
         }
         top.PendingKey = key;
         top.PendingKeyAt = At(start);
