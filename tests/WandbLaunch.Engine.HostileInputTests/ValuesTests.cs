@@ -234,6 +234,14 @@ public sealed class ValuesTests : IDisposable
         Assert.Contains("\\u0000", e.Message);
     }
 
+    [Fact]
+    public void NUL_in_a_document_or_agent_config_path_is_refused_not_a_raw_argument_exception()
+    {
+        var e = Refused("ValueContainsNul", () => AgentConfigFile.Load(_dir.File("launch-config.yaml") + "\0.bak"));
+        Assert.False(e.Message.Contains('\0'), e.Message);
+        Refused("ValueContainsNul", () => StructuredText.ParseFile(_dir.File("queue.yaml\0")));
+    }
+
     // ---- template values
 
     [Property(MaxTest = 300)]

@@ -224,4 +224,10 @@ Describe 'Test-WandbLaunchAgentConfig with a hostile launch-config.yaml' {
         $err = Get-ErrorId { Test-WandbLaunchAgentConfig -Content $text -ErrorAction Stop }
         ($err.FullyQualifiedErrorId -split ',')[0] | Should -BeExactly $Id
     }
+
+    It 'refuses a -Path with a NUL character with ValueContainsNul, not a raw ArgumentException' {
+        $err = Get-ErrorId { Test-WandbLaunchAgentConfig -Path "launch-config.yaml`0.bak" -ErrorAction Stop }
+        ($err.FullyQualifiedErrorId -split ',')[0] | Should -BeExactly 'ValueContainsNul'
+        $err.Exception.Message.Contains([char]0) | Should -BeFalse
+    }
 }

@@ -45,6 +45,15 @@ public static class SpecValues
             $"The {document}'s {what} contains a NUL character (\\u0000), which the operating system would take as the end of the text. Remove it.",
             DocumentPath.Display(path));
 
+    /// <summary>Refuses a path with a NUL character: the OS would open the file named by the text before it.</summary>
+    public static void CheckPath(string path, string what)
+    {
+        if (!path.Contains('\0')) return;
+        throw LaunchException.Invalid("ValueContainsNul",
+            $"The {what} {Quoted(path)} contains a NUL character (\\u0000), which the operating system would take as the end of the path. Remove it.",
+            Quoted(path));
+    }
+
     /// <summary>
     /// Checks the environment variable names in <paramref name="args"/> (a resource's arguments): every <c>env</c>
     /// (and local-container <c>e</c>) mapping's keys, <c>NAME=value</c> entries, and Kubernetes <c>{name, value}</c> entries.
