@@ -28,8 +28,12 @@ public static class AgentConfigFile
         return StructuredText.ParseFile(fullPath, "InvalidAgentConfigYaml");
     }
 
-    public static string Resolve(string? path) =>
-        path is null ? AgentConfigDefaults.Path() : Path.GetFullPath(Storage.LaunchDefaults.ExpandHome(path));
+    public static string Resolve(string? path)
+    {
+        if (path is null) return AgentConfigDefaults.Path();
+        Specs.SpecValues.CheckPath(path, "agent config path");
+        return Path.GetFullPath(Storage.LaunchDefaults.ExpandHome(path));
+    }
 
     /// <summary>Reads and validates; throws the first error (with file, line and column) when the file is invalid.</summary>
     public static LaunchAgentConfig Load(string? path)

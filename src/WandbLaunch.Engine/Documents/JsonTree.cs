@@ -15,57 +15,117 @@ public static class JsonTree
 
     /// <summary>
     /// Converts dictionaries, lists and primitives into a JSON tree. Strings stay strings (they are never parsed).
+    /// A value that contains itself, nests deeper than <see cref="DocumentLimits.MaxDepth"/> or holds more than
+    /// <see cref="DocumentLimits.MaxNodes"/> values (shared parts counted each time they occur) is refused, as is
+    /// a number that is not finite. <paramref name="unwrap"/> lets a caller turn its own wrappers (PowerShell's
+    /// PSObject) into dictionaries, lists or primitives, one level at a time.
     /// </summary>
-    public static JsonNode? FromObject(object? value, string errorId = "InvalidValue", string path = "")
+    public static JsonNode? FromObject(object? value, string errorId = "InvalidValue", string path = "", Func<object, object?>? unwrap = null) =>
+        new ObjectConverter(errorId, unwrap).Convert(value, path, 0);
+
+    private sealed class ObjectConverter(string errorId, Func<object, object?>? unwrap)
     {
-        switch (value)
+        /// <summary>The containers on the path from the root to the value being converted, by reference.</summary>
+        private readonly HashSet<object> _open = new(ReferenceEqualityComparer.Instance);
+        private long _nodes;
+        private long _chars;
+
+        public JsonNode? Convert(object? given, string path, int depth)
         {
-            case null:
-                return null;
-            case JsonNode node:
-                return node.DeepClone();
-            case string s:
-                return JsonValue.Create(s);
-            case char c:
-                return JsonValue.Create(c.ToString());
-            case bool b:
-                return JsonValue.Create(b);
-            case byte or sbyte or short or ushort or int or uint or long:
-                return JsonValue.Create(System.Convert.ToInt64(value, CultureInfo.InvariantCulture));
-            case ulong ul:
-                return JsonValue.Create(ul);
-            case float or double:
-                return JsonValue.Create(System.Convert.ToDouble(value, CultureInfo.InvariantCulture));
-            case decimal m:
-                return JsonValue.Create(m);
-            case Enum e:
-                return JsonValue.Create(e.ToString());
-            case DateTime dt:
-                return JsonValue.Create(dt.ToUniversalTime().ToString("o", CultureInfo.InvariantCulture));
-            case DateTimeOffset dto:
-                return JsonValue.Create(dto.ToUniversalTime().ToString("o", CultureInfo.InvariantCulture));
-            case Guid g:
-                return JsonValue.Create(g.ToString());
-            case IDictionary dict:
-                var obj = new JsonObject();
-                foreach (DictionaryEntry entry in dict)
+            if (++_nodes > DocumentLimits.MaxNodes || _chars > DocumentLimits.MaxCharacters)
+            {
+                throw new LaunchException("ValueTooLarge", LaunchErrorCategory.InvalidArgument,
+                    $"The value holds more than {DocumentLimits.Format(DocumentLimits.MaxNodes)} entries or {DocumentLimits.Format(DocumentLimits.MaxCharacters)} characters of text (counting a part each time it occurs), reached at '{DocumentPath.Display(path)}'; that is the limit.",
+                    DocumentPath.Display(path));
+            }
+            var value = given is not null && unwrap is not null ? unwrap(given) : given;
+            switch (value)
+            {
+                case null:
+                    return null;
+                case JsonNode node:
+                    return node.DeepClone();
+                case string s:
+                    _chars += s.Length;
+                    return JsonValue.Create(s);
+                case char c:
+                    return JsonValue.Create(c.ToString());
+                case bool b:
+                    return JsonValue.Create(b);
+                case byte or sbyte or short or ushort or int or uint or long:
+                    return JsonValue.Create(System.Convert.ToInt64(value, CultureInfo.InvariantCulture));
+                case ulong ul:
+                    return JsonValue.Create(ul);
+                case float or double:
+                    var d = System.Convert.ToDouble(value, CultureInfo.InvariantCulture);
+                    if (!double.IsFinite(d))
+                    {
+                        throw new LaunchException("NumberNotFinite", LaunchErrorCategory.InvalidArgument,
+                            $"The value at '{DocumentPath.Display(path)}' is {d.ToString(CultureInfo.InvariantCulture)}; numbers must be finite (not NaN or an infinity).",
+                            DocumentPath.Display(path));
+                    }
+                    return JsonValue.Create(d);
+                case decimal m:
+                    return JsonValue.Create(m);
+                case Enum e:
+                    return JsonValue.Create(e.ToString());
+                case DateTime dt:
+                    return JsonValue.Create(dt.ToUniversalTime().ToString("o", CultureInfo.InvariantCulture));
+                case DateTimeOffset dto:
+                    return JsonValue.Create(dto.ToUniversalTime().ToString("o", CultureInfo.InvariantCulture));
+                case Guid g:
+                    return JsonValue.Create(g.ToString());
+                case IDictionary or IEnumerable:
+                    return Container(given!, value, path, depth + 1);
+                default:
+                    throw LaunchException.Invalid(errorId,
+                        $"The value at '{DocumentPath.Display(path)}' has type {value.GetType().FullName}, which cannot be stored. Use strings, numbers, booleans, hashtables and arrays.",
+                        value);
+            }
+        }
+
+        private JsonNode Container(object given, object value, string path, int depth)
+        {
+            if (_open.Contains(given) || _open.Contains(value))
+            {
+                throw new LaunchException("ValueReferencesItself", LaunchErrorCategory.InvalidArgument,
+                    $"The value at '{DocumentPath.Display(path)}' is the hashtable or list that contains it, so it has no end; give a value without cycles.",
+                    DocumentPath.Display(path));
+            }
+            if (depth > DocumentLimits.MaxDepth)
+            {
+                throw new LaunchException("ValueTooDeep", LaunchErrorCategory.InvalidArgument,
+                    $"The value nests hashtables and lists more than {DocumentLimits.MaxDepth} levels deep (at '{DocumentPath.Display(path)}'); at most {DocumentLimits.MaxDepth} levels are allowed.",
+                    DocumentPath.Display(path));
+            }
+            _open.Add(given);
+            _open.Add(value);
+            try
+            {
+                if (value is IDictionary dict)
                 {
-                    var key = System.Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? "";
-                    obj[key] = FromObject(entry.Value, errorId, DocumentPath.Key(path, key));
+                    var obj = new JsonObject();
+                    foreach (DictionaryEntry entry in dict)
+                    {
+                        var key = System.Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? "";
+                        _chars += key.Length;
+                        obj[key] = Convert(entry.Value, DocumentPath.Key(path, key), depth);
+                    }
+                    return obj;
                 }
-                return obj;
-            case IEnumerable list:
                 var arr = new JsonArray();
                 var i = 0;
-                foreach (var item in list)
+                foreach (var item in (IEnumerable)value)
                 {
-                    arr.Add(FromObject(item, errorId, DocumentPath.Index(path, i++)));
+                    arr.Add(Convert(item, DocumentPath.Index(path, i++), depth));
                 }
                 return arr;
-            default:
-                throw LaunchException.Invalid(errorId,
-                    $"The value at '{DocumentPath.Display(path)}' has type {value.GetType().FullName}, which cannot be stored. Use strings, numbers, booleans, hashtables and arrays.",
-                    value);
+            }
+            finally
+            {
+                _open.Remove(given);
+                _open.Remove(value);
+            }
         }
     }
 

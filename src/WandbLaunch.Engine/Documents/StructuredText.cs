@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using WandbLaunch.Engine.Errors;
 using YamlDotNet.Core;
-using YamlDotNet.RepresentationModel;
 
 namespace WandbLaunch.Engine.Documents;
 
@@ -14,12 +13,19 @@ namespace WandbLaunch.Engine.Documents;
 /// (precise JSON errors) unless JSON stops at a bare word where it wants a quoted key or a value, which is flow-style
 /// YAML (<c>{cpus: 2, memory: 4Gi}</c>): that is read as YAML. Anything else is read as YAML 1.2 (core schema: plain
 /// true/false/null/numbers are typed, quoted scalars are strings). Errors carry the caller's error id and name the
-/// file, line and column.
+/// file, line and column. Every document is held to <see cref="DocumentLimits"/> (size, depth, values after alias
+/// expansion, finite numbers), each with its own error id, before any code that could recurse or expand runs.
 /// </summary>
 public static partial class StructuredText
 {
     public static ParsedDocument Parse(string text, string? file = null, string errorId = "InvalidDocument")
     {
+        if (text.Length > DocumentLimits.MaxCharacters)
+        {
+            throw DocumentLimits.TooLarge(
+                $"The document{(file is null ? "" : $" '{file}'")} has {DocumentLimits.Format(text.Length)} characters; at most {DocumentLimits.Format(DocumentLimits.MaxCharacters)} (16 MiB) are allowed.",
+                (object?)file ?? Excerpt(text));
+        }
         var trimmed = text.TrimStart();
         if (trimmed.StartsWith('{') || trimmed.StartsWith('['))
         {
@@ -30,10 +36,11 @@ public static partial class StructuredText
 
     public static ParsedDocument ParseFile(string path, string errorId = "InvalidDocument")
     {
+        Specs.SpecValues.CheckPath(path, "file path");
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = ReadBounded(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -42,13 +49,39 @@ public static partial class StructuredText
         return Parse(text, path, errorId);
     }
 
+    /// <summary>
+    /// Reads at most <see cref="DocumentLimits.MaxCharacters"/> bytes: a huge file, a device such as /dev/zero or a
+    /// pipe that never ends is refused without reading it all.
+    /// </summary>
+    private static string ReadBounded(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (stream.CanSeek && stream.Length > DocumentLimits.MaxCharacters) throw FileTooLarge(path, stream.Length);
+        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var buffer = new char[Math.Min(DocumentLimits.MaxCharacters + 1, stream.CanSeek ? (int)stream.Length + 1 : 64 * 1024)];
+        var text = new StringBuilder();
+        int read;
+        while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            text.Append(buffer, 0, read);
+            if (text.Length > DocumentLimits.MaxCharacters) throw FileTooLarge(path, null);
+        }
+        return text.ToString();
+    }
+
+    private static LaunchException FileTooLarge(string path, long? bytes) =>
+        DocumentLimits.TooLarge(
+            $"'{path}' is {(bytes is { } b ? $"{DocumentLimits.Format(b)} bytes" : "larger than the limit")}; documents of at most {DocumentLimits.Format(DocumentLimits.MaxCharacters)} bytes (16 MiB) are read.",
+            path);
+
     private static ParsedDocument ParseJson(string text, string? file, string errorId)
     {
         try
         {
-            var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+            var options = new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, MaxDepth = DocumentLimits.MaxDepth };
+            // The scan stops at the first syntax error, which JsonNode.Parse then reports (or reads as flow YAML).
+            CheckJson(text, file, errorId, options);
             var node = JsonNode.Parse(text, documentOptions: options);
-            RefuseDuplicateKeys(text, file, errorId, options);
             return new ParsedDocument(node, file, new Dictionary<string, SourcePosition>(), text);
         }
         catch (JsonException e)
@@ -61,37 +94,63 @@ public static partial class StructuredText
     }
 
     /// <summary>
-    /// JsonNode.Parse accepts an object with the same key twice and fails only later, when the object is used.
-    /// Refuse it here, as YAML does, naming the second occurrence.
+    /// One pass of the reader (it does not recurse) before the tree is built: refuses nesting past
+    /// <see cref="DocumentLimits.MaxDepth"/>, more than <see cref="DocumentLimits.MaxNodes"/> values, numbers that
+    /// are not finite (1e400), and an object with the same key twice (JsonNode.Parse accepts that and fails only
+    /// later, when the object is used), naming where. Stops quietly at the first syntax error.
     /// </summary>
-    private static void RefuseDuplicateKeys(string text, string? file, string errorId, JsonDocumentOptions options)
+    private static void CheckJson(string text, string? file, string errorId, JsonDocumentOptions options)
     {
         var bytes = Encoding.UTF8.GetBytes(text);
-        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = options.CommentHandling, AllowTrailingCommas = options.AllowTrailingCommas });
+        // The reader's own depth limit must not fire before ours, which names the place.
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = options.CommentHandling, AllowTrailingCommas = options.AllowTrailingCommas, MaxDepth = DocumentLimits.MaxDepth + 2 });
         var objects = new Stack<HashSet<string>>();
-        while (reader.Read())
+        var nodes = 0;
+        try
         {
-            switch (reader.TokenType)
+            while (reader.Read())
             {
-                case JsonTokenType.StartObject:
-                    objects.Push(new HashSet<string>(StringComparer.Ordinal));
-                    break;
-                case JsonTokenType.EndObject:
-                    objects.Pop();
-                    break;
-                case JsonTokenType.PropertyName:
-                    var key = reader.GetString()!;
-                    if (!objects.Peek().Add(key))
-                    {
-                        var offset = Encoding.UTF8.GetCharCount(bytes, 0, (int)reader.TokenStartIndex);
-                        var lineStart = text.LastIndexOf('\n', Math.Max(offset - 1, 0)) + 1;
-                        var line = 1 + text.AsSpan(0, lineStart).Count('\n');
-                        var at = new SourcePosition(file, line, offset - lineStart + 1);
-                        throw LaunchException.InvalidData(errorId, $"Duplicate key '{key}' at {at}.", (object?)file ?? key);
-                    }
-                    break;
+                if (reader.TokenType is not (JsonTokenType.PropertyName or JsonTokenType.EndObject or JsonTokenType.EndArray or JsonTokenType.Comment) &&
+                    ++nodes > DocumentLimits.MaxNodes)
+                {
+                    throw DocumentLimits.TooLarge(
+                        $"The document has more than {DocumentLimits.Format(DocumentLimits.MaxNodes)} values (at {PositionAt(text, bytes, file, reader.TokenStartIndex)}); at most {DocumentLimits.Format(DocumentLimits.MaxNodes)} are allowed.",
+                        (object?)file ?? Excerpt(text));
+                }
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray when reader.CurrentDepth + 1 > DocumentLimits.MaxDepth:
+                        throw DocumentLimits.TooDeep(PositionAt(text, bytes, file, reader.TokenStartIndex).ToString(), (object?)file ?? Excerpt(text));
+                    case JsonTokenType.Number when !reader.TryGetDouble(out var number) || !double.IsFinite(number):
+                        throw DocumentLimits.NotFinite(Encoding.UTF8.GetString(reader.ValueSpan), PositionAt(text, bytes, file, reader.TokenStartIndex).ToString(), (object?)file ?? Excerpt(text));
+                    case JsonTokenType.StartObject:
+                        objects.Push(new HashSet<string>(StringComparer.Ordinal));
+                        break;
+                    case JsonTokenType.EndObject:
+                        objects.Pop();
+                        break;
+                    case JsonTokenType.PropertyName:
+                        var key = reader.GetString()!;
+                        if (!objects.Peek().Add(key))
+                        {
+                            throw LaunchException.InvalidData(errorId, $"Duplicate key '{key}' at {PositionAt(text, bytes, file, reader.TokenStartIndex)}.", (object?)file ?? key);
+                        }
+                        break;
+                }
             }
         }
+        catch (JsonException)
+        {
+            // JsonNode.Parse reports it, or reads the text as flow-style YAML.
+        }
+    }
+
+    private static SourcePosition PositionAt(string text, byte[] bytes, string? file, long byteOffset)
+    {
+        var offset = Encoding.UTF8.GetCharCount(bytes, 0, (int)byteOffset);
+        var lineStart = offset == 0 ? 0 : text.LastIndexOf('\n', offset - 1) + 1;
+        var line = 1 + text.AsSpan(0, lineStart).Count('\n');
+        return new SourcePosition(file, line, offset - lineStart + 1);
     }
 
     /// <summary>
@@ -130,11 +189,11 @@ public static partial class StructuredText
 
     private static ParsedDocument ParseYaml(string text, string? file, string errorId)
     {
-        var stream = new YamlStream();
         var scanner = new Scanner(new StringReader(text));
         try
         {
-            stream.Load(new Parser(scanner));
+            var (root, positions) = new YamlTreeReader(new Parser(scanner), file, errorId, Excerpt(text)).Read();
+            return new ParsedDocument(root, file, positions, text);
         }
         catch (YamlException e)
         {
@@ -155,96 +214,10 @@ public static partial class StructuredText
                 $"Invalid YAML at {pos}: the text cannot be read past this point; an unclosed '[', '{{' or quote above it is the usual cause.",
                 (object?)file ?? Excerpt(text));
         }
-        if (stream.Documents.Count > 1)
-        {
-            var start = stream.Documents[1].RootNode.Start;
-            throw LaunchException.InvalidData(errorId,
-                $"Expected one YAML document but found {stream.Documents.Count} (the second starts at {new SourcePosition(file, (int)start.Line, (int)start.Column)}).",
-                (object?)file ?? Excerpt(text));
-        }
-        var positions = new Dictionary<string, SourcePosition>();
-        if (stream.Documents.Count == 0) return new ParsedDocument(null, file, positions, text);
-        var root = Convert(stream.Documents[0].RootNode, "", file, positions, errorId);
-        return new ParsedDocument(root, file, positions, text);
     }
 
     [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\):\s*")]
     private static partial Regex YamlReason();
-
-    private static JsonNode? Convert(YamlNode node, string path, string? file, Dictionary<string, SourcePosition> positions, string errorId)
-    {
-        positions[path] = new SourcePosition(file, (int)node.Start.Line, (int)node.Start.Column);
-        switch (node)
-        {
-            case YamlMappingNode map:
-                var obj = new JsonObject();
-                foreach (var (keyNode, valueNode) in map.Children)
-                {
-                    if (keyNode is not YamlScalarNode { Value: { } key })
-                    {
-                        var at = new SourcePosition(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column);
-                        throw LaunchException.InvalidData(errorId,
-                            $"Invalid key at {at}: keys must be plain strings. A template placeholder such as {{{{name}}}} must be quoted in YAML: \"{{{{name}}}}\".",
-                            (object?)file ?? at.ToString());
-                    }
-                    var childPath = DocumentPath.Key(path, key);
-                    if (obj.ContainsKey(key))
-                    {
-                        var at = new SourcePosition(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column);
-                        throw LaunchException.InvalidData(errorId, $"Duplicate key '{key}' at {at}.", (object?)file ?? key);
-                    }
-                    obj[key] = Convert(valueNode, childPath, file, positions, errorId);
-                    positions[childPath] = new SourcePosition(file, (int)keyNode.Start.Line, (int)keyNode.Start.Column);
-                }
-                return obj;
-            case YamlSequenceNode seq:
-                var arr = new JsonArray();
-                var i = 0;
-                foreach (var child in seq.Children)
-                {
-                    arr.Add(Convert(child, DocumentPath.Index(path, i++), file, positions, errorId));
-                }
-                return arr;
-            case YamlScalarNode scalar:
-                return Scalar(scalar);
-            default:
-                throw LaunchException.InvalidData(errorId, $"Unsupported YAML node at {positions[path]}.", file);
-        }
-    }
-
-    [GeneratedRegex(@"^[-+]?(0|[1-9][0-9]*)$")]
-    private static partial Regex IntPattern();
-
-    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")]
-    private static partial Regex FloatPattern();
-
-    private static JsonNode? Scalar(YamlScalarNode scalar)
-    {
-        var value = scalar.Value ?? "";
-        var tag = scalar.Tag.IsEmpty ? null : scalar.Tag.Value;
-        if (scalar.Style != ScalarStyle.Plain || tag is "tag:yaml.org,2002:str")
-        {
-            return JsonValue.Create(value);
-        }
-        switch (value)
-        {
-            case "" or "~" or "null" or "Null" or "NULL":
-                return null;
-            case "true" or "True" or "TRUE":
-                return JsonValue.Create(true);
-            case "false" or "False" or "FALSE":
-                return JsonValue.Create(false);
-        }
-        if (IntPattern().IsMatch(value) && long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l))
-        {
-            return JsonValue.Create(l);
-        }
-        if (FloatPattern().IsMatch(value) && double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
-        {
-            return JsonValue.Create(d);
-        }
-        return JsonValue.Create(value);
-    }
 
     private static string Excerpt(string text) => text.Length <= 80 ? text : text[..77] + "...";
 }

@@ -50,6 +50,8 @@ public static class YamlEditor
 
     private static string? TryEdit(string text, JsonObject wanted, IEnumerable<string> changedPaths)
     {
+        // YamlStream recurses once per level and expands nothing lazily: hold the text to the document limits first.
+        StructuredText.Parse(text);
         var stream = new YamlStream();
         stream.Load(new StringReader(text));
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: "" or null })

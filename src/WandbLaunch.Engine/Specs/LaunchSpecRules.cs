@@ -38,6 +38,7 @@ public static class LaunchSpecRules
         var spec = (JsonObject)request.Spec.DeepClone();
         CheckTypes(spec);
         CheckSource(spec);
+        SpecValues.Check(spec);
 
         if (spec["resource"] is { } resourceNode)
         {
@@ -71,7 +72,8 @@ public static class LaunchSpecRules
         var merged = queue.TemplateVariables.Count > 0
             ? DeepMerge(specArgs, queueConfig)
             : DeepMerge(queueConfig, specArgs);
-        if (queue.Resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.CheckKeys(merged, "resource_args.local-container");
+        if (queue.Resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.Check(merged, "resource_args.local-container");
+        SpecValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
         spec["resource_args"] = new JsonObject { [queue.Resource] = merged };
         JsonObject? storedValues = null;
         if (resolved.Count > 0)
@@ -86,14 +88,7 @@ public static class LaunchSpecRules
         return new PreparedItem(spec, finalPriority, storedValues, runId);
     }
 
-    private static LaunchPriority? SpecPriority(JsonObject spec)
-    {
-        var node = spec["priority"];
-        if (node is null) return null;
-        if (JsonTree.TryGetNumber(node, out var n)) return LaunchPriorities.Parse(((long)n).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        if (JsonTree.TryGetString(node, out var s)) return LaunchPriorities.Parse(s);
-        throw LaunchException.Invalid("InvalidPriority", $"The spec's priority is {JsonTree.Show(node)}; use critical, high, medium, low or 0-3.", JsonTree.Show(node));
-    }
+    private static LaunchPriority? SpecPriority(JsonObject spec) => SpecValues.Priority(spec["priority"]);
 
     /// <summary>One of job, uri or a docker image is required, and only one.</summary>
     private static void CheckSource(JsonObject spec)

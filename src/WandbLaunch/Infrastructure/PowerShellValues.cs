@@ -10,36 +10,22 @@ namespace WandbLaunch.Infrastructure;
 /// <summary>Turns PowerShell values (PSObject wrappers, PSCustomObject, hashtables, arrays) into engine values.</summary>
 internal static class PowerShellValues
 {
-    /// <summary>Unwraps PSObjects recursively into dictionaries, lists and primitives.</summary>
-    public static object? ToPlain(object? value)
+    /// <summary>
+    /// One level of a PowerShell value as the engine reads values: a PSCustomObject as an ordered dictionary of its
+    /// properties (their values still wrapped), any other PSObject as the object it wraps. The engine walks the
+    /// levels, so that it alone holds the limits (depth, size, a hashtable that contains itself).
+    /// </summary>
+    private static object? Unwrap(object value)
     {
-        if (value is PSObject pso)
-        {
-            if (pso.BaseObject is PSCustomObject)
-            {
-                var dict = new OrderedDictionary();
-                foreach (var property in pso.Properties) dict[property.Name] = ToPlain(property.Value);
-                return dict;
-            }
-            value = pso.BaseObject;
-        }
-        switch (value)
-        {
-            case null or string:
-                return value;
-            case IDictionary dictionary:
-                var copy = new OrderedDictionary();
-                foreach (DictionaryEntry entry in dictionary) copy[entry.Key] = ToPlain(entry.Value);
-                return copy;
-            case IEnumerable list:
-                return list.Cast<object?>().Select(ToPlain).ToList();
-            default:
-                return value;
-        }
+        if (value is not PSObject pso) return value;
+        if (pso.BaseObject is not PSCustomObject) return pso.BaseObject;
+        var dict = new OrderedDictionary();
+        foreach (var property in pso.Properties) dict[property.Name] = property.Value;
+        return dict;
     }
 
     /// <summary>A hashtable or object as a JSON tree.</summary>
-    public static JsonNode? ToJson(object? value, string errorId) => JsonTree.FromObject(ToPlain(value), errorId);
+    public static JsonNode? ToJson(object? value, string errorId) => JsonTree.FromObject(value, errorId, unwrap: Unwrap);
 
     /// <summary>
     /// A document given as JSON or YAML text, or as a hashtable or object. Text is parsed; anything else is converted.

@@ -33,79 +33,96 @@ public static partial class ContainerArgs
         }
     }
 
+    /// <summary>
+    /// Refuses keys that are not allowed and values the runner could not apply (NaN, 1e30 CPUs, negative memory),
+    /// at submit time rather than when the job starts. Values holding a template placeholder are left for rendering.
+    /// </summary>
+    public static void Check(JsonObject args, string where)
+    {
+        CheckKeys(args, where);
+        var scratch = new CreateContainerParameters { HostConfig = new HostConfig() };
+        foreach (var (key, value) in args)
+        {
+            if (key.Contains("{{", StringComparison.Ordinal) || (value?.ToJsonString().Contains("{{", StringComparison.Ordinal) ?? false)) continue;
+            ApplyOne(key, value, scratch, scratch.HostConfig);
+        }
+    }
+
     /// <summary>Applies the arguments to the container settings.</summary>
     public static void Apply(JsonObject args, CreateContainerParameters container)
     {
         CheckKeys(args, "resource_args.local-container");
         var host = container.HostConfig ??= new HostConfig();
-        foreach (var (key, value) in args)
+        foreach (var (key, value) in args) ApplyOne(key, value, container, host);
+    }
+
+    private static void ApplyOne(string key, JsonNode? value, CreateContainerParameters container, HostConfig host)
+    {
+        switch (key)
         {
-            switch (key)
-            {
-                case "command":
-                    container.Cmd = StringList(value, key);
-                    break;
-                case "cpus":
-                    host.NanoCPUs = (long)(Number(value, key) * 1e9);
-                    break;
-                case "cpu-period":
-                    host.CPUPeriod = Integer(value, key);
-                    break;
-                case "cpu-quota":
-                    host.CPUQuota = Integer(value, key);
-                    break;
-                case "cpu-shares":
-                    host.CPUShares = Integer(value, key);
-                    break;
-                case "cpu-rt-period":
-                    host.CPURealtimePeriod = Integer(value, key);
-                    break;
-                case "cpu-rt-runtime":
-                    host.CPURealtimeRuntime = Integer(value, key);
-                    break;
-                case "cpuset-cpus":
-                    host.CpusetCpus = Text(value, key);
-                    break;
-                case "cpuset-mems":
-                    host.CpusetMems = Text(value, key);
-                    break;
-                case "env" or "e":
-                    container.Env = (container.Env ?? []).Concat(Environment(value, key)).ToList();
-                    break;
-                case "gpus":
-                    host.DeviceRequests = [Gpus(value)];
-                    break;
-                case "memory" or "m":
-                    host.Memory = Bytes(value, key);
-                    break;
-                case "memory-reservation":
-                    host.MemoryReservation = Bytes(value, key);
-                    break;
-                case "memory-swap":
-                    host.MemorySwap = IsMinusOne(value) ? -1 : Bytes(value, key);
-                    break;
-                case "memory-swappiness":
-                    host.MemorySwappiness = Integer(value, key);
-                    break;
-                case "name":
-                    container.Name = Text(value, key);
-                    break;
-                case "pids-limit":
-                    host.PidsLimit = Integer(value, key);
-                    break;
-                case "platform":
-                    container.Platform = Text(value, key);
-                    break;
-                case "shm-size":
-                    host.ShmSize = Bytes(value, key);
-                    break;
-                case "ulimit":
-                    host.Ulimits = Ulimits(value);
-                    break;
-                case "workdir" or "w":
-                    container.WorkingDir = Text(value, key);
-                    break;
-            }
+            case "command":
+                container.Cmd = StringList(value, key);
+                break;
+            case "cpus":
+                host.NanoCPUs = NanoCpus(value);
+                break;
+            case "cpu-period":
+                host.CPUPeriod = Integer(value, key);
+                break;
+            case "cpu-quota":
+                host.CPUQuota = Integer(value, key);
+                break;
+            case "cpu-shares":
+                host.CPUShares = Integer(value, key);
+                break;
+            case "cpu-rt-period":
+                host.CPURealtimePeriod = Integer(value, key);
+                break;
+            case "cpu-rt-runtime":
+                host.CPURealtimeRuntime = Integer(value, key);
+                break;
+            case "cpuset-cpus":
+                host.CpusetCpus = Text(value, key);
+                break;
+            case "cpuset-mems":
+                host.CpusetMems = Text(value, key);
+                break;
+            case "env" or "e":
+                container.Env = (container.Env ?? []).Concat(Environment(value, key)).ToList();
+                break;
+            case "gpus":
+                host.DeviceRequests = [Gpus(value)];
+                break;
+            case "memory" or "m":
+                host.Memory = Bytes(value, key);
+                break;
+            case "memory-reservation":
+                host.MemoryReservation = Bytes(value, key);
+                break;
+            case "memory-swap":
+                host.MemorySwap = IsMinusOne(value) ? -1 : Bytes(value, key);
+                break;
+            case "memory-swappiness":
+                host.MemorySwappiness = Integer(value, key) is var swappiness and >= -1 and <= 100 ? swappiness : throw Bad(key, value, "a whole number from 0 to 100 (or -1 for the default)");
+                break;
+            case "name":
+                container.Name = Text(value, key);
+                break;
+            case "pids-limit":
+                host.PidsLimit = Integer(value, key);
+                break;
+            case "platform":
+                container.Platform = Text(value, key);
+                break;
+            case "shm-size":
+                host.ShmSize = Bytes(value, key);
+                break;
+            case "ulimit":
+                host.Ulimits = Ulimits(value);
+                break;
+            case "workdir" or "w":
+                container.WorkingDir = Text(value, key);
+                break;
         }
     }
 
@@ -115,15 +132,28 @@ public static partial class ContainerArgs
     private static string Text(JsonNode? value, string key) =>
         JsonTree.TryGetString(value, out var s) ? s : value is JsonValue ? value.ToJsonString() : throw Bad(key, value, "a string");
 
+    /// <summary>A finite number: NaN, infinities and 1e400 (which reads as infinity) are refused.</summary>
     private static double Number(JsonNode? value, string key) =>
-        JsonTree.TryGetNumber(value, out var n) ? n
-        : JsonTree.TryGetString(value, out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out n) ? n
-        : throw Bad(key, value, "a number");
+        (JsonTree.TryGetNumber(value, out var n) || (JsonTree.TryGetString(value, out var s) && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out n))) && double.IsFinite(n)
+            ? n
+            : throw Bad(key, value, "a number (finite: not NaN or an infinity)");
+
+    /// <summary>Doubles at or beyond 2^63 do not fit a long; a cast would silently give long.MinValue.</summary>
+    private const double LongLimit = 9.2233720368547758E+18;
 
     private static long Integer(JsonNode? value, string key)
     {
         var n = Number(value, key);
-        return n == Math.Floor(n) ? (long)n : throw Bad(key, value, "a whole number");
+        return n == Math.Floor(n) && n >= -LongLimit && n < LongLimit ? (long)n : throw Bad(key, value, "a whole number");
+    }
+
+    /// <summary>Most CPUs docker can be given: it counts in billionths of a CPU, in a 64-bit number.</summary>
+    private const double MaxCpus = LongLimit / 1e9;
+
+    private static long NanoCpus(JsonNode? value)
+    {
+        var n = Number(value, "cpus");
+        return n > 0 && n * 1e9 < LongLimit ? (long)(n * 1e9) : throw Bad("cpus", value, $"a number of CPUs greater than 0 and at most {Math.Floor(MaxCpus).ToString(CultureInfo.InvariantCulture)}");
     }
 
     private static IList<string> StringList(JsonNode? value, string key) => value switch
@@ -133,11 +163,16 @@ public static partial class ContainerArgs
         _ => throw Bad(key, value, "a list of strings"),
     };
 
-    private static IEnumerable<string> Environment(JsonNode? value, string key) => value switch
+    private static IEnumerable<string> Environment(JsonNode? value, string key)
     {
-        JsonObject map => map.Select(p => $"{p.Key}={(JsonTree.TryGetString(p.Value, out var s) ? s : p.Value?.ToJsonString() ?? "")}"),
-        _ => StringList(value, key).Select(e => e.Contains('=') ? e : throw Bad(key, value, "NAME=value strings or a mapping")),
-    };
+        var entries = value switch
+        {
+            JsonObject map => map.Select(p => $"{p.Key}={(JsonTree.TryGetString(p.Value, out var s) ? s : p.Value?.ToJsonString() ?? "")}").ToList(),
+            _ => StringList(value, key).Select(e => e.Contains('=') ? e : throw Bad(key, value, "NAME=value strings or a mapping")).ToList(),
+        };
+        foreach (var entry in entries) Specs.SpecValues.CheckEnvironmentName(entry[..entry.IndexOf('=')], $"resource_args.local-container.{key}");
+        return entries;
+    }
 
     /// <summary>-1 (a number or text) means unlimited, where docker allows it (memory-swap).</summary>
     private static bool IsMinusOne(JsonNode? value) =>
@@ -149,23 +184,30 @@ public static partial class ContainerArgs
     /// <summary>Sizes as docker takes them: a number of bytes, or 512m, 2g, 100k.</summary>
     public static long Bytes(JsonNode? value, string key)
     {
-        if (JsonTree.TryGetNumber(value, out var n)) return (long)n;
+        const string rule = "a size such as 512m, 2g or a number of bytes (not negative, below 8 EiB)";
+        if (JsonTree.TryGetNumber(value, out var n))
+        {
+            return double.IsFinite(n) && n >= 0 && n == Math.Floor(n) && n < LongLimit ? (long)n : throw Bad(key, value, rule);
+        }
         var match = JsonTree.TryGetString(value, out var s) ? Size().Match(s) : Match.Empty;
-        if (!match.Success) throw Bad(key, value, "a size such as 512m, 2g or a number of bytes");
+        if (!match.Success) throw Bad(key, value, rule);
         var number = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
         var unit = match.Groups[2].Value.ToLowerInvariant() switch { "k" => 1L << 10, "m" => 1L << 20, "g" => 1L << 30, "t" => 1L << 40, _ => 1L };
-        return (long)(number * unit);
+        var bytes = number * unit;
+        return double.IsFinite(bytes) && bytes < LongLimit ? (long)bytes : throw Bad(key, value, rule);
     }
 
     private static DeviceRequest Gpus(JsonNode? value)
     {
-        var text = JsonTree.TryGetNumber(value, out var n) ? ((long)n).ToString(CultureInfo.InvariantCulture) : Text(value, "gpus");
+        var text = JsonTree.TryGetNumber(value, out var n)
+            ? (double.IsFinite(n) && n == Math.Floor(n) && n is >= 0 and <= int.MaxValue ? ((long)n).ToString(CultureInfo.InvariantCulture) : throw Bad("gpus", value, "all, a number of GPUs, or device=0,1"))
+            : Text(value, "gpus");
         var request = new DeviceRequest { Driver = "", Capabilities = [["gpu"]] };
         if (text == "all")
         {
             request.Count = -1;
         }
-        else if (long.TryParse(text, out var count))
+        else if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count))
         {
             request.Count = count;
         }
