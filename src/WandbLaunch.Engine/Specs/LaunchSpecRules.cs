@@ -38,6 +38,7 @@ public static class LaunchSpecRules
         var spec = (JsonObject)request.Spec.DeepClone();
         CheckTypes(spec);
         CheckSource(spec);
+        SpecNames.Check(spec);
 
         if (spec["resource"] is { } resourceNode)
         {
