@@ -38,7 +38,7 @@ public static class ContainedPath
         var full = Path.GetFullPath(Path.Join(rootFull, relative));
         if (!IsInside(rootFull, full, allowRoot))
         {
-            throw Outside(root, relative, what, "its '..' parts lead out of that directory");
+            throw Outside(root, relative, what, "it does not name something below that directory");
         }
         if (!IsInside(Resolve(rootFull), Resolve(full), allowRoot))
         {
