@@ -39,55 +39,56 @@ Describe 'Submit-WandbLaunchJob refuses hostile names and paths' {
         Submit-WandbLaunchJob -Queue work -Uri $code -EntryPoint 'true' | Out-Null
     }
 
-    BeforeEach { $script:before = Get-StoreSnapshot }
-    AfterEach { Get-StoreSnapshot | Should -BeExactly $script:before -Because 'a refused submit changes nothing stored' }
+    Context 'refused values leave the store unchanged' {
+        BeforeEach { $script:before = Get-StoreSnapshot }
+        AfterEach { Get-StoreSnapshot | Should -BeExactly $script:before -Because 'a refused submit changes nothing stored' }
 
-    It 'refuses <Case> with <ErrorId>, naming the field and the value escaped' -TestCases @(
-        @{ Case = "run_id '..'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Spec = @{ run_id = '..' } }
-        @{ Case = "run_id '../x'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Spec = @{ run_id = '../x' } }
-        @{ Case = "run_id '/etc'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Spec = @{ run_id = '/etc' } }
-        @{ Case = 'run_id with NUL'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Spec = @{ run_id = "ab`0cd" } }
-        @{ Case = 'run_id with an ANSI escape'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Spec = @{ run_id = "a`e[2Jb" } }
-        @{ Case = 'run_id of 33 characters'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Spec = @{ run_id = 'a' * 33 } }
-        @{ Case = "sweep_id '../s'"; ErrorId = 'InvalidSweepId'; Field = 'sweep_id'; Spec = @{ sweep_id = '../s' } }
-        @{ Case = "project '..'"; ErrorId = 'InvalidProjectName'; Field = 'project'; Spec = @{ project = '..' } }
-        @{ Case = "entity '../../e'"; ErrorId = 'InvalidEntityName'; Field = 'entity'; Spec = @{ entity = '../../e' } }
-        @{ Case = 'name with a newline'; ErrorId = 'InvalidRunName'; Field = 'name'; Spec = @{ name = "run`nFAKE LOG LINE" } }
-        @{ Case = "working_dir '../..'"; ErrorId = 'InvalidWorkingDir'; Field = 'overrides.working_dir'; Spec = @{ overrides = @{ entry_point = @('true'); working_dir = '../..' } } }
-        @{ Case = "working_dir '/'"; ErrorId = 'InvalidWorkingDir'; Field = 'overrides.working_dir'; Spec = @{ overrides = @{ entry_point = @('true'); working_dir = '/' } } }
-        @{ Case = "dockerfile '../../etc/passwd'"; ErrorId = 'InvalidDockerfilePath'; Field = 'overrides.dockerfile'; Spec = @{ overrides = @{ entry_point = @('true'); dockerfile = '../../etc/passwd' } } }
-        @{ Case = "build_context '..'"; ErrorId = 'InvalidBuildContext'; Field = 'build_context'; Spec = @{ build_context = '..' } }
-    ) {
-        $spec = @{ uri = $code; overrides = @{ entry_point = @('true') } }
-        foreach ($key in $Spec.Keys) { $spec[$key] = $Spec[$key] }
-        $err = { Submit-WandbLaunchJob -Queue work -Spec $spec -ErrorAction Stop } | Should -Throw -PassThru
-        $err.FullyQualifiedErrorId | Should -BeExactly "$ErrorId,$SubmitId"
-        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
-        $err.Exception.Message | Should -BeLike "*$Field*"
-        $err.Exception.Message | Should -Not -Match "[`0`e`n]" -Because 'the value is shown escaped'
-        $err.Exception.Message | Should -Not -BeLike '*System.*Exception*'
-    }
+        It 'refuses <Case> with <ErrorId>, naming the field and the value escaped' -TestCases @(
+            @{ Case = "run_id '..'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = '..' } }
+            @{ Case = "run_id '../x'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = '../x' } }
+            @{ Case = "run_id '/etc'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = '/etc' } }
+            @{ Case = 'run_id with NUL'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = "ab`0cd" } }
+            @{ Case = 'run_id with an ANSI escape'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = "a`e[2Jb" } }
+            @{ Case = 'run_id of 33 characters'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = 'a' * 33 } }
+            @{ Case = "sweep_id '../s'"; ErrorId = 'InvalidSweepId'; Field = 'sweep_id'; Extra = @{ sweep_id = '../s' } }
+            @{ Case = "project '..'"; ErrorId = 'InvalidProjectName'; Field = 'project'; Extra = @{ project = '..' } }
+            @{ Case = "entity '../../e'"; ErrorId = 'InvalidEntityName'; Field = 'entity'; Extra = @{ entity = '../../e' } }
+            @{ Case = 'name with a newline'; ErrorId = 'InvalidRunName'; Field = 'name'; Extra = @{ name = "run`nFAKE LOG LINE" } }
+            @{ Case = "working_dir '../..'"; ErrorId = 'InvalidWorkingDir'; Field = 'overrides.working_dir'; Extra = @{ overrides = @{ entry_point = @('true'); working_dir = '../..' } } }
+            @{ Case = "working_dir '/'"; ErrorId = 'InvalidWorkingDir'; Field = 'overrides.working_dir'; Extra = @{ overrides = @{ entry_point = @('true'); working_dir = '/' } } }
+            @{ Case = "dockerfile '../../etc/passwd'"; ErrorId = 'InvalidDockerfilePath'; Field = 'overrides.dockerfile'; Extra = @{ overrides = @{ entry_point = @('true'); dockerfile = '../../etc/passwd' } } }
+            @{ Case = "build_context '..'"; ErrorId = 'InvalidBuildContext'; Field = 'build_context'; Extra = @{ build_context = '..' } }
+        ) {
+            $spec = @{ uri = $code; overrides = @{ entry_point = @('true') } }
+            foreach ($key in $Extra.Keys) { $spec[$key] = $Extra[$key] }
+            $err = { Submit-WandbLaunchJob -Queue work -Spec $spec -ErrorAction Stop } | Should -Throw -PassThru
+            $err.FullyQualifiedErrorId | Should -BeExactly "$ErrorId,$SubmitId"
+            $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+            $err.Exception.Message | Should -BeLike "*$Field*"
+            $err.Exception.Message | Should -Not -Match "[`0`e`n]" -Because 'the value is shown escaped'
+            $err.Exception.Message | Should -Not -BeLike '*System.*Exception*'
+        }
 
-    It 'refuses -Name and -Project given as parameters the same way' {
-        { Submit-WandbLaunchJob -Queue work -Uri $code -EntryPoint 'true' -Name "x`e]0;owned`a" -ErrorAction Stop } |
-            Should -Throw -ErrorId "InvalidRunName,$SubmitId"
-        { Submit-WandbLaunchJob -Queue work -Uri $code -EntryPoint 'true' -Project 'a/b' -ErrorAction Stop } |
-            Should -Throw -ErrorId "InvalidProjectName,$SubmitId"
-    }
+        It 'refuses -Name and -Project given as parameters the same way' {
+            { Submit-WandbLaunchJob -Queue work -Uri $code -EntryPoint 'true' -Name "x`e]0;owned`a" -ErrorAction Stop } |
+                Should -Throw -ErrorId "InvalidRunName,$SubmitId"
+            { Submit-WandbLaunchJob -Queue work -Uri $code -EntryPoint 'true' -Project 'a/b' -ErrorAction Stop } |
+                Should -Throw -ErrorId "InvalidProjectName,$SubmitId"
+        }
 
-    It 'refuses a job (artifact) name <Job> with InvalidJobName' -TestCases @(
-        @{ Job = 'e/p/../../x' }
-        @{ Job = 'e/p/j:../x' }
-        @{ Job = 'e/../j' }
-    ) {
-        { Submit-WandbLaunchJob -Queue work -Spec @{ job = $Job } -ErrorAction Stop } | Should -Throw -ErrorId "InvalidJobName,$SubmitId"
+        It 'refuses a job (artifact) name <Job> with InvalidJobName' -TestCases @(
+            @{ Job = 'e/p/../../x' }
+            @{ Job = 'e/p/j:../x' }
+            @{ Job = 'e/../j' }
+        ) {
+            { Submit-WandbLaunchJob -Queue work -Spec @{ job = $Job } -ErrorAction Stop } | Should -Throw -ErrorId "InvalidJobName,$SubmitId"
+        }
+
     }
 
     It 'still takes a W&B-style run id and ordinary names' {
         $job = Submit-WandbLaunchJob -Queue work -Spec @{ uri = $code; run_id = 'a1b2c3d4'; name = 'lr 0.1 / bs 64'; project = 'My Project'; overrides = @{ entry_point = @('true'); working_dir = 'src' } }
         $job.RunId | Should -BeExactly 'a1b2c3d4'
-        $job | Remove-WandbLaunchJob -Confirm:$false
-        $script:before = Get-StoreSnapshot
     }
 }
 
