@@ -9,8 +9,8 @@ using WandbLaunch.Engine.Storage.Sqlite;
 namespace WandbLaunch.Engine.HostileInputTests;
 
 /// <summary>
-/// The agent given a store row an older version could have written (a run id of '..', '/abs', '.'): the job runs,
-/// and when it ends the agent deletes nothing outside its work directory (it used to delete
+/// The agent given a store row an older version could have written (a run id of '..', '/abs', '.'): the job fails
+/// with the reason, and when it ends the agent deletes nothing outside its work directory (it used to delete
 /// Path.Combine(workDir, runId) recursively). Real store file, real processes.
 /// </summary>
 public sealed class PathsAgentTests : IDisposable
@@ -49,7 +49,10 @@ public sealed class PathsAgentTests : IDisposable
         Assert.Equal("another run's files", File.ReadAllText(otherRun));
         Assert.True(Directory.Exists(code));
         Assert.True(File.Exists(dbPath));
-        Assert.Equal(LaunchJobState.Finished, ended.State);
+        // The agent checks a stored run id again before using it, and fails the job saying why.
+        Assert.Equal(LaunchJobState.Failed, ended.State);
+        Assert.Equal(FailureStage.Agent, ended.FailureStage);
+        Assert.Contains("run_id", ended.FailureMessage);
         var log = File.ReadAllText(JobLogPath.Of(ended, backend.LogDirectory));
         Assert.Contains("did not delete the run's files", log);
         Assert.Contains("points outside", log);
@@ -73,7 +76,7 @@ public sealed class PathsAgentTests : IDisposable
 
         Assert.Equal(LaunchJobState.Failed, ended.State);
         Assert.Equal(FailureStage.Agent, ended.FailureStage);
-        Assert.Contains("points outside", ended.FailureMessage);
+        Assert.Contains("run_id '..'", ended.FailureMessage);
         Assert.Equal("precious", File.ReadAllText(victim));
     }
 

@@ -121,7 +121,7 @@ Describe 'An agent given a hostile stored run id' {
 
     AfterEach { Stop-TestAgent $script:agent }
 
-    It 'runs the job and deletes nothing outside its work directory (run id <RunId>)' -TestCases @(
+    It 'fails the job and deletes nothing outside its work directory (run id <RunId>)' -TestCases @(
         @{ RunId = '..' }
         @{ RunId = '../victim' }
         @{ RunId = '.' }
@@ -138,7 +138,8 @@ Describe 'An agent given a hostile stored run id' {
         Get-Content $victim | Should -BeExactly 'precious'
         Test-Path $store | Should -BeTrue -Because 'the store itself is outside the work directory'
         Test-Path $code | Should -BeTrue
-        $ended.State | Should -Be 'Finished'
+        $ended.State | Should -Be 'Failed' -Because 'the agent checks a stored run id again before using it'
+        $ended.FailureMessage | Should -BeLike '*run_id*'
         ($ended | Get-WandbLaunchJobLog) -join "`n" | Should -BeLike "*did not delete the run's files*points outside*"
     }
 }

@@ -50,6 +50,16 @@ public static class SpecNames
         if (JsonTree.TryGetString(overrides?["dockerfile"], out var dockerfile) && dockerfile.Length > 0) RelativePath(dockerfile, "overrides.dockerfile", "InvalidDockerfilePath");
     }
 
+    /// <summary>
+    /// Checks a job read back from the store before the agent uses its names (a run directory, object names, label
+    /// selectors, object-store keys): a store an older version wrote may hold anything.
+    /// </summary>
+    public static void CheckStored(string runId, JsonObject spec)
+    {
+        RunId(runId, "run_id");
+        Check(spec);
+    }
+
     /// <summary>A run id: 1–32 of lowercase letters, digits and '-', starting and ending with a letter or digit.</summary>
     public static string RunId(string value, string field, string errorId = "InvalidRunId")
     {
