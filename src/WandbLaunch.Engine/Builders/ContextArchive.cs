@@ -26,12 +26,19 @@ public static class ContextArchive
     /// <summary>The context's files and links (links checked, see the class summary), in ordinal order of their paths.</summary>
     public static IReadOnlyList<DirectoryWalk.Entry> Entries(string context)
     {
-        var root = ContainedPath.Resolve(context);
-        return DirectoryWalk.Enumerate(context, Skipped)
-            .Where(e => e.Kind != DirectoryWalk.EntryKind.Directory && e.RelativePath != BuildPlan.DockerfileName)
-            .Select(e => e.Kind == DirectoryWalk.EntryKind.SymbolicLink ? CheckLink(context, root, e) : e)
-            .OrderBy(e => e.RelativePath, StringComparer.Ordinal)
-            .ToList();
+        try
+        {
+            var root = ContainedPath.Resolve(context);
+            return DirectoryWalk.Enumerate(context, Skipped)
+                .Where(e => e.Kind != DirectoryWalk.EntryKind.Directory && e.RelativePath != BuildPlan.DockerfileName)
+                .Select(e => e.Kind == DirectoryWalk.EntryKind.SymbolicLink ? CheckLink(context, root, e) : e)
+                .OrderBy(e => e.RelativePath, StringComparer.Ordinal)
+                .ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new JobFailedException(FailureStage.Build, $"Cannot read the job's code in {context}: {e.Message}", e);
+        }
     }
 
     public static string Tag(BuildPlan plan)

@@ -40,7 +40,17 @@ public static class ContainedPath
         {
             throw Outside(root, relative, what, "it does not name something below that directory");
         }
-        if (!IsInside(Resolve(rootFull), Resolve(full), allowRoot))
+        bool inside;
+        try
+        {
+            inside = IsInside(Resolve(rootFull), Resolve(full), allowRoot);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A name too long for the file system, a directory that cannot be read: what is on disk cannot be checked.
+            throw Outside(root, relative, what, $"it cannot be resolved on disk ({e.Message})");
+        }
+        if (!inside)
         {
             throw Outside(root, relative, what, "a symbolic link on the way leads out of that directory");
         }
@@ -57,7 +67,7 @@ public static class ContainedPath
         {
             return IsInside(rootFull, full, allowRoot: false) && IsInside(Resolve(rootFull), Resolve(full), allowRoot: false);
         }
-        catch (LaunchException)
+        catch (Exception e) when (e is LaunchException or IOException or UnauthorizedAccessException)
         {
             return false;
         }

@@ -33,6 +33,9 @@ public static class SpecNames
 
     public const int MaxQueueNameLength = 64;
 
+    /// <summary>Git's own limit for a ref name component is 255 bytes.</summary>
+    public const int MaxGitVersionLength = 255;
+
     private const string ProjectForbidden = "/\\#?%:";
 
     /// <summary>Checks every name and relative path in a launch spec; throws the first refusal.</summary>
@@ -45,6 +48,7 @@ public static class SpecNames
         if (JsonTree.TryGetString(spec["name"], out var name) && name.Length > 0) RunName(name, "name");
         if (JsonTree.TryGetString(spec["job"], out var job)) JobName(job, "job");
         if (JsonTree.TryGetString(spec["build_context"], out var context) && context.Length > 0) RelativePath(context, "build_context", "InvalidBuildContext");
+        if (JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var version) && version.Length > 0) GitVersion(version, "git.version");
         var overrides = spec["overrides"] as JsonObject;
         if (JsonTree.TryGetString(overrides?["working_dir"], out var workingDir) && workingDir.Length > 0) RelativePath(workingDir, "overrides.working_dir", "InvalidWorkingDir");
         if (JsonTree.TryGetString(overrides?["dockerfile"], out var dockerfile) && dockerfile.Length > 0) RelativePath(dockerfile, "overrides.dockerfile", "InvalidDockerfilePath");
@@ -122,6 +126,20 @@ public static class SpecNames
         catch (LaunchException)
         {
             throw Refuse("InvalidJobName", field, value, allowed);
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// A git version (branch, tag or commit): 1–255 characters, no control character or space, not starting with '-'
+    /// (git would read it as an option).
+    /// </summary>
+    public static string GitVersion(string value, string field)
+    {
+        if (value.Length is 0 or > MaxGitVersionLength || value[0] == '-' || value.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            throw Refuse("InvalidGitVersion", field, value,
+                $"a git version is a branch, tag or commit of 1 to {MaxGitVersionLength} characters, with no space or control character, not starting with '-'");
         }
         return value;
     }
