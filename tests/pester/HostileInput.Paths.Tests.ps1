@@ -58,6 +58,7 @@ Describe 'Submit-WandbLaunchJob refuses hostile names and paths' {
             @{ Case = "working_dir '/'"; ErrorId = 'InvalidWorkingDir'; Field = 'overrides.working_dir'; Extra = @{ overrides = @{ entry_point = @('true'); working_dir = '/' } } }
             @{ Case = "dockerfile '../../etc/passwd'"; ErrorId = 'InvalidDockerfilePath'; Field = 'overrides.dockerfile'; Extra = @{ overrides = @{ entry_point = @('true'); dockerfile = '../../etc/passwd' } } }
             @{ Case = "build_context '..'"; ErrorId = 'InvalidBuildContext'; Field = 'build_context'; Extra = @{ build_context = '..' } }
+            @{ Case = "git.version '--upload-pack=…'"; ErrorId = 'InvalidGitVersion'; Field = 'git.version'; Extra = @{ git = @{ version = '--upload-pack=touch /tmp/owned' } } }
         ) {
             $spec = @{ uri = $code; overrides = @{ entry_point = @('true') } }
             foreach ($key in $Extra.Keys) { $spec[$key] = $Extra[$key] }
