@@ -13,6 +13,7 @@ internal static class JobContextFactory
     public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Func<Task>? launching = null, Action<string>? warn = null)
     {
         var spec = job.GetSpec();
+        SpecNames.CheckStored(job.RunId, spec);
         var env = options.Environment;
         var values = new Macros.Values(
             Str(spec["project"]) ?? job.Project,

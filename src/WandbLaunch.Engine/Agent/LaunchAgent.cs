@@ -495,7 +495,7 @@ public sealed class LaunchAgent
         _ => outcome.State.ToString().ToLowerInvariant(),
     };
 
-    private string LogPathOf(LaunchJob job) => job.LogPath ?? Path.Combine(_backend.LogDirectory, job.Id + ".log");
+    private string LogPathOf(LaunchJob job) => JobLogPath.Of(job, _backend.LogDirectory);
 
     private static string FirstLine(string? text) => text?.Split('\n')[0] ?? "";
 

@@ -2,6 +2,8 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
 
 namespace WandbLaunch.Engine.Builders;
@@ -30,12 +32,12 @@ public static class BuildPlanner
             if (!File.Exists(path)) throw new JobFailedException(FailureStage.Build, $"overrides.dockerfile '{dockerfile}' does not exist in the build context.");
             return new BuildPlan(context, File.ReadAllText(path), $"overrides.dockerfile ({dockerfile})");
         }
-        var own = Path.Combine(context, "Dockerfile");
+        var own = Inside(context, "Dockerfile", "Dockerfile");
         if (File.Exists(own)) return new BuildPlan(context, File.ReadAllText(own), "the job's Dockerfile");
 
         var entryPoint = Strings(overrides?["entry_point"]);
-        var entryFile = entryPoint.FirstOrDefault(a => a.Length > 0 && !Path.IsPathRooted(a) && File.Exists(Path.Combine(context, a)));
-        var besideEntry = Path.Combine(context, Path.GetDirectoryName(entryFile ?? "") ?? "", BuildPlan.DockerfileName);
+        var entryFile = entryPoint.FirstOrDefault(a => a.Length > 0 && !Path.IsPathRooted(a) && !a.Contains('\0') && File.Exists(Path.Combine(context, a)));
+        var besideEntry = Inside(context, Path.Join(Path.GetDirectoryName(entryFile ?? "") ?? "", BuildPlan.DockerfileName), $"{BuildPlan.DockerfileName} beside the entry point");
         if (File.Exists(besideEntry)) return new BuildPlan(context, File.ReadAllText(besideEntry), $"{Path.GetRelativePath(context, besideEntry)} beside the entry point");
 
         return new BuildPlan(context, Generate(context, entryPoint, baseImage, spec), "generated");
@@ -81,15 +83,17 @@ public static class BuildPlanner
     private static string PythonImage(JsonObject spec) =>
         JsonTree.TryGetString(spec["python_version"], out var version) && version.Length > 0 ? $"python:{version}-slim" : DefaultPythonBaseImage;
 
+    /// <summary><paramref name="relative"/> inside <paramref name="root"/>, links resolved (see <see cref="ContainedPath.Join"/>); outside fails the build.</summary>
     private static string Inside(string root, string relative, string key)
     {
-        var full = Path.GetFullPath(Path.Combine(root, relative));
-        var rootFull = Path.GetFullPath(root).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-        if (!full.StartsWith(rootFull, StringComparison.Ordinal) && full != rootFull.TrimEnd(Path.DirectorySeparatorChar))
+        try
         {
-            throw new JobFailedException(FailureStage.Build, $"{key} '{relative}' points outside the job's code.");
+            return ContainedPath.Join(root, relative, key, allowRoot: true);
         }
-        return full;
+        catch (LaunchException e)
+        {
+            throw new JobFailedException(FailureStage.Build, e.Message, e);
+        }
     }
 
     private static List<string> Strings(JsonNode? node) =>

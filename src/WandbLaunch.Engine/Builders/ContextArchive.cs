@@ -1,6 +1,10 @@
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using System.Text;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Builders;
 
@@ -8,25 +12,47 @@ namespace WandbLaunch.Engine.Builders;
 /// The build context as a tar stream (the plan's Dockerfile added as Dockerfile.wandb) and the image tag: the
 /// first 8 hex characters of sha256 over the context's files (paths and contents, in a stable order) and the
 /// Dockerfile. An unchanged job gets the same tag, so its build can be skipped.
+/// Symbolic links are never followed: a relative link that stays inside the context goes into the archive as a
+/// link; an absolute link, or one that leads out of the context (or into a link loop), fails the build, so nothing
+/// outside the job's code (a link to /etc/passwd, to ~/.ssh) can reach an image.
 /// </summary>
 public static class ContextArchive
 {
     private static readonly string[] Skipped = [".git", "__pycache__", ".venv", "node_modules"];
 
-    public static IReadOnlyList<string> Files(string context) =>
-        Directory.EnumerateFiles(context, "*", SearchOption.AllDirectories)
-            .Select(f => Path.GetRelativePath(context, f).Replace('\\', '/'))
-            .Where(f => !f.Split('/').Any(part => Skipped.Contains(part)) && f != BuildPlan.DockerfileName)
-            .OrderBy(f => f, StringComparer.Ordinal)
-            .ToList();
+    /// <summary>The context's files and links, relative, '/'-separated, in ordinal order.</summary>
+    public static IReadOnlyList<string> Files(string context) => Entries(context).Select(e => e.RelativePath).ToList();
+
+    /// <summary>The context's files and links (links checked, see the class summary), in ordinal order of their paths.</summary>
+    public static IReadOnlyList<DirectoryWalk.Entry> Entries(string context)
+    {
+        try
+        {
+            var root = ContainedPath.Resolve(context);
+            return DirectoryWalk.Enumerate(context, Skipped)
+                .Where(e => e.Kind != DirectoryWalk.EntryKind.Directory && e.RelativePath != BuildPlan.DockerfileName)
+                .Select(e => e.Kind == DirectoryWalk.EntryKind.SymbolicLink ? CheckLink(context, root, e) : e)
+                .OrderBy(e => e.RelativePath, StringComparer.Ordinal)
+                .ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new JobFailedException(FailureStage.Build, $"Cannot read the job's code in {context}: {e.Message}", e);
+        }
+    }
 
     public static string Tag(BuildPlan plan)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var file in Files(plan.ContextDirectory))
+        foreach (var entry in Entries(plan.ContextDirectory))
         {
-            hash.AppendData(Encoding.UTF8.GetBytes(file + "\0"));
-            using var stream = File.OpenRead(Path.Combine(plan.ContextDirectory, file));
+            hash.AppendData(Encoding.UTF8.GetBytes(entry.RelativePath + "\0"));
+            if (entry.Kind == DirectoryWalk.EntryKind.SymbolicLink)
+            {
+                hash.AppendData(Encoding.UTF8.GetBytes("link\0" + entry.LinkTarget + "\0"));
+                continue;
+            }
+            using var stream = File.OpenRead(entry.FullPath);
             var buffer = new byte[81920];
             int read;
             while ((read = stream.Read(buffer, 0, buffer.Length)) > 0) hash.AppendData(buffer, 0, read);
@@ -41,9 +67,19 @@ public static class ContextArchive
         var output = new MemoryStream();
         using (var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true))
         {
-            foreach (var file in Files(plan.ContextDirectory))
+            foreach (var entry in Entries(plan.ContextDirectory))
             {
-                tar.WriteEntry(Path.Combine(plan.ContextDirectory, file), file);
+                if (entry.Kind == DirectoryWalk.EntryKind.SymbolicLink)
+                {
+                    tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, entry.RelativePath)
+                    {
+                        LinkName = entry.LinkTarget!.Replace('\\', '/'),
+                        Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead |
+                               UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute,
+                    });
+                    continue;
+                }
+                tar.WriteEntry(entry.FullPath, entry.RelativePath);
             }
             var dockerfile = new PaxTarEntry(TarEntryType.RegularFile, BuildPlan.DockerfileName)
             {
@@ -55,4 +91,30 @@ public static class ContextArchive
         output.Position = 0;
         return output;
     }
+
+    private static DirectoryWalk.Entry CheckLink(string context, string resolvedRoot, DirectoryWalk.Entry link)
+    {
+        var target = link.LinkTarget!;
+        if (Path.IsPathRooted(target) || target.StartsWith('/') || target.StartsWith('\\'))
+        {
+            throw Refused(link, "it is absolute; only relative links that stay inside the job's code are allowed");
+        }
+        string resolved;
+        try
+        {
+            resolved = ContainedPath.Resolve(link.FullPath);
+        }
+        catch (LaunchException e) when (e.ErrorId == "SymbolicLinkLoop")
+        {
+            throw Refused(link, $"it is part of a loop of links (more than {ContainedPath.MaxLinkHops} links in a row); remove the loop");
+        }
+        if (!ContainedPath.IsInside(resolvedRoot, resolved))
+        {
+            throw Refused(link, $"it leads out of the build context {context}; only relative links that stay inside the job's code are allowed");
+        }
+        return link;
+    }
+
+    private static JobFailedException Refused(DirectoryWalk.Entry link, string why) =>
+        new(FailureStage.Build, $"The job's code has a symbolic link {SpecNames.Quote(link.RelativePath)} -> {SpecNames.Quote(link.LinkTarget)} that cannot be built: {why}.");
 }

@@ -1,33 +1,11 @@
-using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Queues;
 
 public static class QueueNames
 {
-    public const int MaxLength = 64;
+    public const int MaxLength = SpecNames.MaxQueueNameLength;
 
-    /// <summary>Checks a queue name: 1–64 characters, no control characters, no leading or trailing space.</summary>
-    public static string Validate(string? name)
-    {
-        if (string.IsNullOrEmpty(name))
-        {
-            throw LaunchException.Invalid("InvalidQueueName", "A queue name must have 1 to 64 characters; it was empty.", name);
-        }
-        if (name.Length > MaxLength)
-        {
-            throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name '{name}' has {name.Length} characters; queue names have 1 to {MaxLength}.", name);
-        }
-        if (name.Any(char.IsControl) || name.Trim().Length != name.Length)
-        {
-            throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name '{name}' has leading or trailing space or a control character; remove them.", name);
-        }
-        if (name.IndexOfAny(['*', '?', '[', ']']) >= 0)
-        {
-            throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name '{name}' contains a wildcard character (* ? [ ]); queue names cannot contain them.", name);
-        }
-        return name;
-    }
+    /// <summary>Checks a queue name (the rule is <see cref="SpecNames.QueueName"/>).</summary>
+    public static string Validate(string? name) => SpecNames.QueueName(name);
 }

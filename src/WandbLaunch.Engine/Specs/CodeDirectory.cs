@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
 
 namespace WandbLaunch.Engine.Specs;
@@ -14,9 +16,24 @@ public static class CodeDirectory
             throw new JobFailedException(FailureStage.Agent, "The job has no uri, so there is no code to run or build.");
         }
         var version = JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var v) ? v : null;
-        var directory = SourceUri.Classify(uri) == SourceUri.Kind.Git
-            ? await GitCheckout.CloneAsync(uri, version, Path.Combine(RunDirectory(workDirectory, runId), "code"), traceId, log, cancellationToken).ConfigureAwait(false)
-            : uri;
+        string directory;
+        if (SourceUri.Classify(uri) == SourceUri.Kind.Git)
+        {
+            string clone;
+            try
+            {
+                clone = CloneDirectory(workDirectory, runId);
+            }
+            catch (LaunchException e)
+            {
+                throw new JobFailedException(FailureStage.Agent, e.Message, e);
+            }
+            directory = await GitCheckout.CloneAsync(uri, version, clone, traceId, log, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            directory = uri;
+        }
         if (!Directory.Exists(directory))
         {
             throw new JobFailedException(FailureStage.Agent, $"The job's code directory '{directory}' does not exist on the agent's host.");
@@ -24,23 +41,40 @@ public static class CodeDirectory
         return directory;
     }
 
-    /// <summary>Where the agent keeps a run's files (its git clone): <c>&lt;work directory&gt;/&lt;run id&gt;</c>.</summary>
-    public static string RunDirectory(string workDirectory, string runId) => Path.Combine(workDirectory, runId);
+    /// <summary>
+    /// Where the agent keeps a run's files (its git clone): <c>&lt;work directory&gt;/&lt;run id&gt;</c>. The run id
+    /// may come from a store an older version wrote, so a run id that leads anywhere but strictly inside the work
+    /// directory ('..', '/etc', a planted link) is refused with <c>PathOutsideDirectory</c>.
+    /// </summary>
+    public static string RunDirectory(string workDirectory, string runId) => ContainedPath.Join(workDirectory, runId, "run id");
+
+    /// <summary>Where a git source is cloned: <c>&lt;run directory&gt;/code</c>.</summary>
+    public static string CloneDirectory(string workDirectory, string runId) => ContainedPath.Join(RunDirectory(workDirectory, runId), "code", "clone directory");
 
     /// <summary>
     /// Deletes a run's files once its attempt has ended (a later attempt clones again). Read-only files (git's
-    /// objects on Windows) are made writable first. A failure is told to <paramref name="note"/>, not thrown.
+    /// objects on Windows) are made writable first; links are removed, never followed. A failure, or a run id that
+    /// leads out of the work directory, is told to <paramref name="note"/>, not thrown.
     /// </summary>
     public static void RemoveRunDirectory(string workDirectory, string runId, Action<string> note)
     {
-        var directory = RunDirectory(workDirectory, runId);
+        string directory;
+        try
+        {
+            directory = RunDirectory(workDirectory, runId);
+        }
+        catch (LaunchException e)
+        {
+            note($"did not delete the run's files: {e.Message}");
+            return;
+        }
         if (!Directory.Exists(directory)) return;
         try
         {
-            foreach (var file in Directory.EnumerateFiles(directory, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+            foreach (var entry in DirectoryWalk.Enumerate(directory).Where(e => e.Kind == DirectoryWalk.EntryKind.File))
             {
-                var attributes = File.GetAttributes(file);
-                if (attributes.HasFlag(FileAttributes.ReadOnly)) File.SetAttributes(file, attributes & ~FileAttributes.ReadOnly);
+                var attributes = File.GetAttributes(entry.FullPath);
+                if (attributes.HasFlag(FileAttributes.ReadOnly)) File.SetAttributes(entry.FullPath, attributes & ~FileAttributes.ReadOnly);
             }
             Directory.Delete(directory, recursive: true);
         }

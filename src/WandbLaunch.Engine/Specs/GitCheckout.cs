@@ -9,6 +9,18 @@ internal static class GitCheckout
     // The job's id goes to git as WANDB_LAUNCH_TRACE_ID, so that a later agent can find and end a clone left behind by a dead one.
     public static async Task<string> CloneAsync(string uri, string? version, string directory, string traceId, JobLog log, CancellationToken cancellationToken)
     {
+        if (!string.IsNullOrEmpty(version))
+        {
+            // Read back from the store, so checked again: a version starting with '-' would reach git as an option.
+            try
+            {
+                SpecNames.GitVersion(version, "git.version");
+            }
+            catch (Errors.LaunchException e)
+            {
+                throw new JobFailedException(FailureStage.Build, e.Message, e);
+            }
+        }
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         Storage.PrivateFiles.EnsureDirectory(Path.GetDirectoryName(directory)!, tightenExisting: false);
         log.Agent($"git clone {uri}{(version is null ? "" : $" (version {version})")}");

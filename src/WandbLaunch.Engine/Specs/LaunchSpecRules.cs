@@ -39,6 +39,7 @@ public static class LaunchSpecRules
         CheckTypes(spec);
         CheckSource(spec);
         SpecValues.Check(spec);
+        SpecNames.Check(spec);
 
         if (spec["resource"] is { } resourceNode)
         {

@@ -38,7 +38,8 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
     private void Read(LaunchJob job)
     {
         var current = job;
-        while (current.LogPath is null || !File.Exists(current.LogPath))
+        string? path;
+        while ((path = JobLogPath.Trusted(current, Backend.LogDirectory)) is null || !File.Exists(path))
         {
             if (!Follow || current.State.IsTerminal())
             {
@@ -49,7 +50,7 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
             if (StopToken.IsCancellationRequested) return;
             current = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? current;
         }
-        using var stream = new FileStream(current.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var lines = new List<string>();
         while (reader.ReadLine() is { } line) lines.Add(line);

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
@@ -38,7 +40,7 @@ public sealed class LocalProcessRunner : ILaunchRunner
             log.Agent($"warning: resource_args.{Resource}.{key} is not used by local-process runs (allowed: {string.Join(", ", AllowedKeys)})");
         }
         var codeDirectory = await CodeDirectory.ResolveAsync(context.Spec, context.WorkDirectory, context.Job.RunId, context.Job.Id, log, cancellationToken).ConfigureAwait(false);
-        var workingDirectory = plan.WorkingDirectory is null ? codeDirectory : Path.GetFullPath(Path.Combine(codeDirectory, plan.WorkingDirectory));
+        var workingDirectory = plan.WorkingDirectory is null ? codeDirectory : WorkingDirectoryIn(codeDirectory, plan.WorkingDirectory);
 
         var info = new ProcessStartInfo(plan.Command[0])
         {
@@ -139,6 +141,19 @@ public sealed class LocalProcessRunner : ILaunchRunner
         var workingDir = JsonTree.TryGetString(overrides?["working_dir"], out var w) ? w : null;
         var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
         return new ProcessPlan(kind, uri, gitVersion, workingDir, command, environment, ignored);
+    }
+
+    /// <summary>overrides.working_dir inside the job's code, links resolved; the stored spec may predate the Submit check.</summary>
+    private static string WorkingDirectoryIn(string codeDirectory, string workingDir)
+    {
+        try
+        {
+            return ContainedPath.Join(codeDirectory, workingDir, "overrides.working_dir", allowRoot: true);
+        }
+        catch (LaunchException e)
+        {
+            throw new JobFailedException(FailureStage.Agent, e.Message, e);
+        }
     }
 
     private static List<string> Strings(JsonNode? node) =>

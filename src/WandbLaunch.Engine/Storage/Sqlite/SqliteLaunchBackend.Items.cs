@@ -318,11 +318,15 @@ public sealed partial class SqliteLaunchBackend
         return Task.CompletedTask;
     }
 
-    /// <summary>Deletes the logs of removed jobs, once the removal is committed; a log that cannot be deleted stays.</summary>
-    private static void DeleteLogs(IEnumerable<string?> paths)
+    /// <summary>
+    /// Deletes the logs of removed jobs, once the removal is committed; a log that cannot be deleted stays, and so does
+    /// any file outside the log directory that a stored log path names (an older version's store is not trusted).
+    /// </summary>
+    private void DeleteLogs(IEnumerable<string?> paths)
     {
         foreach (var path in paths.OfType<string>())
         {
+            if (!FileSystem.ContainedPath.Contains(LogDirectory, path)) continue;
             try
             {
                 JobLog.Delete(path);

@@ -1,0 +1,228 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+
+namespace WandbLaunch.Engine.Specs;
+
+/// <summary>
+/// The rules for every spec value that becomes a path segment, a container or Kubernetes object name, a label or an
+/// object-store key: checked at Submit, so nothing that could lead out of the agent's directories is ever stored.
+/// (The agent checks the paths again when it joins them: a store written by an older version is not trusted.)
+/// </summary>
+public static class SpecNames
+{
+    /// <summary>
+    /// Run ids (and sweep ids): W&amp;B makes 8 of [a-z0-9]. 32 keeps the longest object name built from one,
+    /// <c>wandb-launch-container-build-&lt;run id&gt;</c>, within Kubernetes' 63-character label limit.
+    /// </summary>
+    public const int MaxRunIdLength = 32;
+
+    public const int MaxEntityLength = 64;
+
+    /// <summary>W&amp;B's own limit for project names.</summary>
+    public const int MaxProjectLength = 128;
+
+    public const int MaxRunNameLength = 128;
+
+    /// <summary>Artifact (job) names and aliases, each part.</summary>
+    public const int MaxArtifactPartLength = 128;
+
+    public const int MaxRelativePathLength = 1024;
+
+    public const int MaxQueueNameLength = 64;
+
+    /// <summary>Git's own limit for a ref name component is 255 bytes.</summary>
+    public const int MaxGitVersionLength = 255;
+
+    private const string ProjectForbidden = "/\\#?%:";
+
+    /// <summary>Checks every name and relative path in a launch spec; throws the first refusal.</summary>
+    public static void Check(JsonObject spec)
+    {
+        if (JsonTree.TryGetString(spec["run_id"], out var runId) && runId.Length > 0) RunId(runId, "run_id");
+        if (JsonTree.TryGetString(spec["sweep_id"], out var sweepId) && sweepId.Length > 0) RunId(sweepId, "sweep_id", "InvalidSweepId");
+        if (JsonTree.TryGetString(spec["entity"], out var entity) && entity.Length > 0) Entity(entity, "entity");
+        if (JsonTree.TryGetString(spec["project"], out var project) && project.Length > 0) Project(project, "project");
+        if (JsonTree.TryGetString(spec["name"], out var name) && name.Length > 0) RunName(name, "name");
+        if (JsonTree.TryGetString(spec["job"], out var job)) JobName(job, "job");
+        if (JsonTree.TryGetString(spec["build_context"], out var context) && context.Length > 0) RelativePath(context, "build_context", "InvalidBuildContext");
+        if (JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var version) && version.Length > 0) GitVersion(version, "git.version");
+        var overrides = spec["overrides"] as JsonObject;
+        if (JsonTree.TryGetString(overrides?["working_dir"], out var workingDir) && workingDir.Length > 0) RelativePath(workingDir, "overrides.working_dir", "InvalidWorkingDir");
+        if (JsonTree.TryGetString(overrides?["dockerfile"], out var dockerfile) && dockerfile.Length > 0) RelativePath(dockerfile, "overrides.dockerfile", "InvalidDockerfilePath");
+    }
+
+    /// <summary>
+    /// Checks a job read back from the store before the agent uses its names (a run directory, object names, label
+    /// selectors, object-store keys): a store an older version wrote may hold anything.
+    /// </summary>
+    public static void CheckStored(string runId, JsonObject spec)
+    {
+        RunId(runId, "run_id");
+        Check(spec);
+    }
+
+    /// <summary>A run id: 1–32 of lowercase letters, digits and '-', starting and ending with a letter or digit.</summary>
+    public static string RunId(string value, string field, string errorId = "InvalidRunId")
+    {
+        if (value.Length is 0 or > MaxRunIdLength || !IsLowerAlnum(value[0]) || !IsLowerAlnum(value[^1]) || !value.All(c => IsLowerAlnum(c) || c == '-'))
+        {
+            throw Refuse(errorId, field, value,
+                $"{field} must have 1 to {MaxRunIdLength} characters: lowercase letters a-z, digits and '-', starting and ending with a letter or digit (W&B makes ids like 'a1b2c3d4')");
+        }
+        return value;
+    }
+
+    /// <summary>An entity (a W&amp;B user or team): 1–64 of letters, digits, '-', '_' and '.', starting with a letter or digit.</summary>
+    public static string Entity(string value, string field)
+    {
+        if (value.Length is 0 or > MaxEntityLength || !char.IsAsciiLetterOrDigit(value[0]) || !value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            throw Refuse("InvalidEntityName", field, value,
+                $"an entity has 1 to {MaxEntityLength} characters: letters, digits, '-', '_' and '.', starting with a letter or digit");
+        }
+        return value;
+    }
+
+    /// <summary>A project: W&amp;B's rule (1–128 characters, none of / \ # ? % :), and no control character, no leading or trailing space, not '.' or '..'.</summary>
+    public static string Project(string value, string field)
+    {
+        if (value.Length is 0 or > MaxProjectLength || value.IndexOfAny(ProjectForbidden.ToCharArray()) >= 0 || value.Any(char.IsControl) ||
+            value.Trim().Length != value.Length || value is "." or "..")
+        {
+            throw Refuse("InvalidProjectName", field, value,
+                $"a project name has 1 to {MaxProjectLength} characters, none of {string.Join(' ', ProjectForbidden.ToCharArray())}, no control character, no leading or trailing space, and is not '.' or '..'");
+        }
+        return value;
+    }
+
+    /// <summary>A run's display name: 1–128 characters, no control character.</summary>
+    public static string RunName(string value, string field)
+    {
+        if (value.Length is 0 or > MaxRunNameLength || value.Any(char.IsControl))
+        {
+            throw Refuse("InvalidRunName", field, value, $"a run name has 1 to {MaxRunNameLength} characters and no control character (newline, tab, escape, NUL)");
+        }
+        return value;
+    }
+
+    /// <summary>A job: <c>entity/project/name[:alias]</c>, the name and alias W&amp;B artifact names (letters, digits, '-', '_', '.').</summary>
+    public static string JobName(string value, string field)
+    {
+        var parts = value.Split('/');
+        var allowed = $"a job is named entity/project/name[:alias]: the entity and project as for runs, the name and alias 1 to {MaxArtifactPartLength} of letters, digits, '-', '_' and '.', starting with a letter or digit";
+        if (parts.Length != 3) throw Refuse("InvalidJobName", field, value, allowed);
+        var colon = parts[2].IndexOf(':');
+        var name = colon < 0 ? parts[2] : parts[2][..colon];
+        var alias = colon < 0 ? null : parts[2][(colon + 1)..];
+        if (!IsArtifactPart(name) || (alias is not null && !IsArtifactPart(alias))) throw Refuse("InvalidJobName", field, value, allowed);
+        try
+        {
+            Entity(parts[0], field);
+            Project(parts[1], field);
+        }
+        catch (LaunchException)
+        {
+            throw Refuse("InvalidJobName", field, value, allowed);
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// A git version (branch, tag or commit): 1–255 characters, no control character or space, not starting with '-'
+    /// (git would read it as an option).
+    /// </summary>
+    public static string GitVersion(string value, string field)
+    {
+        if (value.Length is 0 or > MaxGitVersionLength || value[0] == '-' || value.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            throw Refuse("InvalidGitVersion", field, value,
+                $"a git version is a branch, tag or commit of 1 to {MaxGitVersionLength} characters, with no space or control character, not starting with '-'");
+        }
+        return value;
+    }
+
+    /// <summary>A path relative to the job's code: 1–1024 characters, not absolute, no '..' part, no control character.</summary>
+    public static string RelativePath(string value, string field, string errorId)
+    {
+        var parts = value.Split('/', '\\');
+        if (value.Length is 0 or > MaxRelativePathLength || value.Any(char.IsControl) || Path.IsPathRooted(value) || value[0] is '/' or '\\' ||
+            (value.Length >= 2 && value[1] == ':') || parts.Contains(".."))
+        {
+            throw Refuse(errorId, field, value,
+                $"{field} is a path relative to the job's code: 1 to {MaxRelativePathLength} characters, not absolute, no '..' part and no control character");
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// A queue name: 1–64 characters, no control character, no leading or trailing space, no wildcard (* ? [ ]).
+    /// Queue names never become paths or object names, so W&amp;B's free names (spaces, '/', any script) stay allowed.
+    /// </summary>
+    public static string QueueName(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw LaunchException.Invalid("InvalidQueueName", $"A queue name must have 1 to {MaxQueueNameLength} characters; it was empty.", name);
+        }
+        if (name.Length > MaxQueueNameLength)
+        {
+            throw LaunchException.Invalid("InvalidQueueName",
+                $"The queue name {Quote(name)} has {name.Length} characters; queue names have 1 to {MaxQueueNameLength}.", name);
+        }
+        if (name.Any(char.IsControl) || name.Trim().Length != name.Length)
+        {
+            throw LaunchException.Invalid("InvalidQueueName",
+                $"The queue name {Quote(name)} has leading or trailing space or a control character; remove them.", name);
+        }
+        if (name.IndexOfAny(['*', '?', '[', ']']) >= 0)
+        {
+            throw LaunchException.Invalid("InvalidQueueName",
+                $"The queue name {Quote(name)} contains a wildcard character (* ? [ ]); queue names cannot contain them.", name);
+        }
+        return name;
+    }
+
+    /// <summary>
+    /// A value for a message: in single quotes, control characters escaped (\n, \u001b, \0), at most 100 characters
+    /// shown (then how long it is), so no value can forge console lines or escape sequences.
+    /// </summary>
+    public static string Quote(string? value)
+    {
+        if (value is null) return "(none)";
+        const int shown = 100;
+        var text = new StringBuilder("'");
+        foreach (var c in value.Length > shown ? value[..shown] : value)
+        {
+            text.Append(c switch
+            {
+                '\0' => "\\0",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                '\'' => "''",
+                _ when char.IsControl(c) => "\\u" + ((int)c).ToString("x4", CultureInfo.InvariantCulture),
+                _ => c.ToString(),
+            });
+        }
+        text.Append('\'');
+        if (value.Length > shown) text.Append(CultureInfo.InvariantCulture, $"… ({value.Length} characters)");
+        return text.ToString();
+    }
+
+    private static bool IsLowerAlnum(char c) => c is >= 'a' and <= 'z' or >= '0' and <= '9';
+
+    private static bool IsArtifactPart(string part) =>
+        part.Length is > 0 and <= MaxArtifactPartLength && char.IsAsciiLetterOrDigit(part[0]) && part.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+
+    /// <summary>The refusal: the field, the value quoted and escaped, and what is allowed.</summary>
+    /// <param name="errorId">The error id.</param>
+    /// <param name="field">The spec key (run_id, overrides.working_dir), or what the value is when it is not one ("queue name").</param>
+    /// <param name="value">The refused value.</param>
+    /// <param name="allowed">What is allowed, as a sentence fragment.</param>
+    private static LaunchException Refuse(string errorId, string field, string value, string allowed) =>
+        LaunchException.Invalid(errorId,
+            $"The {(field.Contains(' ') ? field : $"spec's {field}")} {Quote(value)} is not allowed: {char.ToUpperInvariant(allowed[0])}{allowed[1..]}.", value);
+}
