@@ -197,7 +197,7 @@ public sealed class LaunchAgent
             var runner = _runners.For(orphan.Resource);
             var logPath = LogPathOf(orphan);
             // The re-attached job keeps writing to this log (its output, its end), so it stays open until the job ends.
-            var log = new JobLog(logPath, Secrets());
+            var log = new JobLog(logPath, Secrets(), _options.MaxLogBytes);
             IRunningJob? running;
             try
             {
@@ -284,7 +284,7 @@ public sealed class LaunchAgent
         JobOutcome? outcome = null;
         try
         {
-            using var log = attachedLog ?? new JobLog(logPath, Secrets());
+            using var log = attachedLog ?? new JobLog(logPath, Secrets(), _options.MaxLogBytes);
             try
             {
                 if (running is null)

@@ -18,8 +18,11 @@ public sealed class JobLog : IDisposable
     private readonly IReadOnlyList<string> _secrets;
     private DateTime? _unsavedOutputAt;
 
-    public JobLog(string path, IEnumerable<string?> secrets)
-        : this(path, OpenAppend(path), secrets)
+    /// <param name="path">The log file.</param>
+    /// <param name="secrets">Values replaced by <c>***</c>.</param>
+    /// <param name="maxBytes">The most the log (with its rotated part) keeps; null for <see cref="CappedLogStream.DefaultMaxBytes"/>.</param>
+    public JobLog(string path, IEnumerable<string?> secrets, long? maxBytes = null)
+        : this(path, OpenAppend(path, maxBytes ?? CappedLogStream.DefaultMaxBytes), secrets)
     {
     }
 
@@ -33,10 +36,10 @@ public sealed class JobLog : IDisposable
     /// <summary>A log that keeps nothing, for rendering a job without running it.</summary>
     public static JobLog Discard() => new("(none)", Stream.Null, []);
 
-    private static FileStream OpenAppend(string path)
+    private static Stream OpenAppend(string path, long maxBytes)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        return new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        return new CappedLogStream(path, maxBytes);
     }
 
     public string Path { get; }
@@ -107,7 +110,15 @@ public sealed class JobLog : IDisposable
     {
         File.Delete(path);
         File.Delete(path + ".cursor");
+        File.Delete(CappedLogStream.RotatedPath(path));
     }
+
+    /// <summary>The last <paramref name="lines"/> lines of the log at <paramref name="path"/>, read from its end.</summary>
+    public static IReadOnlyList<string> ReadTail(string path, int lines) => LogTail.Read(path, lines);
+
+    /// <summary>Every file of the log at <paramref name="path"/>, oldest first: its rotated part, if any, then the log.</summary>
+    public static IEnumerable<string> Files(string path) =>
+        new[] { CappedLogStream.RotatedPath(path), path }.Where(File.Exists);
 
     private static string? LastLine(string path)
     {

@@ -41,11 +41,23 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
             if (StopToken.IsCancellationRequested) return;
             current = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? current;
         }
-        using var stream = new FileStream(current.LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var path = current.LogPath;
+        if (Tail >= 0)
+        {
+            // Read from the end: -Tail costs what it returns, however large the log.
+            WriteObject(JobLog.ReadTail(path, Tail), enumerateCollection: true);
+        }
+        else
+        {
+            foreach (var file in JobLog.Files(path).Where(f => f != path)) WriteLines(file);
+        }
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         using var reader = new StreamReader(stream, Encoding.UTF8);
-        var lines = new List<string>();
-        while (reader.ReadLine() is { } line) lines.Add(line);
-        WriteObject(Tail >= 0 ? lines.Skip(Math.Max(0, lines.Count - Tail)) : lines, enumerateCollection: true);
+        if (Tail >= 0) stream.Seek(0, SeekOrigin.End);
+        else
+        {
+            while (reader.ReadLine() is { } line) WriteObject(line);
+        }
         if (!Follow) return;
         var partial = new StringBuilder();
         while (!StopToken.IsCancellationRequested)
@@ -69,5 +81,12 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
             current = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? current;
         }
         if (partial.Length > 0) WriteObject(partial.ToString());
+    }
+
+    private void WriteLines(string file)
+    {
+        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        while (reader.ReadLine() is { } line) WriteObject(line);
     }
 }

@@ -18,8 +18,14 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     /// The entity used when a caller names none; null means WANDB_ENTITY, else the local user name, read at each use.
     /// </param>
     public SqliteLaunchBackend(string path, string? defaultEntity = null)
+        : this(path, defaultEntity, SqliteDatabase.DefaultBusyTimeout)
     {
-        _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)));
+    }
+
+    /// <summary>A backend whose statements wait at most <paramref name="busyTimeout"/> for another process's lock (tests use a short one).</summary>
+    internal SqliteLaunchBackend(string path, string? defaultEntity, TimeSpan busyTimeout)
+    {
+        _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)), busyTimeout);
         _changes = new SqliteChangeWatcher(_db);
         _defaultEntity = defaultEntity;
     }
