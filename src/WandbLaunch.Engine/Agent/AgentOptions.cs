@@ -46,6 +46,9 @@ public sealed class AgentOptions
     /// </summary>
     public long MaxLogBytes { get; init; } = Jobs.CappedLogStream.DefaultMaxBytes;
 
+    /// <summary>The back-off while the store is locked by another process or the disk is full (the agent keeps running meanwhile).</summary>
+    public StoreRetryPolicy StoreRetry { get; init; } = StoreRetryPolicy.Default;
+
     /// <summary>Where runners put per-run files.</summary>
     public required string WorkDirectory { get; init; }
 

@@ -39,6 +39,9 @@ public sealed class LaunchAgentJob : Job2
     /// <summary>The agent's id in the store, once registered.</summary>
     public string? AgentId => _agent.Id;
 
+    /// <summary>Why the agent stopped (its reason and a sentence), once it has.</summary>
+    public AgentStop? StopReason => _agent.Stopped;
+
     /// <summary>Jobs the agent is running now.</summary>
     public int ActiveJobs => _agent.ActiveJobs;
 
@@ -82,7 +85,16 @@ public sealed class LaunchAgentJob : Job2
             }
             _events.Complete();
             await pump.ConfigureAwait(false);
-            Finish(_stop.IsCancellationRequested ? JobState.Stopped : JobState.Completed, "Stopped");
+            // The agent decided why it stopped: a store it cannot use fails the job, with the real reason.
+            var stopped = _agent.Stopped;
+            var status = stopped is null ? "Stopped" : "Stopped because " + stopped.Text;
+            if (stopped is { IsFailure: true })
+            {
+                Error.Add(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
+                    $"The agent stopped because {stopped.Text}.", _agent.Id)));
+                Finish(JobState.Failed, status);
+            }
+            else Finish(_stop.IsCancellationRequested ? JobState.Stopped : JobState.Completed, status);
         });
     }
 

@@ -111,6 +111,9 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     private void RunInForeground(LaunchAgent agent, AgentEventQueue events)
     {
         using var _ = events;
+        // SIGTERM, SIGHUP and SIGINT stop the agent as Ctrl+C does (see TerminationSignals); only a foreground agent
+        // takes them over: an -AsJob agent leaves the session's signals alone and is stopped when pwsh exits.
+        using var signals = TerminationSignals.StopOnSignal(agent);
         var run = Task.Run(async () =>
         {
             try
@@ -136,6 +139,16 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         catch (LaunchException e)
         {
             ThrowTerminatingError(LaunchErrors.ToRecord(e));
+        }
+        if (signals.ExitCode is { } code)
+        {
+            // The agent has stopped cleanly; now the signal ends the process, as its default action would have.
+            Environment.Exit(code);
+        }
+        if (agent.Stopped is { IsFailure: true } stopped)
+        {
+            ThrowTerminatingError(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
+                $"The agent stopped because {stopped.Text}.", agent.Id)));
         }
     }
 

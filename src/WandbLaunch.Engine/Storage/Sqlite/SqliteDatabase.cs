@@ -24,6 +24,7 @@ internal sealed class SqliteDatabase : IDisposable
     private const int MaxIdleConnections = 4;
     private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> Statements = new();
     private readonly string _connectionString;
+    private readonly string _existingFileConnectionString;
     private readonly object _initLock = new();
     private readonly ConcurrentStack<SqliteConnection> _idle = new();
     private bool _initialized;
@@ -40,6 +41,9 @@ internal sealed class SqliteDatabase : IDisposable
             Pooling = false,
             DefaultTimeout = Math.Max(1, _busyTimeoutMs / 1000),
         }.ToString();
+        // Once the store exists, a missing file is a fault to report (SqliteStoreFile), not a new store to create
+        // without its schema.
+        _existingFileConnectionString = new SqliteConnectionStringBuilder(_connectionString) { Mode = SqliteOpenMode.ReadWrite }.ToString();
     }
 
     public string Path { get; }
@@ -133,7 +137,7 @@ internal sealed class SqliteDatabase : IDisposable
 
     private SqliteConnection OpenRaw()
     {
-        var connection = new SqliteConnection(_connectionString);
+        var connection = new SqliteConnection(_initialized ? _existingFileConnectionString : _connectionString);
         try
         {
             connection.Open();
@@ -240,6 +244,9 @@ internal sealed class SqliteDatabase : IDisposable
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>Throws StoreDeleted or StoreReplaced when the file at <see cref="Path"/> is no longer the store this process opened.</summary>
+    public void CheckFile() => SqliteStoreFile.Check(Path);
+
     public LaunchException Translate(SqliteException e) => e.SqliteErrorCode switch
     {
         26 => new LaunchException("StoreNotDatabase", LaunchErrorCategory.InvalidData,
@@ -251,6 +258,7 @@ internal sealed class SqliteDatabase : IDisposable
             $"The launch store '{Path}' stayed locked by another process for {_busyTimeoutMs / 1000.0:0.###} s.", Path, e),
         13 => new LaunchException("StoreFull", LaunchErrorCategory.WriteError,
             $"The launch store '{Path}' cannot grow: the disk (or the user's quota) is full. Free space on that file system; nothing was written.", Path, e),
+        14 when _initialized && !File.Exists(Path) => SqliteStoreFile.Deleted(Path, e),
         8 or 14 or 23 => new LaunchException("StoreNotWritable", LaunchErrorCategory.WriteError,
             $"Cannot open or write the launch store '{Path}': {e.Message}", Path, e),
         _ => new LaunchException("StoreError", LaunchErrorCategory.WriteError,
