@@ -66,6 +66,38 @@ Describe 'A signal to a foreground Start-WandbLaunchAgent' {
     }
 }
 
+Describe 'SIGTERM to a pwsh running an -AsJob agent' {
+    BeforeAll {
+        New-TestStore | Out-Null
+        $script:code = New-TestDirectory
+        $script:scratch = New-TestDirectory
+        New-WandbLaunchQueue -Name bg -Resource local-process | Out-Null
+    }
+
+    It 'stops the background agent''s job before pwsh exits with 143, instead of leaving it Running unwatched' {
+        $childFile = Join-Path $scratch 'child'
+        $job = Submit-WandbLaunchJob -Queue bg -Uri $code -EntryPoint sh -Arguments '-c', 'sleep 1000 & echo $! > "$1"; wait', 'sh', $childFile
+        $command = "Import-Module '$script:ModulePath'; `$a = Start-WandbLaunchAgent -Queue bg -Name bg-agent -AsJob; Wait-Job `$a | Out-Null"
+        $process = Start-Process -FilePath (Get-PwshCommand) -ArgumentList '-NoProfile', '-NonInteractive', '-Command', $command `
+            -Environment @{ WANDB_LAUNCH_DB = $env:WANDB_LAUNCH_DB } -RedirectStandardOutput (Join-Path $scratch 'out') -RedirectStandardError (Join-Path $scratch 'err') -PassThru
+        try {
+            Wait-Until { (Get-WandbLaunchJob -Id $job.Id).State -eq 'Running' -and (Test-Path $childFile) -and (Get-Content $childFile) } -TimeoutSeconds 30 -Because 'the job to run'
+            $childPid = [int](Get-Content $childFile)
+            & kill -TERM $process.Id
+            $process.WaitForExit(60000) | Should -BeTrue
+            $process.ExitCode | Should -Be 143
+            $ended = Get-WandbLaunchJob -Id $job.Id
+            $ended.State | Should -Be 'Stopped'
+            $ended.FailureMessage | Should -BeLike '*received SIGTERM*'
+            (Get-WandbLaunchAgent -Name bg-agent -IncludeStopped).Status | Should -Be 'KILLED'
+            Wait-Until { -not (Test-ProcessAlive $childPid) } -TimeoutSeconds 10 -Because 'the job''s child to be gone'
+        }
+        finally {
+            if (-not $process.HasExited) { Stop-Process -Id $process.Id -Force }
+        }
+    }
+}
+
 Describe 'Stop-WandbLaunchJob on a job that started children and a daemon' {
     BeforeAll {
         New-TestStore | Out-Null

@@ -3,58 +3,50 @@ using System.Runtime.InteropServices;
 namespace WandbLaunch.Engine.Agent;
 
 /// <summary>
-/// SIGTERM, SIGHUP and SIGINT stop a foreground agent as Ctrl+C does: the signal's default action (ending the process
-/// at once) is cancelled, the agent is asked to stop (<see cref="LaunchAgent.RequestStop"/>), and it stops or leaves
-/// its jobs, releases its leases and records KILLED. The caller then ends the process for SIGTERM and SIGHUP, with
-/// exit code 128 + the signal's number (143, 129), as a shell reports a process ended by that signal; SIGINT is Ctrl+C,
-/// so the caller returns as from Ctrl+C (an interactive session stays open).
+/// SIGTERM, SIGHUP and SIGINT stop the process's agents as Ctrl+C does, instead of ending the process under them
+/// with their jobs still Running and nobody watching. While an agent is subscribed, the signal's default action is
+/// cancelled, the agent is asked to stop (<see cref="LaunchAgent.RequestStop"/>) and stops or leaves its jobs,
+/// releases its leases and records KILLED. Then:
+/// <list type="bullet">
+/// <item>SIGTERM and SIGHUP end the process once every stopped agent's subscription is completed (at most
+/// <see cref="ShutdownLimit"/> later), with exit code 128 + the signal's number (143, 129), as a shell reports a
+/// process ended by that signal.</item>
+/// <item>SIGINT is Ctrl+C: it stops only agents subscribed with <c>interrupt</c> (the foreground one), and the
+/// process goes on (an interactive session stays open; <c>pwsh -c</c> ends when its command does).</item>
+/// </list>
+/// With no agent subscribed, a signal keeps its default action.
 /// </summary>
-public sealed class TerminationSignals : IDisposable
+public static class TerminationSignals
 {
-    private readonly List<PosixSignalRegistration> _registrations = [];
-    private PosixSignal? _received;
+    /// <summary>The longest the process waits for its agents to stop after SIGTERM or SIGHUP before it exits anyway.</summary>
+    public static readonly TimeSpan ShutdownLimit = TimeSpan.FromSeconds(90);
 
-    private TerminationSignals(LaunchAgent agent)
-    {
-        foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGINT })
-        {
-            try
-            {
-                _registrations.Add(PosixSignalRegistration.Create(signal, context =>
-                {
-                    context.Cancel = true;
-                    lock (_registrations) _received ??= context.Signal;
-                    agent.RequestStop(AgentStopReason.Signal, $"it received {Name(context.Signal)}");
-                }));
-            }
-            catch (PlatformNotSupportedException)
-            {
-                // SIGHUP has no Windows equivalent; the others map to console events there.
-            }
-        }
-    }
-
-    /// <summary>Stops <paramref name="agent"/> on SIGTERM, SIGHUP or SIGINT until disposed.</summary>
-    public static TerminationSignals StopOnSignal(LaunchAgent agent) => new(agent);
-
-    /// <summary>The first signal received, if any.</summary>
-    public PosixSignal? Received
-    {
-        get
-        {
-            lock (_registrations) return _received;
-        }
-    }
+    private static readonly object Lock = new();
+    private static readonly List<Subscription> Subscriptions = [];
+    private static List<PosixSignalRegistration>? _registrations;
+    private static int _exiting;
 
     /// <summary>
-    /// The exit code the process should end with once the agent has stopped: 128 + the signal's number for SIGTERM
-    /// (143) and SIGHUP (129); null when no signal came or it was SIGINT (handled as Ctrl+C, the session goes on).
+    /// Stops <paramref name="agent"/> on SIGTERM and SIGHUP, and on SIGINT too when <paramref name="interrupt"/>, until
+    /// the subscription is disposed. Complete the subscription once the agent has stopped and its last lines are out.
     /// </summary>
-    public int? ExitCode => Received switch
+    public static Subscription Subscribe(LaunchAgent agent, bool interrupt)
+    {
+        var subscription = new Subscription(agent, interrupt);
+        lock (Lock)
+        {
+            _registrations ??= Register();
+            Subscriptions.Add(subscription);
+        }
+        return subscription;
+    }
+
+    public static int ExitCodeOf(PosixSignal signal) => signal switch
     {
         PosixSignal.SIGTERM => 128 + 15,
         PosixSignal.SIGHUP => 128 + 1,
-        _ => null,
+        PosixSignal.SIGINT => 128 + 2,
+        _ => 1,
     };
 
     public static string Name(PosixSignal signal) => signal switch
@@ -62,12 +54,81 @@ public sealed class TerminationSignals : IDisposable
         PosixSignal.SIGTERM => "SIGTERM",
         PosixSignal.SIGHUP => "SIGHUP",
         PosixSignal.SIGINT => "SIGINT",
-        PosixSignal.SIGQUIT => "SIGQUIT",
         _ => signal.ToString(),
     };
 
-    public void Dispose()
+    private static List<PosixSignalRegistration> Register()
     {
-        foreach (var registration in _registrations) registration.Dispose();
+        var registrations = new List<PosixSignalRegistration>();
+        foreach (var signal in new[] { PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGINT })
+        {
+            try
+            {
+                registrations.Add(PosixSignalRegistration.Create(signal, OnSignal));
+            }
+            catch (PlatformNotSupportedException)
+            {
+                // SIGHUP has no Windows equivalent.
+            }
+        }
+        return registrations;
+    }
+
+    private static void OnSignal(PosixSignalContext context)
+    {
+        var signal = context.Signal;
+        Subscription[] stopping;
+        lock (Lock) stopping = Subscriptions.Where(s => signal != PosixSignal.SIGINT || s.Interrupt).ToArray();
+        if (stopping.Length == 0) return;
+        context.Cancel = true;
+        foreach (var subscription in stopping) subscription.Stop(signal);
+        if (signal == PosixSignal.SIGINT || Interlocked.Exchange(ref _exiting, 1) == 1) return;
+        _ = Task.Run(async () =>
+        {
+            await Task.WhenAny(Task.WhenAll(stopping.Select(s => s.Completed)), Task.Delay(ShutdownLimit)).ConfigureAwait(false);
+            Environment.Exit(ExitCodeOf(signal));
+        });
+    }
+
+    /// <summary>An agent stopped by termination signals while this is not disposed.</summary>
+    public sealed class Subscription : IDisposable
+    {
+        private readonly LaunchAgent _agent;
+        private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _received = -1;
+
+        internal Subscription(LaunchAgent agent, bool interrupt)
+        {
+            _agent = agent;
+            Interrupt = interrupt;
+        }
+
+        internal bool Interrupt { get; }
+
+        internal Task Completed => _completed.Task;
+
+        /// <summary>The signal that stopped the agent, if one did.</summary>
+        public PosixSignal? Received => _received == -1 ? null : (PosixSignal)_received;
+
+        /// <summary>
+        /// The exit code the process ends with after the signal that stopped the agent: 143 for SIGTERM, 129 for
+        /// SIGHUP; null when none did or it was SIGINT (handled as Ctrl+C).
+        /// </summary>
+        public int? ExitCode => Received is { } s && s != PosixSignal.SIGINT ? ExitCodeOf(s) : null;
+
+        internal void Stop(PosixSignal signal)
+        {
+            Interlocked.CompareExchange(ref _received, (int)signal, -1);
+            _agent.RequestStop(AgentStopReason.Signal, $"it received {Name(signal)}");
+        }
+
+        /// <summary>The agent has stopped and said so: a process waiting to exit on a signal need not wait for it any longer.</summary>
+        public void Complete() => _completed.TrySetResult();
+
+        public void Dispose()
+        {
+            lock (Lock) Subscriptions.Remove(this);
+            Complete();
+        }
     }
 }

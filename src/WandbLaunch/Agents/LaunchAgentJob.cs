@@ -16,6 +16,7 @@ public sealed class LaunchAgentJob : Job2
     private readonly AgentEventQueue _events;
     private readonly CancellationTokenSource _stop = new();
     private Task? _run;
+    private TerminationSignals.Subscription? _signals;
     private string _status = "Not started";
 
     internal LaunchAgentJob(string command, string name, LaunchAgent agent, AgentEventQueue events)
@@ -60,6 +61,9 @@ public sealed class LaunchAgentJob : Job2
         if (JobStateInfo.State != JobState.NotStarted) throw new InvalidOperationException("The agent job has already started.");
         SetJobState(JobState.Running);
         _status = "Running";
+        // SIGTERM and SIGHUP, which end pwsh, stop the agent first (its jobs stopped, KILLED recorded); SIGINT is
+        // the session's Ctrl+C and leaves a background agent alone.
+        _signals = TerminationSignals.Subscribe(_agent, interrupt: false);
         var pump = Task.Run(Pump);
         _run = Task.Run(async () =>
         {
@@ -111,6 +115,7 @@ public sealed class LaunchAgentJob : Job2
     {
         _status = status;
         SetJobState(state);
+        _signals?.Dispose();
     }
 
     /// <inheritdoc />
@@ -170,6 +175,7 @@ public sealed class LaunchAgentJob : Job2
         if (disposing)
         {
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+            _signals?.Dispose();
             if (!IsFinished(JobStateInfo.State)) StopJob();
             _stop.Dispose();
         }

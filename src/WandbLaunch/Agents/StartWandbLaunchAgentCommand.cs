@@ -111,9 +111,8 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     private void RunInForeground(LaunchAgent agent, AgentEventQueue events)
     {
         using var _ = events;
-        // SIGTERM, SIGHUP and SIGINT stop the agent as Ctrl+C does (see TerminationSignals); only a foreground agent
-        // takes them over: an -AsJob agent leaves the session's signals alone and is stopped when pwsh exits.
-        using var signals = TerminationSignals.StopOnSignal(agent);
+        // SIGTERM, SIGHUP and SIGINT stop the agent as Ctrl+C does (see TerminationSignals).
+        using var signals = TerminationSignals.Subscribe(agent, interrupt: true);
         var run = Task.Run(async () =>
         {
             try
@@ -142,7 +141,8 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         }
         if (signals.ExitCode is { } code)
         {
-            // The agent has stopped cleanly; now the signal ends the process, as its default action would have.
+            // The agent has stopped cleanly and said so; now the signal ends the process, as its default action would have.
+            signals.Complete();
             Environment.Exit(code);
         }
         if (agent.Stopped is { IsFailure: true } stopped)
