@@ -95,7 +95,9 @@ public static class TerminationSignals
     {
         private readonly LaunchAgent _agent;
         private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _received = -1;
+        // PosixSignal values are negative (SIGHUP is -1), so "none" is a value no signal has.
+        private const int None = int.MinValue;
+        private int _received = None;
 
         internal Subscription(LaunchAgent agent, bool interrupt)
         {
@@ -108,7 +110,7 @@ public static class TerminationSignals
         internal Task Completed => _completed.Task;
 
         /// <summary>The signal that stopped the agent, if one did.</summary>
-        public PosixSignal? Received => _received == -1 ? null : (PosixSignal)_received;
+        public PosixSignal? Received => Volatile.Read(ref _received) is var r && r == None ? null : (PosixSignal)r;
 
         /// <summary>
         /// The exit code the process ends with after the signal that stopped the agent: 143 for SIGTERM, 129 for
@@ -118,7 +120,7 @@ public static class TerminationSignals
 
         internal void Stop(PosixSignal signal)
         {
-            Interlocked.CompareExchange(ref _received, (int)signal, -1);
+            Interlocked.CompareExchange(ref _received, (int)signal, None);
             _agent.RequestStop(AgentStopReason.Signal, $"it received {Name(signal)}");
         }
 
