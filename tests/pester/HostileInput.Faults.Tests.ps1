@@ -149,6 +149,13 @@ Describe 'A job printing hundreds of MB' {
         $tail[1] | Should -BeLike '`[agent`] finished*'
     }
 
+    It '-Follow keeps following a log as it rotates past the cap, to its last line' {
+        $job = Submit-WandbLaunchJob -Queue big -Uri $code -EntryPoint sh -Arguments '-c', 'sleep 1; yes "line of output" 2>/dev/null | head -c 30000000; echo; echo the-last-line'
+        $last = Get-WandbLaunchJobLog -Id $job.Id -Follow -Tail 0 | Where-Object { $_ -eq 'the-last-line' }
+        $last | Should -Be 'the-last-line'
+        ($job | Wait-WandbLaunchJob -Timeout 60).State | Should -Be 'Finished'
+    }
+
     It 'WANDB_LAUNCH_MAX_LOG_BYTES that is not a size is refused by name when the agent starts' {
         $env:WANDB_LAUNCH_MAX_LOG_BYTES = 'lots'
         try {

@@ -114,6 +114,13 @@ public sealed class LaunchAgentJob : Job2
     private void Finish(JobState state, string status)
     {
         _status = status;
+        if (_signals?.ExitCode is not null)
+        {
+            // SIGTERM or SIGHUP stopped the agent: the process is about to end with the signal's exit code (see
+            // TerminationSignals). Finishing the job now would let a waiting `Wait-Job` end pwsh first, with 0.
+            _signals.Complete();
+            return;
+        }
         SetJobState(state);
         _signals?.Dispose();
     }

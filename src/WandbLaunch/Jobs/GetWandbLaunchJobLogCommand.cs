@@ -51,41 +51,71 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
         {
             foreach (var file in JobLog.Files(path).Where(f => f != path)) WriteLines(file);
         }
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        if (Tail >= 0) stream.Seek(0, SeekOrigin.End);
-        else
+        var stream = OpenShared(path);
+        var reader = new StreamReader(stream, Encoding.UTF8);
+        try
         {
-            while (reader.ReadLine() is { } line) WriteObject(line);
-        }
-        if (!Follow) return;
-        var partial = new StringBuilder();
-        while (!StopToken.IsCancellationRequested)
-        {
-            var text = reader.ReadToEnd();
-            foreach (var ch in text)
+            if (Tail >= 0) stream.Seek(0, SeekOrigin.End);
+            else
             {
-                if (ch == '\n')
-                {
-                    WriteObject(partial.ToString().TrimEnd('\r'));
-                    partial.Clear();
-                }
-                else
-                {
-                    partial.Append(ch);
-                }
+                while (reader.ReadLine() is { } line) WriteObject(line);
             }
-            if (text.Length > 0) continue;
-            if (current.State.IsTerminal()) break;
-            Thread.Sleep(100);
-            current = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? current;
+            if (!Follow) return;
+            var partial = new StringBuilder();
+            while (!StopToken.IsCancellationRequested)
+            {
+                var text = reader.ReadToEnd();
+                foreach (var ch in text)
+                {
+                    if (ch == '\n')
+                    {
+                        WriteObject(partial.ToString().TrimEnd('\r'));
+                        partial.Clear();
+                    }
+                    else
+                    {
+                        partial.Append(ch);
+                    }
+                }
+                if (text.Length > 0) continue;
+                if (WasRotated(path, stream))
+                {
+                    // The log reached its size cap and was moved to <log>.1: follow the new one from its start.
+                    reader.Dispose();
+                    stream = OpenShared(path);
+                    reader = new StreamReader(stream, Encoding.UTF8);
+                    continue;
+                }
+                if (current.State.IsTerminal()) break;
+                Thread.Sleep(100);
+                current = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? current;
+            }
+            if (partial.Length > 0) WriteObject(partial.ToString());
         }
-        if (partial.Length > 0) WriteObject(partial.ToString());
+        finally
+        {
+            reader.Dispose();
+        }
+    }
+
+    private static FileStream OpenShared(string path) => new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+
+    /// <summary>Whether the file now at <paramref name="path"/> is a new one, shorter than what was read of the old.</summary>
+    private static bool WasRotated(string path, FileStream reading)
+    {
+        try
+        {
+            return File.Exists(path) && new FileInfo(path).Length < reading.Position;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     private void WriteLines(string file)
     {
-        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var stream = OpenShared(file);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         while (reader.ReadLine() is { } line) WriteObject(line);
     }
