@@ -9,6 +9,7 @@ public sealed class AgentOptions
 {
     public const string StartTimeoutVariable = "WANDB_LAUNCH_START_TIMEOUT";
     public const string LeaseVariable = "WANDB_LAUNCH_LEASE_SECONDS";
+    public const string MaxLogBytesVariable = Jobs.CappedLogStream.MaxBytesVariable;
 
     public required LaunchAgentConfig Config { get; init; }
 
@@ -39,6 +40,15 @@ public sealed class AgentOptions
     /// </summary>
     public bool LeaveJobsRunning { get; init; }
 
+    /// <summary>
+    /// The most one job's log keeps on disk (the log plus its rotated older half, <c>&lt;log&gt;.1</c>); the newest
+    /// output is kept. Default 100 MiB, or <see cref="MaxLogBytesVariable"/>.
+    /// </summary>
+    public long MaxLogBytes { get; init; } = Jobs.CappedLogStream.DefaultMaxBytes;
+
+    /// <summary>The back-off while the store is locked by another process or the disk is full (the agent keeps running meanwhile).</summary>
+    public StoreRetryPolicy StoreRetry { get; init; } = StoreRetryPolicy.Default;
+
     /// <summary>Where runners put per-run files.</summary>
     public required string WorkDirectory { get; init; }
 
@@ -52,6 +62,9 @@ public sealed class AgentOptions
         }
         return seconds <= 0 ? null : TimeSpan.FromSeconds(seconds);
     }
+
+    /// <summary>The log cap from <see cref="MaxLogBytesVariable"/> (bytes, or with a K, M or G suffix), else 100 MiB.</summary>
+    public static long ParseMaxLogBytes(Func<string, string?> environment) => Jobs.CappedLogStream.ParseMaxBytes(environment);
 
     public static TimeSpan ParseLease(Func<string, string?> environment)
     {

@@ -89,9 +89,36 @@ public sealed class LaunchAgent
         return queues;
     }
 
+    /// <summary>Why the agent stopped, once it has (null while it runs).</summary>
+    public AgentStop? Stopped { get; private set; }
+
+    private CancellationTokenSource? _stopSource;
+    private AgentStop? _requestedStop;
+
+    /// <summary>
+    /// Stops the agent as cancelling its token would, recording <paramref name="reason"/> as why (a signal, for one):
+    /// it stops or leaves its jobs, releases its leases and reports KILLED. Safe from any thread, before or while it runs.
+    /// </summary>
+    public void RequestStop(AgentStopReason reason, string text)
+    {
+        Interlocked.CompareExchange(ref _requestedStop, new AgentStop(reason, text), null);
+        try
+        {
+            Volatile.Read(ref _stopSource)?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // It has already stopped.
+        }
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var queues = await ResolveQueuesAsync(cancellationToken).ConfigureAwait(false);
+        using var stopSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Volatile.Write(ref _stopSource, stopSource);
+        if (Volatile.Read(ref _requestedStop) is not null) stopSource.Cancel();
+        var token = stopSource.Token;
+        var queues = await ResolveQueuesAsync(token).ConfigureAwait(false);
         var keys = queues.Select(q => new QueueKey(q.Entity, q.Project, q.Name)).ToList();
         var info = await _backend.RegisterAgentAsync(new AgentRegistration
         {
@@ -100,7 +127,7 @@ public sealed class LaunchAgent
             Queues = keys,
             ConfigJson = JsonTree.ToJson(_options.Config.GetDocument()),
             MaxJobs = MaxJobs,
-        }, cancellationToken).ConfigureAwait(false);
+        }, token).ConfigureAwait(false);
         Id = info.Id;
         Storage.PrivateFiles.EnsureDirectory(_backend.LogDirectory);
         Storage.PrivateFiles.EnsureDirectory(_options.WorkDirectory);
@@ -108,70 +135,150 @@ public sealed class LaunchAgent
             $"Agent {_options.Name} ({Id}) polling {string.Join(", ", queues.Select(q => q.Name))} in {_backend.Location}; max jobs {(MaxJobs == -1 ? "unlimited" : MaxJobs)}" +
             (_builder is null ? "" : $"; builder {_builder.Type}"));
 
-        var reason = "it was stopped (Ctrl+C or Stop-Job)";
+        AgentStop? stop = null;
         var leaveJobs = _options.LeaveJobsRunning;
         var status = AgentStatus.Polling;
+        var faults = new StoreFaults(_options.StoreRetry, (kind, message) => Report(kind, message));
+        var recovered = false;
+        var nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+        var nextRecovery = DateTime.UtcNow + _options.Lease;
+        var next = 0;
         try
         {
-            await RecoverOrphansAsync(keys, cancellationToken).ConfigureAwait(false);
-            var nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
-            var nextRecovery = DateTime.UtcNow + _options.Lease;
-            var next = 0;
-            while (!cancellationToken.IsCancellationRequested)
+            while (!token.IsCancellationRequested && stop is null)
             {
-                if (DateTime.UtcNow >= nextHeartbeat)
+                try
                 {
-                    var beat = await _backend.HeartbeatAsync(Id, _options.Lease, cancellationToken).ConfigureAwait(false);
-                    nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
-                    if (beat.StopRequested)
+                    if (!recovered)
                     {
-                        reason = "a stop was requested (Stop-WandbLaunchAgent)";
-                        leaveJobs |= beat.LeaveJobsRunning;
+                        await RecoverOrphansAsync(keys, token).ConfigureAwait(false);
+                        recovered = true;
+                    }
+                    if (DateTime.UtcNow >= nextHeartbeat)
+                    {
+                        await _backend.CheckStoreFileAsync(token).ConfigureAwait(false);
+                        var beat = await _backend.HeartbeatAsync(Id, _options.Lease, token).ConfigureAwait(false);
+                        nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+                        if (beat.StopRequested)
+                        {
+                            stop = new AgentStop(AgentStopReason.StopRequested, "a stop was requested (Stop-WandbLaunchAgent)");
+                            leaveJobs |= beat.LeaveJobsRunning;
+                            break;
+                        }
+                        ApplyHeartbeat(beat);
+                    }
+                    if (DateTime.UtcNow >= nextRecovery)
+                    {
+                        await RecoverOrphansAsync(keys, token).ConfigureAwait(false);
+                        nextRecovery = DateTime.UtcNow + _options.Lease;
+                    }
+
+                    while (HasCapacity && !token.IsCancellationRequested && keys.Count > 0)
+                    {
+                        LaunchJob? job = null;
+                        for (var i = 0; i < keys.Count && job is null; i++)
+                        {
+                            var index = (next + i) % keys.Count;
+                            try
+                            {
+                                job = await _backend.PopAsync(Id, keys[index], _options.Lease, token).ConfigureAwait(false);
+                            }
+                            catch (LaunchException e) when (e.ErrorId == "QueueNotFound")
+                            {
+                                QueueRemoved(keys, index);
+                                i--;
+                                continue;
+                            }
+                            if (job is not null) next = (index + 1) % keys.Count;
+                        }
+                        if (job is null) break;
+                        Track(job, running: null);
+                    }
+                    if (keys.Count == 0)
+                    {
+                        stop = new AgentStop(AgentStopReason.AllQueuesRemoved, "all its queues were removed");
                         break;
                     }
-                    ApplyHeartbeat(beat);
-                }
-                if (DateTime.UtcNow >= nextRecovery)
-                {
-                    await RecoverOrphansAsync(keys, cancellationToken).ConfigureAwait(false);
-                    nextRecovery = DateTime.UtcNow + _options.Lease;
-                }
 
-                while (HasCapacity && !cancellationToken.IsCancellationRequested)
-                {
-                    LaunchJob? job = null;
-                    for (var i = 0; i < keys.Count && job is null; i++)
+                    var newStatus = _jobs.IsEmpty ? AgentStatus.Polling : AgentStatus.Running;
+                    if (newStatus != status)
                     {
-                        var index = (next + i) % keys.Count;
-                        job = await _backend.PopAsync(Id, keys[index], _options.Lease, cancellationToken).ConfigureAwait(false);
-                        if (job is not null) next = (index + 1) % keys.Count;
+                        await _backend.SetAgentStatusAsync(Id, newStatus, token).ConfigureAwait(false);
+                        status = newStatus;
                     }
-                    if (job is null) break;
-                    Track(job, running: null);
+                    faults.Succeeded();
                 }
-
-                var newStatus = _jobs.IsEmpty ? AgentStatus.Polling : AgentStatus.Running;
-                if (newStatus != status)
+                catch (LaunchException e) when (!token.IsCancellationRequested && StoreFaults.IsTransient(e))
                 {
-                    status = newStatus;
-                    await _backend.SetAgentStatusAsync(Id, status, cancellationToken).ConfigureAwait(false);
+                    // Locked by another process, a full disk, a file it may not write for now: the agent keeps its
+                    // jobs and tries again, warning once per episode.
+                    if (await FatalStoreFaultAsync(e) is { } fatal)
+                    {
+                        stop = fatal;
+                        break;
+                    }
+                    await faults.WaitAsync(e, token).ConfigureAwait(false);
+                    nextHeartbeat = DateTime.UtcNow;
+                    continue;
+                }
+                catch (LaunchException e) when (!token.IsCancellationRequested && StoreFaults.IsStoreError(e))
+                {
+                    stop = await FatalStoreFaultAsync(e) ?? new AgentStop(AgentStopReason.StoreFailed, $"the store failed ({e.ErrorId}): {e.Message}");
+                    break;
                 }
 
                 Task ended;
                 lock (_signalLock) ended = _jobEnded.Task;
                 var wait = Min(_options.PollingInterval, nextHeartbeat - DateTime.UtcNow);
                 // While full, only a job ending (or a heartbeat) matters; otherwise any change to the store.
-                var change = HasCapacity ? _backend.WaitForChangeAsync(wait, cancellationToken) : Task.Delay(wait, cancellationToken);
+                var change = HasCapacity ? _backend.WaitForChangeAsync(wait, token) : Task.Delay(wait, token);
                 await Task.WhenAny(change, ended).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
         }
         finally
         {
-            await ShutdownAsync(reason, leaveJobs).ConfigureAwait(false);
+            stop ??= Volatile.Read(ref _requestedStop) ?? new AgentStop(AgentStopReason.Cancelled, "it was stopped (Ctrl+C or Stop-Job)");
+            Volatile.Write(ref _stopSource, null);
+            await ShutdownAsync(stop, leaveJobs).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>A store error that retrying cannot mend: the file was deleted or replaced (the real cause behind other errors), or it is damaged.</summary>
+    private async Task<AgentStop?> FatalStoreFaultAsync(LaunchException e)
+    {
+        try
+        {
+            await _backend.CheckStoreFileAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (LaunchException gone) when (gone.ErrorId is "StoreDeleted" or "StoreReplaced")
+        {
+            Report(AgentEventKind.Error, gone.Message);
+            return new AgentStop(gone.ErrorId == "StoreDeleted" ? AgentStopReason.StoreDeleted : AgentStopReason.StoreReplaced,
+                gone.ErrorId == "StoreDeleted" ? $"its store '{_backend.Location}' was deleted" : $"its store '{_backend.Location}' was replaced by another file");
+        }
+        if (e.ErrorId is "StoreDeleted" or "StoreReplaced")
+        {
+            Report(AgentEventKind.Error, e.Message);
+            return new AgentStop(e.ErrorId == "StoreDeleted" ? AgentStopReason.StoreDeleted : AgentStopReason.StoreReplaced, e.Message);
+        }
+        if (!StoreFaults.IsTransient(e)) Report(AgentEventKind.Error, e.Message);
+        return null;
+    }
+
+    private readonly HashSet<string> _removedQueues = [];
+
+    /// <summary>One of the agent's queues is gone: it keeps serving the others, and says so once.</summary>
+    private void QueueRemoved(List<QueueKey> keys, int index)
+    {
+        var key = keys[index];
+        keys.RemoveAt(index);
+        if (!_removedQueues.Add(key.Name)) return;
+        Report(AgentEventKind.Warning, keys.Count == 0
+            ? $"Queue {key.Name} was removed from {key.Entity}/{key.Project}; it was the agent's last queue, so the agent stops"
+            : $"Queue {key.Name} was removed from {key.Entity}/{key.Project}; the agent keeps serving {string.Join(", ", keys.Select(k => k.Name))}", queue: key.Name);
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? (a < TimeSpan.Zero ? TimeSpan.Zero : a) : (b < TimeSpan.Zero ? TimeSpan.Zero : b);
@@ -201,7 +308,7 @@ public sealed class LaunchAgent
             var runner = _runners.For(orphan.Resource);
             var logPath = LogPathOf(orphan);
             // The re-attached job keeps writing to this log (its output, its end), so it stays open until the job ends.
-            var log = new JobLog(logPath, SecretsOf(orphan));
+            var log = new JobLog(logPath, SecretsOf(orphan), _options.MaxLogBytes);
             IRunningJob? running;
             try
             {
@@ -257,7 +364,7 @@ public sealed class LaunchAgent
     /// <summary>The agent stops and leaves a running job on its target: its lease ends now, so the next agent re-attaches.</summary>
     private async Task LeaveRunningAsync(TrackedJob tracked, LaunchJob job, IRunningJob running, JobLog log)
     {
-        await _backend.ReleaseAsync(job.Id, Id!, CancellationToken.None).ConfigureAwait(false);
+        await Persist(() => _backend.ReleaseAsync(job.Id, Id!, CancellationToken.None)).ConfigureAwait(false);
         CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
         log.Agent($"agent {Id} stopped following the job, because {tracked.LeaveReason}; {running.Description} keeps running, and the next agent serving queue {job.Queue} re-attaches to it");
         Interlocked.Increment(ref _left);
@@ -271,7 +378,7 @@ public sealed class LaunchAgent
         if (running.Completion.IsCompleted || tracked.StopReason is not null || tracked.Lost) return;
         try
         {
-            await _backend.MarkRunningAsync(job.Id, Id!, running.Handle, CancellationToken.None).ConfigureAwait(false);
+            await Persist(() => _backend.MarkRunningAsync(job.Id, Id!, running.Handle, CancellationToken.None)).ConfigureAwait(false);
             Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] running ({running.Description})", job.Id, job.Queue);
         }
         catch (LaunchException)
@@ -288,12 +395,12 @@ public sealed class LaunchAgent
         JobOutcome? outcome = null;
         try
         {
-            using var log = attachedLog ?? new JobLog(logPath, SecretsOf(job));
+            using var log = attachedLog ?? new JobLog(logPath, SecretsOf(job), _options.MaxLogBytes);
             try
             {
                 if (running is null)
                 {
-                    job = await _backend.AckAsync(job.Id, Id!, logPath, CancellationToken.None).ConfigureAwait(false);
+                    job = await Persist(() => _backend.AckAsync(job.Id, Id!, logPath, CancellationToken.None)).ConfigureAwait(false);
                     tracked.Acknowledged = true;
                     log.Agent($"agent {_options.Name} ({Id}) took the job from queue {job.Queue} (attempt {job.Attempts}, run id {job.RunId})");
                     Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] starting: {job.Source} (run {job.RunId}{(job.Attempts > 1 ? $", attempt {job.Attempts}" : "")})", job.Id, job.Queue);
@@ -305,7 +412,7 @@ public sealed class LaunchAgent
                         await LeaveRunningAsync(tracked, job, running, log).ConfigureAwait(false);
                         return;
                     }
-                    await _backend.MarkRunningAsync(job.Id, Id!, running.Handle, CancellationToken.None).ConfigureAwait(false);
+                    await Persist(() => _backend.MarkRunningAsync(job.Id, Id!, running.Handle, CancellationToken.None)).ConfigureAwait(false);
                     Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] running ({running.Description})", job.Id, job.Queue);
                 }
                 else
@@ -330,7 +437,7 @@ public sealed class LaunchAgent
                 // Stopped before the job ran on its target: nothing of it runs any more, so it goes back on its queue.
                 var why = $"The agent stopped before the job started, because {tracked.LeaveReason}; it was put back on its queue.";
                 log.Agent(why);
-                await _backend.RequeueAsync(job.Id, Id!, why, CancellationToken.None).ConfigureAwait(false);
+                await Persist(() => _backend.RequeueAsync(job.Id, Id!, why, CancellationToken.None)).ConfigureAwait(false);
                 CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
                 Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] put back on its queue: the agent stopped before it started", job.Id, job.Queue);
                 return;
@@ -365,7 +472,7 @@ public sealed class LaunchAgent
                 {
                     var why = $"Preempted on attempt {job.Attempts}: {outcome.Message} Re-queued with the same run id ({job.RunId}), to resume with WANDB_RESUME=allow.";
                     log.Agent(why);
-                    await _backend.RequeueAsync(job.Id, Id!, why, CancellationToken.None).ConfigureAwait(false);
+                    await Persist(() => _backend.RequeueAsync(job.Id, Id!, why, CancellationToken.None)).ConfigureAwait(false);
                     CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
                     Report(AgentEventKind.Warning, $"{job.Id} [{job.Queue}] preempted on attempt {job.Attempts}; re-queued", job.Id, job.Queue);
                     return;
@@ -374,7 +481,7 @@ public sealed class LaunchAgent
                     $"The job was preempted on each of its {job.Attempts} attempts; preempted jobs are re-queued at most {MaxPreemptions} times. Last time: {outcome.Message}");
             }
             log.Agent(Describe(outcome));
-            await _backend.FinishAsync(job.Id, Id!, outcome, CancellationToken.None).ConfigureAwait(false);
+            await Persist(() => _backend.FinishAsync(job.Id, Id!, outcome, CancellationToken.None)).ConfigureAwait(false);
             CodeDirectory.RemoveRunDirectory(_options.WorkDirectory, job.RunId, log.Agent);
             if (outcome.State == LaunchJobState.Finished) Interlocked.Increment(ref _finished);
             else Interlocked.Increment(ref _failed);
@@ -512,9 +619,11 @@ public sealed class LaunchAgent
         return _secrets.WithSpec(job.GetSpec());
     }
 
-    private async Task ShutdownAsync(string reason, bool leaveJobs)
+    private async Task ShutdownAsync(AgentStop stop, bool leaveJobs)
     {
+        Stopped = stop;
         if (Id is null) return;
+        var reason = stop.Text;
         if (leaveJobs)
         {
             if (!_jobs.IsEmpty) Report(AgentEventKind.Status, $"Leaving {_jobs.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
@@ -529,15 +638,20 @@ public sealed class LaunchAgent
         await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         try
         {
-            await _backend.SetAgentStatusAsync(Id, AgentStatus.Killed, CancellationToken.None).ConfigureAwait(false);
+            await StoreFaults.RetryAsync(() => _backend.SetAgentStatusAsync(Id, AgentStatus.Killed, CancellationToken.None), _options.StoreRetry, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
         catch (LaunchException e)
         {
             Report(AgentEventKind.Error, $"Could not record the agent as stopped: {e.Message}");
         }
-        Report(AgentEventKind.Status, $"Agent {_options.Name} ({Id}) stopped because {reason}: {_finished} job(s) finished, {_failed} failed or stopped" +
+        Report(stop.IsFailure ? AgentEventKind.Error : AgentEventKind.Status, $"Agent {_options.Name} ({Id}) stopped because {reason}: {_finished} job(s) finished, {_failed} failed or stopped" +
                                       (_left > 0 ? $", {_left} left running for the next agent" : ""));
     }
+
+    /// <summary>A job's write to the store, tried again while the store is locked or full (for up to 10 minutes), so a busy store does not lose the job's record.</summary>
+    private Task Persist(Func<Task> write) => StoreFaults.RetryAsync(write, _options.StoreRetry, TimeSpan.FromMinutes(10));
+
+    private Task<T> Persist<T>(Func<Task<T>> write) => StoreFaults.RetryAsync(write, _options.StoreRetry, TimeSpan.FromMinutes(10));
 
     private void Report(AgentEventKind kind, string message, string? jobId = null, string? queue = null) =>
         _events.Report(new AgentEvent(DateTimeOffset.Now, kind, _secrets.Redact(message), jobId, queue));

@@ -21,15 +21,16 @@ public sealed class JobLog : IDisposable
     private readonly SecretRedactor _secrets;
     private DateTime? _unsavedOutputAt;
 
-    public JobLog(string path, IEnumerable<string?> secrets)
-        : this(path, SecretRedactor.Of(secrets))
+    public JobLog(string path, IEnumerable<string?> secrets, long? maxBytes = null)
+        : this(path, SecretRedactor.Of(secrets), maxBytes)
     {
     }
 
     /// <param name="path">The log file, created 0600 (its folder 0700) on Unix.</param>
     /// <param name="secrets">Every secret value in play: replaced by <c>***</c> wherever it occurs in a line.</param>
-    public JobLog(string path, SecretRedactor secrets)
-        : this(path, OpenAppend(path), secrets)
+    /// <param name="maxBytes">The most the log (with its rotated part) keeps; null for <see cref="CappedLogStream.DefaultMaxBytes"/>.</param>
+    public JobLog(string path, SecretRedactor secrets, long? maxBytes = null)
+        : this(path, OpenAppend(path, maxBytes ?? CappedLogStream.DefaultMaxBytes), secrets)
     {
     }
 
@@ -43,11 +44,11 @@ public sealed class JobLog : IDisposable
     /// <summary>A log that keeps nothing, for rendering a job without running it.</summary>
     public static JobLog Discard() => new("(none)", Stream.Null, SecretRedactor.None);
 
-    private static FileStream OpenAppend(string path)
+    private static Stream OpenAppend(string path, long maxBytes)
     {
         // A new folder is made private; an existing one is the agent's to tighten (LaunchAgent does, for its logs folder).
         PrivateFiles.EnsureDirectory(System.IO.Path.GetDirectoryName(path)!, tightenExisting: false);
-        return PrivateFiles.OpenAppend(path, FileShare.ReadWrite | FileShare.Delete);
+        return new CappedLogStream(path, maxBytes);
     }
 
     public string Path { get; }
@@ -122,7 +123,15 @@ public sealed class JobLog : IDisposable
     {
         File.Delete(path);
         File.Delete(path + ".cursor");
+        File.Delete(CappedLogStream.RotatedPath(path));
     }
+
+    /// <summary>The last <paramref name="lines"/> lines of the log at <paramref name="path"/>, read from its end.</summary>
+    public static IReadOnlyList<string> ReadTail(string path, int lines) => LogTail.Read(path, lines);
+
+    /// <summary>Every file of the log at <paramref name="path"/>, oldest first: its rotated part, if any, then the log.</summary>
+    public static IEnumerable<string> Files(string path) =>
+        new[] { CappedLogStream.RotatedPath(path), path }.Where(File.Exists);
 
     private static string? LastLine(string path)
     {

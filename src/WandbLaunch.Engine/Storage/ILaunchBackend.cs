@@ -111,6 +111,12 @@ public interface ILaunchBackend : IDisposable
     Task RequestAgentStopAsync(string agentId, CancellationToken cancellationToken, bool leaveJobsRunning = false);
 
     /// <summary>
+    /// Throws StoreDeleted or StoreReplaced when the store this backend has open is no longer the one at its location
+    /// (a store that cannot tell does nothing).
+    /// </summary>
+    Task CheckStoreFileAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
     /// Completes when something in the store may have changed (another process committed), or after
     /// <paramref name="timeout"/>. Lets an idle agent start a new job at once instead of on its next poll.
     /// </summary>

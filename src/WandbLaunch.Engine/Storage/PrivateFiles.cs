@@ -48,9 +48,9 @@ public static class PrivateFiles
     }
 
     /// <summary>Opens <paramref name="path"/> for appending, created 0600 when new and tightened when it exists.</summary>
-    public static FileStream OpenAppend(string path, FileShare share)
+    public static FileStream OpenAppend(string path, FileShare share, int bufferSize = 4096)
     {
-        var options = new FileStreamOptions { Mode = System.IO.FileMode.Append, Access = FileAccess.Write, Share = share };
+        var options = new FileStreamOptions { Mode = System.IO.FileMode.Append, Access = FileAccess.Write, Share = share, BufferSize = bufferSize };
         if (Applies) options.UnixCreateMode = FileMode;
         var stream = new FileStream(path, options);
         TightenFile(path);

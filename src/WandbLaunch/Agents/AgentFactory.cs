@@ -21,6 +21,7 @@ internal static class AgentFactory
             PollingInterval = pollingSeconds is { } s ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(1),
             Lease = AgentOptions.ParseLease(env),
             StartTimeout = AgentOptions.ParseStartTimeout(env),
+            MaxLogBytes = AgentOptions.ParseMaxLogBytes(env),
             Environment = env,
             RegistryCredential = credential,
             LeaveJobsRunning = leaveJobsRunning,

@@ -16,6 +16,7 @@ public sealed class LaunchAgentJob : Job2
     private readonly AgentEventQueue _events;
     private readonly CancellationTokenSource _stop = new();
     private Task? _run;
+    private TerminationSignals.Subscription? _signals;
     private string _status = "Not started";
 
     internal LaunchAgentJob(string command, string name, LaunchAgent agent, AgentEventQueue events)
@@ -39,6 +40,9 @@ public sealed class LaunchAgentJob : Job2
     /// <summary>The agent's id in the store, once registered.</summary>
     public string? AgentId => _agent.Id;
 
+    /// <summary>Why the agent stopped (its reason and a sentence), once it has.</summary>
+    public AgentStop? StopReason => _agent.Stopped;
+
     /// <summary>Jobs the agent is running now.</summary>
     public int ActiveJobs => _agent.ActiveJobs;
 
@@ -57,6 +61,9 @@ public sealed class LaunchAgentJob : Job2
         if (JobStateInfo.State != JobState.NotStarted) throw new InvalidOperationException("The agent job has already started.");
         SetJobState(JobState.Running);
         _status = "Running";
+        // SIGTERM and SIGHUP, which end pwsh, stop the agent first (its jobs stopped, KILLED recorded); SIGINT is
+        // the session's Ctrl+C and leaves a background agent alone.
+        _signals = TerminationSignals.Subscribe(_agent, interrupt: false);
         var pump = Task.Run(Pump);
         _run = Task.Run(async () =>
         {
@@ -82,7 +89,16 @@ public sealed class LaunchAgentJob : Job2
             }
             _events.Complete();
             await pump.ConfigureAwait(false);
-            Finish(_stop.IsCancellationRequested ? JobState.Stopped : JobState.Completed, "Stopped");
+            // The agent decided why it stopped: a store it cannot use fails the job, with the real reason.
+            var stopped = _agent.Stopped;
+            var status = stopped is null ? "Stopped" : "Stopped because " + stopped.Text;
+            if (stopped is { IsFailure: true })
+            {
+                Error.Add(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
+                    $"The agent stopped because {stopped.Text}.", _agent.Id)));
+                Finish(JobState.Failed, status);
+            }
+            else Finish(_stop.IsCancellationRequested ? JobState.Stopped : JobState.Completed, status);
         });
     }
 
@@ -98,7 +114,15 @@ public sealed class LaunchAgentJob : Job2
     private void Finish(JobState state, string status)
     {
         _status = status;
+        if (_signals?.ExitCode is not null)
+        {
+            // SIGTERM or SIGHUP stopped the agent: the process is about to end with the signal's exit code (see
+            // TerminationSignals). Finishing the job now would let a waiting `Wait-Job` end pwsh first, with 0.
+            _signals.Complete();
+            return;
+        }
         SetJobState(state);
+        _signals?.Dispose();
     }
 
     /// <inheritdoc />
@@ -158,6 +182,7 @@ public sealed class LaunchAgentJob : Job2
         if (disposing)
         {
             AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+            _signals?.Dispose();
             if (!IsFinished(JobStateInfo.State)) StopJob();
             _stop.Dispose();
         }

@@ -111,6 +111,8 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     private void RunInForeground(LaunchAgent agent, AgentEventQueue events)
     {
         using var _ = events;
+        // SIGTERM, SIGHUP and SIGINT stop the agent as Ctrl+C does (see TerminationSignals).
+        using var signals = TerminationSignals.Subscribe(agent, interrupt: true);
         var run = Task.Run(async () =>
         {
             try
@@ -130,13 +132,29 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         catch (PipelineStoppedException)
         {
             // Ctrl+C: the agent was cancelled by StopProcessing; let it stop its jobs and deregister before returning.
+            // (pwsh also stops the pipeline on SIGHUP, ending its session: the signal's exit code still applies.)
             run.Wait(TimeSpan.FromSeconds(60));
+            ExitOnSignal(signals);
             throw;
         }
         catch (LaunchException e)
         {
             ThrowTerminatingError(LaunchErrors.ToRecord(e));
         }
+        ExitOnSignal(signals);
+        if (agent.Stopped is { IsFailure: true } stopped)
+        {
+            ThrowTerminatingError(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
+                $"The agent stopped because {stopped.Text}.", agent.Id)));
+        }
+    }
+
+    /// <summary>After SIGTERM or SIGHUP, once the agent has stopped and said so, the process ends as the signal's default action would have ended it.</summary>
+    private static void ExitOnSignal(TerminationSignals.Subscription signals)
+    {
+        if (signals.ExitCode is not { } code) return;
+        signals.Complete();
+        Environment.Exit(code);
     }
 
     private void Write(AgentEvent e) =>

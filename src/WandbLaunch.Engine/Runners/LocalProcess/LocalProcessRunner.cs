@@ -42,7 +42,10 @@ public sealed class LocalProcessRunner : ILaunchRunner
         var codeDirectory = await CodeDirectory.ResolveAsync(context.Spec, context.WorkDirectory, context.Job.RunId, context.Job.Id, log, cancellationToken).ConfigureAwait(false);
         var workingDirectory = plan.WorkingDirectory is null ? codeDirectory : WorkingDirectoryIn(codeDirectory, plan.WorkingDirectory);
 
-        var info = new ProcessStartInfo(plan.Command[0])
+        // In a session of its own (see ProcessGroup), so that stopping the job reaches everything it started.
+        var setsid = ProcessGroup.Setsid;
+        if (setsid is not null) EnsureFindable(plan.Command[0], workingDirectory, plan.Environment);
+        var info = new ProcessStartInfo(setsid ?? plan.Command[0])
         {
             WorkingDirectory = workingDirectory,
             UseShellExecute = false,
@@ -50,6 +53,11 @@ public sealed class LocalProcessRunner : ILaunchRunner
             RedirectStandardError = true,
             RedirectStandardInput = true,
         };
+        if (setsid is not null)
+        {
+            info.ArgumentList.Add("--");
+            info.ArgumentList.Add(plan.Command[0]);
+        }
         foreach (var argument in plan.Command.Skip(1)) info.ArgumentList.Add(argument);
         foreach (var (name, value) in plan.Environment) info.Environment[name] = value;
 
@@ -64,7 +72,33 @@ public sealed class LocalProcessRunner : ILaunchRunner
         {
             throw new JobFailedException(FailureStage.Run, $"Could not start '{plan.Command[0]}': {e.Message}. Check the entry point (overrides.entry_point) and the agent's PATH.", e);
         }
-        return new RunningProcess(process, log);
+        return new RunningProcess(process, log, context.Job.Id, ownGroup: setsid is not null, StopGracePeriod);
+    }
+
+    /// <summary>
+    /// How long a stopped job's processes get between SIGTERM and SIGKILL: 5 s. (W&amp;B's stopped_run_timeout is
+    /// meant for this; it is not read here yet.)
+    /// </summary>
+    public static readonly TimeSpan DefaultStopGracePeriod = TimeSpan.FromSeconds(5);
+
+    internal TimeSpan StopGracePeriod { get; init; } = DefaultStopGracePeriod;
+
+    /// <summary>
+    /// setsid would only report a missing program in the job's output: look it up first, as starting it directly
+    /// would, so that the failure names the entry point.
+    /// </summary>
+    private static void EnsureFindable(string command, string workingDirectory, IReadOnlyDictionary<string, string> environment)
+    {
+        bool Executable(string path) => File.Exists(path) && (OperatingSystem.IsWindows() || (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0);
+        var found = command.Contains('/')
+            ? Executable(Path.Combine(workingDirectory, command))
+            : ((environment.TryGetValue("PATH", out var p) ? p : System.Environment.GetEnvironmentVariable("PATH")) ?? "")
+                .Split(':', StringSplitOptions.RemoveEmptyEntries).Any(d => Executable(Path.Combine(d, command)));
+        if (!found)
+        {
+            throw new JobFailedException(FailureStage.Run,
+                $"Could not start '{command}': no such executable file. Check the entry point (overrides.entry_point) and the agent's PATH.");
+        }
     }
 
     public Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
@@ -79,6 +113,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
                 log.Agent($"killing process tree {handle.Pid}, left running by agent {job.PreviousAgentId}");
                 try
                 {
+                    // Its group too: a job started in a session of its own has its pid as group id.
+                    if (ProcessGroup.IsAlive(handle.Pid)) ProcessGroup.Signal(handle.Pid, ProcessGroup.SigKill);
                     orphan.Kill(entireProcessTree: true);
                 }
                 catch (InvalidOperationException)

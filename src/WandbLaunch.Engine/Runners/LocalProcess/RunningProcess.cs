@@ -9,12 +9,27 @@ internal sealed class RunningProcess : IRunningJob
     private readonly Process _process;
     private readonly JobLog _log;
     private static readonly TimeSpan OutputDrainTime = TimeSpan.FromSeconds(2);
+    private readonly string _traceId;
+    private readonly bool _ownGroup;
+    private readonly TimeSpan _grace;
+    private readonly int _pid;
     private volatile bool _cancelled;
+    private int _stopStarted;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public RunningProcess(Process process, JobLog log)
+    /// <param name="process">The job's process.</param>
+    /// <param name="log">Where its output goes.</param>
+    /// <param name="traceId">The job's id, in every process it starts as WANDB_LAUNCH_TRACE_ID.</param>
+    /// <param name="ownGroup">Whether the process leads a session and process group of its own (see <see cref="ProcessGroup"/>).</param>
+    /// <param name="grace">How long a stop waits after SIGTERM before SIGKILL.</param>
+    public RunningProcess(Process process, JobLog log, string traceId, bool ownGroup, TimeSpan grace)
     {
         _process = process;
         _log = log;
+        _traceId = traceId;
+        _ownGroup = ownGroup;
+        _grace = grace;
+        _pid = process.Id;
         Handle = ProcessHandle.Of(process).ToString();
         Description = $"pid {process.Id}";
         _process.StandardInput.Close();
@@ -39,7 +54,12 @@ internal sealed class RunningProcess : IRunningJob
         await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(OutputDrainTime)).ConfigureAwait(false);
         var code = _process.ExitCode;
         _process.Dispose();
-        if (_cancelled) return JobOutcome.Stopped("Stopped on request; its process tree was killed.");
+        if (_cancelled)
+        {
+            // Its own end is not the job's: what it started may still be running until the stop has finished.
+            await _stopped.Task.ConfigureAwait(false);
+            return JobOutcome.Stopped("Stopped on request; its processes were ended.");
+        }
         if (code == 0) return JobOutcome.Finished();
         var tail = _log.Tail();
         var message = tail.Count == 0
@@ -63,14 +83,37 @@ internal sealed class RunningProcess : IRunningJob
     public Task CancelAsync()
     {
         _cancelled = true;
+        if (Interlocked.Exchange(ref _stopStarted, 1) == 0) _ = StopAsync();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>SIGTERM to the job's group, SIGKILL after the grace period, then its tree and anything with its trace id.</summary>
+    private async Task StopAsync()
+    {
         try
         {
-            _process.Kill(entireProcessTree: true);
+            if (_ownGroup)
+            {
+                var forced = await ProcessGroup.StopAsync(_pid, _traceId, _grace).ConfigureAwait(false);
+                if (forced) _log.Agent($"some of the job's processes ignored SIGTERM for {_grace.TotalSeconds:0.#} s and were killed");
+            }
+            try
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Already exited (or disposed once it did).
+            }
+            StrayProcesses.Kill(_traceId);
         }
-        catch (InvalidOperationException)
+        catch (ObjectDisposedException)
         {
-            // Already exited.
+            // The log closed as the job ended.
         }
-        return Task.CompletedTask;
+        finally
+        {
+            _stopped.TrySetResult();
+        }
     }
 }

@@ -18,25 +18,32 @@ namespace WandbLaunch.Engine.Storage.Sqlite;
 /// </summary>
 internal sealed class SqliteDatabase : IDisposable
 {
-    private const int BusyTimeoutMs = 30_000;
+    /// <summary>How long a statement waits for another process's lock before SQLITE_BUSY: 30 s.</summary>
+    public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(30);
+    private readonly int _busyTimeoutMs;
     private const int MaxIdleConnections = 4;
     private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> Statements = new();
     private readonly string _connectionString;
+    private readonly string _existingFileConnectionString;
     private readonly object _initLock = new();
     private readonly ConcurrentStack<SqliteConnection> _idle = new();
     private bool _initialized;
     private volatile bool _disposed;
 
-    public SqliteDatabase(string path)
+    public SqliteDatabase(string path, TimeSpan? busyTimeout = null)
     {
         Path = path;
+        _busyTimeoutMs = (int)Math.Max(1, (busyTimeout ?? DefaultBusyTimeout).TotalMilliseconds);
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = false,
-            DefaultTimeout = BusyTimeoutMs / 1000,
+            DefaultTimeout = Math.Max(1, _busyTimeoutMs / 1000),
         }.ToString();
+        // Once the store exists, a missing file is a fault to report (SqliteStoreFile), not a new store to create
+        // without its schema.
+        _existingFileConnectionString = new SqliteConnectionStringBuilder(_connectionString) { Mode = SqliteOpenMode.ReadWrite }.ToString();
     }
 
     public string Path { get; }
@@ -130,12 +137,12 @@ internal sealed class SqliteDatabase : IDisposable
 
     private SqliteConnection OpenRaw()
     {
-        var connection = new SqliteConnection(_connectionString);
+        var connection = new SqliteConnection(_initialized ? _existingFileConnectionString : _connectionString);
         try
         {
             connection.Open();
             using var pragma = connection.CreateCommand();
-            pragma.CommandText = $"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+            pragma.CommandText = $"PRAGMA busy_timeout = {_busyTimeoutMs}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
             pragma.ExecuteNonQuery();
             return connection;
         }
@@ -257,6 +264,9 @@ internal sealed class SqliteDatabase : IDisposable
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>Throws StoreDeleted or StoreReplaced when the file at <see cref="Path"/> is no longer the store this process opened.</summary>
+    public void CheckFile() => SqliteStoreFile.Check(Path);
+
     public LaunchException Translate(SqliteException e) => e.SqliteErrorCode switch
     {
         26 => new LaunchException("StoreNotDatabase", LaunchErrorCategory.InvalidData,
@@ -265,7 +275,10 @@ internal sealed class SqliteDatabase : IDisposable
         11 => new LaunchException("StoreCorrupt", LaunchErrorCategory.InvalidData,
             $"The launch store '{Path}' is damaged (SQLite reports: {e.Message}).", Path, e),
         5 or 6 => new LaunchException("StoreBusy", LaunchErrorCategory.ResourceUnavailable,
-            $"The launch store '{Path}' stayed locked by another process for {BusyTimeoutMs / 1000} s.", Path, e),
+            $"The launch store '{Path}' stayed locked by another process for {_busyTimeoutMs / 1000.0:0.###} s.", Path, e),
+        13 => new LaunchException("StoreFull", LaunchErrorCategory.WriteError,
+            $"The launch store '{Path}' cannot grow: the disk (or the user's quota) is full. Free space on that file system; nothing was written.", Path, e),
+        14 when _initialized && !File.Exists(Path) => SqliteStoreFile.Deleted(Path, e),
         8 or 14 or 23 => new LaunchException("StoreNotWritable", LaunchErrorCategory.WriteError,
             $"Cannot open or write the launch store '{Path}': {e.Message}", Path, e),
         _ => new LaunchException("StoreError", LaunchErrorCategory.WriteError,

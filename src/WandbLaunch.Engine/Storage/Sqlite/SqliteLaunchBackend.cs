@@ -18,8 +18,14 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     /// The entity used when a caller names none; null means WANDB_ENTITY, else the local user name, read at each use.
     /// </param>
     public SqliteLaunchBackend(string path, string? defaultEntity = null)
+        : this(path, defaultEntity, SqliteDatabase.DefaultBusyTimeout)
     {
-        _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)));
+    }
+
+    /// <summary>A backend whose statements wait at most <paramref name="busyTimeout"/> for another process's lock (tests use a short one).</summary>
+    internal SqliteLaunchBackend(string path, string? defaultEntity, TimeSpan busyTimeout)
+    {
+        _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)), busyTimeout);
         _changes = new SqliteChangeWatcher(_db);
         _defaultEntity = defaultEntity;
     }
@@ -226,10 +232,11 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var lease = _db.Rent();
+        SqliteTransaction? tx = null;
         try
         {
             var connection = lease.Connection;
-            using var tx = connection.BeginTransaction(deferred: false);
+            tx = connection.BeginTransaction(deferred: false);
             var result = work(connection, tx);
             tx.Commit();
             _changes.NotifyLocalChange();
@@ -239,6 +246,25 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         {
             lease.Break();
             throw _db.Translate(e);
+        }
+        finally
+        {
+            DisposeAfterFailure(tx);
+        }
+    }
+
+    /// <summary>
+    /// Ends the transaction; after SQLITE_FULL or an I/O error SQLite has already rolled it back, and the rollback
+    /// the dispose attempts ("no transaction is active") must not hide the error that says what happened.
+    /// </summary>
+    private static void DisposeAfterFailure(SqliteTransaction? tx)
+    {
+        try
+        {
+            tx?.Dispose();
+        }
+        catch (SqliteException)
+        {
         }
     }
 
@@ -254,6 +280,12 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
             lease.Break();
             throw _db.Translate(e);
         }
+    }
+
+    public Task CheckStoreFileAsync(CancellationToken cancellationToken)
+    {
+        _db.CheckFile();
+        return Task.CompletedTask;
     }
 
     public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken) =>
