@@ -145,7 +145,7 @@ public sealed class PathsAndNamesTests : IDisposable
         { "run_id", "../x", "InvalidRunId" },
         { "run_id", "/tmp", "InvalidRunId" },
         { "run_id", "ABC", "InvalidRunId" },
-        { "run_id", "a\0b", "InvalidRunId" },
+        { "run_id", "a\u001b[2Jb", "InvalidRunId" }, // NUL anywhere is ValueContainsNul first (ValuesTests)
         { "run_id", "-abc", "InvalidRunId" },
         { "run_id", new string('a', 33), "InvalidRunId" },
         { "sweep_id", "../s", "InvalidSweepId" },
@@ -169,6 +169,10 @@ public sealed class PathsAndNamesTests : IDisposable
         { "overrides.dockerfile", "C:\\Windows\\x", "InvalidDockerfilePath" },
         { "git.version", "--upload-pack=touch /tmp/owned", "InvalidGitVersion" },
         { "git.version", "main\nx", "InvalidGitVersion" },
+        { "author", "jane\u001b]0;owned\u0007", "InvalidAuthor" },
+        { "overrides.artifacts", "../../x", "InvalidArtifactName" },
+        { "overrides.artifacts", "e/../data:v1", "InvalidArtifactName" },
+        { "overrides.artifacts", "data:v1/../../x", "InvalidArtifactName" },
     };
 
     [Theory]
@@ -179,7 +183,8 @@ public sealed class PathsAndNamesTests : IDisposable
         var queue = await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
         var spec = new JsonObject { ["uri"] = _dir.Path, ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("true") } };
         if (field == "job") spec.Remove("uri");
-        if (field.StartsWith("overrides.", StringComparison.Ordinal)) ((JsonObject)spec["overrides"]!)[field["overrides.".Length..]] = value;
+        if (field == "overrides.artifacts") ((JsonObject)spec["overrides"]!)["artifacts"] = new JsonObject { [value] = "ent/proj/other:v0" };
+        else if (field.StartsWith("overrides.", StringComparison.Ordinal)) ((JsonObject)spec["overrides"]!)[field["overrides.".Length..]] = value;
         else if (field == "git.version") spec["git"] = new JsonObject { ["version"] = value };
         else spec[field] = value;
 
@@ -207,13 +212,17 @@ public sealed class PathsAndNamesTests : IDisposable
     [InlineData("overrides.working_dir", "src/./train")]
     [InlineData("build_context", "docker/ctx")]
     [InlineData("git.version", "release/v1.2")]
+    [InlineData("author", "Jane Doe (ML)")]
+    [InlineData("overrides.artifacts", "ent/proj/dataset:v3")]
+    [InlineData("overrides.artifacts", "tokenizer:latest")]
     public async Task Ordinary_values_are_still_accepted(string field, string value)
     {
         using var backend = new SqliteLaunchBackend(_dir.File("launch.db"), "ent");
         await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
         var spec = new JsonObject { ["uri"] = _dir.Path, ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("true") } };
         if (field == "job") spec.Remove("uri");
-        if (field.StartsWith("overrides.", StringComparison.Ordinal)) ((JsonObject)spec["overrides"]!)[field["overrides.".Length..]] = value;
+        if (field == "overrides.artifacts") ((JsonObject)spec["overrides"]!)["artifacts"] = new JsonObject { [value] = "ent/proj/other:v0" };
+        else if (field.StartsWith("overrides.", StringComparison.Ordinal)) ((JsonObject)spec["overrides"]!)[field["overrides.".Length..]] = value;
         else if (field == "git.version") spec["git"] = new JsonObject { ["version"] = value };
         else spec[field] = value;
         var job = await backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, "q"), new PushRequest { Spec = spec }, CancellationToken.None);

@@ -47,7 +47,7 @@ Describe 'Submit-WandbLaunchJob refuses hostile names and paths' {
             @{ Case = "run_id '..'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = '..' } }
             @{ Case = "run_id '../x'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = '../x' } }
             @{ Case = "run_id '/etc'"; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = '/etc' } }
-            @{ Case = 'run_id with NUL'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = "ab`0cd" } }
+            @{ Case = 'run_id with NUL'; ErrorId = 'ValueContainsNul'; Field = 'run_id'; Extra = @{ run_id = "ab`0cd" } }
             @{ Case = 'run_id with an ANSI escape'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = "a`e[2Jb" } }
             @{ Case = 'run_id of 33 characters'; ErrorId = 'InvalidRunId'; Field = 'run_id'; Extra = @{ run_id = 'a' * 33 } }
             @{ Case = "sweep_id '../s'"; ErrorId = 'InvalidSweepId'; Field = 'sweep_id'; Extra = @{ sweep_id = '../s' } }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
@@ -46,12 +45,17 @@ public static class SpecNames
         if (JsonTree.TryGetString(spec["entity"], out var entity) && entity.Length > 0) Entity(entity, "entity");
         if (JsonTree.TryGetString(spec["project"], out var project) && project.Length > 0) Project(project, "project");
         if (JsonTree.TryGetString(spec["name"], out var name) && name.Length > 0) RunName(name, "name");
+        if (JsonTree.TryGetString(spec["author"], out var author) && author.Length > 0) RunName(author, "author", "InvalidAuthor");
         if (JsonTree.TryGetString(spec["job"], out var job)) JobName(job, "job");
         if (JsonTree.TryGetString(spec["build_context"], out var context) && context.Length > 0) RelativePath(context, "build_context", "InvalidBuildContext");
         if (JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var version) && version.Length > 0) GitVersion(version, "git.version");
         var overrides = spec["overrides"] as JsonObject;
         if (JsonTree.TryGetString(overrides?["working_dir"], out var workingDir) && workingDir.Length > 0) RelativePath(workingDir, "overrides.working_dir", "InvalidWorkingDir");
         if (JsonTree.TryGetString(overrides?["dockerfile"], out var dockerfile) && dockerfile.Length > 0) RelativePath(dockerfile, "overrides.dockerfile", "InvalidDockerfilePath");
+        if (overrides?["artifacts"] is JsonObject artifacts)
+        {
+            foreach (var (artifact, _) in artifacts) ArtifactName(artifact, "overrides.artifacts");
+        }
     }
 
     /// <summary>
@@ -98,12 +102,12 @@ public static class SpecNames
         return value;
     }
 
-    /// <summary>A run's display name: 1–128 characters, no control character.</summary>
-    public static string RunName(string value, string field)
+    /// <summary>A run's display name (or its author): 1–128 characters, no control character.</summary>
+    public static string RunName(string value, string field, string errorId = "InvalidRunName")
     {
         if (value.Length is 0 or > MaxRunNameLength || value.Any(char.IsControl))
         {
-            throw Refuse("InvalidRunName", field, value, $"a run name has 1 to {MaxRunNameLength} characters and no control character (newline, tab, escape, NUL)");
+            throw Refuse(errorId, field, value, $"a run name has 1 to {MaxRunNameLength} characters and no control character (newline, tab, escape, NUL)");
         }
         return value;
     }
@@ -126,6 +130,35 @@ public static class SpecNames
         catch (LaunchException)
         {
             throw Refuse("InvalidJobName", field, value, allowed);
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// An artifact a job uses (a key of <c>overrides.artifacts</c>): <c>name[:alias]</c> or
+    /// <c>entity/project/name[:alias]</c>, the parts as in <see cref="JobName"/>.
+    /// </summary>
+    public static string ArtifactName(string value, string field)
+    {
+        var parts = value.Split('/');
+        var last = parts[^1].Split(':', 2);
+        var valid = parts.Length is 1 or 3 && IsArtifactPart(last[0]) && (last.Length == 1 || IsArtifactPart(last[1]));
+        if (valid && parts.Length == 3)
+        {
+            try
+            {
+                Entity(parts[0], field);
+                Project(parts[1], field);
+            }
+            catch (LaunchException)
+            {
+                valid = false;
+            }
+        }
+        if (!valid)
+        {
+            throw Refuse("InvalidArtifactName", field, value,
+                $"an artifact is named name[:alias] or entity/project/name[:alias]: the name and alias 1 to {MaxArtifactPartLength} of letters, digits, '-', '_' and '.', starting with a letter or digit");
         }
         return value;
     }
@@ -186,30 +219,15 @@ public static class SpecNames
     }
 
     /// <summary>
-    /// A value for a message: in single quotes, control characters escaped (\n, \u001b, \0), at most 100 characters
-    /// shown (then how long it is), so no value can forge console lines or escape sequences.
+    /// A value for a message: in single quotes, control characters escaped (<see cref="Text.Printable.Escape"/>), at
+    /// most 100 characters shown (then how long it is), so no value can forge console lines or escape sequences.
     /// </summary>
     public static string Quote(string? value)
     {
         if (value is null) return "(none)";
         const int shown = 100;
-        var text = new StringBuilder("'");
-        foreach (var c in value.Length > shown ? value[..shown] : value)
-        {
-            text.Append(c switch
-            {
-                '\0' => "\\0",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                '\'' => "''",
-                _ when char.IsControl(c) => "\\u" + ((int)c).ToString("x4", CultureInfo.InvariantCulture),
-                _ => c.ToString(),
-            });
-        }
-        text.Append('\'');
-        if (value.Length > shown) text.Append(CultureInfo.InvariantCulture, $"… ({value.Length} characters)");
-        return text.ToString();
+        var text = "'" + Text.Printable.Escape(value.Length > shown ? value[..shown] : value) + "'";
+        return value.Length > shown ? text + string.Create(CultureInfo.InvariantCulture, $"… ({value.Length} characters)") : text;
     }
 
     private static bool IsLowerAlnum(char c) => c is >= 'a' and <= 'z' or >= '0' and <= '9';

@@ -42,6 +42,8 @@ internal abstract class ContextStore : IDisposable
             throw new JobFailedException(FailureStage.Build,
                 $"builder.build-context-store '{store}' is not a supported store. Use s3://<bucket>[/<prefix>], gs://<bucket>[/<prefix>] or https://<account>.blob.core.windows.net/<container>[/<prefix>].");
         }
+        // The object is deleted after the build: a run id from an older store ('../x') must not name another object.
+        Specs.SpecNames.RunId(runId, "run_id");
         return $"{root}/{runId}.tgz";
     }
 
