@@ -13,7 +13,7 @@ namespace WandbLaunch.Engine.Agent;
 /// <summary>
 /// Shows exactly what an agent would submit for a job (a command line, a container, Kubernetes manifests) without
 /// contacting anything and without secrets (every known secret value is shown as <c>***</c>, see
-/// <see cref="SecretRedactor"/>). Used by Get-WandbLaunchJobManifest and Submit-WandbLaunchJob -WhatIf.
+/// <see cref="SecretRedactor"/>). <see cref="Services.JobSubmission"/> renders every request with it before storing it.
 /// </summary>
 public static class JobPreview
 {

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Management.Automation;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Services;
 using WandbLaunch.Infrastructure;
 
 namespace WandbLaunch.Agents;
@@ -75,18 +75,7 @@ public sealed class StopWandbLaunchAgentCommand : WandbLaunchCmdlet
             TryRun(() =>
             {
                 Await(Backend.RequestAgentStopAsync(agent.Id, StopToken, LeaveJobsRunning));
-                var current = agent;
-                var clock = Stopwatch.StartNew();
-                while (Wait && current.Status != AgentStatus.Killed && !current.Unresponsive && !StopToken.IsCancellationRequested)
-                {
-                    if (clock.Elapsed > TimeSpan.FromSeconds(Timeout))
-                    {
-                        throw new LaunchException("AgentStopTimeout", LaunchErrorCategory.OperationTimeout,
-                            $"Agent {agent.Name} ({agent.Id}) did not stop within {Timeout} s.", agent.Id);
-                    }
-                    Await(Backend.WaitForChangeAsync(TimeSpan.FromMilliseconds(500), StopToken));
-                    current = Await(Backend.GetAgentAsync(agent.Id, StopToken)) ?? current;
-                }
+                var current = Wait ? Await(new AgentWatch(Backend).UntilStoppedAsync(agent, TimeSpan.FromSeconds(Timeout), StopToken)) : agent;
                 if (PassThru) WriteObject(current);
             });
         }

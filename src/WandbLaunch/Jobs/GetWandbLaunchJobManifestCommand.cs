@@ -1,6 +1,6 @@
 using System.Management.Automation;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Services;
 
 namespace WandbLaunch.Jobs;
 
@@ -20,9 +20,8 @@ public sealed class GetWandbLaunchJobManifestCommand : LaunchSpecCmdlet
     {
         TryRun(() =>
         {
-            var (_, queue, request) = Describe();
-            var config = AgentConfigs.ForPreview(ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath));
-            WriteObject(JobPreview.Render(JobPreview.ForPush(queue, request), config, Environment.GetEnvironmentVariable));
+            var configPath = ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath);
+            WriteObject(Await(new JobSubmission(Backend).PreviewAsync(Options(), configPath, StopToken)).Rendered);
         });
     }
 }

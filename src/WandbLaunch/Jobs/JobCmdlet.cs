@@ -29,4 +29,20 @@ public abstract class JobCmdlet : WandbLaunchCmdlet
             yield return job;
         }
     }
+
+    /// <summary>
+    /// The items of an engine stream, each on the pipeline thread as it comes (so it can be written at once).
+    /// </summary>
+    private protected IEnumerable<T> Each<T>(IAsyncEnumerable<T> items)
+    {
+        var enumerator = items.GetAsyncEnumerator(StopToken);
+        try
+        {
+            while (Await(enumerator.MoveNextAsync().AsTask())) yield return enumerator.Current;
+        }
+        finally
+        {
+            Await(enumerator.DisposeAsync().AsTask());
+        }
+    }
 }

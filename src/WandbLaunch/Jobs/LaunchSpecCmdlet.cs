@@ -2,17 +2,16 @@ using System.Collections;
 using System.Management.Automation;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Errors;
-using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
-using WandbLaunch.Engine.Specs;
-using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Services;
 using WandbLaunch.Infrastructure;
 
 namespace WandbLaunch.Jobs;
 
 /// <summary>
 /// The parameters that describe a launch request (W&amp;B's `wandb launch` flags), shared by Submit-WandbLaunchJob
-/// and Get-WandbLaunchJobManifest, and their translation into a launch spec.
+/// and Get-WandbLaunchJobManifest, bound into <see cref="SubmitOptions"/> (paths resolved, PowerShell values converted);
+/// <see cref="JobSubmission"/> turns them into a launch spec.
 /// </summary>
 public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
 {
@@ -85,83 +84,43 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     [Parameter]
     public string? Project { get; set; }
 
-    /// <summary>The queue, the push request the parameters describe, and the queue's current definition.</summary>
-    private protected (QueueKey Key, LaunchQueue Queue, PushRequest Request) Describe()
+    /// <summary>The launch request the parameters describe, for <see cref="JobSubmission"/>.</summary>
+    private protected SubmitOptions Options()
     {
-        var key = ResolveQueue();
-        var queue = Await(Backend.GetQueueAsync(key, StopToken)) ?? throw QueueNotFound(key);
-        var request = new PushRequest
+        var queue = Queue is PSObject pso ? pso.BaseObject : Queue;
+        if (queue is not (LaunchQueue or string))
         {
-            Spec = BuildSpec(queue.Resource),
+            throw LaunchException.Invalid("InvalidQueueArgument",
+                $"-Queue takes a queue name or a queue from Get-WandbLaunchQueue; it was a {queue.GetType().Name}.", queue);
+        }
+        var specFile = ParameterSetName == SpecSet ? SpecFile() : null;
+        return new SubmitOptions
+        {
+            Queue = queue is LaunchQueue q ? new QueueKey(q.Entity, q.Project, q.Name) : null,
+            QueueName = queue as string,
+            Spec = ParameterSetName == SpecSet && specFile is null ? PowerShellValues.ToDocument(Spec, "InvalidLaunchSpec") : null,
+            SpecFile = specFile,
+            Uri = Uri is null || Uri.Contains("://") || Uri.Contains('@') ? Uri : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Uri),
+            GitVersion = GitVersion,
+            DockerImage = DockerImage,
+            EntryPoint = EntryPoint,
+            Arguments = Arguments,
+            RunConfig = RunConfig is null ? null : PowerShellValues.ToJson(RunConfig, "InvalidRunConfig"),
             Priority = IsBound(nameof(Priority)) ? Priority : null,
             TemplateValues = TemplateVariable is null ? null : (JsonObject?)PowerShellValues.ToJson(TemplateVariable, "InvalidTemplateValue"),
-        };
-        return (key, queue, request);
-    }
-
-    private static LaunchException QueueNotFound(QueueKey key) =>
-        LaunchException.NotFound("QueueNotFound", $"There is no queue named '{key.Name}' in {key.Entity}/{key.Project}. Get-WandbLaunchQueue lists the queues there.", key.Name);
-
-    private QueueKey ResolveQueue()
-    {
-        var value = Queue is PSObject pso ? pso.BaseObject : Queue;
-        return value switch
-        {
-            LaunchQueue queue => new QueueKey(queue.Entity, queue.Project, queue.Name),
-            string name => new QueueKey(Entity ?? Backend.DefaultEntity, LaunchDefaults.Project, QueueNames.Validate(name)),
-            _ => throw LaunchException.Invalid("InvalidQueueArgument",
-                $"-Queue takes a queue name or a queue from Get-WandbLaunchQueue; it was a {value.GetType().Name}.", value),
+            ResourceArgs = ResourceArgs is null ? null : PowerShellValues.ToDocument(ResourceArgs, "InvalidResourceArgs"),
+            Name = Name,
+            Entity = Entity,
+            Project = Project,
         };
     }
 
-    private JsonObject BuildSpec(string resource)
+    /// <summary>The file -Spec names, when it is a one-line text naming an existing file rather than a document.</summary>
+    private string? SpecFile()
     {
-        JsonObject spec;
-        if (ParameterSetName == SpecSet)
-        {
-            var value = Spec is PSObject pso && pso.BaseObject is string s ? s : Spec;
-            spec = value is string text && !text.TrimStart().StartsWith('{') && !text.Contains('\n') && File.Exists(SessionState.Path.GetUnresolvedProviderPathFromPSPath(text))
-                ? Engine.Documents.StructuredText.ParseFile(SessionState.Path.GetUnresolvedProviderPathFromPSPath(text), "InvalidLaunchSpec").Root as JsonObject ?? throw NotMapping()
-                : PowerShellValues.ToDocument(Spec, "InvalidLaunchSpec") as JsonObject ?? throw NotMapping();
-        }
-        else
-        {
-            spec = new JsonObject();
-        }
-        if (Uri is not null)
-        {
-            var uri = Uri;
-            if (!uri.Contains("://") && !uri.Contains('@')) uri = SessionState.Path.GetUnresolvedProviderPathFromPSPath(uri);
-            if (SourceUri.Classify(uri) == SourceUri.Kind.LocalDirectory && !Directory.Exists(uri))
-            {
-                throw LaunchException.NotFound("SourceDirectoryNotFound", $"The directory '{uri}' does not exist.", uri);
-            }
-            spec["uri"] = uri;
-        }
-        if (GitVersion is not null) spec["git"] = new JsonObject { ["version"] = GitVersion };
-        if (DockerImage is not null) spec["docker"] = new JsonObject { ["docker_image"] = DockerImage };
-        var overrides = spec["overrides"] as JsonObject ?? new JsonObject();
-        if (EntryPoint is not null) overrides["entry_point"] = Strings(EntryPoint);
-        if (Arguments is not null) overrides["args"] = Strings(Arguments);
-        if (RunConfig is not null) overrides["run_config"] = PowerShellValues.ToJson(RunConfig, "InvalidRunConfig");
-        if (overrides.Count > 0) spec["overrides"] = overrides;
-        if (ResourceArgs is not null)
-        {
-            var args = PowerShellValues.ToDocument(ResourceArgs, "InvalidResourceArgs") as JsonObject
-                ?? throw LaunchException.Invalid("InvalidResourceArgs", "-ResourceArgs must be a mapping (JSON/YAML text or a hashtable).", ResourceArgs);
-            // Either {"<resource>": {...}} as in a launch spec, or the bare arguments for the queue's resource.
-            spec["resource_args"] = args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key)) ? args : new JsonObject { [resource] = args };
-        }
-        if (Name is not null) spec["name"] = Name;
-        if (Entity is not null) spec["entity"] = Entity;
-        spec["entity"] ??= Entity ?? Backend.DefaultEntity;
-        if (Project is not null) spec["project"] = Project;
-        spec["author"] ??= Environment.UserName;
-        return spec;
+        var value = Spec is PSObject pso && pso.BaseObject is string s ? s : Spec;
+        if (value is not string text || text.TrimStart().StartsWith('{') || text.Contains('\n')) return null;
+        var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(text);
+        return File.Exists(path) ? path : null;
     }
-
-    private static LaunchException NotMapping() =>
-        LaunchException.Invalid("InvalidLaunchSpec", "-Spec must be a launch spec mapping (JSON or YAML object, a file holding one, or a hashtable).", null);
-
-    private static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
 }

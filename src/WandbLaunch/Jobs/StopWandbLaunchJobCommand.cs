@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Services;
 
 namespace WandbLaunch.Jobs;
 
@@ -33,11 +34,7 @@ public sealed class StopWandbLaunchJobCommand : JobCmdlet
             TryRun(() =>
             {
                 var stopped = Await(Backend.RequestStopAsync(job.Id, StopToken));
-                while (Wait && !stopped.State.IsTerminal() && !StopToken.IsCancellationRequested)
-                {
-                    Await(Backend.WaitForChangeAsync(TimeSpan.FromSeconds(1), StopToken));
-                    stopped = Await(Backend.GetJobAsync(job.Id, StopToken)) ?? stopped;
-                }
+                if (Wait) stopped = Await(new JobWatch(Backend).UntilEndedAsync(stopped, StopToken));
                 if (PassThru) WriteObject(stopped);
             });
         }

@@ -1,8 +1,6 @@
 using System.Management.Automation;
-using WandbLaunch.Engine.Agent;
-using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
-using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Services;
 
 namespace WandbLaunch.Jobs;
 
@@ -18,25 +16,21 @@ public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
     {
         TryRun(() =>
         {
-            var (key, queue, request) = Describe();
-            // Validate and render now, so -WhatIf shows exactly what a real submit would store and run.
-            var preview = JobPreview.ForPush(queue, request);
-            // Rendering also refuses jobs the queue's runner could never run (a docker image on local-process...),
-            // before anything is stored. -WhatIf renders with the agent config an agent here would use.
+            var submission = new JobSubmission(Backend);
+            // Checked (and rendered) before asking, so -WhatIf shows exactly what a real submit would store and run,
+            // with the agent config an agent here would use.
             var whatIf = IsWhatIf;
-            var rendered = whatIf
-                ? JobPreview.Render(preview, AgentConfigs.ForPreview(), Environment.GetEnvironmentVariable)
-                : JobPreview.Render(preview, new LaunchAgentConfig(), Environment.GetEnvironmentVariable, predictImage: false);
-            if (!ShouldProcess($"queue {key} in {Backend.Location}: {LaunchSpecRules.Source(preview.GetSpec())}, priority {preview.Priority.ToString().ToLowerInvariant()}", "Submit launch job"))
+            var request = Await(whatIf ? submission.PreviewAsync(Options(), null, StopToken) : submission.CheckAsync(Options(), StopToken));
+            if (!ShouldProcess($"queue {request.Key} in {Backend.Location}: {request.Describe()}", "Submit launch job"))
             {
                 if (whatIf)
                 {
-                    Host.UI.WriteLine($"What an agent would run ({rendered.Resource}): {rendered.Summary}");
-                    Host.UI.WriteLine(rendered.Text);
+                    Host.UI.WriteLine($"What an agent would run ({request.Rendered.Resource}): {request.Rendered.Summary}");
+                    Host.UI.WriteLine(request.Rendered.Text);
                 }
                 return;
             }
-            WriteObject(Await(Backend.PushAsync(key, request, StopToken)));
+            WriteObject(Await(submission.SubmitAsync(request, StopToken)));
         });
     }
 }

@@ -1,7 +1,6 @@
-using System.Diagnostics;
 using System.Management.Automation;
-using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Services;
 using WandbLaunch.Infrastructure;
 
 namespace WandbLaunch.Jobs;
@@ -33,29 +32,11 @@ public sealed class WaitWandbLaunchJobCommand : JobCmdlet
     /// <inheritdoc />
     protected override void EndProcessing()
     {
-        var waiting = new List<string>(_ids);
-        var clock = Stopwatch.StartNew();
-        var limit = Timeout < 0 ? (TimeSpan?)null : TimeSpan.FromSeconds(Timeout);
-        while (waiting.Count > 0)
+        var timeout = Timeout < 0 ? (TimeSpan?)null : TimeSpan.FromSeconds(Timeout);
+        foreach (var result in Each(new JobWatch(Backend).WaitAsync(_ids, timeout, Any, StopToken)))
         {
-            var jobs = Await(Backend.GetJobsAsync(new JobQuery { Ids = waiting }, StopToken));
-            foreach (var job in jobs.Where(j => j.State.IsTerminal()))
-            {
-                WriteObject(job);
-                waiting.Remove(job.Id);
-                if (Any) return;
-            }
-            waiting.RemoveAll(id => jobs.All(j => j.Id != id)); // removed meanwhile
-            if (waiting.Count == 0) return;
-            var remaining = limit is null ? TimeSpan.FromSeconds(1) : limit.Value - clock.Elapsed;
-            if (remaining <= TimeSpan.Zero) break;
-            Await(Backend.WaitForChangeAsync(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1), StopToken));
-            if (StopToken.IsCancellationRequested) return;
-        }
-        foreach (var id in waiting)
-        {
-            WriteError(LaunchErrors.ToRecord(new LaunchException("JobWaitTimeout", LaunchErrorCategory.OperationTimeout,
-                $"Job {id} did not finish within {Timeout} s.", id)));
+            if (result.Job is { } ended) WriteObject(ended);
+            if (result.Error is { } error) WriteError(LaunchErrors.ToRecord(error));
         }
     }
 }

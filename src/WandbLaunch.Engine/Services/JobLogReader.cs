@@ -1,0 +1,137 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Storage;
+
+namespace WandbLaunch.Engine.Services;
+
+/// <summary>
+/// Reads a job's log (the agent's notes and the job's own output): all of it, its last lines, and, when following,
+/// the lines written after, until the job ends, across a rotation of the log at its size cap. Only a log inside the
+/// backend's log directory is read (<see cref="JobLogPath.Trusted"/>). Lines come as the job wrote them; escaping
+/// control characters for a terminal is the caller's concern. Used by Get-WandbLaunchJobLog.
+/// </summary>
+public sealed class JobLogReader(ILaunchBackend backend)
+{
+    /// <summary>How often a follow looks for new lines in the log file (file writes raise no store change).</summary>
+    public TimeSpan FollowPoll { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long a follow waiting for a log to appear goes without re-reading the job when the backend signals no change.</summary>
+    public TimeSpan StartPoll { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Whether the job has a log to read now (a pending job has none until an agent takes it).</summary>
+    public bool HasLog(LaunchJob job) => JobLogPath.Trusted(job, backend.LogDirectory) is { } path && File.Exists(path);
+
+    /// <summary>
+    /// The job's log lines, oldest first: all of them (with its rotated part), or with <paramref name="tail"/> only the
+    /// last N. With <paramref name="follow"/>, waits for the log to appear, then keeps reading new lines until the job
+    /// ends. Cancelling ends the read quietly.
+    /// </summary>
+    public async IAsyncEnumerable<string> ReadAsync(LaunchJob job, int? tail, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var current = job;
+        string? path;
+        while ((path = JobLogPath.Trusted(current, backend.LogDirectory)) is null || !File.Exists(path))
+        {
+            if (!follow || current.State.IsTerminal()) yield break;
+            await backend.WaitForChangeAsync(StartPoll, cancellationToken).ConfigureAwait(false);
+            if (cancellationToken.IsCancellationRequested) yield break;
+            current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? current;
+        }
+        if (tail is { } count)
+        {
+            // Read from the end: a tail costs what it returns, however large the log.
+            foreach (var line in JobLog.ReadTail(path, count)) yield return line;
+        }
+        else
+        {
+            foreach (var file in JobLog.Files(path).Where(f => f != path))
+            {
+                foreach (var line in ReadLines(file)) yield return line;
+            }
+        }
+        var stream = OpenShared(path);
+        var reader = new StreamReader(stream, Encoding.UTF8);
+        try
+        {
+            if (tail is not null) stream.Seek(0, SeekOrigin.End);
+            else
+            {
+                while (reader.ReadLine() is { } line) yield return line;
+            }
+            if (!follow) yield break;
+            var partial = new StringBuilder();
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var text = reader.ReadToEnd();
+                var lines = new List<string>();
+                foreach (var ch in text)
+                {
+                    if (ch == '\n')
+                    {
+                        lines.Add(partial.ToString().TrimEnd('\r'));
+                        partial.Clear();
+                    }
+                    else
+                    {
+                        partial.Append(ch);
+                    }
+                }
+                foreach (var line in lines) yield return line;
+                if (text.Length > 0) continue;
+                if (WasRotated(path, stream))
+                {
+                    // The log reached its size cap and was moved to <log>.1: follow the new one from its start.
+                    reader.Dispose();
+                    stream = OpenShared(path);
+                    reader = new StreamReader(stream, Encoding.UTF8);
+                    continue;
+                }
+                if (current.State.IsTerminal()) break;
+                if (!await PauseAsync(FollowPoll, cancellationToken).ConfigureAwait(false)) break;
+                current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? current;
+            }
+            if (partial.Length > 0) yield return partial.ToString();
+        }
+        finally
+        {
+            reader.Dispose();
+        }
+    }
+
+    /// <summary>False when cancelled.</summary>
+    private static async Task<bool> PauseAsync(TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static IEnumerable<string> ReadLines(string file)
+    {
+        using var stream = OpenShared(file);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        while (reader.ReadLine() is { } line) yield return line;
+    }
+
+    private static FileStream OpenShared(string path) => new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+
+    /// <summary>Whether the file now at <paramref name="path"/> is a new one, shorter than what was read of the old.</summary>
+    private static bool WasRotated(string path, FileStream reading)
+    {
+        try
+        {
+            return File.Exists(path) && new FileInfo(path).Length < reading.Position;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+}

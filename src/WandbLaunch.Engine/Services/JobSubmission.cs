@@ -1,0 +1,119 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Storage;
+
+namespace WandbLaunch.Engine.Services;
+
+/// <summary>
+/// Submits launch requests to a queue (W&amp;B's <c>wandb launch -q</c>) and previews them: maps
+/// <see cref="SubmitOptions"/> to a launch spec, checks it against the queue, and refuses a job the queue's runner
+/// could never run (a docker image on local-process...) before anything is stored (JobCannotRun). Used by
+/// Submit-WandbLaunchJob and Get-WandbLaunchJobManifest.
+/// </summary>
+public sealed class JobSubmission
+{
+    private readonly ILaunchBackend _backend;
+    private readonly Func<string, string?> _environment;
+
+    /// <param name="backend">Where the queue is and the job is stored.</param>
+    /// <param name="environment">The environment a preview renders with (an agent here would see the same).</param>
+    public JobSubmission(ILaunchBackend backend, Func<string, string?>? environment = null)
+    {
+        _backend = backend;
+        _environment = environment ?? Environment.GetEnvironmentVariable;
+    }
+
+    /// <summary>Checks and stores a launch request: the pending job.</summary>
+    public async Task<LaunchJob> SubmitAsync(SubmitOptions options, CancellationToken cancellationToken) =>
+        await SubmitAsync(await CheckAsync(options, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Stores a request checked by <see cref="CheckAsync"/> or <see cref="PreviewAsync"/>: the pending job.</summary>
+    public Task<LaunchJob> SubmitAsync(SubmissionPreview checkedRequest, CancellationToken cancellationToken) =>
+        _backend.PushAsync(checkedRequest.Key, checkedRequest.Request, cancellationToken);
+
+    /// <summary>
+    /// Checks a launch request as a submit does, without storing it. The rendering (with default agent settings,
+    /// without hashing local code for an image tag) only serves the check.
+    /// </summary>
+    public Task<SubmissionPreview> CheckAsync(SubmitOptions options, CancellationToken cancellationToken) =>
+        RenderAsync(options, new LaunchAgentConfig(), predictImage: false, cancellationToken);
+
+    /// <summary>
+    /// Checks a launch request and renders exactly what an agent with the agent config at <paramref name="configPath"/>
+    /// (default: ~/.config/wandb/launch-config.yaml, if it exists) would run, without storing or contacting anything.
+    /// </summary>
+    public Task<SubmissionPreview> PreviewAsync(SubmitOptions options, string? configPath, CancellationToken cancellationToken) =>
+        RenderAsync(options, AgentConfigResolver.Resolve(configPath, _environment, new AgentConfigResolver.Overrides()), predictImage: true, cancellationToken);
+
+    private async Task<SubmissionPreview> RenderAsync(SubmitOptions options, LaunchAgentConfig config, bool predictImage, CancellationToken cancellationToken)
+    {
+        var key = QueueOf(options);
+        var queue = await _backend.GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFound(key);
+        var request = new PushRequest
+        {
+            Spec = BuildSpec(options, queue.Resource),
+            Priority = options.Priority,
+            TemplateValues = options.TemplateValues,
+        };
+        var job = JobPreview.ForPush(queue, request);
+        // Rendering refuses (JobCannotRun) what the queue's runner could never run.
+        var rendered = JobPreview.Render(job, config, _environment, predictImage);
+        return new SubmissionPreview(key, queue, request, job, rendered);
+    }
+
+    private QueueKey QueueOf(SubmitOptions options)
+    {
+        if (options.Queue is { } key) return key;
+        var name = options.QueueName ?? throw LaunchException.Invalid("InvalidQueueArgument", "A launch request needs a queue.");
+        return new QueueKey(options.Entity ?? _backend.DefaultEntity, LaunchDefaults.Project, QueueNames.Validate(name));
+    }
+
+    private static LaunchException QueueNotFound(QueueKey key) =>
+        LaunchException.NotFound("QueueNotFound", $"There is no queue named '{key.Name}' in {key.Entity}/{key.Project}. Get-WandbLaunchQueue lists the queues there.", key.Name);
+
+    /// <summary>The launch spec the options describe: the given spec, with every option given overriding its key.</summary>
+    private JsonObject BuildSpec(SubmitOptions options, string resource)
+    {
+        var spec = options.SpecFile is { } file
+            ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root as JsonObject ?? throw NotMapping()
+            : options.Spec is null ? new JsonObject() : options.Spec.DeepClone() as JsonObject ?? throw NotMapping();
+        if (options.Uri is { } uri)
+        {
+            if (SourceUri.Classify(uri) == SourceUri.Kind.LocalDirectory && !Directory.Exists(uri))
+            {
+                throw LaunchException.NotFound("SourceDirectoryNotFound", $"The directory '{uri}' does not exist.", uri);
+            }
+            spec["uri"] = uri;
+        }
+        if (options.GitVersion is not null) spec["git"] = new JsonObject { ["version"] = options.GitVersion };
+        if (options.DockerImage is not null) spec["docker"] = new JsonObject { ["docker_image"] = options.DockerImage };
+        var overrides = spec["overrides"] as JsonObject ?? new JsonObject();
+        if (options.EntryPoint is not null) overrides["entry_point"] = Strings(options.EntryPoint);
+        if (options.Arguments is not null) overrides["args"] = Strings(options.Arguments);
+        if (options.RunConfig is not null) overrides["run_config"] = options.RunConfig.DeepClone();
+        if (overrides.Count > 0) spec["overrides"] = overrides;
+        if (options.ResourceArgs is not null)
+        {
+            var args = options.ResourceArgs.DeepClone() as JsonObject
+                ?? throw LaunchException.Invalid("InvalidResourceArgs", "-ResourceArgs must be a mapping (JSON/YAML text or a hashtable).", options.ResourceArgs);
+            spec["resource_args"] = args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key)) ? args : new JsonObject { [resource] = args };
+        }
+        if (options.Name is not null) spec["name"] = options.Name;
+        if (options.Entity is not null) spec["entity"] = options.Entity;
+        spec["entity"] ??= _backend.DefaultEntity;
+        if (options.Project is not null) spec["project"] = options.Project;
+        spec["author"] ??= options.Author ?? Environment.UserName;
+        return spec;
+    }
+
+    private static LaunchException NotMapping() =>
+        LaunchException.Invalid("InvalidLaunchSpec", "-Spec must be a launch spec mapping (JSON or YAML object, a file holding one, or a hashtable).", null);
+
+    private static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
+}

@@ -1,0 +1,40 @@
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Specs;
+
+namespace WandbLaunch.Engine.Services;
+
+/// <summary>
+/// A launch request checked and rendered by <see cref="JobSubmission"/>, not yet stored: what a submit would store
+/// (<see cref="Job"/>) and what an agent would run (<see cref="Rendered"/>). Only the service makes one, so every
+/// preview a caller can submit has passed the rule that refuses jobs the queue's runner could never run.
+/// </summary>
+public sealed class SubmissionPreview
+{
+    internal SubmissionPreview(QueueKey key, LaunchQueue queue, PushRequest request, LaunchJob job, RenderedRequest rendered)
+    {
+        Key = key;
+        Queue = queue;
+        Request = request;
+        Job = job;
+        Rendered = rendered;
+    }
+
+    public QueueKey Key { get; }
+
+    /// <summary>The queue's definition when the request was checked.</summary>
+    public LaunchQueue Queue { get; }
+
+    /// <summary>What a submit pushes.</summary>
+    public PushRequest Request { get; }
+
+    /// <summary>The job as a push would store it (its id is a placeholder).</summary>
+    public LaunchJob Job { get; }
+
+    /// <summary>What an agent would run: command line, container or manifests, secrets redacted.</summary>
+    public RenderedRequest Rendered { get; }
+
+    /// <summary>One line naming the code and priority, for confirmation prompts.</summary>
+    public string Describe() => $"{LaunchSpecRules.Source(Job.GetSpec())}, priority {Job.Priority.ToString().ToLowerInvariant()}";
+}

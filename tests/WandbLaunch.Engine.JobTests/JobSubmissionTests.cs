@@ -1,0 +1,121 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Services;
+using static WandbLaunch.Engine.JobTests.Assertions;
+
+namespace WandbLaunch.Engine.JobTests;
+
+public sealed class JobSubmissionTests : IDisposable
+{
+    private static readonly CancellationToken None = CancellationToken.None;
+    private readonly Store _store = new();
+    private readonly TempDirectory _code = new();
+
+    public JobSubmissionTests() => _code.Write("train.py", "print('hi')\n");
+
+    public void Dispose()
+    {
+        _code.Dispose();
+        _store.Dispose();
+    }
+
+    private JobSubmission Submission => new(_store.Backend, _ => null);
+
+    private SubmitOptions Code(string queue = "q") => new() { QueueName = queue, Uri = _code.Path, EntryPoint = ["python", "train.py"] };
+
+    [Fact]
+    public async Task Flags_become_the_launch_spec_of_the_stored_job()
+    {
+        await _store.QueueAsync("q", prioritization: true);
+        var job = await Submission.SubmitAsync(Code() with
+        {
+            Arguments = ["--lr", "0.1"],
+            RunConfig = JsonNode.Parse("""{"epochs": 3}"""),
+            ResourceArgs = JsonNode.Parse("""{"env": {"A": "1"}}"""),
+            Name = "run-1",
+            Project = "proj",
+            Priority = LaunchPriority.High,
+            Author = "alice",
+        }, None);
+        Assert.Equal(LaunchJobState.Pending, job.State);
+        Assert.Equal(LaunchPriority.High, job.Priority);
+        var spec = (await _store.JobAsync(job.Id)).GetSpec();
+        Assert.Equal(_code.Path, (string?)spec["uri"]);
+        Assert.Equal("""["python","train.py"]""", spec["overrides"]!["entry_point"]!.ToJsonString());
+        Assert.Equal("""["--lr","0.1"]""", spec["overrides"]!["args"]!.ToJsonString());
+        Assert.Equal(3, (int)spec["overrides"]!["run_config"]!["epochs"]!);
+        // Bare resource arguments are the queue's resource's.
+        Assert.Equal("1", (string?)spec["resource_args"]![LaunchResource.LocalProcess]!["env"]!["A"]);
+        Assert.Equal("run-1", (string?)spec["name"]);
+        Assert.Equal("proj", (string?)spec["project"]);
+        Assert.Equal(Store.Entity, (string?)spec["entity"]);
+        Assert.Equal("alice", (string?)spec["author"]);
+    }
+
+    [Fact]
+    public async Task Options_override_the_keys_of_a_given_spec_and_keep_the_others()
+    {
+        await _store.QueueAsync("q");
+        var spec = JsonNode.Parse("""{"name": "old", "custom_key": {"kept": true}, "author": "bob", "overrides": {"entry_point": ["python", "train.py"]}}""")!;
+        spec["uri"] = _code.Path;
+        var job = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Spec = spec, Name = "new" }, None);
+        var stored = (await _store.JobAsync(job.Id)).GetSpec();
+        Assert.Equal("new", (string?)stored["name"]);
+        Assert.True((bool)stored["custom_key"]!["kept"]!);
+        Assert.Equal("bob", (string?)stored["author"]);
+        Assert.Equal("old", (string?)spec["name"]); // the caller's document is not changed
+    }
+
+    [Fact]
+    public async Task A_spec_file_is_read_as_json_or_yaml()
+    {
+        await _store.QueueAsync("q");
+        var file = _code.Write("spec.yaml", $"uri: '{_code.Path}'\noverrides:\n  entry_point: [python, train.py]\nname: from-file\n");
+        var job = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", SpecFile = file }, None);
+        Assert.Equal("from-file", job.Name);
+    }
+
+    [Fact]
+    public async Task A_queue_key_names_the_queue_in_its_own_entity()
+    {
+        await _store.QueueAsync("q");
+        var job = await Submission.SubmitAsync(Code() with { QueueName = null, Queue = Store.Key("q") }, None);
+        Assert.Equal("q", job.Queue);
+    }
+
+    [Fact]
+    public async Task Every_caller_is_refused_a_job_the_queues_runner_could_never_run_before_anything_is_stored()
+    {
+        var queue = await _store.QueueAsync("q");
+        await ThrowsLaunchAsync("JobCannotRun", () => Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Uri = _code.Path }, None));
+        await ThrowsLaunchAsync("JobCannotRun", () => Submission.SubmitAsync(new SubmitOptions { QueueName = "q", DockerImage = "python:3.12" }, None));
+        await ThrowsLaunchAsync("JobCannotRun", () => Submission.CheckAsync(new SubmitOptions { QueueName = "q", DockerImage = "python:3.12" }, None));
+        await ThrowsLaunchAsync("JobCannotRun", () => Submission.PreviewAsync(new SubmitOptions { QueueName = "q", DockerImage = "python:3.12" }, null, None));
+        Assert.Empty(await _store.Backend.GetJobsAsync(new JobQuery { Queue = queue }, None));
+    }
+
+    [Fact]
+    public async Task A_checked_request_shows_what_an_agent_would_run_and_stores_nothing_until_submitted()
+    {
+        var queue = await _store.QueueAsync("q");
+        var preview = await Submission.CheckAsync(Code(), None);
+        Assert.Equal(LaunchResource.LocalProcess, preview.Rendered.Resource);
+        Assert.Contains("train.py", preview.Rendered.Text);
+        Assert.Contains(_code.Path, preview.Describe());
+        Assert.Empty(await _store.Backend.GetJobsAsync(new JobQuery { Queue = queue }, None));
+        var job = await Submission.SubmitAsync(preview, None);
+        Assert.Equal(preview.Job.Source, job.Source);
+        Assert.Equal(preview.Job.GetSpec()["overrides"]!.ToJsonString(), job.GetSpec()["overrides"]!.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Refuses_a_missing_queue_a_missing_directory_and_arguments_that_are_not_mappings()
+    {
+        await _store.QueueAsync("q");
+        await ThrowsLaunchAsync("QueueNotFound", () => Submission.SubmitAsync(Code("nope"), None));
+        await ThrowsLaunchAsync("SourceDirectoryNotFound", () => Submission.SubmitAsync(Code() with { Uri = _code.File("missing") }, None));
+        await ThrowsLaunchAsync("InvalidResourceArgs", () => Submission.SubmitAsync(Code() with { ResourceArgs = JsonValue.Create("text") }, None));
+        await ThrowsLaunchAsync("InvalidLaunchSpec", () => Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Spec = new JsonArray() }, None));
+    }
+}
