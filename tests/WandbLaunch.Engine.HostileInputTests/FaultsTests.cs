@@ -128,7 +128,7 @@ public sealed class FaultsTests
         var filler = Path.Combine(mount.Path, "filler");
         FaultsLogTests.FillDisk(filler);
         // Writes that need a new page now fail with SQLITE_FULL: a push of a large spec is one, the agent's heartbeats follow.
-        var refused = await Assert.ThrowsAsync<Errors.LaunchException>(() => harness.SubmitAsync(queue, "echo", new string('x', 200_000)));
+        var refused = await Assert.ThrowsAnyAsync<Errors.LaunchException>(() => harness.SubmitAsync(queue, "echo", new string('x', 200_000)));
         Assert.True(refused.ErrorId == "StoreFull", refused.ErrorId + ": " + refused.Message + " / " + (refused.InnerException as SqliteException)?.SqliteExtendedErrorCode);
         await Until(() => agent.Events.Any(e => e.Kind == AgentEventKind.Warning && e.Message.Contains("StoreFull")) || agent.Run.IsCompleted,
             "the agent to meet the full disk", 30);

@@ -124,7 +124,7 @@ public sealed class PathsAndNamesTests : IDisposable
         var root = Directory.CreateDirectory(_dir.File("root")).FullName;
         var outside = Directory.CreateDirectory(_dir.File("outside")).FullName;
         File.CreateSymbolicLink(Path.Join(root, "a"), outside);
-        var e = Assert.Throws<LaunchException>(() => ContainedPath.Join(root, through, "run id"));
+        var e = Assert.ThrowsAny<LaunchException>(() => ContainedPath.Join(root, through, "run id"));
         Assert.Equal("PathOutsideDirectory", e.ErrorId);
         Assert.Contains(through, e.Message);
     }
@@ -135,7 +135,7 @@ public sealed class PathsAndNamesTests : IDisposable
         var root = Directory.CreateDirectory(_dir.File("root")).FullName;
         File.CreateSymbolicLink(Path.Join(root, "x"), "y");
         File.CreateSymbolicLink(Path.Join(root, "y"), "x");
-        var e = Assert.Throws<LaunchException>(() => ContainedPath.Resolve(Path.Join(root, "x", "file")));
+        var e = Assert.ThrowsAny<LaunchException>(() => ContainedPath.Resolve(Path.Join(root, "x", "file")));
         Assert.Equal("SymbolicLinkLoop", e.ErrorId);
     }
 
@@ -188,7 +188,7 @@ public sealed class PathsAndNamesTests : IDisposable
         else if (field == "git.version") spec["git"] = new JsonObject { ["version"] = value };
         else spec[field] = value;
 
-        var e = await Assert.ThrowsAsync<LaunchException>(() =>
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() =>
             backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, queue.Name), new PushRequest { Spec = spec }, CancellationToken.None));
 
         Assert.Equal(errorId, e.ErrorId);

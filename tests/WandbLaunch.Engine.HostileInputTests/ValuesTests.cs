@@ -28,7 +28,7 @@ public sealed class ValuesTests : IDisposable
 
     private static LaunchException Refused(string errorId, Action action)
     {
-        var e = Assert.Throws<LaunchException>(action);
+        var e = Assert.ThrowsAny<LaunchException>(action);
         Assert.Equal(errorId, e.ErrorId);
         return e;
     }
@@ -188,7 +188,7 @@ public sealed class ValuesTests : IDisposable
                 if (name.Contains('\0'))
                 {
                     // NUL is refused wherever it is, by the NUL rule or the name rule.
-                    var e = Assert.Throws<LaunchException>(() => Prepare(Queue(resource), Spec(resource, args)));
+                    var e = Assert.ThrowsAny<LaunchException>(() => Prepare(Queue(resource), Spec(resource, args)));
                     Assert.Contains(e.ErrorId, new[] { "ValueContainsNul", "InvalidEnvironmentVariableName" });
                     Assert.False(e.Message.Contains('\0'), e.Message);
                     continue;
@@ -228,7 +228,7 @@ public sealed class ValuesTests : IDisposable
             case "overrides.run_config": spec["overrides"] = new JsonObject { ["run_config"] = new JsonObject { [bad] = 1 } }; break;
             default: spec[where] = bad; break;
         }
-        var e = Assert.Throws<LaunchException>(() => Prepare(Queue(LaunchResource.LocalProcess), spec));
+        var e = Assert.ThrowsAny<LaunchException>(() => Prepare(Queue(LaunchResource.LocalProcess), spec));
         Assert.Equal("ValueContainsNul", e.ErrorId);
         Assert.False(e.Message.Contains('\0'), e.Message);
         Assert.Contains("\\u0000", e.Message);
@@ -274,7 +274,7 @@ public sealed class ValuesTests : IDisposable
                 Assert.Equal((int)d, AgentConfigFile.Load(path).MaxJobs);
                 return;
             }
-            var e = Assert.Throws<LaunchException>(() => AgentConfigFile.Load(path));
+            var e = Assert.ThrowsAny<LaunchException>(() => AgentConfigFile.Load(path));
             Assert.Contains(e.ErrorId, new[] { "InvalidMaxJobs", "NumberNotFinite", "InvalidAgentConfig" });
         });
 
@@ -297,9 +297,9 @@ public sealed class ValuesTests : IDisposable
         };
         foreach (var spec in hostile)
         {
-            await Assert.ThrowsAsync<LaunchException>(() => store.PushAsync(key, new PushRequest { Spec = spec }, CancellationToken.None));
+            await Assert.ThrowsAnyAsync<LaunchException>(() => store.PushAsync(key, new PushRequest { Spec = spec }, CancellationToken.None));
         }
-        await Assert.ThrowsAsync<LaunchException>(() => store.CreateQueueAsync(new QueueDefinition
+        await Assert.ThrowsAnyAsync<LaunchException>(() => store.CreateQueueAsync(new QueueDefinition
         {
             Name = "q2", Entity = "ent", Project = "proj", Resource = LaunchResource.LocalContainer, Configuration = new JsonObject { ["cpus"] = 1e30 },
         }, CancellationToken.None));

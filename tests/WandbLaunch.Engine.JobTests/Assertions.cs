@@ -8,14 +8,14 @@ public static class Assertions
 {
     public static async Task<LaunchException> ThrowsLaunchAsync(string errorId, Func<Task> action)
     {
-        var e = await Assert.ThrowsAsync<LaunchException>(action);
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(action);
         Assert.Equal(errorId, e.ErrorId);
         return e;
     }
 
     public static LaunchException ThrowsLaunch(string errorId, Action action)
     {
-        var e = Assert.Throws<LaunchException>(action);
+        var e = Assert.ThrowsAny<LaunchException>(action);
         Assert.Equal(errorId, e.ErrorId);
         return e;
     }

@@ -41,7 +41,7 @@ public sealed class JobWatchTests : IDisposable
         await other.FinishAsync(first.Id, "agent-a", JobOutcome.Failed(FailureStage.Run, "boom", 1), None);
         var results = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.All(results, r => Assert.Null(r.Error));
-        Assert.Equal([first.Id, second.Id], results.Select(r => r.JobId).Order());
+        Assert.Equal(new[] { first.Id, second.Id }.Order(), results.Select(r => r.JobId).Order());
         Assert.Equal(LaunchJobState.Failed, results.Single(r => r.JobId == first.Id).Job!.State);
     }
 

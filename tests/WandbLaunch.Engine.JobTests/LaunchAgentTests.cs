@@ -399,7 +399,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
     {
         _queue = Store.Key("missing");
         var agent = StartAgent();
-        var e = await Assert.ThrowsAsync<Errors.LaunchException>(() => agent.Run);
+        var e = await Assert.ThrowsAnyAsync<Errors.LaunchException>(() => agent.Run);
         Assert.Equal("QueueNotFound", e.ErrorId);
         Assert.Empty(await _store.Backend.GetAgentsAsync(None));
     }

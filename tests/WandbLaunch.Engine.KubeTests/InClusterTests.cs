@@ -64,7 +64,7 @@ public sealed class InClusterTests : IDisposable
         _dir.Write("serviceaccount/ca.crt", TlsFront.UntrustedPem());
         using var access = KubeAccess.Connect(null, Pod(), _account);
 
-        var e = await Assert.ThrowsAsync<LaunchException>(() => access.CallAsync("list", "pods", "training", c => c.CoreV1.ListNamespacedPodAsync("training")));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => access.CallAsync("list", "pods", "training", c => c.CoreV1.ListNamespacedPodAsync("training")));
 
         Assert.Equal("KubeUnreachable", e.ErrorId);
         Assert.Contains($"https://127.0.0.1:{_tls.Port}", e.Message);
@@ -77,7 +77,7 @@ public sealed class InClusterTests : IDisposable
         _dir.Write("serviceaccount/token", "expired-token");
         using var access = KubeAccess.Connect(null, Pod(), _account);
 
-        var e = await Assert.ThrowsAsync<LaunchException>(() => access.CallAsync("list", "pods", "training", c => c.CoreV1.ListNamespacedPodAsync("training")));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => access.CallAsync("list", "pods", "training", c => c.CoreV1.ListNamespacedPodAsync("training")));
 
         Assert.Equal("KubeUnauthorized", e.ErrorId);
         Assert.Contains("the pod's service account", e.Message);
@@ -88,7 +88,7 @@ public sealed class InClusterTests : IDisposable
     public void AMissingCaCertificateIsNamed()
     {
         File.Delete(Path.Combine(_account, "ca.crt"));
-        var e = Assert.Throws<LaunchException>(() => KubeAccess.Connect(null, Pod(), _account));
+        var e = Assert.ThrowsAny<LaunchException>(() => KubeAccess.Connect(null, Pod(), _account));
         Assert.Equal("KubeConfigInvalid", e.ErrorId);
         Assert.Contains(Path.Combine(_account, "ca.crt"), e.Message);
     }
@@ -96,7 +96,7 @@ public sealed class InClusterTests : IDisposable
     [Fact]
     public void ABadServicePortIsNamed()
     {
-        var e = Assert.Throws<LaunchException>(() => KubeAccess.Connect(null, Pod(port: "https"), _account));
+        var e = Assert.ThrowsAny<LaunchException>(() => KubeAccess.Connect(null, Pod(port: "https"), _account));
         Assert.Equal("KubeConfigInvalid", e.ErrorId);
         Assert.Contains("KUBERNETES_SERVICE_PORT is 'https'", e.Message);
     }
@@ -105,7 +105,7 @@ public sealed class InClusterTests : IDisposable
     public void WithoutTheTokenFileTheServiceAccountIsNotUsed()
     {
         File.Delete(Path.Combine(_account, "token"));
-        var e = Assert.Throws<LaunchException>(() => KubeAccess.Connect(null, Pod(), _account));
+        var e = Assert.ThrowsAny<LaunchException>(() => KubeAccess.Connect(null, Pod(), _account));
         Assert.Equal("KubeConfigNotFound", e.ErrorId);
         Assert.Contains("does not run in a pod with a service account", e.Message);
     }

@@ -20,7 +20,7 @@ public sealed class KubeConfigTests
     {
         using var dir = new TempDirectory();
         var missing = dir.File("nope.yaml");
-        var e = Assert.Throws<LaunchException>(() => KubeAccess.Connect(null, Env(("KUBECONFIG", missing))));
+        var e = Assert.ThrowsAny<LaunchException>(() => KubeAccess.Connect(null, Env(("KUBECONFIG", missing))));
         Assert.Equal("KubeConfigNotFound", e.ErrorId);
         Assert.Contains(missing, e.Message);
         Assert.Contains("KUBECONFIG", e.Message);
@@ -30,7 +30,7 @@ public sealed class KubeConfigTests
     public void WithoutKubeconfigTheDefaultFileIsLookedFor()
     {
         using var dir = new TempDirectory();
-        var e = Assert.Throws<LaunchException>(() => KubeAccess.Connect(null, Env(("HOME", dir.Path))));
+        var e = Assert.ThrowsAny<LaunchException>(() => KubeAccess.Connect(null, Env(("HOME", dir.Path))));
         Assert.Equal("KubeConfigNotFound", e.ErrorId);
         Assert.Contains(Path.Combine(dir.Path, ".kube", "config"), e.Message);
     }
@@ -40,7 +40,7 @@ public sealed class KubeConfigTests
     {
         using var dir = new TempDirectory();
         var file = dir.Write("kubeconfig", "apiVersion: v1\nclusters:\n- name: a\n  cluster: [unclosed\ncontexts: []\n");
-        var e = Assert.Throws<LaunchException>(() => KubeAccess.Connect(null, Env(("KUBECONFIG", file))));
+        var e = Assert.ThrowsAny<LaunchException>(() => KubeAccess.Connect(null, Env(("KUBECONFIG", file))));
         Assert.Equal("KubeConfigInvalid", e.ErrorId);
         Assert.Contains(file, e.Message);
         Assert.Matches(@"line \d+, column \d+", e.Message);
@@ -51,7 +51,7 @@ public sealed class KubeConfigTests
     {
         using var dir = new TempDirectory();
         var file = Contexts.Kubeconfig(dir, "ml");
-        var e = Assert.Throws<LaunchException>(() => KubeAccess.Connect("prod", Env(("KUBECONFIG", file))));
+        var e = Assert.ThrowsAny<LaunchException>(() => KubeAccess.Connect("prod", Env(("KUBECONFIG", file))));
         Assert.Equal("KubeContextNotFound", e.ErrorId);
         Assert.Contains("'prod'", e.Message);
         Assert.Contains("its contexts: work", e.Message);
@@ -105,7 +105,7 @@ public sealed class KubeConfigTests
             """)!;
         ((JsonObject)spec["resource_args"]!["kubernetes"]!)["namespace"] = @namespace;
         var runner = new KubernetesRunner(Env(("KUBECONFIG", kubeconfig)));
-        return await Assert.ThrowsAsync<LaunchException>(() => runner.StartAsync(Contexts.For(spec, log, dir.Path), CancellationToken.None));
+        return await Assert.ThrowsAnyAsync<LaunchException>(() => runner.StartAsync(Contexts.For(spec, log, dir.Path), CancellationToken.None));
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed class ManifestPolicyTests
         };
         var env = new Dictionary<string, string> { ["HOME"] = dir.Path };
         var runner = new KubernetesRunner(n => env.GetValueOrDefault(n));
-        return Assert.Throws<LaunchException>(() => runner.Render(Contexts.For(spec, log, dir.Path, secureMode)));
+        return Assert.ThrowsAny<LaunchException>(() => runner.Render(Contexts.For(spec, log, dir.Path, secureMode)));
     }
 
     private static string Pod(string podSpecJson) => """{"spec": {"template": {"spec": """ + podSpecJson + "}}}";

@@ -76,7 +76,7 @@ public sealed class LaunchAgent
         foreach (var name in config.Queues)
         {
             var queue = await _backend.GetQueueAsync(new QueueKey(entity, Storage.LaunchDefaults.Project, name), cancellationToken).ConfigureAwait(false)
-                ?? throw LaunchException.NotFound("QueueNotFound",
+                ?? throw new QueueNotFoundException(
                     $"The agent cannot poll queue '{name}': there is no such queue in {entity}/{Storage.LaunchDefaults.Project} ({_backend.Location}). Create it with New-WandbLaunchQueue.",
                     name);
             _runners.For(queue.Resource);
@@ -183,7 +183,7 @@ public sealed class LaunchAgent
                             {
                                 job = await _backend.PopAsync(Id, keys[index], _options.Lease, token).ConfigureAwait(false);
                             }
-                            catch (LaunchException e) when (e.ErrorId == "QueueNotFound")
+                            catch (QueueNotFoundException)
                             {
                                 QueueRemoved(keys, index);
                                 i--;
@@ -208,7 +208,7 @@ public sealed class LaunchAgent
                     }
                     faults.Succeeded();
                 }
-                catch (LaunchException e) when (!token.IsCancellationRequested && StoreFaults.IsTransient(e))
+                catch (StoreException e) when (!token.IsCancellationRequested && e.IsTransient)
                 {
                     // Locked by another process, a full disk, a file it may not write for now: the agent keeps its
                     // jobs and tries again, warning once per episode.
@@ -221,7 +221,7 @@ public sealed class LaunchAgent
                     nextHeartbeat = DateTime.UtcNow;
                     continue;
                 }
-                catch (LaunchException e) when (!token.IsCancellationRequested && StoreFaults.IsStoreError(e))
+                catch (StoreException e) when (!token.IsCancellationRequested)
                 {
                     stop = await FatalStoreFaultAsync(e) ?? new AgentStop(AgentStopReason.StoreFailed, $"the store failed ({e.ErrorId}): {e.Message}");
                     break;
@@ -247,26 +247,28 @@ public sealed class LaunchAgent
     }
 
     /// <summary>A store error that retrying cannot mend: the file was deleted or replaced (the real cause behind other errors), or it is damaged.</summary>
-    private async Task<AgentStop?> FatalStoreFaultAsync(LaunchException e)
+    private async Task<AgentStop?> FatalStoreFaultAsync(StoreException e)
     {
         try
         {
             await _backend.CheckStoreFileAsync(CancellationToken.None).ConfigureAwait(false);
         }
-        catch (LaunchException gone) when (gone.ErrorId is "StoreDeleted" or "StoreReplaced")
+        catch (StoreException gone) when (gone.IsGone)
         {
             Report(AgentEventKind.Error, gone.Message);
-            return new AgentStop(gone.ErrorId == "StoreDeleted" ? AgentStopReason.StoreDeleted : AgentStopReason.StoreReplaced,
-                gone.ErrorId == "StoreDeleted" ? $"its store '{_backend.Location}' was deleted" : $"its store '{_backend.Location}' was replaced by another file");
+            return StoreGone(gone.Fault, gone.Fault == StoreFault.Deleted ? $"its store '{_backend.Location}' was deleted" : $"its store '{_backend.Location}' was replaced by another file");
         }
-        if (e.ErrorId is "StoreDeleted" or "StoreReplaced")
+        if (e.IsGone)
         {
             Report(AgentEventKind.Error, e.Message);
-            return new AgentStop(e.ErrorId == "StoreDeleted" ? AgentStopReason.StoreDeleted : AgentStopReason.StoreReplaced, e.Message);
+            return StoreGone(e.Fault, e.Message);
         }
-        if (!StoreFaults.IsTransient(e)) Report(AgentEventKind.Error, e.Message);
+        if (!e.IsTransient) Report(AgentEventKind.Error, e.Message);
         return null;
     }
+
+    private static AgentStop StoreGone(StoreFault fault, string text) =>
+        new(fault == StoreFault.Deleted ? AgentStopReason.StoreDeleted : AgentStopReason.StoreReplaced, text);
 
     private readonly HashSet<string> _removedQueues = [];
 
@@ -450,7 +452,7 @@ public sealed class LaunchAgent
             {
                 outcome = JobOutcome.Stopped(tracked.StopReason ?? "Stopped.");
             }
-            catch (LaunchException e) when (e.ErrorId == "JobLeaseLost")
+            catch (JobLeaseLostException)
             {
                 tracked.Lose();
             }
@@ -488,7 +490,7 @@ public sealed class LaunchAgent
             Report(outcome.State == LaunchJobState.Failed ? AgentEventKind.Warning : AgentEventKind.Job,
                 $"{job.Id} [{job.Queue}] {Describe(outcome)}", job.Id, job.Queue);
         }
-        catch (LaunchException e) when (e.ErrorId == "JobLeaseLost")
+        catch (JobLeaseLostException e)
         {
             Report(AgentEventKind.Warning, $"{job.Id}: {e.Message}", job.Id, job.Queue);
         }

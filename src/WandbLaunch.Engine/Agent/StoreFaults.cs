@@ -1,3 +1,4 @@
+using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Errors;
 
 namespace WandbLaunch.Engine.Agent;
@@ -24,19 +25,15 @@ public sealed record StoreRetryPolicy(TimeSpan First, TimeSpan Max)
 internal sealed class StoreFaults(StoreRetryPolicy policy, Action<AgentEventKind, string> report)
 {
     private DateTime? _since;
-    private string? _errorId;
+    private StoreFault? _fault;
     private int _attempt;
 
-    public static bool IsTransient(LaunchException e) => e.ErrorId is "StoreBusy" or "StoreFull" or "StoreNotWritable";
-
-    public static bool IsStoreError(LaunchException e) => e.ErrorId.StartsWith("Store", StringComparison.Ordinal);
-
-    public async Task WaitAsync(LaunchException e, CancellationToken cancellationToken)
+    public async Task WaitAsync(StoreException e, CancellationToken cancellationToken)
     {
-        if (_since is null || _errorId != e.ErrorId)
+        if (_since is null || _fault != e.Fault)
         {
             _since ??= DateTime.UtcNow;
-            _errorId = e.ErrorId;
+            _fault = e.Fault;
             report(AgentEventKind.Warning,
                 $"{e.Message} ({e.ErrorId}) The agent keeps running and holding its jobs, and tries again every {policy.First.TotalSeconds:0.#} to {policy.Max.TotalSeconds:0.#} s.");
         }
@@ -46,9 +43,9 @@ internal sealed class StoreFaults(StoreRetryPolicy policy, Action<AgentEventKind
     public void Succeeded()
     {
         if (_since is not { } since) return;
-        report(AgentEventKind.Status, $"The store can be used again (after {(DateTime.UtcNow - since).TotalSeconds:0.#} s of {_errorId}); the agent carries on");
+        report(AgentEventKind.Status, $"The store can be used again (after {(DateTime.UtcNow - since).TotalSeconds:0.#} s of Store{_fault}); the agent carries on");
         _since = null;
-        _errorId = null;
+        _fault = null;
         _attempt = 0;
     }
 
@@ -69,7 +66,7 @@ internal sealed class StoreFaults(StoreRetryPolicy policy, Action<AgentEventKind
             {
                 return await write().ConfigureAwait(false);
             }
-            catch (LaunchException e) when (IsTransient(e) && DateTime.UtcNow < deadline)
+            catch (StoreException e) when (e.IsTransient && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(policy.Delay(attempt)).ConfigureAwait(false);
             }

@@ -104,7 +104,7 @@ public static class ContextArchive
         {
             resolved = ContainedPath.Resolve(link.FullPath);
         }
-        catch (LaunchException e) when (e.ErrorId == "SymbolicLinkLoop")
+        catch (FileSystem.SymbolicLinkLoopException)
         {
             throw Refused(link, $"it is part of a loop of links (more than {ContainedPath.MaxLinkHops} links in a row); remove the loop");
         }

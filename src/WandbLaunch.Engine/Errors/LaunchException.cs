@@ -4,7 +4,7 @@ namespace WandbLaunch.Engine.Errors;
 /// A failure the user can act on. <see cref="ErrorId"/> is a stable PascalCase identifier that scripts and tests
 /// match on; the message says what was wrong, with the offending value, and what is allowed.
 /// </summary>
-public sealed class LaunchException : Exception
+public class LaunchException : Exception
 {
     public LaunchException(string errorId, LaunchErrorCategory category, string message, object? target = null, Exception? inner = null)
         : base(message, inner)

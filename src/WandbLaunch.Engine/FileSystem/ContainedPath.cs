@@ -102,7 +102,7 @@ public static class ContainedPath
             }
             if (++hops > MaxLinkHops)
             {
-                throw LaunchException.InvalidData("SymbolicLinkLoop",
+                throw new SymbolicLinkLoopException(
                     $"The path {SpecNames.Quote(path)} passes through more than {MaxLinkHops} symbolic links (a link loop); remove the loop.", path);
             }
             if (Path.IsPathRooted(target))

@@ -54,7 +54,7 @@ public sealed class JobSubmission
     private async Task<SubmissionPreview> RenderAsync(SubmitOptions options, LaunchAgentConfig config, bool predictImage, CancellationToken cancellationToken)
     {
         var key = QueueOf(options);
-        var queue = await _backend.GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFound(key);
+        var queue = await _backend.GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
         var request = new PushRequest
         {
             Spec = BuildSpec(options, queue.Resource),
@@ -73,9 +73,6 @@ public sealed class JobSubmission
         var name = options.QueueName ?? throw LaunchException.Invalid("InvalidQueueArgument", "A launch request needs a queue.");
         return new QueueKey(options.Entity ?? _backend.DefaultEntity, LaunchDefaults.Project, QueueNames.Validate(name));
     }
-
-    private static LaunchException QueueNotFound(QueueKey key) =>
-        LaunchException.NotFound("QueueNotFound", $"There is no queue named '{key.Name}' in {key.Entity}/{key.Project}. Get-WandbLaunchQueue lists the queues there.", key.Name);
 
     /// <summary>The launch spec the options describe: the given spec, with every option given overriding its key.</summary>
     private JsonObject BuildSpec(SubmitOptions options, string resource)

@@ -26,6 +26,7 @@ public sealed class JobWatch(ILaunchBackend backend)
     {
         var waiting = jobIds.Distinct().ToList();
         var clock = Stopwatch.StartNew();
+        await PrimeAsync(cancellationToken).ConfigureAwait(false);
         while (waiting.Count > 0)
         {
             var jobs = await backend.GetJobsAsync(new JobQuery { Ids = waiting }, cancellationToken).ConfigureAwait(false);
@@ -55,7 +56,8 @@ public sealed class JobWatch(ILaunchBackend backend)
     /// </summary>
     public async Task<LaunchJob> UntilEndedAsync(LaunchJob job, CancellationToken cancellationToken)
     {
-        var current = job;
+        await PrimeAsync(cancellationToken).ConfigureAwait(false);
+        var current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? job;
         while (!current.State.IsTerminal() && !cancellationToken.IsCancellationRequested)
         {
             await backend.WaitForChangeAsync(FallbackPoll, cancellationToken).ConfigureAwait(false);
@@ -66,6 +68,12 @@ public sealed class JobWatch(ILaunchBackend backend)
         }
         return current;
     }
+
+    /// <summary>
+    /// A backend's change signal counts from its previous wait: a first wait after the first read would miss a
+    /// change made between the two, so the wait is started (and ends at once) before anything is read.
+    /// </summary>
+    private Task PrimeAsync(CancellationToken cancellationToken) => backend.WaitForChangeAsync(TimeSpan.Zero, cancellationToken);
 
     private static string FormatSeconds(TimeSpan span) =>
         span.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);

@@ -57,8 +57,7 @@ public abstract class QueueCmdlet : WandbLaunchCmdlet
     }
 
     private protected LaunchException QueueNotFound(string name) =>
-        LaunchException.NotFound("QueueNotFound",
-            $"There is no queue named '{name}' in {EntityOrDefault}/{ProjectOrDefault}. Get-WandbLaunchQueue lists the queues there.", name);
+        QueueNotFoundException.For(new QueueKey(EntityOrDefault, ProjectOrDefault, name));
 
     /// <summary>Reads -Configuration (text, hashtable or object) or -ConfigurationPath (a JSON or YAML file).</summary>
     private protected JsonNode? ReadConfiguration(object? configuration, string? configurationPath)

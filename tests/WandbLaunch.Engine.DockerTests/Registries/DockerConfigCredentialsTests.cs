@@ -116,7 +116,7 @@ public sealed class DockerConfigCredentialsTests : IDisposable
     public void A_broken_config_file_is_refused_naming_it(string json)
     {
         WriteConfig(json);
-        var e = Assert.Throws<LaunchException>(() => Find("registry.example.com"));
+        var e = Assert.ThrowsAny<LaunchException>(() => Find("registry.example.com"));
         Assert.Equal("InvalidDockerConfig", e.ErrorId);
         Assert.Contains(Path.Combine(_config.Path, "config.json"), e.Message);
     }
@@ -142,7 +142,7 @@ public sealed class DockerConfigCredentialsTests : IDisposable
     public void A_credHelper_that_knows_nothing_of_the_host_is_an_error_with_its_message()
     {
         WriteConfig("""{"credHelpers": {"unknown.example.com": "test"}}""");
-        var e = Assert.Throws<LaunchException>(() => Find("unknown.example.com"));
+        var e = Assert.ThrowsAny<LaunchException>(() => Find("unknown.example.com"));
         Assert.Equal("CredentialHelperFailed", e.ErrorId);
         Assert.Contains("docker-credential-test", e.Message);
         Assert.Contains("credentials not found in native keychain", e.Message);
@@ -152,7 +152,7 @@ public sealed class DockerConfigCredentialsTests : IDisposable
     public void A_credHelper_that_is_not_on_PATH_is_an_error_naming_the_program()
     {
         WriteConfig("""{"credHelpers": {"registry.example.com": "absent"}}""");
-        var e = Assert.Throws<LaunchException>(() => Find("registry.example.com"));
+        var e = Assert.ThrowsAny<LaunchException>(() => Find("registry.example.com"));
         Assert.Equal("CredentialHelperNotFound", e.ErrorId);
         Assert.Contains("docker-credential-absent", e.Message);
     }

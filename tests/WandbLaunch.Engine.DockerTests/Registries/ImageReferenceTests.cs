@@ -77,7 +77,7 @@ public class ImageReferenceTests
     [InlineData("my image")]
     public void Refuses_what_is_not_an_image_name(string image)
     {
-        var e = Assert.Throws<LaunchException>(() => ImageReference.Parse(image));
+        var e = Assert.ThrowsAny<LaunchException>(() => ImageReference.Parse(image));
         Assert.Equal("InvalidImageName", e.ErrorId);
     }
 }

@@ -84,20 +84,20 @@ public sealed class RegistryClientRealRegistryTests : IAsyncLifetime
     {
         var wrong = "wrong-" + Guid.NewGuid().ToString("N");
         var credential = new RegistryCredential(TestServices.RegistryUser, wrong) { Source = "-RegistryCredential" };
-        var e = await Assert.ThrowsAsync<LaunchException>(() => _client.CheckLoginAsync(Image("1"), credential, CancellationToken.None));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => _client.CheckLoginAsync(Image("1"), credential, CancellationToken.None));
         Assert.Equal("RegistryAuthenticationFailed", e.ErrorId);
         Assert.Contains(TestServices.Registry, e.Message);
         Assert.Contains($"'{TestServices.RegistryUser}'", e.Message);
         Assert.DoesNotContain(wrong, e.Message);
 
-        e = await Assert.ThrowsAsync<LaunchException>(() => _client.ManifestExistsAsync(Image("1"), credential, CancellationToken.None));
+        e = await Assert.ThrowsAnyAsync<LaunchException>(() => _client.ManifestExistsAsync(Image("1"), credential, CancellationToken.None));
         Assert.Equal("RegistryAuthenticationFailed", e.ErrorId);
     }
 
     [DockerFact]
     public async Task No_credentials_are_refused_saying_how_to_give_them()
     {
-        var e = await Assert.ThrowsAsync<LaunchException>(() => _client.CheckLoginAsync(Image("1"), null, CancellationToken.None));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => _client.CheckLoginAsync(Image("1"), null, CancellationToken.None));
         Assert.Equal("RegistryAuthenticationFailed", e.ErrorId);
         Assert.Contains("docker login " + TestServices.Registry, e.Message);
         Assert.Contains("-RegistryCredential", e.Message);

@@ -86,7 +86,7 @@ public sealed class RegistryClientTokenTests : IDisposable
                      () => _client.ManifestExistsAsync(Image("team/app:v1"), credential, CancellationToken.None),
                  })
         {
-            var e = await Assert.ThrowsAsync<LaunchException>(call);
+            var e = await Assert.ThrowsAnyAsync<LaunchException>(call);
             Assert.Equal("RegistryAuthenticationFailed", e.ErrorId);
             Assert.Equal(LaunchErrorCategory.PermissionDenied, e.Category);
             Assert.Contains(_registry.Host, e.Message);
@@ -100,7 +100,7 @@ public sealed class RegistryClientTokenTests : IDisposable
     [Fact]
     public async Task Without_credentials_a_private_repository_is_refused_saying_none_were_found()
     {
-        var e = await Assert.ThrowsAsync<LaunchException>(() => _client.ManifestExistsAsync(Image("team/app:v1"), null, CancellationToken.None));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => _client.ManifestExistsAsync(Image("team/app:v1"), null, CancellationToken.None));
         Assert.Equal("RegistryAuthenticationFailed", e.ErrorId);
         Assert.Contains("requires credentials and none were found", e.Message);
         Assert.Null(Requests.Single(r => r.Path == "/token").Authorization);

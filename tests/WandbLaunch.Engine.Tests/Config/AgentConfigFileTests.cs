@@ -15,13 +15,13 @@ public sealed class AgentConfigFileTests : IDisposable
     public void A_missing_explicit_file_is_an_error_naming_it()
     {
         var path = _dir.File("nope.yaml");
-        var e = Assert.Throws<LaunchException>(() => AgentConfigFile.Read(path));
+        var e = Assert.ThrowsAny<LaunchException>(() => AgentConfigFile.Read(path));
         Assert.Equal("AgentConfigNotFound", e.ErrorId);
         Assert.Equal(LaunchErrorCategory.ObjectNotFound, e.Category);
         Assert.Equal(path, e.Target);
         Assert.Contains(path, e.Message);
 
-        Assert.Equal("AgentConfigNotFound", Assert.Throws<LaunchException>(() => AgentConfigFile.Load(path)).ErrorId);
+        Assert.Equal("AgentConfigNotFound", Assert.ThrowsAny<LaunchException>(() => AgentConfigFile.Load(path)).ErrorId);
     }
 
     [Fact]
@@ -48,7 +48,7 @@ public sealed class AgentConfigFileTests : IDisposable
     public void Invalid_yaml_names_the_file_line_and_column()
     {
         var path = _dir.Write("bad.yaml", "queues:\n  - a\nmax_jobs: [\n");
-        var e = Assert.Throws<LaunchException>(() => AgentConfigFile.Load(path));
+        var e = Assert.ThrowsAny<LaunchException>(() => AgentConfigFile.Load(path));
         Assert.Equal("InvalidAgentConfigYaml", e.ErrorId);
         Assert.Contains($"{path}:4:1", e.Message);
         Assert.Equal(path, e.Target);
@@ -58,7 +58,7 @@ public sealed class AgentConfigFileTests : IDisposable
     public void Load_throws_the_first_error_with_position_and_mentions_the_others()
     {
         var path = _dir.Write("invalid.yaml", "queues: [a]\nmax_jobs: -2\nbuilder:\n  platform: sparc\n");
-        var e = Assert.Throws<LaunchException>(() => AgentConfigFile.Load(path));
+        var e = Assert.ThrowsAny<LaunchException>(() => AgentConfigFile.Load(path));
         Assert.Equal("InvalidMaxJobs", e.ErrorId);
         Assert.Equal(LaunchErrorCategory.InvalidData, e.Category);
         Assert.Equal(path, e.Target);
@@ -158,7 +158,7 @@ public sealed class AgentConfigFileTests : IDisposable
         var document = (JsonObject)AgentConfigFile.Read(path).Root!;
         var invalid = AgentConfigFile.Apply(document, [new("max_jobs", JsonValue.Create(0))]);
 
-        var e = Assert.Throws<LaunchException>(() => AgentConfigFile.Write(path, invalid));
+        var e = Assert.ThrowsAny<LaunchException>(() => AgentConfigFile.Write(path, invalid));
 
         Assert.Equal("InvalidMaxJobs", e.ErrorId);
         Assert.Equal(before, File.ReadAllBytes(path));
@@ -169,7 +169,7 @@ public sealed class AgentConfigFileTests : IDisposable
     public void Write_refuses_an_invalid_document_without_creating_a_file()
     {
         var path = _dir.File("new.yaml");
-        var e = Assert.Throws<LaunchException>(() => AgentConfigFile.Write(path, new JsonObject { ["builder"] = new JsonObject { ["type"] = "kaniko" } }));
+        var e = Assert.ThrowsAny<LaunchException>(() => AgentConfigFile.Write(path, new JsonObject { ["builder"] = new JsonObject { ["type"] = "kaniko" } }));
         Assert.Equal("MissingBuildContextStore", e.ErrorId);
         Assert.False(File.Exists(path));
     }

@@ -90,7 +90,7 @@ public sealed class AgentConfigResolverTests : IDisposable
     [InlineData("1.5")]
     public void An_invalid_max_jobs_in_the_environment_is_refused(string value)
     {
-        var e = Assert.Throws<LaunchException>(() => Resolve(ConfigFile(""), Env(("WANDB_LAUNCH_MAX_JOBS", value))));
+        var e = Assert.ThrowsAny<LaunchException>(() => Resolve(ConfigFile(""), Env(("WANDB_LAUNCH_MAX_JOBS", value))));
         Assert.Equal("InvalidMaxJobs", e.ErrorId);
         Assert.Contains("WANDB_LAUNCH_MAX_JOBS", e.Message);
         Assert.Equal(value, e.Target);
@@ -143,7 +143,7 @@ public sealed class AgentConfigResolverTests : IDisposable
         Assert.Equal(SourceParameter, config.Sources!["builder"]);
         Assert.Equal(SourceParameter, config.Sources["verbosity"]);
 
-        var e = Assert.Throws<LaunchException>(() => Resolve(ConfigFile(""), NoEnv,
+        var e = Assert.ThrowsAny<LaunchException>(() => Resolve(ConfigFile(""), NoEnv,
             new Overrides { Settings = new Dictionary<string, JsonNode?> { ["builder.platform"] = "linux/s390x" } }));
         Assert.Equal("InvalidPlatform", e.ErrorId);
     }
@@ -151,10 +151,10 @@ public sealed class AgentConfigResolverTests : IDisposable
     [Fact]
     public void An_invalid_parameter_is_refused_like_the_same_value_in_a_file()
     {
-        var e = Assert.Throws<LaunchException>(() => Resolve(ConfigFile(""), NoEnv, new Overrides { MaxJobs = 0 }));
+        var e = Assert.ThrowsAny<LaunchException>(() => Resolve(ConfigFile(""), NoEnv, new Overrides { MaxJobs = 0 }));
         Assert.Equal("InvalidMaxJobs", e.ErrorId);
 
-        var bad = Assert.Throws<LaunchException>(() => Resolve(ConfigFile(""), NoEnv, new Overrides { Queues = ["bad*name"] }));
+        var bad = Assert.ThrowsAny<LaunchException>(() => Resolve(ConfigFile(""), NoEnv, new Overrides { Queues = ["bad*name"] }));
         Assert.Equal("InvalidQueues", bad.ErrorId);
     }
 
@@ -173,7 +173,7 @@ public sealed class AgentConfigResolverTests : IDisposable
     public void An_invalid_file_is_refused_with_its_position_before_anything_else()
     {
         var path = ConfigFile("queues: [a]\nmax_jobs: -5\n");
-        var e = Assert.Throws<LaunchException>(() => Resolve(path, Env(("WANDB_LAUNCH_MAX_JOBS", "2"))));
+        var e = Assert.ThrowsAny<LaunchException>(() => Resolve(path, Env(("WANDB_LAUNCH_MAX_JOBS", "2"))));
         Assert.Equal("InvalidMaxJobs", e.ErrorId);
         Assert.Contains($"{path}:2:1", e.Message);
     }
@@ -181,7 +181,7 @@ public sealed class AgentConfigResolverTests : IDisposable
     [Fact]
     public void A_missing_explicit_file_is_refused()
     {
-        var e = Assert.Throws<LaunchException>(() => Resolve(_dir.File("missing.yaml"), NoEnv));
+        var e = Assert.ThrowsAny<LaunchException>(() => Resolve(_dir.File("missing.yaml"), NoEnv));
         Assert.Equal("AgentConfigNotFound", e.ErrorId);
     }
 

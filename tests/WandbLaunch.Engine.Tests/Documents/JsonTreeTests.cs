@@ -79,7 +79,7 @@ public class JsonTreeTests
     public void FromObject_refuses_other_types_naming_the_path_and_error_id()
     {
         var table = new Hashtable { ["spec"] = new Hashtable { ["items"] = new object[] { 1, new Uri("https://example.com") } } };
-        var e = Assert.Throws<LaunchException>(() => JsonTree.FromObject(table, "InvalidLaunchSpec"));
+        var e = Assert.ThrowsAny<LaunchException>(() => JsonTree.FromObject(table, "InvalidLaunchSpec"));
         Assert.Equal("InvalidLaunchSpec", e.ErrorId);
         Assert.Equal(LaunchErrorCategory.InvalidArgument, e.Category);
         Assert.Contains("spec.items[1]", e.Message);

@@ -9,7 +9,7 @@ public class StructuredTextTests
     private static JsonObject Yaml(string text) => Assert.IsType<JsonObject>(StructuredText.Parse(text).Root);
 
     private static LaunchException ParseError(string text, string? file = null, string errorId = "MyDocumentError") =>
-        Assert.Throws<LaunchException>(() => StructuredText.Parse(text, file, errorId));
+        Assert.ThrowsAny<LaunchException>(() => StructuredText.Parse(text, file, errorId));
 
     [Fact]
     public void Yaml_plain_scalars_are_typed_as_in_the_core_schema()
@@ -321,7 +321,7 @@ public class StructuredTextTests
         Assert.Equal(good, doc.File);
         Assert.Equal(1L, JsonTree.ToPlain(doc.Root!["a"]));
 
-        var e = Assert.Throws<LaunchException>(() => StructuredText.ParseFile(bad, "BadFile"));
+        var e = Assert.ThrowsAny<LaunchException>(() => StructuredText.ParseFile(bad, "BadFile"));
         Assert.Equal("BadFile", e.ErrorId);
         Assert.Contains(bad + ":", e.Message);
     }
@@ -330,7 +330,7 @@ public class StructuredTextTests
     public void ParseFile_of_a_missing_file_is_a_read_error()
     {
         using var dir = new TempDirectory();
-        var e = Assert.Throws<LaunchException>(() => StructuredText.ParseFile(dir.File("missing.yaml")));
+        var e = Assert.ThrowsAny<LaunchException>(() => StructuredText.ParseFile(dir.File("missing.yaml")));
         Assert.Equal("FileNotReadable", e.ErrorId);
         Assert.Equal(LaunchErrorCategory.ReadError, e.Category);
     }

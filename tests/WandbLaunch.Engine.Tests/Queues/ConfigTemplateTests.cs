@@ -37,7 +37,7 @@ public class ConfigTemplateTests
     public void A_placeholder_without_a_variable_is_refused()
     {
         var config = Config("cpus: \"{{cpus}}\"\nmemory: \"{{memory}}Gi\"\n");
-        var e = Assert.Throws<LaunchException>(() => ConfigTemplate.CheckVariables(config, Variables("""{"cpus": {"type": "integer"}}""")));
+        var e = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.CheckVariables(config, Variables("""{"cpus": {"type": "integer"}}""")));
         Assert.Equal("TemplateVariableMissing", e.ErrorId);
         Assert.Equal("memory", e.Target);
         Assert.Contains("{{memory}}", e.Message);
@@ -48,7 +48,7 @@ public class ConfigTemplateTests
     public void A_variable_the_config_never_uses_is_refused()
     {
         var config = Config("cpus: \"{{cpus}}\"\n");
-        var e = Assert.Throws<LaunchException>(() => ConfigTemplate.CheckVariables(config,
+        var e = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.CheckVariables(config,
             Variables("""{"cpus": {"type": "integer"}, "gpus": {"type": "integer"}}""")));
         Assert.Equal("TemplateVariableUnused", e.ErrorId);
         Assert.Equal("gpus", e.Target);
@@ -58,7 +58,7 @@ public class ConfigTemplateTests
     [Fact]
     public void Variables_with_an_empty_config_are_unused()
     {
-        var e = Assert.Throws<LaunchException>(() => ConfigTemplate.CheckVariables(null, Variables("""{"cpus": {"type": "integer"}}""")));
+        var e = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.CheckVariables(null, Variables("""{"cpus": {"type": "integer"}}""")));
         Assert.Equal("TemplateVariableUnused", e.ErrorId);
     }
 
@@ -83,7 +83,7 @@ public class ConfigTemplateTests
     public void A_value_out_of_range_is_refused()
     {
         var variables = Variables("""{"cpus": {"type": "integer", "minimum": 1, "maximum": 8}}""");
-        var e = Assert.Throws<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["cpus"] = 64 }));
+        var e = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["cpus"] = 64 }));
         Assert.Equal("InvalidTemplateValue", e.ErrorId);
         Assert.Contains("64", e.Message);
     }
@@ -92,7 +92,7 @@ public class ConfigTemplateTests
     public void A_missing_value_without_a_default_is_refused()
     {
         var variables = Variables("""{"cpus": {"type": "integer"}, "size": {"type": "string", "enum": ["s"]}}""");
-        var e = Assert.Throws<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["cpus"] = 1 }));
+        var e = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["cpus"] = 1 }));
         Assert.Equal("TemplateValueMissing", e.ErrorId);
         Assert.Equal("size", e.Target);
     }
@@ -101,12 +101,12 @@ public class ConfigTemplateTests
     public void Unknown_variable_names_are_refused_listing_the_defined_ones()
     {
         var variables = Variables("""{"cpus": {"type": "integer", "default": 1}}""");
-        var e = Assert.Throws<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["cpu"] = 1 }));
+        var e = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["cpu"] = 1 }));
         Assert.Equal("UnknownTemplateVariable", e.ErrorId);
         Assert.Equal("cpu", e.Target);
         Assert.Contains("cpus", e.Message);
 
-        var none = Assert.Throws<LaunchException>(() => ConfigTemplate.ResolveValues(new Dictionary<string, TemplateVariable>(), new JsonObject { ["x"] = 1 }));
+        var none = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.ResolveValues(new Dictionary<string, TemplateVariable>(), new JsonObject { ["x"] = 1 }));
         Assert.Equal("UnknownTemplateVariable", none.ErrorId);
         Assert.Contains("no template variables", none.Message);
     }
@@ -115,7 +115,7 @@ public class ConfigTemplateTests
     public void Variable_names_are_case_sensitive()
     {
         var variables = Variables("""{"cpus": {"type": "integer", "default": 1}}""");
-        var e = Assert.Throws<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["CPUS"] = 1 }));
+        var e = Assert.ThrowsAny<LaunchException>(() => ConfigTemplate.ResolveValues(variables, new JsonObject { ["CPUS"] = 1 }));
         Assert.Equal("UnknownTemplateVariable", e.ErrorId);
     }
 

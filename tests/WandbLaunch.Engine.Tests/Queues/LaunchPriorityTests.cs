@@ -33,7 +33,7 @@ public class LaunchPriorityTests
     [InlineData("low, critical")]
     public void Anything_else_is_refused_listing_the_allowed_values(string text)
     {
-        var e = Assert.Throws<LaunchException>(() => LaunchPriorities.Parse(text));
+        var e = Assert.ThrowsAny<LaunchException>(() => LaunchPriorities.Parse(text));
         Assert.Equal("InvalidPriority", e.ErrorId);
         Assert.Equal(text, e.Target);
         Assert.Contains("critical (0), high (1), medium (2), low (3)", e.Message);

@@ -20,7 +20,7 @@ public class QueueNamesTests
     {
         Assert.Equal(64, QueueNames.Validate(new string('x', 64)).Length);
 
-        var e = Assert.Throws<LaunchException>(() => QueueNames.Validate(new string('x', 65)));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueNames.Validate(new string('x', 65)));
         Assert.Equal("InvalidQueueName", e.ErrorId);
         Assert.Equal(LaunchErrorCategory.InvalidArgument, e.Category);
         Assert.Contains("65", e.Message);
@@ -38,7 +38,7 @@ public class QueueNamesTests
     [InlineData("[abc]")]
     public void Empty_padded_control_and_wildcard_names_are_refused(string? name)
     {
-        var e = Assert.Throws<LaunchException>(() => QueueNames.Validate(name));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueNames.Validate(name));
         Assert.Equal("InvalidQueueName", e.ErrorId);
         Assert.Equal(name, e.Target);
     }

@@ -39,7 +39,7 @@ public class QueueRulesTests
     [Fact]
     public void A_wrapped_config_for_another_resource_is_refused()
     {
-        var e = Assert.Throws<LaunchException>(() => QueueRules.NormalizeConfig("kubernetes", Yaml("resource_args:\n  sagemaker:\n    RoleArn: r\n")));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueRules.NormalizeConfig("kubernetes", Yaml("resource_args:\n  sagemaker:\n    RoleArn: r\n")));
         Assert.Equal("InvalidQueueConfiguration", e.ErrorId);
         Assert.Contains("'sagemaker'", e.Message);
         Assert.Contains("kubernetes", e.Message);
@@ -48,7 +48,7 @@ public class QueueRulesTests
     [Fact]
     public void A_wrapped_config_that_is_not_a_mapping_is_refused()
     {
-        var e = Assert.Throws<LaunchException>(() => QueueRules.NormalizeConfig("kubernetes", Yaml("resource_args:\n  kubernetes: [1]\n")));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueRules.NormalizeConfig("kubernetes", Yaml("resource_args:\n  kubernetes: [1]\n")));
         Assert.Equal("InvalidQueueConfiguration", e.ErrorId);
     }
 
@@ -58,7 +58,7 @@ public class QueueRulesTests
     [InlineData("42", "integer")]
     public void A_config_that_is_not_a_mapping_is_refused(string yaml, string kind)
     {
-        var e = Assert.Throws<LaunchException>(() => QueueRules.NormalizeConfig("kubernetes", Yaml(yaml)));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueRules.NormalizeConfig("kubernetes", Yaml(yaml)));
         Assert.Equal("InvalidQueueConfiguration", e.ErrorId);
         Assert.Contains(kind, e.Message);
     }
@@ -99,7 +99,7 @@ public class QueueRulesTests
     [InlineData("k8s")]
     public void Unknown_resources_are_refused_listing_the_allowed_ones(string resource)
     {
-        var e = Assert.Throws<LaunchException>(() => QueueRules.Check("q", resource, null, null));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueRules.Check("q", resource, null, null));
         Assert.Equal("InvalidResource", e.ErrorId);
         foreach (var r in LaunchResource.All) Assert.Contains(r, e.Message);
     }
@@ -114,14 +114,14 @@ public class QueueRulesTests
     [Fact]
     public void Check_refuses_a_placeholder_without_a_variable()
     {
-        var e = Assert.Throws<LaunchException>(() => QueueRules.Check("q", "kubernetes", Yaml("cpus: \"{{cpus}}\"\n"), null));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueRules.Check("q", "kubernetes", Yaml("cpus: \"{{cpus}}\"\n"), null));
         Assert.Equal("TemplateVariableMissing", e.ErrorId);
     }
 
     [Fact]
     public void Check_refuses_an_unused_variable()
     {
-        var e = Assert.Throws<LaunchException>(() => QueueRules.Check("q", "kubernetes", Yaml("cpus: 1\n"),
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueRules.Check("q", "kubernetes", Yaml("cpus: 1\n"),
             (JsonObject)JsonNode.Parse("""{"cpus": {"type": "integer"}}""")!));
         Assert.Equal("TemplateVariableUnused", e.ErrorId);
     }
@@ -129,7 +129,7 @@ public class QueueRulesTests
     [Fact]
     public void Check_refuses_a_bad_name_first()
     {
-        var e = Assert.Throws<LaunchException>(() => QueueRules.Check(new string('q', 65), "kubernetes", null, null));
+        var e = Assert.ThrowsAny<LaunchException>(() => QueueRules.Check(new string('q', 65), "kubernetes", null, null));
         Assert.Equal("InvalidQueueName", e.ErrorId);
     }
 

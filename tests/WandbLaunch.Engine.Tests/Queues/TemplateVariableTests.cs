@@ -12,7 +12,7 @@ public class TemplateVariableTests
 
     private static LaunchException BadSchema(string schemaJson, string name = "cpus")
     {
-        var e = Assert.Throws<LaunchException>(() => Variable(schemaJson, name));
+        var e = Assert.ThrowsAny<LaunchException>(() => Variable(schemaJson, name));
         Assert.Equal("InvalidTemplateVariable", e.ErrorId);
         Assert.Equal(name, e.Target);
         return e;
@@ -20,7 +20,7 @@ public class TemplateVariableTests
 
     private static LaunchException BadValue(TemplateVariable variable, JsonNode? value)
     {
-        var e = Assert.Throws<LaunchException>(() => variable.Coerce(value));
+        var e = Assert.ThrowsAny<LaunchException>(() => variable.Coerce(value));
         Assert.Equal("InvalidTemplateValue", e.ErrorId);
         Assert.Equal(LaunchErrorCategory.InvalidArgument, e.Category);
         Assert.Equal(variable.Name, e.Target);

@@ -98,7 +98,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
     {
         var first = await _store.CreateQueueAsync(Queue("dup", configJson: """{"a": 1}"""), None);
 
-        var e = await Assert.ThrowsAsync<LaunchException>(() => _store.CreateQueueAsync(Queue("dup", configJson: """{"a": 2}"""), None));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.CreateQueueAsync(Queue("dup", configJson: """{"a": 2}"""), None));
 
         Assert.Equal("QueueExists", e.ErrorId);
         Assert.Equal(LaunchErrorCategory.ResourceExists, e.Category);
@@ -129,9 +129,9 @@ public sealed class SqliteLaunchBackendTests : IDisposable
     [Fact]
     public async Task An_invalid_definition_stores_nothing()
     {
-        var e = await Assert.ThrowsAsync<LaunchException>(() => _store.CreateQueueAsync(Queue("q", configJson: """{"cpus": "{{cpus}}"}"""), None));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.CreateQueueAsync(Queue("q", configJson: """{"cpus": "{{cpus}}"}"""), None));
         Assert.Equal("TemplateVariableMissing", e.ErrorId);
-        var bad = await Assert.ThrowsAsync<LaunchException>(() => _store.CreateQueueAsync(Queue(new string('x', 65)), None));
+        var bad = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.CreateQueueAsync(Queue(new string('x', 65)), None));
         Assert.Equal("InvalidQueueName", bad.ErrorId);
         Assert.Empty(await _store.GetQueuesAsync(null, null, None));
     }
@@ -178,14 +178,14 @@ public sealed class SqliteLaunchBackendTests : IDisposable
             variablesJson: """{"cpus": {"type": "integer", "default": 1}}"""), None);
 
         // The new configuration no longer uses {{cpus}}, while the variable is kept.
-        var unused = await Assert.ThrowsAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("q"),
+        var unused = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("q"),
             new QueueUpdate { ConfigurationGiven = true, Configuration = JsonNode.Parse("""{"cpus": 4}"""), Prioritization = true }, None));
         Assert.Equal("TemplateVariableUnused", unused.ErrorId);
 
-        var badName = await Assert.ThrowsAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("q"), new QueueUpdate { NewName = "bad*" }, None));
+        var badName = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("q"), new QueueUpdate { NewName = "bad*" }, None));
         Assert.Equal("InvalidQueueName", badName.ErrorId);
 
-        var badVariables = await Assert.ThrowsAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("q"),
+        var badVariables = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("q"),
             new QueueUpdate { TemplateVariables = (JsonObject)JsonNode.Parse("""{"cpus": {"type": "boolean"}}""")! }, None));
         Assert.Equal("InvalidTemplateVariable", badVariables.ErrorId);
 
@@ -216,7 +216,7 @@ public sealed class SqliteLaunchBackendTests : IDisposable
         var a = await _store.CreateQueueAsync(Queue("a"), None);
         var b = await _store.CreateQueueAsync(Queue("b"), None);
 
-        var e = await Assert.ThrowsAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("a"), new QueueUpdate { NewName = "b", Prioritization = true }, None));
+        var e = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("a"), new QueueUpdate { NewName = "b", Prioritization = true }, None));
 
         Assert.Equal("QueueExists", e.ErrorId);
         Assert.Equal("b", e.Target);
@@ -246,12 +246,12 @@ public sealed class SqliteLaunchBackendTests : IDisposable
     {
         await _store.CreateQueueAsync(Queue("exists", project: "other"), None);
 
-        var update = await Assert.ThrowsAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("exists"), new QueueUpdate { Prioritization = true }, None));
+        var update = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.UpdateQueueAsync(Key("exists"), new QueueUpdate { Prioritization = true }, None));
         Assert.Equal("QueueNotFound", update.ErrorId);
         Assert.Equal(LaunchErrorCategory.ObjectNotFound, update.Category);
         Assert.Equal("exists", update.Target);
 
-        var delete = await Assert.ThrowsAsync<LaunchException>(() => _store.DeleteQueueAsync(Key("ghost"), false, None));
+        var delete = await Assert.ThrowsAnyAsync<LaunchException>(() => _store.DeleteQueueAsync(Key("ghost"), false, None));
         Assert.Equal("QueueNotFound", delete.ErrorId);
         Assert.Contains($"{Entity}/{Project}", delete.Message);
     }

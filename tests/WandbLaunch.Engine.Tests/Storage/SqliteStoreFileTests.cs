@@ -15,7 +15,7 @@ public sealed class SqliteStoreFileTests : IDisposable
     private static LaunchException OpenFails(string path)
     {
         using var store = new SqliteLaunchBackend(path, Entity);
-        return Assert.Throws<LaunchException>(store.EnsureOpen);
+        return Assert.ThrowsAny<LaunchException>(store.EnsureOpen);
     }
 
     private void AssertOnlyFile(string path, byte[] bytes)
@@ -73,7 +73,7 @@ public sealed class SqliteStoreFileTests : IDisposable
         Assert.Contains("left unchanged", e.Message);
 
         using var store = new SqliteLaunchBackend(path, Entity);
-        var again = await Assert.ThrowsAsync<LaunchException>(() => store.GetQueuesAsync(null, null, CancellationToken.None));
+        var again = await Assert.ThrowsAnyAsync<LaunchException>(() => store.GetQueuesAsync(null, null, CancellationToken.None));
         Assert.Equal("StoreNotDatabase", again.ErrorId);
 
         AssertOnlyFile(path, bytes);
@@ -91,7 +91,7 @@ public sealed class SqliteStoreFileTests : IDisposable
         Assert.Equal(path, e.Target);
 
         using var store = new SqliteLaunchBackend(path, Entity);
-        var write = await Assert.ThrowsAsync<LaunchException>(() => store.CreateQueueAsync(Queue("q"), CancellationToken.None));
+        var write = await Assert.ThrowsAnyAsync<LaunchException>(() => store.CreateQueueAsync(Queue("q"), CancellationToken.None));
         Assert.Equal("StoreNotLaunchDatabase", write.ErrorId);
 
         AssertOnlyFile(path, bytes);

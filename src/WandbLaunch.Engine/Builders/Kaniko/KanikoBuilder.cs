@@ -72,7 +72,7 @@ public sealed class KanikoBuilder : IImageBuilder
             {
                 await BuildOnClusterAsync(request, plan, image, store, cancellationToken).ConfigureAwait(false);
             }
-            catch (JobFailedException e) when (e.InnerException is LaunchException { ErrorId: "KubeUnauthorized" })
+            catch (JobFailedException e) when (e.InnerException is Runners.Kubernetes.KubeAccessException { Fault: Runners.Kubernetes.KubeFault.Unauthorized })
             {
                 // Read the kubeconfig again for the next build: its credentials may have been renewed meanwhile.
                 _access.Forget(BuildContext(request.Job, request.ResourceArgs));

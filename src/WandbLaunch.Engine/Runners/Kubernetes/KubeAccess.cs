@@ -84,7 +84,7 @@ public sealed class KubeAccess : IDisposable
         {
             return Resolve(context, environment).Namespace;
         }
-        catch (LaunchException e) when (e.ErrorId == "KubeConfigNotFound")
+        catch (KubeAccessException e) when (e.Fault == KubeFault.ConfigNotFound)
         {
             return null;
         }
@@ -110,7 +110,7 @@ public sealed class KubeAccess : IDisposable
         var existing = files.Where(File.Exists).ToArray();
         if (existing.Length == 0)
         {
-            throw new LaunchException("KubeConfigNotFound", LaunchErrorCategory.ObjectNotFound,
+            throw new KubeAccessException("KubeConfigNotFound", KubeFault.ConfigNotFound, LaunchErrorCategory.ObjectNotFound,
                 (string.IsNullOrWhiteSpace(listed)
                     ? $"No Kubernetes cluster is configured: {files[0]} does not exist, KUBECONFIG is not set, and the agent does not run in a pod with a service account. "
                     : $"No Kubernetes cluster is configured: KUBECONFIG lists {string.Join(", ", files)}, and none of them exists. ") +
@@ -205,23 +205,31 @@ public sealed class KubeAccess : IDisposable
         return new Settings(config, source, null, null, @namespace);
     }
 
+    /// <summary>Our reader first: it names the line and column of a syntax error (the client's YAML reader does not always).</summary>
+    private static JsonNode? ParseOrRefuse(string file, string text)
+    {
+        try
+        {
+            return Documents.StructuredText.Parse(text, errorId: "KubeConfigSyntax").Root;
+        }
+        catch (LaunchException e)
+        {
+            throw Invalid(file, e.Message.TrimEnd('.'), e);
+        }
+    }
+
     private static K8SConfiguration Load(string file)
     {
         try
         {
             var text = File.ReadAllText(file);
             if (string.IsNullOrWhiteSpace(text)) throw Invalid(file, "the file is empty");
-            // Our reader first: it names the line and column of a syntax error (the client's YAML reader does not always).
-            if (Documents.StructuredText.Parse(text, errorId: "KubeConfigSyntax").Root is not JsonObject)
+            if (ParseOrRefuse(file, text) is not JsonObject)
             {
                 throw Invalid(file, "it is not a mapping (a kubeconfig has apiVersion, clusters, users, contexts and current-context)");
             }
             return KubernetesClientConfiguration.LoadKubeConfig(new FileInfo(file), useRelativePaths: true)
                 ?? throw Invalid(file, "the file holds no kubeconfig");
-        }
-        catch (LaunchException e) when (e.ErrorId == "KubeConfigSyntax")
-        {
-            throw Invalid(file, e.Message.TrimEnd('.'), e);
         }
         catch (YamlDotNet.Core.YamlException e)
         {
@@ -328,20 +336,20 @@ public sealed class KubeAccess : IDisposable
         switch (e)
         {
             case HttpOperationException { Response.StatusCode: HttpStatusCode.Unauthorized } http:
-                return new LaunchException("KubeUnauthorized", LaunchErrorCategory.PermissionDenied,
+                return new KubeAccessException("KubeUnauthorized", KubeFault.Unauthorized, LaunchErrorCategory.PermissionDenied,
                     $"The Kubernetes API server at {Server} rejected the credentials of {who} (401 Unauthorized: {StatusMessage(http)}). " +
                     $"Renew them in {Source}{(Context is null ? "" : $" (context {Context})")}: refresh the token or client certificate " +
                     "(for a cloud cluster, run its get-credentials command again), or give the agent a valid service account token.",
                     Server, e);
             case HttpOperationException { Response.StatusCode: HttpStatusCode.Forbidden } http:
                 var where = @namespace is null ? "" : $" in namespace '{@namespace}'";
-                return new LaunchException("KubeForbidden", LaunchErrorCategory.PermissionDenied,
+                return new KubeAccessException("KubeForbidden", KubeFault.Forbidden, LaunchErrorCategory.PermissionDenied,
                     $"The Kubernetes API server at {Server} does not allow {who} to {verb} {resource}{where} (403 Forbidden: {StatusMessage(http)}). " +
                     $"Grant it with a Role and RoleBinding{where} that allow '{verb}' on {resource} " +
                     $"(check with: kubectl auth can-i {verb} {resource}{(@namespace is null ? "" : $" -n {@namespace}")}{(Context is null ? "" : $" --context {Context}")}).",
                     resource, e);
             case HttpRequestException or SocketException or IOException or TaskCanceledException { InnerException: TimeoutException }:
-                return new LaunchException("KubeUnreachable", LaunchErrorCategory.ResourceUnavailable,
+                return new KubeAccessException("KubeUnreachable", KubeFault.Unreachable, LaunchErrorCategory.ResourceUnavailable,
                     $"Cannot reach the Kubernetes API server at {Server} ({Source}{(Context is null ? "" : $", context {Context}")}): {Innermost(e).Message.TrimEnd('.')}. " +
                     "Check that the cluster is up and that the server address is right (kubectl cluster-info), " +
                     "or point KUBECONFIG or resource_args.kubernetes.context at the cluster you mean.",

@@ -54,7 +54,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         {
             return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, cancellationToken).ConfigureAwait(false);
         }
-        catch (LaunchException e) when (e.ErrorId is "KubeUnauthorized")
+        catch (KubeAccessException e) when (e.Fault == KubeFault.Unauthorized)
         {
             // Read the kubeconfig again for the next job: its credentials may have been renewed meanwhile.
             _access.Forget(kubeContext);
@@ -194,7 +194,7 @@ public sealed class KubernetesRunner : ILaunchRunner
             log.Agent($"re-attached to {workload} on {access.Describe()}");
             return new RunningKubeJob(access, workload, uid, job.RunId, log, warn, secretName, since);
         }
-        catch (LaunchException e) when (e.ErrorId == "KubeUnreachable" && !string.IsNullOrEmpty(job.Handle))
+        catch (KubeAccessException e) when (e.Fault == KubeFault.Unreachable && !string.IsNullOrEmpty(job.Handle))
         {
             // It may well still run: follow it, and the watches keep trying until the cluster answers.
             log.Agent($"{e.Message} Following the job anyway.");

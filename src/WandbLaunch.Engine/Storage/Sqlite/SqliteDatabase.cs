@@ -168,7 +168,7 @@ internal sealed class SqliteDatabase : IDisposable
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new LaunchException("StoreNotWritable", LaunchErrorCategory.WriteError,
+                throw new StoreException("StoreNotWritable", StoreFault.NotWritable, LaunchErrorCategory.WriteError,
                     $"Cannot create the folder for the launch store '{Path}': {e.Message}", Path, e);
             }
             using var connection = OpenRaw();
@@ -232,13 +232,13 @@ internal sealed class SqliteDatabase : IDisposable
     {
         if (appId != 0 && appId != SqliteSchema.ApplicationId || appId == 0 && tables > 0)
         {
-            throw new LaunchException("StoreNotLaunchDatabase", LaunchErrorCategory.InvalidData,
+            throw new StoreException("StoreNotLaunchDatabase", StoreFault.Unusable, LaunchErrorCategory.InvalidData,
                 $"'{Path}' is an SQLite database of another application, not a WandbLaunch store; it was left unchanged. " +
                 "Choose a new or existing WandbLaunch store with Connect-WandbLaunch -Path or WANDB_LAUNCH_DB.", Path);
         }
         if (version > SqliteSchema.Version)
         {
-            throw new LaunchException("StoreSchemaTooNew", LaunchErrorCategory.InvalidData,
+            throw new StoreException("StoreSchemaTooNew", StoreFault.Unusable, LaunchErrorCategory.InvalidData,
                 $"The launch store '{Path}' has schema version {version}, newer than this WandbLaunch understands ({SqliteSchema.Version}). Update the WandbLaunch module.",
                 Path);
         }
@@ -267,21 +267,21 @@ internal sealed class SqliteDatabase : IDisposable
     /// <summary>Throws StoreDeleted or StoreReplaced when the file at <see cref="Path"/> is no longer the store this process opened.</summary>
     public void CheckFile() => SqliteStoreFile.Check(Path);
 
-    public LaunchException Translate(SqliteException e) => e.SqliteErrorCode switch
+    public StoreException Translate(SqliteException e) => e.SqliteErrorCode switch
     {
-        26 => new LaunchException("StoreNotDatabase", LaunchErrorCategory.InvalidData,
+        26 => new StoreException("StoreNotDatabase", StoreFault.Unusable, LaunchErrorCategory.InvalidData,
             $"'{Path}' is not an SQLite database, so it cannot be used as the launch store; it was left unchanged. " +
             "Point Connect-WandbLaunch -Path (or WANDB_LAUNCH_DB) at a new file or an existing WandbLaunch store.", Path, e),
-        11 => new LaunchException("StoreCorrupt", LaunchErrorCategory.InvalidData,
+        11 => new StoreException("StoreCorrupt", StoreFault.Unusable, LaunchErrorCategory.InvalidData,
             $"The launch store '{Path}' is damaged (SQLite reports: {e.Message}).", Path, e),
-        5 or 6 => new LaunchException("StoreBusy", LaunchErrorCategory.ResourceUnavailable,
+        5 or 6 => new StoreException("StoreBusy", StoreFault.Busy, LaunchErrorCategory.ResourceUnavailable,
             $"The launch store '{Path}' stayed locked by another process for {_busyTimeoutMs / 1000.0:0.###} s.", Path, e),
-        13 => new LaunchException("StoreFull", LaunchErrorCategory.WriteError,
+        13 => new StoreException("StoreFull", StoreFault.Full, LaunchErrorCategory.WriteError,
             $"The launch store '{Path}' cannot grow: the disk (or the user's quota) is full. Free space on that file system; nothing was written.", Path, e),
         14 when _initialized && !File.Exists(Path) => SqliteStoreFile.Deleted(Path, e),
-        8 or 14 or 23 => new LaunchException("StoreNotWritable", LaunchErrorCategory.WriteError,
+        8 or 14 or 23 => new StoreException("StoreNotWritable", StoreFault.NotWritable, LaunchErrorCategory.WriteError,
             $"Cannot open or write the launch store '{Path}': {e.Message}", Path, e),
-        _ => new LaunchException("StoreError", LaunchErrorCategory.WriteError,
+        _ => new StoreException("StoreError", StoreFault.Other, LaunchErrorCategory.WriteError,
             $"The launch store '{Path}' failed: {e.Message}", Path, e),
     };
 }

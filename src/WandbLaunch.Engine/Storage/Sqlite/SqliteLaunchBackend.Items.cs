@@ -23,7 +23,7 @@ public sealed partial class SqliteLaunchBackend
     {
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
-            var current = ReadQueueDefinition(connection, tx, queue) ?? throw QueueNotFound(queue);
+            var current = ReadQueueDefinition(connection, tx, queue) ?? throw QueueNotFoundException.For(queue);
             var queueId = current.QueueId;
             var item = LaunchSpecRules.Prepare(current, request);
             var id = Ids.New("item");
@@ -54,7 +54,7 @@ public sealed partial class SqliteLaunchBackend
             using var cmd = connection.CreateCommand();
             if (query.Queue is { } key)
             {
-                var queueId = FindQueueId(connection, null, key) ?? throw QueueNotFound(key);
+                var queueId = FindQueueId(connection, null, key) ?? throw QueueNotFoundException.For(key);
                 where.Add("i.queue_id = $queue");
                 cmd.Parameters.AddWithValue("$queue", queueId);
             }
@@ -102,7 +102,7 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$n", queue.Name);
             cmd.Parameters.AddWithValue("$now", Clock.NowMs());
             using var reader = cmd.ExecuteReader();
-            if (!reader.Read()) throw QueueNotFound(queue);
+            if (!reader.Read()) throw QueueNotFoundException.For(queue);
             var pending = reader.GetInt64(2) != 0;
             var expired = reader.GetInt64(3) != 0;
             return pending || expired ? (reader.GetString(0), reader.GetInt64(1) != 0, expired) : null;
@@ -340,9 +340,7 @@ public sealed partial class SqliteLaunchBackend
     internal static LaunchException JobNotFound(string id) =>
         LaunchException.NotFound("JobNotFound", $"There is no job with id '{id}'. Get-WandbLaunchJob lists the jobs.", id);
 
-    private static LaunchException LeaseLost(string id) =>
-        new("JobLeaseLost", LaunchErrorCategory.InvalidOperation,
-            $"Job {id} is no longer held by this agent (its lease expired and another agent took it, or it was stopped).", id);
+    private static JobLeaseLostException LeaseLost(string id) => new(id);
 
     private LaunchJob? ReadJob(SqliteConnection connection, SqliteTransaction? tx, string id)
     {

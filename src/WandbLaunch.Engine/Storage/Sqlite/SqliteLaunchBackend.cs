@@ -104,7 +104,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     {
         return Task.FromResult(Write(cancellationToken, (connection, tx) =>
         {
-            var id = FindQueueId(connection, tx, key) ?? throw QueueNotFound(key);
+            var id = FindQueueId(connection, tx, key) ?? throw QueueNotFoundException.For(key);
             var current = ReadQueue(connection, tx, id)!;
             var name = update.NewName ?? current.Name;
             var config = update.ConfigurationGiven ? update.Configuration : current.ResourceConfig;
@@ -136,7 +136,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     {
         var logs = Write(cancellationToken, (connection, tx) =>
         {
-            var id = FindQueueId(connection, tx, key) ?? throw QueueNotFound(key);
+            var id = FindQueueId(connection, tx, key) ?? throw QueueNotFoundException.For(key);
             var active = Command(connection, tx, "SELECT count(*) FROM items WHERE queue_id = $id AND state IN ('Leased', 'Starting', 'Running')");
             active.Parameters.AddWithValue("$id", id);
             var count = (long)active.ExecuteScalar()!;
@@ -161,10 +161,6 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         DeleteLogs(logs);
         return Task.CompletedTask;
     }
-
-    internal static LaunchException QueueNotFound(QueueKey key) =>
-        LaunchException.NotFound("QueueNotFound",
-            $"There is no queue named '{key.Name}' in {key.Entity}/{key.Project}. Get-WandbLaunchQueue lists the queues there.", key.Name);
 
     private static string? FindQueueId(SqliteConnection connection, SqliteTransaction? tx, QueueKey key)
     {

@@ -16,13 +16,13 @@ internal static class SqliteStoreFile
         if (HoldsDeletedCopy(path)) throw Replaced(path);
     }
 
-    public static LaunchException Deleted(string path, Exception? inner = null) =>
-        new("StoreDeleted", LaunchErrorCategory.ResourceUnavailable,
+    public static StoreException Deleted(string path, Exception? inner = null) =>
+        new("StoreDeleted", StoreFault.Deleted, LaunchErrorCategory.ResourceUnavailable,
             $"The launch store '{path}' was deleted while in use: what this process writes can no longer reach any other. " +
             "Restore the file, or start the agent again (it then uses a new, empty store).", path, inner);
 
-    public static LaunchException Replaced(string path) =>
-        new("StoreReplaced", LaunchErrorCategory.ResourceUnavailable,
+    public static StoreException Replaced(string path) =>
+        new("StoreReplaced", StoreFault.Replaced, LaunchErrorCategory.ResourceUnavailable,
             $"The launch store '{path}' was replaced by another file while in use (moved or copied over it, restored from a backup); " +
             "this process still had the old file open. Start the agent again to use the file now at that path.", path);
 
