@@ -6,17 +6,18 @@
     Run as `dotnet pwsh ./build.ps1 -Task <Build|Test|Demo|Bench|Package>` after `dotnet tool restore`.
     Every task builds first. Test ends with a line `total: N passed, M failed` and exits non-zero on any failure.
 .PARAMETER Task
-    Build: compile into module/bin (Import-Module ./WandbLaunch.psd1 then works).
+    Build: compile the module into out/module/WandbLaunch (Import-Module ./WandbLaunch.psd1 then loads it); every
+    project's bin/ and obj/ go under out/build/.
     Test: xunit engine tests and Pester cmdlet tests (provisions what they need).
     Demo: a walkthrough against a temporary local store.
     Bench: runs bench/Measure-*.ps1, prints their tables and writes them to out/bench/ (see bench/README.md).
-    Package: a module folder and a .nupkg under out/.
+    Package: the built module folder published as a .nupkg under out/package/feed.
 .PARAMETER Configuration
     Release (default) or Debug.
 .PARAMETER TestFilter
     Test only: a Pester file name pattern (e.g. 'Queue*') to run a subset; skips xunit when given.
 .PARAMETER NoBuild
-    Use the module already built in module/bin instead of building first (fails when there is none). The Pester
+    Use the module already built in out/module/WandbLaunch instead of building first (fails when there is none). The Pester
     tests of the Package task use it so that packaging does not rebuild the module under the running suite.
 #>
 [CmdletBinding()]
@@ -45,19 +46,24 @@ function Invoke-Native {
     if ($LASTEXITCODE -ne 0) { throw "$Command $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
+# Everything the build writes goes under out/ (ignored): out/build/ holds every project's bin/obj/publish (see
+# Directory.Build.props), out/module/WandbLaunch/ the module as it is published.
+$moduleDir = Join-Path $root 'out/module/WandbLaunch'
+
 function Invoke-Build {
-    $bin = Join-Path $root 'module/bin'
+    if (Test-Path $moduleDir) { Remove-Item $moduleDir -Recurse -Force }
+    $bin = Join-Path $moduleDir 'bin'
     # Get-Help looks for help in <culture> folders of the module base, the folder of WandbLaunch.psd1.
-    $help = Join-Path $root 'en-US'
-    foreach ($output in $bin, $help) { if (Test-Path $output) { Remove-Item $output -Recurse -Force } }
+    $help = Join-Path $moduleDir 'en-US'
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch.Loader/WandbLaunch.Loader.csproj", '-c', $Configuration, '-o', $bin, '--nologo', '-v', 'quiet')
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch/WandbLaunch.csproj", '-c', $Configuration, '-o', (Join-Path $bin 'lib'), '--nologo', '-v', 'quiet')
     Get-ChildItem $bin -Recurse -Include *.pdb, *.deps.json | Where-Object Name -NotLike 'WandbLaunch*.pdb' | Remove-Item -Force
+    Copy-Item (Join-Path $root 'module/*') $moduleDir -Recurse
     # The generator imports the module; a child pwsh keeps the just-built assemblies out of this session.
     Invoke-Native (Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')) @('-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/New-MamlHelp.ps1'),
-        '-DocsPath', (Join-Path $root 'docs/cmdlets'), '-OutputPath', (Join-Path $help 'WandbLaunch.dll-Help.xml'))
-    Copy-Item (Join-Path $root 'module/en-US/*.help.txt') $help
-    Write-Host "Built module: Import-Module $root/WandbLaunch.psd1"
+        '-DocsPath', (Join-Path $root 'docs/cmdlets'), '-OutputPath', (Join-Path $help 'WandbLaunch.dll-Help.xml'),
+        '-ModulePath', (Join-Path $moduleDir 'WandbLaunch.psd1'))
+    Write-Host "Built module: $moduleDir (Import-Module $root/WandbLaunch.psd1 loads it)"
 }
 
 function Get-PesterPath {
@@ -117,13 +123,9 @@ function Invoke-Test {
 }
 
 function Invoke-Package {
+    # Publishes the built module folder as it is: out/module/WandbLaunch is the package's content.
     $out = Join-Path $root 'out/package'
     if (Test-Path $out) { Remove-Item $out -Recurse -Force }
-    $moduleDir = Join-Path $out 'WandbLaunch'
-    New-Item -ItemType Directory -Path "$moduleDir/module" -Force | Out-Null
-    Copy-Item (Join-Path $root 'WandbLaunch.psd1') $moduleDir
-    Copy-Item (Join-Path $root 'en-US') $moduleDir -Recurse
-    Get-ChildItem (Join-Path $root 'module') -Exclude 'en-US' | Copy-Item -Destination "$moduleDir/module" -Recurse
     $feed = Join-Path $out 'feed'
     New-Item -ItemType Directory -Path $feed -Force | Out-Null
     $repoName = "WandbLaunchBuild-$PID"
@@ -145,8 +147,8 @@ function Invoke-Package {
 if (-not $NoBuild) {
     Invoke-Build
 }
-elseif (-not (Test-Path (Join-Path $root 'module/bin/WandbLaunch.Loader.dll'))) {
-    throw "-NoBuild: there is no build in $root/module/bin; run ./build.ps1 -Task Build first."
+elseif (-not (Test-Path (Join-Path $moduleDir 'bin/WandbLaunch.Loader.dll'))) {
+    throw "-NoBuild: there is no build in $moduleDir; run ./build.ps1 -Task Build first."
 }
 switch ($Task) {
     'Build' { }
