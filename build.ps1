@@ -49,6 +49,7 @@ function Invoke-Native {
 # Everything the build writes goes under out/ (ignored): out/build/ holds every project's bin/obj/publish (see
 # Directory.Build.props), out/module/WandbLaunch/ the module as it is published.
 $moduleDir = Join-Path $root 'out/module/WandbLaunch'
+$script:TestFailures = 0
 
 function Invoke-Build {
     if (Test-Path $moduleDir) { Remove-Item $moduleDir -Recurse -Force }
@@ -78,8 +79,20 @@ function Invoke-Test {
     $results = Join-Path $root 'out/test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
     New-Item -ItemType Directory -Path $results -Force | Out-Null
-    & (Join-Path $root 'tools/Start-TestServices.ps1')
+    # The Docker engine and registry the tests need run only while they do: Stop-TestServices.ps1 stops what
+    # Start-TestServices.ps1 started (never an engine or registry that was running before).
+    try {
+        & (Join-Path $root 'tools/Start-TestServices.ps1')
+        Invoke-TestSuites $results
+    }
+    finally {
+        & (Join-Path $root 'tools/Stop-TestServices.ps1')
+    }
+    if ($script:TestFailures -gt 0) { exit 1 }
+}
 
+function Invoke-TestSuites([string] $results) {
+    <# Runs xunit (unless -TestFilter) and Pester, prints the counts and sets $script:TestFailures. #>
     $xunit = @{ Passed = 0; Failed = 0 }
     if (-not $TestFilter) {
         # Every xunit project under tests/ (each tests/<Name>/<Name>.csproj), one trx file each, counts summed.
@@ -119,7 +132,7 @@ function Invoke-Test {
     $passed = $xunit.Passed + $pesterCounts.Passed
     $failed = $xunit.Failed + $pesterCounts.Failed
     Write-Host "total: $passed passed, $failed failed"
-    if ($failed -gt 0) { exit 1 }
+    $script:TestFailures = $failed
 }
 
 function Invoke-Package {
