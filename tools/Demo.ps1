@@ -19,7 +19,7 @@ Show-Step "A local-process queue with a template variable and prioritization (st
 New-WandbLaunchQueue -Name demo -Resource local-process -Prioritization `
     -Configuration @{ env = @{ EPOCHS = '{{epochs}}' } } `
     -TemplateVariable @{ epochs = @{ type = 'integer'; minimum = 1; maximum = 10; default = 2 } } |
-    Format-List Name, Resource, PrioritizationMode, ConfigurationJson, TemplateVariables
+    Format-List
 
 Show-Step 'An agent config (launch-config.yaml), validated'
 $configPath = Join-Path $work 'launch-config.yaml'
