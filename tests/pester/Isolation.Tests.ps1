@@ -137,6 +137,7 @@ New-WandbLaunchAgentConfig -Path (Join-Path $env:WBL_DIR 'launch-config.yaml') -
 $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
 [pscustomobject]@{
     ModuleBase = $module.ModuleBase
+    Version = "$($module.Version)"
     Exported = $first
     Cmdlets = @(Get-Command -Module WandbLaunch | ForEach-Object Name | Sort-Object)
     Functions = @($module.ExportedFunctions.Keys); Aliases = @($module.ExportedAliases.Keys); Variables = @($module.ExportedVariables.Keys)
@@ -157,6 +158,10 @@ $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
             $Imported.Functions | Should -BeNullOrEmpty
             $Imported.Aliases | Should -BeNullOrEmpty
             $Imported.Variables | Should -BeNullOrEmpty
+        }
+
+        It 'has the version of module/WandbLaunch.psd1 (the root stub names it too)' {
+            $Imported.Version | Should -BeExactly $Manifest.ModuleVersion
         }
 
         It 'exports the same cmdlets, working, after Import-Module -Force' {
