@@ -8,7 +8,7 @@
 .PARAMETER Task
     Build: compile the module into out/module/WandbLaunch (Import-Module ./WandbLaunch.psd1 then loads it); every
     project's bin/ and obj/ go under out/build/.
-    Test: xunit engine tests and Pester cmdlet tests (provisions what they need).
+    Test: xunit engine tests and Pester cmdlet tests (starts the services they need, and stops what it started).
     Demo: a walkthrough against a temporary local store.
     Bench: runs bench/Measure-*.ps1, prints their tables and writes them to out/bench/ (see bench/README.md).
     Package: the built module folder published as a .nupkg under out/package/feed.
@@ -17,8 +17,8 @@
 .PARAMETER TestFilter
     Test only: a Pester file name pattern (e.g. 'Queue*') to run a subset; skips xunit when given.
 .PARAMETER NoBuild
-    Use the module already built in out/module/WandbLaunch instead of building first (fails when there is none). The Pester
-    tests of the Package task use it so that packaging does not rebuild the module under the running suite.
+    Use the module already built in out/module/WandbLaunch instead of building first (fails when there is none). The
+    Pester tests of the Package task use it so that packaging does not rebuild the module under the running suite.
 #>
 [CmdletBinding()]
 param(
@@ -51,7 +51,19 @@ function Invoke-Native {
 $moduleDir = Join-Path $root 'out/module/WandbLaunch'
 $script:TestFailures = 0
 
+function Remove-LegacyBuildOutput {
+    <# Deletes what builds wrote before all output moved under out/: each project's bin/ and obj/, module/bin, en-US/. #>
+    $legacy = @(Get-ChildItem $root -Filter *.csproj -Recurse -File | Where-Object FullName -NotLike (Join-Path $root 'out/*') |
+            ForEach-Object { Join-Path $_.DirectoryName 'bin'; Join-Path $_.DirectoryName 'obj' }) +
+        (Join-Path $root 'module/bin') + (Join-Path $root 'en-US')
+    foreach ($dir in $legacy | Where-Object { Test-Path $_ }) {
+        Write-Host "Removing build output from before out/: $dir"
+        Remove-Item $dir -Recurse -Force
+    }
+}
+
 function Invoke-Build {
+    Remove-LegacyBuildOutput
     if (Test-Path $moduleDir) { Remove-Item $moduleDir -Recurse -Force }
     $bin = Join-Path $moduleDir 'bin'
     # Get-Help looks for help in <culture> folders of the module base, the folder of WandbLaunch.psd1.
@@ -59,7 +71,10 @@ function Invoke-Build {
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch.Loader/WandbLaunch.Loader.csproj", '-c', $Configuration, '-o', $bin, '--nologo', '-v', 'quiet')
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch/WandbLaunch.csproj", '-c', $Configuration, '-o', (Join-Path $bin 'lib'), '--nologo', '-v', 'quiet')
     Get-ChildItem $bin -Recurse -Include *.pdb, *.deps.json | Where-Object Name -NotLike 'WandbLaunch*.pdb' | Remove-Item -Force
-    Copy-Item (Join-Path $root 'module/*') $moduleDir -Recurse
+    # The module's own files, by name: a module/bin left by an older build must not reach the new module.
+    foreach ($file in 'WandbLaunch.psd1', 'WandbLaunch.psm1', 'WandbLaunch.Format.ps1xml') { Copy-Item (Join-Path $root "module/$file") $moduleDir }
+    New-Item -ItemType Directory -Path $help -Force | Out-Null
+    Copy-Item (Join-Path $root 'module/en-US/*.help.txt') $help
     # The generator imports the module; a child pwsh keeps the just-built assemblies out of this session.
     Invoke-Native (Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')) @('-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/New-MamlHelp.ps1'),
         '-DocsPath', (Join-Path $root 'docs/cmdlets'), '-OutputPath', (Join-Path $help 'WandbLaunch.dll-Help.xml'),
