@@ -6,18 +6,19 @@
     Run as `dotnet pwsh ./build.ps1 -Task <Build|Test|Demo|Bench|Package>` after `dotnet tool restore`.
     Every task builds first. Test ends with a line `total: N passed, M failed` and exits non-zero on any failure.
 .PARAMETER Task
-    Build: compile into module/bin (Import-Module ./WandbLaunch.psd1 then works).
-    Test: xunit engine tests and Pester cmdlet tests (provisions what they need).
+    Build: compile the module into out/module/WandbLaunch (Import-Module ./WandbLaunch.psd1 then loads it); every
+    project's bin/ and obj/ go under out/build/.
+    Test: xunit engine tests and Pester cmdlet tests (starts the services they need, and stops what it started).
     Demo: a walkthrough against a temporary local store.
     Bench: runs bench/Measure-*.ps1, prints their tables and writes them to out/bench/ (see bench/README.md).
-    Package: a module folder and a .nupkg under out/.
+    Package: the built module folder published as a .nupkg under out/package/feed.
 .PARAMETER Configuration
     Release (default) or Debug.
 .PARAMETER TestFilter
     Test only: a Pester file name pattern (e.g. 'Queue*') to run a subset; skips xunit when given.
 .PARAMETER NoBuild
-    Use the module already built in module/bin instead of building first (fails when there is none). The Pester
-    tests of the Package task use it so that packaging does not rebuild the module under the running suite.
+    Use the module already built in out/module/WandbLaunch instead of building first (fails when there is none). The
+    Pester tests of the Package task use it so that packaging does not rebuild the module under the running suite.
 #>
 [CmdletBinding()]
 param(
@@ -45,19 +46,40 @@ function Invoke-Native {
     if ($LASTEXITCODE -ne 0) { throw "$Command $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
+# Everything the build writes goes under out/ (ignored): out/build/ holds every project's bin/obj/publish (see
+# Directory.Build.props), out/module/WandbLaunch/ the module as it is published.
+$moduleDir = Join-Path $root 'out/module/WandbLaunch'
+$script:TestFailures = 0
+
+function Remove-LegacyBuildOutput {
+    <# Deletes what builds wrote before all output moved under out/: each project's bin/ and obj/, module/bin, en-US/. #>
+    $legacy = @(Get-ChildItem $root -Filter *.csproj -Recurse -File | Where-Object FullName -NotLike (Join-Path $root 'out/*') |
+            ForEach-Object { Join-Path $_.DirectoryName 'bin'; Join-Path $_.DirectoryName 'obj' }) +
+        (Join-Path $root 'module/bin') + (Join-Path $root 'en-US')
+    foreach ($dir in $legacy | Where-Object { Test-Path $_ }) {
+        Write-Host "Removing build output from before out/: $dir"
+        Remove-Item $dir -Recurse -Force
+    }
+}
+
 function Invoke-Build {
-    $bin = Join-Path $root 'module/bin'
+    Remove-LegacyBuildOutput
+    if (Test-Path $moduleDir) { Remove-Item $moduleDir -Recurse -Force }
+    $bin = Join-Path $moduleDir 'bin'
     # Get-Help looks for help in <culture> folders of the module base, the folder of WandbLaunch.psd1.
-    $help = Join-Path $root 'en-US'
-    foreach ($output in $bin, $help) { if (Test-Path $output) { Remove-Item $output -Recurse -Force } }
+    $help = Join-Path $moduleDir 'en-US'
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch.Loader/WandbLaunch.Loader.csproj", '-c', $Configuration, '-o', $bin, '--nologo', '-v', 'quiet')
     Invoke-Native dotnet @('publish', "$root/src/WandbLaunch/WandbLaunch.csproj", '-c', $Configuration, '-o', (Join-Path $bin 'lib'), '--nologo', '-v', 'quiet')
     Get-ChildItem $bin -Recurse -Include *.pdb, *.deps.json | Where-Object Name -NotLike 'WandbLaunch*.pdb' | Remove-Item -Force
+    # The module's own files, by name: a module/bin left by an older build must not reach the new module.
+    foreach ($file in 'WandbLaunch.psd1', 'WandbLaunch.psm1', 'WandbLaunch.Format.ps1xml') { Copy-Item (Join-Path $root "module/$file") $moduleDir }
+    New-Item -ItemType Directory -Path $help -Force | Out-Null
+    Copy-Item (Join-Path $root 'module/en-US/*.help.txt') $help
     # The generator imports the module; a child pwsh keeps the just-built assemblies out of this session.
     Invoke-Native (Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')) @('-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/New-MamlHelp.ps1'),
-        '-DocsPath', (Join-Path $root 'docs/cmdlets'), '-OutputPath', (Join-Path $help 'WandbLaunch.dll-Help.xml'))
-    Copy-Item (Join-Path $root 'module/en-US/*.help.txt') $help
-    Write-Host "Built module: Import-Module $root/WandbLaunch.psd1"
+        '-DocsPath', (Join-Path $root 'docs/cmdlets'), '-OutputPath', (Join-Path $help 'WandbLaunch.dll-Help.xml'),
+        '-ModulePath', (Join-Path $moduleDir 'WandbLaunch.psd1'))
+    Write-Host "Built module: $moduleDir (Import-Module $root/WandbLaunch.psd1 loads it)"
 }
 
 function Get-PesterPath {
@@ -72,8 +94,20 @@ function Invoke-Test {
     $results = Join-Path $root 'out/test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
     New-Item -ItemType Directory -Path $results -Force | Out-Null
-    & (Join-Path $root 'tools/Start-TestServices.ps1')
+    # The Docker engine and registry the tests need run only while they do: Stop-TestServices.ps1 stops what
+    # Start-TestServices.ps1 started (never an engine or registry that was running before).
+    try {
+        & (Join-Path $root 'tools/Start-TestServices.ps1')
+        Invoke-TestSuites $results
+    }
+    finally {
+        & (Join-Path $root 'tools/Stop-TestServices.ps1')
+    }
+    if ($script:TestFailures -gt 0) { exit 1 }
+}
 
+function Invoke-TestSuites([string] $results) {
+    <# Runs xunit (unless -TestFilter) and Pester, prints the counts and sets $script:TestFailures. #>
     $xunit = @{ Passed = 0; Failed = 0 }
     if (-not $TestFilter) {
         # Every xunit project under tests/ (each tests/<Name>/<Name>.csproj), one trx file each, counts summed.
@@ -113,17 +147,13 @@ function Invoke-Test {
     $passed = $xunit.Passed + $pesterCounts.Passed
     $failed = $xunit.Failed + $pesterCounts.Failed
     Write-Host "total: $passed passed, $failed failed"
-    if ($failed -gt 0) { exit 1 }
+    $script:TestFailures = $failed
 }
 
 function Invoke-Package {
+    # Publishes the built module folder as it is: out/module/WandbLaunch is the package's content.
     $out = Join-Path $root 'out/package'
     if (Test-Path $out) { Remove-Item $out -Recurse -Force }
-    $moduleDir = Join-Path $out 'WandbLaunch'
-    New-Item -ItemType Directory -Path "$moduleDir/module" -Force | Out-Null
-    Copy-Item (Join-Path $root 'WandbLaunch.psd1') $moduleDir
-    Copy-Item (Join-Path $root 'en-US') $moduleDir -Recurse
-    Get-ChildItem (Join-Path $root 'module') -Exclude 'en-US' | Copy-Item -Destination "$moduleDir/module" -Recurse
     $feed = Join-Path $out 'feed'
     New-Item -ItemType Directory -Path $feed -Force | Out-Null
     $repoName = "WandbLaunchBuild-$PID"
@@ -145,8 +175,8 @@ function Invoke-Package {
 if (-not $NoBuild) {
     Invoke-Build
 }
-elseif (-not (Test-Path (Join-Path $root 'module/bin/WandbLaunch.Loader.dll'))) {
-    throw "-NoBuild: there is no build in $root/module/bin; run ./build.ps1 -Task Build first."
+elseif (-not (Test-Path (Join-Path $moduleDir 'bin/WandbLaunch.Loader.dll'))) {
+    throw "-NoBuild: there is no build in $moduleDir; run ./build.ps1 -Task Build first."
 }
 switch ($Task) {
     'Build' { }

@@ -82,10 +82,21 @@ function Get-PwshExecutable {
 
 function Get-BenchModulePath {
     $path = Join-Path $PSScriptRoot '../WandbLaunch.psd1' | Resolve-Path | Select-Object -ExpandProperty Path
-    if (-not (Test-Path (Join-Path $PSScriptRoot '../module/bin/lib/WandbLaunch.dll'))) {
-        throw "The module is not built: run 'dotnet pwsh ./build.ps1 -Task Build' first."
-    }
+    Assert-ModuleBuilt $path
     $path
+}
+
+function Assert-ModuleBuilt([string] $ManifestPath) {
+    <# Throws unless the checkout of $ManifestPath has a build: out/module/WandbLaunch/bin, or module/bin in
+       checkouts from before build output moved under out/ (so older checkouts can still be compared). #>
+    $checkout = Split-Path $ManifestPath
+    $built = foreach ($bin in 'out/module/WandbLaunch/bin', 'module/bin') { Test-Path (Join-Path $checkout "$bin/lib/WandbLaunch.dll") }
+    if ($built -notcontains $true) { throw "The module is not built: run 'dotnet pwsh ./build.ps1 -Task Build' in $checkout first." }
+}
+
+function Get-BenchProgramPath([string] $Project) {
+    <# The dll `dotnet build -c Release` of bench/<Project> writes (every build output is under out/build). #>
+    Join-Path $PSScriptRoot "../out/build/bin/$Project/release/$Project.dll"
 }
 
 function New-BenchDirectory {

@@ -51,7 +51,9 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $root = Split-Path $PSScriptRoot
 $ModulePath = (Resolve-Path $ModulePath).Path
-if (-not (Test-Path (Join-Path (Split-Path $ModulePath) 'module/bin/WandbLaunch.Loader.dll'))) {
+# A build is in out/module/WandbLaunch, or in module/bin in checkouts from before build output moved under out/.
+if (-not ((Test-Path (Join-Path (Split-Path $ModulePath) 'out/module/WandbLaunch/bin/WandbLaunch.Loader.dll')) -or
+        (Test-Path (Join-Path (Split-Path $ModulePath) 'module/bin/WandbLaunch.Loader.dll')))) {
     throw "The module is not built: run 'dotnet pwsh ./build.ps1 -Task Build' first."
 }
 if (-not $IsLinux) { throw 'Measure-Dispatch.ps1 reads /proc: it runs on Linux only.' }
@@ -61,7 +63,7 @@ function Get-StoreBench {
     $project = Join-Path $PSScriptRoot 'StoreBench/StoreBench.csproj'
     $log = & dotnet build $project -c Release --nologo -v quiet 2>&1
     if ($LASTEXITCODE -ne 0) { $log | Out-Host; throw "dotnet build $project failed" }
-    Join-Path $PSScriptRoot 'StoreBench/bin/Release/net10.0/StoreBench.dll'
+    Join-Path $PSScriptRoot '../out/build/bin/StoreBench/release/StoreBench.dll'
 }
 
 function Invoke-StoreBench([string[]] $Arguments, [switch] $Quiet) {

@@ -70,16 +70,14 @@ Set-StrictMode -Version Latest
 if (-not $IsLinux) { throw 'Measure-Kubernetes.ps1 reads /proc: it runs on Linux only.' }
 $ModulePath = (Resolve-Path $ModulePath).Path
 $needsModule = $Part -in 'All', 'Render' -or ($Part -eq 'Monitor' -and $Agent -contains 'pwsh')
-if ($needsModule -and -not (Test-Path (Join-Path (Split-Path $ModulePath) 'module/bin/lib/WandbLaunch.dll'))) {
-    throw "The module is not built: run 'dotnet pwsh ./build.ps1 -Task Build' first."
-}
+if ($needsModule) { Assert-ModuleBuilt $ModulePath }
 
 function Get-KubeBench {
     if ($KubeBench) { return (Resolve-Path $KubeBench).Path }
     $project = Join-Path $PSScriptRoot 'KubeBench/KubeBench.csproj'
     $log = & dotnet build $project -c Release --nologo -v quiet 2>&1
     if ($LASTEXITCODE -ne 0) { $log | Out-Host; throw "dotnet build $project failed" }
-    Join-Path $PSScriptRoot 'KubeBench/bin/Release/net10.0/KubeBench.dll'
+    Get-BenchProgramPath KubeBench
 }
 
 function Invoke-KubeBench([string[]] $Arguments) {

@@ -55,7 +55,7 @@ else {
     $project = Join-Path $PSScriptRoot 'StoreBench/StoreBench.csproj'
     $log = & dotnet build $project -c Release --nologo -v quiet 2>&1
     if ($LASTEXITCODE -ne 0) { $log | Out-Host; throw "dotnet build $project failed" }
-    $dll = Join-Path $PSScriptRoot 'StoreBench/bin/Release/net10.0/StoreBench.dll'
+    $dll = Join-Path $PSScriptRoot '../out/build/bin/StoreBench/release/StoreBench.dll'
 }
 
 . (Join-Path $PSScriptRoot 'BenchCommon.ps1')

@@ -19,14 +19,14 @@ Show-Step "A local-process queue with a template variable and prioritization (st
 New-WandbLaunchQueue -Name demo -Resource local-process -Prioritization `
     -Configuration @{ env = @{ EPOCHS = '{{epochs}}' } } `
     -TemplateVariable @{ epochs = @{ type = 'integer'; minimum = 1; maximum = 10; default = 2 } } |
-    Format-List Name, Resource, PrioritizationMode, ConfigurationJson, TemplateVariables
+    Format-List
 
 Show-Step 'An agent config (launch-config.yaml), validated'
 $configPath = Join-Path $work 'launch-config.yaml'
 New-WandbLaunchAgentConfig -Path $configPath -Queue demo -MaxJobs 2 -BuilderType noop | Out-Null
 Get-Content $configPath | ForEach-Object { "    $_" }
 "Test-WandbLaunchAgentConfig: $(Test-WandbLaunchAgentConfig -Path $configPath)"
-Get-WandbLaunchAgentConfig -Path $configPath -Effective | Format-List Queues, MaxJobs, Builder, Sources
+Get-WandbLaunchAgentConfig -Path $configPath -Effective | Format-List
 
 Show-Step 'The code the jobs run: a small training script'
 $code = Join-Path $work 'code'
@@ -68,7 +68,7 @@ Get-WandbLaunchJob -Queue demo | Sort-Object StartedAt | Format-Table
 Show-Step "Log of the job that failed ($(($done | Where-Object State -eq Failed).Id))"
 $done | Where-Object State -eq Failed | Get-WandbLaunchJobLog | ForEach-Object { "    $_" }
 
-Show-Step 'Agents (the one we ran has stopped)'
+Show-Step 'Agents (the one we ran has stopped: W&B''s status for that is KILLED)'
 Get-WandbLaunchAgent -IncludeStopped | Format-Table
 
 Remove-Item $work -Recurse -Force

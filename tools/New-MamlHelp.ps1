@@ -13,7 +13,7 @@
 param(
     [Parameter(Mandatory)] [string] $DocsPath,
     [Parameter(Mandatory)] [string] $OutputPath,
-    [string] $ModulePath = (Join-Path $PSScriptRoot '../WandbLaunch.psd1')
+    [string] $ModulePath = (Join-Path $PSScriptRoot '../out/module/WandbLaunch/WandbLaunch.psd1')
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
@@ -307,4 +307,5 @@ try {
 finally {
     $writer.Dispose()
 }
-Write-Host "Help for $($commands.Count) cmdlets: $OutputPath"
+# Every exported cmdlet has exactly one page (checked above); docs/cmdlets also holds README.md, the pages' format.
+Write-Host "Help for all $($commands.Count) exported cmdlets (one docs/cmdlets page each): $OutputPath"

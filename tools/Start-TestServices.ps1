@@ -9,6 +9,8 @@
       WBL_TEST_BASE_IMAGE (a busybox image built from scratch).
     Without root or apt-get nothing is installed; tests that need Docker then skip with a reason, except under
     CI=true, where this script fails instead.
+    Each process it starts is recorded in <StateDirectory>/<name>.pid.json; tools/Stop-TestServices.ps1 stops those
+    (and only those) when the tests end. An engine or registry that was already running is used and left running.
 #>
 [CmdletBinding()]
 param(
@@ -17,6 +19,7 @@ param(
 $ErrorActionPreference = 'Stop'
 $ci = $env:CI -eq 'true'
 New-Item -ItemType Directory -Path $StateDirectory -Force | Out-Null
+. (Join-Path $PSScriptRoot 'services/TestServiceRecords.ps1')
 
 function Test-Command([string] $Name) { [bool](Get-Command $Name -ErrorAction SilentlyContinue) }
 
@@ -35,11 +38,14 @@ function Wait-Until([scriptblock] $Condition, [int] $Seconds, [string] $What) {
     Stop-OrSkip "$What did not come up within $Seconds s."
 }
 
-function Start-Service([string] $Program, [string[]] $Arguments, [string] $Log) {
+function Start-Service([string] $Name, [string] $Program, [string[]] $Arguments, [string] $Log) {
     # The service writes to its log file itself (a pipe back to this process would break when it exits) and runs
-    # in its own session, so neither this script ending nor a closing terminal takes it down.
-    $quoted = (@((Get-Command $Program).Source) + $Arguments | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' '
-    & sh -c "setsid $quoted > '$Log' 2>&1 < /dev/null &"
+    # in its own session, so neither this script ending nor a closing terminal takes it down. setsid execs the
+    # program in place (its caller, a background child of sh, leads no process group), so $! is the service's id.
+    $path = (Get-Command $Program).Source
+    $quoted = (@($path) + $Arguments | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' '
+    $processId = [int](& sh -c "setsid $quoted > '$Log' 2>&1 < /dev/null & echo `$!")
+    Save-TestServiceRecord $StateDirectory $Name $processId $path
 }
 
 function Stop-OrSkip([string] $Reason) {
@@ -63,7 +69,7 @@ if (-not (Test-DockerEngine)) {
     if (-not ($isRoot -and (Test-Command dockerd))) { Stop-OrSkip 'no Docker engine answers and dockerd cannot be started here (needs root)' }
     Write-Host 'Starting dockerd --iptables=false --bridge=none'
     $log = Join-Path $StateDirectory 'dockerd.log'
-    Start-Service dockerd @('--iptables=false', '--bridge=none') $log
+    Start-Service dockerd dockerd @('--iptables=false', '--bridge=none') $log
     Wait-Until { Test-DockerEngine } 60 'The Docker engine'
 }
 $env:WBL_TEST_DOCKER = '1'
@@ -130,7 +136,7 @@ auth:
 "@ | Set-Content $config
     Write-Host "Starting docker-registry on 127.0.0.1:$registryPort"
     $log = Join-Path $StateDirectory 'registry.log'
-    Start-Service docker-registry @('serve', $config) $log
+    Start-Service registry docker-registry @('serve', $config) $log
     Wait-Until { Test-Registry $registryPort } 30 'The registry'
 }
 

@@ -35,14 +35,7 @@ public sealed class FaultsAgentHarness : IAsyncDisposable
 
     public static QueueKey Key(string name) => new(Entity, LaunchDefaults.Project, name);
 
-    public async Task<QueueKey> QueueAsync(string name)
-    {
-        await Backend.CreateQueueAsync(new QueueDefinition
-        {
-            Name = name, Entity = Entity, Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess,
-        }, CancellationToken.None);
-        return Key(name);
-    }
+    public Task<QueueKey> QueueAsync(string name) => TestQueues.CreateAsync(Backend, Entity, name);
 
     public Task<LaunchJob> SubmitAsync(QueueKey queue, params string[] entryPoint)
     {
@@ -85,20 +78,6 @@ public sealed class FaultsAgentHarness : IAsyncDisposable
         var running = new RunningAgent { Agent = agent, Run = Task.Run(() => agent.RunAsync(cts.Token)), Cancellation = cts, Events = events, Backend = backend };
         _agents.Add(running);
         return running;
-    }
-
-    /// <summary>Whether the process is gone (or a zombie nobody reaped yet).</summary>
-    public static bool IsDead(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
-        }
-        catch (IOException)
-        {
-            return true;
-        }
     }
 
     public async ValueTask DisposeAsync()

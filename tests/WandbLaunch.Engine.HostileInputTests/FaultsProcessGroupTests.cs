@@ -28,7 +28,7 @@ public sealed class FaultsProcessGroupTests
     {
         await Eventually.Until(() => File.Exists(pidFile) && File.ReadAllLines(pidFile).Length >= 4, "the job to start its children");
         var pids = File.ReadAllLines(pidFile).Select(int.Parse).ToArray();
-        Assert.All(pids, pid => Assert.False(FaultsAgentHarness.IsDead(pid), $"child {pid} should run before the stop"));
+        Assert.All(pids, pid => Assert.False(ProcessState.IsGone(pid), $"child {pid} should run before the stop"));
         return pids;
     }
 
@@ -48,7 +48,7 @@ public sealed class FaultsProcessGroupTests
 
         Assert.Equal(LaunchJobState.Stopped, ended.State);
         // Ended by the time the job is recorded as stopped, not eventually.
-        Assert.All(pids, pid => Assert.True(FaultsAgentHarness.IsDead(pid), $"process {pid} of the stopped job still runs"));
+        Assert.All(pids, pid => Assert.True(ProcessState.IsGone(pid), $"process {pid} of the stopped job still runs"));
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public sealed class FaultsProcessGroupTests
         await agent.Run.WaitAsync(TimeSpan.FromSeconds(40));
 
         Assert.Equal(LaunchJobState.Stopped, (await harness.Backend.GetJobAsync(job.Id, CancellationToken.None))!.State);
-        Assert.All(pids, pid => Assert.True(FaultsAgentHarness.IsDead(pid), $"process {pid} of the agent's job still runs"));
+        Assert.All(pids, pid => Assert.True(ProcessState.IsGone(pid), $"process {pid} of the agent's job still runs"));
     }
 
     [Fact]

@@ -96,7 +96,7 @@ public sealed class FaultsTests
         Assert.Contains("stopped because its store", summary.Message);
         Assert.Contains("was deleted", summary.Message);
         Assert.DoesNotContain("Ctrl+C", summary.Message);
-        Assert.True(FaultsAgentHarness.IsDead(pid), "the job's process outlived its agent");
+        Assert.True(ProcessState.IsGone(pid), "the job's process outlived its agent");
     }
 
     [Fact]

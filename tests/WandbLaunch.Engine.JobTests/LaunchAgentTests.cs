@@ -123,20 +123,6 @@ public sealed class LaunchAgentTests : IAsyncLifetime
 
     private Task<LaunchJob> EndOfAsync(LaunchJob job, int seconds = 20) => WaitForJob.EndAsync(_store.Backend, job.Id, TimeSpan.FromSeconds(seconds));
 
-    private static bool IsDead(int pid)
-    {
-        // Gone, or a zombie waiting for whoever inherited it to reap it.
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
-        }
-        catch (IOException)
-        {
-            return true;
-        }
-    }
-
     [Fact]
     public async Task A_process_that_exits_0_finishes()
     {
@@ -225,15 +211,15 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         await Eventually.Until(() => File.Exists(pidFile) && File.ReadAllText(pidFile).Trim().Length > 0, "the job to start its child");
         var child = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(ProcessHandle.TryParse(running.Handle, out var handle));
-        Assert.False(IsDead(child));
-        Assert.False(IsDead(handle.Pid));
+        Assert.False(ProcessState.IsGone(child));
+        Assert.False(ProcessState.IsGone(handle.Pid));
 
         await _store.Backend.RequestStopAsync(pushed.Id, None);
         var job = await EndOfAsync(pushed, 15);
         Assert.Equal(LaunchJobState.Stopped, job.State);
         Assert.Contains("Stop-WandbLaunchJob", job.FailureMessage);
-        await Eventually.Until(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
-        await Eventually.Until(() => IsDead(child), "the job's child process to die", TimeSpan.FromSeconds(5));
+        await Eventually.Until(() => ProcessState.IsGone(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
+        await Eventually.Until(() => ProcessState.IsGone(child), "the job's child process to die", TimeSpan.FromSeconds(5));
         Assert.False((await agent.Backend.GetAgentAsync(await agent.IdAsync(), None))!.StopRequested);
     }
 
@@ -288,7 +274,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         var job = await _store.JobAsync(pushed.Id);
         Assert.Equal(LaunchJobState.Stopped, job.State);
         Assert.Contains("stop was requested", job.FailureMessage);
-        await Eventually.Until(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
+        await Eventually.Until(() => ProcessState.IsGone(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
         Assert.Contains(agent.Events.All, e => e.Kind == AgentEventKind.Status && e.Message.Contains("stopped because a stop was requested"));
         Assert.False(agent.Cancellation.IsCancellationRequested);
     }
@@ -306,8 +292,8 @@ public sealed class LaunchAgentTests : IAsyncLifetime
 
         var job = await _store.JobAsync(pushed.Id);
         Assert.Equal(LaunchJobState.Stopped, job.State);
-        Assert.Equal("The agent stopped while the job ran, because it was stopped (Ctrl+C or Stop-Job).", job.FailureMessage);
-        await Eventually.Until(() => IsDead(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
+        Assert.Equal("The agent stopped while the job ran, because it was cancelled (Ctrl+C or Stop-Job).", job.FailureMessage);
+        await Eventually.Until(() => ProcessState.IsGone(handle.Pid), "the job's process to die", TimeSpan.FromSeconds(5));
         Assert.DoesNotContain(agent.Events.All, e => e.Message.Contains("left running", StringComparison.Ordinal));
     }
 
@@ -335,7 +321,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         Assert.Equal(LaunchJobState.Pending, job.State);
         Assert.Null(job.AgentId);
         Assert.Equal(pushed.RunId, job.RunId);
-        Assert.Contains(job.Warnings, w => w.Message == "The agent stopped before the job started, because it was stopped (Ctrl+C or Stop-Job); it was put back on its queue.");
+        Assert.Contains(job.Warnings, w => w.Message == "The agent stopped before the job started, because it was cancelled (Ctrl+C or Stop-Job); it was put back on its queue.");
         Assert.Contains(agent.Events.All, e => e.Message.Contains("put back on its queue: the agent stopped before it started", StringComparison.Ordinal));
     }
 
@@ -497,7 +483,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
             Assert.Equal(LaunchJobState.Failed, job.State);
             Assert.Equal(5, job.ExitCode);
             Assert.Contains("done", job.FailureMessage);
-            Assert.False(IsDead(background), "the background child is the job's business, not the agent's");
+            Assert.False(ProcessState.IsGone(background), "the background child is the job's business, not the agent's");
         }
         finally
         {

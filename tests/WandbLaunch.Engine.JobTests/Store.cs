@@ -34,21 +34,9 @@ public sealed class Store : IDisposable
 
     public static QueueKey Key(string name) => new(Entity, LaunchDefaults.Project, name);
 
-    public async Task<QueueKey> QueueAsync(string name, bool prioritization = false, string resource = LaunchResource.LocalProcess,
-        string? config = null, string? variables = null)
-    {
-        await Backend.CreateQueueAsync(new QueueDefinition
-        {
-            Name = name,
-            Entity = Entity,
-            Project = LaunchDefaults.Project,
-            Resource = resource,
-            Prioritization = prioritization,
-            Configuration = config is null ? null : JsonNode.Parse(config),
-            TemplateVariables = variables is null ? null : (JsonObject)JsonNode.Parse(variables)!,
-        }, CancellationToken.None);
-        return Key(name);
-    }
+    public Task<QueueKey> QueueAsync(string name, bool prioritization = false, string resource = LaunchResource.LocalProcess,
+        string? config = null, string? variables = null) =>
+        TestQueues.CreateAsync(Backend, Entity, name, resource, config, prioritization, variables);
 
     public Task<LaunchJob> PushAsync(QueueKey queue, string spec, LaunchPriority? priority = null) =>
         Backend.PushAsync(queue, new PushRequest { Spec = (JsonObject)JsonNode.Parse(spec)!, Priority = priority }, CancellationToken.None);

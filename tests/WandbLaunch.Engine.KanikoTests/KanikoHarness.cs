@@ -155,16 +155,8 @@ internal sealed class KanikoHarness : IAsyncDisposable
         KanikoConfig = kanikoConfigJson is null ? null : (OrderedDictionary)JsonTree.ToPlain(JsonNode.Parse(kanikoConfigJson))!,
     };
 
-    public async Task QueueAsync(string name, string kubernetesConfigJson) =>
-        await Backend.CreateQueueAsync(new QueueDefinition
-        {
-            Name = name,
-            Entity = Entity,
-            Project = LaunchDefaults.Project,
-            Resource = "kubernetes",
-            Configuration = JsonNode.Parse(kubernetesConfigJson),
-            CreatedBy = "tester",
-        }, CancellationToken.None);
+    public Task QueueAsync(string name, string kubernetesConfigJson) =>
+        TestQueues.CreateAsync(Backend, Entity, name, "kubernetes", kubernetesConfigJson, createdBy: "tester");
 
     /// <summary>A code job: the local directory with train.py, run with python.</summary>
     public async Task<LaunchJob> SubmitCodeAsync(string queue) =>

@@ -49,16 +49,8 @@ internal sealed class AgentHarness : IAsyncDisposable
     /// <summary>How often the agents looked up KUBECONFIG: once per kubeconfig they read.</summary>
     public int KubeconfigLookups => Volatile.Read(ref _kubeconfigLookups);
 
-    public async Task QueueAsync(string name, string kubernetesConfigJson = "{}") =>
-        await Backend.CreateQueueAsync(new QueueDefinition
-        {
-            Name = name,
-            Entity = Entity,
-            Project = LaunchDefaults.Project,
-            Resource = "kubernetes",
-            Configuration = JsonNode.Parse(kubernetesConfigJson),
-            CreatedBy = "tester",
-        }, CancellationToken.None);
+    public Task QueueAsync(string name, string kubernetesConfigJson = "{}") =>
+        TestQueues.CreateAsync(Backend, Entity, name, "kubernetes", kubernetesConfigJson, createdBy: "tester");
 
     public async Task<LaunchJob> SubmitAsync(string queue, string image = "registry.example.com/ml/train:1.0", string extraSpecJson = "{}")
     {

@@ -434,7 +434,7 @@ public sealed class KubernetesAgentTests
         Assert.NotNull(h.Server.Secret(AgentHarness.Namespace, $"wandb-api-key-{submitted.RunId}"));
         Assert.DoesNotContain(h.Server.Deletions, d => d.Name == name);
         Assert.True(left.LeaseExpiresAt <= DateTimeOffset.UtcNow, $"lease expires {left.LeaseExpiresAt}");
-        Assert.Contains($"stopped following the job, because it was stopped (Ctrl+C or Stop-Job); Job {AgentHarness.Namespace}/{name} keeps running", h.Log(left));
+        Assert.Contains($"stopped following the job, because it was cancelled (Ctrl+C or Stop-Job); Job {AgentHarness.Namespace}/{name} keeps running", h.Log(left));
         Assert.True(h.Events.Any(e => e.Message.Contains("1 left running for the next agent", StringComparison.Ordinal)), h.Events.ToString());
 
         h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 150"); // while no agent follows

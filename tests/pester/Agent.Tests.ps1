@@ -359,7 +359,7 @@ Describe 'An agent as a PowerShell job' {
             $stoppedJob.State | Should -Be 'Stopped'
             $stoppedJob.FailureMessage | Should -BeLike '*agent stopped while the job ran*'
             Test-ProcessAlive $sleepPid | Should -BeFalse
-            (Receive-Job $job 6>&1 | ForEach-Object { "$_" }) -join "`n" | Should -BeLike '*stopped because it was stopped*'
+            (Receive-Job $job 6>&1 | ForEach-Object { "$_" }) -join "`n" | Should -BeLike '*stopped because it was cancelled (Ctrl+C or Stop-Job)*'
         }
         finally {
             Remove-Job $job -Force -ErrorAction SilentlyContinue

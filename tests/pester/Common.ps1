@@ -1,6 +1,10 @@
 # Dot-sourced by every *.Tests.ps1 in BeforeAll: paths and helpers shared by the suite.
 $script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+# The repository's stub manifest (what a developer imports); it loads the build in out/module/WandbLaunch.
 $script:ModulePath = Join-Path $script:RepoRoot 'WandbLaunch.psd1'
+# The module build.ps1 -Task Build writes, as it is published, and the manifest it is made from.
+$script:BuiltModuleDirectory = Join-Path $script:RepoRoot 'out/module/WandbLaunch'
+$script:SourceManifestPath = Join-Path $script:RepoRoot 'module/WandbLaunch.psd1'
 
 # Every folder the helpers below create; Remove-TestDirectories (in each file's AfterAll) deletes them.
 $script:TestDirectories = [System.Collections.Generic.List[string]]::new()

@@ -6,7 +6,7 @@ BeforeAll {
     $script:OldYaml = Get-ConflictingYamlDotNetPath
     [xml] $props = Get-Content (Join-Path $RepoRoot 'Directory.Packages.props') -Raw
     $script:ModuleYamlVersion = ($props.Project.ItemGroup.PackageVersion | Where-Object Include -EQ 'YamlDotNet').Version
-    $script:LibDir = Join-Path $RepoRoot 'module/bin/lib'
+    $script:LibDir = Join-Path $BuiltModuleDirectory 'bin/lib'
 
     # Shared by the child scripts: every loaded assembly of interest, with its version and load context.
     $script:DescribeAssemblies = @'
@@ -137,6 +137,7 @@ New-WandbLaunchAgentConfig -Path (Join-Path $env:WBL_DIR 'launch-config.yaml') -
 $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
 [pscustomobject]@{
     ModuleBase = $module.ModuleBase
+    Version = "$($module.Version)"
     Exported = $first
     Cmdlets = @(Get-Command -Module WandbLaunch | ForEach-Object Name | Sort-Object)
     Functions = @($module.ExportedFunctions.Keys); Aliases = @($module.ExportedAliases.Keys); Variables = @($module.ExportedVariables.Keys)
@@ -145,18 +146,22 @@ $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
     Assemblies = @(Get-LoadedAssemblies)
 } | ConvertTo-Json -Compress -Depth 4
 '@)
-            $script:Manifest = Import-PowerShellDataFile (Join-Path $RepoRoot 'WandbLaunch.psd1')
+            $script:Manifest = Import-PowerShellDataFile $SourceManifestPath
             $script:Ours = @($Imported.Assemblies | Where-Object { $_.Name -like 'WandbLaunch*' -or $_.Name -in 'YamlDotNet', 'Microsoft.Data.Sqlite' -or $_.Name -like 'SQLitePCLRaw*' })
         }
 
         It 'exports exactly the manifest''s CmdletsToExport' {
             $expected = @($Manifest.CmdletsToExport | Sort-Object)
-            $Imported.ModuleBase | Should -BeExactly $RepoRoot
+            $Imported.ModuleBase | Should -BeExactly $BuiltModuleDirectory
             $Imported.Exported | Should -Be $expected
             $Imported.Cmdlets | Should -Be $expected
             $Imported.Functions | Should -BeNullOrEmpty
             $Imported.Aliases | Should -BeNullOrEmpty
             $Imported.Variables | Should -BeNullOrEmpty
+        }
+
+        It 'has the version of module/WandbLaunch.psd1 (the root stub names it too)' {
+            $Imported.Version | Should -BeExactly $Manifest.ModuleVersion
         }
 
         It 'exports the same cmdlets, working, after Import-Module -Force' {
@@ -175,7 +180,7 @@ $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
             }
         }
 
-        It 'loads every assembly of module/bin/lib into the WandbLaunch context, each once' {
+        It 'loads every assembly of bin/lib into the WandbLaunch context, each once' {
             $fromLib = @($Imported.Assemblies | Where-Object { $_.Location -and $_.Location.StartsWith($LibDir) })
             $fromLib.Count | Should -BeGreaterThan 3
             foreach ($assembly in $fromLib) {

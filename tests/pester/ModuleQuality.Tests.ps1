@@ -36,11 +36,11 @@ BeforeAll {
     . $PSScriptRoot/Common.ps1
     Import-Module $ModulePath -Force
 
-    $manifest = Import-PowerShellDataFile $ModulePath
+    $manifest = Import-PowerShellDataFile $SourceManifestPath
     $module = Get-Module WandbLaunch
     $commonParameters = [System.Management.Automation.Cmdlet]::CommonParameters + 'UseTransaction'
     $viewTypeNames = @(foreach ($file in $manifest.FormatsToProcess) {
-            [xml] $format = Get-Content -Raw (Join-Path $RepoRoot $file)
+            [xml] $format = Get-Content -Raw (Join-Path (Split-Path $SourceManifestPath) $file)
             $format.SelectNodes('//View/ViewSelectedBy/TypeName') | ForEach-Object InnerText
         })
 

@@ -1,12 +1,13 @@
 # The Package task's output: a module folder and a .nupkg that install and import like any PowerShell module.
-# Packaging reuses the module already built in module/bin (build.ps1 -NoBuild), so this costs seconds, not a build.
+# Packaging publishes the module already built in out/module/WandbLaunch (build.ps1 -NoBuild), so this costs seconds,
+# not a build.
 BeforeAll {
     . $PSScriptRoot/Common.ps1
 
-    $script:Manifest = Import-PowerShellDataFile (Join-Path $RepoRoot 'WandbLaunch.psd1')
+    $script:Manifest = Import-PowerShellDataFile $SourceManifestPath
     $script:Version = $Manifest.ModuleVersion
     $script:PackageDir = Join-Path $RepoRoot 'out/package'
-    $script:ModuleDir = Join-Path $PackageDir 'WandbLaunch'
+    $script:ModuleDir = $BuiltModuleDirectory
     $script:Feed = Join-Path $PackageDir 'feed'
 
     # Run the real Package task in its own pwsh, with a private, empty HOME (as on a fresh CI machine) so that the
@@ -58,8 +59,8 @@ Describe 'build.ps1 -Task Package' {
         $tested = Test-ModuleManifest (Join-Path $ModuleDir 'WandbLaunch.psd1')
         $tested.Name | Should -BeExactly 'WandbLaunch'
         "$($tested.Version)" | Should -BeExactly $Version
-        foreach ($file in 'module/WandbLaunch.psm1', 'module/WandbLaunch.Format.ps1xml', 'module/bin/WandbLaunch.Loader.dll',
-            'module/bin/lib/WandbLaunch.dll', 'module/bin/lib/WandbLaunch.Engine.dll', 'module/bin/lib/YamlDotNet.dll', 'module/bin/lib/Microsoft.Data.Sqlite.dll') {
+        foreach ($file in 'WandbLaunch.psm1', 'WandbLaunch.Format.ps1xml', 'bin/WandbLaunch.Loader.dll', 'en-US/WandbLaunch.dll-Help.xml',
+            'en-US/about_WandbLaunch.help.txt', 'bin/lib/WandbLaunch.dll', 'bin/lib/WandbLaunch.Engine.dll', 'bin/lib/YamlDotNet.dll', 'bin/lib/Microsoft.Data.Sqlite.dll') {
             Join-Path $ModuleDir $file | Should -Exist
         }
     }
@@ -76,12 +77,12 @@ Describe 'build.ps1 -Task Package' {
         finally {
             $zip.Dispose()
         }
-        foreach ($file in 'WandbLaunch.psd1', 'module/WandbLaunch.psm1', 'module/WandbLaunch.Format.ps1xml', 'module/bin/WandbLaunch.Loader.dll',
-            'module/bin/lib/WandbLaunch.dll', 'module/bin/lib/WandbLaunch.Engine.dll', 'module/bin/lib/YamlDotNet.dll', 'module/bin/lib/Microsoft.Data.Sqlite.dll') {
+        foreach ($file in 'WandbLaunch.psd1', 'WandbLaunch.psm1', 'WandbLaunch.Format.ps1xml', 'bin/WandbLaunch.Loader.dll', 'en-US/WandbLaunch.dll-Help.xml',
+            'bin/lib/WandbLaunch.dll', 'bin/lib/WandbLaunch.Engine.dll', 'bin/lib/YamlDotNet.dll', 'bin/lib/Microsoft.Data.Sqlite.dll') {
             $entries | Should -Contain $file
         }
         $rid = [Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
-        @($entries | Where-Object { $_ -like "module/bin/lib/runtimes/$rid/native/*" }) | Should -Not -BeNullOrEmpty
+        @($entries | Where-Object { $_ -like "bin/lib/runtimes/$rid/native/*" }) | Should -Not -BeNullOrEmpty
         ([xml] $nuspec).package.metadata.id | Should -BeExactly 'WandbLaunch'
         ([xml] $nuspec).package.metadata.version | Should -BeExactly $Version
     }

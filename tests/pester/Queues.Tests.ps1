@@ -434,8 +434,9 @@ Describe 'Get-WandbLaunchQueue' {
         Set-WandbLaunchQueue gpu-a -Prioritization
         $lines = (Get-WandbLaunchQueue | Format-Table | Out-String -Width 250) -split '\r?\n' | Where-Object { $_.Trim() }
         $lines[0] | Should -Match '^Name\s+Resource\s+Prioritization\s+Pending\b'
-        ($lines | Where-Object { $_ -match '^gpu-a\s+local-process\s+V0\s+0\b' }) | Should -Not -BeNullOrEmpty
-        ($lines | Where-Object { $_ -match '^shared\s+kubernetes\s+DISABLED\s+0\b' }) | Should -Not -BeNullOrEmpty
+        # On or off: W&B's mode names (V0, DISABLED) stay in PrioritizationMode and the list view.
+        ($lines | Where-Object { $_ -match '^gpu-a\s+local-process\s+on\s+0\b' }) | Should -Not -BeNullOrEmpty
+        ($lines | Where-Object { $_ -match '^shared\s+kubernetes\s+off\s+0\b' }) | Should -Not -BeNullOrEmpty
     }
 
     It 'completes queue names with Tab' {
@@ -700,5 +701,19 @@ $stillA = @(Get-WandbLaunchQueue | ForEach-Object Name)
         $result.IgnoredCreated | Should -BeFalse
         $result.StoreOfA | Should -BeExactly "$dir/a.db"
         Test-Path "$dir/env.db" | Should -BeTrue
+    }
+}
+
+Describe 'Queue list view: W&B''s prioritization mode with its meaning' {
+    BeforeAll {
+        New-TestStore | Out-Null
+        New-WandbLaunchQueue -Name prio -Resource local-process -Prioritization | Out-Null
+        New-WandbLaunchQueue -Name fifo -Resource local-process | Out-Null
+    }
+
+    It 'shows W&B''s mode with its meaning in the list view' {
+        (Get-WandbLaunchQueue prio | Format-List | Out-String -Width 200) | Should -Match 'PrioritizationMode\s*:\s*V0 \(priorities on\)'
+        (Get-WandbLaunchQueue fifo | Format-List | Out-String -Width 200) | Should -Match 'PrioritizationMode\s*:\s*DISABLED \(priorities off: first in, first out\)'
+        (Get-WandbLaunchQueue prio).PrioritizationMode | Should -BeExactly 'V0'
     }
 }

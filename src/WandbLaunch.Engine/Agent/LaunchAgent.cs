@@ -240,7 +240,7 @@ public sealed class LaunchAgent
         }
         finally
         {
-            stop ??= Volatile.Read(ref _requestedStop) ?? new AgentStop(AgentStopReason.Cancelled, "it was stopped (Ctrl+C or Stop-Job)");
+            stop ??= Volatile.Read(ref _requestedStop) ?? new AgentStop(AgentStopReason.Cancelled, "it was cancelled (Ctrl+C or Stop-Job)");
             Volatile.Write(ref _stopSource, null);
             await ShutdownAsync(stop, leaveJobs).ConfigureAwait(false);
         }

@@ -1,0 +1,43 @@
+@{
+    RootModule           = 'WandbLaunch.psm1'
+    ModuleVersion        = '0.1.0'
+    CompatiblePSEditions = @('Core')
+    GUID                 = '0b6f3c52-5d0e-4f4e-9a59-2d1c7e3b8a41'
+    Author               = 'WandbLaunch contributors'
+    CompanyName          = 'WandbLaunch'
+    Copyright            = '(c) WandbLaunch contributors. MIT License.'
+    Description          = 'W&B Launch for PowerShell: launch queues, agents, builders and runners as binary cmdlets, with an embedded local store.'
+    PowerShellVersion    = '7.4'
+    FormatsToProcess     = @('WandbLaunch.Format.ps1xml')
+    FunctionsToExport    = @()
+    CmdletsToExport      = @(
+        'Connect-WandbLaunch'
+        'New-WandbLaunchQueue'
+        'Get-WandbLaunchQueue'
+        'Set-WandbLaunchQueue'
+        'Remove-WandbLaunchQueue'
+        'New-WandbLaunchAgentConfig'
+        'Get-WandbLaunchAgentConfig'
+        'Set-WandbLaunchAgentConfig'
+        'Test-WandbLaunchAgentConfig'
+        'Submit-WandbLaunchJob'
+        'Get-WandbLaunchJob'
+        'Wait-WandbLaunchJob'
+        'Stop-WandbLaunchJob'
+        'Remove-WandbLaunchJob'
+        'Get-WandbLaunchJobLog'
+        'Get-WandbLaunchJobManifest'
+        'Start-WandbLaunchAgent'
+        'Get-WandbLaunchAgent'
+        'Stop-WandbLaunchAgent'
+    )
+    VariablesToExport    = @()
+    AliasesToExport      = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags         = @('wandb', 'launch', 'mlops', 'queue', 'agent', 'kubernetes', 'docker')
+            LicenseUri   = 'https://opensource.org/licenses/MIT'
+            ProjectUri   = 'https://example.invalid/wandblaunch'
+        }
+    }
+}
