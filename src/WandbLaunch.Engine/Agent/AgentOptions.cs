@@ -15,8 +15,14 @@ public sealed class AgentOptions
 
     public required string Name { get; init; }
 
-    /// <summary>The longest an idle agent goes without checking its queues. Changes in the store wake it at once.</summary>
-    public TimeSpan PollingInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// The longest an idle agent goes without checking its queues (default 5 s; W&amp;B's agent polls every 10 s).
+    /// Changes in the store wake it at once, so this only bounds how late it notices what writes nothing, such as
+    /// the lease of a dead agent's job running out.
+    /// </summary>
+    public TimeSpan PollingInterval { get; init; } = DefaultPollingInterval;
+
+    public static readonly TimeSpan DefaultPollingInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>How long an item stays leased without a heartbeat; after that another agent may take it over.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
