@@ -14,6 +14,11 @@
     (/proc/<pid>/stat utime+stime) and resident memory (/proc/<pid>/status VmRSS) are sampled every second for
     -SteadySeconds, after a -IdleSeconds sample of the same agent with nothing to do.
 
+    Idle: an agent (-MaxJobs 1) with an empty queue for -IdleAgentSeconds (default 60, after 30 s to settle): its
+    CPU % of one core, and per second its wake-ups (voluntary context switches of all its threads,
+    /proc/<pid>/task/*/status), its read and write system calls (/proc/<pid>/io syscr, syscw) and the store's
+    commits (PRAGMA data_version read by this process once a second, so several commits within one second count once).
+
     Everything lives in a temporary folder that is removed at the end; every process started here is stopped.
     Needs a built module (dotnet pwsh ./build.ps1 -Task Build) and Linux (/proc).
 .PARAMETER Samples
@@ -26,8 +31,10 @@
     Seconds of steady state sampled under load (default 20).
 .PARAMETER IdleSeconds
     Seconds the agent is sampled idle before the jobs are submitted (default 10).
+.PARAMETER IdleAgentSeconds
+    Seconds the idle agent is sampled in the Idle part (default 60).
 .PARAMETER Part
-    All (default), Latency or Load.
+    All (default), Latency, Idle or Load.
 .PARAMETER ModulePath
     The module manifest to benchmark (default: this repository's WandbLaunch.psd1).
 .PARAMETER StoreBench
@@ -42,7 +49,8 @@ param(
     [int[]] $LoadMaxJobs = @(200, -1),
     [ValidateRange(5, 600)] [int] $SteadySeconds = 20,
     [ValidateRange(0, 600)] [int] $IdleSeconds = 10,
-    [ValidateSet('All', 'Latency', 'Load')] [string] $Part = 'All',
+    [ValidateRange(5, 3600)] [int] $IdleAgentSeconds = 60,
+    [ValidateSet('All', 'Latency', 'Idle', 'Load')] [string] $Part = 'All',
     [string] $ModulePath = (Join-Path (Split-Path $PSScriptRoot) 'WandbLaunch.psd1'),
     [string] $StoreBench
 )
@@ -180,6 +188,59 @@ function Measure-Process([int] $ProcessId, [int] $Seconds) {
     }
 }
 
+# Wake-ups and system calls of a whole process: voluntary context switches summed over its threads (a thread that
+# blocks and is woken counts one), and the read/write system calls in /proc/<pid>/io.
+function Read-ProcActivity([int] $ProcessId) {
+    $switches = 0L
+    foreach ($status in Get-ChildItem "/proc/$ProcessId/task" -ErrorAction Ignore) {
+        $line = Get-Content (Join-Path $status.FullName 'status') -ErrorAction Ignore | Where-Object { $_ -like 'voluntary_ctxt_switches:*' }
+        if ($line) { $switches += [long]($line -replace '\D', '') }
+    }
+    $io = Get-Content "/proc/$ProcessId/io"
+    @{
+        Switches = $switches
+        Reads    = [long](($io | Where-Object { $_ -like 'syscr:*' }) -replace '\D', '')
+        Writes   = [long](($io | Where-Object { $_ -like 'syscw:*' }) -replace '\D', '')
+    }
+}
+
+function Measure-IdleAgent([int] $ProcessId, [int] $Seconds, [string] $Store) {
+    # Microsoft.Data.Sqlite lives in the module's private load context (the module is imported above).
+    $sqlite = [System.Runtime.Loader.AssemblyLoadContext]::All.Assemblies | Where-Object { $_.GetName().Name -eq 'Microsoft.Data.Sqlite' } | Select-Object -First 1
+    $connection = $sqlite.GetType('Microsoft.Data.Sqlite.SqliteConnection')::new("Data Source=$Store;Mode=ReadOnly")
+    $connection.Open()
+    try {
+        $version = $connection.CreateCommand()
+        $version.CommandText = 'PRAGMA data_version;'
+        $last = $version.ExecuteScalar()
+        $commits = 0
+        $hz = [double](& getconf CLK_TCK)
+        $firstStat = Read-ProcStat $ProcessId
+        $first = Read-ProcActivity $ProcessId
+        for ($i = 0; $i -lt $Seconds; $i++) {
+            Start-Sleep -Seconds 1
+            $now = $version.ExecuteScalar()
+            if ($now -ne $last) { $commits++ }
+            $last = $now
+        }
+        $lastStat = Read-ProcStat $ProcessId
+        $end = Read-ProcActivity $ProcessId
+        $wall = ($lastStat.Time - $firstStat.Time) / [Diagnostics.Stopwatch]::Frequency
+        [pscustomobject]@{
+            CpuPercent = 100 * ($lastStat.Ticks - $firstStat.Ticks) / $hz / $wall
+            Wakeups    = ($end.Switches - $first.Switches) / $wall
+            Reads      = ($end.Reads - $first.Reads) / $wall
+            Writes     = ($end.Writes - $first.Writes) / $wall
+            Commits    = $commits / $wall
+            RssMB      = $lastStat.RssMB
+            Threads    = $lastStat.Threads
+        }
+    }
+    finally {
+        $connection.Dispose()
+    }
+}
+
 function Format-Load($m) {
     '{0:F2} | {1:F1} | {2:F0} | {3:F0} | {4}' -f $m.CpuPercent, $m.MaxSecondCpu, $m.RssMeanMB, $m.RssMaxMB, $m.Threads
 }
@@ -208,6 +269,24 @@ try {
         $probeArgs = foreach ($a in $probe.Argv) { '--probe'; $a }
         Invoke-StoreBench (@('dispatch', '--store', $env:WANDB_LAUNCH_DB, '--queue', 'bench', '--dir', $work, '--samples', $Samples, '--warmup', 10) + $probeArgs)
         Write-Output "Probe: $($probe.Description). Agent: Start-WandbLaunchAgent -Queue bench -MaxJobs 1 in its own pwsh process (pid $($started.Agent.ProcessId)). Load average after: $((Get-Content /proc/loadavg -Raw).Split(' ')[0..2] -join ' ')."
+        Write-Output ''
+        Stop-AgentProcess $started
+        $started = $null
+    }
+
+    if ($Part -in 'All', 'Idle') {
+        $started = Start-AgentProcess -Name 'bench-idle' -MaxJobs 1 -LogPath (Join-Path $temp 'agent-idle.log')
+        # Past start-up: .NET recompiles the loop's methods (tiered compilation) after their first 30 calls.
+        Start-Sleep -Seconds 30
+        $idle = Measure-IdleAgent $started.Agent.ProcessId $IdleAgentSeconds $env:WANDB_LAUNCH_DB
+        Write-Output "### An idle agent ($IdleAgentSeconds s, empty queue)"
+        Write-Output ''
+        Write-Output '| agent | CPU % of one core | wake-ups/s | read syscalls/s | write syscalls/s | store commits/s | RSS MB | threads |'
+        Write-Output '|---|---:|---:|---:|---:|---:|---:|---:|'
+        Write-Output ('| Start-WandbLaunchAgent -MaxJobs 1 (pwsh, pid {0}) | {1:F2} | {2:F1} | {3:F1} | {4:F1} | {5:F2} | {6:F0} | {7} |' -f $started.Agent.ProcessId,
+            $idle.CpuPercent, $idle.Wakeups, $idle.Reads, $idle.Writes, $idle.Commits, $idle.RssMB, $idle.Threads)
+        Write-Output ''
+        Write-Output "Goal: < 0.5 % of one core. Store commits are counted once per second at most (PRAGMA data_version). Load average after: $((Get-Content /proc/loadavg -Raw).Split(' ')[0..2] -join ' ')."
         Write-Output ''
         Stop-AgentProcess $started
         $started = $null

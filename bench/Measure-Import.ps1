@@ -22,7 +22,7 @@
     processes competing for the cores disturb less than wall time; the goal is judged on wall time. Every child gets
     POWERSHELL_TELEMETRY_OPTOUT=1 and POWERSHELL_UPDATECHECK=Off so that no network call adds noise.
 
-    Goal: WandbLaunch adds less than half of what PSResourceGet (which ships with pwsh) adds.
+    Goal (issue 11): WandbLaunch adds no more than PSResourceGet (which ships with pwsh) adds.
 .PARAMETER Runs
     Timed runs of each variant (default 31; the machine this was written on is shared, so more runs than the minimum of 15 keep the medians steady).
 .PARAMETER OutFile
@@ -132,12 +132,12 @@ try {
         }
     }
     $ratio = $added['ours'] / $added['psrg']
-    $verdict = if ($ratio -lt 0.5) { 'met' } else { 'NOT met' }
+    $verdict = if ($ratio -le 1.0) { 'met' } else { 'NOT met' }
 
     $table = ConvertTo-MarkdownTable -Rows $rows -RightAligned 'Median (ms)', 'p25–p75 (ms)', 'Min (ms)', 'Added over bare pwsh (ms)', 'CPU median (ms)', 'CPU added (ms)'
     $summary = @(
         ("- WandbLaunch import adds **$('{0:N0}' -f $added['ours']) ms**, PSResourceGet adds **$('{0:N0}' -f $added['psrg']) ms**: " +
-            "ratio ours/PSResourceGet = **$('{0:N2}' -f $ratio)** (goal < 0.50: $verdict).")
+            "ratio ours/PSResourceGet = **$('{0:N2}' -f $ratio)** (goal <= 1.00: $verdict).")
         "- Import plus the first Get-WandbLaunchQueue adds $('{0:N0}' -f $added['first']) ms over bare pwsh."
         ("- An empty manifest module adds $('{0:N0}' -f $added['empty']) ms (PowerShell's fixed cost of importing any manifest module); " +
             "beyond that, WandbLaunch adds $('{0:N0}' -f ($added['ours'] - $added['empty'])) ms and PSResourceGet $('{0:N0}' -f ($added['psrg'] - $added['empty'])) ms.")

@@ -280,6 +280,37 @@ public sealed class LaunchAgentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_idle_agent_writes_its_heartbeat_every_third_of_the_lease_not_every_second()
+    {
+        var agent = StartAgent(lease: TimeSpan.FromSeconds(30));
+        var id = await agent.IdAsync();
+        // The first heartbeat comes a second after the start; from then on, holding no jobs, every 10 s.
+        var registered = (await _store.Backend.GetAgentAsync(id, None))!.HeartbeatAt;
+        await Eventually.Until(async () => (await _store.Backend.GetAgentAsync(id, None))!.HeartbeatAt != registered, "the first heartbeat");
+        var first = (await _store.Backend.GetAgentAsync(id, None))!.HeartbeatAt;
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(first, (await _store.Backend.GetAgentAsync(id, None))!.HeartbeatAt);
+        Assert.False(agent.Run.IsCompleted);
+    }
+
+    [Fact]
+    public async Task A_stop_request_reaches_an_idle_agent_within_about_a_second_although_its_heartbeat_is_seconds_away()
+    {
+        var agent = StartAgent(lease: TimeSpan.FromSeconds(30));
+        var id = await agent.IdAsync();
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await _store.Backend.RequestAgentStopAsync(id, None);
+        var winner = await Task.WhenAny(agent.Run, Task.Delay(TimeSpan.FromSeconds(15)));
+        Assert.True(winner == agent.Run, "the agent did not stop within 15 s\n" + agent.Events);
+        await agent.Run;
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the idle agent took {clock.Elapsed.TotalSeconds:F1} s to stop");
+        Assert.Equal(AgentStatus.Killed, (await _store.Backend.GetAgentAsync(id, None))!.Status);
+        Assert.Contains(agent.Events.All, e => e.Kind == AgentEventKind.Status && e.Message.Contains("stopped because a stop was requested"));
+    }
+
+    [Fact]
     public async Task With_LeaveJobsRunning_a_local_process_job_is_still_stopped_because_it_cannot_run_without_its_agent()
     {
         var agent = StartAgent(leaveJobsRunning: true);

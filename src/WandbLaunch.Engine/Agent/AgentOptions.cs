@@ -15,8 +15,14 @@ public sealed class AgentOptions
 
     public required string Name { get; init; }
 
-    /// <summary>The longest an idle agent goes without checking its queues. Changes in the store wake it at once.</summary>
-    public TimeSpan PollingInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// The longest an idle agent goes without checking its queues (default 5 s; W&amp;B's agent polls every 10 s).
+    /// Changes in the store wake it at once, so this only bounds how late it notices what writes nothing, such as
+    /// the lease of a dead agent's job running out.
+    /// </summary>
+    public TimeSpan PollingInterval { get; init; } = DefaultPollingInterval;
+
+    public static readonly TimeSpan DefaultPollingInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>How long an item stays leased without a heartbeat; after that another agent may take it over.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
@@ -24,8 +30,18 @@ public sealed class AgentOptions
     /// <summary>A job not running this long after the agent took it is failed. Null disables.</summary>
     public TimeSpan? StartTimeout { get; init; } = TimeSpan.FromSeconds(1800);
 
-    /// <summary>How often the agent renews its leases and reads stop requests: every second, or a quarter of a shorter lease.</summary>
+    /// <summary>
+    /// How often an agent holding jobs renews their leases and reads stop requests for them: every second, or a
+    /// quarter of a shorter lease.
+    /// </summary>
     public TimeSpan HeartbeatInterval => TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, Lease.Ticks / 4));
+
+    /// <summary>
+    /// How often an agent holding no jobs writes its heartbeat: a third of the lease (10 s by default), often enough
+    /// that it is not shown unresponsive (after 30 s) while it lives. It holds no lease to renew; a stop request, a
+    /// store write, wakes it through the store's change notification and is read then.
+    /// </summary>
+    public TimeSpan IdleHeartbeatInterval => TimeSpan.FromTicks(Math.Max(HeartbeatInterval.Ticks, Lease.Ticks / 3));
 
     /// <summary>Reads the agent's environment (the variables W&amp;B's agent honours, plus our lease length).</summary>
     public required Func<string, string?> Environment { get; init; }

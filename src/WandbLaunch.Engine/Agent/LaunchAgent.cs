@@ -154,11 +154,16 @@ public sealed class LaunchAgent
                         await RecoverOrphansAsync(keys, token).ConfigureAwait(false);
                         recovered = true;
                     }
+                    // Idle, the heartbeat is rare: a stop request (a store write, which woke this loop) is read here instead.
+                    if (DateTime.UtcNow < nextHeartbeat && _jobs.IsEmpty && await StopRequestedAsync(token).ConfigureAwait(false))
+                    {
+                        nextHeartbeat = DateTime.UtcNow;
+                    }
                     if (DateTime.UtcNow >= nextHeartbeat)
                     {
                         await _backend.CheckStoreFileAsync(token).ConfigureAwait(false);
                         var beat = await _backend.HeartbeatAsync(Id, _options.Lease, token).ConfigureAwait(false);
-                        nextHeartbeat = DateTime.UtcNow + _options.HeartbeatInterval;
+                        nextHeartbeat = DateTime.UtcNow + (beat.HeldJobs.Count == 0 && _jobs.IsEmpty ? _options.IdleHeartbeatInterval : _options.HeartbeatInterval);
                         if (beat.StopRequested)
                         {
                             stop = new AgentStop(AgentStopReason.StopRequested, "a stop was requested (Stop-WandbLaunchAgent)");
@@ -200,6 +205,8 @@ public sealed class LaunchAgent
                         break;
                     }
 
+                    // Holding jobs now: their leases are renewed every HeartbeatInterval from here on.
+                    if (!_jobs.IsEmpty) nextHeartbeat = Earliest(nextHeartbeat, DateTime.UtcNow + _options.HeartbeatInterval);
                     var newStatus = _jobs.IsEmpty ? AgentStatus.Polling : AgentStatus.Running;
                     if (newStatus != status)
                     {
@@ -281,6 +288,15 @@ public sealed class LaunchAgent
         Report(AgentEventKind.Warning, keys.Count == 0
             ? $"Queue {key.Name} was removed from {key.Entity}/{key.Project}; it was the agent's last queue, so the agent stops"
             : $"Queue {key.Name} was removed from {key.Entity}/{key.Project}; the agent keeps serving {string.Join(", ", keys.Select(k => k.Name))}", queue: key.Name);
+    }
+
+    private static DateTime Earliest(DateTime a, DateTime b) => a < b ? a : b;
+
+    /// <summary>A read, no write: whether Stop-WandbLaunchAgent asked this agent to stop (or its record is gone, which the heartbeat reports).</summary>
+    private async Task<bool> StopRequestedAsync(CancellationToken cancellationToken)
+    {
+        var self = await _backend.GetAgentAsync(Id!, cancellationToken).ConfigureAwait(false);
+        return self is null || self.StopRequested;
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? (a < TimeSpan.Zero ? TimeSpan.Zero : a) : (b < TimeSpan.Zero ? TimeSpan.Zero : b);

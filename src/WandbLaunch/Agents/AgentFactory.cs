@@ -18,7 +18,7 @@ internal static class AgentFactory
         {
             Config = config,
             Name = name ?? $"{Environment.MachineName}-{Environment.ProcessId}{(number > 1 ? $"-{number}" : "")}",
-            PollingInterval = pollingSeconds is { } s ? TimeSpan.FromSeconds(s) : TimeSpan.FromSeconds(1),
+            PollingInterval = pollingSeconds is { } s ? TimeSpan.FromSeconds(s) : AgentOptions.DefaultPollingInterval,
             Lease = AgentOptions.ParseLease(env),
             StartTimeout = AgentOptions.ParseStartTimeout(env),
             MaxLogBytes = AgentOptions.ParseMaxLogBytes(env),

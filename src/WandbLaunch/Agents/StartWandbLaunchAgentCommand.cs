@@ -37,12 +37,12 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     public string? Name { get; set; }
 
     /// <summary>
-    /// Longest wait in seconds between queue checks when idle (default 1). New jobs in the local store wake the
-    /// agent at once, so this only bounds how late it notices work from elsewhere.
+    /// Longest wait in seconds between queue checks when idle (default 5). New jobs in the local store wake the
+    /// agent at once, so this only bounds how late it notices what writes nothing (a dead agent's lease running out).
     /// </summary>
     [Parameter]
     [ValidateRange(0.01, 3600)]
-    public double PollingInterval { get; set; } = 1;
+    public double PollingInterval { get; set; } = 5;
 
     /// <summary>
     /// User name and password for the registry in builder.destination. Without it the agent uses the Docker config

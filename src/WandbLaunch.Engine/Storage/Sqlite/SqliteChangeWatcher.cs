@@ -6,15 +6,19 @@ namespace WandbLaunch.Engine.Storage.Sqlite;
 /// Notices commits to the store. Commits made through this process's backend signal at once; commits by other
 /// processes are seen through <c>PRAGMA data_version</c>, which SQLite bumps whenever another connection commits.
 /// Reading it is a header check that costs microseconds. It is read when the store's files change (a file system
-/// watch on the database and its WAL: inotify on Linux), and every 250 ms in case a change goes unreported; where
+/// watch on the database and its WAL: inotify on Linux), and every 5 s in case a change goes unreported; where
 /// files cannot be watched (the watch limit reached, a file system without notifications) every 10 ms instead. Either
 /// way an idle agent starts a job submitted from another process almost at once, where W&amp;B's agent waits up to its
 /// 10-second poll, and the watch spares an idle agent a hundred wake-ups a second.
+/// <para>
+/// Commits made through this backend are absorbed into the version last seen (<see cref="BeforeLocalCommit"/>,
+/// <see cref="AfterLocalCommit"/>), so that an agent's own heartbeat does not wake it through the file watch.
+/// </para>
 /// </summary>
 internal sealed class SqliteChangeWatcher : IDisposable
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
-    private static readonly TimeSpan WatchedInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan WatchedInterval = TimeSpan.FromSeconds(5);
 
     // A writer's WAL frames (which the watch reports) reach the file before its commit is published in the shared
     // memory index (which it does not report): after a file event the version is read again every 2 ms for a while.
@@ -37,6 +41,46 @@ internal sealed class SqliteChangeWatcher : IDisposable
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void NotifyLocalChange() => Signal(ref _localChange);
+
+    /// <summary>
+    /// Called inside a write transaction of this backend, just before it commits (the write lock is held, so no other
+    /// connection can commit until it does): whether another connection committed since the version was last read.
+    /// </summary>
+    public bool BeforeLocalCommit()
+    {
+        lock (_lock)
+        {
+            if (_version is null || _lastVersion == -1) return false;
+            return ReadVersion() is not { } version || version != _lastVersion;
+        }
+    }
+
+    /// <summary>
+    /// Called after this backend committed: local waiters wake (<see cref="NotifyLocalChange"/>), and unless another
+    /// connection had committed before (<paramref name="otherCommitPending"/>), the new version is taken as seen, so
+    /// the commit's file event does not wake a waiter of this process a second time.
+    /// </summary>
+    public void AfterLocalCommit(bool otherCommitPending)
+    {
+        lock (_lock)
+        {
+            if (!otherCommitPending && _version is not null && _lastVersion != -1 && ReadVersion() is { } version) _lastVersion = version;
+        }
+        NotifyLocalChange();
+    }
+
+    private long? ReadVersion()
+    {
+        try
+        {
+            return (long)_version!.ExecuteScalar()!;
+        }
+        catch (SqliteException)
+        {
+            Close();
+            return null;
+        }
+    }
 
     private void Signal(ref TaskCompletionSource field)
     {

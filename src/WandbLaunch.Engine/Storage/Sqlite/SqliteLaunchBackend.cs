@@ -234,8 +234,9 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
             var connection = lease.Connection;
             tx = connection.BeginTransaction(deferred: false);
             var result = work(connection, tx);
+            var otherCommitPending = _changes.BeforeLocalCommit();
             tx.Commit();
-            _changes.NotifyLocalChange();
+            _changes.AfterLocalCommit(otherCommitPending);
             return result;
         }
         catch (SqliteException e)
