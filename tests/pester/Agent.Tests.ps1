@@ -368,6 +368,33 @@ Describe 'An agent as a PowerShell job' {
         Get-Job -Name job-agent -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
+    It 'keeps at most WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS records per stream until they are received, newest kept, and says so once' {
+        $env:WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS = '10'
+        try { $job = Start-WandbLaunchAgent -Queue ja -Name capped-agent -AsJob -ErrorAction Stop }
+        finally { $env:WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS = $null }
+        try {
+            # Each job makes three status lines (starting, running, finished): 8 jobs make 24, more than the cap.
+            $jobs = 1..8 | ForEach-Object { Submit-WandbLaunchJob -Queue ja -Uri $code -EntryPoint true }
+            $last = $jobs[-1]
+            Wait-JobsEnded $jobs.Id | Out-Null
+            Wait-Until { "$($job.Information | Select-Object -Last 1)" -like "*$($last.Id) ``[ja``] finished*" } -Because 'the last job''s end to reach the job'
+            $job.Information.Count | Should -Be 10 -Because 'the oldest status lines were dropped'
+            "$($job.Information | Select-Object -Last 1)" | Should -BeLike "*$($last.Id) ``[ja``] finished*" -Because 'the newest are kept'
+            @($job.Information | Where-Object { "$_" -like '*polling ja*' }) | Should -BeNullOrEmpty -Because 'the first line was among the dropped'
+            $dropped = @($job.Warning | Where-Object Message -Like '*keeps at most 10 records per stream*WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS*')
+            $dropped | Should -HaveCount 1 -Because 'dropping is said once'
+        }
+        finally { Stop-TestAgent $job }
+    }
+
+    It 'refuses a WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS that is not a whole number of at least 10' {
+        foreach ($bad in 'many', '5', '-1', '1e9') {
+            $env:WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS = $bad
+            try { Assert-AgentRefused { Start-WandbLaunchAgent -Queue ja -AsJob -ErrorAction Stop } -ErrorId InvalidAgentJobMaxRecords }
+            finally { $env:WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS = $null }
+        }
+    }
+
     It 'hosts two agents on two queues in one pwsh' {
         $a = Start-TestAgent -Queue ja -MaxJobs 2 -Name two-a
         $b = Start-TestAgent -Queue jb -MaxJobs 2 -Name two-b

@@ -8,7 +8,8 @@ namespace WandbLaunch.Agents;
 /// <summary>
 /// A launch agent running as a PowerShell background job. Status lines go to the job's information stream, warnings
 /// and errors to its warning and error streams; Stop-Job stops the agent cleanly (its jobs are stopped and it
-/// reports KILLED). One pwsh can host several.
+/// reports KILLED). One pwsh can host several. A long-running agent does not keep every event: each stream holds at
+/// most <see cref="MaxRecords"/> records not yet received (the oldest are dropped, with one warning saying so).
 /// </summary>
 public sealed class LaunchAgentJob : Job2
 {
@@ -18,6 +19,26 @@ public sealed class LaunchAgentJob : Job2
     private Task? _run;
     private TerminationSignals.Subscription? _signals;
     private string _status = "Not started";
+    private bool _droppedRecords;
+
+    /// <summary>The variable that sets <see cref="MaxRecords"/> (a whole number of at least 10).</summary>
+    public const string MaxRecordsVariable = "WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS";
+
+    /// <summary>The default of <see cref="MaxRecords"/>: about a day of a busy agent's status lines.</summary>
+    public const int DefaultMaxRecords = 10_000;
+
+    /// <summary>How many records each of the job's streams keeps until Receive-Job takes them.</summary>
+    public int MaxRecords { get; init; } = DefaultMaxRecords;
+
+    /// <summary><see cref="MaxRecords"/> from <see cref="MaxRecordsVariable"/> in <paramref name="environment"/>, else the default.</summary>
+    internal static int MaxRecordsFrom(Func<string, string?> environment)
+    {
+        var text = environment(MaxRecordsVariable)?.Trim();
+        if (string.IsNullOrEmpty(text)) return DefaultMaxRecords;
+        if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 10) return value;
+        throw LaunchException.Invalid("InvalidAgentJobMaxRecords",
+            $"{MaxRecordsVariable} is {Engine.Specs.SpecNames.Quote(text)}; it must be a whole number of at least 10 (default {DefaultMaxRecords}).", text);
+    }
 
     internal LaunchAgentJob(string command, string name, LaunchAgent agent, AgentEventQueue events)
         : base(command, name)
@@ -106,9 +127,22 @@ public sealed class LaunchAgentJob : Job2
     {
         foreach (var e in _events.Read(CancellationToken.None))
         {
-            AgentEventRecords.Route(e, message => Warning.Add(new WarningRecord(message)), Error.Add, Progress.Add,
-                status => Information.Add(new InformationRecord(status.ToString(), Name) { Tags = { "WandbLaunchAgent", status.Kind.ToString() } }));
+            AgentEventRecords.Route(e, message => Keep(Warning, new WarningRecord(message)), record => Keep(Error, record), record => Keep(Progress, record),
+                status => Keep(Information, new InformationRecord(status.ToString(), Name) { Tags = { "WandbLaunchAgent", status.Kind.ToString() } }));
         }
+    }
+
+    /// <summary>Adds <paramref name="record"/>, dropping the oldest records nobody received once the stream holds <see cref="MaxRecords"/>.</summary>
+    private void Keep<T>(PSDataCollection<T> stream, T record)
+    {
+        stream.Add(record);
+        if (stream.Count <= MaxRecords) return;
+        while (stream.Count > MaxRecords) stream.RemoveAt(0);
+        if (_droppedRecords) return;
+        _droppedRecords = true;
+        Warning.Add(new WarningRecord(
+            $"The agent job keeps at most {MaxRecords} records per stream until Receive-Job takes them ({MaxRecordsVariable}); older ones were dropped. " +
+            "Job logs (Get-WandbLaunchJobLog) and the store keep everything about each launch job."));
     }
 
     private void Finish(JobState state, string status)

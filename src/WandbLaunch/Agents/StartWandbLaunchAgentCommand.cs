@@ -84,11 +84,12 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
                 ? null
                 : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
             var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning);
+            var maxRecords = AsJob ? LaunchAgentJob.MaxRecordsFrom(opts.Environment) : LaunchAgentJob.DefaultMaxRecords;
             var events = new AgentEventQueue();
             var launchAgent = new LaunchAgent(backend, opts, events);
             // Everything is checked before the agent registers, so a bad invocation fails here, not in the background.
             Await(launchAgent.ResolveQueuesAsync(StopToken));
-            return (launchAgent, (Options: opts, Events: events));
+            return (launchAgent, (Options: opts, Events: events, MaxRecords: maxRecords));
         });
         var target = $"agent {options.Options.Name} for {string.Join(", ", options.Options.Config.Queues)} in {backend.Location}";
         if (!ShouldProcess(target, "Start launch agent"))
@@ -98,7 +99,10 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         }
         if (AsJob)
         {
-            var job = new LaunchAgentJob(MyInvocation.Line, options.Options.Name, agent, options.Events);
+            var job = new LaunchAgentJob(MyInvocation.Line, options.Options.Name, agent, options.Events)
+            {
+                MaxRecords = options.MaxRecords,
+            };
             JobManager.NewJob(new JobInvocationInfo(new JobDefinition(typeof(LaunchAgentJobSourceAdapter), MyInvocation.Line, options.Options.Name),
                 new Dictionary<string, object> { ["NewJob"] = job }));
             job.StartJob();
