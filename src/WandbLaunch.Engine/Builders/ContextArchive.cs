@@ -116,5 +116,5 @@ public static class ContextArchive
     }
 
     private static JobFailedException Refused(DirectoryWalk.Entry link, string why) =>
-        new(FailureStage.Build, $"The job's code has a symbolic link {SpecNames.Quote(link.RelativePath)} -> {SpecNames.Quote(link.LinkTarget)} that cannot be built: {why}.");
+        new(FailureStage.Build, $"The job's code has a symbolic link {Text.Printable.Quote(link.RelativePath)} -> {Text.Printable.Quote(link.LinkTarget)} that cannot be built: {why}.");
 }

@@ -1,5 +1,4 @@
 using WandbLaunch.Engine.Errors;
-using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.FileSystem;
 
@@ -103,7 +102,7 @@ public static class ContainedPath
             if (++hops > MaxLinkHops)
             {
                 throw new SymbolicLinkLoopException(
-                    $"The path {SpecNames.Quote(path)} passes through more than {MaxLinkHops} symbolic links (a link loop); remove the loop.", path);
+                    $"The path {Text.Printable.Quote(path)} passes through more than {MaxLinkHops} symbolic links (a link loop); remove the loop.", path);
             }
             if (Path.IsPathRooted(target))
             {
@@ -137,6 +136,6 @@ public static class ContainedPath
 
     private static LaunchException Outside(string root, string relative, string what, string why) =>
         LaunchException.InvalidData("PathOutsideDirectory",
-            $"The {what} {SpecNames.Quote(relative)} points outside {root}: {why}. " +
+            $"The {what} {Text.Printable.Quote(relative)} points outside {root}: {why}. " +
             "Only relative paths that stay inside that directory are allowed.", relative);
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Specs;
 
@@ -203,31 +204,19 @@ public static class SpecNames
         if (name.Length > MaxQueueNameLength)
         {
             throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name {Quote(name)} has {name.Length} characters; queue names have 1 to {MaxQueueNameLength}.", name);
+                $"The queue name {Printable.Quote(name)} has {name.Length} characters; queue names have 1 to {MaxQueueNameLength}.", name);
         }
         if (name.Any(char.IsControl) || name.Trim().Length != name.Length)
         {
             throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name {Quote(name)} has leading or trailing space or a control character; remove them.", name);
+                $"The queue name {Printable.Quote(name)} has leading or trailing space or a control character; remove them.", name);
         }
         if (name.IndexOfAny(['*', '?', '[', ']']) >= 0)
         {
             throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name {Quote(name)} contains a wildcard character (* ? [ ]); queue names cannot contain them.", name);
+                $"The queue name {Printable.Quote(name)} contains a wildcard character (* ? [ ]); queue names cannot contain them.", name);
         }
         return name;
-    }
-
-    /// <summary>
-    /// A value for a message: in single quotes, control characters escaped (<see cref="Text.Printable.Escape"/>), at
-    /// most 100 characters shown (then how long it is), so no value can forge console lines or escape sequences.
-    /// </summary>
-    public static string Quote(string? value)
-    {
-        if (value is null) return "(none)";
-        const int shown = 100;
-        var text = "'" + Text.Printable.Escape(value.Length > shown ? value[..shown] : value) + "'";
-        return value.Length > shown ? text + string.Create(CultureInfo.InvariantCulture, $"… ({value.Length} characters)") : text;
     }
 
     private static bool IsLowerAlnum(char c) => c is >= 'a' and <= 'z' or >= '0' and <= '9';
@@ -242,5 +231,5 @@ public static class SpecNames
     /// <param name="allowed">What is allowed, as a sentence fragment.</param>
     private static LaunchException Refuse(string errorId, string field, string value, string allowed) =>
         LaunchException.Invalid(errorId,
-            $"The {(field.Contains(' ') ? field : $"spec's {field}")} {Quote(value)} is not allowed: {char.ToUpperInvariant(allowed[0])}{allowed[1..]}.", value);
+            $"The {(field.Contains(' ') ? field : $"spec's {field}")} {Printable.Quote(value)} is not allowed: {char.ToUpperInvariant(allowed[0])}{allowed[1..]}.", value);
 }

@@ -27,7 +27,7 @@ public static class SpecValues
                     foreach (var (key, value) in obj)
                     {
                         var path = DocumentPath.Key(item.Path, key);
-                        if (key.Contains('\0')) throw Nul(what, $"the key {SpecNames.Quote(key)} at '{DocumentPath.Display(item.Path)}'", path);
+                        if (key.Contains('\0')) throw Nul(what, $"the key {Text.Printable.Quote(key)} at '{DocumentPath.Display(item.Path)}'", path);
                         pending.Push((value, path));
                     }
                     break;
@@ -35,7 +35,7 @@ public static class SpecValues
                     for (var i = 0; i < arr.Count; i++) pending.Push((arr[i], DocumentPath.Index(item.Path, i)));
                     break;
                 case JsonValue when JsonTree.TryGetString(item.Node, out var text) && text.Contains('\0'):
-                    throw Nul(what, $"'{DocumentPath.Display(item.Path)}' ({SpecNames.Quote(text)})", item.Path);
+                    throw Nul(what, $"'{DocumentPath.Display(item.Path)}' ({Text.Printable.Quote(text)})", item.Path);
             }
         }
     }
@@ -50,8 +50,8 @@ public static class SpecValues
     {
         if (!path.Contains('\0')) return;
         throw LaunchException.Invalid("ValueContainsNul",
-            $"The {what} {SpecNames.Quote(path)} contains a NUL character (\\u0000), which the operating system would take as the end of the path. Remove it.",
-            SpecNames.Quote(path));
+            $"The {what} {Text.Printable.Quote(path)} contains a NUL character (\\u0000), which the operating system would take as the end of the path. Remove it.",
+            Text.Printable.Quote(path));
     }
 
     /// <summary>
@@ -104,8 +104,8 @@ public static class SpecValues
         if (name.Length > 0 && !name.Contains('=') && !name.Contains('\0')) return;
         if (name.Contains("{{", StringComparison.Ordinal) && !name.Contains('\0')) return;
         throw LaunchException.Invalid("InvalidEnvironmentVariableName",
-            $"{where} names the environment variable {SpecNames.Quote(name)}; a name must not be empty and must not contain '=' or a NUL character.",
-            SpecNames.Quote(name));
+            $"{where} names the environment variable {Text.Printable.Quote(name)}; a name must not be empty and must not contain '=' or a NUL character.",
+            Text.Printable.Quote(name));
     }
 
     /// <summary>

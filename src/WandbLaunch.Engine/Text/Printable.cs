@@ -36,6 +36,18 @@ public static class Printable
         return true;
     }
 
+    /// <summary>
+    /// A value for a message: in single quotes, control characters escaped (<see cref="Escape"/>), at
+    /// most 100 characters shown (then how long it is), so no value can forge console lines or escape sequences.
+    /// </summary>
+    public static string Quote(string? value)
+    {
+        if (value is null) return "(none)";
+        const int shown = 100;
+        var text = "'" + Escape(value.Length > shown ? value[..shown] : value) + "'";
+        return value.Length > shown ? text + string.Create(CultureInfo.InvariantCulture, $"… ({value.Length} characters)") : text;
+    }
+
     /// <summary>A user value as it is put in a message: controls escaped, reversibly.</summary>
     public static string Escape(string? text)
     {

@@ -37,7 +37,7 @@ public sealed class LaunchAgentJob : Job2
         if (string.IsNullOrEmpty(text)) return DefaultMaxRecords;
         if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 10) return value;
         throw LaunchException.Invalid("InvalidAgentJobMaxRecords",
-            $"{MaxRecordsVariable} is {Engine.Specs.SpecNames.Quote(text)}; it must be a whole number of at least 10 (default {DefaultMaxRecords}).", text);
+            $"{MaxRecordsVariable} is {Engine.Text.Printable.Quote(text)}; it must be a whole number of at least 10 (default {DefaultMaxRecords}).", text);
     }
 
     internal LaunchAgentJob(string command, string name, LaunchAgent agent, AgentEventQueue events)

@@ -21,8 +21,7 @@ public sealed partial class FolderDependencyTests
         [("Jobs", "Specs")] = "LaunchJob reads its spec through LaunchSpecRules",
         [("Jobs", "Storage")] = "PrivateFiles is a file-system concern (FileSystem/)",
         [("Registries", "Storage")] = "LaunchDefaults.Home is not storage",
-        [("FileSystem", "Specs")] = "ContainedPath quotes values with SpecNames.Quote instead of Text.Printable",
-        [("Documents", "Specs")] = "StructuredText quotes values with SpecNames.Quote instead of Text.Printable",
+        [("Documents", "Specs")] = "StructuredText refuses a NUL in a file path through SpecValues.CheckPath",
         [("Config", "Builders")] = "the agent-config validator asks the builders what they accept",
         [("Secrets", "Specs")] = "the redactor takes the API key's variable name and the spec's key from Specs",
     };
