@@ -175,18 +175,25 @@ public sealed class PathsAndNamesTests : IDisposable
         { "overrides.artifacts", "data:v1/../../x", "InvalidArtifactName" },
     };
 
-    [Theory]
-    [MemberData(nameof(HostileSpecValues))]
-    public async Task A_hostile_spec_value_is_refused_at_Submit_with_its_id_and_nothing_is_stored(string field, string value, string errorId)
+    /// <summary>A runnable local-process spec with <paramref name="value"/> at <paramref name="field"/> (a dotted path for nested keys).</summary>
+    private JsonObject SpecWith(string field, string value)
     {
-        using var backend = new SqliteLaunchBackend(_dir.File("launch.db"), "ent");
-        var queue = await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
         var spec = new JsonObject { ["uri"] = _dir.Path, ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("true") } };
         if (field == "job") spec.Remove("uri");
         if (field == "overrides.artifacts") ((JsonObject)spec["overrides"]!)["artifacts"] = new JsonObject { [value] = "ent/proj/other:v0" };
         else if (field.StartsWith("overrides.", StringComparison.Ordinal)) ((JsonObject)spec["overrides"]!)[field["overrides.".Length..]] = value;
         else if (field == "git.version") spec["git"] = new JsonObject { ["version"] = value };
         else spec[field] = value;
+        return spec;
+    }
+
+    [Theory]
+    [MemberData(nameof(HostileSpecValues))]
+    public async Task A_hostile_spec_value_is_refused_at_Submit_with_its_id_and_nothing_is_stored(string field, string value, string errorId)
+    {
+        using var backend = new SqliteLaunchBackend(_dir.File("launch.db"), "ent");
+        var queue = await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
+        var spec = SpecWith(field, value);
 
         var e = await Assert.ThrowsAnyAsync<LaunchException>(() =>
             backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, queue.Name), new PushRequest { Spec = spec }, CancellationToken.None));
@@ -219,12 +226,7 @@ public sealed class PathsAndNamesTests : IDisposable
     {
         using var backend = new SqliteLaunchBackend(_dir.File("launch.db"), "ent");
         await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
-        var spec = new JsonObject { ["uri"] = _dir.Path, ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("true") } };
-        if (field == "job") spec.Remove("uri");
-        if (field == "overrides.artifacts") ((JsonObject)spec["overrides"]!)["artifacts"] = new JsonObject { [value] = "ent/proj/other:v0" };
-        else if (field.StartsWith("overrides.", StringComparison.Ordinal)) ((JsonObject)spec["overrides"]!)[field["overrides.".Length..]] = value;
-        else if (field == "git.version") spec["git"] = new JsonObject { ["version"] = value };
-        else spec[field] = value;
+        var spec = SpecWith(field, value);
         var job = await backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, "q"), new PushRequest { Spec = spec }, CancellationToken.None);
         Assert.Equal(LaunchJobState.Pending, job.State);
     }
