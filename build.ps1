@@ -68,11 +68,18 @@ function Invoke-Build {
     $bin = Join-Path $moduleDir 'bin'
     # Get-Help looks for help in <culture> folders of the module base, the folder of WandbLaunch.psd1.
     $help = Join-Path $moduleDir 'en-US'
-    Invoke-Native dotnet @('publish', "$root/src/WandbLaunch.Loader/WandbLaunch.Loader.csproj", '-c', $Configuration, '-o', $bin, '--nologo', '-v', 'quiet')
-    Invoke-Native dotnet @('publish', "$root/src/WandbLaunch/WandbLaunch.csproj", '-c', $Configuration, '-o', (Join-Path $bin 'lib'), '--nologo', '-v', 'quiet')
+    # bin/ holds what PowerShell loads into its own context when it imports the module: the cmdlets (the root module)
+    # and the loader. bin/lib holds the engine and its libraries, which the loader puts into the module's private
+    # load context on first use (src/WandbLaunch.Loader, docs/architecture.md "Load contexts").
+    $lib = Join-Path $bin 'lib'
+    Invoke-Native dotnet @('publish', "$root/src/WandbLaunch/WandbLaunch.csproj", '-c', $Configuration, '-o', $lib, '--nologo', '-v', 'quiet')
+    foreach ($name in 'WandbLaunch', 'WandbLaunch.Loader') {
+        # The .xml doc comments go with the assembly: tools/New-MamlHelp.ps1 reads them from beside it.
+        foreach ($extension in '.dll', '.pdb', '.xml') { Move-Item (Join-Path $lib "$name$extension") $bin -ErrorAction Ignore }
+    }
     Get-ChildItem $bin -Recurse -Include *.pdb, *.deps.json | Where-Object Name -NotLike 'WandbLaunch*.pdb' | Remove-Item -Force
     # The module's own files, by name: a module/bin left by an older build must not reach the new module.
-    foreach ($file in 'WandbLaunch.psd1', 'WandbLaunch.psm1', 'WandbLaunch.Format.ps1xml') { Copy-Item (Join-Path $root "module/$file") $moduleDir }
+    foreach ($file in 'WandbLaunch.psd1', 'WandbLaunch.Format.ps1xml') { Copy-Item (Join-Path $root "module/$file") $moduleDir }
     New-Item -ItemType Directory -Path $help -Force | Out-Null
     Copy-Item (Join-Path $root 'module/en-US/*.help.txt') $help
     # The generator imports the module; a child pwsh keeps the just-built assemblies out of this session.
@@ -175,7 +182,7 @@ function Invoke-Package {
 if (-not $NoBuild) {
     Invoke-Build
 }
-elseif (-not (Test-Path (Join-Path $moduleDir 'bin/WandbLaunch.Loader.dll'))) {
+elseif (-not (Test-Path (Join-Path $moduleDir 'bin/WandbLaunch.dll'))) {
     throw "-NoBuild: there is no build in $moduleDir; run ./build.ps1 -Task Build first."
 }
 switch ($Task) {

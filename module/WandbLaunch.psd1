@@ -1,5 +1,7 @@
 @{
-    RootModule           = 'WandbLaunch.psm1'
+    # The cmdlet assembly itself: PowerShell loads it into its own load context; it loads the engine and the
+    # engine's libraries into a private one on first use (src/WandbLaunch.Loader).
+    RootModule           = 'bin/WandbLaunch.dll'
     ModuleVersion        = '0.1.0'
     CompatiblePSEditions = @('Core')
     GUID                 = '0b6f3c52-5d0e-4f4e-9a59-2d1c7e3b8a41'

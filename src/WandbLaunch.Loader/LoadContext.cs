@@ -5,11 +5,12 @@ using System.Runtime.Loader;
 namespace WandbLaunch.Loader;
 
 /// <summary>
-/// The module's private AssemblyLoadContext. This tiny assembly is the only one loaded into PowerShell's own
-/// context; the cmdlets, the engine and every third-party library (YamlDotNet, SQLite, Docker, Kubernetes, cloud
-/// SDKs) load from <c>bin/lib</c> into this context, so another module that loaded a different version of one of
-/// them into the session cannot break WandbLaunch, and WandbLaunch cannot break it. Assemblies that are not in
-/// <c>bin/lib</c> (PowerShell itself, the .NET framework) resolve from the default context as usual.
+/// The module's private AssemblyLoadContext. PowerShell loads the cmdlet assembly (<c>bin/WandbLaunch.dll</c>, the
+/// module's binary root module) and this small loader into its own context; the engine and every third-party library
+/// (YamlDotNet, SQLite, Docker, Kubernetes, cloud SDKs) load from <c>bin/lib</c> into this context, and only when a
+/// cmdlet first uses the engine: importing the module loads neither. Another module that loaded a different version
+/// of one of those libraries into the session cannot break WandbLaunch, and WandbLaunch cannot break it. Assemblies
+/// that are not in <c>bin/lib</c> (PowerShell itself, the .NET framework) resolve from the default context as usual.
 /// </summary>
 public sealed class LoadContext : AssemblyLoadContext
 {
@@ -18,27 +19,40 @@ public sealed class LoadContext : AssemblyLoadContext
 
     private readonly string _libDirectory;
     private readonly string _nativeDirectory;
+    private readonly HashSet<string> _cmdletReferences;
 
-    private LoadContext(string libDirectory)
+    private LoadContext(string libDirectory, HashSet<string> cmdletReferences)
         : base(name: "WandbLaunch", isCollectible: false)
     {
         _libDirectory = libDirectory;
         _nativeDirectory = Path.Combine(libDirectory, "runtimes", RuntimeInformation.RuntimeIdentifier, "native");
+        _cmdletReferences = cmdletReferences;
     }
 
-    /// <summary>Loads the cmdlet assembly into the private context (once per process) and returns it.</summary>
-    public static Assembly Initialize()
+    /// <summary>
+    /// Lets PowerShell's context find the assemblies of <c>bin/lib</c> that <paramref name="cmdletAssembly"/>
+    /// references (the engine) by loading them into this context when they are first needed. Called when the module
+    /// is imported; once per process (a re-import with <c>-Force</c> finds it done). Loads nothing itself.
+    /// </summary>
+    public static void Register(Assembly cmdletAssembly)
     {
         lock (Sync)
         {
-            if (_instance is null)
-            {
-                var binDirectory = Path.GetDirectoryName(typeof(LoadContext).Assembly.Location)!;
-                _instance = new LoadContext(Path.Combine(binDirectory, "lib"));
-            }
-            return _instance.LoadFromAssemblyName(new AssemblyName("WandbLaunch"));
+            if (_instance is not null) return;
+            var libDirectory = Path.Combine(Path.GetDirectoryName(typeof(LoadContext).Assembly.Location)!, "lib");
+            // Only these names are answered for PowerShell's context: a library another module asks that context for
+            // (its own YamlDotNet, say) must not be handed ours.
+            var cmdletReferences = cmdletAssembly.GetReferencedAssemblies()
+                .Select(reference => reference.Name!)
+                .Where(name => File.Exists(Path.Combine(libDirectory, name + ".dll")))
+                .ToHashSet(StringComparer.OrdinalIgnoreCase);
+            _instance = new LoadContext(libDirectory, cmdletReferences);
+            Default.Resolving += _instance.ResolveForCmdlets;
         }
     }
+
+    private Assembly? ResolveForCmdlets(AssemblyLoadContext context, AssemblyName assemblyName) =>
+        assemblyName.Name is { } name && _cmdletReferences.Contains(name) ? LoadFromAssemblyName(assemblyName) : null;
 
     /// <inheritdoc />
     protected override Assembly? Load(AssemblyName assemblyName)

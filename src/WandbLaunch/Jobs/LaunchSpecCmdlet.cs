@@ -61,7 +61,11 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
 
     /// <summary>Critical, High, Medium (the default) or Low; needs prioritization on the queue (W&amp;B's -P).</summary>
     [Parameter]
-    public LaunchPriority Priority { get; set; } = LaunchPriority.Medium;
+    public LaunchPriority Priority { get => (LaunchPriority)_priority; set => _priority = (int)value; }
+
+    // Held as its number: a field of an engine enum type would make PowerShell load the engine when it imports the module
+    // (it lists the cmdlet types then); see docs/architecture.md, "Load contexts".
+    private int _priority = (int)LaunchPriority.Medium;
 
     /// <summary>Values for the queue's template variables, validated against their schemas (W&amp;B's --set-var).</summary>
     [Parameter]

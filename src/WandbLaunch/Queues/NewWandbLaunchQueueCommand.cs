@@ -51,7 +51,11 @@ public sealed class NewWandbLaunchQueueCommand : QueueCmdlet
 
     /// <summary>Who may push to the queue: Project (everyone in the project, the default) or User (only you).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-    public QueueAccess Access { get; set; } = QueueAccess.Project;
+    public QueueAccess Access { get => (QueueAccess)_access; set => _access = (int)value; }
+
+    // Held as its number: a field of an engine enum type would make PowerShell load the engine when it imports the module
+    // (it lists the cmdlet types then); see docs/architecture.md, "Load contexts".
+    private int _access = (int)QueueAccess.Project;
 
     /// <inheritdoc />
     protected override void ProcessRecord()

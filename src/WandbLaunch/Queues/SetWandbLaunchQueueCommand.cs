@@ -41,7 +41,11 @@ public sealed class SetWandbLaunchQueueCommand : QueueCmdlet
 
     /// <summary>Who may push to the queue: Project or User.</summary>
     [Parameter]
-    public QueueAccess Access { get; set; }
+    public QueueAccess Access { get => (QueueAccess)_access; set => _access = (int)value; }
+
+    // Held as its number: a field of an engine enum type would make PowerShell load the engine when it imports the module
+    // (it lists the cmdlet types then); see docs/architecture.md, "Load contexts".
+    private int _access;
 
     /// <summary>A new name for the queue.</summary>
     [Parameter]
