@@ -90,7 +90,7 @@ function Assert-ModuleBuilt([string] $ManifestPath) {
     <# Throws unless the checkout of $ManifestPath has a build: out/module/WandbLaunch/bin, or module/bin in
        checkouts from before build output moved under out/ (so older checkouts can still be compared). #>
     $checkout = Split-Path $ManifestPath
-    $built = foreach ($bin in 'out/module/WandbLaunch/bin', 'module/bin') { Test-Path (Join-Path $checkout "$bin/lib/WandbLaunch.dll") }
+    $built = foreach ($bin in 'out/module/WandbLaunch/bin', 'module/bin') { Test-Path (Join-Path $checkout "$bin/lib/WandbLaunch.Engine.dll") }
     if ($built -notcontains $true) { throw "The module is not built: run 'dotnet pwsh ./build.ps1 -Task Build' in $checkout first." }
 }
 

@@ -11,6 +11,8 @@ namespace WandbLaunch.Loader;
 /// cmdlet first uses the engine: importing the module loads neither. Another module that loaded a different version
 /// of one of those libraries into the session cannot break WandbLaunch, and WandbLaunch cannot break it. Assemblies
 /// that are not in <c>bin/lib</c> (PowerShell itself, the .NET framework) resolve from the default context as usual.
+/// An assembly the cmdlets and the engine both use (System.Text.Json: they exchange its types) must be one copy: the
+/// platform's, when it is at least the version asked for, else bin/lib's for both (see <see cref="Load"/>).
 /// </summary>
 public sealed class LoadContext : AssemblyLoadContext
 {
@@ -20,6 +22,7 @@ public sealed class LoadContext : AssemblyLoadContext
     private readonly string _libDirectory;
     private readonly string _nativeDirectory;
     private readonly HashSet<string> _cmdletReferences;
+    private readonly Lazy<Dictionary<string, string>> _platformAssemblies = new(ReadPlatformAssemblies);
 
     private LoadContext(string libDirectory, HashSet<string> cmdletReferences)
         : base(name: "WandbLaunch", isCollectible: false)
@@ -40,8 +43,9 @@ public sealed class LoadContext : AssemblyLoadContext
         {
             if (_instance is not null) return;
             var libDirectory = Path.Combine(Path.GetDirectoryName(typeof(LoadContext).Assembly.Location)!, "lib");
-            // Only these names are answered for PowerShell's context: a library another module asks that context for
-            // (its own YamlDotNet, say) must not be handed ours.
+            // Only these names are answered for PowerShell's context (the engine, and a platform assembly the platform
+            // has too old a version of): a library another module asks that context for (its own YamlDotNet, say) must
+            // not be handed ours.
             var cmdletReferences = cmdletAssembly.GetReferencedAssemblies()
                 .Select(reference => reference.Name!)
                 .Where(name => File.Exists(Path.Combine(libDirectory, name + ".dll")))
@@ -54,11 +58,35 @@ public sealed class LoadContext : AssemblyLoadContext
     private Assembly? ResolveForCmdlets(AssemblyLoadContext context, AssemblyName assemblyName) =>
         assemblyName.Name is { } name && _cmdletReferences.Contains(name) ? LoadFromAssemblyName(assemblyName) : null;
 
-    /// <inheritdoc />
+    /// <summary>
+    /// Loads <paramref name="assemblyName"/> from bin/lib, except an assembly the cmdlets reference too that the
+    /// platform (the .NET runtime and PowerShell, the default context's trusted assemblies) has at the version asked
+    /// for or newer: that one comes from the default context, as it does for the cmdlets, so that a type they hand
+    /// the engine (a <c>JsonNode</c>) is the type the engine expects.
+    /// </summary>
     protected override Assembly? Load(AssemblyName assemblyName)
     {
-        var path = Path.Combine(_libDirectory, assemblyName.Name + ".dll");
-        return File.Exists(path) ? LoadFromAssemblyPath(path) : null;
+        var name = assemblyName.Name;
+        if (name is null) return null;
+        var path = Path.Combine(_libDirectory, name + ".dll");
+        if (!File.Exists(path)) return null;
+        if (_cmdletReferences.Contains(name) && PlatformHas(assemblyName)) return null;
+        return LoadFromAssemblyPath(path);
+    }
+
+    private bool PlatformHas(AssemblyName assemblyName)
+    {
+        if (!_platformAssemblies.Value.TryGetValue(assemblyName.Name!, out var path)) return false;
+        var version = AssemblyName.GetAssemblyName(path).Version;
+        return version is not null && version >= (assemblyName.Version ?? new Version(0, 0));
+    }
+
+    private static Dictionary<string, string> ReadPlatformAssemblies()
+    {
+        var paths = (AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") as string ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
+        var byName = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var path in paths) byName.TryAdd(Path.GetFileNameWithoutExtension(path), path);
+        return byName;
     }
 
     /// <inheritdoc />

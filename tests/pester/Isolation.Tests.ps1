@@ -130,9 +130,11 @@ Set-WandbLaunchAgentConfig -Path $path -Queue first, second
 
 $ErrorActionPreference = 'Stop'
 $module = Import-Module ./WandbLaunch.psd1 -PassThru
+$afterImport = @(Get-LoadedAssemblies)
 $first = @($module.ExportedCommands.Keys | Sort-Object)
 # Use the store (SQLite) and a config (YAML) so that every dependency is loaded.
 New-WandbLaunchQueue -Name q -Resource local-process | Out-Null
+$afterFirstCall = @(Get-LoadedAssemblies)
 New-WandbLaunchAgentConfig -Path (Join-Path $env:WBL_DIR 'launch-config.yaml') -Queue q | Out-Null
 $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
 [pscustomobject]@{
@@ -143,6 +145,8 @@ $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
     Functions = @($module.ExportedFunctions.Keys); Aliases = @($module.ExportedAliases.Keys); Variables = @($module.ExportedVariables.Keys)
     ExportedAfterReimport = @($again.ExportedCommands.Keys | Sort-Object)
     WorksAfterReimport = (Get-WandbLaunchQueue q).Name
+    AfterImport = $afterImport
+    AfterFirstCall = $afterFirstCall
     Assemblies = @(Get-LoadedAssemblies)
 } | ConvertTo-Json -Compress -Depth 4
 '@)
@@ -169,15 +173,41 @@ $again = Import-Module ./WandbLaunch.psd1 -Force -PassThru
             $Imported.WorksAfterReimport | Should -BeExactly 'q'
         }
 
-        It 'puts only WandbLaunch.Loader into PowerShell''s default load context' {
-            @($Ours | Where-Object Context -EQ 'Default' | ForEach-Object Name) | Should -Be @('WandbLaunch.Loader')
+        It 'puts only the cmdlets and the loader into PowerShell''s default load context, from bin/' {
+            $default = @($Ours | Where-Object Context -EQ 'Default' | Sort-Object Name)
+            $default.Name | Should -Be @('WandbLaunch', 'WandbLaunch.Loader')
+            foreach ($assembly in $default) {
+                $assembly.Location | Should -BeExactly (Join-Path $BuiltModuleDirectory "bin/$($assembly.Name).dll")
+            }
         }
 
-        It 'loads the cmdlets, the engine and their libraries into the load context named WandbLaunch' {
-            $private = @($Ours | Where-Object Context -EQ 'WandbLaunch' | ForEach-Object Name)
-            foreach ($name in 'WandbLaunch', 'WandbLaunch.Engine', 'YamlDotNet', 'Microsoft.Data.Sqlite') {
+        It 'loads neither the engine nor any library of bin/lib on import' {
+            # Importing costs every new pwsh that uses the module (bench/Measure-Import.ps1): the engine and its
+            # libraries wait for the first cmdlet that needs them.
+            $names = @($Imported.AfterImport | ForEach-Object Name)
+            $names | Should -Contain 'WandbLaunch'
+            $names | Should -Not -Contain 'WandbLaunch.Engine'
+            @($Imported.AfterImport | Where-Object { $_.Location -and $_.Location.StartsWith($LibDir) } | ForEach-Object Name) | Should -BeNullOrEmpty
+            @($Imported.AfterImport | Where-Object Context -EQ 'WandbLaunch') | Should -BeNullOrEmpty -Because 'nothing enters the private load context before it is used'
+        }
+
+        It 'loads the engine and the libraries it uses on the first cmdlet call, into the load context named WandbLaunch' {
+            $private = @($Imported.AfterFirstCall | Where-Object Context -EQ 'WandbLaunch' | ForEach-Object Name)
+            foreach ($name in 'WandbLaunch.Engine', 'Microsoft.Data.Sqlite') {
                 $private | Should -Contain $name
             }
+            $private = @($Ours | Where-Object Context -EQ 'WandbLaunch' | ForEach-Object Name)
+            foreach ($name in 'WandbLaunch.Engine', 'YamlDotNet', 'Microsoft.Data.Sqlite') {
+                $private | Should -Contain $name
+            }
+            $private | Should -Not -Contain 'WandbLaunch' -Because 'the cmdlet assembly is loaded once, by PowerShell'
+        }
+
+        It 'gives the cmdlets and the engine one System.Text.Json, whose types they hand each other' {
+            # bin/lib has a copy too (a package's); the engine must not load it while the platform's is new enough.
+            $json = @($Imported.Assemblies | Where-Object Name -EQ 'System.Text.Json')
+            $json | Should -HaveCount 1
+            $json[0].Context | Should -BeExactly 'Default'
         }
 
         It 'loads every assembly of bin/lib into the WandbLaunch context, each once' {

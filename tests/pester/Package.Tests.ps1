@@ -59,8 +59,8 @@ Describe 'build.ps1 -Task Package' {
         $tested = Test-ModuleManifest (Join-Path $ModuleDir 'WandbLaunch.psd1')
         $tested.Name | Should -BeExactly 'WandbLaunch'
         "$($tested.Version)" | Should -BeExactly $Version
-        foreach ($file in 'WandbLaunch.psm1', 'WandbLaunch.Format.ps1xml', 'bin/WandbLaunch.Loader.dll', 'en-US/WandbLaunch.dll-Help.xml',
-            'en-US/about_WandbLaunch.help.txt', 'bin/lib/WandbLaunch.dll', 'bin/lib/WandbLaunch.Engine.dll', 'bin/lib/YamlDotNet.dll', 'bin/lib/Microsoft.Data.Sqlite.dll') {
+        foreach ($file in 'WandbLaunch.Format.ps1xml', 'bin/WandbLaunch.dll', 'bin/WandbLaunch.Loader.dll', 'en-US/WandbLaunch.dll-Help.xml',
+            'en-US/about_WandbLaunch.help.txt', 'bin/lib/WandbLaunch.Engine.dll', 'bin/lib/YamlDotNet.dll', 'bin/lib/Microsoft.Data.Sqlite.dll') {
             Join-Path $ModuleDir $file | Should -Exist
         }
     }
@@ -77,10 +77,11 @@ Describe 'build.ps1 -Task Package' {
         finally {
             $zip.Dispose()
         }
-        foreach ($file in 'WandbLaunch.psd1', 'WandbLaunch.psm1', 'WandbLaunch.Format.ps1xml', 'bin/WandbLaunch.Loader.dll', 'en-US/WandbLaunch.dll-Help.xml',
-            'bin/lib/WandbLaunch.dll', 'bin/lib/WandbLaunch.Engine.dll', 'bin/lib/YamlDotNet.dll', 'bin/lib/Microsoft.Data.Sqlite.dll') {
+        foreach ($file in 'WandbLaunch.psd1', 'WandbLaunch.Format.ps1xml', 'bin/WandbLaunch.dll', 'bin/WandbLaunch.Loader.dll', 'en-US/WandbLaunch.dll-Help.xml',
+            'bin/lib/WandbLaunch.Engine.dll', 'bin/lib/YamlDotNet.dll', 'bin/lib/Microsoft.Data.Sqlite.dll') {
             $entries | Should -Contain $file
         }
+        @($entries | Where-Object { $_ -like '*.psm1' -or $_ -eq 'bin/lib/WandbLaunch.dll' }) | Should -BeNullOrEmpty -Because 'the cmdlet assembly is the root module, loaded from bin/ only'
         $rid = [Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
         @($entries | Where-Object { $_ -like "bin/lib/runtimes/$rid/native/*" }) | Should -Not -BeNullOrEmpty
         ([xml] $nuspec).package.metadata.id | Should -BeExactly 'WandbLaunch'
