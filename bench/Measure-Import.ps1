@@ -18,7 +18,7 @@
     The variants run interleaved: every round runs each variant once, and the starting variant rotates from round to
     round, so all of them see the same background load. Two untimed warm-up rounds come first (file cache, the
     module analysis cache). "Added over bare pwsh" is the median over rounds of (variant - bare pwsh) in the same
-    round. The CPU columns are the child's user+system CPU time (getrusage of waited-for children), which other
+    round, "Added p90" the 90th percentile of those differences. The CPU columns are the child's user+system CPU time (getrusage of waited-for children), which other
     processes competing for the cores disturb less than wall time; the goal is judged on wall time. Every child gets
     POWERSHELL_TELEMETRY_OPTOUT=1 and POWERSHELL_UPDATECHECK=Off so that no network call adds noise.
 
@@ -45,6 +45,7 @@ Set-StrictMode -Version Latest
 $pwsh = Get-PwshExecutable
 $modulePath = Get-BenchModulePath
 $machine = Get-MachineInfo
+$loadAtStart = Get-LoadAverage
 $work = New-BenchDirectory
 $store = Join-Path $work 'launch.db'
 $quotedModule = "'" + $modulePath.Replace("'", "''") + "'"
@@ -119,6 +120,7 @@ try {
         $s = [double[]]$samples[$v.Key]
         $diffs = [double[]](0..($s.Count - 1) | ForEach-Object { $s[$_] - $bare[$_] })
         $added[$v.Key] = Get-Median $diffs
+        $addedP90 = Get-Percentile $diffs 90
         $c = [double[]]$cpuSamples[$v.Key]
         $cpuDiffs = [double[]](0..($c.Count - 1) | ForEach-Object { $c[$_] - $bareCpu[$_] })
         [ordered]@{
@@ -127,6 +129,7 @@ try {
             'p25–p75 (ms)'              = '{0:N0}–{1:N0}' -f (Get-Percentile $s 25), (Get-Percentile $s 75)
             'Min (ms)'                  = '{0:N0}' -f ($s | Measure-Object -Minimum).Minimum
             'Added over bare pwsh (ms)' = if ($v.Key -eq 'bare') { '—' } else { '{0:N0}' -f $added[$v.Key] }
+            'Added p90 (ms)'            = if ($v.Key -eq 'bare') { '—' } else { '{0:N0}' -f $addedP90 }
             'CPU median (ms)'           = '{0:N0}' -f (Get-Median $c)
             'CPU added (ms)'            = if ($v.Key -eq 'bare') { '—' } else { '{0:N0}' -f (Get-Median $cpuDiffs) }
         }
@@ -134,7 +137,7 @@ try {
     $ratio = $added['ours'] / $added['psrg']
     $verdict = if ($ratio -le 1.0) { 'met' } else { 'NOT met' }
 
-    $table = ConvertTo-MarkdownTable -Rows $rows -RightAligned 'Median (ms)', 'p25–p75 (ms)', 'Min (ms)', 'Added over bare pwsh (ms)', 'CPU median (ms)', 'CPU added (ms)'
+    $table = ConvertTo-MarkdownTable -Rows $rows -RightAligned 'Median (ms)', 'p25–p75 (ms)', 'Min (ms)', 'Added over bare pwsh (ms)', 'Added p90 (ms)', 'CPU median (ms)', 'CPU added (ms)'
     $summary = @(
         ("- WandbLaunch import adds **$('{0:N0}' -f $added['ours']) ms**, PSResourceGet adds **$('{0:N0}' -f $added['psrg']) ms**: " +
             "ratio ours/PSResourceGet = **$('{0:N2}' -f $ratio)** (goal <= 1.00: $verdict).")
@@ -148,6 +151,7 @@ try {
         "Command: ``dotnet pwsh -NoProfile -File bench/Measure-Import.ps1 -Runs $Runs``"
         ''
         Format-MachineInfo $machine
+        "- Load average at start (1/5/15 min): $loadAtStart"
         "- Load average at end (1/5/15 min): $(Get-LoadAverage)"
         ''
         $table
