@@ -49,8 +49,11 @@ $machine = Get-MachineInfo
 if (-not $ModulePath) { $ModulePath = Get-BenchModulePath }
 Import-Module $ModulePath -Force
 
-# The module loads its engine into its own load context: find the types there, not by name in the session.
+# The module loads its engine into its own load context: find the types there, not by name in the session. Builds
+# from before the engine loaded on first use have it loaded by the import; later ones load it when PowerShell's
+# context asks for it (the module's resolver hands over its private copy).
 $engine = [System.Runtime.Loader.AssemblyLoadContext]::All.Assemblies | Where-Object { $_.GetName().Name -eq 'WandbLaunch.Engine' } | Select-Object -First 1
+if (-not $engine) { $engine = [System.Runtime.Loader.AssemblyLoadContext]::Default.LoadFromAssemblyName([System.Reflection.AssemblyName]::new('WandbLaunch.Engine')) }
 if (-not $engine) { throw 'The WandbLaunch.Engine assembly is not loaded.' }
 $structuredText = $engine.GetType('WandbLaunch.Engine.Documents.StructuredText', $true)
 $jsonTree = $engine.GetType('WandbLaunch.Engine.Documents.JsonTree', $true)
