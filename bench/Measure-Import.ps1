@@ -45,7 +45,6 @@ Set-StrictMode -Version Latest
 $pwsh = Get-PwshExecutable
 $modulePath = Get-BenchModulePath
 $machine = Get-MachineInfo
-$loadAtStart = Get-LoadAverage
 $work = New-BenchDirectory
 $store = Join-Path $work 'launch.db'
 $quotedModule = "'" + $modulePath.Replace("'", "''") + "'"
@@ -151,7 +150,6 @@ try {
         "Command: ``dotnet pwsh -NoProfile -File bench/Measure-Import.ps1 -Runs $Runs``"
         ''
         Format-MachineInfo $machine
-        "- Load average at start (1/5/15 min): $loadAtStart"
         "- Load average at end (1/5/15 min): $(Get-LoadAverage)"
         ''
         $table
