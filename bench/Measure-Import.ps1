@@ -25,6 +25,9 @@
     Goal (issue 11): WandbLaunch adds no more than PSResourceGet (which ships with pwsh) adds.
 .PARAMETER Runs
     Timed runs of each variant (default 31; the machine this was written on is shared, so more runs than the minimum of 15 keep the medians steady).
+.PARAMETER BaselineModulePath
+    Also time the import of another build of WandbLaunch (the WandbLaunch.psd1 of another checkout, built), in the
+    same interleaved rounds: a before/after comparison that sees the same background load.
 .PARAMETER OutFile
     Also write the results (machine, command, table, summary) as Markdown to this file.
 .EXAMPLE
@@ -34,6 +37,8 @@
 param(
     [ValidateRange(3, 10000)]
     [int] $Runs = 31,
+
+    [string] $BaselineModulePath,
 
     [string] $OutFile
 )
@@ -60,6 +65,12 @@ $variants = @(
     [pscustomobject]@{ Key = 'first'; Label = 'pwsh + Import-Module WandbLaunch + Get-WandbLaunchQueue (empty store)'; Command = "Import-Module $quotedModule -ErrorAction Stop; Get-WandbLaunchQueue -ErrorAction Stop; exit" }
     [pscustomobject]@{ Key = 'empty'; Label = 'reference: pwsh + Import-Module of an empty manifest module'; Command = "Import-Module $quotedEmpty -ErrorAction Stop; exit" }
 )
+if ($BaselineModulePath) {
+    $baseline = (Resolve-Path $BaselineModulePath).Path
+    Assert-ModuleBuilt $baseline
+    $quotedBaseline = "'" + $baseline.Replace("'", "''") + "'"
+    $variants += [pscustomobject]@{ Key = 'baseline'; Label = "baseline: pwsh + Import-Module $baseline"; Command = "Import-Module $quotedBaseline -ErrorAction Stop; exit" }
+}
 
 function Invoke-ColdPwsh {
     <# Runs one cold pwsh with the given -Command and returns its wall time and CPU time (user+sys) in milliseconds. #>
@@ -141,13 +152,14 @@ try {
         ("- WandbLaunch import adds **$('{0:N0}' -f $added['ours']) ms**, PSResourceGet adds **$('{0:N0}' -f $added['psrg']) ms**: " +
             "ratio ours/PSResourceGet = **$('{0:N2}' -f $ratio)** (goal <= 1.00: $verdict).")
         "- Import plus the first Get-WandbLaunchQueue adds $('{0:N0}' -f $added['first']) ms over bare pwsh."
+        if ($BaselineModulePath) { "- The baseline build's import adds $('{0:N0}' -f $added['baseline']) ms (ratio to PSResourceGet $('{0:N2}' -f ($added['baseline'] / $added['psrg'])))." }
         ("- An empty manifest module adds $('{0:N0}' -f $added['empty']) ms (PowerShell's fixed cost of importing any manifest module); " +
             "beyond that, WandbLaunch adds $('{0:N0}' -f ($added['ours'] - $added['empty'])) ms and PSResourceGet $('{0:N0}' -f ($added['psrg'] - $added['empty'])) ms.")
     ) -join [Environment]::NewLine
     $report = @(
         "### Import-Module cost (cold pwsh processes, $Runs interleaved runs each)"
         ''
-        "Command: ``dotnet pwsh -NoProfile -File bench/Measure-Import.ps1 -Runs $Runs``"
+        "Command: ``dotnet pwsh -NoProfile -File bench/Measure-Import.ps1 -Runs $Runs$(if ($BaselineModulePath) { " -BaselineModulePath $BaselineModulePath" })``"
         ''
         Format-MachineInfo $machine
         "- Load average at end (1/5/15 min): $(Get-LoadAverage)"
