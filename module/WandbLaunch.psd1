@@ -12,6 +12,7 @@
     FunctionsToExport    = @()
     CmdletsToExport      = @(
         'Connect-WandbLaunch'
+        'Get-WandbLaunchConnection'
         'New-WandbLaunchQueue'
         'Get-WandbLaunchQueue'
         'Set-WandbLaunchQueue'
