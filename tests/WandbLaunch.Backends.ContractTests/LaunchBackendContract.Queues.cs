@@ -260,4 +260,30 @@ public abstract partial class LaunchBackendContract<TFactory>
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Backend.CreateQueueAsync(Queue("never"), cts.Token));
         Assert.Empty(await Backend.GetQueuesAsync(null, null, None));
     }
+
+    [Fact]
+    public async Task When_many_handles_create_the_same_queue_at_once_exactly_one_wins_and_the_rest_get_QueueExists()
+    {
+        const int Writers = 6;
+        var handles = Enumerable.Range(0, Writers).Select(_ => Factory.Open()).ToList();
+        using var start = new Barrier(Writers);
+        // A thread each (not the pool, which may have fewer), all released at once.
+        var results = await Task.WhenAll(handles.Select((handle, i) => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                handle.CreateQueueAsync(Queue("contested", configJson: $$"""{"by": {{i}}}"""), None).GetAwaiter().GetResult();
+                return (LaunchException?)null;
+            }
+            catch (LaunchException e)
+            {
+                return e;
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
+
+        Assert.Single(results, e => e is null);
+        Assert.All(results.Where(e => e is not null), e => Assert.Equal("QueueExists", e!.ErrorId));
+        Assert.Single(await Backend.GetQueuesAsync(null, null, None));
+    }
 }
