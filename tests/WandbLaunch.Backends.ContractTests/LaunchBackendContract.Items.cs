@@ -357,6 +357,7 @@ public abstract partial class LaunchBackendContract<TFactory>
         Assert.Null(await Backend.GetQueueAsync(queue, None));
         Assert.Empty(await Backend.GetJobsAsync(new JobQuery(), None));
     }
+
     [Fact]
     public async Task Push_renders_the_template_values_into_the_stored_spec_and_checks_them()
     {
