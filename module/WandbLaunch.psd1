@@ -14,6 +14,7 @@
     FunctionsToExport    = @()
     CmdletsToExport      = @(
         'Connect-WandbLaunch'
+        'Get-WandbLaunchConnection'
         'New-WandbLaunchQueue'
         'Get-WandbLaunchQueue'
         'Set-WandbLaunchQueue'

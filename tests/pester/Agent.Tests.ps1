@@ -368,6 +368,40 @@ Describe 'An agent as a PowerShell job' {
         Get-Job -Name job-agent -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
     }
 
+    It 'works against the store its session connected to, not the default one' {
+        # Connect-WandbLaunch binds the whole session, so this runs in its own pwsh.
+        $dir = New-TestDirectory
+        $result = Invoke-FreshPwshJson -Environment @{ WANDB_LAUNCH_DB = "$dir/default.db"; WBL_CODE = $code } -Script @'
+$ErrorActionPreference = 'Stop'
+Import-Module $env:WBL_MODULE
+$dir = Split-Path $env:WANDB_LAUNCH_DB
+Connect-WandbLaunch -Path "$dir/connected.db" | Out-Null
+New-WandbLaunchQueue -Name connected-q -Resource local-process | Out-Null
+$agent = Start-WandbLaunchAgent -Queue connected-q -Name connected-agent -AsJob
+try {
+    # Changing the default store afterwards must not move the agent either.
+    $env:WANDB_LAUNCH_DB = "$dir/later.db"
+    $done = Submit-WandbLaunchJob -Queue connected-q -Uri $env:WBL_CODE -EntryPoint true | Wait-WandbLaunchJob -Timeout 60
+    $registered = Get-WandbLaunchAgent -Id $agent.AgentId
+}
+finally {
+    Stop-Job $agent
+    Remove-Job $agent -Force
+}
+[pscustomobject]@{
+    State = "$($done.State)"; JobAgent = $done.AgentId; AgentId = $agent.AgentId; AgentName = $registered.Name
+    Log = $done.LogPath
+} | ConvertTo-Json -Compress
+'@
+        $result.State | Should -BeExactly 'Finished'
+        $result.JobAgent | Should -BeExactly $result.AgentId -Because 'the -AsJob agent took the job from the connected store'
+        $result.AgentName | Should -BeExactly 'connected-agent'
+        $result.Log | Should -BeLike "$dir/logs/*" -Because 'job logs live beside the connected store'
+        Test-Path "$dir/connected.db" | Should -BeTrue
+        Test-Path "$dir/default.db" | Should -BeFalse -Because 'nothing touched the default store'
+        Test-Path "$dir/later.db" | Should -BeFalse
+    }
+
     It 'keeps at most WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS records per stream until they are received, newest kept, and says so once' {
         $env:WANDB_LAUNCH_AGENT_JOB_MAX_RECORDS = '10'
         try { $job = Start-WandbLaunchAgent -Queue ja -Name capped-agent -AsJob -ErrorAction Stop }

@@ -88,6 +88,40 @@ $withEntity = Connect-WandbLaunch "$dir/new/folder/launch.db" -Entity other-team
         $result.EnvStoreCreated | Should -BeFalse
         Test-Path "$dir/new/folder/launch.db" | Should -BeTrue
     }
+
+    It 'Get-WandbLaunchConnection shows the default store without creating it, then what Connect-WandbLaunch chose' {
+        $dir = New-TestDirectory
+        $result = Invoke-FreshPwshJson -Environment @{ WANDB_LAUNCH_DB = "$dir/env.db"; WANDB_ENTITY = 'env-team' } -Script @'
+$ErrorActionPreference = 'Stop'
+Import-Module $env:WBL_MODULE
+$dir = Split-Path $env:WANDB_LAUNCH_DB
+$default = Get-WandbLaunchConnection
+$defaultCreated = Test-Path $env:WANDB_LAUNCH_DB
+$env:WANDB_LAUNCH_DB = "$dir/moved.db"
+$moved = Get-WandbLaunchConnection
+Connect-WandbLaunch -Path "$dir/chosen.db" -Entity chosen-team | Out-Null
+$chosen = Get-WandbLaunchConnection
+$env:WANDB_LAUNCH_DB = "$dir/ignored.db"
+$table = Get-WandbLaunchConnection | Format-Table | Out-String -Width 250
+[pscustomobject]@{
+    Default = $default; DefaultCreated = $defaultCreated; Moved = $moved; Chosen = $chosen; Table = $table
+    StillChosen = (Get-WandbLaunchConnection).Location
+    TypeName = $chosen.GetType().FullName
+} | ConvertTo-Json -Compress -Depth 4
+'@
+        $result.Default.Kind | Should -BeExactly 'Local'
+        $result.Default.Location | Should -BeExactly "$dir/env.db"
+        $result.Default.DefaultEntity | Should -BeExactly 'env-team'
+        $result.DefaultCreated | Should -BeFalse -Because 'showing the connection does not open the store'
+        $result.Moved.Location | Should -BeExactly "$dir/moved.db" -Because 'an unconnected session reads WANDB_LAUNCH_DB at every call'
+        $result.Chosen.Location | Should -BeExactly "$dir/chosen.db"
+        $result.Chosen.DefaultEntity | Should -BeExactly 'chosen-team'
+        $result.StillChosen | Should -BeExactly "$dir/chosen.db"
+        $result.TypeName | Should -BeExactly 'WandbLaunch.Connection.LaunchConnection'
+        $result.Table | Should -Match "Local\s+chosen-team\s+$([regex]::Escape("$dir/chosen.db"))"
+        Test-Path "$dir/ignored.db" | Should -BeFalse
+        Test-Path "$dir/moved.db" | Should -BeFalse
+    }
 }
 
 Describe 'A store file that is not a WandbLaunch store' {

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
 using WandbLaunch.Infrastructure;
 
@@ -7,6 +8,10 @@ namespace WandbLaunch.Connection;
 /// <summary>
 /// <para type="synopsis">Chooses the launch store this PowerShell session works with.</para>
 /// </summary>
+/// <remarks>
+/// Each parameter set describes one kind of backend as a <see cref="BackendConnection"/>; the engine opens it. A new
+/// kind is a new parameter set here and a new folder in the engine.
+/// </remarks>
 [Cmdlet(VerbsCommunications.Connect, "WandbLaunch", DefaultParameterSetName = LocalSet)]
 [OutputType(typeof(LaunchConnection))]
 public sealed class ConnectWandbLaunchCommand : WandbLaunchCmdlet
@@ -29,14 +34,15 @@ public sealed class ConnectWandbLaunchCommand : WandbLaunchCmdlet
     /// <inheritdoc />
     protected override void EndProcessing()
     {
-        var path = Path is null ? Engine.Storage.LaunchDefaults.DatabasePath() : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
-        var backend = RunOrTerminate(() =>
-        {
-            var store = Entity is null ? LaunchSession.Local(path) : new SqliteLaunchBackend(path, Entity);
-            store.EnsureOpen();
-            return store;
-        });
-        LaunchSession.Connect(backend);
-        WriteObject(new LaunchConnection { Kind = "Local", Location = backend.Location, DefaultEntity = backend.DefaultEntity });
+        var connection = Describe();
+        var backend = RunOrTerminate(() => Await(LaunchSession.ConnectAsync(connection, StopToken)));
+        WriteObject(LaunchConnection.Of(connection, backend));
+    }
+
+    /// <summary>The connection the bound parameter set describes (the local store is the only kind so far).</summary>
+    private BackendConnection Describe()
+    {
+        var path = Path is null ? LaunchDefaults.DatabasePath() : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+        return new LocalStoreConnection(path) { Entity = Entity };
     }
 }

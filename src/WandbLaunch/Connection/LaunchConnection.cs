@@ -1,6 +1,8 @@
+using WandbLaunch.Engine.Storage;
+
 namespace WandbLaunch.Connection;
 
-/// <summary>The backend a PowerShell session is connected to.</summary>
+/// <summary>The backend a PowerShell session is connected to. Never carries a secret.</summary>
 public sealed class LaunchConnection
 {
     /// <summary>Local (an SQLite file) or Wandb (a W&amp;B server).</summary>
@@ -11,4 +13,7 @@ public sealed class LaunchConnection
 
     /// <summary>The entity used when a cmdlet is given none.</summary>
     public required string DefaultEntity { get; init; }
+
+    internal static LaunchConnection Of(BackendConnection connection, ILaunchBackend backend) =>
+        new() { Kind = connection.Kind, Location = backend.Location, DefaultEntity = backend.DefaultEntity };
 }

@@ -6,32 +6,28 @@ using WandbLaunch.Engine.Storage.Sqlite;
 namespace WandbLaunch.Infrastructure;
 
 /// <summary>
-/// Which backend each PowerShell session (runspace) uses. Without Connect-WandbLaunch a session uses the local
-/// store at WANDB_LAUNCH_DB or ~/.config/wandb/launch/launch.db, read afresh on every call so that changing the
-/// variable takes effect at once. One backend object per store path serves the whole process.
+/// Which backend connection each PowerShell session (runspace) uses. Without Connect-WandbLaunch a session uses the
+/// local store at WANDB_LAUNCH_DB or ~/.config/wandb/launch/launch.db, read afresh on every call so that changing
+/// the variable takes effect at once. The backends themselves are the engine's (<see cref="LaunchBackends"/>): one
+/// per connection for the whole process, so an -AsJob agent keeps using the backend of the session that started it.
 /// </summary>
 internal static class LaunchSession
 {
-    private static readonly ConcurrentDictionary<Guid, ILaunchBackend> Connected = new();
-    private static readonly ConcurrentDictionary<string, SqliteLaunchBackend> LocalStores = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<Guid, BackendConnection> Connected = new();
 
-    public static ILaunchBackend Current
-    {
-        get
-        {
-            if (Runspace.DefaultRunspace is { } runspace && Connected.TryGetValue(runspace.InstanceId, out var backend)) return backend;
-            return Local(LaunchDefaults.DatabasePath());
-        }
-    }
+    /// <summary>This session's connection: the one Connect-WandbLaunch chose, else the default local store.</summary>
+    public static BackendConnection Connection =>
+        Runspace.DefaultRunspace is { } runspace && Connected.TryGetValue(runspace.InstanceId, out var connection)
+            ? connection
+            : LocalStoreConnection.Default();
 
-    public static SqliteLaunchBackend Local(string path)
-    {
-        var full = Path.GetFullPath(LaunchDefaults.ExpandHome(path));
-        return LocalStores.GetOrAdd(full, p => new SqliteLaunchBackend(p));
-    }
+    public static ILaunchBackend Current => LaunchBackends.For(Connection);
 
-    public static void Connect(ILaunchBackend backend)
+    /// <summary>Opens and checks the backend for <paramref name="connection"/>, then binds this session to it.</summary>
+    public static async Task<ILaunchBackend> ConnectAsync(BackendConnection connection, CancellationToken cancellationToken)
     {
-        if (Runspace.DefaultRunspace is { } runspace) Connected[runspace.InstanceId] = backend;
+        var backend = await LaunchBackends.ConnectAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (Runspace.DefaultRunspace is { } runspace) Connected[runspace.InstanceId] = connection;
+        return backend;
     }
 }

@@ -1,4 +1,3 @@
-using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Storage.Sqlite;
 using static WandbLaunch.Engine.Tests.Storage.Store;
 
@@ -80,27 +79,6 @@ public sealed class SqliteConcurrencyTests : IDisposable
         Assert.Equal(queues.Count, queues.Select(q => q.QueueId).Distinct().Count());
         Assert.All(queues, q => Assert.Equal(q.Name, $"t{q.GetResourceConfig()["thread"]}-q{q.GetResourceConfig()["n"]}"));
         Assert.Equal((long)SqliteSchema.Version, Scalar(path, "PRAGMA user_version;"));
-    }
-
-    [Fact]
-    public async Task When_many_writers_create_the_same_queue_exactly_one_wins_and_the_rest_get_QueueExists()
-    {
-        var path = _dir.File("race.db");
-        var winners = 0;
-
-        var errors = RunTogether(Threads, i =>
-        {
-            using var store = new SqliteLaunchBackend(path, Entity);
-            store.CreateQueueAsync(Queue("contested", configJson: $$"""{"by": {{i}}}"""), CancellationToken.None).GetAwaiter().GetResult();
-            Interlocked.Increment(ref winners);
-        });
-
-        Assert.Equal(1, winners);
-        var losers = errors.Where(e => e is not null).ToList();
-        Assert.Equal(Threads - 1, losers.Count);
-        Assert.All(losers, e => Assert.True(e is LaunchException { ErrorId: "QueueExists" }, e!.ToString()));
-        using var reader = new SqliteLaunchBackend(path, Entity);
-        Assert.Single(await reader.GetQueuesAsync(null, null, CancellationToken.None));
     }
 
     [Fact]
