@@ -10,6 +10,8 @@ public interface IDiagnosticSink
     /// <summary>Whether messages at this level are wanted; lets callers skip building them.</summary>
     bool IsEnabled(DiagnosticLevel level);
 
+    /// <param name="level">How detailed the message is.</param>
     /// <param name="source">The part of the engine that reports, e.g. "store", "agent", "docker", "registry".</param>
+    /// <param name="message">What happened.</param>
     void Write(DiagnosticLevel level, string source, string message);
 }
