@@ -77,7 +77,7 @@ public sealed class JobSubmission
     /// <summary>The launch spec the options describe: the given spec, with every option given overriding its key.</summary>
     private LaunchSpec BuildSpec(SubmitOptions options, string resource)
     {
-        var given = options.SpecFile is { } file ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root : options.Spec;
+        var given = options.SpecFile is { } file ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root ?? throw NotMapping() : options.Spec;
         if (given is not (null or JsonObject)) throw NotMapping();
         var spec = given is null ? LaunchSpec.Empty() : LaunchSpec.Parse(given);
         if (options.Uri is { } uri)

@@ -175,8 +175,6 @@ public sealed class LaunchSpec
     /// <summary>Every string and key of the spec, with its path, for the checks that walk the whole document.</summary>
     internal JsonObject Document => _root;
 
-    public override string ToString() => ToJson();
-
     private JsonObject Child(string key)
     {
         if (_root[key] is JsonObject existing) return existing;
