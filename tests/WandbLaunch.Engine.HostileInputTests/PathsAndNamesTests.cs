@@ -256,7 +256,7 @@ public sealed class PathsAndNamesTests : IDisposable
         var logs = Directory.CreateDirectory(_dir.File("logs")).FullName;
         foreach (var id in new[] { "../../etc/x", "/tmp/evil", "..", "a\0b" })
         {
-            var path = JobLogPath.Of(new LaunchJob { Id = id, Queue = "q", Entity = "e", Project = "p", Resource = "local-process", RunId = "r", SpecNode = new JsonObject() }, logs);
+            var path = JobLogPath.Of(new LaunchJob { Id = id, Queue = "q", Entity = "e", Project = "p", Resource = "local-process", RunId = "r" }, logs);
             Assert.True(ContainedPath.Contains(logs, path), $"{path} for job id {id}");
         }
     }

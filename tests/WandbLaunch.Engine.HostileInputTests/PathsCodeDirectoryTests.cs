@@ -119,7 +119,7 @@ public sealed class PathsCodeDirectoryTests : IDisposable
     {
         var outside = _dir.Write("outside/Dockerfile", "FROM evil\n");
         File.CreateSymbolicLink(Path.Join(Code, "ctx"), key == "build_context" ? Path.GetDirectoryName(outside)! : outside);
-        var e = Assert.Throws<JobFailedException>(() => BuildPlanner.Plan(Code, (JsonObject)JsonNode.Parse(spec)!, null));
+        var e = Assert.Throws<JobFailedException>(() => BuildPlanner.Plan(Code, LaunchSpec.Parse(JsonNode.Parse(spec)), null));
         Assert.Equal(FailureStage.Build, e.Stage);
         Assert.Contains(key, e.Message);
         Assert.Contains("points outside", e.Message);
@@ -130,7 +130,7 @@ public sealed class PathsCodeDirectoryTests : IDisposable
     {
         var outside = _dir.Write("outside/passwd", "root:x:0:0:SECRET\n");
         File.CreateSymbolicLink(Path.Join(Code, "Dockerfile"), outside);
-        var e = Assert.Throws<JobFailedException>(() => BuildPlanner.Plan(Code, new JsonObject(), null));
+        var e = Assert.Throws<JobFailedException>(() => BuildPlanner.Plan(Code, LaunchSpec.Empty(), null));
         Assert.DoesNotContain("SECRET", e.Message);
         Assert.Contains("points outside", e.Message);
     }

@@ -13,6 +13,7 @@ using WandbLaunch.Engine.Registries;
 using WandbLaunch.Engine.Secrets;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.HostileInputTests;
 
@@ -136,7 +137,7 @@ public sealed class SecretsTests
     [Fact]
     public void A_spec_s_own_api_key_is_a_secret_for_its_job()
     {
-        var spec = new JsonObject { [SecretRedactor.SpecApiKey] = "spec-level-key-0001" };
+        var spec = LaunchSpec.Parse(new JsonObject { ["_wandb_api_key"] = "spec-level-key-0001" });
         Assert.Equal("k=***", SecretRedactor.None.WithSpec(spec).Redact("k=spec-level-key-0001"));
     }
 
@@ -250,7 +251,7 @@ public sealed class SecretsTests
         {
             var ended = await WaitForJob.EndAsync(backend, job.Id, TimeSpan.FromSeconds(60));
             Assert.Equal(LaunchJobState.Failed, ended.State);
-            var stored = string.Join("\n", [ended.FailureMessage, .. ended.Warnings.Select(w => w.Message), ended.GetSpec().ToJsonString()]);
+            var stored = string.Join("\n", [ended.FailureMessage, .. ended.Warnings.Select(w => w.Message), ended.GetSpec().ToJson()]);
             Assert.DoesNotContain(ApiKey, stored);
             Assert.Contains("***", ended.FailureMessage ?? "");
             var log = File.ReadAllText(ended.LogPath!);

@@ -108,7 +108,7 @@ public sealed class ValuesTests : IDisposable
             {
                 var item = Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args));
                 var container = new CreateContainerParameters();
-                ContainerArgs.Apply((JsonObject)item.Spec["resource_args"]![LaunchResource.LocalContainer]!, container);
+                ContainerArgs.Apply(item.Spec.ResourceArgsFor(LaunchResource.LocalContainer)!, container);
                 Assert.Equal((long)(d * 1e9), container.HostConfig.NanoCPUs);
                 return;
             }

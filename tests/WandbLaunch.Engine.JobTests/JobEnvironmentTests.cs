@@ -6,7 +6,7 @@ namespace WandbLaunch.Engine.JobTests;
 public class JobEnvironmentTests
 {
     private static JobEnvironment.Inputs Inputs(string spec, bool resumed = false, string? image = "reg/img:1", string? baseUrl = "https://wandb.example.com", string? apiKey = "key-abcdef") =>
-        new((JsonObject)JsonNode.Parse(spec)!, "run12345", "item-xyz", "my-queue", "queue-ent", image, resumed, baseUrl, apiKey);
+        new(LaunchSpec.Parse(JsonNode.Parse(spec)), "run12345", "item-xyz", "my-queue", "queue-ent", image, resumed, baseUrl, apiKey);
 
     private const string FullSpec = """
         {

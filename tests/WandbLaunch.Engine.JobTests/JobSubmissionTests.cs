@@ -40,7 +40,7 @@ public sealed class JobSubmissionTests : IDisposable
         }, None);
         Assert.Equal(LaunchJobState.Pending, job.State);
         Assert.Equal(LaunchPriority.High, job.Priority);
-        var spec = (await _store.JobAsync(job.Id)).GetSpec();
+        var spec = (await _store.JobAsync(job.Id)).GetSpec().ToJsonObject();
         Assert.Equal(_code.Path, (string?)spec["uri"]);
         Assert.Equal("""["python","train.py"]""", spec["overrides"]!["entry_point"]!.ToJsonString());
         Assert.Equal("""["--lr","0.1"]""", spec["overrides"]!["args"]!.ToJsonString());
@@ -60,7 +60,7 @@ public sealed class JobSubmissionTests : IDisposable
         var spec = JsonNode.Parse("""{"name": "old", "custom_key": {"kept": true}, "author": "bob", "overrides": {"entry_point": ["python", "train.py"]}}""")!;
         spec["uri"] = _code.Path;
         var job = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Spec = spec, Name = "new" }, None);
-        var stored = (await _store.JobAsync(job.Id)).GetSpec();
+        var stored = (await _store.JobAsync(job.Id)).GetSpec().ToJsonObject();
         Assert.Equal("new", (string?)stored["name"]);
         Assert.True((bool)stored["custom_key"]!["kept"]!);
         Assert.Equal("bob", (string?)stored["author"]);
@@ -106,7 +106,7 @@ public sealed class JobSubmissionTests : IDisposable
         Assert.Empty(await _store.Backend.GetJobsAsync(new JobQuery { Queue = queue }, None));
         var job = await Submission.SubmitAsync(preview, None);
         Assert.Equal(preview.Job.Source, job.Source);
-        Assert.Equal(preview.Job.GetSpec()["overrides"]!.ToJsonString(), job.GetSpec()["overrides"]!.ToJsonString());
+        Assert.Equal(preview.Job.GetSpec().ToJsonObject()["overrides"]!.ToJsonString(), job.GetSpec().ToJsonObject()["overrides"]!.ToJsonString());
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public class LaunchSpecRulesTests
         });
 
     private static JsonNode? Args(LaunchSpecRules.PreparedItem item, string resource = LaunchResource.LocalProcess) =>
-        item.Spec["resource_args"]?[resource];
+        item.Spec.ResourceArgsFor(resource);
 
     // ---- sources
 
@@ -79,7 +79,7 @@ public class LaunchSpecRulesTests
     {
         Assert.Equal(kind, SourceUri.Classify(uri));
         var item = Prepare(Queue(), new JsonObject { ["uri"] = uri }.ToJsonString());
-        Assert.Equal(uri, item.Spec["uri"]!.GetValue<string>());
+        Assert.Equal(uri, item.Spec.Uri);
     }
 
     [Theory]
@@ -100,14 +100,14 @@ public class LaunchSpecRulesTests
     public void Job_names_with_or_without_alias_are_accepted(string job)
     {
         var item = Prepare(Queue(), new JsonObject { ["job"] = job }.ToJsonString());
-        Assert.Equal(job, LaunchSpecRules.Source(item.Spec));
+        Assert.Equal(job, item.Spec.Source);
     }
 
     [Fact]
     public void Docker_image_comes_from_docker_docker_image_or_image_uri()
     {
-        Assert.Equal("img:1", LaunchSpecRules.DockerImage(Prepare(Queue(), """{"docker": {"docker_image": "img:1"}}""").Spec));
-        Assert.Equal("img:2", LaunchSpecRules.DockerImage(Prepare(Queue(), """{"image_uri": "img:2"}""").Spec));
+        Assert.Equal("img:1", Prepare(Queue(), """{"docker": {"docker_image": "img:1"}}""").Spec.PrebuiltImage);
+        Assert.Equal("img:2", Prepare(Queue(), """{"image_uri": "img:2"}""").Spec.PrebuiltImage);
     }
 
     // ---- types
@@ -154,8 +154,8 @@ public class LaunchSpecRulesTests
     [Fact]
     public void The_queue_resource_is_recorded_and_a_matching_one_accepted_in_any_case()
     {
-        Assert.Equal("local-process", Prepare(Queue(), """{"uri": "/tmp/code"}""").Spec["resource"]!.GetValue<string>());
-        Assert.Equal("local-process", Prepare(Queue(), """{"uri": "/tmp/code", "resource": "Local-Process"}""").Spec["resource"]!.GetValue<string>());
+        Assert.Equal("local-process", Prepare(Queue(), """{"uri": "/tmp/code"}""").Spec.Resource);
+        Assert.Equal("local-process", Prepare(Queue(), """{"uri": "/tmp/code", "resource": "Local-Process"}""").Spec.Resource);
     }
 
     // ---- priority
@@ -188,7 +188,7 @@ public class LaunchSpecRulesTests
     {
         var item = Prepare(Queue(prioritization: true), $$"""{"uri": "/tmp/code", "priority": {{value}}}""");
         Assert.Equal(expected, item.Priority);
-        Assert.Equal((int)expected, item.Spec["priority"]!.GetValue<int>());
+        Assert.Equal((int)expected, item.Spec.ToJsonObject()["priority"]!.GetValue<int>());
     }
 
     [Fact]
@@ -196,7 +196,7 @@ public class LaunchSpecRulesTests
     {
         var item = Prepare(Queue(prioritization: true), """{"uri": "/tmp/code", "priority": "low"}""", LaunchPriority.Critical);
         Assert.Equal(LaunchPriority.Critical, item.Priority);
-        Assert.Equal(0, item.Spec["priority"]!.GetValue<int>());
+        Assert.Equal(0, item.Spec.ToJsonObject()["priority"]!.GetValue<int>());
     }
 
     [Theory]
@@ -228,7 +228,7 @@ public class LaunchSpecRulesTests
             values: """{"cpus": 4, "size": "large", "rate": 0.25}""");
         JsonEqual("""{"env": {"CPUS": 4, "LABEL": "size-large", "RATE": 0.25}, "fixed": "yes"}""", Args(item));
         JsonEqual("""{"cpus": 4, "size": "large", "rate": 0.25}""", item.TemplateValues);
-        JsonEqual("""{"cpus": 4, "size": "large", "rate": 0.25}""", item.Spec["template_variables"]);
+        JsonEqual("""{"cpus": 4, "size": "large", "rate": 0.25}""", item.Spec.ToJsonObject()["template_variables"]);
     }
 
     [Fact]
@@ -236,10 +236,10 @@ public class LaunchSpecRulesTests
     {
         var item = Prepare(Queue(config: TemplatedConfig, variables: TemplateVariables), """{"uri": "/tmp/code"}""",
             values: """{"cpus": "6", "size": "small"}""");
-        var cpus = item.Spec["resource_args"]!["local-process"]!["env"]!["CPUS"]!;
+        var cpus = item.Spec.ToJsonObject()["resource_args"]!["local-process"]!["env"]!["CPUS"]!;
         Assert.Equal(System.Text.Json.JsonValueKind.Number, cpus.GetValueKind());
         Assert.Equal(6, cpus.GetValue<long>());
-        Assert.Equal("size-small", item.Spec["resource_args"]!["local-process"]!["env"]!["LABEL"]!.GetValue<string>());
+        Assert.Equal("size-small", item.Spec.ToJsonObject()["resource_args"]!["local-process"]!["env"]!["LABEL"]!.GetValue<string>());
     }
 
     [Fact]
@@ -292,7 +292,7 @@ public class LaunchSpecRulesTests
     {
         var item = Prepare(Queue(config: """{"env": {"A": "1"}}"""), """{"uri": "/tmp/code"}""");
         Assert.Null(item.TemplateValues);
-        Assert.Null(item.Spec["template_variables"]);
+        Assert.Null(item.Spec.ToJsonObject()["template_variables"]);
     }
 
     // ---- resource_args merge
@@ -319,7 +319,7 @@ public class LaunchSpecRulesTests
     {
         var item = Prepare(Queue(config: """{"env": {"A": "1"}}"""),
             """{"uri": "/tmp/code", "resource_args": {"kubernetes": {"namespace": "x"}}}""");
-        JsonEqual("""{"local-process": {"env": {"A": "1"}}}""", item.Spec["resource_args"]);
+        JsonEqual("""{"local-process": {"env": {"A": "1"}}}""", item.Spec.ToJsonObject()["resource_args"]);
     }
 
     [Fact]
@@ -338,11 +338,11 @@ public class LaunchSpecRulesTests
     {
         var given = Prepare(Queue(), """{"uri": "/tmp/code", "run_id": "myrun123"}""");
         Assert.Equal("myrun123", given.RunId);
-        Assert.Equal("myrun123", given.Spec["run_id"]!.GetValue<string>());
+        Assert.Equal("myrun123", given.Spec.RunId);
 
         var made = Prepare(Queue(), """{"uri": "/tmp/code"}""");
         Assert.Matches("^[a-z0-9]{8}$", made.RunId);
-        Assert.Equal(made.RunId, made.Spec["run_id"]!.GetValue<string>());
+        Assert.Equal(made.RunId, made.Spec.RunId);
         Assert.NotEqual(made.RunId, Prepare(Queue(), """{"uri": "/tmp/code"}""").RunId);
 
         Assert.Matches("^[a-z0-9]{8}$", Prepare(Queue(), """{"uri": "/tmp/code", "run_id": ""}""").RunId);
@@ -352,8 +352,8 @@ public class LaunchSpecRulesTests
     public void Other_spec_keys_are_kept()
     {
         var item = Prepare(Queue(), $$$"""{"uri": "{{{Dir}}}", "name": "n", "overrides": {"args": ["--a"], "run_config": {"lr": 0.1}}, "git": {"version": "main"}}""");
-        Assert.Equal("n", item.Spec["name"]!.GetValue<string>());
-        JsonEqual("""{"args": ["--a"], "run_config": {"lr": 0.1}}""", item.Spec["overrides"]);
-        JsonEqual("""{"version": "main"}""", item.Spec["git"]);
+        Assert.Equal("n", item.Spec.Name);
+        JsonEqual("""{"args": ["--a"], "run_config": {"lr": 0.1}}""", item.Spec.ToJsonObject()["overrides"]);
+        JsonEqual("""{"version": "main"}""", item.Spec.ToJsonObject()["git"]);
     }
 }

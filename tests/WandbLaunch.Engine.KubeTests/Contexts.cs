@@ -36,7 +36,7 @@ internal static class Contexts
             Attempts = 1,
             RunId = spec["run_id"]!.GetValue<string>(),
             AgentId = "agent-golden000001",
-            SpecNode = (JsonObject)spec.DeepClone(),
+            LaunchSpec = LaunchSpec.Parse(spec),
         };
         var options = new AgentOptions
         {

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Runners;
 using WandbLaunch.Engine.Secrets;
@@ -16,25 +15,25 @@ internal static class JobContextFactory
         SpecNames.CheckStored(job.RunId, spec);
         var env = options.Environment;
         var values = new Macros.Values(
-            Str(spec["project"]) ?? job.Project,
-            Str(spec["entity"]) ?? job.Entity,
+            spec.Project ?? job.Project,
+            spec.Entity ?? job.Entity,
             job.RunId,
-            Str(spec["name"]),
-            imageUri ?? LaunchSpecRules.DockerImage(spec),
-            Str(spec["author"]));
-        var args = (spec["resource_args"] as JsonObject)?[job.Resource] as JsonObject ?? new JsonObject();
+            spec.Name,
+            imageUri ?? spec.PrebuiltImage,
+            spec.Author);
+        var args = spec.ResourceArgsFor(job.Resource) ?? new JsonObject();
         var resourceArgs = Macros.Substitute(args, values, env) as JsonObject ?? new JsonObject();
-        spec["resource_args"] = new JsonObject { [job.Resource] = resourceArgs.DeepClone() };
+        spec.SetResourceArgs(job.Resource, resourceArgs);
         var apiKey = env(JobEnvironment.ApiKeyVariable);
         var environment = JobEnvironment.Build(new JobEnvironment.Inputs(
-            spec, job.RunId, job.Id, job.Queue, job.Entity, imageUri ?? LaunchSpecRules.DockerImage(spec), job.Resumed, env("WANDB_BASE_URL"), apiKey));
+            spec, job.RunId, job.Id, job.Queue, job.Entity, imageUri ?? spec.PrebuiltImage, job.Resumed, env("WANDB_BASE_URL"), apiKey));
         return new JobContext
         {
             Job = job,
             Spec = spec,
             ResourceArgs = resourceArgs,
             Environment = environment,
-            ImageUri = imageUri ?? LaunchSpecRules.DockerImage(spec),
+            ImageUri = imageUri ?? spec.PrebuiltImage,
             AgentConfig = options.Config,
             WorkDirectory = options.WorkDirectory,
             Log = log,
@@ -43,6 +42,4 @@ internal static class JobContextFactory
             Warn = warn ?? (_ => { }),
         };
     }
-
-    private static string? Str(JsonNode? node) => JsonTree.TryGetString(node, out var s) ? s : null;
 }

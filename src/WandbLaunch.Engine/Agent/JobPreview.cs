@@ -75,10 +75,10 @@ public static class JobPreview
         {
             var spec = job.GetSpec();
             var args = JobContextFactory.Create(job, options, log).ResourceArgs;
-            var prebuilt = LaunchSpecRules.DockerImage(spec);
+            var prebuilt = spec.PrebuiltImage;
             image = prebuilt
                     ?? (predictImage ? DockerBuilder.PredictImage(job, spec, args, config.Builder.Destination) : null)
-                    ?? $"<image the agent builds from {LaunchSpecRules.Source(spec)}>";
+                    ?? $"<image the agent builds from {spec.Source}>";
             // A kaniko build creates objects on the cluster too: they are shown before the run's.
             if (prebuilt is null && string.Equals(config.Builder.Type, "kaniko", StringComparison.OrdinalIgnoreCase))
             {

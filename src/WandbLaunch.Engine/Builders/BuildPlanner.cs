@@ -1,10 +1,9 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Builders;
 
@@ -17,16 +16,15 @@ public static class BuildPlanner
 {
     public const string DefaultPythonBaseImage = "python:3.10-slim";
 
-    public static BuildPlan Plan(string codeDirectory, JsonObject spec, string? baseImage)
+    public static BuildPlan Plan(string codeDirectory, LaunchSpec spec, string? baseImage)
     {
         var context = codeDirectory;
-        if (JsonTree.TryGetString(spec["build_context"], out var subdirectory) && subdirectory.Length > 0)
+        if (spec.BuildContext is { Length: > 0 } subdirectory)
         {
             context = Inside(codeDirectory, subdirectory, "build_context");
             if (!Directory.Exists(context)) throw new JobFailedException(FailureStage.Build, $"The job's build_context '{subdirectory}' is not a directory of its code.");
         }
-        var overrides = spec["overrides"] as JsonObject;
-        if (JsonTree.TryGetString(overrides?["dockerfile"], out var dockerfile) && dockerfile.Length > 0)
+        if (spec.Overrides.Dockerfile is { Length: > 0 } dockerfile)
         {
             var path = Inside(context, dockerfile, "overrides.dockerfile");
             if (!File.Exists(path)) throw new JobFailedException(FailureStage.Build, $"overrides.dockerfile '{dockerfile}' does not exist in the build context.");
@@ -35,7 +33,7 @@ public static class BuildPlanner
         var own = Inside(context, "Dockerfile", "Dockerfile");
         if (File.Exists(own)) return new BuildPlan(context, File.ReadAllText(own), "the job's Dockerfile");
 
-        var entryPoint = Strings(overrides?["entry_point"]);
+        var entryPoint = spec.Overrides.EntryPoint ?? [];
         var entryFile = entryPoint.FirstOrDefault(a => a.Length > 0 && !Path.IsPathRooted(a) && !a.Contains('\0') && File.Exists(Path.Combine(context, a)));
         var besideEntry = Inside(context, Path.Join(Path.GetDirectoryName(entryFile ?? "") ?? "", BuildPlan.DockerfileName), $"{BuildPlan.DockerfileName} beside the entry point");
         if (File.Exists(besideEntry)) return new BuildPlan(context, File.ReadAllText(besideEntry), $"{Path.GetRelativePath(context, besideEntry)} beside the entry point");
@@ -48,7 +46,7 @@ public static class BuildPlanner
     /// requirements.txt installed; all code is copied to the working directory, owned by a non-root user (uid 1000,
     /// gid 0), with PYTHONUNBUFFERED=1 and the entry point as ENTRYPOINT.
     /// </summary>
-    public static string Generate(string context, IReadOnlyList<string> entryPoint, string? baseImage, JsonObject spec)
+    public static string Generate(string context, IReadOnlyList<string> entryPoint, string? baseImage, LaunchSpec spec)
     {
         var python = File.Exists(Path.Combine(context, "requirements.txt")) || entryPoint.Any(a => a.EndsWith(".py", StringComparison.Ordinal)) ||
                      entryPoint.FirstOrDefault() is "python" or "python3";
@@ -80,8 +78,8 @@ public static class BuildPlanner
         return text.ToString();
     }
 
-    private static string PythonImage(JsonObject spec) =>
-        JsonTree.TryGetString(spec["python_version"], out var version) && version.Length > 0 ? $"python:{version}-slim" : DefaultPythonBaseImage;
+    private static string PythonImage(LaunchSpec spec) =>
+        spec.PythonVersion is { Length: > 0 } version ? $"python:{version}-slim" : DefaultPythonBaseImage;
 
     /// <summary><paramref name="relative"/> inside <paramref name="root"/>, links resolved (see <see cref="ContainedPath.Join"/>); outside fails the build.</summary>
     private static string Inside(string root, string relative, string key)
@@ -95,7 +93,4 @@ public static class BuildPlanner
             throw new JobFailedException(FailureStage.Build, e.Message, e);
         }
     }
-
-    private static List<string> Strings(JsonNode? node) =>
-        node is JsonArray arr ? arr.Select(a => JsonTree.TryGetString(a, out var s) ? s : "").ToList() : [];
 }

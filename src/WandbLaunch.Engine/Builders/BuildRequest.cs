@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Builders;
 
@@ -10,7 +11,7 @@ public sealed class BuildRequest
 {
     public required LaunchJob Job { get; init; }
 
-    public required JsonObject Spec { get; init; }
+    public required LaunchSpec Spec { get; init; }
 
     /// <summary><c>resource_args.&lt;resource&gt;</c>; its <c>builder</c> block (base_image) is for the builder.</summary>
     public required JsonObject ResourceArgs { get; init; }
@@ -25,12 +26,11 @@ public sealed class BuildRequest
     public string? BaseImage => BaseImageOf(ResourceArgs, Spec);
 
     /// <summary><c>builder.base_image</c> of <paramref name="resourceArgs"/>, else of <paramref name="spec"/>.</summary>
-    public static string? BaseImageOf(JsonObject resourceArgs, JsonObject spec)
+    public static string? BaseImageOf(JsonObject resourceArgs, LaunchSpec spec)
     {
         var fromArgs = (resourceArgs["builder"] as JsonObject)?["base_image"];
-        var fromSpec = (spec["builder"] as JsonObject)?["base_image"];
         return JsonTree.TryGetString(fromArgs, out var a) && a.Length > 0 ? a
-            : JsonTree.TryGetString(fromSpec, out var s) && s.Length > 0 ? s
+            : spec.BuilderBaseImage is { Length: > 0 } s ? s
             : null;
     }
 

@@ -10,7 +10,7 @@ public sealed class NoopBuilder : IImageBuilder
 
     public Task<string> BuildAsync(BuildRequest request, CancellationToken cancellationToken)
     {
-        if (LaunchSpecRules.DockerImage(request.Spec) is { } image) return Task.FromResult(image);
+        if (request.Spec.PrebuiltImage is { } image) return Task.FromResult(image);
         throw new JobFailedException(FailureStage.Build,
             "This job needs an image built from its code, but the agent's builder is 'noop', which runs prebuilt images only. " +
             "Set builder.type to docker (Set-WandbLaunchAgentConfig -BuilderType docker) or kaniko, or submit a prebuilt image with -DockerImage.");

@@ -1,6 +1,5 @@
-using System.Text.Json.Nodes;
-using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Jobs;
 
@@ -28,10 +27,10 @@ public sealed class LaunchJob
     public required string RunId { get; init; }
 
     /// <summary>The run name (spec <c>name</c>), if any.</summary>
-    public string? Name => Documents.JsonTree.TryGetString(SpecNode["name"], out var name) ? name : null;
+    public string? Name => LaunchSpec.Name;
 
-    /// <summary>What runs: the uri, job or docker image.</summary>
-    public string? Source => Specs.LaunchSpecRules.Source(SpecNode);
+    /// <summary>What runs: the uri, W&amp;B job artifact or docker image.</summary>
+    public string? Source => LaunchSpec.Source;
 
     public string? AgentId { get; init; }
 
@@ -71,15 +70,16 @@ public sealed class LaunchJob
     public TimeSpan? Duration => StartedAt is { } start ? (FinishedAt ?? DateTimeOffset.UtcNow) - start : null;
 
     /// <summary>The launch spec as JSON, with resource_args rendered for the queue.</summary>
-    public string SpecJson => JsonTree.ToJson(SpecNode);
+    public string SpecJson => LaunchSpec.ToJson();
 
     /// <summary>The launch spec as a dictionary.</summary>
-    public object? Spec => JsonTree.ToPlain(SpecNode);
+    public object? Spec => LaunchSpec.ToPlain();
 
-    internal JsonObject SpecNode { get; init; } = new();
+    /// <summary>The launch spec as stored (read it through <see cref="GetSpec"/>: a copy the caller may change).</summary>
+    internal LaunchSpec LaunchSpec { get; init; } = LaunchSpec.Empty();
 
     /// <summary>A copy of the launch spec.</summary>
-    public JsonObject GetSpec() => (JsonObject)SpecNode.DeepClone();
+    public LaunchSpec GetSpec() => LaunchSpec.Clone();
 
     public override string ToString() => $"{Id} ({State})";
 }

@@ -6,7 +6,10 @@ namespace WandbLaunch.Engine.Jobs;
 /// <summary>A launch request to add to a queue (W&amp;B's pushToRunQueueByName).</summary>
 public sealed class PushRequest
 {
-    /// <summary>The launch spec (uri/job/docker image, overrides, resource_args...).</summary>
+    /// <summary>
+    /// The launch spec as it came (uri/job/docker image, overrides, resource_args...): not yet trusted, it is parsed
+    /// and checked into a <see cref="Specs.LaunchSpec"/> by <see cref="Specs.LaunchSpecRules.Prepare"/>.
+    /// </summary>
     public required JsonObject Spec { get; init; }
 
     /// <summary>Null means the spec's priority, else medium; only allowed when the queue has prioritization on.</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Runners;
 
@@ -10,7 +11,7 @@ public sealed class JobContext
     public required LaunchJob Job { get; init; }
 
     /// <summary>The launch spec with macros substituted in resource_args.</summary>
-    public required JsonObject Spec { get; init; }
+    public required LaunchSpec Spec { get; init; }
 
     /// <summary><c>resource_args.&lt;resource&gt;</c> after templates and macros.</summary>
     public required JsonObject ResourceArgs { get; init; }

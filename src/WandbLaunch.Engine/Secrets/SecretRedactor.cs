@@ -33,9 +33,6 @@ public sealed class SecretRedactor
         "DOCKER_PASSWORD", "REGISTRY_PASSWORD",
     ];
 
-    /// <summary>The spec key W&amp;B's agent reads a per-job API key from.</summary>
-    public const string SpecApiKey = "_wandb_api_key";
-
     /// <summary>Holds no secrets.</summary>
     public static readonly SecretRedactor None = new([]);
 
@@ -73,8 +70,8 @@ public sealed class SecretRedactor
     }
 
     /// <summary>This redactor plus the API key a launch spec carries (<c>_wandb_api_key</c>), if any.</summary>
-    public SecretRedactor WithSpec(JsonObject? spec) =>
-        spec?[SpecApiKey] is JsonValue v && v.TryGetValue<string>(out var key) && key.Length >= MinLength && !Values.Contains(key)
+    public SecretRedactor WithSpec(Specs.LaunchSpec? spec) =>
+        spec?.ApiKey is { } key && key.Length >= MinLength && !Values.Contains(key)
             ? new SecretRedactor(Values.Append(key))
             : this;
 

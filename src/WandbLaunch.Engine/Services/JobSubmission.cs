@@ -57,7 +57,7 @@ public sealed class JobSubmission
         var queue = await _backend.GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
         var request = new PushRequest
         {
-            Spec = BuildSpec(options, queue.Resource),
+            Spec = BuildSpec(options, queue.Resource).ToJsonObject(),
             Priority = options.Priority,
             TemplateValues = options.TemplateValues,
         };
@@ -75,42 +75,43 @@ public sealed class JobSubmission
     }
 
     /// <summary>The launch spec the options describe: the given spec, with every option given overriding its key.</summary>
-    private JsonObject BuildSpec(SubmitOptions options, string resource)
+    private LaunchSpec BuildSpec(SubmitOptions options, string resource)
     {
-        var spec = options.SpecFile is { } file
-            ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root as JsonObject ?? throw NotMapping()
-            : options.Spec is null ? new JsonObject() : options.Spec.DeepClone() as JsonObject ?? throw NotMapping();
+        var given = options.SpecFile is { } file ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root ?? throw NotMapping() : options.Spec;
+        if (given is not (null or JsonObject)) throw NotMapping();
+        var spec = given is null ? LaunchSpec.Empty() : LaunchSpec.Parse(given);
         if (options.Uri is { } uri)
         {
             if (SourceUri.Classify(uri) == SourceUri.Kind.LocalDirectory && !Directory.Exists(uri))
             {
                 throw LaunchException.NotFound("SourceDirectoryNotFound", $"The directory '{uri}' does not exist.", uri);
             }
-            spec["uri"] = uri;
+            spec.Uri = uri;
         }
-        if (options.GitVersion is not null) spec["git"] = new JsonObject { ["version"] = options.GitVersion };
-        if (options.DockerImage is not null) spec["docker"] = new JsonObject { ["docker_image"] = options.DockerImage };
-        var overrides = spec["overrides"] as JsonObject ?? new JsonObject();
-        if (options.EntryPoint is not null) overrides["entry_point"] = Strings(options.EntryPoint);
-        if (options.Arguments is not null) overrides["args"] = Strings(options.Arguments);
-        if (options.RunConfig is not null) overrides["run_config"] = options.RunConfig.DeepClone();
-        if (overrides.Count > 0) spec["overrides"] = overrides;
+        if (options.GitVersion is not null) spec.GitVersion = options.GitVersion;
+        if (options.DockerImage is not null) spec.DockerImage = options.DockerImage;
+        if (options.EntryPoint is not null) spec.Overrides.EntryPoint = options.EntryPoint;
+        if (options.Arguments is not null) spec.Overrides.Args = options.Arguments;
+        if (options.RunConfig is not null)
+        {
+            spec.Overrides.RunConfig = options.RunConfig as JsonObject
+                ?? throw LaunchException.Invalid("InvalidLaunchSpec", $"The spec's overrides.run_config must be a mapping; it is {JsonTree.KindOf(options.RunConfig)} {JsonTree.Show(options.RunConfig)}.", "overrides.run_config");
+        }
         if (options.ResourceArgs is not null)
         {
             var args = options.ResourceArgs.DeepClone() as JsonObject
                 ?? throw LaunchException.Invalid("InvalidResourceArgs", "-ResourceArgs must be a mapping (JSON/YAML text or a hashtable).", options.ResourceArgs);
-            spec["resource_args"] = args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key)) ? args : new JsonObject { [resource] = args };
+            if (args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key))) spec.ResourceArgs = args;
+            else spec.SetResourceArgs(resource, args);
         }
-        if (options.Name is not null) spec["name"] = options.Name;
-        if (options.Entity is not null) spec["entity"] = options.Entity;
-        spec["entity"] ??= _backend.DefaultEntity;
-        if (options.Project is not null) spec["project"] = options.Project;
-        spec["author"] ??= options.Author ?? Environment.UserName;
+        if (options.Name is not null) spec.Name = options.Name;
+        if (options.Entity is not null) spec.Entity = options.Entity;
+        spec.Entity ??= _backend.DefaultEntity;
+        if (options.Project is not null) spec.Project = options.Project;
+        spec.Author ??= options.Author ?? Environment.UserName;
         return spec;
     }
 
     private static LaunchException NotMapping() =>
         LaunchException.Invalid("InvalidLaunchSpec", "-Spec must be a launch spec mapping (JSON or YAML object, a file holding one, or a hashtable).", null);
-
-    private static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
 }

@@ -36,5 +36,5 @@ public sealed class SubmissionPreview
     public RenderedRequest Rendered { get; }
 
     /// <summary>One line naming the code and priority, for confirmation prompts.</summary>
-    public string Describe() => $"{LaunchSpecRules.Source(Job.GetSpec())}, priority {Job.Priority.ToString().ToLowerInvariant()}";
+    public string Describe() => $"{Job.Source}, priority {Job.Priority.ToString().ToLowerInvariant()}";
 }

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
@@ -9,13 +7,13 @@ namespace WandbLaunch.Engine.Specs;
 /// <summary>Where a uri job's code is on the agent's host: its local directory in place, or a fresh clone of its git source.</summary>
 public static class CodeDirectory
 {
-    public static async Task<string> ResolveAsync(JsonObject spec, string workDirectory, string runId, string traceId, JobLog log, CancellationToken cancellationToken)
+    public static async Task<string> ResolveAsync(LaunchSpec spec, string workDirectory, string runId, string traceId, JobLog log, CancellationToken cancellationToken)
     {
-        if (!JsonTree.TryGetString(spec["uri"], out var uri))
+        if (spec.Uri is not { } uri)
         {
             throw new JobFailedException(FailureStage.Agent, "The job has no uri, so there is no code to run or build.");
         }
-        var version = JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var v) ? v : null;
+        var version = spec.GitVersion;
         string directory;
         if (SourceUri.Classify(uri) == SourceUri.Kind.Git)
         {

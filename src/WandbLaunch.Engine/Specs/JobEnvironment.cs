@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-using WandbLaunch.Engine.Documents;
 
 namespace WandbLaunch.Engine.Specs;
 
@@ -15,7 +13,7 @@ public static class JobEnvironment
     public const string ApiKeyVariable = "WANDB_API_KEY";
 
     public sealed record Inputs(
-        JsonObject Spec,
+        LaunchSpec Spec,
         string RunId,
         string ItemId,
         string QueueName,
@@ -28,7 +26,6 @@ public static class JobEnvironment
     public static IReadOnlyDictionary<string, string> Build(Inputs inputs, int maxValueLength = DefaultMaxValueLength)
     {
         var spec = inputs.Spec;
-        var overrides = spec["overrides"] as JsonObject;
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         void Set(string name, string? value)
         {
@@ -47,24 +44,23 @@ public static class JobEnvironment
                 i += length;
             }
         }
-        string? Str(JsonNode? node) => JsonTree.TryGetString(node, out var s) ? s : null;
 
         Set("WANDB_BASE_URL", inputs.BaseUrl ?? "https://api.wandb.ai");
         Set(ApiKeyVariable, inputs.ApiKey);
-        Set("WANDB_PROJECT", Str(spec["project"]));
-        Set("WANDB_ENTITY", Str(spec["entity"]));
+        Set("WANDB_PROJECT", spec.Project);
+        Set("WANDB_ENTITY", spec.Entity);
         Set("WANDB_LAUNCH", "True");
         Set("WANDB_RUN_ID", inputs.RunId);
         Set("WANDB_DOCKER", inputs.ImageUri);
-        Set("WANDB_NAME", Str(spec["name"]));
-        Set("WANDB_USERNAME", Str(spec["author"]));
-        Set("WANDB_SWEEP_ID", Str(spec["sweep_id"]));
+        Set("WANDB_NAME", spec.Name);
+        Set("WANDB_USERNAME", spec.Author);
+        Set("WANDB_SWEEP_ID", spec.SweepId);
         if (inputs.Resumed) Set("WANDB_RESUME", "allow");
         Set("WANDB_LAUNCH_QUEUE_NAME", inputs.QueueName);
         Set("WANDB_LAUNCH_QUEUE_ENTITY", inputs.QueueEntity);
         Set("WANDB_LAUNCH_TRACE_ID", inputs.ItemId);
-        if (overrides?["run_config"] is JsonObject runConfig) Set("WANDB_CONFIG", runConfig.ToJsonString());
-        if (overrides?["artifacts"] is JsonObject artifacts) Set("WANDB_ARTIFACTS", artifacts.ToJsonString());
+        if (spec.Overrides.RunConfig is { } runConfig) Set("WANDB_CONFIG", runConfig.ToJsonString());
+        if (spec.Overrides.Artifacts is { } artifacts) Set("WANDB_ARTIFACTS", artifacts.ToJsonString());
         return env;
     }
 }

@@ -15,7 +15,7 @@ namespace WandbLaunch.Engine.Specs;
 public static class LaunchSpecRules
 {
     /// <summary>The prepared item.</summary>
-    public sealed record PreparedItem(JsonObject Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId)
+    public sealed record PreparedItem(LaunchSpec Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId)
     {
         /// <summary>The job this item is once stored on <paramref name="queue"/> as <paramref name="id"/>: Pending, never taken.</summary>
         public LaunchJob ToPendingJob(LaunchQueue queue, string id, DateTimeOffset createdAt) => new()
@@ -28,32 +28,33 @@ public static class LaunchSpecRules
             State = LaunchJobState.Pending,
             Priority = Priority,
             RunId = RunId,
-            SpecNode = Spec,
+            LaunchSpec = Spec.Clone(),
             CreatedAt = createdAt,
         };
     }
 
+    /// <summary>
+    /// The one place a launch spec from outside (a user, a file, a request) is checked: its shape
+    /// (<see cref="LaunchSpec.Parse"/>), its source, NULs (<see cref="SpecValues"/>), names and paths
+    /// (<see cref="SpecNames"/>), then the queue's resource, priority and templates.
+    /// </summary>
     public static PreparedItem Prepare(LaunchQueue queue, PushRequest request)
     {
-        var spec = (JsonObject)request.Spec.DeepClone();
-        CheckTypes(spec);
+        var spec = LaunchSpec.Parse(request.Spec);
         CheckSource(spec);
-        SpecValues.Check(spec);
+        SpecValues.Check(spec.Document);
         SpecNames.Check(spec);
 
-        if (spec["resource"] is { } resourceNode)
+        if (spec.HasResource && !string.Equals(spec.Resource, queue.Resource, StringComparison.OrdinalIgnoreCase))
         {
-            JsonTree.TryGetString(resourceNode, out var resource);
-            if (!string.Equals(resource, queue.Resource, StringComparison.OrdinalIgnoreCase))
-            {
-                throw LaunchException.Invalid("ResourceMismatch",
-                    $"The launch spec asks for resource '{resource}', but queue '{queue.Name}' runs jobs on '{queue.Resource}'. Remove 'resource' from the spec or submit to a {resource} queue.",
-                    resource);
-            }
+            var resource = spec.ResourceText;
+            throw LaunchException.Invalid("ResourceMismatch",
+                $"The launch spec asks for resource '{resource}', but queue '{queue.Name}' runs jobs on '{queue.Resource}'. Remove 'resource' from the spec or submit to a {resource} queue.",
+                resource);
         }
-        spec["resource"] = queue.Resource;
+        spec.Resource = queue.Resource;
 
-        var priority = request.Priority ?? SpecPriority(spec);
+        var priority = request.Priority ?? spec.Priority;
         if (priority is not null && !queue.Prioritization && priority != LaunchPriorities.Default)
         {
             throw LaunchException.Invalid("PrioritizationDisabled",
@@ -62,12 +63,12 @@ public static class LaunchSpecRules
                 priority.Value);
         }
         var finalPriority = priority ?? LaunchPriorities.Default;
-        spec["priority"] = (int)finalPriority;
+        spec.Priority = finalPriority;
 
-        var values = request.TemplateValues ?? spec["template_variables"] as JsonObject;
+        var values = request.TemplateValues ?? spec.TemplateVariables;
         var resolved = ConfigTemplate.ResolveValues(queue.VariablesByName, values);
         var queueConfig = ConfigTemplate.Render(queue.ResourceConfig, resolved) as JsonObject ?? new JsonObject();
-        var specArgs = (spec["resource_args"] as JsonObject)?[queue.Resource] as JsonObject ?? new JsonObject();
+        var specArgs = spec.ResourceArgsFor(queue.Resource) ?? new JsonObject();
         // W&B: values from a template push win over the spec's own resource_args; without templates the spec
         // refines the queue's defaults.
         var merged = queue.TemplateVariables.Count > 0
@@ -75,100 +76,40 @@ public static class LaunchSpecRules
             : DeepMerge(queueConfig, specArgs);
         if (queue.Resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.Check(merged, "resource_args.local-container");
         SpecValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
-        spec["resource_args"] = new JsonObject { [queue.Resource] = merged };
+        spec.SetResourceArgs(queue.Resource, merged);
         JsonObject? storedValues = null;
         if (resolved.Count > 0)
         {
             storedValues = new JsonObject();
             foreach (var (name, value) in resolved) storedValues[name] = value.DeepClone();
-            spec["template_variables"] = storedValues.DeepClone();
+            spec.TemplateVariables = storedValues;
         }
 
-        var runId = JsonTree.TryGetString(spec["run_id"], out var given) && given.Length > 0 ? given : Ids.NewRunId();
-        spec["run_id"] = runId;
+        var runId = spec.RunId is { Length: > 0 } given ? given : Ids.NewRunId();
+        spec.RunId = runId;
         return new PreparedItem(spec, finalPriority, storedValues, runId);
     }
 
-    private static LaunchPriority? SpecPriority(JsonObject spec) => SpecValues.Priority(spec["priority"]);
-
     /// <summary>One of job, uri or a docker image is required, and only one.</summary>
-    private static void CheckSource(JsonObject spec)
+    private static void CheckSource(LaunchSpec spec)
     {
-        var sources = new List<string>();
-        if (spec["job"] is not null) sources.Add("job");
-        if (spec["uri"] is not null) sources.Add("uri");
-        if (DockerImage(spec) is not null) sources.Add("docker image");
+        var sources = spec.SourcesGiven;
         if (sources.Count == 0)
         {
             throw LaunchException.Invalid("MissingJobSource",
                 "The launch spec says nothing to run: give one of job (entity/project/name:alias), uri (a git URL or a local directory) or a docker image (docker.docker_image).",
-                spec.ToJsonString());
+                spec.ToJson());
         }
         if (sources.Count > 1)
         {
             throw LaunchException.Invalid("ConflictingJobSource",
-                $"The launch spec gives {string.Join(" and ", sources)}; give exactly one of job, uri or a docker image.", spec.ToJsonString());
+                $"The launch spec gives {string.Join(" and ", sources)}; give exactly one of job, uri or a docker image.", spec.ToJson());
         }
-        if (spec["uri"] is { } uri) SourceUri.Classify(uri.GetValue<string>());
-        if (spec["job"] is { } job && (!JsonTree.TryGetString(job, out var jobName) || jobName.Split('/') is not { Length: 3 } parts || parts.Any(p => p.Length == 0)))
+        if (spec.Uri is { } uri) SourceUri.Classify(uri);
+        if (spec.JobArtifactName is { } job && (job.Split('/') is not { Length: 3 } parts || parts.Any(p => p.Length == 0)))
         {
-            throw LaunchException.Invalid("InvalidJobName",
-                $"The spec's job is {JsonTree.Show(job)}; a job is named entity/project/name[:alias].", JsonTree.Show(job));
-        }
-    }
-
-    /// <summary>The docker image a spec names (docker.docker_image or image_uri), or null.</summary>
-    public static string? DockerImage(JsonObject spec) =>
-        JsonTree.TryGetString((spec["docker"] as JsonObject)?["docker_image"], out var image) && image.Length > 0 ? image
-        : JsonTree.TryGetString(spec["image_uri"], out var uri) && uri.Length > 0 ? uri
-        : null;
-
-    /// <summary>What a job runs, for display.</summary>
-    public static string? Source(JsonObject spec) =>
-        JsonTree.TryGetString(spec["uri"], out var uri) ? uri
-        : JsonTree.TryGetString(spec["job"], out var job) ? job
-        : DockerImage(spec);
-
-    private static readonly (string Key, string Kind)[] TypedKeys =
-    [
-        ("uri", "string"), ("job", "string"), ("entity", "string"), ("project", "string"), ("author", "string"),
-        ("name", "string"), ("resource", "string"), ("run_id", "string"), ("sweep_id", "string"), ("python_version", "string"),
-        ("docker", "mapping"), ("git", "mapping"), ("overrides", "mapping"), ("resource_args", "mapping"), ("template_variables", "mapping"),
-        ("image_uri", "string"),
-    ];
-
-    private static void CheckTypes(JsonObject spec)
-    {
-        foreach (var (key, kind) in TypedKeys)
-        {
-            if (spec[key] is { } value && JsonTree.KindOf(value) != kind)
-            {
-                throw LaunchException.Invalid("InvalidLaunchSpec", $"The spec's '{key}' must be a {kind}; it is {JsonTree.KindOf(value)} {JsonTree.Show(value)}.", key);
-            }
-        }
-        if (spec["overrides"] is JsonObject overrides)
-        {
-            foreach (var key in new[] { "args", "entry_point" })
-            {
-                if (overrides[key] is { } list && (list is not JsonArray arr || arr.Any(a => !JsonTree.TryGetString(a, out _))))
-                {
-                    throw LaunchException.Invalid("InvalidLaunchSpec", $"The spec's overrides.{key} must be a list of strings; it is {JsonTree.Show(list)}.", $"overrides.{key}");
-                }
-            }
-            if (overrides["run_config"] is { } rc && rc is not JsonObject)
-            {
-                throw LaunchException.Invalid("InvalidLaunchSpec", $"The spec's overrides.run_config must be a mapping; it is {JsonTree.Show(rc)}.", "overrides.run_config");
-            }
-        }
-        if (spec["resource_args"] is JsonObject args)
-        {
-            foreach (var (resource, value) in args)
-            {
-                if (value is not (JsonObject or null))
-                {
-                    throw LaunchException.Invalid("InvalidLaunchSpec", $"The spec's resource_args.{resource} must be a mapping; it is {JsonTree.Show(value)}.", $"resource_args.{resource}");
-                }
-            }
+            var shown = JsonTree.Show(JsonValue.Create(job));
+            throw LaunchException.Invalid("InvalidJobName", $"The spec's job is {shown}; a job is named entity/project/name[:alias].", shown);
         }
     }
 

@@ -39,21 +39,20 @@ public static class SpecNames
     private const string ProjectForbidden = "/\\#?%:";
 
     /// <summary>Checks every name and relative path in a launch spec; throws the first refusal.</summary>
-    public static void Check(JsonObject spec)
+    public static void Check(LaunchSpec spec)
     {
-        if (JsonTree.TryGetString(spec["run_id"], out var runId) && runId.Length > 0) RunId(runId, "run_id");
-        if (JsonTree.TryGetString(spec["sweep_id"], out var sweepId) && sweepId.Length > 0) RunId(sweepId, "sweep_id", "InvalidSweepId");
-        if (JsonTree.TryGetString(spec["entity"], out var entity) && entity.Length > 0) Entity(entity, "entity");
-        if (JsonTree.TryGetString(spec["project"], out var project) && project.Length > 0) Project(project, "project");
-        if (JsonTree.TryGetString(spec["name"], out var name) && name.Length > 0) RunName(name, "name");
-        if (JsonTree.TryGetString(spec["author"], out var author) && author.Length > 0) RunName(author, "author", "InvalidAuthor");
-        if (JsonTree.TryGetString(spec["job"], out var job)) JobName(job, "job");
-        if (JsonTree.TryGetString(spec["build_context"], out var context) && context.Length > 0) RelativePath(context, "build_context", "InvalidBuildContext");
-        if (JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var version) && version.Length > 0) GitVersion(version, "git.version");
-        var overrides = spec["overrides"] as JsonObject;
-        if (JsonTree.TryGetString(overrides?["working_dir"], out var workingDir) && workingDir.Length > 0) RelativePath(workingDir, "overrides.working_dir", "InvalidWorkingDir");
-        if (JsonTree.TryGetString(overrides?["dockerfile"], out var dockerfile) && dockerfile.Length > 0) RelativePath(dockerfile, "overrides.dockerfile", "InvalidDockerfilePath");
-        if (overrides?["artifacts"] is JsonObject artifacts)
+        if (spec.RunId is { Length: > 0 } runId) RunId(runId, "run_id");
+        if (spec.SweepId is { Length: > 0 } sweepId) RunId(sweepId, "sweep_id", "InvalidSweepId");
+        if (spec.Entity is { Length: > 0 } entity) Entity(entity, "entity");
+        if (spec.Project is { Length: > 0 } project) Project(project, "project");
+        if (spec.Name is { Length: > 0 } name) RunName(name, "name");
+        if (spec.Author is { Length: > 0 } author) RunName(author, "author", "InvalidAuthor");
+        if (spec.JobArtifactName is { } job) JobName(job, "job");
+        if (spec.BuildContext is { Length: > 0 } context) RelativePath(context, "build_context", "InvalidBuildContext");
+        if (spec.GitVersion is { Length: > 0 } version) GitVersion(version, "git.version");
+        if (spec.Overrides.WorkingDir is { Length: > 0 } workingDir) RelativePath(workingDir, "overrides.working_dir", "InvalidWorkingDir");
+        if (spec.Overrides.Dockerfile is { Length: > 0 } dockerfile) RelativePath(dockerfile, "overrides.dockerfile", "InvalidDockerfilePath");
+        if (spec.Overrides.Artifacts is { } artifacts)
         {
             foreach (var (artifact, _) in artifacts) ArtifactName(artifact, "overrides.artifacts");
         }
@@ -63,7 +62,7 @@ public static class SpecNames
     /// Checks a job read back from the store before the agent uses its names (a run directory, object names, label
     /// selectors, object-store keys): a store an older version wrote may hold anything.
     /// </summary>
-    public static void CheckStored(string runId, JsonObject spec)
+    public static void CheckStored(string runId, LaunchSpec spec)
     {
         RunId(runId, "run_id");
         Check(spec);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Builders;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.DockerTests.Builders;
 
@@ -10,7 +11,7 @@ public sealed class BuildPlannerTests : IDisposable
 
     public void Dispose() => _code.Dispose();
 
-    private static JsonObject Spec(string json = "{}") => (JsonObject)JsonNode.Parse(json)!;
+    private static LaunchSpec Spec(string json = "{}") => LaunchSpec.Parse(JsonNode.Parse(json));
 
     /// <summary>Code with every kind of Dockerfile, each saying which it is.</summary>
     private void WriteEverything()

@@ -18,7 +18,7 @@ public sealed partial class FolderDependencyTests
         [("Queues", "Specs")] = "QueueNames delegates to SpecNames; the name rules should live below both",
         [("Specs", "Runners")] = "LaunchSpecRules checks local-container arguments (ContainerArgs)",
         [("Specs", "Storage")] = "Ids and LaunchDefaults live in Storage but are not storage",
-        [("Jobs", "Specs")] = "LaunchJob reads its spec through LaunchSpecRules",
+        [("Jobs", "Specs")] = "LaunchJob carries its LaunchSpec while Specs uses JobLog, JobFailedException and PushRequest; those belong below both",
         [("Jobs", "Storage")] = "PrivateFiles is a file-system concern (FileSystem/)",
         [("Registries", "Storage")] = "LaunchDefaults.Home is not storage",
         [("Documents", "Specs")] = "StructuredText refuses a NUL in a file path through SpecValues.CheckPath",

@@ -31,7 +31,7 @@ public sealed partial class DockerBuilder : IImageBuilder
 
     public async Task<string> BuildAsync(BuildRequest request, CancellationToken cancellationToken)
     {
-        if (LaunchSpecRules.DockerImage(request.Spec) is { } prebuilt) return prebuilt;
+        if (request.Spec.PrebuiltImage is { } prebuilt) return prebuilt;
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
         var baseImage = request.BaseImage;
@@ -93,9 +93,9 @@ public sealed partial class DockerBuilder : IImageBuilder
     }
 
     /// <summary>The image name the builder will use for a job whose code is a local directory, computed without building.</summary>
-    public static string? PredictImage(LaunchJob job, JsonObject spec, JsonObject resourceArgs, string? destination)
+    public static string? PredictImage(LaunchJob job, LaunchSpec spec, JsonObject resourceArgs, string? destination)
     {
-        if (!JsonTree.TryGetString(spec["uri"], out var uri) || SourceUri.Classify(uri) != SourceUri.Kind.LocalDirectory || !Directory.Exists(uri)) return null;
+        if (spec.Uri is not { } uri || SourceUri.Classify(uri) != SourceUri.Kind.LocalDirectory || !Directory.Exists(uri)) return null;
         var plan = BuildPlanner.Plan(uri, spec, BuildRequest.BaseImageOf(resourceArgs, spec));
         return ImageName(job, uri, destination, ContextArchive.Tag(plan));
     }

@@ -52,7 +52,7 @@ public sealed class KanikoBuilder : IImageBuilder
 
     public async Task<string> BuildAsync(BuildRequest request, CancellationToken cancellationToken)
     {
-        if (LaunchSpecRules.DockerImage(request.Spec) is { } prebuilt) return prebuilt;
+        if (request.Spec.PrebuiltImage is { } prebuilt) return prebuilt;
         var (destination, store) = Required(request.Settings);
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);

@@ -46,8 +46,8 @@ public static class JobManifest
     public static Rendered Render(JobContext context, string agentId, string? contextNamespace, bool secureMode)
     {
         var args = (JsonObject)context.ResourceArgs.DeepClone();
-        var overrides = context.Spec["overrides"] as JsonObject;
-        var entryPoint = Strings(overrides?["entry_point"]);
+        var overrides = context.Spec.Overrides;
+        var entryPoint = overrides.EntryPoint ?? [];
         var @namespace = Namespace(args, contextNamespace);
         var plural = JsonTree.TryGetString(args["plural"], out var givenPlural) && givenPlural.Length > 0 ? givenPlural : null;
         foreach (var key in RunnerKeys) args.Remove(key);
@@ -96,7 +96,7 @@ public static class JobManifest
                             $"The Kubernetes job has no image: {pod.Path}.containers[0] sets none and the job has no image to run.", name);
                     }
                     if (entryPoint.Count > 0) container["command"] = new JsonArray(entryPoint.Select(e => (JsonNode?)e).ToArray());
-                    if (Strings(overrides?["args"]) is { Count: > 0 } jobArgs) container["args"] = new JsonArray(jobArgs.Select(a => (JsonNode?)a).ToArray());
+                    if (overrides.Args is { Count: > 0 } jobArgs) container["args"] = new JsonArray(jobArgs.Select(a => (JsonNode?)a).ToArray());
                 }
                 InjectEnvironment(container, context.Environment, secretName, hasKey);
                 ForceSecurityContext(container);
@@ -211,8 +211,6 @@ public static class JobManifest
         return created;
     }
 
-    private static List<string> Strings(JsonNode? node) =>
-        node is JsonArray arr ? arr.Select(a => JsonTree.TryGetString(a, out var s) ? s : "").ToList() : [];
 
     /// <summary>The objects as YAML documents, with the API key shown as ***.</summary>
     public static string ToYaml(Rendered rendered)

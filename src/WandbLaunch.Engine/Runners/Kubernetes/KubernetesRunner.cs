@@ -152,7 +152,7 @@ public sealed class KubernetesRunner : ILaunchRunner
     {
         // The run id names the job's objects and selects its pods: read back from the store, it is checked again.
         Specs.SpecNames.RunId(job.RunId, "run_id");
-        var args = (job.GetSpec()["resource_args"] as JsonObject)?[Resource] as JsonObject ?? new JsonObject();
+        var args = job.GetSpec().ResourceArgsFor(Resource) ?? new JsonObject();
         var plural = JsonTree.TryGetString(args["plural"], out var p) && p.Length > 0 ? p : null;
         KubeAccess access;
         try

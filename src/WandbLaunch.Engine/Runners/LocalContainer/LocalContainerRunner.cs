@@ -57,7 +57,7 @@ public sealed class LocalContainerRunner : ILaunchRunner
     private static CreateContainerParameters Create(JobContext context)
     {
         var image = context.ImageUri ?? throw new JobFailedException(FailureStage.Agent, "The job has no image to run.");
-        var overrides = context.Spec["overrides"] as JsonObject;
+        var overrides = context.Spec.Overrides;
         var container = new CreateContainerParameters
         {
             Image = image,
@@ -75,13 +75,11 @@ public sealed class LocalContainerRunner : ILaunchRunner
         var args = (JsonObject)context.ResourceArgs.DeepClone();
         args.Remove("builder");
         ContainerArgs.Apply(args, container);
-        if (Strings(overrides?["entry_point"]) is { Count: > 0 } entry) container.Entrypoint = entry;
-        if (Strings(overrides?["args"]) is { Count: > 0 } arguments) container.Cmd = arguments;
+        if (overrides.EntryPoint is { Count: > 0 } entry) container.Entrypoint = [.. entry];
+        if (overrides.Args is { Count: > 0 } arguments) container.Cmd = [.. arguments];
         return container;
     }
 
-    private static List<string> Strings(JsonNode? node) =>
-        node is JsonArray arr ? arr.Select(a => JsonTree.TryGetString(a, out var s) ? s : a?.ToJsonString() ?? "").ToList() : [];
 
     public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
     {

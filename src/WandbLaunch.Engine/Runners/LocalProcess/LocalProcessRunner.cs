@@ -145,26 +145,26 @@ public sealed class LocalProcessRunner : ILaunchRunner
     private ProcessPlan Plan(JobContext context)
     {
         var spec = context.Spec;
-        if (LaunchSpecRules.DockerImage(spec) is { } image)
+        if (spec.PrebuiltImage is { } image)
         {
             throw new JobFailedException(FailureStage.Agent,
                 $"The local-process resource cannot run docker images ('{image}'); submit it to a local-container queue instead.");
         }
-        if (spec["job"] is not null)
+        if (spec.JobArtifactName is not null)
         {
             throw new JobFailedException(FailureStage.Agent,
                 "Jobs from W&B artifacts (spec 'job') need the W&B server backend; the local store runs uri and docker-image jobs.");
         }
-        JsonTree.TryGetString(spec["uri"], out var uri);
+        var uri = spec.Uri ?? "";
         var kind = SourceUri.Classify(uri);
-        var overrides = spec["overrides"] as JsonObject;
-        var entryPoint = Strings(overrides?["entry_point"]);
+        var overrides = spec.Overrides;
+        var entryPoint = overrides.EntryPoint ?? [];
         if (entryPoint.Count == 0)
         {
             throw new JobFailedException(FailureStage.Agent,
                 "The job has no entry point: give overrides.entry_point (Submit-WandbLaunchJob -EntryPoint python, train.py).");
         }
-        var command = entryPoint.Concat(Strings(overrides?["args"])).ToList();
+        var command = entryPoint.Concat(overrides.Args ?? []).ToList();
         var environment = new Dictionary<string, string>(context.Environment, StringComparer.Ordinal);
         if (context.ResourceArgs["env"] is JsonObject extra)
         {
@@ -173,8 +173,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
                 environment[name] = JsonTree.TryGetString(value, out var s) ? s : value?.ToJsonString() ?? "";
             }
         }
-        var gitVersion = JsonTree.TryGetString((spec["git"] as JsonObject)?["version"], out var v) ? v : null;
-        var workingDir = JsonTree.TryGetString(overrides?["working_dir"], out var w) ? w : null;
+        var gitVersion = spec.GitVersion;
+        var workingDir = overrides.WorkingDir;
         var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
         return new ProcessPlan(kind, uri, gitVersion, workingDir, command, environment, ignored);
     }
@@ -192,8 +192,6 @@ public sealed class LocalProcessRunner : ILaunchRunner
         }
     }
 
-    private static List<string> Strings(JsonNode? node) =>
-        node is JsonArray arr ? arr.Select(a => JsonTree.TryGetString(a, out var s) ? s : a?.ToJsonString() ?? "").ToList() : [];
 
     private static string Quote(IEnumerable<string> argv) =>
         string.Join(' ', argv.Select(a => a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=:,@+%".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'"));

@@ -35,7 +35,7 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$id", id);
             cmd.Parameters.AddWithValue("$queue", queueId);
             cmd.Parameters.AddWithValue("$priority", (int)item.Priority);
-            cmd.Parameters.AddWithValue("$spec", JsonTree.ToJson(item.Spec));
+            cmd.Parameters.AddWithValue("$spec", item.Spec.ToJson());
             cmd.Parameters.AddWithValue("$values", item.TemplateValues is null ? DBNull.Value : JsonTree.ToJson(item.TemplateValues));
             cmd.Parameters.AddWithValue("$run", item.RunId);
             cmd.Parameters.AddWithValue("$now", now);
@@ -355,7 +355,6 @@ public sealed partial class SqliteLaunchBackend
         using var reader = cmd.ExecuteReader();
         while (reader.Read())
         {
-            var spec = JsonNode.Parse(reader.GetString(9)) as JsonObject ?? new JsonObject();
             list.Add(new LaunchJob
             {
                 Id = reader.GetString(0),
@@ -367,7 +366,7 @@ public sealed partial class SqliteLaunchBackend
                 Priority = (LaunchPriority)reader.GetInt32(6),
                 Attempts = reader.GetInt32(7),
                 RunId = reader.GetString(8),
-                SpecNode = spec,
+                LaunchSpec = LaunchSpec.FromStored(reader.GetString(9)),
                 AgentId = reader.IsDBNull(10) ? null : reader.GetString(10),
                 Handle = reader.IsDBNull(11) ? null : reader.GetString(11),
                 ExitCode = reader.IsDBNull(12) ? null : reader.GetInt32(12),
