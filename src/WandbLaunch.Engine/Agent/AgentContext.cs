@@ -1,3 +1,4 @@
+using WandbLaunch.Engine.Agent.Runs;
 using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;

@@ -1,3 +1,4 @@
+using WandbLaunch.Engine.Agent.Runs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Jobs;
 

@@ -1,3 +1,4 @@
+using WandbLaunch.Engine.Agent.Runs;
 namespace WandbLaunch.Engine.Agent;
 
 /// <summary>

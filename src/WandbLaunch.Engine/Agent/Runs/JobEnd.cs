@@ -1,6 +1,6 @@
 using WandbLaunch.Engine.Jobs;
 
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Agent.Runs;
 
 /// <summary>How a launch job's run in this agent ends: what <see cref="JobEndWriter"/> writes to the backend.</summary>
 internal abstract record JobEnd

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Agent.Runs;
 
 /// <summary>The launch jobs an agent holds, by id, and a signal that completes whenever one of them ends.</summary>
 internal sealed class JobRuns

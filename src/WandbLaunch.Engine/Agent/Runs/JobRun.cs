@@ -2,7 +2,7 @@ using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Runners;
 
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Agent.Runs;
 
 /// <summary>
 /// One launch job in its agent, from the pop (or the re-attach) to its end: a state machine over

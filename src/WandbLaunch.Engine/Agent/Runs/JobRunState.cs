@@ -1,4 +1,4 @@
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Agent.Runs;
 
 /// <summary>
 /// Where one launch job stands in its agent (<see cref="JobRun"/>). Every run moves forward only, and ends in

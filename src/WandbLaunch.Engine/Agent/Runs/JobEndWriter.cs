@@ -1,7 +1,7 @@
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Specs;
 
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Agent.Runs;
 
 /// <summary>
 /// The one place a launch job's end is written to the backend — its outcome (state, reason, stage), its return to the
