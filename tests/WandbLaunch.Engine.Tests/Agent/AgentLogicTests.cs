@@ -266,7 +266,7 @@ public sealed class AgentLogicTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_agent_that_lost_its_lease_writes_nothing_and_the_agent_that_took_over_writes_the_end()
+    public async Task An_agent_that_lost_its_lease_lets_the_job_go_and_the_agent_that_took_over_writes_the_end()
     {
         _runner.Default = FakeRun.Hang();
         var lease = TimeSpan.FromSeconds(1);
@@ -284,7 +284,14 @@ public sealed class AgentLogicTests : IAsyncLifetime
         resume.SetResult();
 
         await Eventually.Until(() => stalled.Events.Any(e => e.JobId == job.Id && e.Message.Contains("another agent took this job over")), "the stalled agent to notice");
+        await Eventually.Until(() => stalled.Launch.ActiveJobs == 0, "the stalled agent to let the job go");
+        Assert.DoesNotContain(job.Id, _runner.Cancels);
+        Assert.Equal(LaunchJobState.Running, (await _store.GetJobAsync(job.Id, None))!.State);
+
+        await _store.RequestStopAsync(job.Id, None);
         var ended = await EndOfAsync(job);
+        Assert.Equal(LaunchJobState.Stopped, ended.State);
+        Assert.Contains("Stopped on request", ended.FailureMessage);
         Assert.Equal(otherId, ended.AgentId);
         Assert.Empty(stalled.Spy.EndsOf(job.Id));
         Assert.Single(other.Spy.EndsOf(job.Id));

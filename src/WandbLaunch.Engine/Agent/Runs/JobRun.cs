@@ -76,7 +76,11 @@ internal sealed class JobRun
         Stop($"The agent stopped while the job ran, because {reason}.");
     }
 
-    /// <summary>Another agent holds the job now: the local copy stops and writes nothing.</summary>
+    /// <summary>
+    /// Another agent holds the job now: this agent stops following it and writes nothing. A job that runs without its
+    /// agent (a container, a pod) is detached, not cancelled, since the other agent has re-attached to it; any other is
+    /// cancelled (the other agent could not re-attach it, and has made sure it no longer runs).
+    /// </summary>
     public void Lose()
     {
         _lost = true;
@@ -165,7 +169,8 @@ internal sealed class JobRun
             _ = MarkRunningWhenStartedAsync(running);
         }
         JobOutcome outcome;
-        using (Cancellation.Token.Register(() => _ = LeaveRunning && running.CanDetach ? running.DetachAsync() : running.CancelAsync()))
+        // Left or lost to another agent (which follows it now), a job that runs without its agent is only let go.
+        using (Cancellation.Token.Register(() => _ = (LeaveRunning || _lost) && running.CanDetach ? running.DetachAsync() : running.CancelAsync()))
         {
             outcome = await running.Completion.ConfigureAwait(false);
         }
