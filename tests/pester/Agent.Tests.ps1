@@ -1,5 +1,6 @@
 # The launch agent: how it resolves its config and refuses bad ones before registering, the order it takes jobs in,
-# max_jobs, its status, and running it as a PowerShell job or in the foreground of another pwsh process.
+# max_jobs, its status, running it as a PowerShell job or in the foreground of another pwsh process, and what it
+# shows with -Verbose or W&B's `verbosity`.
 
 BeforeAll {
     . $PSScriptRoot/Common.ps1
@@ -504,5 +505,63 @@ Describe 'An agent in the foreground of another pwsh process' {
         $lines | Where-Object { $_ -like "* $($cancelled.Id) ``[fg``] stopped: Stopped on request (Stop-WandbLaunchJob)." } | Should -HaveCount 1
         $lines | Where-Object { $_ -like "* $($sleeper.Id) ``[fg``] stopped: The agent stopped while the job ran*" } | Should -HaveCount 1
         $lines[-1] | Should -BeLike '*stopped because a stop was requested (Stop-WandbLaunchAgent): 1 job(s) finished, 3 failed or stopped'
+    }
+}
+
+Describe 'What an agent does, shown with -Verbose or W&B''s verbosity' {
+    BeforeAll {
+        New-TestStore | Out-Null
+        $script:code = New-TestDirectory
+        $script:configDir = New-TestDirectory
+        New-WandbLaunchQueue -Name va -Resource local-process | Out-Null
+        # A secret the agent and its jobs know: it must never be shown.
+        $script:apiKey = 'local-' + ('0123456789abcdef' * 3).Substring(0, 40)
+    }
+
+    It 'shows its polling, each pop and each end with -Verbose in the foreground, and no secret' {
+        $proc = Start-AgentProcess -Queue va -Name verbose-agent -ExtraArguments '-Verbose' -Environment @{ WANDB_API_KEY = $apiKey }
+        try {
+            Wait-AgentRegistered $proc | Out-Null
+            $job = Submit-WandbLaunchJob -Queue va -Uri $code -EntryPoint true | Wait-WandbLaunchJob -Timeout 30
+            $job.State | Should -Be 'Finished'
+            Stop-WandbLaunchAgent -Name verbose-agent -Wait -Timeout 60 | Out-Null
+            $proc.Process.WaitForExit(30000) | Should -BeTrue
+        }
+        finally {
+            if (-not $proc.Process.HasExited) { Stop-Process -Id $proc.Process.Id -Force }
+        }
+        $lines = @(Get-Content $proc.OutputPath)
+        $lines | Where-Object { $_ -like '* `[agent`] registered as agent * polling queue(s) va *' } | Should -HaveCount 1
+        $lines | Where-Object { $_ -like "* ``[agent``] popped $($job.Id) from queue va *" } | Should -HaveCount 1
+        $lines | Where-Object { $_ -like "* ``[agent``] wrote the end of $($job.Id): Finished" } | Should -HaveCount 1
+        $lines | Where-Object { $_ -like "* $($job.Id) ``[va``] finished (exit code 0)" } | Should -HaveCount 1 -Because 'the status lines are still there'
+        $lines | Where-Object { $_ -like '*heartbeat*' } | Should -BeNullOrEmpty -Because 'heartbeats are -Debug detail'
+        ($lines -join "`n") | Should -Not -Match $apiKey
+    }
+
+    It 'puts the same lines in the verbose stream of an -AsJob agent whose config says verbosity: 1, and none without it' {
+        $file = Join-Path $configDir 'verbose.yaml'
+        Set-Content $file "queues: [va]`nverbosity: 1`n"
+        $env:WANDB_API_KEY = $apiKey
+        try {
+            $agent = Start-WandbLaunchAgent -ConfigPath $file -Name verbosity-agent -AsJob -ErrorAction Stop
+            $quiet = Start-WandbLaunchAgent -ConfigPath $file -Name quiet-agent -AsJob -Verbose:$false -ErrorAction Stop
+        }
+        finally { $env:WANDB_API_KEY = $null }
+        try {
+            Wait-Until { $agent.AgentId -and $quiet.AgentId } -TimeoutSeconds 20 -Because 'the agents to register'
+            $quiet | Stop-Job
+            $job = Submit-WandbLaunchJob -Queue va -Uri $code -EntryPoint true | Wait-WandbLaunchJob -Timeout 30
+            $job.State | Should -Be 'Finished'
+            Wait-Until { "$($agent.Verbose)" -like "*wrote the end of $($job.Id)*" } -Because 'the end to reach the verbose stream'
+            $lines = @($agent.Verbose | ForEach-Object Message)
+            $lines | Where-Object { $_ -like '* `[agent`] registered as agent * polling queue(s) va *' } | Should -HaveCount 1
+            $lines | Where-Object { $_ -like "* ``[agent``] popped $($job.Id) from queue va *" } | Should -HaveCount 1
+            $lines | Where-Object { $_ -like "* ``[agent``] wrote the end of $($job.Id): Finished" } | Should -HaveCount 1
+            @($agent.Debug) | Should -BeNullOrEmpty -Because 'verbosity 1 is not debug'
+            @($quiet.Verbose) | Should -BeNullOrEmpty -Because 'an explicit -Verbose:$false wins over the config'
+            ($lines -join "`n") | Should -Not -Match $apiKey
+        }
+        finally { Stop-TestAgent $agent, $quiet }
     }
 }

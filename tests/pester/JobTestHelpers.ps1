@@ -66,14 +66,16 @@ function Start-AgentProcess {
         [int] $MaxJobs = 1,
         [Parameter(Mandatory)] [string] $Name,
         [hashtable] $Environment = @{},
-        [string] $Directory = (New-TestDirectory)
+        [string] $Directory = (New-TestDirectory),
+        # Added to Start-WandbLaunchAgent's command line as they are (e.g. '-Verbose').
+        [string] $ExtraArguments = ''
     )
     $script = Join-Path $Directory "agent-$Name.ps1"
     $queues = ($Queue | ForEach-Object { "'$_'" }) -join ','
     Set-Content -Path $script -Value @"
 `$ErrorActionPreference = 'Stop'
 Import-Module '$script:ModulePath'
-Start-WandbLaunchAgent -Queue $queues -MaxJobs $MaxJobs -Name '$Name' *>&1 | ForEach-Object { "`$_" }
+Start-WandbLaunchAgent -Queue $queues -MaxJobs $MaxJobs -Name '$Name' $ExtraArguments *>&1 | ForEach-Object { "`$_" }
 "@
     $env = @{ WANDB_LAUNCH_DB = $env:WANDB_LAUNCH_DB } + $Environment
     $out = Join-Path $Directory "agent-$Name.out"

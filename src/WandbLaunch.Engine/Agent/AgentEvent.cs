@@ -14,6 +14,12 @@ public enum AgentEventKind
 
     /// <summary>Build or push progress for a job.</summary>
     Progress,
+
+    /// <summary>What the agent and the engine under it do (-Verbose; verbosity 1 in launch-config.yaml).</summary>
+    Verbose,
+
+    /// <summary>Every step, such as each heartbeat and empty poll (-Debug; verbosity 2).</summary>
+    Debug,
 }
 
 /// <summary>Something an agent reports while it runs; the cmdlets turn these into status lines, warnings and job output.</summary>

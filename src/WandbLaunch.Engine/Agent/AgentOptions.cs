@@ -1,5 +1,6 @@
 using System.Globalization;
 using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
 
 namespace WandbLaunch.Engine.Agent;
@@ -64,6 +65,25 @@ public sealed class AgentOptions
 
     /// <summary>The back-off while the store is locked by another process or the disk is full (the agent keeps running meanwhile).</summary>
     public StoreRetryPolicy StoreRetry { get; init; } = StoreRetryPolicy.Default;
+
+    /// <summary>
+    /// The least detail of diagnostics the agent reports as <see cref="AgentEventKind.Verbose"/> and
+    /// <see cref="AgentEventKind.Debug"/> events (null: none): -Verbose or -Debug when given, else the config's
+    /// <c>verbosity</c> (see <see cref="DiagnosticsFor"/>).
+    /// </summary>
+    public DiagnosticLevel? Diagnostics { get; init; }
+
+    /// <summary>
+    /// W&amp;B's <c>verbosity</c> (0 default, 1 verbose, 2 debug) as a diagnostic level, unless the caller asked for one
+    /// explicitly (-Verbose, -Debug: <paramref name="explicitLevel"/> set, or <paramref name="explicitOff"/> for -Verbose:$false).
+    /// </summary>
+    public static DiagnosticLevel? DiagnosticsFor(int verbosity, DiagnosticLevel? explicitLevel, bool explicitOff = false) =>
+        explicitLevel ?? (explicitOff ? null : verbosity switch
+        {
+            >= 2 => DiagnosticLevel.Debug,
+            1 => DiagnosticLevel.Verbose,
+            _ => null,
+        });
 
     /// <summary>Where runners put per-run files.</summary>
     public required string WorkDirectory { get; init; }

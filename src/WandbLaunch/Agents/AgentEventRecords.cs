@@ -6,7 +6,8 @@ namespace WandbLaunch.Agents;
 
 /// <summary>
 /// An agent's events as PowerShell records, for the foreground command and the background job alike: warnings,
-/// AgentError errors, one progress bar per job, and information records for everything else; control characters in
+/// AgentError errors, one progress bar per job, verbose and debug records for diagnostics, and information records
+/// for everything else; control characters in
 /// them are escaped.
 /// </summary>
 internal static class AgentEventRecords
@@ -17,11 +18,20 @@ internal static class AgentEventRecords
     /// <param name="error">Takes errors.</param>
     /// <param name="progress">Takes progress.</param>
     /// <param name="information">Takes status lines.</param>
-    public static void Route(AgentEvent e, Action<string> warning, Action<ErrorRecord> error, Action<ProgressRecord> progress, Action<AgentEvent> information)
+    /// <param name="verbose">Takes what the agent and the engine under it do (-Verbose, verbosity 1).</param>
+    /// <param name="debug">Takes every step (-Debug, verbosity 2).</param>
+    public static void Route(AgentEvent e, Action<string> warning, Action<ErrorRecord> error, Action<ProgressRecord> progress, Action<AgentEvent> information,
+        Action<string> verbose, Action<string> debug)
     {
         e = Printable(e);
         switch (e.Kind)
         {
+            case AgentEventKind.Verbose:
+                verbose(e.ToString());
+                break;
+            case AgentEventKind.Debug:
+                debug(e.ToString());
+                break;
             case AgentEventKind.Warning:
                 warning(e.ToString());
                 break;

@@ -10,7 +10,7 @@ internal static class AgentFactory
     private static int _count;
 
     public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential,
-        bool leaveJobsRunning = false)
+        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null)
     {
         Func<string, string?> env = Environment.GetEnvironmentVariable;
         var number = Interlocked.Increment(ref _count);
@@ -25,6 +25,7 @@ internal static class AgentFactory
             Environment = env,
             RegistryCredential = credential,
             LeaveJobsRunning = leaveJobsRunning,
+            Diagnostics = diagnostics,
             WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),
         };
     }

@@ -7,7 +7,8 @@ namespace WandbLaunch.Agents;
 
 /// <summary>
 /// A launch agent running as a PowerShell background job. Status lines go to the job's information stream, warnings
-/// and errors to its warning and error streams; Stop-Job stops the agent cleanly (its jobs are stopped and it
+/// and errors to its warning and error streams, diagnostics (-Verbose, -Debug, or verbosity in launch-config.yaml) to
+/// its verbose and debug streams; Stop-Job stops the agent cleanly (its jobs are stopped and it
 /// reports KILLED). One pwsh can host several. A long-running agent does not keep every event: each stream holds at
 /// most <see cref="MaxRecords"/> records not yet received (the oldest are dropped, with one warning saying so).
 /// </summary>
@@ -71,7 +72,7 @@ public sealed class LaunchAgentJob : Job2
     public override string StatusMessage => _status;
 
     /// <inheritdoc />
-    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Information.Count > 0;
+    public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Warning.Count > 0 || Information.Count > 0 || Verbose.Count > 0 || Debug.Count > 0;
 
     /// <inheritdoc />
     public override string Location => Environment.MachineName;
@@ -128,7 +129,8 @@ public sealed class LaunchAgentJob : Job2
         foreach (var e in _events.Read(CancellationToken.None))
         {
             AgentEventRecords.Route(e, message => Keep(Warning, new WarningRecord(message)), record => Keep(Error, record), record => Keep(Progress, record),
-                status => Keep(Information, new InformationRecord(status.ToString(), Name) { Tags = { "WandbLaunchAgent", status.Kind.ToString() } }));
+                status => Keep(Information, new InformationRecord(status.ToString(), Name) { Tags = { "WandbLaunchAgent", status.Kind.ToString() } }),
+                message => Keep(Verbose, new VerboseRecord(message)), message => Keep(Debug, new DebugRecord(message)));
         }
     }
 

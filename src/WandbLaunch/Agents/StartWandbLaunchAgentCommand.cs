@@ -83,7 +83,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             var credential = RegistryCredential is null
                 ? null
                 : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
-            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning);
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, DiagnosticsLevel(config.Verbosity));
             var maxRecords = AsJob ? LaunchAgentJob.MaxRecordsFrom(opts.Environment) : LaunchAgentJob.DefaultMaxRecords;
             var events = new AgentEventQueue();
             var launchAgent = new LaunchAgent(backend, opts, events);
@@ -110,6 +110,32 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             return;
         }
         RunInForeground(agent, options.Events);
+    }
+
+    /// <summary>Diagnostics shown by the host rather than the verbose/debug streams, whose preference would hide them: asked for by the config's verbosity only.</summary>
+    private bool _diagnosticsFromConfig;
+
+    /// <summary>
+    /// How much the agent reports: -Debug or -Verbose when given (-Verbose:$false turns it off), else W&amp;B's
+    /// <c>verbosity</c> in launch-config.yaml (1 verbose, 2 debug), else the session's $VerbosePreference / $DebugPreference.
+    /// </summary>
+    private Engine.Diagnostics.DiagnosticLevel? DiagnosticsLevel(int verbosity)
+    {
+        var bound = MyInvocation.BoundParameters;
+        Engine.Diagnostics.DiagnosticLevel? explicitLevel =
+            bound.TryGetValue("Debug", out var debug) && ((SwitchParameter)debug).IsPresent ? Engine.Diagnostics.DiagnosticLevel.Debug
+            : bound.TryGetValue("Verbose", out var verbose) && ((SwitchParameter)verbose).IsPresent ? Engine.Diagnostics.DiagnosticLevel.Verbose
+            : null;
+        var explicitOff = explicitLevel is null && bound.ContainsKey("Verbose");
+        var level = AgentOptions.DiagnosticsFor(verbosity, explicitLevel, explicitOff);
+        _diagnosticsFromConfig = explicitLevel is null && level is not null;
+        if (level is null && !explicitOff)
+        {
+            level = Wants("DebugPreference") ? Engine.Diagnostics.DiagnosticLevel.Debug : Wants("VerbosePreference") ? Engine.Diagnostics.DiagnosticLevel.Verbose : null;
+        }
+        return level;
+
+        bool Wants(string preference) => GetVariableValue(preference) is ActionPreference p && p is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
     }
 
     private void RunInForeground(LaunchAgent agent, AgentEventQueue events)
@@ -164,5 +190,15 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     private void Write(AgentEvent e) =>
         AgentEventRecords.Route(e, WriteWarning, WriteError, WriteProgress, status =>
             // Tagged PSHOST so it shows like Write-Host in a terminal, yet stays capturable with 6>.
-            WriteInformation(new InformationRecord(new HostInformationMessage { Message = status.ToString() }, "WandbLaunchAgent") { Tags = { "PSHOST", "WandbLaunchAgent", status.Kind.ToString() } }));
+            WriteInformation(new InformationRecord(new HostInformationMessage { Message = status.ToString() }, "WandbLaunchAgent") { Tags = { "PSHOST", "WandbLaunchAgent", status.Kind.ToString() } }),
+            message =>
+            {
+                if (_diagnosticsFromConfig) Host.UI.WriteVerboseLine(message);
+                else WriteVerbose(message);
+            },
+            message =>
+            {
+                if (_diagnosticsFromConfig) Host.UI.WriteDebugLine(message);
+                else WriteDebug(message);
+            });
 }

@@ -1,0 +1,110 @@
+using WandbLaunch.Engine.Agent.Runs;
+using WandbLaunch.Engine.Diagnostics;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Storage;
+
+namespace WandbLaunch.Engine.Agent;
+
+/// <summary>
+/// What the agent's parts (<see cref="Dispatcher"/>, <see cref="LeaseKeeper"/>, <see cref="OrphanWatchdog"/>,
+/// <see cref="JobRun"/>, <see cref="JobEndWriter"/>) share: the backend, the options, the runners and builder, the
+/// agent's id, the launch jobs it holds, its counts and its one event stream.
+/// </summary>
+internal sealed class AgentContext
+{
+    private readonly IAgentEvents _events;
+    private volatile Secrets.SecretRedactor _secrets;
+    private int _finished;
+    private int _failed;
+    private int _left;
+
+    public AgentContext(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners)
+    {
+        Backend = backend;
+        Options = options;
+        _events = events;
+        Docker = new Lazy<Docker.DockerEngine>(() => Engine.Docker.DockerEngine.Connect(options.Environment));
+        Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment);
+        _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
+        Jobs = new JobRuns();
+        Ends = new JobEndWriter(this);
+        Diagnostics = new AgentDiagnostics(options.Diagnostics, this);
+    }
+
+    public ILaunchBackend Backend { get; }
+
+    public AgentOptions Options { get; }
+
+    public RunnerRegistry Runners { get; }
+
+    public Lazy<Docker.DockerEngine> Docker { get; }
+
+    /// <summary>The builder for launch jobs that run in an image (chosen when the queues are resolved).</summary>
+    public Builders.IImageBuilder? Builder { get; set; }
+
+    /// <summary>The agent's id once registered.</summary>
+    public string? Id { get; set; }
+
+    /// <summary>The launch jobs the agent holds now.</summary>
+    public JobRuns Jobs { get; }
+
+    /// <summary>The one place a launch job's end is written.</summary>
+    public JobEndWriter Ends { get; }
+
+    /// <summary>Forwards what the engine reports while the agent works into the agent's event stream.</summary>
+    public AgentDiagnostics Diagnostics { get; }
+
+    public int MaxJobs => Options.Config.MaxJobs;
+
+    public bool HasCapacity => MaxJobs == -1 || Jobs.Count < MaxJobs;
+
+    public int Finished => Volatile.Read(ref _finished);
+
+    public int Failed => Volatile.Read(ref _failed);
+
+    public int Left => Volatile.Read(ref _left);
+
+    public void CountFinished() => Interlocked.Increment(ref _finished);
+
+    public void CountFailed() => Interlocked.Increment(ref _failed);
+
+    public void CountLeft() => Interlocked.Increment(ref _left);
+
+    public Registries.RegistryCredential? Credential(string registry) =>
+        Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+
+    public string LogPathOf(LaunchJob job) => JobLogPath.Of(job, Backend.LogDirectory);
+
+    /// <summary>The agent's secrets and the launch job's own (a spec's <c>_wandb_api_key</c>).</summary>
+    /// <remarks>
+    /// Read again for each launch job: the agent's environment may change while it runs (a key set after it started
+    /// reaches the jobs, so it must be known here too). Events use the last one read.
+    /// </remarks>
+    public Secrets.SecretRedactor SecretsOf(LaunchJob job)
+    {
+        _secrets = Secrets.SecretRedactor.FromEnvironment(Options.Environment, Options.RegistryCredential);
+        return _secrets.WithSpec(job.GetSpec());
+    }
+
+    /// <summary>Redacts with the secrets last read.</summary>
+    public string Redact(string message) => _secrets.Redact(message);
+
+    /// <summary>A launch job's write to the store, tried again while the store is locked or full (for up to 10 minutes), so a busy store does not lose the job's record.</summary>
+    public Task Persist(Func<Task> write) => StoreFaults.RetryAsync(write, Options.StoreRetry, TimeSpan.FromMinutes(10));
+
+    public Task<T> Persist<T>(Func<Task<T>> write) => StoreFaults.RetryAsync(write, Options.StoreRetry, TimeSpan.FromMinutes(10));
+
+    public void Report(AgentEventKind kind, string message, string? jobId = null, string? queue = null) =>
+        _events.Report(new AgentEvent(DateTimeOffset.Now, kind, Redact(message), jobId, queue));
+
+    /// <summary>Passes an event through as it is (build and push progress, diagnostics already redacted).</summary>
+    public void Report(AgentEvent agentEvent) => _events.Report(agentEvent);
+
+    /// <summary>What the agent does, at Verbose (-Verbose, verbosity 1).</summary>
+    public static void Verbose(string message) => EngineLog.Verbose("agent", message);
+
+    /// <summary>Every step, at Debug (-Debug, verbosity 2).</summary>
+    public static void Debug(Func<string> message) => EngineLog.Debug("agent", message);
+}

@@ -1,0 +1,332 @@
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Runners;
+
+namespace WandbLaunch.Engine.Agent.Runs;
+
+/// <summary>
+/// One launch job in its agent, from the pop (or the re-attach) to its end: a state machine over
+/// <see cref="JobRunState"/>. It moves Popped → Acked → [Building →] Launching → Running (or Attached → Running);
+/// whatever happens on the way — the job ends on its target, fails at a stage, is stopped, preempted, left running
+/// or taken over — is turned into one <see cref="JobEnd"/> in <see cref="Decide"/>, which the
+/// <see cref="JobEndWriter"/> writes once, in <see cref="RunAsync"/>.
+/// </summary>
+internal sealed class JobRun
+{
+    private readonly AgentContext _agent;
+    private IRunningJob? _running;
+    private JobLog? _attachedLog;
+    private int _state;
+    private volatile string? _leaveReason;
+    private volatile string? _stopReason;
+    private volatile bool _lost;
+
+    /// <summary>A launch job the agent popped from a queue.</summary>
+    public JobRun(AgentContext agent, LaunchJob job)
+    {
+        _agent = agent;
+        Job = job;
+        _state = (int)JobRunState.Popped;
+    }
+
+    /// <summary>A launch job the agent took over from another agent, with its re-attached target and the log it writes to.</summary>
+    public JobRun(AgentContext agent, LaunchJob job, IRunningJob running, JobLog log)
+    {
+        _agent = agent;
+        Job = job;
+        _running = running;
+        _attachedLog = log;
+        _state = (int)JobRunState.Attached;
+    }
+
+    public LaunchJob Job { get; private set; }
+
+    public JobRunState State => (JobRunState)Volatile.Read(ref _state);
+
+    public CancellationTokenSource Cancellation { get; } = new();
+
+    public Task? Task { get; set; }
+
+    /// <summary>Acknowledged in the store (or re-attached), so that the heartbeat's list of held jobs speaks for it.</summary>
+    public bool Acknowledged => State is not JobRunState.Popped;
+
+    /// <summary>The last warning a runner or builder reported for the job, named if it then fails to start in time.</summary>
+    public volatile string? LastWarning;
+
+    /// <summary>Why the agent stopped, when it leaves its jobs (null otherwise).</summary>
+    public string? LeaveReason => _leaveReason;
+
+    /// <summary>The agent stops leaving its jobs running: this one is detached if it can be.</summary>
+    private bool LeaveRunning => _leaveReason is not null;
+
+    /// <summary>Stops the job (Stop-WandbLaunchJob, the agent stopping); <paramref name="reason"/> becomes its outcome's message.</summary>
+    public void Stop(string reason)
+    {
+        Interlocked.CompareExchange(ref _stopReason, reason, null);
+        TryCancel();
+    }
+
+    /// <summary>
+    /// The agent stops and leaves its jobs: a job that can run without it is detached, one still starting goes back
+    /// on its queue, and any other is stopped with <paramref name="reason"/>.
+    /// </summary>
+    public void Leave(string reason)
+    {
+        _leaveReason = reason;
+        Stop($"The agent stopped while the job ran, because {reason}.");
+    }
+
+    /// <summary>
+    /// Another agent holds the job now: this agent stops following it and writes nothing. A job that runs without its
+    /// agent (a container, a pod) is detached, not cancelled, since the other agent has re-attached to it; any other is
+    /// cancelled (the other agent could not re-attach it, and has made sure it no longer runs).
+    /// </summary>
+    public void Lose()
+    {
+        _lost = true;
+        TryCancel();
+    }
+
+    /// <summary>States only move forward: a late "running" from a re-attached job's target never undoes its end.</summary>
+    private void MoveTo(JobRunState next)
+    {
+        int previous;
+        do
+        {
+            previous = Volatile.Read(ref _state);
+            if (previous >= (int)next) return;
+        }
+        while (Interlocked.CompareExchange(ref _state, (int)next, previous) != previous);
+        AgentContext.Debug(() => $"{Job.Id}: {(JobRunState)previous} → {next}");
+    }
+
+    /// <summary>Runs the launch job to its end and writes that end, once.</summary>
+    public async Task RunAsync()
+    {
+        var job = Job;
+        try
+        {
+            using var log = _attachedLog ?? new JobLog(_agent.LogPathOf(job), _agent.SecretsOf(job), _agent.Options.MaxLogBytes);
+            JobEnd end;
+            try
+            {
+                end = await FollowAsync(log).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                end = Decide(e);
+            }
+            if (_lost) end = new JobEnd.Lost();
+            MoveTo(JobRunState.Ending);
+            await _agent.Ends.WriteAsync(Job, end, log).ConfigureAwait(false);
+        }
+        catch (JobLeaseLostException e)
+        {
+            _agent.Report(AgentEventKind.Warning, $"{job.Id}: {e.Message}", job.Id, job.Queue);
+        }
+        catch (Exception e)
+        {
+            _agent.Report(AgentEventKind.Error, $"{job.Id}: could not record the job's outcome: {e.Message}", job.Id, job.Queue);
+        }
+        finally
+        {
+            MoveTo(JobRunState.Ended);
+            Cancellation.Dispose();
+        }
+    }
+
+    /// <summary>The forward path: ack, build, launch, follow; returns how the job ended on its target (or that it was left running).</summary>
+    private async Task<JobEnd> FollowAsync(JobLog log)
+    {
+        var job = Job;
+        var running = _running;
+        if (running is null)
+        {
+            var logPath = _agent.LogPathOf(job);
+            job = Job = await _agent.Persist(() => _agent.Backend.AckAsync(job.Id, _agent.Id!, logPath, CancellationToken.None)).ConfigureAwait(false);
+            MoveTo(JobRunState.Acked);
+            log.Agent($"agent {_agent.Options.Name} ({_agent.Id}) took the job from queue {job.Queue} (attempt {job.Attempts}, run id {job.RunId})");
+            _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] starting: {job.Source} (run {job.RunId}{(job.Attempts > 1 ? $", attempt {job.Attempts}" : "")})", job.Id, job.Queue);
+            running = _running = await StartAsync(log).ConfigureAwait(false);
+            if (LeaveRunning && Cancellation.IsCancellationRequested && running.CanDetach && !running.Started.IsCompleted)
+            {
+                // The agent stopped while the job waited on its target (a pending pod): it keeps its place there.
+                await running.DetachAsync().ConfigureAwait(false);
+                return new JobEnd.Release(running.Description, _leaveReason!);
+            }
+            await _agent.Persist(() => _agent.Backend.MarkRunningAsync(job.Id, _agent.Id!, running.Handle, CancellationToken.None)).ConfigureAwait(false);
+            MoveTo(JobRunState.Running);
+            AgentContext.Verbose($"{job.Id} running, handle {running.Handle}");
+            _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] running ({running.Description})", job.Id, job.Queue);
+        }
+        else if (job.State == LaunchJobState.Running)
+        {
+            MoveTo(JobRunState.Running);
+        }
+        else
+        {
+            // Re-attached before it ran (its agent died or left it while it was starting): Running once its target says so.
+            _ = MarkRunningWhenStartedAsync(running);
+        }
+        JobOutcome outcome;
+        // Left or lost to another agent (which follows it now), a job that runs without its agent is only let go.
+        using (Cancellation.Token.Register(() => _ = (LeaveRunning || _lost) && running.CanDetach ? running.DetachAsync() : running.CancelAsync()))
+        {
+            outcome = await running.Completion.ConfigureAwait(false);
+        }
+        if (LeaveRunning && running.CanDetach) return new JobEnd.Release(running.Description, _leaveReason!);
+        if (_stopReason is { } why && outcome.State == LaunchJobState.Stopped) outcome = JobOutcome.Stopped(why);
+        return Settle(outcome);
+    }
+
+    /// <summary>The transitions out of the forward path: what each way of leaving it means for the job.</summary>
+    private JobEnd Decide(Exception e) => e switch
+    {
+        // Stopped before the job ran on its target: nothing of it runs any more, so it goes back on its queue.
+        OperationCanceledException when LeaveRunning && _running is null && Acknowledged => new JobEnd.Requeue(
+            $"The agent stopped before the job started, because {_leaveReason}; it was put back on its queue.",
+            "put back on its queue: the agent stopped before it started"),
+        JobFailedException failed => new JobEnd.Finish(JobOutcome.Failed(failed.Stage, failed.Message)),
+        OperationCanceledException when Cancellation.IsCancellationRequested => new JobEnd.Finish(JobOutcome.Stopped(_stopReason ?? "Stopped.")),
+        JobLeaseLostException => new JobEnd.Lost(),
+        LaunchException launch => new JobEnd.Finish(JobOutcome.Failed(FailureStage.Agent, launch.Message)),
+        _ => new JobEnd.Finish(JobOutcome.Failed(FailureStage.Agent, $"The agent failed while running the job: {e.GetType().Name}: {e.Message}")),
+    };
+
+    /// <summary>A preempted job is re-queued with the same run id after each of its first <see cref="LaunchAgent.MaxPreemptions"/> attempts, then failed.</summary>
+    private JobEnd Settle(JobOutcome outcome)
+    {
+        if (outcome.State != LaunchJobState.Preempted) return new JobEnd.Finish(outcome);
+        var job = Job;
+        var message = JobEndWriter.Printed(_agent.SecretsOf(job).RedactOrNull(outcome.Message));
+        if (job.Attempts <= LaunchAgent.MaxPreemptions)
+        {
+            return new JobEnd.Requeue(
+                $"Preempted on attempt {job.Attempts}: {message} Re-queued with the same run id ({job.RunId}), to resume with WANDB_RESUME=allow.",
+                $"preempted on attempt {job.Attempts}; re-queued", AgentEventKind.Warning);
+        }
+        return new JobEnd.Finish(JobOutcome.Failed(FailureStage.Run,
+            $"The job was preempted on each of its {job.Attempts} attempts; preempted jobs are re-queued at most {LaunchAgent.MaxPreemptions} times. Last time: {message}"));
+    }
+
+    private async Task<IRunningJob> StartAsync(JobLog log)
+    {
+        var job = Job;
+        var runner = _agent.Runners.For(job.Resource);
+        using var start = CancellationTokenSource.CreateLinkedTokenSource(Cancellation.Token);
+        if (_agent.Options.StartTimeout is { } timeout) start.CancelAfter(timeout);
+        IRunningJob? running = null;
+        try
+        {
+            string? image = null;
+            if (runner.RequiresImage)
+            {
+                MoveTo(JobRunState.Building);
+                var spec = job.GetSpec();
+                var builder = _agent.Builder!;
+                AgentContext.Verbose($"{job.Id}: building with {builder.Type}");
+                image = await builder.BuildAsync(new Builders.BuildRequest
+                {
+                    Job = job,
+                    Spec = spec,
+                    ResourceArgs = JobContextFactory.Create(job, _agent.Options, log).ResourceArgs,
+                    Settings = _agent.Options.Config.Builder,
+                    WorkDirectory = _agent.Options.WorkDirectory,
+                    Log = log,
+                    Warn = message => Warn(log, message, FailureStage.Build),
+                    Progress = (activity, status, percent) => _agent.Report(new AgentEvent(DateTimeOffset.Now, AgentEventKind.Progress, status, job.Id, job.Queue)
+                    {
+                        Activity = activity,
+                        Percent = percent,
+                    }),
+                }, start.Token).ConfigureAwait(false);
+                AgentContext.Verbose($"{job.Id}: built {image}");
+                _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] image {image}", job.Id, job.Queue);
+            }
+            MoveTo(JobRunState.Launching);
+            var context = JobContextFactory.Create(job, _agent.Options, log, image,
+                () => _agent.Backend.MarkLaunchingAsync(job.Id, _agent.Id!, CancellationToken.None), message => Warn(log, message));
+            AgentContext.Verbose($"{job.Id}: launching on {runner.Resource}");
+            running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
+            await running.Started.WaitAsync(start.Token).ConfigureAwait(false);
+            return running;
+        }
+        catch (OperationCanceledException) when (running is not null && LeaveRunning && running.CanDetach && Cancellation.IsCancellationRequested)
+        {
+            // Stopped by an agent that leaves its jobs: the caller detaches it where it waits.
+            return running;
+        }
+        catch (OperationCanceledException)
+        {
+            // Timed out or stopped while starting: what was started must not be left running unwatched.
+            if (running is not null)
+            {
+                await running.CancelAsync().ConfigureAwait(false);
+                await System.Threading.Tasks.Task.WhenAny(running.Completion, System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
+            }
+            if (Cancellation.IsCancellationRequested) throw;
+            throw new JobFailedException(FailureStage.Agent,
+                $"The job did not start within {_agent.Options.StartTimeout!.Value.TotalSeconds:0} s ({AgentOptions.StartTimeoutVariable}); it was cancelled." +
+                (LastWarning is { } warning ? $" It was waiting because: {warning}" : ""));
+        }
+    }
+
+    private async Task MarkRunningWhenStartedAsync(IRunningJob running)
+    {
+        await running.Started.ConfigureAwait(false);
+        // Ended, stopped or left again before it ran: its target's verdict, not "running", is what counts.
+        if (running.Completion.IsCompleted || _stopReason is not null || _lost) return;
+        var job = Job;
+        try
+        {
+            await _agent.Persist(() => _agent.Backend.MarkRunningAsync(job.Id, _agent.Id!, running.Handle, CancellationToken.None)).ConfigureAwait(false);
+            MoveTo(JobRunState.Running);
+            _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] running ({running.Description})", job.Id, job.Queue);
+        }
+        catch (LaunchException)
+        {
+            // It ended or was taken over meanwhile; its end is recorded where it is followed.
+        }
+    }
+
+    /// <summary>A builder's or runner's warning: recorded on the job with its stage, written to its log, reported, and kept for a start timeout's message.</summary>
+    private void Warn(JobLog log, string message, string stage = FailureStage.Run)
+    {
+        var job = Job;
+        message = JobEndWriter.Printed(_agent.SecretsOf(job).Redact(message))!;
+        LastWarning = message;
+        try
+        {
+            log.Agent("warning: " + message);
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        _agent.Report(AgentEventKind.Warning, $"{job.Id} [{job.Queue}] {message}", job.Id, job.Queue);
+        _ = RecordWarningAsync();
+
+        async Task RecordWarningAsync()
+        {
+            try
+            {
+                await _agent.Backend.WarnAsync(job.Id, stage, message, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _agent.Report(AgentEventKind.Error, $"{job.Id}: could not record a warning: {e.Message}", job.Id, job.Queue);
+            }
+        }
+    }
+
+    private void TryCancel()
+    {
+        try
+        {
+            Cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The job already ended.
+        }
+    }
+}
