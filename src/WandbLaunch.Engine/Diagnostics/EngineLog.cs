@@ -2,7 +2,7 @@ namespace WandbLaunch.Engine.Diagnostics;
 
 /// <summary>
 /// The engine's reporting interface. A caller (a cmdlet, the agent) sets a sink for the work it starts with
-/// <see cref="Use"/>; engine code anywhere below reports through <see cref="Verbose"/> and <see cref="Debug"/>
+/// <see cref="Use"/>; engine code anywhere below reports through <see cref="Verbose(string, string)"/> and <see cref="Debug(string, string)"/>
 /// without carrying the sink through every signature. The sink flows with the async context, so work started by one
 /// cmdlet reports to that cmdlet only, even when backends and runners are shared across runspaces.
 /// </summary>

@@ -10,6 +10,8 @@ public interface IDiagnosticSink
     /// <summary>Whether messages at this level are wanted; lets callers skip building them.</summary>
     bool IsEnabled(DiagnosticLevel level);
 
+    /// <param name="level">How much detail the message carries.</param>
     /// <param name="source">The part of the engine that reports, e.g. "store", "agent", "docker", "registry".</param>
+    /// <param name="message">The message, printable and free of secrets.</param>
     void Write(DiagnosticLevel level, string source, string message);
 }
