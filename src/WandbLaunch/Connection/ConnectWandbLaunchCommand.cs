@@ -27,7 +27,7 @@ public sealed class ConnectWandbLaunchCommand : WandbLaunchCmdlet
     public string? Entity { get; set; }
 
     /// <inheritdoc />
-    protected override void EndProcessing()
+    private protected override void EndProcessingCore()
     {
         var path = Path is null ? Engine.Storage.LaunchDefaults.DatabasePath() : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
         var backend = RunOrTerminate(() =>

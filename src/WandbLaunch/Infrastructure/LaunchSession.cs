@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Management.Automation.Runspaces;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Infrastructure;
 
@@ -28,6 +29,16 @@ internal static class LaunchSession
     {
         var full = Path.GetFullPath(LaunchDefaults.ExpandHome(path));
         return LocalStores.GetOrAdd(full, p => new SqliteLaunchBackend(p));
+    }
+
+    /// <summary>Which backend a cmdlet uses and why, for -Verbose: the store or server, how it was chosen, the default entity.</summary>
+    public static string Describe(ILaunchBackend backend)
+    {
+        var chosenBy = Runspace.DefaultRunspace is { } runspace && Connected.TryGetValue(runspace.InstanceId, out var connected) && ReferenceEquals(connected, backend)
+            ? "chosen by Connect-WandbLaunch"
+            : string.IsNullOrEmpty(Environment.GetEnvironmentVariable(LaunchDefaults.DatabaseVariable)) ? "the default store" : $"from {LaunchDefaults.DatabaseVariable}";
+        var kind = backend is SqliteLaunchBackend ? "local store" : "server";
+        return $"{kind} {Printable.Quote(backend.Location)} ({chosenBy}), default entity {Printable.Quote(backend.DefaultEntity)}";
     }
 
     public static void Connect(ILaunchBackend backend)

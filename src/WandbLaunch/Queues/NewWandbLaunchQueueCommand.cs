@@ -54,7 +54,7 @@ public sealed class NewWandbLaunchQueueCommand : QueueCmdlet
     public QueueAccess Access { get; set; } = QueueAccess.Project;
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         TryRun(() =>
         {
