@@ -1,6 +1,8 @@
 using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Docker;
 using WandbLaunch.Engine.Registries;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Builders;
 
@@ -17,6 +19,15 @@ public static class BuilderFactory
     /// <param name="credentials">Registry credentials by registry host.</param>
     /// <param name="cancellationToken">Cancels the engine probe.</param>
     public static async Task<IImageBuilder> CreateAsync(BuilderSettings settings, EnvironmentSettings cloud, Func<string, string?> environment, Lazy<DockerEngine> engine,
+        Func<string, RegistryCredential?> credentials, CancellationToken cancellationToken)
+    {
+        var builder = await ChooseAsync(settings, cloud, environment, engine, credentials, cancellationToken).ConfigureAwait(false);
+        EngineLog.Verbose("build", () => $"builder {builder.Type}" + (settings.Type is null ? " (builder.type not set: docker when an engine answers, else noop)" : "") +
+            (settings.Destination is { } destination ? $", pushing to {Printable.Quote(destination)}" : ""));
+        return builder;
+    }
+
+    private static async Task<IImageBuilder> ChooseAsync(BuilderSettings settings, EnvironmentSettings cloud, Func<string, string?> environment, Lazy<DockerEngine> engine,
         Func<string, RegistryCredential?> credentials, CancellationToken cancellationToken)
     {
         switch (settings.Type)

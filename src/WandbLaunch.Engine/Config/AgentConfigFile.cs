@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Config;
 
@@ -23,8 +25,10 @@ public static class AgentConfigFile
                     $"The agent config file '{fullPath}' does not exist. Create it with New-WandbLaunchAgentConfig -Path '{fullPath}', or omit -Path to use {AgentConfigDefaults.Path()}.",
                     fullPath);
             }
+            EngineLog.Verbose("config", () => $"{Printable.Quote(fullPath)} does not exist: using an empty config");
             return StructuredText.Parse("", fullPath, "InvalidAgentConfigYaml");
         }
+        EngineLog.Verbose("config", () => $"reading {Printable.Quote(fullPath)}");
         return StructuredText.ParseFile(fullPath, "InvalidAgentConfigYaml");
     }
 
@@ -119,6 +123,7 @@ public static class AgentConfigFile
             var temp = fullPath + ".tmp-" + Environment.ProcessId;
             File.WriteAllText(temp, yaml);
             File.Move(temp, fullPath, overwrite: true);
+            EngineLog.Verbose("config", () => $"wrote {Printable.Quote(fullPath)}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -1,9 +1,13 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Registries;
 
@@ -58,11 +62,13 @@ public sealed partial class RegistryClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(Request(method, url, null), cancellationToken).ConfigureAwait(false);
+            response = await SendLoggedAsync(Request(method, url, null), cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.Unauthorized) return response;
             var challenge = response.Headers.WwwAuthenticate.FirstOrDefault();
             if (challenge is null) return response;
             AuthenticationHeaderValue? authorization;
+            EngineLog.Verbose(Source, () => $"{Printable.Escape(image.Registry)} asks for {Printable.Escape(challenge.Scheme)} authentication; " +
+                (credential is null ? "there are no credentials for it" : $"using the credentials of user {Printable.Quote(credential.Username)} (from {Printable.Escape(credential.Source)})"));
             if (challenge.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase))
             {
                 if (credential is null) return response;
@@ -79,12 +85,39 @@ public sealed partial class RegistryClient : IDisposable
                 return response;
             }
             response.Dispose();
-            return await _http.SendAsync(Request(method, url, authorization), cancellationToken).ConfigureAwait(false);
+            return await SendLoggedAsync(Request(method, url, authorization), cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException e)
         {
+            EngineLog.Verbose(Source, () => $"cannot reach {Printable.Escape(image.Registry)}: {Printable.Escape(e.Message)}");
             throw new LaunchException("RegistryUnreachable", LaunchErrorCategory.ResourceUnavailable,
                 $"Cannot reach the registry {image.Registry}: {e.Message}", image.Registry, e);
+        }
+    }
+
+    private const string Source = "registry";
+
+    /// <summary>
+    /// Sends one request, saying at Debug its method, URL, status and time. The Authorization header is never
+    /// shown; the URLs are the registry's own API paths and its token realm (service and scope), which carry no secret.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendLoggedAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (!EngineLog.IsEnabled(DiagnosticLevel.Debug)) return await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        var start = Stopwatch.GetTimestamp();
+        var what = $"{request.Method} {Printable.Escape(request.RequestUri?.ToString())}{(request.Headers.Authorization is { } auth ? $" (with {Printable.Escape(auth.Scheme)} authorization)" : "")}";
+        try
+        {
+            var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            EngineLog.Debug(Source, string.Create(CultureInfo.InvariantCulture,
+                $"{what}: {(int)response.StatusCode} {response.StatusCode} ({Stopwatch.GetElapsedTime(start).TotalMilliseconds:0} ms)"));
+            return response;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            EngineLog.Debug(Source, string.Create(CultureInfo.InvariantCulture,
+                $"{what}: failed after {Stopwatch.GetElapsedTime(start).TotalMilliseconds:0} ms: {Printable.Escape(e.Message)}"));
+            throw;
         }
     }
 
@@ -99,7 +132,7 @@ public sealed partial class RegistryClient : IDisposable
         if (parameters.TryGetValue("service", out var service)) query.Add("service=" + Uri.EscapeDataString(service));
         query.Add("scope=" + Uri.EscapeDataString(parameters.TryGetValue("scope", out var scope) ? scope : $"repository:{image.Repository}:{action}"));
         var url = realm + (realm.Contains('?') ? "&" : "?") + string.Join('&', query);
-        using var response = await _http.SendAsync(Request(HttpMethod.Get, url, credential is null ? null : Basic(credential)), cancellationToken).ConfigureAwait(false);
+        using var response = await SendLoggedAsync(Request(HttpMethod.Get, url, credential is null ? null : Basic(credential)), cancellationToken).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden) throw AuthFailed(image, credential);
         if (!response.IsSuccessStatusCode) return null;
         var json = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)) as JsonObject;

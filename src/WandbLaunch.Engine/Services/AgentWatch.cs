@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Services;
 
@@ -23,6 +25,7 @@ public sealed class AgentWatch(ILaunchBackend backend)
     {
         var current = agent;
         var clock = Stopwatch.StartNew();
+        EngineLog.Verbose("watch", () => $"waiting for agent {Printable.Quote(agent.Name)} ({Printable.Escape(agent.Id)}) to stop, at most {timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s");
         while (current.Status != AgentStatus.Killed && !current.Unresponsive && !cancellationToken.IsCancellationRequested)
         {
             if (clock.Elapsed > timeout)
@@ -30,10 +33,12 @@ public sealed class AgentWatch(ILaunchBackend backend)
                 throw new LaunchException("AgentStopTimeout", LaunchErrorCategory.OperationTimeout,
                     $"Agent {agent.Name} ({agent.Id}) did not stop within {timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} s.", agent.Id);
             }
-            await backend.WaitForChangeAsync(FallbackPoll, cancellationToken).ConfigureAwait(false);
+            await ChangeWait.ForChangeAsync(backend, FallbackPoll, cancellationToken).ConfigureAwait(false);
             if (cancellationToken.IsCancellationRequested) break;
             current = await backend.GetAgentAsync(agent.Id, cancellationToken).ConfigureAwait(false) ?? current;
+            EngineLog.Debug("watch", () => $"agent {Printable.Escape(current.Id)} is {current.Status}{(current.Unresponsive ? " (unresponsive)" : "")}");
         }
+        EngineLog.Verbose("watch", () => $"agent {Printable.Escape(current.Id)} is {current.Status}{(current.Unresponsive ? " (unresponsive: no heartbeat)" : "")}");
         return current;
     }
 }

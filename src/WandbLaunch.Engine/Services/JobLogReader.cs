@@ -1,7 +1,9 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Services;
 
@@ -33,11 +35,17 @@ public sealed class JobLogReader(ILaunchBackend backend)
         string? path;
         while ((path = JobLogPath.Trusted(current, backend.LogDirectory)) is null || !File.Exists(path))
         {
-            if (!follow || current.State.IsTerminal()) yield break;
-            await backend.WaitForChangeAsync(StartPoll, cancellationToken).ConfigureAwait(false);
+            if (!follow || current.State.IsTerminal())
+            {
+                EngineLog.Verbose(Source, () => $"job {Printable.Escape(job.Id)} has no log in {Printable.Quote(backend.LogDirectory)}");
+                yield break;
+            }
+            EngineLog.Debug(Source, () => $"job {Printable.Escape(job.Id)} is {current.State} and has no log yet: waiting for an agent to start it");
+            await ChangeWait.ForChangeAsync(backend, StartPoll, cancellationToken).ConfigureAwait(false);
             if (cancellationToken.IsCancellationRequested) yield break;
             current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? current;
         }
+        EngineLog.Verbose(Source, () => $"reading {Printable.Quote(path)}" + (tail is { } n ? $", last {n} line(s)" : "") + (follow ? ", following until the job ends" : ""));
         if (tail is { } count)
         {
             // Read from the end: a tail costs what it returns, however large the log.
@@ -82,12 +90,17 @@ public sealed class JobLogReader(ILaunchBackend backend)
                 if (WasRotated(path, stream))
                 {
                     // The log reached its size cap and was moved to <log>.1: follow the new one from its start.
+                    EngineLog.Verbose(Source, () => $"{Printable.Quote(path)} was rotated: following the new file");
                     reader.Dispose();
                     stream = OpenShared(path);
                     reader = new StreamReader(stream, Encoding.UTF8);
                     continue;
                 }
-                if (current.State.IsTerminal()) break;
+                if (current.State.IsTerminal())
+                {
+                    EngineLog.Verbose(Source, () => $"job {Printable.Escape(current.Id)} ended ({current.State}): the log is complete");
+                    break;
+                }
                 if (!await PauseAsync(FollowPoll, cancellationToken).ConfigureAwait(false)) break;
                 current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? current;
             }
@@ -98,6 +111,8 @@ public sealed class JobLogReader(ILaunchBackend backend)
             reader.Dispose();
         }
     }
+
+    private const string Source = "log";
 
     /// <summary>False when cancelled.</summary>
     private static async Task<bool> PauseAsync(TimeSpan delay, CancellationToken cancellationToken)

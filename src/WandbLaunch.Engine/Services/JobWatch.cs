@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Services;
 
@@ -26,12 +28,16 @@ public sealed class JobWatch(ILaunchBackend backend)
     {
         var waiting = jobIds.Distinct().ToList();
         var clock = Stopwatch.StartNew();
+        EngineLog.Verbose(Source, () => $"waiting for {Ids(jobIds)} to end (Finished, Failed or Stopped)" +
+            (any ? ", returning at the first" : "") + (timeout is { } t ? $", at most {FormatSeconds(t)} s" : ""));
         await PrimeAsync(cancellationToken).ConfigureAwait(false);
         while (waiting.Count > 0)
         {
             var jobs = await backend.GetJobsAsync(new JobQuery { Ids = waiting }, cancellationToken).ConfigureAwait(false);
+            if (EngineLog.IsEnabled(DiagnosticLevel.Debug)) EngineLog.Debug(Source, States(jobs));
             foreach (var job in jobs.Where(j => j.State.IsTerminal()))
             {
+                EngineLog.Verbose(Source, () => $"job {Printable.Escape(job.Id)} ended: {job.State}");
                 yield return new JobWaitResult(job.Id, job, null);
                 waiting.Remove(job.Id);
                 if (any) yield break;
@@ -40,9 +46,10 @@ public sealed class JobWatch(ILaunchBackend backend)
             if (waiting.Count == 0) yield break;
             var remaining = timeout is null ? FallbackPoll : timeout.Value - clock.Elapsed;
             if (remaining <= TimeSpan.Zero) break;
-            await backend.WaitForChangeAsync(remaining < FallbackPoll ? remaining : FallbackPoll, cancellationToken).ConfigureAwait(false);
+            await ChangeWait.ForChangeAsync(backend, remaining < FallbackPoll ? remaining : FallbackPoll, cancellationToken).ConfigureAwait(false);
             if (cancellationToken.IsCancellationRequested) yield break;
         }
+        if (waiting.Count > 0) EngineLog.Verbose(Source, () => $"gave up after {FormatSeconds(timeout!.Value)} s: {Ids(waiting)} still not ended");
         foreach (var id in waiting)
         {
             yield return new JobWaitResult(id, null, new LaunchException("JobWaitTimeout", LaunchErrorCategory.OperationTimeout,
@@ -56,16 +63,19 @@ public sealed class JobWatch(ILaunchBackend backend)
     /// </summary>
     public async Task<LaunchJob> UntilEndedAsync(LaunchJob job, CancellationToken cancellationToken)
     {
+        EngineLog.Verbose(Source, () => $"waiting for job {Printable.Escape(job.Id)} to end");
         await PrimeAsync(cancellationToken).ConfigureAwait(false);
         var current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? job;
         while (!current.State.IsTerminal() && !cancellationToken.IsCancellationRequested)
         {
-            await backend.WaitForChangeAsync(FallbackPoll, cancellationToken).ConfigureAwait(false);
+            await ChangeWait.ForChangeAsync(backend, FallbackPoll, cancellationToken).ConfigureAwait(false);
             if (cancellationToken.IsCancellationRequested) break;
             var read = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false);
             if (read is null) break;
             current = read;
+            EngineLog.Debug(Source, () => $"job {Printable.Escape(read.Id)} is {read.State}");
         }
+        EngineLog.Verbose(Source, () => $"job {Printable.Escape(current.Id)} is {current.State}");
         return current;
     }
 
@@ -74,6 +84,14 @@ public sealed class JobWatch(ILaunchBackend backend)
     /// change made between the two, so the wait is started (and ends at once) before anything is read.
     /// </summary>
     private Task PrimeAsync(CancellationToken cancellationToken) => backend.WaitForChangeAsync(TimeSpan.Zero, cancellationToken);
+
+    private const string Source = "watch";
+
+    private static string Ids(IReadOnlyCollection<string> ids) =>
+        (ids.Count == 1 ? "job " : "jobs ") + string.Join(", ", ids.Take(20).Select(Printable.Escape)) + (ids.Count > 20 ? $" and {ids.Count - 20} more" : "");
+
+    private static string States(IReadOnlyList<LaunchJob> jobs) =>
+        $"read {jobs.Count} job(s): " + string.Join(", ", jobs.Take(20).Select(j => $"{Printable.Escape(j.Id)} {j.State}")) + (jobs.Count > 20 ? ", …" : "");
 
     private static string FormatSeconds(TimeSpan span) =>
         span.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);

@@ -40,7 +40,7 @@ public sealed class GetWandbLaunchAgentConfigCommand : WandbLaunchCmdlet
     public int MaxJobs { get; set; }
 
     /// <inheritdoc />
-    protected override void EndProcessing()
+    private protected override void EndProcessingCore()
     {
         var path = Path is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
         var config = RunOrTerminate(() => Effective

@@ -17,7 +17,7 @@ public sealed class SetWandbLaunchAgentConfigCommand : AgentConfigCmdlet
     public SwitchParameter PassThru { get; set; }
 
     /// <inheritdoc />
-    protected override void EndProcessing()
+    private protected override void EndProcessingCore()
     {
         var path = ResolvedPath;
         var config = RunOrTerminate(() =>

@@ -32,7 +32,7 @@ public sealed class TestWandbLaunchAgentConfigCommand : WandbLaunchCmdlet
     public SwitchParameter Quiet { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         IReadOnlyList<ConfigIssue> issues;
         try

@@ -25,7 +25,7 @@ public sealed class GetWandbLaunchAgentCommand : Infrastructure.WandbLaunchCmdle
     public SwitchParameter IncludeStopped { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         TryRun(() =>
         {

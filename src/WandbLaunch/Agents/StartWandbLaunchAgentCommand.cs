@@ -66,7 +66,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     public SwitchParameter AsJob { get; set; }
 
     /// <inheritdoc />
-    protected override void EndProcessing()
+    private protected override void EndProcessingCore()
     {
         var backend = Backend;
         var (agent, options) = RunOrTerminate(() =>

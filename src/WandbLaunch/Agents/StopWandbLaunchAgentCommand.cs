@@ -49,7 +49,7 @@ public sealed class StopWandbLaunchAgentCommand : WandbLaunchCmdlet
     public SwitchParameter PassThru { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         IEnumerable<LaunchAgentInfo> targets;
         if (ParameterSetName == NameSet)

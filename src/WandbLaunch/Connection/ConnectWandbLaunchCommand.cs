@@ -32,7 +32,7 @@ public sealed class ConnectWandbLaunchCommand : WandbLaunchCmdlet
     public string? Entity { get; set; }
 
     /// <inheritdoc />
-    protected override void EndProcessing()
+    private protected override void EndProcessingCore()
     {
         var connection = Describe();
         var backend = RunOrTerminate(() => Await(LaunchSession.ConnectAsync(connection, StopToken)));

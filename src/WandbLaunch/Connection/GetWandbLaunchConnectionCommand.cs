@@ -11,7 +11,7 @@ namespace WandbLaunch.Connection;
 public sealed class GetWandbLaunchConnectionCommand : WandbLaunchCmdlet
 {
     /// <inheritdoc />
-    protected override void EndProcessing()
+    private protected override void EndProcessingCore()
     {
         // Reads the connection only: it neither opens nor creates the store.
         WriteObject(LaunchConnection.Of(LaunchSession.Connection, Backend));

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Management.Automation.Runspaces;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Infrastructure;
 
@@ -22,6 +23,16 @@ internal static class LaunchSession
             : LocalStoreConnection.Default();
 
     public static ILaunchBackend Current => LaunchBackends.For(Connection);
+
+    /// <summary>Which backend a cmdlet uses and why, for -Verbose: the store or server, how it was chosen, the default entity.</summary>
+    public static string Describe(ILaunchBackend backend)
+    {
+        var chosenBy = Runspace.DefaultRunspace is { } runspace && Connected.ContainsKey(runspace.InstanceId)
+            ? "chosen by Connect-WandbLaunch"
+            : string.IsNullOrEmpty(Environment.GetEnvironmentVariable(LaunchDefaults.DatabaseVariable)) ? "the default store" : $"from {LaunchDefaults.DatabaseVariable}";
+        var kind = backend is SqliteLaunchBackend ? "local store" : "server";
+        return $"{kind} {Printable.Quote(backend.Location)} ({chosenBy}), default entity {Printable.Quote(backend.DefaultEntity)}";
+    }
 
     /// <summary>Opens and checks the backend for <paramref name="connection"/>, then binds this session to it.</summary>
     public static async Task<ILaunchBackend> ConnectAsync(BackendConnection connection, CancellationToken cancellationToken)

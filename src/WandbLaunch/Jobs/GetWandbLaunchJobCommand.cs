@@ -53,7 +53,7 @@ public sealed class GetWandbLaunchJobCommand : WandbLaunchCmdlet
     public int Newest { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         TryRun(() =>
         {

@@ -30,7 +30,7 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
     public SwitchParameter Raw { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         foreach (var job in FindJobs()) Read(job);
     }

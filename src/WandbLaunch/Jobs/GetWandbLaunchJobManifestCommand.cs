@@ -16,7 +16,7 @@ public sealed class GetWandbLaunchJobManifestCommand : LaunchSpecCmdlet
     public string? ConfigPath { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         TryRun(() =>
         {

@@ -10,7 +10,7 @@ namespace WandbLaunch.Jobs;
 public sealed class RemoveWandbLaunchJobCommand : JobCmdlet
 {
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         foreach (var job in FindJobs())
         {

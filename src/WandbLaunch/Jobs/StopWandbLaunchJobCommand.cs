@@ -20,7 +20,7 @@ public sealed class StopWandbLaunchJobCommand : JobCmdlet
     public SwitchParameter Wait { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         foreach (var job in FindJobs())
         {

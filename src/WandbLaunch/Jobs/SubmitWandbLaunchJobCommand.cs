@@ -12,7 +12,7 @@ namespace WandbLaunch.Jobs;
 public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
 {
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         TryRun(() =>
         {

@@ -24,13 +24,13 @@ public sealed class WaitWandbLaunchJobCommand : JobCmdlet
     public SwitchParameter Any { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         foreach (var job in FindJobs()) if (!_ids.Contains(job.Id)) _ids.Add(job.Id);
     }
 
     /// <inheritdoc />
-    protected override void EndProcessing()
+    private protected override void EndProcessingCore()
     {
         var timeout = Timeout < 0 ? (TimeSpan?)null : TimeSpan.FromSeconds(Timeout);
         foreach (var result in Each(new JobWatch(Backend).WaitAsync(_ids, timeout, Any, StopToken)))

@@ -18,7 +18,7 @@ public sealed class GetWandbLaunchQueueCommand : QueueCmdlet
     public string[]? Name { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         TryRun(() => WriteObject(FindQueues(Name), enumerateCollection: true));
     }

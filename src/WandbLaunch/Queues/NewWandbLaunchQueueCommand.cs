@@ -58,7 +58,7 @@ public sealed class NewWandbLaunchQueueCommand : QueueCmdlet
     private int _access = (int)QueueAccess.Project;
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         TryRun(() =>
         {

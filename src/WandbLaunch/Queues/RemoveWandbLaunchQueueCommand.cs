@@ -22,7 +22,7 @@ public sealed class RemoveWandbLaunchQueueCommand : QueueCmdlet
     public SwitchParameter Force { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         IEnumerable<LaunchQueue> queues = [];
         if (!TryRun(() => queues = FindQueues(Name).ToList())) return;

@@ -57,7 +57,7 @@ public sealed class SetWandbLaunchQueueCommand : QueueCmdlet
     public SwitchParameter PassThru { get; set; }
 
     /// <inheritdoc />
-    protected override void ProcessRecord()
+    private protected override void ProcessRecordCore()
     {
         var update = RunOrTerminate(() => new QueueUpdate
         {

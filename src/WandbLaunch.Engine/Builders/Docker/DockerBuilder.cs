@@ -2,12 +2,14 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Docker;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Registries;
 using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Builders.Docker;
 
@@ -40,12 +42,16 @@ public sealed partial class DockerBuilder : IImageBuilder
         var destination = request.Settings.Destination;
         var image = ImageReference.Parse(ImageName(request.Job, code, destination, tag));
         log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
+        EngineLog.Verbose(Source, () => $"image {Printable.Quote(image.ToString())} from context {Printable.Quote(plan.ContextDirectory)} (Dockerfile: {Printable.Escape(plan.DockerfileOrigin)}), Docker engine {Printable.Escape(_engine.Endpoint.ToString())}" +
+            (destination is null ? ", not pushed (no builder.destination)" : ""));
 
         RegistryCredential? credential = null;
         using var registry = new RegistryClient();
         if (destination is not null)
         {
             credential = _credentials(image.Registry);
+            EngineLog.Verbose(Source, () => $"registry {Printable.Escape(image.Registry)}: " +
+                (credential is null ? "no credentials found (Docker config file, -RegistryCredential)" : $"credentials of user {Printable.Quote(credential.Username)} from {Printable.Escape(credential.Source)}"));
             await Checked(() => registry.CheckLoginAsync(image, credential, cancellationToken)).ConfigureAwait(false);
         }
 
@@ -63,11 +69,13 @@ public sealed partial class DockerBuilder : IImageBuilder
         if (destination is not null && await Checked(() => registry.ManifestExistsAsync(image, credential, cancellationToken)).ConfigureAwait(false))
         {
             log.Agent($"{image} is already in {image.Registry}: build skipped");
+            EngineLog.Verbose(Source, () => $"{Printable.Quote(image.ToString())} is already in {Printable.Escape(image.Registry)}: build and push skipped");
             return image.ToString();
         }
         if (local)
         {
             log.Agent($"{image} already exists locally: build skipped");
+            EngineLog.Verbose(Source, () => $"{Printable.Quote(image.ToString())} already exists in the Docker engine: build skipped");
         }
         else
         {
@@ -132,6 +140,7 @@ public sealed partial class DockerBuilder : IImageBuilder
                     if (line.StartsWith("Step ", StringComparison.Ordinal))
                     {
                         steps.Add(line.Trim());
+                        EngineLog.Debug(Source, () => Printable.Escape(line.Trim()));
                         request.Progress?.Invoke($"Building {image}", line.Trim(), StepPercent(line));
                     }
                 }
@@ -150,6 +159,7 @@ public sealed partial class DockerBuilder : IImageBuilder
             Labels = new Dictionary<string, string> { ["wandb.ai/created-by"] = "wandblaunch" },
         };
         log.Agent($"building {image} from {plan.ContextDirectory}");
+        EngineLog.Verbose(Source, () => $"building {Printable.Quote(image.ToString())}" + (request.Settings.Platform is { } platform ? $" for {Printable.Escape(platform)}" : ""));
         using var archive = ContextArchive.Create(plan);
         try
         {
@@ -216,10 +226,13 @@ public sealed partial class DockerBuilder : IImageBuilder
             }
             else if (message.Status is { Length: > 0 } status && message.Progress is null)
             {
+                EngineLog.Debug(Source, () => "push: " + Printable.Escape((message.ID is { Length: > 0 } layer ? layer + ": " : "") + status));
                 log.Agent($"push: {(message.ID is { Length: > 0 } layer ? layer + ": " : "")}{status}");
             }
         });
         log.Agent($"pushing {image}");
+        EngineLog.Verbose(Source, () => $"pushing to registry {Printable.Escape(image.Registry)}, repository {Printable.Quote(image.Repository)}, tag {Printable.Quote(image.Tag)}" +
+            (credential is null ? " without credentials" : $" as {Printable.Quote(credential.Username)}"));
         var auth = new AuthConfig { ServerAddress = image.Registry, Username = credential?.Username, Password = credential?.Password };
         try
         {
@@ -227,13 +240,16 @@ public sealed partial class DockerBuilder : IImageBuilder
         }
         catch (DockerApiException e)
         {
+            EngineLog.Verbose(Source, () => $"the Docker engine refused the push of {Printable.Quote(image.ToString())}: {(int)e.StatusCode} {Printable.Escape(e.ResponseBody.Trim())}");
             throw new JobFailedException(FailureStage.Build, $"Pushing {image} failed: {e.ResponseBody.Trim()}", e);
         }
         if (error is not null)
         {
+            EngineLog.Verbose(Source, () => $"pushing {Printable.Quote(image.ToString())} to {Printable.Escape(image.Registry)} failed: {Printable.Escape(error.Trim())}");
             throw new JobFailedException(FailureStage.Build, $"Pushing {image} to {image.Registry} failed: {error.Trim()}");
         }
         request.Progress?.Invoke($"Pushing {image}", "done", 100);
+        EngineLog.Verbose(Source, () => $"pushed {Printable.Quote(image.ToString())}");
     }
 
     private static async Task<T> Checked<T>(Func<Task<T>> call)
@@ -253,6 +269,8 @@ public sealed partial class DockerBuilder : IImageBuilder
         await call().ConfigureAwait(false);
         return 0;
     });
+
+    private const string Source = "docker";
 
     /// <summary>Reports synchronously: the default Progress&lt;T&gt; posts to the thread pool and can reorder messages.</summary>
     private sealed class Progress(Action<JSONMessage> report) : IProgress<JSONMessage>

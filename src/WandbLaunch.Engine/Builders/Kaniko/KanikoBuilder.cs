@@ -5,6 +5,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
@@ -12,6 +13,7 @@ using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Registries;
 using WandbLaunch.Engine.Runners.Kubernetes;
 using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Builders.Kaniko;
 
@@ -29,6 +31,8 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// </summary>
 public sealed class KanikoBuilder : IImageBuilder
 {
+    private const string Source = "kaniko";
+
     private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(30);
 
     private readonly EnvironmentSettings _cloud;
@@ -60,12 +64,14 @@ public sealed class KanikoBuilder : IImageBuilder
         var tag = ContextArchive.Tag(plan);
         var image = ImageReference.Parse($"{destination}:{tag}");
         log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
+        EngineLog.Verbose(Source, () => $"image {Printable.Quote(image.ToString())} from context {Printable.Quote(plan.ContextDirectory)} (Dockerfile: {Printable.Escape(plan.DockerfileOrigin)})");
 
         using (await _building.EnterAsync(image.ToString(), cancellationToken).ConfigureAwait(false))
         {
             if (await ExistsAsync(image, log, cancellationToken).ConfigureAwait(false))
             {
                 log.Agent($"{image} is already in {image.Registry}: build skipped");
+                EngineLog.Verbose(Source, () => $"{Printable.Quote(image.ToString())} is already in {Printable.Escape(image.Registry)}: build skipped");
                 return image.ToString();
             }
             try
@@ -160,6 +166,7 @@ public sealed class KanikoBuilder : IImageBuilder
         using (var archive = Compress(plan))
         {
             log.Agent($"uploading the build context ({archive.Length / 1024.0:0.#} KiB) to {context.Uri}");
+            EngineLog.Verbose(Source, () => $"uploading the build context ({archive.Length} bytes) to {Printable.Quote(context.Uri.Split('?')[0]) /* a SAS token would be in the query */}");
             progress?.Invoke(activity, $"uploading the build context to {context.Uri}", 0);
             await context.UploadAsync(archive, (sent, total) =>
                 progress?.Invoke(activity, $"uploading the build context: {sent / 1024} of {Math.Max(total, 0) / 1024} KiB", total > 0 ? (int)Math.Min(10, sent * 10 / total) : -1),
@@ -172,6 +179,7 @@ public sealed class KanikoBuilder : IImageBuilder
         {
             dockerConfig = await CreateDockerConfigAsync(access, request.Settings, workload, job.RunId, log, cancellationToken).ConfigureAwait(false);
             log.Agent($"creating {workload} on {access.Describe()} to build {image}");
+            EngineLog.Verbose(Source, () => $"creating {Printable.Escape(workload.ToString())} on {Printable.Escape(access.Describe())} to build and push {Printable.Quote(image.ToString())}");
             progress?.Invoke(activity, $"creating {workload}", 10);
             var uid = await CreateJobAsync(access, workload, manifest, job.RunId, log, cancellationToken).ConfigureAwait(false);
             created = true;
@@ -195,6 +203,7 @@ public sealed class KanikoBuilder : IImageBuilder
             {
                 case LaunchJobState.Finished:
                     log.Agent($"kaniko built and pushed {image}");
+                    EngineLog.Verbose(Source, () => $"built and pushed {Printable.Quote(image.ToString())}");
                     progress?.Invoke(activity, "done", 100);
                     return;
                 case LaunchJobState.Preempted:
@@ -316,6 +325,7 @@ public sealed class KanikoBuilder : IImageBuilder
                         $"A Job named {workload.Name} already exists in namespace {workload.Namespace} and is not the build of run {runId}; delete it, or set another builder.build-job-name.");
                 }
                 log.Agent($"{workload} of an earlier attempt of this run exists; deleting it and waiting for its name to be free");
+                EngineLog.Verbose(Source, () => $"retrying: {Printable.Escape(workload.ToString())} of an earlier attempt of this run exists (409 Conflict); deleting it first");
                 await workload.ReleaseNameAsync(access, alreadyDeleting: false, FailureStage.Build, cancellationToken).ConfigureAwait(false);
             }
             catch (HttpOperationException e)

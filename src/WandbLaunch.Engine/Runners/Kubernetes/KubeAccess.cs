@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -8,8 +10,10 @@ using k8s.Authentication;
 using k8s.Autorest;
 using k8s.Exceptions;
 using k8s.KubeConfigModels;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -312,15 +316,48 @@ public sealed class KubeAccess : IDisposable
 
     private async Task<T> CallAsync<T>(IKubernetes client, string verb, string resource, string? @namespace, Func<IKubernetes, Task<T>> call)
     {
+        var start = EngineLog.IsEnabled(DiagnosticLevel.Verbose) || EngineLog.IsEnabled(DiagnosticLevel.Debug) ? Stopwatch.GetTimestamp() : 0;
         try
         {
-            return await call(client).ConfigureAwait(false);
+            var result = await call(client).ConfigureAwait(false);
+            if (start != 0) ReportCall(verb, resource, @namespace, start, null);
+            return result;
+        }
+        catch (Exception e) when (start != 0 && ReportCall(verb, resource, @namespace, start, e))
+        {
+            throw; // unreachable: ReportCall returns false, so the filter only reports
         }
         catch (Exception e) when (Translate(e, verb, resource, @namespace) is { } translated)
         {
             throw translated;
         }
     }
+
+    /// <summary>
+    /// Says at Debug which request was made and how it went, and at Verbose which failed (the caller may retry it).
+    /// Only the verb, resource, namespace, HTTP status and the exception's message are shown: never a header.
+    /// Returns false, so it can run in an exception filter.
+    /// </summary>
+    private bool ReportCall(string verb, string resource, string? @namespace, long start, Exception? failure)
+    {
+        var what = $"{Printable.Escape(verb)} {Printable.Escape(resource)}{(@namespace is null ? "" : $" in namespace {Printable.Quote(@namespace)}")} on {Printable.Escape(Server)}";
+        var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
+        if (failure is null)
+        {
+            EngineLog.Debug(KubeSource, () => $"{what}: ok ({ms} ms)");
+            return false;
+        }
+        if (failure is OperationCanceledException && failure is not TaskCanceledException { InnerException: TimeoutException })
+        {
+            EngineLog.Debug(KubeSource, () => $"{what}: cancelled ({ms} ms)");
+            return false;
+        }
+        var why = failure is HttpOperationException http ? $"{(int)http.Response.StatusCode} {http.Response.StatusCode}: {StatusMessage(http)}" : Innermost(failure).Message;
+        EngineLog.Verbose(KubeSource, () => $"{what} failed after {ms} ms: {Printable.Escape(why)}");
+        return false;
+    }
+
+    private const string KubeSource = "kube";
 
     public Task CallAsync(string verb, string resource, string? @namespace, Func<IKubernetes, Task> call) =>
         CallAsync(verb, resource, @namespace, async client =>

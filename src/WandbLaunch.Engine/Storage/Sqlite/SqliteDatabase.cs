@@ -90,6 +90,7 @@ internal sealed class SqliteDatabase : IDisposable
     /// </summary>
     public static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? tx, string sql)
     {
+        StoreDiagnostics.Statement(sql);
         var cache = Statements.GetOrCreateValue(connection);
         if (!cache.TryGetValue(sql, out var cmd))
         {
@@ -174,7 +175,8 @@ internal sealed class SqliteDatabase : IDisposable
             using var connection = OpenRaw();
             try
             {
-                Migrate(connection);
+                var (from, to) = Migrate(connection);
+                StoreDiagnostics.Opened(Path, from, to);
             }
             catch (SqliteException e)
             {
@@ -202,7 +204,8 @@ internal sealed class SqliteDatabase : IDisposable
         string.Equals(System.IO.Path.GetFullPath(directory),
             System.IO.Path.GetFullPath(System.IO.Path.Combine(LaunchDefaults.Home(), ".config", "wandb", "launch")), StringComparison.Ordinal);
 
-    private void Migrate(SqliteConnection connection)
+    /// <summary>Brings the schema up to date; returns the version found and the version now.</summary>
+    private (long From, long To) Migrate(SqliteConnection connection)
     {
         // Reading the header first: on a file that is not a database this fails before anything is written.
         // One read transaction, so that the three values come from one state of the file: read one by one, another
@@ -213,7 +216,7 @@ internal sealed class SqliteDatabase : IDisposable
             (appId, version, tables) = ReadHeader(connection);
             read.Commit();
         }
-        if (version == SqliteSchema.Version && appId == SqliteSchema.ApplicationId) return;
+        if (version == SqliteSchema.Version && appId == SqliteSchema.ApplicationId) return (version, version);
         CheckOwnership(appId, version, tables);
 
         Exec(connection, "PRAGMA journal_mode = WAL;");
@@ -226,6 +229,7 @@ internal sealed class SqliteDatabase : IDisposable
         }
         Exec(connection, $"PRAGMA application_id = {SqliteSchema.ApplicationId}; PRAGMA user_version = {SqliteSchema.Version};", tx);
         tx.Commit();
+        return (version, SqliteSchema.Version);
     }
 
     private void CheckOwnership(long appId, long version, long tables)

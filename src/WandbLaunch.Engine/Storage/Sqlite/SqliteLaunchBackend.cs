@@ -1,8 +1,11 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Storage.Sqlite;
 
@@ -40,6 +43,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     public void EnsureOpen()
     {
         using var _ = _db.Rent();
+        EngineLog.Verbose("store", () => $"local store {Printable.Quote(_db.Path)} is open");
     }
 
     private const string QueueDefinitionColumns =
@@ -224,19 +228,22 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         SqliteDatabase.Command(connection, tx, sql);
 
     /// <summary>Runs <paramref name="work"/> in one IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlocks).</summary>
-    private T Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work)
+    private T Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work, [CallerMemberName] string operation = "")
     {
         cancellationToken.ThrowIfCancellationRequested();
+        var start = StoreDiagnostics.Start();
         using var lease = _db.Rent();
         SqliteTransaction? tx = null;
         try
         {
             var connection = lease.Connection;
             tx = connection.BeginTransaction(deferred: false);
+            if (start != 0) StoreDiagnostics.LockTaken(_db.Path, start);
             var result = work(connection, tx);
             var otherCommitPending = _changes.BeforeLocalCommit();
             tx.Commit();
             _changes.AfterLocalCommit(otherCommitPending);
+            if (start != 0) StoreDiagnostics.Done("write", operation, start);
             return result;
         }
         catch (SqliteException e)
@@ -265,12 +272,15 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         }
     }
 
-    private T Read<T>(Func<SqliteConnection, T> work)
+    private T Read<T>(Func<SqliteConnection, T> work, [CallerMemberName] string operation = "")
     {
+        var start = StoreDiagnostics.Start();
         using var lease = _db.Rent();
         try
         {
-            return work(lease.Connection);
+            var result = work(lease.Connection);
+            if (start != 0) StoreDiagnostics.Done("read", operation, start);
+            return result;
         }
         catch (SqliteException e)
         {
