@@ -12,7 +12,8 @@ namespace WandbLaunch.Loader;
 /// of one of those libraries into the session cannot break WandbLaunch, and WandbLaunch cannot break it. Assemblies
 /// that are not in <c>bin/lib</c> (PowerShell itself, the .NET framework) resolve from the default context as usual.
 /// An assembly the cmdlets and the engine both use (System.Text.Json: they exchange its types) must be one copy: the
-/// platform's, when it is at least the version asked for, else bin/lib's for both (see <see cref="Load"/>).
+/// platform's, when it is at least the version asked for, else bin/lib's for both (see <see cref="Load"/>); so must
+/// the framework assemblies (System.*, Microsoft.Bcl.*) the platform has at the version asked for.
 /// </summary>
 public sealed class LoadContext : AssemblyLoadContext
 {
@@ -70,9 +71,15 @@ public sealed class LoadContext : AssemblyLoadContext
         if (name is null) return null;
         var path = Path.Combine(_libDirectory, name + ".dll");
         if (!File.Exists(path)) return null;
-        if (_cmdletReferences.Contains(name) && PlatformHas(assemblyName)) return null;
+        if ((_cmdletReferences.Contains(name) || IsFrameworkFamily(name)) && PlatformHas(assemblyName)) return null;
         return LoadFromAssemblyPath(path);
     }
+
+    // A framework assembly that a shared one depends on must be the platform's too: System.Text.Json from the platform
+    // calls System.Text.Encodings.Web with the platform's types, so bin/lib's copy of that in this context breaks it
+    // (MissingMethodException). Third-party libraries (YamlDotNet, Newtonsoft.Json, ...) stay private.
+    private static bool IsFrameworkFamily(string name) =>
+        name.StartsWith("System.", StringComparison.OrdinalIgnoreCase) || name.StartsWith("Microsoft.Bcl.", StringComparison.OrdinalIgnoreCase);
 
     private bool PlatformHas(AssemblyName assemblyName)
     {

@@ -8,6 +8,10 @@ param(
     [Parameter(Mandatory)] [string] $SummaryPath
 )
 $ErrorActionPreference = 'Stop'
+# Plain text in this pwsh and every pwsh a test starts (agents): an ANSI escape in a failure message is not valid in
+# the NUnit XML report, and Pester fails to write the report, losing every count.
+$env:NO_COLOR = '1'
+$PSStyle.OutputRendering = 'PlainText'
 Import-Module $PesterPath -Force
 
 $files = Get-ChildItem $PSScriptRoot -Filter '*.Tests.ps1' |

@@ -46,7 +46,8 @@ public sealed class LaunchAgent
     /// <summary>Checks everything the agent needs before it registers: queues exist and have a runner.</summary>
     public async Task<IReadOnlyList<LaunchQueue>> ResolveQueuesAsync(CancellationToken cancellationToken)
     {
-        using var _ = EngineLog.Use(_agent.Diagnostics);
+        // No EngineLog.Use here: called by the starting cmdlet (before -WhatIf's answer), its reads report to that
+        // cmdlet; called from RunAsync, they report to the agent's own stream.
         var config = Options.Config;
         if (config.Queues.Count == 0)
         {
