@@ -195,8 +195,17 @@ internal static class StandInSchema
         schema.RegisterType(new JsonStringScalar());
         schema.RegisterType(new DateTimeScalar());
         schema.Initialize();
+        foreach (var type in schema.AllTypes.OfType<IObjectGraphType>().Where(t => !t.Name.StartsWith("__", StringComparison.Ordinal)))
+        {
+            foreach (var field in type.Fields.Where(f => f.Resolver is null or NameFieldResolver))
+                field.Resolver = DictionaryField;
+        }
         return schema;
     }
+
+    /// <summary>A field without a resolver of its own reads its parent's dictionary.</summary>
+    private static readonly IFieldResolver DictionaryField = new FuncFieldResolver<object?>(ctx =>
+        ctx.Source is IDictionary<string, object?> d && d.TryGetValue(ctx.FieldDefinition.Name, out var value) ? value : null);
 
     private static object Parent(IResolveFieldContext ctx) => ((IDictionary<string, object?>)ctx.Source!)[Record]!;
 

@@ -26,6 +26,7 @@ public sealed partial class WandbStandIn : IDisposable
     private readonly GraphQLSerializer _serializer = new();
     private readonly ConcurrentQueue<GraphQLCall> _calls = new();
     private readonly CancellationTokenSource _disposed = new();
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private long _clockOffsetTicks;
     private long _leaseTimeoutTicks = TimeSpan.FromSeconds(60).Ticks;
 
@@ -166,7 +167,7 @@ public sealed partial class WandbStandIn : IDisposable
         }
         var (documentName, fields) = Describe(query);
         operationName ??= documentName;
-        var variablesJson = Redact(variables?.ToJsonString() ?? "{}");
+        var variablesJson = Redact(variables?.ToJsonString(Relaxed) ?? "{}");
 
         var fault = Faults.Take(operationName, fields);
         switch (fault)
@@ -248,7 +249,7 @@ public sealed partial class WandbStandIn : IDisposable
             rendered["data"] = full?["data"]?.DeepClone();
         }
         if (errors.Count > 0) rendered["errors"] = errors;
-        return (status, rendered.ToJsonString());
+        return (status, rendered.ToJsonString(Relaxed));
     }
 
     [GeneratedRegex("'([_A-Za-z$][_0-9A-Za-z.\\[\\]!$]*)'")]
@@ -303,7 +304,7 @@ public sealed partial class WandbStandIn : IDisposable
     }
 
     private static string ErrorBody(string message) =>
-        new JsonObject { ["errors"] = new JsonArray(new JsonObject { ["message"] = message }) }.ToJsonString();
+        new JsonObject { ["errors"] = new JsonArray(new JsonObject { ["message"] = message }) }.ToJsonString(Relaxed);
 
     public void Dispose()
     {
