@@ -45,12 +45,15 @@ public sealed class FaultTests
     }
 
     [Fact]
-    public async Task Down_resets_connections_until_the_server_is_back()
+    public async Task Down_refuses_connections_until_the_server_is_back_with_its_state()
     {
         using var f = new Fixture();
+        await f.CreateQueueAsync("q");
+        await f.PushAsync("q", new { entity = "alice" });
         f.Server.Faults.Down(true);
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => f.Alice.PostAsync(SdkOperations.Viewer));
         f.Server.Faults.Down(false);
         Assert.Equal(200, (await f.Alice.PostAsync(SdkOperations.Viewer)).Status);
+        Assert.NotNull(await f.PopAsync("q"));
     }
 }

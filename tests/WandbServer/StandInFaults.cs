@@ -8,7 +8,10 @@ public sealed class StandInFaults
 {
     private readonly object _gate = new();
     private readonly List<Fault> _pending = [];
+    private readonly Action<bool> _setDown;
     private volatile bool _down;
+
+    internal StandInFaults(Action<bool> setDown) => _setDown = setDown;
 
     internal abstract record Fault(string? Operation)
     {
@@ -32,8 +35,17 @@ public sealed class StandInFaults
     /// <summary>The next matching request gets 200 with a truncated JSON body.</summary>
     public void MalformedNext(string? operation = null) => Add(new Malformed(operation));
 
-    /// <summary>While down, every connection is reset without an answer (a server restart); false brings it back.</summary>
-    public void Down(bool down) => _down = down;
+    /// <summary>Down: the server stops listening, so connections are refused (a server restart); false brings it
+    /// back on the same port with its state intact.</summary>
+    public void Down(bool down)
+    {
+        lock (_gate)
+        {
+            if (_down == down) return;
+            _down = down;
+            _setDown(down);
+        }
+    }
 
     public bool IsDown => _down;
 
@@ -41,7 +53,7 @@ public sealed class StandInFaults
     public void Clear()
     {
         lock (_gate) _pending.Clear();
-        _down = false;
+        Down(false);
     }
 
     private void Add(Fault fault)

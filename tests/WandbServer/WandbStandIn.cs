@@ -19,7 +19,7 @@ namespace WandbLaunch.Tests.WandbServer;
 /// </summary>
 public sealed partial class WandbStandIn : IDisposable
 {
-    private readonly LoopbackHttpListener _http;
+    private LoopbackHttpListener? _http;
     private readonly StandInState _state;
     private readonly ISchema _schema;
     private readonly DocumentExecuter _executer = new();
@@ -34,13 +34,27 @@ public sealed partial class WandbStandIn : IDisposable
     {
         _state = new StandInState(() => Now, () => LeaseTimeout);
         _http = new LoopbackHttpListener(ServeAsync);
+        Url = _http.Url;
+        Faults = new StandInFaults(SetDown);
         _schema = StandInSchema.Build(_state, token => new Uri(Url, $"/files/{token}").ToString());
     }
 
     /// <summary>http://127.0.0.1:&lt;port&gt;; GraphQL at POST /graphql.</summary>
-    public Uri Url => _http.Url;
+    public Uri Url { get; }
 
-    public StandInFaults Faults { get; } = new();
+    public StandInFaults Faults { get; }
+
+    private void SetDown(bool down)
+    {
+        if (down)
+        {
+            Interlocked.Exchange(ref _http, null)?.Dispose();
+        }
+        else
+        {
+            _http = new LoopbackHttpListener(ServeAsync, Url.Port);
+        }
+    }
 
     /// <summary>How long a popped (LEASED) item may stay un-acked before the server makes it PENDING again
     /// (the W&B agent's notes put W&B's at about a minute; 60 s unless set).</summary>
@@ -107,11 +121,6 @@ public sealed partial class WandbStandIn : IDisposable
     {
         try
         {
-            if (Faults.IsDown)
-            {
-                context.Response.Abort();
-                return;
-            }
             var body = await ReadAsync(context.Request).ConfigureAwait(false);
             var path = (context.Request.RawUrl ?? "/").Split('?')[0];
             Answer answer;
@@ -309,7 +318,7 @@ public sealed partial class WandbStandIn : IDisposable
     public void Dispose()
     {
         _disposed.Cancel();
-        _http.Dispose();
+        Interlocked.Exchange(ref _http, null)?.Dispose();
         _disposed.Dispose();
     }
 }
