@@ -10,7 +10,8 @@ namespace WandbLaunch.Tests.WandbServer;
 /// <summary>
 /// The GraphQL schema (the embedded wandb-schema.graphql) with resolvers over <see cref="StandInState"/>. Objects are
 /// handed to GraphQL.NET as dictionaries keyed by field name; fields with arguments have resolvers of their own,
-/// which find their parent's record under <see cref="Record"/>.
+/// which find their parent's record under <see cref="Record"/>. Each resolver runs under the state's lock, so what it
+/// reads and writes is one consistent step.
 /// </summary>
 internal static class StandInSchema
 {
@@ -29,7 +30,7 @@ internal static class StandInSchema
         {
             void On(string type, string field, Func<IResolveFieldContext, Account, object?> resolve) =>
                 builder.Types.For(type).FieldFor(field).Resolver =
-                    new FuncFieldResolver<object?>(ctx => resolve(ctx, (Account)ctx.UserContext[CallerKey]!));
+                    new FuncFieldResolver<object?>(ctx => state.Locked(() => resolve(ctx, (Account)ctx.UserContext[CallerKey]!)));
 
             // ---- queries ----
             On("Query", "viewer", (_, caller) =>

@@ -174,7 +174,8 @@ public sealed partial class WandbStandIn : IDisposable
         {
             parseError = e.Message;
         }
-        var (documentName, fields) = Describe(query);
+        var requestedOperation = operationName;
+        var (documentName, fields) = Describe(query, requestedOperation);
         operationName ??= documentName;
         var variablesJson = Redact(variables?.ToJsonString(Relaxed) ?? "{}");
 
@@ -215,7 +216,7 @@ public sealed partial class WandbStandIn : IDisposable
         {
             options.Schema = _schema;
             options.Query = query!;
-            options.OperationName = operationName == documentName ? null : operationName;
+            options.OperationName = requestedOperation;
             options.Variables = variables is null ? Inputs.Empty : _serializer.Deserialize<Inputs>(variables.ToJsonString());
             options.UserContext = new Dictionary<string, object?> { [StandInSchema.CallerKey] = caller };
             options.CancellationToken = _disposed.Token;
@@ -267,13 +268,15 @@ public sealed partial class WandbStandIn : IDisposable
     /// <summary>GraphQL.NET quotes names with ' where W&B's server (and the SDK's checks of its messages) use ".</summary>
     private static string QuoteNames(string message) => QuotedName().Replace(message, "\"$1\"");
 
-    private static (string? Name, IReadOnlyList<string> Fields) Describe(string? query)
+    /// <summary>The name and root fields of the operation a request runs (for the call record and fault matching).</summary>
+    private static (string? Name, IReadOnlyList<string> Fields) Describe(string? query, string? requested)
     {
         if (query is null) return (null, []);
         try
         {
             var document = GraphQLParser.Parser.Parse(query);
-            var operation = document.Definitions.OfType<GraphQLOperationDefinition>().FirstOrDefault();
+            var operation = document.Definitions.OfType<GraphQLOperationDefinition>()
+                .FirstOrDefault(o => requested is null || (o.Name is not null && (string)o.Name.Value == requested));
             if (operation is null) return (null, []);
             var fields = operation.SelectionSet.Selections.OfType<GraphQLField>().Select(f => (string)f.Name.Value).ToList();
             return (operation.Name is null ? null : (string)operation.Name.Value, fields);
