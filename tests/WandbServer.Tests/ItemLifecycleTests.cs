@@ -25,6 +25,20 @@ public sealed class ItemLifecycleTests
     }
 
     [Fact]
+    public async Task Concurrent_pops_never_hand_one_item_to_two_agents()
+    {
+        using var f = new Fixture();
+        await f.CreateQueueAsync("q");
+        var pushed = new HashSet<string>();
+        for (var i = 0; i < 20; i++) pushed.Add(await f.PushAsync("q", new { entity = "alice" }));
+        var pops = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(() => f.PopAsync("q"))));
+        var popped = pops.Where(p => p is not null).Select(p => p!["runQueueItemId"]!.GetValue<string>()).ToList();
+        Assert.Equal(20, popped.Count);
+        Assert.Equal(pushed, popped.ToHashSet());
+        Assert.All(f.Server.Items("alice", "q"), i => Assert.Equal("LEASED", i.State));
+    }
+
+    [Fact]
     public async Task A_lease_not_acked_in_time_returns_the_item_to_pending()
     {
         using var f = new Fixture();

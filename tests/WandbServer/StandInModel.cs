@@ -4,12 +4,11 @@ namespace WandbLaunch.Tests.WandbServer;
 
 // What the stand-in keeps in memory. Mutable, guarded by WandbStandIn's lock; tests see the immutable snapshots below.
 
-internal sealed class Account(string username, string entity, string apiKey, bool isServiceAccount)
+internal sealed class Account(string username, string entity, bool isServiceAccount)
 {
     public string Id { get; } = StandInIds.Next("User");
     public string Username { get; } = username;
     public string Entity { get; } = entity;
-    public string ApiKey { get; } = apiKey;
     public bool IsServiceAccount { get; } = isServiceAccount;
 }
 

@@ -42,7 +42,7 @@ internal sealed class StandInState(Func<DateTimeOffset> now, Func<TimeSpan> leas
         {
             if (!serviceAccount && _accountsByKey.Values.Any(a => a.Username == username))
                 throw new InvalidOperationException($"user {username} exists");
-            _accountsByKey[key] = new Account(username, entity, key, serviceAccount);
+            _accountsByKey[key] = new Account(username, entity, serviceAccount);
             if (!_entities.ContainsKey(entity)) _entities[entity] = new EntityRecord(entity, isTeam: false);
             if (team is not null) _entities[team].Members.Add(username);
             _entities[entity].Members.Add(username);
@@ -126,8 +126,6 @@ internal sealed class StandInState(Func<DateTimeOffset> now, Func<TimeSpan> leas
     public QueueRecord? QueueById(string id) => Locked(() => _queues.FirstOrDefault(q => q.Id == id));
 
     public EntityRecord EntityByName(string name) => Locked(() => _entities[name]);
-
-    public QueueRecord QueueOfItem(ItemRecord item) => Locked(() => _queues.First(q => q.Id == item.QueueId));
 
     // ---- projects and runs ----
 
