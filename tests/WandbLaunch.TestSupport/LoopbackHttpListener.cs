@@ -14,19 +14,20 @@ public sealed class LoopbackHttpListener : IDisposable
     private readonly Func<HttpListenerContext, Task> _handler;
     private readonly Task _loop;
 
-    /// <summary>Starts listening (trying a few ports if one is taken meanwhile) and serving with <paramref name="handler"/>.</summary>
-    public LoopbackHttpListener(Func<HttpListenerContext, Task> handler)
+    /// <summary>Starts listening (trying a few ports if one is taken meanwhile) and serving with <paramref name="handler"/>;
+    /// on <paramref name="port"/> when given (a stand-in that comes back after a simulated restart).</summary>
+    public LoopbackHttpListener(Func<HttpListenerContext, Task> handler, int? port = null)
     {
         _handler = handler;
         for (var attempt = 0; ; attempt++)
         {
-            var port = FreePort();
+            var chosen = port ?? FreePort();
             _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            _listener.Prefixes.Add($"http://127.0.0.1:{chosen}/");
             try
             {
                 _listener.Start();
-                Url = new Uri($"http://127.0.0.1:{port}");
+                Url = new Uri($"http://127.0.0.1:{chosen}");
                 break;
             }
             catch (HttpListenerException) when (attempt < 5)
