@@ -1,4 +1,3 @@
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 

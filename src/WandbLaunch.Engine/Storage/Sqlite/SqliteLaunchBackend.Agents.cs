@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Errors;
 
 namespace WandbLaunch.Engine.Storage.Sqlite;
