@@ -22,7 +22,7 @@ internal static class GitCheckout
             }
         }
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-        Storage.PrivateFiles.EnsureDirectory(Path.GetDirectoryName(directory)!, tightenExisting: false);
+        FileSystem.PrivateFiles.EnsureDirectory(Path.GetDirectoryName(directory)!, tightenExisting: false);
         log.Agent($"git clone {uri}{(version is null ? "" : $" (version {version})")}");
         await RunGitAsync(["clone", "--quiet", "--", uri, directory], null, traceId, log, cancellationToken).ConfigureAwait(false);
         if (!string.IsNullOrEmpty(version))
