@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
-using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.Specs;
 

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;

@@ -5,6 +5,7 @@ using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Text;
 
