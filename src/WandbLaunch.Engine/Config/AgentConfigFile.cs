@@ -35,7 +35,7 @@ public static class AgentConfigFile
     public static string Resolve(string? path)
     {
         if (path is null) return AgentConfigDefaults.Path();
-        Specs.SpecValues.CheckPath(path, "agent config path");
+        OsValues.CheckPath(path, "agent config path");
         return Path.GetFullPath(FileSystem.UserHome.Expand(path));
     }
 

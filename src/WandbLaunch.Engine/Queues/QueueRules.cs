@@ -16,8 +16,8 @@ public static class QueueRules
         resource = LaunchResource.Normalize(resource);
         var config = NormalizeConfig(resource, configuration);
         if (resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.Check(config, "The local-container queue configuration");
-        Specs.SpecValues.Check(config, "queue configuration");
-        Specs.SpecValues.CheckEnvironment(config, "The queue configuration");
+        OsValues.CheckNul(config, "queue configuration");
+        OsValues.CheckEnvironment(config, "The queue configuration");
         var variables = ReadVariables(templateVariables);
         ConfigTemplate.CheckVariables(config, variables.ToDictionary(v => v.Name, StringComparer.Ordinal));
         return new Checked(name, resource, config, variables);

@@ -35,14 +35,14 @@ public static class LaunchSpecRules
 
     /// <summary>
     /// The one place a launch spec from outside (a user, a file, a request) is checked: its shape
-    /// (<see cref="LaunchSpec.Parse"/>), its source, NULs (<see cref="SpecValues"/>), names and paths
+    /// (<see cref="LaunchSpec.Parse"/>), its source, NULs (<see cref="OsValues"/>), names and paths
     /// (<see cref="SpecNames"/>), then the queue's resource, priority and templates.
     /// </summary>
     public static PreparedItem Prepare(LaunchQueue queue, PushRequest request)
     {
         var spec = LaunchSpec.Parse(request.Spec);
         CheckSource(spec);
-        SpecValues.Check(spec.Document);
+        OsValues.CheckNul(spec.Document, "launch spec");
         SpecNames.Check(spec);
 
         if (spec.HasResource && !string.Equals(spec.Resource, queue.Resource, StringComparison.OrdinalIgnoreCase))
@@ -75,7 +75,7 @@ public static class LaunchSpecRules
             ? DeepMerge(specArgs, queueConfig)
             : DeepMerge(queueConfig, specArgs);
         if (queue.Resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.Check(merged, "resource_args.local-container");
-        SpecValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
+        OsValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
         spec.SetResourceArgs(queue.Resource, merged);
         JsonObject? storedValues = null;
         if (resolved.Count > 0)
