@@ -74,7 +74,7 @@ public static class LaunchSpecRules
         var merged = queue.TemplateVariables.Count > 0
             ? DeepMerge(specArgs, queueConfig)
             : DeepMerge(queueConfig, specArgs);
-        if (queue.Resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.Check(merged, "resource_args.local-container");
+        if (queue.Resource == LaunchResource.LocalContainer) Docker.ContainerArgs.Check(merged, "resource_args.local-container");
         OsValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
         spec.SetResourceArgs(queue.Resource, merged);
         JsonObject? storedValues = null;

@@ -5,7 +5,7 @@ using Docker.DotNet.Models;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 
-namespace WandbLaunch.Engine.Runners.LocalContainer;
+namespace WandbLaunch.Engine.Docker;
 
 /// <summary>
 /// <c>resource_args.local-container</c>: the docker run options W&amp;B allows, by their CLI names, turned into
