@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Identifiers;
-using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 
 namespace WandbLaunch.Engine.Specs;
@@ -15,23 +14,7 @@ namespace WandbLaunch.Engine.Specs;
 public static class LaunchSpecRules
 {
     /// <summary>The prepared item.</summary>
-    public sealed record PreparedItem(LaunchSpec Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId)
-    {
-        /// <summary>The job this item is once stored on <paramref name="queue"/> as <paramref name="id"/>: Pending, never taken.</summary>
-        public LaunchJob ToPendingJob(LaunchQueue queue, string id, DateTimeOffset createdAt) => new()
-        {
-            Id = id,
-            Queue = queue.Name,
-            Entity = queue.Entity,
-            Project = queue.Project,
-            Resource = queue.Resource,
-            State = LaunchJobState.Pending,
-            Priority = Priority,
-            RunId = RunId,
-            LaunchSpec = Spec.Clone(),
-            CreatedAt = createdAt,
-        };
-    }
+    public sealed record PreparedItem(LaunchSpec Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId);
 
     /// <summary>
     /// The one place a launch spec from outside (a user, a file, a request) is checked: its shape

@@ -1,5 +1,6 @@
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Storage;
 

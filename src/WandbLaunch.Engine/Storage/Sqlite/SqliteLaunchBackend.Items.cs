@@ -42,7 +42,7 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$now", now);
             cmd.ExecuteNonQuery();
             // The new row is known in full: build the job from it instead of reading it back (a join and a JSON parse).
-            return item.ToPendingJob(current, id, Clock.FromMs(now));
+            return LaunchJob.NewPending(current, id, item, Clock.FromMs(now));
         }));
     }
 
