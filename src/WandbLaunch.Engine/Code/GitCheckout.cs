@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
-namespace WandbLaunch.Engine.Specs;
+namespace WandbLaunch.Engine.Code;
 
 /// <summary>Clones a job's git source at its version with the git command line (an argument vector, no shell).</summary>
 internal static class GitCheckout
