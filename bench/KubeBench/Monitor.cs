@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
 using WandbLaunch.Tests.KubeApi;

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
 

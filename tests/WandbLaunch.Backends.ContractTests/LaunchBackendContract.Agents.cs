@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Backends.ContractTests;
 

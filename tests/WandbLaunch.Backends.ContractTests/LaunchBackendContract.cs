@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Backends.ContractTests;

@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.HostileInputTests;
 

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using WandbLaunch.Engine.Code;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;

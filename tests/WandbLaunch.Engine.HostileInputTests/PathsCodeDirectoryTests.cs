@@ -3,6 +3,7 @@ using System.Formats.Tar;
 using System.Text;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Builders;
+using WandbLaunch.Engine.Code;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Specs;
 

@@ -7,6 +7,7 @@ using FsCheck.Xunit;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Registries;

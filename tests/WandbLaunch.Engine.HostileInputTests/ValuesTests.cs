@@ -5,11 +5,11 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using WandbLaunch.Engine.Config;
+using WandbLaunch.Engine.Docker;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
-using WandbLaunch.Engine.Runners.LocalContainer;
 using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage.Sqlite;
 

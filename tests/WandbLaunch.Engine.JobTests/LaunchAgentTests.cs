@@ -6,6 +6,7 @@ using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Runners.LocalProcess;
 using WandbLaunch.Engine.Storage.Sqlite;
+using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.JobTests;
 

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
 using static WandbLaunch.Engine.JobTests.Assertions;

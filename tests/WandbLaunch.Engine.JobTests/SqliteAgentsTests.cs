@@ -1,6 +1,6 @@
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Storage.Sqlite;
+using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.JobTests;
 

@@ -7,6 +7,7 @@ using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
 using WandbLaunch.Tests.CloudStorage;

@@ -4,6 +4,7 @@ using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
 using WandbLaunch.Tests.KubeApi;

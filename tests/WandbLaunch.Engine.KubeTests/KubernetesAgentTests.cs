@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Runners.Kubernetes;
+using WandbLaunch.Engine.Storage;
 using WandbLaunch.Tests.KubeApi;
 
 namespace WandbLaunch.Engine.KubeTests;

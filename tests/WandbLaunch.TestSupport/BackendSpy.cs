@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Reflection;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.TestSupport;

@@ -3,6 +3,7 @@ using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.Agent;

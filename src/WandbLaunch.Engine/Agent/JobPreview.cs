@@ -20,7 +20,7 @@ public static class JobPreview
     /// <summary>A job as it would be stored by a push, for previewing before submitting.</summary>
     public static LaunchJob ForPush(LaunchQueue queue, PushRequest request)
     {
-        return LaunchSpecRules.Prepare(queue, request).ToPendingJob(queue, "(not submitted)", DateTimeOffset.UtcNow);
+        return LaunchJob.NewPending(queue, "(not submitted)", LaunchSpecRules.Prepare(queue, request), DateTimeOffset.UtcNow);
     }
 
     /// <param name="job">The job (stored, or from <see cref="ForPush"/>).</param>

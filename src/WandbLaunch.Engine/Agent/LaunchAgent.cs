@@ -2,6 +2,7 @@ using WandbLaunch.Engine.Agent.Runs;
 using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Runners;
 using WandbLaunch.Engine.Storage;

@@ -1,4 +1,5 @@
 using WandbLaunch.Engine.Agent.Runs;
+using WandbLaunch.Engine.Storage;
 namespace WandbLaunch.Engine.Agent;
 
 /// <summary>

@@ -3,6 +3,7 @@ using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.Agent;
 

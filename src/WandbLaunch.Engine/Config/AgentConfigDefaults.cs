@@ -10,7 +10,7 @@ public static class AgentConfigDefaults
     public const int StoppedRunTimeout = 60;
 
     /// <summary><c>~/.config/wandb/launch-config.yaml</c>.</summary>
-    public static string Path() => System.IO.Path.Combine(Storage.LaunchDefaults.Home(), ".config", "wandb", "launch-config.yaml");
+    public static string Path() => System.IO.Path.Combine(FileSystem.UserHome.Directory(), ".config", "wandb", "launch-config.yaml");
 
     /// <summary><c>{max_jobs: 1, max_schedulers: 1, queues: [], registry: {}, builder: {}, verbosity: 0}</c></summary>
     public static JsonObject Document() => new()

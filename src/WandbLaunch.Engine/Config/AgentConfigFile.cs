@@ -35,8 +35,8 @@ public static class AgentConfigFile
     public static string Resolve(string? path)
     {
         if (path is null) return AgentConfigDefaults.Path();
-        Specs.SpecValues.CheckPath(path, "agent config path");
-        return Path.GetFullPath(Storage.LaunchDefaults.ExpandHome(path));
+        OsValues.CheckPath(path, "agent config path");
+        return Path.GetFullPath(FileSystem.UserHome.Expand(path));
     }
 
     /// <summary>Reads and validates; throws the first error (with file, line and column) when the file is invalid.</summary>

@@ -2,7 +2,6 @@ using System.Collections.Specialized;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using WandbLaunch.Engine.Documents;
-using WandbLaunch.Engine.Builders;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Registries;
 
@@ -116,7 +115,7 @@ public static partial class AgentConfigValidator
         }
         var platform = v.Choice(b["platform"], "builder.platform", "InvalidPlatform", Platforms);
         var store = v.String(b["build-context-store"], "builder.build-context-store", "InvalidBuildContextStore", allowNull: true);
-        if (store is not null && !BuildContextStore.IsValid(store))
+        if (store is not null && !BuildContextStoreUri.IsValid(store))
         {
             issues.Add(Error(document, "builder.build-context-store", "InvalidBuildContextStore",
                 $"builder.build-context-store '{store}' is not a supported store. Use s3://<bucket>[/<prefix>], gs://<bucket>[/<prefix>] or https://<account>.blob.core.windows.net/<container>[/<prefix>]."));

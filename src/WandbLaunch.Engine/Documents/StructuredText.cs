@@ -36,7 +36,7 @@ public static partial class StructuredText
 
     public static ParsedDocument ParseFile(string path, string errorId = "InvalidDocument")
     {
-        Specs.SpecValues.CheckPath(path, "file path");
+        OsValues.CheckPath(path, "file path");
         string text;
         try
         {

@@ -61,7 +61,7 @@ internal sealed class CappedLogStream : Stream
 
     // Unbuffered: every write reaches the file at once (readers follow it), and a refused one fails where it is made.
     private static FileStream Open(string path) =>
-        Storage.PrivateFiles.OpenAppend(path, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
+        FileSystem.PrivateFiles.OpenAppend(path, FileShare.ReadWrite | FileShare.Delete, bufferSize: 0);
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 

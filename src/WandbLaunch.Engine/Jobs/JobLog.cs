@@ -1,6 +1,6 @@
 using System.Text;
+using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Secrets;
-using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Jobs;

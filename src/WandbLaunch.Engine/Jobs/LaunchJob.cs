@@ -6,6 +6,21 @@ namespace WandbLaunch.Engine.Jobs;
 /// <summary>A launch request on a queue (W&amp;B's run queue item) and everything known about its run.</summary>
 public sealed class LaunchJob
 {
+    /// <summary>The job a prepared item is once stored on <paramref name="queue"/> as <paramref name="id"/>: Pending, never taken.</summary>
+    public static LaunchJob NewPending(LaunchQueue queue, string id, LaunchSpecRules.PreparedItem item, DateTimeOffset createdAt) => new()
+    {
+        Id = id,
+        Queue = queue.Name,
+        Entity = queue.Entity,
+        Project = queue.Project,
+        Resource = queue.Resource,
+        State = LaunchJobState.Pending,
+        Priority = item.Priority,
+        RunId = item.RunId,
+        LaunchSpec = item.Spec.Clone(),
+        CreatedAt = createdAt,
+    };
+
     public required string Id { get; init; }
 
     public required string Queue { get; init; }

@@ -15,9 +15,9 @@ public static class QueueRules
         QueueNames.Validate(name);
         resource = LaunchResource.Normalize(resource);
         var config = NormalizeConfig(resource, configuration);
-        if (resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.Check(config, "The local-container queue configuration");
-        Specs.SpecValues.Check(config, "queue configuration");
-        Specs.SpecValues.CheckEnvironment(config, "The queue configuration");
+        if (resource == LaunchResource.LocalContainer) Docker.ContainerArgs.Check(config, "The local-container queue configuration");
+        OsValues.CheckNul(config, "queue configuration");
+        OsValues.CheckEnvironment(config, "The queue configuration");
         var variables = ReadVariables(templateVariables);
         ConfigTemplate.CheckVariables(config, variables.ToDictionary(v => v.Name, StringComparer.Ordinal));
         return new Checked(name, resource, config, variables);

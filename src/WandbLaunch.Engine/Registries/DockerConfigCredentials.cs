@@ -14,7 +14,7 @@ namespace WandbLaunch.Engine.Registries;
 public static class DockerConfigCredentials
 {
     public static string ConfigPath(Func<string, string?> environment) =>
-        Path.Combine(environment("DOCKER_CONFIG") is { Length: > 0 } dir ? dir : Path.Combine(Storage.LaunchDefaults.Home(), ".docker"), "config.json");
+        Path.Combine(environment("DOCKER_CONFIG") is { Length: > 0 } dir ? dir : Path.Combine(FileSystem.UserHome.Directory(), ".docker"), "config.json");
 
     public static RegistryCredential? Find(string registry, Func<string, string?> environment)
     {

@@ -21,10 +21,13 @@ public sealed class SecretRedactor
     /// <summary>Shorter values are not treated as secrets: masking "1" or "abc" everywhere would garble every message.</summary>
     public const int MinLength = 4;
 
+    /// <summary>The W&amp;B API key's environment variable.</summary>
+    public const string ApiKeyVariable = "WANDB_API_KEY";
+
     /// <summary>Environment variables whose values are secrets (the agent's or the session's environment).</summary>
     public static readonly IReadOnlyList<string> SecretVariables =
     [
-        Specs.JobEnvironment.ApiKeyVariable,
+        ApiKeyVariable,
         "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
         "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_PASSWORD",
         "AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_SAS_TOKEN",
@@ -68,12 +71,6 @@ public sealed class SecretRedactor
         if (credential is not null) values.Add(credential.Password);
         return Of(values);
     }
-
-    /// <summary>This redactor plus the API key a launch spec carries (<c>_wandb_api_key</c>), if any.</summary>
-    public SecretRedactor WithSpec(Specs.LaunchSpec? spec) =>
-        spec?.ApiKey is { } key && key.Length >= MinLength && !Values.Contains(key)
-            ? new SecretRedactor(Values.Append(key))
-            : this;
 
     /// <summary>This redactor plus <paramref name="more"/>.</summary>
     public SecretRedactor With(params string?[] more) => Of(Values.Concat(more));

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Storage;

@@ -1,3 +1,4 @@
+using WandbLaunch.Engine.Secrets;
 
 namespace WandbLaunch.Engine.Specs;
 
@@ -10,7 +11,7 @@ public static class JobEnvironment
     /// <summary>Longest value SageMaker accepts.</summary>
     public const int SageMakerMaxValueLength = 512;
 
-    public const string ApiKeyVariable = "WANDB_API_KEY";
+    public const string ApiKeyVariable = SecretRedactor.ApiKeyVariable;
 
     public sealed record Inputs(
         LaunchSpec Spec,

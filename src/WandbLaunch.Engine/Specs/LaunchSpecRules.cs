@@ -1,9 +1,8 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
-using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Queues;
-using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.Specs;
 
@@ -15,34 +14,18 @@ namespace WandbLaunch.Engine.Specs;
 public static class LaunchSpecRules
 {
     /// <summary>The prepared item.</summary>
-    public sealed record PreparedItem(LaunchSpec Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId)
-    {
-        /// <summary>The job this item is once stored on <paramref name="queue"/> as <paramref name="id"/>: Pending, never taken.</summary>
-        public LaunchJob ToPendingJob(LaunchQueue queue, string id, DateTimeOffset createdAt) => new()
-        {
-            Id = id,
-            Queue = queue.Name,
-            Entity = queue.Entity,
-            Project = queue.Project,
-            Resource = queue.Resource,
-            State = LaunchJobState.Pending,
-            Priority = Priority,
-            RunId = RunId,
-            LaunchSpec = Spec.Clone(),
-            CreatedAt = createdAt,
-        };
-    }
+    public sealed record PreparedItem(LaunchSpec Spec, LaunchPriority Priority, JsonObject? TemplateValues, string RunId);
 
     /// <summary>
     /// The one place a launch spec from outside (a user, a file, a request) is checked: its shape
-    /// (<see cref="LaunchSpec.Parse"/>), its source, NULs (<see cref="SpecValues"/>), names and paths
+    /// (<see cref="LaunchSpec.Parse"/>), its source, NULs (<see cref="OsValues"/>), names and paths
     /// (<see cref="SpecNames"/>), then the queue's resource, priority and templates.
     /// </summary>
     public static PreparedItem Prepare(LaunchQueue queue, PushRequest request)
     {
         var spec = LaunchSpec.Parse(request.Spec);
         CheckSource(spec);
-        SpecValues.Check(spec.Document);
+        OsValues.CheckNul(spec.Document, "launch spec");
         SpecNames.Check(spec);
 
         if (spec.HasResource && !string.Equals(spec.Resource, queue.Resource, StringComparison.OrdinalIgnoreCase))
@@ -74,8 +57,8 @@ public static class LaunchSpecRules
         var merged = queue.TemplateVariables.Count > 0
             ? DeepMerge(specArgs, queueConfig)
             : DeepMerge(queueConfig, specArgs);
-        if (queue.Resource == LaunchResource.LocalContainer) Runners.LocalContainer.ContainerArgs.Check(merged, "resource_args.local-container");
-        SpecValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
+        if (queue.Resource == LaunchResource.LocalContainer) Docker.ContainerArgs.Check(merged, "resource_args.local-container");
+        OsValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
         spec.SetResourceArgs(queue.Resource, merged);
         JsonObject? storedValues = null;
         if (resolved.Count > 0)

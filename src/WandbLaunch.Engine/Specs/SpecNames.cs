@@ -31,8 +31,6 @@ public static class SpecNames
 
     public const int MaxRelativePathLength = 1024;
 
-    public const int MaxQueueNameLength = 64;
-
     /// <summary>Git's own limit for a ref name component is 255 bytes.</summary>
     public const int MaxGitVersionLength = 255;
 
@@ -188,34 +186,6 @@ public static class SpecNames
                 $"{field} is a path relative to the job's code: 1 to {MaxRelativePathLength} characters, not absolute, no '..' part and no control character");
         }
         return value;
-    }
-
-    /// <summary>
-    /// A queue name: 1–64 characters, no control character, no leading or trailing space, no wildcard (* ? [ ]).
-    /// Queue names never become paths or object names, so W&amp;B's free names (spaces, '/', any script) stay allowed.
-    /// </summary>
-    public static string QueueName(string? name)
-    {
-        if (string.IsNullOrEmpty(name))
-        {
-            throw LaunchException.Invalid("InvalidQueueName", $"A queue name must have 1 to {MaxQueueNameLength} characters; it was empty.", name);
-        }
-        if (name.Length > MaxQueueNameLength)
-        {
-            throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name {Printable.Quote(name)} has {name.Length} characters; queue names have 1 to {MaxQueueNameLength}.", name);
-        }
-        if (name.Any(char.IsControl) || name.Trim().Length != name.Length)
-        {
-            throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name {Printable.Quote(name)} has leading or trailing space or a control character; remove them.", name);
-        }
-        if (name.IndexOfAny(['*', '?', '[', ']']) >= 0)
-        {
-            throw LaunchException.Invalid("InvalidQueueName",
-                $"The queue name {Printable.Quote(name)} contains a wildcard character (* ? [ ]); queue names cannot contain them.", name);
-        }
-        return name;
     }
 
     private static bool IsLowerAlnum(char c) => c is >= 'a' and <= 'z' or >= '0' and <= '9';

@@ -1,6 +1,6 @@
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Storage;
 

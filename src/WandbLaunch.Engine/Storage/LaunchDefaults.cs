@@ -1,3 +1,5 @@
+using WandbLaunch.Engine.FileSystem;
+
 namespace WandbLaunch.Engine.Storage;
 
 /// <summary>Defaults shared by the backends and the agent.</summary>
@@ -12,8 +14,8 @@ public static class LaunchDefaults
     public static string DatabasePath()
     {
         var fromEnv = Environment.GetEnvironmentVariable(DatabaseVariable);
-        if (!string.IsNullOrWhiteSpace(fromEnv)) return Path.GetFullPath(ExpandHome(fromEnv));
-        return Path.Combine(Home(), ".config", "wandb", "launch", "launch.db");
+        if (!string.IsNullOrWhiteSpace(fromEnv)) return Path.GetFullPath(UserHome.Expand(fromEnv));
+        return Path.Combine(UserHome.Directory(), ".config", "wandb", "launch", "launch.db");
     }
 
     /// <summary>The entity when none is given: <c>WANDB_ENTITY</c>, else the local user name.</summary>
@@ -22,14 +24,4 @@ public static class LaunchDefaults
         var fromEnv = Environment.GetEnvironmentVariable("WANDB_ENTITY");
         return string.IsNullOrWhiteSpace(fromEnv) ? Environment.UserName : fromEnv.Trim();
     }
-
-    public static string Home() =>
-        Environment.GetEnvironmentVariable("HOME") is { Length: > 0 } home
-            ? home
-            : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-
-    public static string ExpandHome(string path) =>
-        path == "~" ? Home()
-        : path.StartsWith("~/", StringComparison.Ordinal) || path.StartsWith("~\\", StringComparison.Ordinal) ? Path.Combine(Home(), path[2..])
-        : path;
 }

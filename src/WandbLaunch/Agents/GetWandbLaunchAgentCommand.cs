@@ -1,5 +1,5 @@
 using System.Management.Automation;
-using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Agents;
 

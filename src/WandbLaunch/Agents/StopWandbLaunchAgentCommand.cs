@@ -1,7 +1,7 @@
 using System.Management.Automation;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Services;
+using WandbLaunch.Engine.Storage;
 using WandbLaunch.Infrastructure;
 
 namespace WandbLaunch.Agents;

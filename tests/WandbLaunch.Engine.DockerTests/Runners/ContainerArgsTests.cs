@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Docker.DotNet.Models;
+using WandbLaunch.Engine.Docker;
 using WandbLaunch.Engine.Errors;
-using WandbLaunch.Engine.Runners.LocalContainer;
 
 namespace WandbLaunch.Engine.DockerTests.Runners;
 

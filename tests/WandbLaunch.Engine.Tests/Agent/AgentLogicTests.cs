@@ -5,6 +5,7 @@ using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Runners;
+using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
 

@@ -1,5 +1,5 @@
+using WandbLaunch.Engine.Code;
 using WandbLaunch.Engine.Jobs;
-using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Agent.Runs;
 

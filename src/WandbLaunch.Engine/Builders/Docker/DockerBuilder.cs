@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using WandbLaunch.Engine.Code;
 using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Docker;
 using WandbLaunch.Engine.Documents;

@@ -37,7 +37,7 @@ internal abstract class ContextStore : IDisposable
     public static string ObjectUri(string store, string runId)
     {
         var root = store.TrimEnd('/');
-        if (!BuildContextStore.IsValid(root))
+        if (!BuildContextStoreUri.IsValid(root))
         {
             throw new JobFailedException(FailureStage.Build,
                 $"builder.build-context-store '{store}' is not a supported store. Use s3://<bucket>[/<prefix>], gs://<bucket>[/<prefix>] or https://<account>.blob.core.windows.net/<container>[/<prefix>].");

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using WandbLaunch.Engine.Code;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Documents;
@@ -12,7 +13,6 @@ using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Registries;
 using WandbLaunch.Engine.Runners.Kubernetes;
-using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Builders.Kaniko;

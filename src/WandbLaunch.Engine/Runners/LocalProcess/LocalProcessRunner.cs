@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Code;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;

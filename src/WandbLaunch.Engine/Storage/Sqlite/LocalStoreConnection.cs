@@ -1,3 +1,5 @@
+using WandbLaunch.Engine.FileSystem;
+
 namespace WandbLaunch.Engine.Storage.Sqlite;
 
 /// <summary>A connection to the local store: an SQLite file on this host.</summary>
@@ -6,7 +8,7 @@ public sealed record LocalStoreConnection : BackendConnection
     /// <param name="path">The store file; <c>~</c> is the home folder, and a relative path is taken from the process's current directory.</param>
     public LocalStoreConnection(string path)
     {
-        Path = System.IO.Path.GetFullPath(LaunchDefaults.ExpandHome(path));
+        Path = System.IO.Path.GetFullPath(UserHome.Expand(path));
     }
 
     /// <summary>The store a session uses until it connects: WANDB_LAUNCH_DB, else ~/.config/wandb/launch/launch.db, read at each call.</summary>

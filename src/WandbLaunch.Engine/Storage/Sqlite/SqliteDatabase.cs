@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
 
 namespace WandbLaunch.Engine.Storage.Sqlite;
 
@@ -202,7 +203,7 @@ internal sealed class SqliteDatabase : IDisposable
 
     private static bool IsDefaultFolder(string directory) =>
         string.Equals(System.IO.Path.GetFullPath(directory),
-            System.IO.Path.GetFullPath(System.IO.Path.Combine(LaunchDefaults.Home(), ".config", "wandb", "launch")), StringComparison.Ordinal);
+            System.IO.Path.GetFullPath(System.IO.Path.Combine(UserHome.Directory(), ".config", "wandb", "launch")), StringComparison.Ordinal);
 
     /// <summary>Brings the schema up to date; returns the version found and the version now.</summary>
     private (long From, long To) Migrate(SqliteConnection connection)

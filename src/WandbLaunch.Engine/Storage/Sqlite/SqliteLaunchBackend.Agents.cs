@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Storage.Sqlite;
 

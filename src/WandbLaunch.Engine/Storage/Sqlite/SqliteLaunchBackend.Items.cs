@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
@@ -41,7 +42,7 @@ public sealed partial class SqliteLaunchBackend
             cmd.Parameters.AddWithValue("$now", now);
             cmd.ExecuteNonQuery();
             // The new row is known in full: build the job from it instead of reading it back (a join and a JSON parse).
-            return item.ToPendingJob(current, id, Clock.FromMs(now));
+            return LaunchJob.NewPending(current, id, item, Clock.FromMs(now));
         }));
     }
 

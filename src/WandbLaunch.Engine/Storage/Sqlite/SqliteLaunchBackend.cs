@@ -4,6 +4,8 @@ using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.FileSystem;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Text;
 
@@ -28,7 +30,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
     /// <summary>A backend whose statements wait at most <paramref name="busyTimeout"/> for another process's lock (tests use a short one).</summary>
     internal SqliteLaunchBackend(string path, string? defaultEntity, TimeSpan busyTimeout)
     {
-        _db = new SqliteDatabase(Path.GetFullPath(LaunchDefaults.ExpandHome(path)), busyTimeout);
+        _db = new SqliteDatabase(Path.GetFullPath(UserHome.Expand(path)), busyTimeout);
         _changes = new SqliteChangeWatcher(_db);
         _defaultEntity = defaultEntity;
     }

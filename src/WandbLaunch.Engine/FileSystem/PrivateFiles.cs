@@ -1,4 +1,4 @@
-namespace WandbLaunch.Engine.Storage;
+namespace WandbLaunch.Engine.FileSystem;
 
 /// <summary>
 /// Files and directories the module creates and owns (the store and its -wal/-shm files, job logs and their

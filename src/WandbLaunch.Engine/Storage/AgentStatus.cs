@@ -1,4 +1,4 @@
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Storage;
 
 /// <summary>W&amp;B's agent statuses.</summary>
 public static class AgentStatus

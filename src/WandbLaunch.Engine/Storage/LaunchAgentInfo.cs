@@ -1,4 +1,4 @@
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Storage;
 
 /// <summary>A registered launch agent as the store knows it.</summary>
 public sealed class LaunchAgentInfo

@@ -1,8 +1,8 @@
 using System.Security.Cryptography;
 
-namespace WandbLaunch.Engine.Storage;
+namespace WandbLaunch.Engine.Identifiers;
 
-/// <summary>Short random identifiers; run ids follow W&amp;B's form (8 lowercase letters and digits).</summary>
+/// <summary>Short random identifiers for queue items and agents; run ids follow W&amp;B's form (8 lowercase letters and digits).</summary>
 public static class Ids
 {
     private const string Alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";

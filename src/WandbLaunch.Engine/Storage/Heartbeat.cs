@@ -1,4 +1,4 @@
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Storage;
 
 /// <summary>What the store tells an agent when it renews its leases.</summary>
 /// <param name="StopRequested">The agent's stop flag is set.</param>

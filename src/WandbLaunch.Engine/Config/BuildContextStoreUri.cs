@@ -1,9 +1,9 @@
 using System.Text.RegularExpressions;
 
-namespace WandbLaunch.Engine.Builders;
+namespace WandbLaunch.Engine.Config;
 
-/// <summary>Where the kaniko builder uploads build contexts: S3, Google Cloud Storage or Azure Blob Storage.</summary>
-public static partial class BuildContextStore
+/// <summary>The forms of <c>builder.build-context-store</c>, where the kaniko builder uploads build contexts: S3, Google Cloud Storage or Azure Blob Storage.</summary>
+public static partial class BuildContextStoreUri
 {
     [GeneratedRegex(@"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")]
     private static partial Regex S3();

@@ -1,4 +1,4 @@
-namespace WandbLaunch.Engine.Agent;
+namespace WandbLaunch.Engine.Storage;
 
 /// <summary>What an agent says about itself when it registers (W&amp;B's createLaunchAgent).</summary>
 public sealed class AgentRegistration

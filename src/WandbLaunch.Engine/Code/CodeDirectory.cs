@@ -1,8 +1,9 @@
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
-namespace WandbLaunch.Engine.Specs;
+namespace WandbLaunch.Engine.Code;
 
 /// <summary>Where a uri job's code is on the agent's host: its local directory in place, or a fresh clone of its git source.</summary>
 public static class CodeDirectory

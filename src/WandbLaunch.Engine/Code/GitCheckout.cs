@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
-namespace WandbLaunch.Engine.Specs;
+namespace WandbLaunch.Engine.Code;
 
 /// <summary>Clones a job's git source at its version with the git command line (an argument vector, no shell).</summary>
 internal static class GitCheckout
@@ -22,7 +23,7 @@ internal static class GitCheckout
             }
         }
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-        Storage.PrivateFiles.EnsureDirectory(Path.GetDirectoryName(directory)!, tightenExisting: false);
+        FileSystem.PrivateFiles.EnsureDirectory(Path.GetDirectoryName(directory)!, tightenExisting: false);
         log.Agent($"git clone {uri}{(version is null ? "" : $" (version {version})")}");
         await RunGitAsync(["clone", "--quiet", "--", uri, directory], null, traceId, log, cancellationToken).ConfigureAwait(false);
         if (!string.IsNullOrEmpty(version))

@@ -1,14 +1,14 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Queues;
 
-namespace WandbLaunch.Engine.Jobs;
+namespace WandbLaunch.Engine.Specs;
 
 /// <summary>A launch request to add to a queue (W&amp;B's pushToRunQueueByName).</summary>
 public sealed class PushRequest
 {
     /// <summary>
     /// The launch spec as it came (uri/job/docker image, overrides, resource_args...): not yet trusted, it is parsed
-    /// and checked into a <see cref="Specs.LaunchSpec"/> by <see cref="Specs.LaunchSpecRules.Prepare"/>.
+    /// and checked into a <see cref="LaunchSpec"/> by <see cref="LaunchSpecRules.Prepare"/>.
     /// </summary>
     public required JsonObject Spec { get; init; }
 

@@ -5,7 +5,7 @@ using Docker.DotNet.Models;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 
-namespace WandbLaunch.Engine.Runners.LocalContainer;
+namespace WandbLaunch.Engine.Docker;
 
 /// <summary>
 /// <c>resource_args.local-container</c>: the docker run options W&amp;B allows, by their CLI names, turned into
@@ -170,7 +170,7 @@ public static partial class ContainerArgs
             JsonObject map => map.Select(p => $"{p.Key}={(JsonTree.TryGetString(p.Value, out var s) ? s : p.Value?.ToJsonString() ?? "")}").ToList(),
             _ => StringList(value, key).Select(e => e.Contains('=') ? e : throw Bad(key, value, "NAME=value strings or a mapping")).ToList(),
         };
-        foreach (var entry in entries) Specs.SpecValues.CheckEnvironmentName(entry[..entry.IndexOf('=')], $"resource_args.local-container.{key}");
+        foreach (var entry in entries) OsValues.CheckEnvironmentName(entry[..entry.IndexOf('=')], $"resource_args.local-container.{key}");
         return entries;
     }
 
