@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
-using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
@@ -13,7 +11,7 @@ namespace WandbLaunch.Engine.HostileInputTests;
 public sealed class FaultsAgentHarness : IAsyncDisposable
 {
     public const string Entity = "ent";
-    private readonly List<RunningAgent> _agents = [];
+    private readonly TestAgents _agents = new();
 
     public FaultsAgentHarness(string? directory = null)
     {
@@ -47,54 +45,18 @@ public sealed class FaultsAgentHarness : IAsyncDisposable
         return Backend.PushAsync(queue, new PushRequest { Spec = spec }, CancellationToken.None);
     }
 
-    public sealed class RunningAgent
-    {
-        public required LaunchAgent Agent { get; init; }
-        public required Task Run { get; init; }
-        public required CancellationTokenSource Cancellation { get; init; }
-        public required RecordingAgentEvents Events { get; init; }
-        public required SqliteLaunchBackend Backend { get; init; }
-    }
-
     public RunningAgent StartAgent(IReadOnlyList<string> queues, TimeSpan? lease = null, long? maxLogBytes = null, TimeSpan? busyTimeout = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var env = environment ?? new Dictionary<string, string>();
-        var options = new AgentOptions
-        {
-            Config = new LaunchAgentConfig { Queues = queues, Entity = Entity, MaxJobs = -1 },
-            Name = "faults-agent",
-            PollingInterval = TimeSpan.FromMilliseconds(100),
-            Lease = lease ?? TimeSpan.FromSeconds(5),
-            StartTimeout = TimeSpan.FromSeconds(60),
-            Environment = name => env.TryGetValue(name, out var value) ? value : null,
-            WorkDirectory = Path.Combine(Root, "runs"),
-            MaxLogBytes = maxLogBytes ?? CappedLogStream.DefaultMaxBytes,
-        };
+        var options = TestAgents.Options(new LaunchAgentConfig { Queues = queues, Entity = Entity, MaxJobs = -1 }, Path.Combine(Root, "runs"),
+            TestAgents.EnvironmentOf(environment), "faults-agent", lease, TimeSpan.FromMilliseconds(100), maxLogBytes: maxLogBytes);
         var backend = busyTimeout is { } t ? new SqliteLaunchBackend(DbPath, Entity, t) : new SqliteLaunchBackend(DbPath, Entity);
-        var events = new RecordingAgentEvents();
-        var agent = new LaunchAgent(backend, options, events);
-        var cts = new CancellationTokenSource();
-        var running = new RunningAgent { Agent = agent, Run = Task.Run(() => agent.RunAsync(cts.Token)), Cancellation = cts, Events = events, Backend = backend };
-        _agents.Add(running);
-        return running;
+        return _agents.Start(backend, options, ownsBackend: true);
     }
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var agent in _agents)
-        {
-            agent.Cancellation.Cancel();
-            try
-            {
-                await agent.Run.WaitAsync(TimeSpan.FromSeconds(30));
-            }
-            catch (Exception)
-            {
-                // The test that owns it has asserted what it needed.
-            }
-            agent.Backend.Dispose();
-        }
+        await _agents.DisposeAsync();
         Backend.Dispose();
         Dir.Dispose();
     }

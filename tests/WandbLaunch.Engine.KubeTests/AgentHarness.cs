@@ -19,7 +19,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     public const string Entity = "ml-team";
     public const string Namespace = "ml";
 
-    private readonly List<(LaunchAgent Agent, CancellationTokenSource Stop, Task Run, bool Abandon)> _agents = new();
+    private readonly TestAgents _agents = new();
 
     public AgentHarness()
     {
@@ -62,37 +62,16 @@ internal sealed class AgentHarness : IAsyncDisposable
     }
 
     /// <summary>Starts an agent on <paramref name="queue"/>; <paramref name="backend"/> defaults to the store itself.</summary>
-    public LaunchAgent StartAgent(string queue, TimeSpan? startTimeout = null, TimeSpan? lease = null, ILaunchBackend? backend = null, bool abandonOnDispose = false,
+    public RunningAgent StartAgent(string queue, TimeSpan? startTimeout = null, TimeSpan? lease = null, ILaunchBackend? backend = null, bool abandonOnDispose = false,
         string? kubeconfig = null, bool leaveJobsRunning = false)
     {
-        var options = new AgentOptions
+        var config = new LaunchAgentConfig { Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" } };
+        var options = TestAgents.Options(config, Dir.File("work"), n =>
         {
-            Config = new LaunchAgentConfig { Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" } },
-            Name = "kube-test",
-            Environment = n =>
-            {
-                if (n == "KUBECONFIG") Interlocked.Increment(ref _kubeconfigLookups);
-                return n == "KUBECONFIG" && kubeconfig is not null ? kubeconfig : Env.TryGetValue(n, out var v) ? v : null;
-            },
-            WorkDirectory = Dir.File("work"),
-            StartTimeout = startTimeout ?? TimeSpan.FromSeconds(60),
-            Lease = lease ?? TimeSpan.FromSeconds(30),
-            PollingInterval = TimeSpan.FromMilliseconds(250),
-            LeaveJobsRunning = leaveJobsRunning,
-        };
-        var agent = new LaunchAgent(backend ?? Backend, options, Events);
-        var stop = new CancellationTokenSource();
-        var run = Task.Run(() => agent.RunAsync(stop.Token));
-        _agents.Add((agent, stop, run, abandonOnDispose));
-        return agent;
-    }
-
-    /// <summary>Stops an agent as Ctrl+C does and waits until it has stopped.</summary>
-    public async Task StopAgentAsync(LaunchAgent agent)
-    {
-        var (_, stop, run, _) = _agents.Single(a => ReferenceEquals(a.Agent, agent));
-        await stop.CancelAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(30));
+            if (n == "KUBECONFIG") Interlocked.Increment(ref _kubeconfigLookups);
+            return n == "KUBECONFIG" && kubeconfig is not null ? kubeconfig : Env.TryGetValue(n, out var v) ? v : null;
+        }, "kube-test", lease ?? TimeSpan.FromSeconds(30), startTimeout: startTimeout, leaveJobsRunning: leaveJobsRunning);
+        return _agents.Start(backend ?? Backend, options, Events, abandonOnDispose: abandonOnDispose);
     }
 
     public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
@@ -113,9 +92,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var (_, stop, _, _) in _agents) await stop.CancelAsync();
-        // An abandoned agent stands for a killed process: it is never waited for.
-        await Task.WhenAny(Task.WhenAll(_agents.Where(a => !a.Abandon).Select(a => a.Run)), Task.Delay(TimeSpan.FromSeconds(20)));
+        await _agents.DisposeAsync();
         if (Environment.GetEnvironmentVariable("KUBE_TESTS_KEEP_LOGS") is { Length: > 0 } keep && Directory.Exists(Backend.LogDirectory))
         {
             Directory.CreateDirectory(keep);

@@ -425,7 +425,7 @@ public sealed class KubernetesAgentTests
         h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 100");
         await Eventually.Until(async () => h.Log(await h.JobAsync(submitted.Id)).Contains("step 100"), "the first agent to log");
 
-        await h.StopAgentAsync(firstAgent);
+        await firstAgent.StopAsync();
 
         // The running job keeps running: nothing of it was deleted, and its lease was given up at once.
         var left = await h.JobAsync(submitted.Id);
@@ -490,7 +490,7 @@ public sealed class KubernetesAgentTests
         var pod = await h.PodAsync(name); // created, not scheduled yet
         Assert.Equal(LaunchJobState.Starting, (await h.JobAsync(submitted.Id)).State);
 
-        await h.StopAgentAsync(firstAgent);
+        await firstAgent.StopAsync();
 
         var left = await h.JobAsync(submitted.Id);
         Assert.Equal(LaunchJobState.Starting, left.State);
