@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
@@ -12,52 +11,44 @@ public sealed class FaultsAgentHarness : IAsyncDisposable
 {
     public const string Entity = "ent";
     private readonly TestAgents _agents = new();
+    private readonly TempStore _store;
 
     public FaultsAgentHarness(string? directory = null)
     {
-        Root = directory ?? Dir.Path;
+        _store = new TempStore(Entity, directory);
         Directory.CreateDirectory(CodeDirectory);
-        Backend = new SqliteLaunchBackend(DbPath, Entity);
-        Backend.EnsureOpen();
     }
 
-    public TempDirectory Dir { get; } = new();
+    public TempDirectory Dir => _store.Dir;
 
-    public string Root { get; }
+    public string Root => _store.Root;
 
-    public string DbPath => Path.Combine(Root, "launch.db");
+    public string DbPath => _store.DbPath;
 
     public string CodeDirectory => Path.Combine(Root, "code");
 
-    public SqliteLaunchBackend Backend { get; }
+    public SqliteLaunchBackend Backend => _store.Backend;
 
     public static QueueKey Key(string name) => new(Entity, LaunchDefaults.Project, name);
 
     public Task<QueueKey> QueueAsync(string name) => TestQueues.CreateAsync(Backend, Entity, name);
 
-    public Task<LaunchJob> SubmitAsync(QueueKey queue, params string[] entryPoint)
-    {
-        var spec = new JsonObject
-        {
-            ["entity"] = Entity, ["project"] = "proj", ["uri"] = CodeDirectory,
-            ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray(entryPoint.Select(e => (JsonNode?)e).ToArray()) },
-        };
-        return Backend.PushAsync(queue, new PushRequest { Spec = spec }, CancellationToken.None);
-    }
+    public Task<LaunchJob> SubmitAsync(QueueKey queue, params string[] entryPoint) =>
+        Backend.PushAsync(queue, new PushRequest { Spec = TestSpecs.LocalProcess(CodeDirectory, entryPoint, Entity, "proj") }, CancellationToken.None);
 
     public RunningAgent StartAgent(IReadOnlyList<string> queues, TimeSpan? lease = null, long? maxLogBytes = null, TimeSpan? busyTimeout = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
         var options = TestAgents.Options(new LaunchAgentConfig { Queues = queues, Entity = Entity, MaxJobs = -1 }, Path.Combine(Root, "runs"),
             TestAgents.EnvironmentOf(environment), "faults-agent", lease, TimeSpan.FromMilliseconds(100), maxLogBytes: maxLogBytes);
-        var backend = busyTimeout is { } t ? new SqliteLaunchBackend(DbPath, Entity, t) : new SqliteLaunchBackend(DbPath, Entity);
-        return _agents.Start(backend, options, ownsBackend: true);
+        return busyTimeout is { } timeout
+            ? _agents.Start(new SqliteLaunchBackend(DbPath, Entity, timeout), options, ownsBackend: true)
+            : _agents.Start(_store.Open(), options);
     }
 
     public async ValueTask DisposeAsync()
     {
         await _agents.DisposeAsync();
-        Backend.Dispose();
-        Dir.Dispose();
+        _store.Dispose();
     }
 }

@@ -1,6 +1,6 @@
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Services;
-using static WandbLaunch.Engine.JobTests.Assertions;
+using static WandbLaunch.TestSupport.LaunchAssertions;
 
 namespace WandbLaunch.Engine.JobTests;
 

@@ -50,7 +50,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         var options = TestAgents.Options(config, _store.Dir.File("runs"), TestAgents.EnvironmentOf(environment), lease: lease ?? TimeSpan.FromSeconds(2),
             leaveJobsRunning: leaveJobsRunning);
         // The agent gets its own backend on the file, as an agent in another process would.
-        return _agents.Start(new SqliteLaunchBackend(_store.DbPath, Store.Entity), options, ownsBackend: true);
+        return _agents.Start(_store.Open(), options);
     }
 
     private Task<LaunchJob> SubmitAsync(params string[] entryPoint) => SubmitAsync(entryPoint, null);
