@@ -74,6 +74,24 @@ internal sealed class AgentHarness : IAsyncDisposable
         return _agents.Start(backend ?? Backend, options, Events, abandonOnDispose: abandonOnDispose);
     }
 
+    /// <summary>A job on a queue's Kubernetes Job: the launch job, the Job's name, its pod, and the launch job once Running.</summary>
+    public sealed record RunningJob(LaunchJob Submitted, string Name, string Pod, LaunchJob Running);
+
+    /// <summary>
+    /// Creates queue "k8s" with <paramref name="queueConfigJson"/>, submits one job, starts an agent, and returns once
+    /// the job's pod runs and the launch job is Running.
+    /// </summary>
+    public async Task<RunningJob> RunningJobAsync(string queueConfigJson)
+    {
+        await QueueAsync("k8s", queueConfigJson);
+        var submitted = await SubmitAsync("k8s");
+        StartAgent("k8s");
+        var name = (await KubeJobAsync(submitted.RunId))["metadata"]!["name"]!.GetValue<string>();
+        var pod = await PodAsync(name);
+        Server.SetPodPhase(Namespace, pod, "Running");
+        return new RunningJob(submitted, name, pod, await StateAsync(submitted.Id, LaunchJobState.Running));
+    }
+
     public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
 
     public Task<LaunchJob> StateAsync(string id, params LaunchJobState[] states) =>

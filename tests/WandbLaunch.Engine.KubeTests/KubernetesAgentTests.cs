@@ -121,13 +121,7 @@ public sealed class KubernetesAgentTests
     public async Task AFailedJobIsFailedWithTheTerminationMessageAndLastOutput()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        var pod = await h.PodAsync(name);
-        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, pod, _) = await h.RunningJobAsync(Config);
         h.Server.AppendPodLog(AgentHarness.Namespace, pod, "loading checkpoint", "Traceback (most recent call last):", "RuntimeError: CUDA out of memory");
         await Eventually.Until(async () => h.Log(await h.JobAsync(submitted.Id)).Contains("CUDA out of memory"), "the output");
 
@@ -147,13 +141,7 @@ public sealed class KubernetesAgentTests
     public async Task AWatchThatExpiresIsListedAgainAndNothingIsMissed()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        var pod = await h.PodAsync(name);
-        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, pod, _) = await h.RunningJobAsync(Config);
         await Eventually.Until(() => h.Server.OpenWatches >= 2, "the pod and Job watches");
         var before = h.Server.Requests.Count;
 
@@ -172,13 +160,7 @@ public sealed class KubernetesAgentTests
     public async Task AWatchTheServerEndsQuietlyIsWatchedAgainWithoutComplaint()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        var pod = await h.PodAsync(name);
-        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
-        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _, running) = await h.RunningJobAsync(Config);
         await Eventually.Until(() => h.Server.OpenWatches >= 2, "the pod and Job watches");
         var before = h.Server.Requests.Count;
 
@@ -310,12 +292,7 @@ public sealed class KubernetesAgentTests
     public async Task StoppingARunningJobDeletesItWithForegroundPropagation()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        h.Server.SetPodPhase(AgentHarness.Namespace, await h.PodAsync(name), "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _, _) = await h.RunningJobAsync(Config);
 
         await h.Backend.RequestStopAsync(submitted.Id, CancellationToken.None);
 
@@ -352,12 +329,7 @@ public sealed class KubernetesAgentTests
     public async Task AJobDeletedBySomeoneElseFails()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        h.Server.SetPodPhase(AgentHarness.Namespace, await h.PodAsync(name), "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _, _) = await h.RunningJobAsync(Config);
 
         h.Server.DeleteJob(AgentHarness.Namespace, name);
 
