@@ -192,6 +192,20 @@ internal sealed class KanikoHarness : IAsyncDisposable
         return _agents.Start(Backend, options, Events);
     }
 
+    /// <summary>
+    /// Creates queue "k8s" with <paramref name="runConfigJson"/>, submits a code job, starts an agent with the
+    /// default kaniko builder, and returns once the build Job has a pod: the job, the build Job's name and its pod.
+    /// </summary>
+    public async Task<(LaunchJob Job, string BuildName, string Pod)> BuildingAsync(string runConfigJson)
+    {
+        await QueueAsync("k8s", runConfigJson);
+        var job = await SubmitCodeAsync("k8s");
+        StartAgent("k8s", Builder());
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await KubeJobAsync(buildName);
+        return (job, buildName, await PodAsync(buildName));
+    }
+
     /// <summary>Waits for the job to end and checks that it failed at stage build.</summary>
     public async Task<LaunchJob> FailedAtBuildAsync(LaunchJob job)
     {
