@@ -51,17 +51,8 @@ public abstract partial class LaunchBackendContract<TFactory> : IDisposable wher
     protected QueueKey Key(string name, string project = Project, string? entity = null) => new(entity ?? Entity, project, name);
 
     protected QueueDefinition Queue(string name, string project = Project, string? entity = null, string resource = LaunchResource.LocalProcess,
-        string? configJson = null, string? variablesJson = null, bool prioritization = false) => new()
-        {
-            Name = name,
-            Entity = entity ?? Entity,
-            Project = project,
-            Resource = resource,
-            Configuration = configJson is null ? null : JsonNode.Parse(configJson),
-            TemplateVariables = variablesJson is null ? null : (JsonObject)JsonNode.Parse(variablesJson)!,
-            Prioritization = prioritization,
-            CreatedBy = "tester",
-        };
+        string? configJson = null, string? variablesJson = null, bool prioritization = false) =>
+        TestQueues.Definition(name, entity ?? Entity, project, resource, configJson, prioritization, variablesJson, createdBy: "tester");
 
     /// <summary>A queue in the default project of the backend's entity.</summary>
     protected Task<QueueKey> QueueAsync(string name, bool prioritization = false, string? configJson = null, string? variablesJson = null) =>
@@ -115,12 +106,5 @@ public abstract partial class LaunchBackendContract<TFactory> : IDisposable wher
     {
         var held = await Backend.GetJobsAsync(new JobQuery { AgentId = agent }, None);
         await Factory.PassTimeAsync(held.Max(j => j.LeaseExpiresAt ?? DateTimeOffset.MinValue));
-    }
-
-    protected static async Task<LaunchException> ThrowsLaunchAsync(string errorId, Func<Task> action)
-    {
-        var e = await Assert.ThrowsAnyAsync<LaunchException>(action);
-        Assert.Equal(errorId, e.ErrorId);
-        return e;
     }
 }

@@ -10,6 +10,8 @@ using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using YamlDotNet.RepresentationModel;
 
+using static WandbLaunch.TestSupport.LaunchAssertions;
+
 namespace WandbLaunch.Engine.HostileInputTests;
 
 /// <summary>
@@ -23,13 +25,6 @@ public sealed class DocumentsTests : IDisposable
     private readonly TempDirectory _dir = new();
 
     public void Dispose() => _dir.Dispose();
-
-    private static LaunchException Refused(string errorId, Action action)
-    {
-        var e = Assert.ThrowsAny<LaunchException>(action);
-        Assert.Equal(errorId, e.ErrorId);
-        return e;
-    }
 
     // ---- nesting depth
 
@@ -67,7 +62,7 @@ public sealed class DocumentsTests : IDisposable
             Shapes.SelectMany(shape => Gen.Choose(DocumentLimits.MaxDepth + 1, shape is Nesting.YamlBlockMapping or Nesting.YamlBlockList ? 2_000 : 30_000).Select(depth => (shape, depth))).ToArbitrary(),
             c =>
             {
-                var e = Refused("DocumentTooDeep", () => StructuredText.Parse(Nested(c.shape, c.depth), "deep.yaml", "InvalidQueueConfiguration"));
+                var e = ThrowsLaunch("DocumentTooDeep", () => StructuredText.Parse(Nested(c.shape, c.depth), "deep.yaml", "InvalidQueueConfiguration"));
                 Assert.Contains($"{DocumentLimits.MaxDepth} levels", e.Message);
                 Assert.Contains("deep.yaml:", e.Message);
             });
@@ -83,7 +78,7 @@ public sealed class DocumentsTests : IDisposable
     {
         foreach (var text in new[] { new string('[', 20_000), "a: " + new string('[', 20_000), string.Concat(Enumerable.Repeat("{\"a\":", 20_000)), "a: " + string.Concat(Enumerable.Repeat("{a: ", 20_000)), new string('-', 1) + string.Concat(Enumerable.Repeat(" -", 20_000)) })
         {
-            Refused("DocumentTooDeep", () => StructuredText.Parse(text));
+            ThrowsLaunch("DocumentTooDeep", () => StructuredText.Parse(text));
         }
     }
 
@@ -92,7 +87,7 @@ public sealed class DocumentsTests : IDisposable
     {
         var half = DocumentLimits.MaxDepth / 2 + 2;
         var text = "a: &deep " + new string('[', half) + new string(']', half) + "\nb: " + new string('[', half) + "*deep" + new string(']', half) + "\n";
-        Refused("DocumentTooDeep", () => StructuredText.Parse(text));
+        ThrowsLaunch("DocumentTooDeep", () => StructuredText.Parse(text));
     }
 
     // ---- aliases
@@ -130,7 +125,7 @@ public sealed class DocumentsTests : IDisposable
                     return;
                 }
                 var clock = Stopwatch.StartNew();
-                var e = Refused("DocumentAliasExpansionTooLarge", () => StructuredText.Parse(text, "bomb.yaml"));
+                var e = ThrowsLaunch("DocumentAliasExpansionTooLarge", () => StructuredText.Parse(text, "bomb.yaml"));
                 Assert.Contains("bomb.yaml:", e.Message);
                 Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"refusing the bomb took {clock.Elapsed}");
             });
@@ -158,7 +153,7 @@ public sealed class DocumentsTests : IDisposable
             """;
         Assert.True(text.Length < 600);
         var before = GC.GetAllocatedBytesForCurrentThread();
-        Refused("DocumentAliasExpansionTooLarge", () => StructuredText.Parse(text));
+        ThrowsLaunch("DocumentAliasExpansionTooLarge", () => StructuredText.Parse(text));
         Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1L << 30, "refusing the bomb allocated more than 1 GiB");
     }
 
@@ -166,14 +161,14 @@ public sealed class DocumentsTests : IDisposable
     public void An_alias_of_a_long_string_counts_its_characters()
     {
         var text = $"a: &a {new string('x', 1 << 20)}\nb: [{string.Join(",", Enumerable.Repeat("*a", 20))}]\n";
-        Refused("DocumentAliasExpansionTooLarge", () => StructuredText.Parse(text));
+        ThrowsLaunch("DocumentAliasExpansionTooLarge", () => StructuredText.Parse(text));
     }
 
     [Fact]
     public void An_alias_inside_its_own_anchor_or_of_no_anchor_is_invalid_yaml_not_a_hang()
     {
-        Assert.Contains("contains it", Refused("InvalidQueueConfiguration", () => StructuredText.Parse("a: &a [1, *a]\n", null, "InvalidQueueConfiguration")).Message);
-        Assert.Contains("no anchor", Refused("InvalidQueueConfiguration", () => StructuredText.Parse("a: *nowhere\n", null, "InvalidQueueConfiguration")).Message);
+        Assert.Contains("contains it", ThrowsLaunch("InvalidQueueConfiguration", () => StructuredText.Parse("a: &a [1, *a]\n", null, "InvalidQueueConfiguration")).Message);
+        Assert.Contains("no anchor", ThrowsLaunch("InvalidQueueConfiguration", () => StructuredText.Parse("a: *nowhere\n", null, "InvalidQueueConfiguration")).Message);
     }
 
     /// <summary>Random small documents with anchors and aliases: scalars, lists and mappings that alias earlier anchors.</summary>
@@ -223,9 +218,9 @@ public sealed class DocumentsTests : IDisposable
     public void Text_and_files_past_the_size_limit_are_refused_before_they_are_read_whole()
     {
         var text = "a: " + new string('x', DocumentLimits.MaxCharacters);
-        Assert.Contains("16 MiB", Refused("DocumentTooLarge", () => StructuredText.Parse(text)).Message);
+        Assert.Contains("16 MiB", ThrowsLaunch("DocumentTooLarge", () => StructuredText.Parse(text)).Message);
         var file = _dir.Write("big.yaml", text);
-        Assert.Contains(file, Refused("DocumentTooLarge", () => StructuredText.ParseFile(file)).Message);
+        Assert.Contains(file, ThrowsLaunch("DocumentTooLarge", () => StructuredText.ParseFile(file)).Message);
     }
 
     [Fact]
@@ -233,7 +228,7 @@ public sealed class DocumentsTests : IDisposable
     {
         if (!File.Exists("/dev/zero")) return;
         var clock = Stopwatch.StartNew();
-        Refused("DocumentTooLarge", () => StructuredText.ParseFile("/dev/zero"));
+        ThrowsLaunch("DocumentTooLarge", () => StructuredText.ParseFile("/dev/zero"));
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20));
     }
 
@@ -241,8 +236,8 @@ public sealed class DocumentsTests : IDisposable
     public void A_flat_document_with_more_values_than_the_limit_is_refused()
     {
         var json = "[" + string.Join(",", Enumerable.Repeat("0", DocumentLimits.MaxNodes + 1)) + "]";
-        Refused("DocumentTooLarge", () => StructuredText.Parse(json));
-        Refused("DocumentTooLarge", () => StructuredText.Parse("- " + string.Join("\n- ", Enumerable.Repeat("0", DocumentLimits.MaxNodes + 1))));
+        ThrowsLaunch("DocumentTooLarge", () => StructuredText.Parse(json));
+        ThrowsLaunch("DocumentTooLarge", () => StructuredText.Parse("- " + string.Join("\n- ", Enumerable.Repeat("0", DocumentLimits.MaxNodes + 1))));
     }
 
     // ---- numbers
@@ -263,7 +258,7 @@ public sealed class DocumentsTests : IDisposable
                     }
                     else
                     {
-                        Assert.Contains(number, Refused("NumberNotFinite", () => StructuredText.Parse(text, "n.yaml")).Message);
+                        Assert.Contains(number, ThrowsLaunch("NumberNotFinite", () => StructuredText.Parse(text, "n.yaml")).Message);
                     }
                 }
             });
@@ -281,7 +276,7 @@ public sealed class DocumentsTests : IDisposable
             {
                 if (c.depth > DocumentLimits.MaxDepth)
                 {
-                    Refused("ValueTooDeep", () => JsonTree.FromObject(Nest(c.depth, c.list)));
+                    ThrowsLaunch("ValueTooDeep", () => JsonTree.FromObject(Nest(c.depth, c.list)));
                     return;
                 }
                 var tree = JsonTree.FromObject(Nest(c.depth, c.list));
@@ -306,7 +301,7 @@ public sealed class DocumentsTests : IDisposable
                     if (chain[i] is Hashtable h) { h["next"] = child; h["shared"] = shared; }
                     else ((ArrayList)chain[i]).AddRange(new[] { child, shared });
                 }
-                if (c.cycle) Refused("ValueReferencesItself", () => JsonTree.FromObject(chain[0]));
+                if (c.cycle) ThrowsLaunch("ValueReferencesItself", () => JsonTree.FromObject(chain[0]));
                 else Assert.NotNull(JsonTree.FromObject(chain[0]));
             });
 
@@ -315,7 +310,7 @@ public sealed class DocumentsTests : IDisposable
     {
         object value = new List<object> { "x" };
         for (var i = 0; i < 40; i++) value = new List<object> { value, value };
-        Refused("ValueTooLarge", () => JsonTree.FromObject(value));
+        ThrowsLaunch("ValueTooLarge", () => JsonTree.FromObject(value));
     }
 
     [Theory]
@@ -324,8 +319,8 @@ public sealed class DocumentsTests : IDisposable
     [InlineData(double.NegativeInfinity)]
     public void Non_finite_numbers_in_values_are_refused(double number)
     {
-        Refused("NumberNotFinite", () => JsonTree.FromObject(new Hashtable { ["cpus"] = number }));
-        Refused("NumberNotFinite", () => JsonTree.FromObject(new Hashtable { ["a"] = new object[] { (float)number } }));
+        ThrowsLaunch("NumberNotFinite", () => JsonTree.FromObject(new Hashtable { ["cpus"] = number }));
+        ThrowsLaunch("NumberNotFinite", () => JsonTree.FromObject(new Hashtable { ["a"] = new object[] { (float)number } }));
     }
 
     // ---- entry points
@@ -335,8 +330,8 @@ public sealed class DocumentsTests : IDisposable
     [Fact]
     public void The_agent_config_file_is_held_to_the_limits()
     {
-        Refused("DocumentAliasExpansionTooLarge", () => AgentConfigFile.Load(_dir.Write("bomb/launch-config.yaml", Bomb)));
-        Refused("DocumentTooDeep", () => AgentConfigFile.Load(_dir.Write("deep/launch-config.yaml", "queues: " + new string('[', 20_000))));
+        ThrowsLaunch("DocumentAliasExpansionTooLarge", () => AgentConfigFile.Load(_dir.Write("bomb/launch-config.yaml", Bomb)));
+        ThrowsLaunch("DocumentTooDeep", () => AgentConfigFile.Load(_dir.Write("deep/launch-config.yaml", "queues: " + new string('[', 20_000))));
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed class PathsAgentTests : IDisposable
 
         var dbPath = _dir.File("store/launch.db");
         using var backend = new SqliteLaunchBackend(dbPath, "ent");
-        await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
+        await TestQueues.CreateAsync(backend, "ent", "q");
         var job = await backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, "q"), new PushRequest
         {
             Spec = new JsonObject { ["uri"] = code, ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("true") } },
@@ -65,7 +65,7 @@ public sealed class PathsAgentTests : IDisposable
         var victim = _dir.Write("area/code/keep.txt", "precious");
         var dbPath = _dir.File("store/launch.db");
         using var backend = new SqliteLaunchBackend(dbPath, "ent");
-        await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
+        await TestQueues.CreateAsync(backend, "ent", "q");
         var job = await backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, "q"), new PushRequest
         {
             Spec = new JsonObject { ["uri"] = "https://example.invalid/repo.git", ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("true") } },
@@ -84,33 +84,9 @@ public sealed class PathsAgentTests : IDisposable
     private async Task<LaunchJob> RunAgentUntilEndAsync(string dbPath, string jobId)
     {
         using var backend = new SqliteLaunchBackend(dbPath, "ent");
-        var options = new AgentOptions
-        {
-            Config = new LaunchAgentConfig { Queues = ["q"], Entity = "ent", MaxJobs = -1 },
-            Name = "paths-agent",
-            PollingInterval = TimeSpan.FromMilliseconds(250),
-            Lease = TimeSpan.FromSeconds(5),
-            StartTimeout = TimeSpan.FromSeconds(60),
-            Environment = _ => null,
-            WorkDirectory = WorkDirectory,
-        };
-        var agent = new LaunchAgent(backend, options, new RecordingAgentEvents());
-        using var cts = new CancellationTokenSource();
-        var run = Task.Run(() => agent.RunAsync(cts.Token));
-        try
-        {
-            return await WaitForJob.EndAsync(backend, jobId, TimeSpan.FromSeconds(60));
-        }
-        finally
-        {
-            await cts.CancelAsync();
-            try
-            {
-                await run.WaitAsync(TimeSpan.FromSeconds(30));
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
+        await using var agents = new TestAgents();
+        var config = new LaunchAgentConfig { Queues = ["q"], Entity = "ent", MaxJobs = -1 };
+        agents.Start(backend, TestAgents.Options(config, WorkDirectory, name: "paths-agent"));
+        return await WaitForJob.EndAsync(backend, jobId, TimeSpan.FromSeconds(60));
     }
 }

@@ -179,13 +179,9 @@ public sealed class PathsAndNamesTests : IDisposable
     /// <summary>A runnable local-process spec with <paramref name="value"/> at <paramref name="field"/> (a dotted path for nested keys).</summary>
     private JsonObject SpecWith(string field, string value)
     {
-        var spec = new JsonObject { ["uri"] = _dir.Path, ["overrides"] = new JsonObject { ["entry_point"] = new JsonArray("true") } };
+        var spec = TestSpecs.LocalProcess(_dir.Path, ["true"]);
         if (field == "job") spec.Remove("uri");
-        if (field == "overrides.artifacts") ((JsonObject)spec["overrides"]!)["artifacts"] = new JsonObject { [value] = "ent/proj/other:v0" };
-        else if (field.StartsWith("overrides.", StringComparison.Ordinal)) ((JsonObject)spec["overrides"]!)[field["overrides.".Length..]] = value;
-        else if (field == "git.version") spec["git"] = new JsonObject { ["version"] = value };
-        else spec[field] = value;
-        return spec;
+        return TestSpecs.Set(spec, field, field == "overrides.artifacts" ? new JsonObject { [value] = "ent/proj/other:v0" } : value);
     }
 
     [Theory]
@@ -193,11 +189,11 @@ public sealed class PathsAndNamesTests : IDisposable
     public async Task A_hostile_spec_value_is_refused_at_Submit_with_its_id_and_nothing_is_stored(string field, string value, string errorId)
     {
         using var backend = new SqliteLaunchBackend(_dir.File("launch.db"), "ent");
-        var queue = await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
+        var queue = await TestQueues.CreateAsync(backend, "ent", "q");
         var spec = SpecWith(field, value);
 
         var e = await Assert.ThrowsAnyAsync<LaunchException>(() =>
-            backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, queue.Name), new PushRequest { Spec = spec }, CancellationToken.None));
+            backend.PushAsync(queue, new PushRequest { Spec = spec }, CancellationToken.None));
 
         Assert.Equal(errorId, e.ErrorId);
         Assert.Equal(LaunchErrorCategory.InvalidArgument, e.Category);
@@ -226,7 +222,7 @@ public sealed class PathsAndNamesTests : IDisposable
     public async Task Ordinary_values_are_still_accepted(string field, string value)
     {
         using var backend = new SqliteLaunchBackend(_dir.File("launch.db"), "ent");
-        await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
+        await TestQueues.CreateAsync(backend, "ent", "q");
         var spec = SpecWith(field, value);
         var job = await backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, "q"), new PushRequest { Spec = spec }, CancellationToken.None);
         Assert.Equal(LaunchJobState.Pending, job.State);
@@ -237,7 +233,7 @@ public sealed class PathsAndNamesTests : IDisposable
     {
         var victim = _dir.Write("victim/keep.txt", "precious");
         using var backend = new SqliteLaunchBackend(_dir.File("store/launch.db"), "ent");
-        await backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess }, CancellationToken.None);
+        await TestQueues.CreateAsync(backend, "ent", "q");
         var job = await backend.PushAsync(new QueueKey("ent", LaunchDefaults.Project, "q"),
             new PushRequest { Spec = new JsonObject { ["uri"] = _dir.Path } }, CancellationToken.None);
         await StoreRows.UpdateAsync(_dir.File("store/launch.db"), job.Id, "state = 'Finished', log_path = $v", victim);

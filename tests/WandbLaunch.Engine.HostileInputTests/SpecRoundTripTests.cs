@@ -22,8 +22,7 @@ public sealed class SpecRoundTripTests : IDisposable
     public SpecRoundTripTests()
     {
         _backend = new SqliteLaunchBackend(_dir.File("launch.db"), "ent");
-        _backend.CreateQueueAsync(new QueueDefinition { Name = "q", Entity = "ent", Project = LaunchDefaults.Project, Resource = LaunchResource.LocalProcess },
-            CancellationToken.None).GetAwaiter().GetResult();
+        TestQueues.CreateAsync(_backend, "ent", "q").GetAwaiter().GetResult();
     }
 
     public void Dispose()
@@ -72,7 +71,7 @@ public sealed class SpecRoundTripTests : IDisposable
         Prop.ForAll(Unknowns().ToArbitrary(), unknowns =>
         {
             var document = new JsonObject { ["uri"] = _dir.Path };
-            foreach (var (place, key, value) in unknowns) At(document, place, create: true)![key] = value?.DeepClone();
+            foreach (var (place, key, value) in unknowns) TestSpecs.At(document, place, create: true)![key] = value?.DeepClone();
 
             var spec = LaunchSpec.Parse(document);
             spec.Name = "changed";
@@ -89,12 +88,12 @@ public sealed class SpecRoundTripTests : IDisposable
             foreach (var place in Places)
             {
                 var expected = unknowns.Where(u => u.Place == place).Select(u => u.Key).ToList();
-                var actual = At(stored, place, create: false)?.Select(p => p.Key).Where(k => expected.Contains(k)).ToList() ?? [];
+                var actual = TestSpecs.At(stored, place, create: false)?.Select(p => p.Key).Where(k => expected.Contains(k)).ToList() ?? [];
                 Assert.Equal(expected, actual);
             }
             foreach (var (place, key, value) in unknowns)
             {
-                var back = At(stored, place, create: false)![key];
+                var back = TestSpecs.At(stored, place, create: false)![key];
                 Assert.True(JsonNode.DeepEquals(value, back), $"{place}.{key}: {value?.ToJsonString() ?? "null"} came back as {back?.ToJsonString() ?? "null"}");
             }
             Assert.Equal("changed", read.Name);
@@ -104,20 +103,4 @@ public sealed class SpecRoundTripTests : IDisposable
             Assert.Equal(["--lr", "0.1"], read.Overrides.Args);
             Assert.Equal(_dir.Path, read.Uri);
         });
-
-    private static JsonObject? At(JsonObject root, string place, bool create)
-    {
-        var current = root;
-        foreach (var part in place.Length == 0 ? [] : place.Split('.'))
-        {
-            if (current[part] is not JsonObject next)
-            {
-                if (!create) return null;
-                next = new JsonObject();
-                current[part] = next;
-            }
-            current = next;
-        }
-        return current;
-    }
 }

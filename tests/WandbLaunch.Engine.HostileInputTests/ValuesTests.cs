@@ -13,6 +13,8 @@ using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage.Sqlite;
 
+using static WandbLaunch.TestSupport.LaunchAssertions;
+
 namespace WandbLaunch.Engine.HostileInputTests;
 
 /// <summary>
@@ -25,13 +27,6 @@ public sealed class ValuesTests : IDisposable
     private readonly TempDirectory _dir = new();
 
     public void Dispose() => _dir.Dispose();
-
-    private static LaunchException Refused(string errorId, Action action)
-    {
-        var e = Assert.ThrowsAny<LaunchException>(action);
-        Assert.Equal(errorId, e.ErrorId);
-        return e;
-    }
 
     private static LaunchQueue Queue(string resource, JsonObject? config = null, JsonObject? variables = null)
     {
@@ -78,7 +73,7 @@ public sealed class ValuesTests : IDisposable
                 Assert.Equal((LaunchPriority)(int)d, Prepare(Queue(LaunchResource.LocalProcess), spec).Priority);
                 return;
             }
-            Refused("InvalidPriority", () => Prepare(Queue(LaunchResource.LocalProcess), spec));
+            ThrowsLaunch("InvalidPriority", () => Prepare(Queue(LaunchResource.LocalProcess), spec));
         });
 
     [Theory]
@@ -91,7 +86,7 @@ public sealed class ValuesTests : IDisposable
     public void Fractional_and_out_of_range_spec_priorities_are_refused_not_rounded(string priority)
     {
         var spec = (JsonObject)StructuredText.Parse($"{{\"uri\": \"/tmp/code\", \"priority\": {priority}}}").Root!;
-        var e = Refused("InvalidPriority", () => Prepare(Queue(LaunchResource.LocalProcess), spec));
+        var e = ThrowsLaunch("InvalidPriority", () => Prepare(Queue(LaunchResource.LocalProcess), spec));
         Assert.Contains(priority.Trim('"'), e.Message);
     }
 
@@ -112,8 +107,8 @@ public sealed class ValuesTests : IDisposable
                 Assert.Equal((long)(d * 1e9), container.HostConfig.NanoCPUs);
                 return;
             }
-            Assert.Contains("cpus", Refused("InvalidContainerArgument", () => Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args))).Message);
-            Refused("InvalidContainerArgument", () => Queue(LaunchResource.LocalContainer, new JsonObject { ["cpus"] = Number(d) }));
+            Assert.Contains("cpus", ThrowsLaunch("InvalidContainerArgument", () => Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args))).Message);
+            ThrowsLaunch("InvalidContainerArgument", () => Queue(LaunchResource.LocalContainer, new JsonObject { ["cpus"] = Number(d) }));
         });
 
     [Property(MaxTest = 300)]
@@ -126,7 +121,7 @@ public sealed class ValuesTests : IDisposable
                 Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args));
                 return;
             }
-            Refused("InvalidContainerArgument", () => Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args)));
+            ThrowsLaunch("InvalidContainerArgument", () => Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args)));
         });
 
     [Theory]
@@ -145,9 +140,9 @@ public sealed class ValuesTests : IDisposable
     public void Hostile_container_numbers_are_refused_at_submit_and_queue_creation(string key, string value)
     {
         var args = (JsonObject)JsonNode.Parse($"{{\"{key}\": {value}}}")!;
-        var e = Refused("InvalidContainerArgument", () => Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args)));
+        var e = ThrowsLaunch("InvalidContainerArgument", () => Prepare(Queue(LaunchResource.LocalContainer), Spec(LaunchResource.LocalContainer, args)));
         Assert.Contains(key, e.Message);
-        Refused("InvalidContainerArgument", () => Queue(LaunchResource.LocalContainer, (JsonObject)args.DeepClone()));
+        ThrowsLaunch("InvalidContainerArgument", () => Queue(LaunchResource.LocalContainer, (JsonObject)args.DeepClone()));
     }
 
     [Fact]
@@ -156,8 +151,8 @@ public sealed class ValuesTests : IDisposable
         var queue = Queue(LaunchResource.LocalContainer, new JsonObject { ["cpus"] = "{{cpus}}" },
             new JsonObject { ["cpus"] = new JsonObject { ["type"] = "number" } });
         Prepare(queue, Spec(LaunchResource.LocalContainer), new JsonObject { ["cpus"] = 2 });
-        Refused("InvalidTemplateValue", () => Prepare(queue, Spec(LaunchResource.LocalContainer), new JsonObject { ["cpus"] = "NaN" }));
-        Refused("InvalidContainerArgument", () => Prepare(queue, Spec(LaunchResource.LocalContainer), new JsonObject { ["cpus"] = 1e30 }));
+        ThrowsLaunch("InvalidTemplateValue", () => Prepare(queue, Spec(LaunchResource.LocalContainer), new JsonObject { ["cpus"] = "NaN" }));
+        ThrowsLaunch("InvalidContainerArgument", () => Prepare(queue, Spec(LaunchResource.LocalContainer), new JsonObject { ["cpus"] = 1e30 }));
     }
 
     // ---- environment variable names
@@ -198,15 +193,15 @@ public sealed class ValuesTests : IDisposable
                     Prepare(Queue(resource), Spec(resource, args));
                     continue;
                 }
-                Refused("InvalidEnvironmentVariableName", () => Prepare(Queue(resource), Spec(resource, args)));
+                ThrowsLaunch("InvalidEnvironmentVariableName", () => Prepare(Queue(resource), Spec(resource, args)));
             }
         });
 
     [Fact]
     public void A_queue_config_with_a_bad_environment_name_is_refused_at_creation()
     {
-        Refused("InvalidEnvironmentVariableName", () => Queue(LaunchResource.LocalProcess, new JsonObject { ["env"] = new JsonObject { ["A=B"] = "v" } }));
-        Refused("InvalidEnvironmentVariableName", () => Queue(LaunchResource.LocalContainer, new JsonObject { ["env"] = new JsonObject { [""] = "v" } }));
+        ThrowsLaunch("InvalidEnvironmentVariableName", () => Queue(LaunchResource.LocalProcess, new JsonObject { ["env"] = new JsonObject { ["A=B"] = "v" } }));
+        ThrowsLaunch("InvalidEnvironmentVariableName", () => Queue(LaunchResource.LocalContainer, new JsonObject { ["env"] = new JsonObject { [""] = "v" } }));
     }
 
     // ---- NUL
@@ -237,9 +232,9 @@ public sealed class ValuesTests : IDisposable
     [Fact]
     public void NUL_in_a_document_or_agent_config_path_is_refused_not_a_raw_argument_exception()
     {
-        var e = Refused("ValueContainsNul", () => AgentConfigFile.Load(_dir.File("launch-config.yaml") + "\0.bak"));
+        var e = ThrowsLaunch("ValueContainsNul", () => AgentConfigFile.Load(_dir.File("launch-config.yaml") + "\0.bak"));
         Assert.False(e.Message.Contains('\0'), e.Message);
-        Refused("ValueContainsNul", () => StructuredText.ParseFile(_dir.File("queue.yaml\0")));
+        ThrowsLaunch("ValueContainsNul", () => StructuredText.ParseFile(_dir.File("queue.yaml\0")));
     }
 
     // ---- template values
@@ -253,7 +248,7 @@ public sealed class ValuesTests : IDisposable
             var allowed = double.IsFinite(d) && d is >= -1e6 and <= 1e6 && (type == "number" || d == Math.Floor(d));
             if (!allowed)
             {
-                Refused("InvalidTemplateValue", () => variable.Coerce(given));
+                ThrowsLaunch("InvalidTemplateValue", () => variable.Coerce(given));
                 return;
             }
             Assert.True(JsonTree.TryGetNumber(variable.Coerce(given), out var stored));

@@ -1,6 +1,6 @@
 using WandbLaunch.Engine.Services;
-using static WandbLaunch.Engine.JobTests.Assertions;
 using WandbLaunch.Engine.Storage;
+using static WandbLaunch.TestSupport.LaunchAssertions;
 
 namespace WandbLaunch.Engine.JobTests;
 

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Services;
-using static WandbLaunch.Engine.JobTests.Assertions;
+using static WandbLaunch.TestSupport.LaunchAssertions;
 
 namespace WandbLaunch.Engine.JobTests;
 

@@ -15,7 +15,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
 {
     private static readonly CancellationToken None = CancellationToken.None;
     private readonly Store _store = new();
-    private readonly List<RunningAgent> _agents = [];
+    private readonly TestAgents _agents = new();
     private readonly List<Process> _processes = [];
     private QueueKey _queue = null!;
 
@@ -29,7 +29,7 @@ public sealed class LaunchAgentTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var agent in _agents) await agent.DisposeAsync();
+        await _agents.DisposeAsync();
         foreach (var process in _processes)
         {
             try
@@ -44,67 +44,14 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         _store.Dispose();
     }
 
-    private sealed class RunningAgent : IAsyncDisposable
-    {
-        public required LaunchAgent Agent { get; init; }
-
-        public required Task Run { get; init; }
-
-        public required CancellationTokenSource Cancellation { get; init; }
-
-        public required RecordingAgentEvents Events { get; init; }
-
-        public required SqliteLaunchBackend Backend { get; init; }
-
-        public async Task<string> IdAsync()
-        {
-            await Eventually.Until(() => Agent.Id is not null || Run.IsCompleted, "the agent to register");
-            if (Run.IsFaulted) await Run;
-            return Agent.Id!;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Cancellation.Cancel();
-            try
-            {
-                await Run.WaitAsync(TimeSpan.FromSeconds(30));
-            }
-            catch (Exception)
-            {
-                // The test that owns it has already asserted what it needed.
-            }
-            Cancellation.Dispose();
-            Backend.Dispose();
-        }
-    }
-
     private RunningAgent StartAgent(int maxJobs = -1, TimeSpan? lease = null, IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? queues = null,
         bool leaveJobsRunning = false)
     {
-        var env = environment ?? new Dictionary<string, string>();
-        var options = new AgentOptions
-        {
-            Config = new LaunchAgentConfig { Queues = queues ?? [_queue.Name], Entity = Store.Entity, MaxJobs = maxJobs },
-            Name = "test-agent",
-            PollingInterval = TimeSpan.FromMilliseconds(250),
-            Lease = lease ?? TimeSpan.FromSeconds(2),
-            StartTimeout = TimeSpan.FromSeconds(60),
-            Environment = name => env.TryGetValue(name, out var value) ? value : null,
-            WorkDirectory = _store.Dir.File("runs"),
-            LeaveJobsRunning = leaveJobsRunning,
-        };
+        var config = new LaunchAgentConfig { Queues = queues ?? [_queue.Name], Entity = Store.Entity, MaxJobs = maxJobs };
+        var options = TestAgents.Options(config, _store.Dir.File("runs"), TestAgents.EnvironmentOf(environment), lease: lease ?? TimeSpan.FromSeconds(2),
+            leaveJobsRunning: leaveJobsRunning);
         // The agent gets its own backend on the file, as an agent in another process would.
-        var backend = new SqliteLaunchBackend(_store.DbPath, Store.Entity);
-        var events = new RecordingAgentEvents();
-        var agent = new LaunchAgent(backend, options, events);
-        var cts = new CancellationTokenSource();
-        var running = new RunningAgent
-        {
-            Agent = agent, Run = Task.Run(() => agent.RunAsync(cts.Token)), Cancellation = cts, Events = events, Backend = backend,
-        };
-        _agents.Add(running);
-        return running;
+        return _agents.Start(_store.Open(), options);
     }
 
     private Task<LaunchJob> SubmitAsync(params string[] entryPoint) => SubmitAsync(entryPoint, null);

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
-using static WandbLaunch.Engine.JobTests.Assertions;
+using static WandbLaunch.TestSupport.LaunchAssertions;
 
 namespace WandbLaunch.Engine.JobTests;
 

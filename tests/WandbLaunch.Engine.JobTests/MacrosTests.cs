@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Specs;
-using static WandbLaunch.Engine.JobTests.Assertions;
+using static WandbLaunch.TestSupport.LaunchAssertions;
 
 namespace WandbLaunch.Engine.JobTests;
 

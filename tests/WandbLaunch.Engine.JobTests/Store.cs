@@ -7,31 +7,20 @@ using WandbLaunch.Engine.Storage.Sqlite;
 
 namespace WandbLaunch.Engine.JobTests;
 
-/// <summary>A store file in a temp directory, with helpers to make queues and push items.</summary>
+/// <summary>A store file in a temp directory (<see cref="TempStore"/>), with helpers to make queues and push items.</summary>
 public sealed class Store : IDisposable
 {
     public const string Entity = "ent";
-    private readonly List<SqliteLaunchBackend> _backends = [];
+    private readonly TempStore _file = new(Entity);
 
-    public Store()
-    {
-        Backend = Open();
-    }
+    public TempDirectory Dir => _file.Dir;
 
-    public TempDirectory Dir { get; } = new();
+    public string DbPath => _file.DbPath;
 
-    public string DbPath => Dir.File("launch.db");
-
-    public SqliteLaunchBackend Backend { get; }
+    public SqliteLaunchBackend Backend => _file.Backend;
 
     /// <summary>Another backend instance on the same file: its own connections and change watcher, as another process has.</summary>
-    public SqliteLaunchBackend Open()
-    {
-        var backend = new SqliteLaunchBackend(DbPath, Entity);
-        backend.EnsureOpen();
-        lock (_backends) _backends.Add(backend);
-        return backend;
-    }
+    public SqliteLaunchBackend Open() => _file.Open();
 
     public static QueueKey Key(string name) => new(Entity, LaunchDefaults.Project, name);
 
@@ -48,12 +37,5 @@ public sealed class Store : IDisposable
     public async Task<LaunchJob> JobAsync(string id) =>
         await Backend.GetJobAsync(id, CancellationToken.None) ?? throw new Xunit.Sdk.XunitException($"job {id} is gone");
 
-    public void Dispose()
-    {
-        lock (_backends)
-        {
-            foreach (var backend in _backends) backend.Dispose();
-        }
-        Dir.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 }

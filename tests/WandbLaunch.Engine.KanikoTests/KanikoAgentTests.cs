@@ -238,12 +238,7 @@ public sealed class KanikoAgentTests
     public async Task StoppingAJobWhileKanikoBuildsDeletesTheBuildJobAndTheContext()
     {
         await using var h = new KanikoHarness(StoreKind.Azure);
-        await h.QueueAsync("k8s", RunConfig);
-        var job = await h.SubmitCodeAsync("k8s");
-        h.StartAgent("k8s", h.Builder());
-        var buildName = $"wandb-launch-container-build-{job.RunId}";
-        await h.KubeJobAsync(buildName);
-        var pod = await h.PodAsync(buildName);
+        var (job, buildName, pod) = await h.BuildingAsync(RunConfig);
         h.Kube.SetPodPhase(KanikoHarness.Namespace, pod, "Running");
         Assert.NotNull(h.Uploaded(job.RunId));
 
@@ -262,12 +257,7 @@ public sealed class KanikoAgentTests
     public async Task AnUnschedulableBuildPodIsAWarningOnTheJobAtStageBuild()
     {
         await using var h = new KanikoHarness(StoreKind.S3);
-        await h.QueueAsync("k8s", RunConfig);
-        var job = await h.SubmitCodeAsync("k8s");
-        h.StartAgent("k8s", h.Builder());
-        var buildName = $"wandb-launch-container-build-{job.RunId}";
-        await h.KubeJobAsync(buildName);
-        var pod = await h.PodAsync(buildName);
+        var (job, buildName, pod) = await h.BuildingAsync(RunConfig);
 
         h.Kube.MarkUnschedulable(KanikoHarness.Namespace, pod, "0/3 nodes are available: 3 node(s) had untolerated taint {build: true}.");
 

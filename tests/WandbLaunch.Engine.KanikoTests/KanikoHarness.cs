@@ -54,7 +54,7 @@ internal sealed class KanikoHarness : IAsyncDisposable
             },
         }.ToJsonString();
 
-    private readonly List<(CancellationTokenSource Stop, Task Run)> _agents = new();
+    private readonly TestAgents _agents = new();
 
     public KanikoHarness(StoreKind kind)
     {
@@ -179,28 +179,32 @@ internal sealed class KanikoHarness : IAsyncDisposable
         return $"{Destination}:{ContextArchive.Tag(plan)}";
     }
 
-    public LaunchAgent StartAgent(string queue, BuilderSettings builder, EnvironmentSettings? cloud = null)
+    public RunningAgent StartAgent(string queue, BuilderSettings builder, EnvironmentSettings? cloud = null)
     {
-        var options = new AgentOptions
+        var config = new LaunchAgentConfig
         {
-            Config = new LaunchAgentConfig
-            {
-                Queues = [queue],
-                Entity = Entity,
-                MaxJobs = -1,
-                Builder = builder,
-                Environment = cloud ?? (Kind == StoreKind.S3 ? new EnvironmentSettings { Type = "aws", Region = "eu-central-1" } : new EnvironmentSettings()),
-            },
-            Name = "kaniko-test",
-            Environment = n => Env.TryGetValue(n, out var v) ? v : null,
-            WorkDirectory = Dir.File("work"),
-            StartTimeout = TimeSpan.FromSeconds(60),
-            PollingInterval = TimeSpan.FromMilliseconds(250),
+            Queues = [queue],
+            Entity = Entity,
+            MaxJobs = -1,
+            Builder = builder,
+            Environment = cloud ?? (Kind == StoreKind.S3 ? new EnvironmentSettings { Type = "aws", Region = "eu-central-1" } : new EnvironmentSettings()),
         };
-        var agent = new LaunchAgent(Backend, options, Events);
-        var stop = new CancellationTokenSource();
-        _agents.Add((stop, Task.Run(() => agent.RunAsync(stop.Token))));
-        return agent;
+        var options = TestAgents.Options(config, Dir.File("work"), n => Env.TryGetValue(n, out var v) ? v : null, "kaniko-test", TimeSpan.FromSeconds(30));
+        return _agents.Start(Backend, options, Events);
+    }
+
+    /// <summary>
+    /// Creates queue "k8s" with <paramref name="runConfigJson"/>, submits a code job, starts an agent with the
+    /// default kaniko builder, and returns once the build Job has a pod: the job, the build Job's name and its pod.
+    /// </summary>
+    public async Task<(LaunchJob Job, string BuildName, string Pod)> BuildingAsync(string runConfigJson)
+    {
+        await QueueAsync("k8s", runConfigJson);
+        var job = await SubmitCodeAsync("k8s");
+        StartAgent("k8s", Builder());
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await KubeJobAsync(buildName);
+        return (job, buildName, await PodAsync(buildName));
     }
 
     /// <summary>Waits for the job to end and checks that it failed at stage build.</summary>
@@ -227,8 +231,7 @@ internal sealed class KanikoHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var (stop, _) in _agents) await stop.CancelAsync();
-        await Task.WhenAny(Task.WhenAll(_agents.Select(a => a.Run)), Task.Delay(TimeSpan.FromSeconds(20)));
+        await _agents.DisposeAsync();
         Kube.Dispose();
         Registry.Dispose();
         S3?.Dispose();

@@ -20,7 +20,7 @@ internal sealed class AgentHarness : IAsyncDisposable
     public const string Entity = "ml-team";
     public const string Namespace = "ml";
 
-    private readonly List<(LaunchAgent Agent, CancellationTokenSource Stop, Task Run, bool Abandon)> _agents = new();
+    private readonly TestAgents _agents = new();
 
     public AgentHarness()
     {
@@ -63,37 +63,34 @@ internal sealed class AgentHarness : IAsyncDisposable
     }
 
     /// <summary>Starts an agent on <paramref name="queue"/>; <paramref name="backend"/> defaults to the store itself.</summary>
-    public LaunchAgent StartAgent(string queue, TimeSpan? startTimeout = null, TimeSpan? lease = null, ILaunchBackend? backend = null, bool abandonOnDispose = false,
+    public RunningAgent StartAgent(string queue, TimeSpan? startTimeout = null, TimeSpan? lease = null, ILaunchBackend? backend = null, bool abandonOnDispose = false,
         string? kubeconfig = null, bool leaveJobsRunning = false)
     {
-        var options = new AgentOptions
+        var config = new LaunchAgentConfig { Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" } };
+        var options = TestAgents.Options(config, Dir.File("work"), n =>
         {
-            Config = new LaunchAgentConfig { Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" } },
-            Name = "kube-test",
-            Environment = n =>
-            {
-                if (n == "KUBECONFIG") Interlocked.Increment(ref _kubeconfigLookups);
-                return n == "KUBECONFIG" && kubeconfig is not null ? kubeconfig : Env.TryGetValue(n, out var v) ? v : null;
-            },
-            WorkDirectory = Dir.File("work"),
-            StartTimeout = startTimeout ?? TimeSpan.FromSeconds(60),
-            Lease = lease ?? TimeSpan.FromSeconds(30),
-            PollingInterval = TimeSpan.FromMilliseconds(250),
-            LeaveJobsRunning = leaveJobsRunning,
-        };
-        var agent = new LaunchAgent(backend ?? Backend, options, Events);
-        var stop = new CancellationTokenSource();
-        var run = Task.Run(() => agent.RunAsync(stop.Token));
-        _agents.Add((agent, stop, run, abandonOnDispose));
-        return agent;
+            if (n == "KUBECONFIG") Interlocked.Increment(ref _kubeconfigLookups);
+            return n == "KUBECONFIG" && kubeconfig is not null ? kubeconfig : Env.TryGetValue(n, out var v) ? v : null;
+        }, "kube-test", lease ?? TimeSpan.FromSeconds(30), startTimeout: startTimeout, leaveJobsRunning: leaveJobsRunning);
+        return _agents.Start(backend ?? Backend, options, Events, abandonOnDispose: abandonOnDispose);
     }
 
-    /// <summary>Stops an agent as Ctrl+C does and waits until it has stopped.</summary>
-    public async Task StopAgentAsync(LaunchAgent agent)
+    /// <summary>A job on a queue's Kubernetes Job: the launch job, the Job's name, its pod, and the launch job once Running.</summary>
+    public sealed record RunningJob(LaunchJob Submitted, string Name, string Pod, LaunchJob Running);
+
+    /// <summary>
+    /// Creates queue "k8s" with <paramref name="queueConfigJson"/>, submits one job, starts an agent, and returns once
+    /// the job's pod runs and the launch job is Running.
+    /// </summary>
+    public async Task<RunningJob> RunningJobAsync(string queueConfigJson)
     {
-        var (_, stop, run, _) = _agents.Single(a => ReferenceEquals(a.Agent, agent));
-        await stop.CancelAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(30));
+        await QueueAsync("k8s", queueConfigJson);
+        var submitted = await SubmitAsync("k8s");
+        StartAgent("k8s");
+        var name = (await KubeJobAsync(submitted.RunId))["metadata"]!["name"]!.GetValue<string>();
+        var pod = await PodAsync(name);
+        Server.SetPodPhase(Namespace, pod, "Running");
+        return new RunningJob(submitted, name, pod, await StateAsync(submitted.Id, LaunchJobState.Running));
     }
 
     public async Task<LaunchJob> JobAsync(string id) => (await Backend.GetJobAsync(id, CancellationToken.None))!;
@@ -114,9 +111,7 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var (_, stop, _, _) in _agents) await stop.CancelAsync();
-        // An abandoned agent stands for a killed process: it is never waited for.
-        await Task.WhenAny(Task.WhenAll(_agents.Where(a => !a.Abandon).Select(a => a.Run)), Task.Delay(TimeSpan.FromSeconds(20)));
+        await _agents.DisposeAsync();
         if (Environment.GetEnvironmentVariable("KUBE_TESTS_KEEP_LOGS") is { Length: > 0 } keep && Directory.Exists(Backend.LogDirectory))
         {
             Directory.CreateDirectory(keep);

@@ -122,13 +122,7 @@ public sealed class KubernetesAgentTests
     public async Task AFailedJobIsFailedWithTheTerminationMessageAndLastOutput()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        var pod = await h.PodAsync(name);
-        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, pod, _) = await h.RunningJobAsync(Config);
         h.Server.AppendPodLog(AgentHarness.Namespace, pod, "loading checkpoint", "Traceback (most recent call last):", "RuntimeError: CUDA out of memory");
         await Eventually.Until(async () => h.Log(await h.JobAsync(submitted.Id)).Contains("CUDA out of memory"), "the output");
 
@@ -148,13 +142,7 @@ public sealed class KubernetesAgentTests
     public async Task AWatchThatExpiresIsListedAgainAndNothingIsMissed()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        var pod = await h.PodAsync(name);
-        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, pod, _) = await h.RunningJobAsync(Config);
         await Eventually.Until(() => h.Server.OpenWatches >= 2, "the pod and Job watches");
         var before = h.Server.Requests.Count;
 
@@ -173,13 +161,7 @@ public sealed class KubernetesAgentTests
     public async Task AWatchTheServerEndsQuietlyIsWatchedAgainWithoutComplaint()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        var pod = await h.PodAsync(name);
-        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
-        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _, running) = await h.RunningJobAsync(Config);
         await Eventually.Until(() => h.Server.OpenWatches >= 2, "the pod and Job watches");
         var before = h.Server.Requests.Count;
 
@@ -311,12 +293,7 @@ public sealed class KubernetesAgentTests
     public async Task StoppingARunningJobDeletesItWithForegroundPropagation()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        h.Server.SetPodPhase(AgentHarness.Namespace, await h.PodAsync(name), "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _, _) = await h.RunningJobAsync(Config);
 
         await h.Backend.RequestStopAsync(submitted.Id, CancellationToken.None);
 
@@ -353,12 +330,7 @@ public sealed class KubernetesAgentTests
     public async Task AJobDeletedBySomeoneElseFails()
     {
         await using var h = new AgentHarness();
-        await h.QueueAsync("k8s", Config);
-        var submitted = await h.SubmitAsync("k8s");
-        h.StartAgent("k8s");
-        var name = Name(await h.KubeJobAsync(submitted.RunId));
-        h.Server.SetPodPhase(AgentHarness.Namespace, await h.PodAsync(name), "Running");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _, _) = await h.RunningJobAsync(Config);
 
         h.Server.DeleteJob(AgentHarness.Namespace, name);
 
@@ -426,7 +398,7 @@ public sealed class KubernetesAgentTests
         h.Server.AppendPodLog(AgentHarness.Namespace, pod, "step 100");
         await Eventually.Until(async () => h.Log(await h.JobAsync(submitted.Id)).Contains("step 100"), "the first agent to log");
 
-        await h.StopAgentAsync(firstAgent);
+        await firstAgent.StopAsync();
 
         // The running job keeps running: nothing of it was deleted, and its lease was given up at once.
         var left = await h.JobAsync(submitted.Id);
@@ -491,7 +463,7 @@ public sealed class KubernetesAgentTests
         var pod = await h.PodAsync(name); // created, not scheduled yet
         Assert.Equal(LaunchJobState.Starting, (await h.JobAsync(submitted.Id)).State);
 
-        await h.StopAgentAsync(firstAgent);
+        await firstAgent.StopAsync();
 
         var left = await h.JobAsync(submitted.Id);
         Assert.Equal(LaunchJobState.Starting, left.State);

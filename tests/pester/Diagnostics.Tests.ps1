@@ -29,9 +29,8 @@ BeforeAll {
         'Wait-WandbLaunchJob'         = { param($s) New-PendingJob | Wait-WandbLaunchJob -Timeout 0 -ErrorAction SilentlyContinue @s }
         'Stop-WandbLaunchJob'         = { param($s) New-PendingJob | Stop-WandbLaunchJob @s }
         'Remove-WandbLaunchJob'       = { param($s) New-PendingJob | Stop-WandbLaunchJob -PassThru | Remove-WandbLaunchJob -Confirm:$false @s }
-        # A stopped job: for a pending one the cmdlet writes a Verbose note of its own, which -Debug alone turns into a
-        # prompt (PowerShell sets VerbosePreference to Inquire under -Debug).
-        'Get-WandbLaunchJobLog'       = { param($s) New-PendingJob | Stop-WandbLaunchJob -PassThru | Get-WandbLaunchJobLog @s }
+        # A pending job: the cmdlet writes a Verbose note of its own, which must not turn into a prompt under -Debug.
+        'Get-WandbLaunchJobLog'       = { param($s) New-PendingJob | Get-WandbLaunchJobLog @s }
         'Get-WandbLaunchJobManifest'  = { param($s) Get-WandbLaunchJobManifest -Queue q1 -Uri $script:Code -EntryPoint python, main.py -ConfigPath $script:Config @s }
         'Start-WandbLaunchAgent'      = { param($s) Start-WandbLaunchAgent -Queue q1 -ConfigPath $script:Config -WhatIf @s }
         'Get-WandbLaunchAgent'        = { param($s) Get-WandbLaunchAgent @s }
@@ -40,6 +39,7 @@ BeforeAll {
         'New-WandbLaunchAgentConfig'  = { param($s) New-WandbLaunchAgentConfig -Path (Join-Path (New-TestDirectory) 'c.yaml') -Queue q1 @s }
         'Set-WandbLaunchAgentConfig'  = { param($s) Set-WandbLaunchAgentConfig -Path $script:Config -MaxJobs 2 @s }
         'Test-WandbLaunchAgentConfig' = { param($s) Test-WandbLaunchAgentConfig -Path $script:Config @s }
+        'Get-WandbLaunchConnection'   = { param($s) Get-WandbLaunchConnection @s }
     }
     # Connect-WandbLaunch binds the whole session to a store, so it runs in a pwsh of its own (see below).
     $script:InOwnSession = @('Connect-WandbLaunch')
@@ -76,7 +76,7 @@ Describe '-Verbose' {
         'Get-WandbLaunchQueue', 'New-WandbLaunchQueue', 'Set-WandbLaunchQueue', 'Remove-WandbLaunchQueue', 'Submit-WandbLaunchJob',
         'Get-WandbLaunchJob', 'Wait-WandbLaunchJob', 'Stop-WandbLaunchJob', 'Remove-WandbLaunchJob', 'Get-WandbLaunchJobLog',
         'Get-WandbLaunchJobManifest', 'Start-WandbLaunchAgent', 'Get-WandbLaunchAgent', 'Stop-WandbLaunchAgent',
-        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig') {
+        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig', 'Get-WandbLaunchConnection') {
         $verbose = Get-Messages (Invoke-Captured $_ @{ Verbose = $true }) ([System.Management.Automation.VerboseRecord])
         if ($_ -in $script:ConfigCmdlets) {
             @($verbose | Where-Object { $_ -match "^config: (reading|wrote) '" }).Count | Should -BeGreaterThan 0
@@ -90,7 +90,7 @@ Describe '-Verbose' {
         'Get-WandbLaunchQueue', 'New-WandbLaunchQueue', 'Set-WandbLaunchQueue', 'Remove-WandbLaunchQueue', 'Submit-WandbLaunchJob',
         'Get-WandbLaunchJob', 'Wait-WandbLaunchJob', 'Stop-WandbLaunchJob', 'Remove-WandbLaunchJob', 'Get-WandbLaunchJobLog',
         'Get-WandbLaunchJobManifest', 'Get-WandbLaunchAgent', 'Stop-WandbLaunchAgent',
-        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig') {
+        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig', 'Get-WandbLaunchConnection') {
         Invoke-Captured $_ | Should -BeNullOrEmpty
     }
 
@@ -129,6 +129,20 @@ Describe '-Debug' {
         @($debug | Where-Object { $_ -match '^store: SQL (SELECT|INSERT|UPDATE|DELETE) ' }).Count | Should -BeGreaterThan 0
         # -Debug alone does not turn on Verbose.
         Get-Messages $records ([System.Management.Automation.VerboseRecord]) | Should -BeNullOrEmpty
+    }
+
+    It '-Debug without -Verbose never prompts in a non-interactive pwsh (a cmdlet that writes a Verbose note of its own)' {
+        $result = Invoke-FreshPwsh -Environment @{ WANDB_LAUNCH_DB = (Join-Path (New-TestDirectory) 'launch.db') } -Script @'
+Import-Module $env:WBL_MODULE
+New-WandbLaunchQueue -Name q -Resource local-process | Out-Null
+$job = Submit-WandbLaunchJob -Queue q -Uri $PWD -EntryPoint true
+$records = Get-WandbLaunchJobLog -Id $job.Id -Debug -ErrorAction Stop 4>&1 5>&1
+'debug records: ' + @($records | Where-Object { $_ -is [System.Management.Automation.DebugRecord] }).Count
+'verbose records: ' + @($records | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Count
+'@
+        $result.ExitCode | Should -Be 0 -Because ($result.Output -join "`n")
+        $result.StdOut | Should -Contain 'verbose records: 0'
+        @($result.StdOut | Where-Object { $_ -match '^debug records: [1-9]' }).Count | Should -Be 1
     }
 
     It 'messages reported on thread-pool threads during a wait reach the pipeline, each poll as it happens' {

@@ -162,6 +162,16 @@ public abstract class WandbLaunchCmdlet : PSCmdlet, IDisposable
             && preference is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
     }
 
+    /// <summary>
+    /// Writes a verbose record when -Verbose (or $VerbosePreference) asks for one, and only then. Every cmdlet's
+    /// verbose records go through here: for a command given -Debug without -Verbose, PowerShell answers a plain
+    /// <see cref="Cmdlet.WriteVerbose"/> with Inquire, a prompt that fails in a non-interactive session.
+    /// </summary>
+    private protected new void WriteVerbose(string text)
+    {
+        if (Wants("Verbose", "VerbosePreference")) base.WriteVerbose(text);
+    }
+
     private void WriteQueuedDiagnostics() => _diagnostics?.Drain(WriteDiagnostic);
 
     private void WriteDiagnostic(DiagnosticLevel level, string source, string message)

@@ -20,90 +20,48 @@ public sealed class AgentLogicTests : IAsyncLifetime
 {
     private const string Entity = "ent";
     private static readonly CancellationToken None = CancellationToken.None;
-    private readonly TempDirectory _dir = new();
-    private readonly List<SqliteLaunchBackend> _backends = [];
-    private readonly List<Agent> _agents = [];
+    private readonly TempStore _file = new(Entity);
+    private readonly TestAgents _agents = new();
+    private readonly List<Agent> _started = [];
     private readonly FakeRunner _runner = new();
     private SqliteLaunchBackend _store = null!;
     private QueueKey _queue = null!;
 
     public async Task InitializeAsync()
     {
-        _store = Open();
+        _store = _file.Backend;
         _queue = await TestQueues.CreateAsync(_store, Entity, "q", prioritization: true);
     }
 
     public async Task DisposeAsync()
     {
-        foreach (var agent in _agents) await agent.StopAsync();
-        foreach (var backend in _backends) backend.Dispose();
-        _dir.Dispose();
+        await _agents.DisposeAsync();
+        _file.Dispose();
     }
 
-    private SqliteLaunchBackend Open()
+    /// <summary>A running agent and the spy on its backend.</summary>
+    private sealed record Agent(RunningAgent Running, BackendSpy Spy)
     {
-        var backend = new SqliteLaunchBackend(_dir.File("launch.db"), Entity);
-        backend.EnsureOpen();
-        _backends.Add(backend);
-        return backend;
-    }
+        public LaunchAgent Launch => Running.Agent;
 
-    private sealed class Agent
-    {
-        public required LaunchAgent Launch { get; init; }
+        public RecordingAgentEvents Events => Running.Events;
 
-        public required Task Run { get; init; }
+        public Task<string> IdAsync() => Running.IdAsync();
 
-        public required CancellationTokenSource Cancellation { get; init; }
-
-        public required RecordingAgentEvents Events { get; init; }
-
-        public required BackendSpy Spy { get; init; }
-
-        public async Task<string> IdAsync()
-        {
-            await Eventually.Until(() => Launch.Id is not null || Run.IsCompleted, "the agent to register");
-            if (Run.IsFaulted) await Run;
-            return Launch.Id!;
-        }
-
-        public async Task StopAsync()
-        {
-            Cancellation.Cancel();
-            try
-            {
-                await Run.WaitAsync(TimeSpan.FromSeconds(30));
-            }
-            catch (Exception)
-            {
-                // The test that owns it has asserted what it needed.
-            }
-        }
+        /// <summary>Stops it as Ctrl+C does; the test asserts how it ended.</summary>
+        public async Task StopAsync() => await Running.DisposeAsync();
     }
 
     private Agent StartAgent(int maxJobs = 1, TimeSpan? lease = null, bool leaveJobsRunning = false, DiagnosticLevel? diagnostics = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var env = environment ?? new Dictionary<string, string>();
-        var options = new AgentOptions
-        {
-            Config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Entity, MaxJobs = maxJobs },
-            Name = "fake-agent",
-            PollingInterval = TimeSpan.FromMilliseconds(250),
-            Lease = lease ?? TimeSpan.FromSeconds(5),
-            StartTimeout = TimeSpan.FromSeconds(30),
-            Environment = name => env.TryGetValue(name, out var value) ? value : null,
-            WorkDirectory = _dir.File("runs"),
-            LeaveJobsRunning = leaveJobsRunning,
-            Diagnostics = diagnostics,
-        };
+        var config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Entity, MaxJobs = maxJobs };
+        var options = TestAgents.Options(config, _file.Dir.File("runs"), TestAgents.EnvironmentOf(environment), "fake-agent", lease,
+            startTimeout: TimeSpan.FromSeconds(30), leaveJobsRunning: leaveJobsRunning, diagnostics: diagnostics);
         // Each agent has its own backend on the file, as an agent in another process has.
-        var (backend, spy) = BackendSpy.Wrap(Open());
-        var events = new RecordingAgentEvents();
-        var launch = new LaunchAgent(backend, options, events, new RunnerRegistry([_runner]));
-        var cts = new CancellationTokenSource();
-        var agent = new Agent { Launch = launch, Run = Task.Run(() => launch.RunAsync(cts.Token)), Cancellation = cts, Events = events, Spy = spy };
-        _agents.Add(agent);
+        var (backend, spy) = BackendSpy.Wrap(_file.Open());
+        var agent = new Agent(_agents.Start(backend, options, runners: new RunnerRegistry([_runner])), spy);
+        lock (_started) _started.Add(agent);
         return agent;
     }
 
@@ -119,7 +77,7 @@ public sealed class AgentLogicTests : IAsyncLifetime
 
     private Task<LaunchJob> EndOfAsync(LaunchJob job, int seconds = 20) => WaitForJob.EndAsync(_store, job.Id, TimeSpan.FromSeconds(seconds));
 
-    private IEnumerable<string> EndsOf(string jobId) => _agents.SelectMany(a => a.Spy.EndsOf(jobId));
+    private IEnumerable<string> EndsOf(string jobId) => _started.SelectMany(a => a.Spy.EndsOf(jobId));
 
     [Fact]
     public async Task Max_jobs_is_never_exceeded_and_each_end_is_written_once()
@@ -233,7 +191,7 @@ public sealed class AgentLogicTests : IAsyncLifetime
         var dead = await _store.RegisterAgentAsync(new AgentRegistration { Name = "dead", Entity = Entity, Queues = [_queue], ConfigJson = "{}", MaxJobs = 1 }, None);
         var lease = TimeSpan.FromSeconds(1);
         Assert.NotNull(await _store.PopAsync(dead.Id, _queue, lease, None));
-        await _store.AckAsync(job.Id, dead.Id, _dir.File("survivor.log"), None);
+        await _store.AckAsync(job.Id, dead.Id, _file.Dir.File("survivor.log"), None);
         await _store.MarkLaunchingAsync(job.Id, dead.Id, None);
         var handle = _runner.Orphan(job.Id, FakeRun.Succeed(afterMs: 1500));
         await _store.MarkRunningAsync(job.Id, dead.Id, handle, None);
@@ -254,7 +212,7 @@ public sealed class AgentLogicTests : IAsyncLifetime
         var dead = await _store.RegisterAgentAsync(new AgentRegistration { Name = "dead", Entity = Entity, Queues = [_queue], ConfigJson = "{}", MaxJobs = 1 }, None);
         var lease = TimeSpan.FromSeconds(1);
         Assert.NotNull(await _store.PopAsync(dead.Id, _queue, lease, None));
-        await _store.AckAsync(job.Id, dead.Id, _dir.File("lost.log"), None);
+        await _store.AckAsync(job.Id, dead.Id, _file.Dir.File("lost.log"), None);
         await _store.MarkLaunchingAsync(job.Id, dead.Id, None);
         await _store.MarkRunningAsync(job.Id, dead.Id, "fake:gone", None);
 

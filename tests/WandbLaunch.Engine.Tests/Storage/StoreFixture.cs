@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using WandbLaunch.Engine.Queues;
 
@@ -11,17 +10,8 @@ internal static class Store
     public const string Project = "model-registry";
 
     public static QueueDefinition Queue(string name, string project = Project, string entity = Entity, string resource = "local-process",
-        string? configJson = null, string? variablesJson = null, bool prioritization = false) => new()
-        {
-            Name = name,
-            Entity = entity,
-            Project = project,
-            Resource = resource,
-            Configuration = configJson is null ? null : JsonNode.Parse(configJson),
-            TemplateVariables = variablesJson is null ? null : (JsonObject)JsonNode.Parse(variablesJson)!,
-            Prioritization = prioritization,
-            CreatedBy = "tester",
-        };
+        string? configJson = null, string? variablesJson = null, bool prioritization = false) =>
+        TestQueues.Definition(name, entity, project, resource, configJson, prioritization, variablesJson, createdBy: "tester");
 
     public static QueueKey Key(string name, string project = Project, string entity = Entity) => new(entity, project, name);
 

@@ -1,10 +1,12 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Errors;
 
-namespace WandbLaunch.Engine.JobTests;
+using Xunit;
 
-/// <summary>Assertions on launch errors (by error id) and on JSON trees.</summary>
-public static class Assertions
+namespace WandbLaunch.TestSupport;
+
+/// <summary>Assertions on launch errors (by error id) and on JSON trees (<c>using static</c> them).</summary>
+public static class LaunchAssertions
 {
     public static async Task<LaunchException> ThrowsLaunchAsync(string errorId, Func<Task> action)
     {
