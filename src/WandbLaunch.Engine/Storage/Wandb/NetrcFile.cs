@@ -127,7 +127,12 @@ public static class NetrcFile
     private static bool Next(IEnumerator<(string Token, int Line, bool Ok)> tokens, out string value, ref int? problemLine)
     {
         value = "";
-        if (!tokens.MoveNext()) return false;
+        if (!tokens.MoveNext())
+        {
+            // A keyword at the end of the file without its value.
+            problemLine = tokens.Current.Line;
+            return false;
+        }
         var (token, line, ok) = tokens.Current;
         if (!ok)
         {

@@ -29,19 +29,21 @@ public sealed class WandbGraphQLClient : IDisposable
 
     private readonly HttpClient _http;
     private readonly Uri _endpoint;
-    private readonly WandbApiKey _key;
+    private readonly Secrets.SecretRedactor _redactor;
     private readonly TimeSpan _requestTimeout;
 
     public WandbGraphQLClient(Uri baseUrl, WandbApiKey key, TimeSpan? requestTimeout = null)
     {
         _endpoint = new Uri(baseUrl.ToString().TrimEnd('/') + "/graphql");
-        _key = key;
+        var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes("api:" + key.Reveal()));
+        // A server may echo the key or the whole credential it was sent.
+        _redactor = key.Redactor.With(basic);
         _requestTimeout = requestTimeout ?? DefaultRequestTimeout;
         _http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AllowAutoRedirect = false })
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("api:" + key.Reveal())));
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", basic);
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("WandbLaunch", ModuleVersion));
         _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
     }
@@ -185,7 +187,7 @@ public sealed class WandbGraphQLClient : IDisposable
     /// <summary>A server's text as it may appear in a message: secrets masked, controls escaped, length capped.</summary>
     private string Clean(string text)
     {
-        var clean = Printable.Escape(_key.Redactor.Redact(text.Trim()));
+        var clean = Printable.Escape(_redactor.Redact(text.Trim()));
         return clean.Length > MaxMessageChars ? clean[..MaxMessageChars] + "…" : clean;
     }
 

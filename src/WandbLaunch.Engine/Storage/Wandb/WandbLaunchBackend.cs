@@ -40,6 +40,9 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
     /// <summary>Job logs of agents on this host stay local, as with W&amp;B's agent.</summary>
     public string LogDirectory => Path.Combine(LaunchDefaults.Home(), ".config", "wandb", "launch", "logs");
 
+    /// <summary>The viewer, when this backend has asked for it (Connect-WandbLaunch does); never contacts the server.</summary>
+    public Viewer? ConnectedAs => _viewer;
+
     /// <summary>The user (or service account) the key belongs to, asked once per backend.</summary>
     public async Task<Viewer> GetViewerAsync(CancellationToken cancellationToken)
     {
