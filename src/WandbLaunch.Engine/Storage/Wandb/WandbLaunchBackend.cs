@@ -40,6 +40,14 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
     /// <summary>Job logs of agents on this host stay local, as with W&amp;B's agent.</summary>
     public string LogDirectory => Path.Combine(LaunchDefaults.Home(), ".config", "wandb", "launch", "logs");
 
+    /// <summary>Jobs and the agent reach the same server with the same key as this connection.</summary>
+    public string? ConnectionVariable(string name) => name switch
+    {
+        "WANDB_BASE_URL" => Location,
+        Specs.JobEnvironment.ApiKeyVariable => _connection.ApiKey.Reveal(),
+        _ => null,
+    };
+
     /// <summary>The viewer, when this backend has asked for it (Connect-WandbLaunch does); never contacts the server.</summary>
     public Viewer? ConnectedAs => _viewer;
 
