@@ -17,6 +17,12 @@ namespace WandbLaunch.Loader;
 public sealed class LoadContext : AssemblyLoadContext
 {
     private static readonly object Sync = new();
+
+    /// <summary>
+    /// Assemblies whose types cross the shared System.Text.Json's API (<c>JsonEncodedText.Encode(string, JavaScriptEncoder)</c>):
+    /// they must come from where the shared copy gets them, or the engine's call finds no such method.
+    /// </summary>
+    private static readonly HashSet<string> SharedDependencies = new(StringComparer.OrdinalIgnoreCase) { "System.Text.Encodings.Web" };
     private static LoadContext? _instance;
 
     private readonly string _libDirectory;
@@ -70,7 +76,7 @@ public sealed class LoadContext : AssemblyLoadContext
         if (name is null) return null;
         var path = Path.Combine(_libDirectory, name + ".dll");
         if (!File.Exists(path)) return null;
-        if (_cmdletReferences.Contains(name) && PlatformHas(assemblyName)) return null;
+        if ((_cmdletReferences.Contains(name) || SharedDependencies.Contains(name)) && PlatformHas(assemblyName)) return null;
         return LoadFromAssemblyPath(path);
     }
 

@@ -28,6 +28,8 @@ $server = Start-ThreadJob -ArgumentList $listener -ScriptBlock {
     }
 }
 $url = "http://127.0.0.1:$port"
+# A failing script must still stop the listener, or the child waits for the server thread forever.
+trap { $listener.Stop(); break }
 function ErrorOf([scriptblock] $Block) {
     try { & $Block | Out-Null; 'no error' } catch { [pscustomobject]@{ Id = $_.FullyQualifiedErrorId; Text = "$_ $($_.ErrorDetails) $($_.Exception.ToString())" } }
 }

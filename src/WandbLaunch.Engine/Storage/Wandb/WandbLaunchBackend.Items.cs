@@ -76,6 +76,11 @@ public sealed partial class WandbLaunchBackend
         var spec = JsonString(popped["runSpec"]) is JsonObject document ? LaunchSpec.FromStored(document.ToJsonString()) : LaunchSpec.Empty();
         // W&B's agent makes the run id when the spec has none.
         if (spec.RunId is not { Length: > 0 }) spec.RunId = Ids.NewRunId();
+        // A spec pushed by the UI or the SDK may not name its resource: the queue's is the one that runs it.
+        if (!spec.HasResource && await ReadQueueAsync(queue, null, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false) is { } owner)
+        {
+            spec.Resource = owner.Resource;
+        }
         var job = new LaunchJob
         {
             Id = id,
