@@ -31,7 +31,7 @@ $url = "http://127.0.0.1:$port"
 # A failing script must still stop the listener, or the child waits for the server thread forever.
 trap { $listener.Stop(); break }
 function ErrorOf([scriptblock] $Block) {
-    try { & $Block | Out-Null; 'no error' } catch { [pscustomobject]@{ Id = $_.FullyQualifiedErrorId; Text = "$_ $($_.ErrorDetails) $($_.Exception.ToString())" } }
+    try { & $Block | Out-Null; 'no error' } catch { [pscustomobject]@{ Id = $_.FullyQualifiedErrorId; Text = "$_ $($_.ErrorDetails) $($_.ErrorDetails.RecommendedAction) $($_.Exception.ToString())" } }
 }
 '@
 }
