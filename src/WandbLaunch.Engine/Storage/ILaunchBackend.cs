@@ -21,6 +21,13 @@ public interface ILaunchBackend : IDisposable
     /// <summary>Where agents on this host keep job logs.</summary>
     string LogDirectory { get; }
 
+    /// <summary>
+    /// A variable the connection defines for the agent and its jobs, over the process environment: a W&amp;B server
+    /// gives WANDB_BASE_URL and WANDB_API_KEY (so a key given to Connect-WandbLaunch reaches the jobs and is redacted
+    /// like one from the environment); the local store gives none.
+    /// </summary>
+    string? ConnectionVariable(string name) => null;
+
     // ---- queues: upsertRunQueue / project.runQueues / deleteRunQueues
 
     Task<LaunchQueue> CreateQueueAsync(QueueDefinition definition, CancellationToken cancellationToken);

@@ -12,7 +12,7 @@ internal static class AgentFactory
     public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential,
         bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null)
     {
-        Func<string, string?> env = Environment.GetEnvironmentVariable;
+        Func<string, string?> env = n => backend.ConnectionVariable(n) ?? Environment.GetEnvironmentVariable(n);
         var number = Interlocked.Increment(ref _count);
         return new AgentOptions
         {

@@ -1,4 +1,5 @@
 using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Storage.Wandb;
 
 namespace WandbLaunch.Connection;
 
@@ -14,6 +15,15 @@ public sealed class LaunchConnection
     /// <summary>The entity used when a cmdlet is given none.</summary>
     public required string DefaultEntity { get; init; }
 
+    /// <summary>On a W&amp;B server, the user (or service account) the API key belongs to; null for the local store.</summary>
+    public string? User { get; init; }
+
     internal static LaunchConnection Of(BackendConnection connection, ILaunchBackend backend) =>
-        new() { Kind = connection.Kind, Location = backend.Location, DefaultEntity = backend.DefaultEntity };
+        new()
+        {
+            Kind = connection.Kind,
+            Location = backend.Location,
+            DefaultEntity = backend.DefaultEntity,
+            User = backend is WandbLaunchBackend wandb ? wandb.ConnectedAs?.Username : null,
+        };
 }

@@ -37,8 +37,10 @@ internal static class LaunchSession
     /// <summary>Opens and checks the backend for <paramref name="connection"/>, then binds this session to it.</summary>
     public static async Task<ILaunchBackend> ConnectAsync(BackendConnection connection, CancellationToken cancellationToken)
     {
+        // Taken before the await: a check that really waits (a server) continues on a pool thread without a runspace.
+        var runspace = Runspace.DefaultRunspace;
         var backend = await LaunchBackends.ConnectAsync(connection, cancellationToken).ConfigureAwait(false);
-        if (Runspace.DefaultRunspace is { } runspace) Connected[runspace.InstanceId] = connection;
+        if (runspace is not null) Connected[runspace.InstanceId] = connection;
         return backend;
     }
 }

@@ -1,0 +1,28 @@
+namespace WandbLaunch.Engine.Storage.Wandb;
+
+/// <summary>
+/// A connection to a W&amp;B server (https://api.wandb.ai or self-hosted) with an API key. ToString
+/// (sealed in <see cref="BackendConnection"/>) prints kind and URL only; the key prints as <c>***</c> anywhere.
+/// Build one with <see cref="WandbCredentials.Resolve(WandbConnectRequest)"/>.
+/// </summary>
+public sealed record WandbConnection : BackendConnection
+{
+    public WandbConnection(Uri baseUrl, WandbApiKey apiKey)
+    {
+        BaseUrl = baseUrl;
+        ApiKey = apiKey;
+    }
+
+    public Uri BaseUrl { get; }
+
+    public WandbApiKey ApiKey { get; }
+
+    public override string Kind => "Wandb";
+
+    public override string Location => BaseUrl.ToString().TrimEnd('/');
+
+    internal override ILaunchBackend Create() => new WandbLaunchBackend(this);
+
+    internal override Task CheckAsync(ILaunchBackend backend, CancellationToken cancellationToken) =>
+        ((WandbLaunchBackend)backend).CheckAsync(cancellationToken);
+}

@@ -1,0 +1,230 @@
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Identifiers;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Text;
+
+namespace WandbLaunch.Engine.Storage.Wandb;
+
+// Items: pushToRunQueueByName, runQueueItems / runQueueItem, popFromRunQueue, ackRunQueueItem, failRunQueueItem,
+// updateRunQueueItemWarning, deleteFromRunQueue.
+public sealed partial class WandbLaunchBackend
+{
+    /// <summary>Items this process popped and has not finished: W&amp;B lists no item's spec or run id, and has no notion of held items.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LaunchJob> _held = new();
+
+    public async Task<LaunchJob> PushAsync(QueueKey queue, PushRequest request, CancellationToken cancellationToken)
+    {
+        var current = await GetQueueAsync(queue, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(queue);
+        // The same checks as the local store (same errors for the same input); the server itself fills the templates,
+        // so the spec goes as given, with its run id, and the values separately.
+        var prepared = LaunchSpecRules.Prepare(current, request);
+        var spec = LaunchSpec.Parse(request.Spec);
+        spec.RunId = prepared.RunId;
+        var priority = request.Priority ?? spec.Priority;
+        var variables = new JsonObject
+        {
+            ["entityName"] = queue.Entity,
+            ["projectName"] = queue.Project,
+            ["queueName"] = queue.Name,
+            ["runSpec"] = spec.ToJson(),
+        };
+        if (priority is not null) variables["priority"] = (int)priority.Value;
+        if (prepared.TemplateValues is not null) variables["templateVariableValues"] = JsonTree.ToJson(prepared.TemplateValues);
+        var data = await ExecuteAsync("pushToRunQueueByName", WandbOperations.PushToRunQueueByName(priority is not null, prepared.TemplateValues is not null),
+            variables, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+        var id = Str(data["pushToRunQueueByName"] as JsonObject, "runQueueItemId")
+            ?? throw new WandbServerException("pushToRunQueueByName", 200, $"The W&B server did not add the job to queue {Printable.Quote(queue.ToString())}.");
+        return LaunchJob.NewPending(current, id, prepared, DateTimeOffset.UtcNow);
+    }
+
+    public async Task<IReadOnlyList<LaunchJob>> GetJobsAsync(JobQuery query, CancellationToken cancellationToken)
+    {
+        var keys = query.Queue is { } one
+            ? [one]
+            : (await ListQueuesAsync(DefaultEntity, LaunchDefaults.Project, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false))
+                .Select(q => new QueueKey(DefaultEntity, LaunchDefaults.Project, q.Name)).ToList();
+        var jobs = new List<LaunchJob>();
+        foreach (var key in keys)
+        {
+            foreach (var job in await ReadItemsAsync(key, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false))
+            {
+                if (query.Ids is { } ids && !ids.Contains(job.Id)) continue;
+                if (query.States is { } states && !states.Contains(job.State)) continue;
+                jobs.Add(job);
+            }
+        }
+        return query.Limit is { } limit ? jobs.Take(limit).ToList() : jobs;
+    }
+
+    /// <summary>W&amp;B finds an item only through its queue: the default entity's queues are searched.</summary>
+    public async Task<LaunchJob?> GetJobAsync(string id, CancellationToken cancellationToken) =>
+        (await GetJobsAsync(new JobQuery { Ids = [id] }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+
+    public async Task<LaunchJob?> PopAsync(string agentId, QueueKey queue, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var data = await ExecuteAsync("popFromRunQueue", WandbOperations.PopFromRunQueue, new JsonObject
+        {
+            ["entity"] = queue.Entity,
+            ["project"] = queue.Project,
+            ["queueName"] = queue.Name,
+            ["launchAgentId"] = agentId,
+        }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+        if (data["popFromRunQueue"] is not JsonObject popped || Str(popped, "runQueueItemId") is not { } id) return null;
+        var spec = JsonString(popped["runSpec"]) is JsonObject document ? LaunchSpec.FromStored(document.ToJsonString()) : LaunchSpec.Empty();
+        // W&B's agent makes the run id when the spec has none.
+        if (spec.RunId is not { Length: > 0 }) spec.RunId = Ids.NewRunId();
+        // A spec pushed by the UI or the SDK may not name its resource: the queue's is the one that runs it.
+        if (!spec.HasResource && await ReadQueueAsync(queue, null, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false) is { } owner)
+        {
+            spec.Resource = owner.Resource;
+        }
+        var job = new LaunchJob
+        {
+            Id = id,
+            Queue = queue.Name,
+            Entity = queue.Entity,
+            Project = queue.Project,
+            Resource = spec.HasResource ? spec.ResourceText ?? "" : "",
+            State = LaunchJobState.Leased,
+            Priority = spec.Priority ?? LaunchPriorities.Default,
+            RunId = spec.RunId!,
+            AgentId = agentId,
+            LaunchSpec = spec,
+            CreatedAt = DateTimeOffset.UtcNow,
+            LeasedAt = DateTimeOffset.UtcNow,
+        };
+        _held[id] = job;
+        return job;
+    }
+
+    /// <summary>
+    /// ackRunQueueItem with the run's name (its id), as W&amp;B's agent does before it starts the job. W&amp;B's items carry
+    /// no run id until acknowledged, so the item must have been popped by this process.
+    /// </summary>
+    public async Task<LaunchJob> AckAsync(string itemId, string agentId, string logPath, CancellationToken cancellationToken)
+    {
+        if (!_held.TryGetValue(itemId, out var job))
+        {
+            throw new LaunchException("JobNotHeld", LaunchErrorCategory.InvalidOperation, $"Item {Printable.Quote(itemId)} was not popped by this agent.", itemId);
+        }
+        var data = await ExecuteAsync("ackRunQueueItem", WandbOperations.AckRunQueueItem,
+            new JsonObject { ["itemId"] = itemId, ["runId"] = job.RunId }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+        if ((data["ackRunQueueItem"] as JsonObject)?["success"]?.GetValueKind() != System.Text.Json.JsonValueKind.True)
+        {
+            throw new WandbServerException("ackRunQueueItem", 200, $"The W&B server refused to acknowledge item {Printable.Quote(itemId)}; another agent may have taken it.");
+        }
+        var started = Copy(job, LaunchJobState.Starting, logPath);
+        _held[itemId] = started;
+        return started;
+    }
+
+    // W&B keeps no launch time or handle: the agent records handles on this host (see docs/architecture.md).
+    public Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Failures go to failRunQueueItem with W&amp;B's stage; a finished or stopped job needs no call (the run reports itself).</summary>
+    public async Task FinishAsync(string itemId, string agentId, JobOutcome outcome, CancellationToken cancellationToken)
+    {
+        _held.TryRemove(itemId, out _);
+        if (outcome.State != LaunchJobState.Failed) return;
+        await ExecuteAsync("failRunQueueItem", WandbOperations.FailRunQueueItem, new JsonObject
+        {
+            ["runQueueItemId"] = itemId,
+            ["message"] = outcome.Message ?? "The job failed.",
+            ["stage"] = outcome.Stage ?? FailureStage.Agent,
+        }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task WarnAsync(string itemId, string stage, string message, CancellationToken cancellationToken)
+    {
+        await ExecuteAsync("updateRunQueueItemWarning", WandbOperations.UpdateRunQueueItemWarning, new JsonObject
+        {
+            ["runQueueItemId"] = itemId,
+            ["message"] = message,
+            ["stage"] = stage,
+            ["filePaths"] = null,
+        }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken) =>
+        throw NotOnWandb("Putting an item back on its queue", "W&B's server re-queues an item that was popped but not acknowledged after about a minute.");
+
+    /// <summary>W&amp;B has no lease to end: the item stays CLAIMED and its job runs on unwatched.</summary>
+    public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken)
+    {
+        _held.TryRemove(itemId, out _);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>W&amp;B reports no dead agents' items; a restarted agent re-attaches only through the handles it recorded on this host.</summary>
+    public Task<IReadOnlyList<LaunchJob>> ClaimOrphansAsync(string agentId, IReadOnlyList<QueueKey> queues, TimeSpan lease, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<LaunchJob>>([]);
+
+    /// <summary>A pending item is deleted from its queue (deleteFromRunQueue), as W&amp;B's UI does.</summary>
+    public async Task<LaunchJob> RequestStopAsync(string itemId, CancellationToken cancellationToken)
+    {
+        var job = await GetJobAsync(itemId, cancellationToken).ConfigureAwait(false)
+            ?? throw LaunchException.NotFound("JobNotFound", $"No job with id {Printable.Quote(itemId)} in the queues of {DefaultEntity}.", itemId);
+        if (job.State != LaunchJobState.Pending)
+        {
+            throw NotOnWandb("Stopping a job an agent holds", "Stop its run in the W&B app (the agent stops the job when the run is stopped).");
+        }
+        var metadata = await ReadMetadataAsync(new QueueKey(job.Entity, job.Project, job.Queue), WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false)
+            ?? throw QueueNotFoundException.For(new QueueKey(job.Entity, job.Project, job.Queue));
+        await ExecuteAsync("deleteFromRunQueue", WandbOperations.DeleteFromRunQueue,
+            new JsonObject { ["queueID"] = metadata.Id, ["runQueueItemId"] = itemId }, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+        return new LaunchJob
+        {
+            Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource,
+            State = LaunchJobState.Stopped, RunId = job.RunId, CreatedAt = job.CreatedAt, FinishedAt = DateTimeOffset.UtcNow,
+        };
+    }
+
+    public Task RemoveJobAsync(string itemId, CancellationToken cancellationToken) =>
+        throw NotOnWandb("Removing a finished job", "W&B keeps a queue's finished items.");
+
+    /// <summary>W&amp;B sends no change signal: an idle agent polls, so this only waits.</summary>
+    public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken) => Task.Delay(timeout, cancellationToken);
+
+    /// <summary>A queue's items as W&amp;B lists them: id, state and run (PENDING, LEASED, CLAIMED → Running, FAILED).</summary>
+    private async Task<IReadOnlyList<LaunchJob>> ReadItemsAsync(QueueKey key, WandbRetryPolicy retry, CancellationToken cancellationToken)
+    {
+        var data = await ExecuteAsync("runQueue.runQueueItems", WandbOperations.RunQueueItems,
+            new JsonObject { ["projectName"] = key.Project, ["entityName"] = key.Entity, ["runQueue"] = key.Name }, retry, cancellationToken).ConfigureAwait(false);
+        if (((data["project"] as JsonObject)?["runQueue"] as JsonObject)?["runQueueItems"] is not JsonObject items || items["edges"] is not JsonArray edges) return [];
+        return edges.OfType<JsonObject>()
+            .Select(e => e["node"] as JsonObject)
+            .Where(n => Str(n, "id") is not null)
+            .Select(n => new LaunchJob
+            {
+                Id = Str(n, "id")!,
+                Queue = key.Name,
+                Entity = key.Entity,
+                Project = key.Project,
+                Resource = "",
+                State = StateOf(Str(n, "state")),
+                RunId = Str(n, "associatedRunId") ?? "",
+            })
+            .ToList();
+    }
+
+    private static LaunchJob Copy(LaunchJob job, LaunchJobState state, string? logPath) => new()
+    {
+        Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
+        Priority = job.Priority, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec, LogPath = logPath ?? job.LogPath,
+        CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = state == LaunchJobState.Starting ? DateTimeOffset.UtcNow : job.StartedAt,
+    };
+
+    private static LaunchJobState StateOf(string? state) => state switch
+    {
+        "LEASED" => LaunchJobState.Leased,
+        "CLAIMED" => LaunchJobState.Running,
+        "FAILED" => LaunchJobState.Failed,
+        _ => LaunchJobState.Pending,
+    };
+}

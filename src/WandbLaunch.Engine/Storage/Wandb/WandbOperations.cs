@@ -1,0 +1,328 @@
+namespace WandbLaunch.Engine.Storage.Wandb;
+
+/// <summary>
+/// The GraphQL operations this backend sends, with the field, argument and variable names of the wandb SDK's own
+/// texts (<c>sdk/internal/internal_api.py</c>, <c>apis/public/jobs.py</c>, <c>core/api/graphql/mutation_run_queue.graphql</c>),
+/// so the server sees exactly what the SDK and the Launch App send.
+/// </summary>
+internal static class WandbOperations
+{
+    public const string Viewer = """
+        query Viewer{
+            viewer {
+                id
+                entity
+                username
+            }
+        }
+        """;
+
+    public const string EntityIsTeam = """
+        query EntityIsTeam($entity: String!) {
+            entity(name: $entity) {
+                id
+                isTeam
+            }
+        }
+        """;
+
+    public const string ProjectRunQueues = """
+        query ProjectRunQueues($entity: String!, $projectName: String!){
+            project(entityName: $entity, name: $projectName) {
+                runQueues {
+                    id
+                    name
+                    createdBy
+                    access
+                }
+            }
+        }
+        """;
+
+    public const string RunQueueMetadata = """
+        query GetRunQueueMetadata($projectName: String!, $entityName: String!, $runQueue: String!) {
+            project(name: $projectName, entityName: $entityName) {
+                runQueue(name: $runQueue) {
+                    id
+                    access
+                    defaultResourceConfigID
+                    prioritizationMode
+                    externalLinks
+                }
+            }
+        }
+        """;
+
+    public const string DefaultResourceConfig = """
+        query GetDefaultResourceConfig($entityName: String!, $id: ID!) {
+            entity(name: $entityName) {
+                defaultResourceConfig(id: $id) {
+                    config
+                    resource
+                    templateVariables {
+                        name
+                        schema
+                    }
+                }
+            }
+        }
+        """;
+
+    public const string CreateDefaultResourceConfig = """
+        mutation CreateDefaultResourceConfig(
+            $entityName: String!
+            $resource: String!
+            $config: JSONString!
+            $templateVariables: JSONString
+        ) {
+            createDefaultResourceConfig(
+                input: {
+                    entityName: $entityName
+                    resource: $resource
+                    config: $config
+                    templateVariables: $templateVariables
+                }
+            ) {
+                defaultResourceConfigID
+                success
+            }
+        }
+        """;
+
+    public const string CreateRunQueue = """
+        mutation CreateRunQueue(
+            $entity: String!
+            $project: String!
+            $queueName: String!
+            $access: RunQueueAccessType!
+            $prioritizationMode: RunQueuePrioritizationMode
+            $defaultResourceConfigID: ID
+        ) {
+            createRunQueue(
+                input: {
+                    entityName: $entity
+                    projectName: $project
+                    queueName: $queueName
+                    access: $access
+                    prioritizationMode: $prioritizationMode
+                    defaultResourceConfigID: $defaultResourceConfigID
+                }
+            ) {
+                success
+                queueID
+            }
+        }
+        """;
+
+    public const string UpsertRunQueue = """
+        mutation upsertRunQueue(
+            $entityName: String!
+            $projectName: String!
+            $queueName: String!
+            $resourceType: String!
+            $resourceConfig: JSONString!
+            $templateVariables: JSONString
+            $prioritizationMode: RunQueuePrioritizationMode
+            $externalLinks: JSONString
+            $clientMutationId: String
+        ) {
+            upsertRunQueue(
+                input: {
+                    entityName: $entityName
+                    projectName: $projectName
+                    queueName: $queueName
+                    resourceType: $resourceType
+                    resourceConfig: $resourceConfig
+                    templateVariables: $templateVariables
+                    prioritizationMode: $prioritizationMode
+                    externalLinks: $externalLinks
+                    clientMutationId: $clientMutationId
+                }
+            ) {
+                success
+                configSchemaValidationErrors
+            }
+        }
+        """;
+
+    public const string DeleteRunQueue = """
+        mutation DeleteRunQueue($id: ID!) {
+            deleteRunQueues(input: {queueIDs: [$id]}) {
+                success
+                clientMutationId
+            }
+        }
+        """;
+
+    /// <summary>pushToRunQueueByName with the optional priority and template values, as the SDK builds it when both are given.</summary>
+    public static string PushToRunQueueByName(bool priority, bool templateValues) => $$"""
+        mutation pushToRunQueueByName(
+            $entityName: String!,
+            $projectName: String!,
+            $queueName: String!,
+            $runSpec: JSONString!{{(priority ? ", $priority: Int" : "")}}{{(templateValues ? ", $templateVariableValues: JSONString" : "")}}
+        ) {
+            pushToRunQueueByName(
+                input: {
+                    entityName: $entityName,
+                    projectName: $projectName,
+                    queueName: $queueName,
+                    runSpec: $runSpec{{(priority ? ", priority: $priority" : "")}}{{(templateValues ? ", templateVariableValues: $templateVariableValues" : "")}}
+                }
+            ) {
+                runQueueItemId
+                runSpec
+            }
+        }
+        """;
+
+    public const string RunQueueItems = """
+        query GetRunQueueItem($projectName: String!, $entityName: String!, $runQueue: String!) {
+            project(name: $projectName, entityName: $entityName) {
+                runQueue(name:$runQueue) {
+                    runQueueItems {
+                        edges {
+                            node {
+                                id
+                                state
+                                associatedRunId
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        """;
+
+    public const string RunQueueItem = """
+        query GetRunQueueItem($projectName: String!, $entityName: String!, $runQueue: String!, $itemId: ID!) {
+            project(name: $projectName, entityName: $entityName) {
+                runQueue(name: $runQueue) {
+                    runQueueItem(id: $itemId) {
+                        id
+                        state
+                        associatedRunId
+                    }
+                }
+            }
+        }
+        """;
+
+    public const string DeleteFromRunQueue = """
+        mutation DeleteFromRunQueue(
+            $queueID: ID!,
+            $runQueueItemId: ID!
+        ) {
+            deleteFromRunQueue(input: {
+                queueID: $queueID
+                runQueueItemId: $runQueueItemId
+            }) {
+                success
+                clientMutationId
+            }
+        }
+        """;
+
+    public const string PopFromRunQueue = """
+        mutation popFromRunQueue($entity: String!, $project: String!, $queueName: String!, $launchAgentId: ID)  {
+            popFromRunQueue(input: {
+                entityName: $entity,
+                projectName: $project,
+                queueName: $queueName,
+                launchAgentId: $launchAgentId
+            }) {
+                runQueueItemId
+                runSpec
+            }
+        }
+        """;
+
+    public const string AckRunQueueItem = """
+        mutation ackRunQueueItem($itemId: ID!, $runId: String!)  {
+            ackRunQueueItem(input: { runQueueItemId: $itemId, runName: $runId }) {
+                success
+            }
+        }
+        """;
+
+    public const string FailRunQueueItem = """
+        mutation failRunQueueItem($runQueueItemId: ID!, $message: String!, $stage: String!, $filePaths: [String!]) {
+            failRunQueueItem(
+                input: {
+                    runQueueItemId: $runQueueItemId
+                    message: $message
+                    stage: $stage
+                    filePaths: $filePaths
+                }
+            ) {
+                success
+            }
+        }
+        """;
+
+    public const string UpdateRunQueueItemWarning = """
+        mutation updateRunQueueItemWarning($runQueueItemId: ID!, $message: String!, $stage: String!, $filePaths: [String!]) {
+            updateRunQueueItemWarning(
+                input: {
+                    runQueueItemId: $runQueueItemId
+                    message: $message
+                    stage: $stage
+                    filePaths: $filePaths
+                }
+            ) {
+                success
+            }
+        }
+        """;
+
+    public const string CreateLaunchAgent = """
+        mutation createLaunchAgent(
+            $entity: String!,
+            $project: String!,
+            $queues: [ID!]!,
+            $hostname: String!,
+            $agentConfig: JSONString,
+            $version: String
+        ) {
+            createLaunchAgent(
+                input: {
+                    entityName: $entity,
+                    projectName: $project,
+                    runQueues: $queues,
+                    hostname: $hostname,
+                    agentConfig: $agentConfig,
+                    version: $version
+                }
+            ) {
+                launchAgentId
+            }
+        }
+        """;
+
+    public const string UpdateLaunchAgent = """
+        mutation updateLaunchAgent($agentId: ID!, $agentStatus: String){
+            updateLaunchAgent(
+                input: {
+                    launchAgentId: $agentId
+                    agentStatus: $agentStatus
+                }
+            ) {
+                success
+            }
+        }
+        """;
+
+    public const string LaunchAgent = """
+        query LaunchAgent($agentId: ID!) {
+            launchAgent(id: $agentId) {
+                id
+                name
+                runQueues
+                hostname
+                agentStatus
+                stopPolling
+                heartbeatAt
+            }
+        }
+        """;
+}
