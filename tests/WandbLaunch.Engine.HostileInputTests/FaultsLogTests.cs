@@ -123,8 +123,13 @@ public sealed class FaultsLogTests : IDisposable
         using (var log = new JobLog(path, [], 64 * 1024 * 1024))
         {
             log.Output("before the disk filled");
+            log.Flush();
             FillDisk(filler);
-            for (var i = 0; i < 100; i++) log.Output("lost line " + new string('y', 100));
+            for (var i = 0; i < 100; i++)
+            {
+                log.Output("lost line " + new string('y', 100));
+                log.Flush();
+            }
             File.Delete(filler);
             log.Output("after space returned");
         }

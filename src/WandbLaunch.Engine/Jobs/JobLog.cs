@@ -11,12 +11,21 @@ namespace WandbLaunch.Engine.Jobs;
 /// for failure messages. When a note follows output, the time of that output is saved beside the log
 /// (<c>&lt;log&gt;.cursor</c>), so that an agent that re-attaches to the job knows from when to read its output again
 /// (<see cref="LastOutputUtc"/>) even if notes were written after it.
+/// Output lines are written to the file in batches of whole lines (at most <see cref="BatchBytes"/>, at least every
+/// <see cref="FlushInterval"/>): a job printing millions of lines would otherwise cost a system call per line and fall
+/// behind its own output. Notes are written at once.
 /// </summary>
 public sealed class JobLog : IDisposable
 {
     private const int TailLines = 20;
     private readonly object _lock = new();
-    private readonly StreamWriter _writer;
+    private const int BatchBytes = 16 * 1024;
+    private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(200);
+    private static readonly UTF8Encoding Utf8 = new(false);
+    private readonly Stream _stream;
+    private readonly MemoryStream _batch = new();
+    private readonly Timer? _flushTimer;
+    private bool _disposed;
     private readonly Queue<string> _tail = new();
     private readonly SecretRedactor _secrets;
     private DateTime? _unsavedOutputAt;
@@ -37,8 +46,9 @@ public sealed class JobLog : IDisposable
     private JobLog(string path, Stream stream, SecretRedactor secrets)
     {
         Path = path;
-        _writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true };
+        _stream = stream;
         _secrets = secrets;
+        if (stream != Stream.Null) _flushTimer = new Timer(_ => FlushBatch(), null, FlushInterval, FlushInterval);
     }
 
     /// <summary>A log that keeps nothing, for rendering a job without running it.</summary>
@@ -78,8 +88,18 @@ public sealed class JobLog : IDisposable
                 SaveCursor(outputAt);
                 _unsavedOutputAt = null;
             }
-            _writer.WriteLine(line);
-            if (!output) return;
+            if (_disposed) throw new ObjectDisposedException(nameof(JobLog));
+            var bytes = Utf8.GetByteCount(line) + 1;
+            if (_batch.Length + bytes > BatchBytes) WriteBatch();
+            var start = (int)_batch.Length;
+            _batch.SetLength(start + bytes);
+            var written = Utf8.GetBytes(line, _batch.GetBuffer().AsSpan(start));
+            _batch.GetBuffer()[start + written] = (byte)'\n';
+            if (!output)
+            {
+                WriteBatch();
+                return;
+            }
             _unsavedOutputAt = DateTime.UtcNow;
             _tail.Enqueue(line);
             if (_tail.Count > TailLines) _tail.Dequeue();
@@ -88,7 +108,7 @@ public sealed class JobLog : IDisposable
 
     private void SaveCursor(DateTime outputAt)
     {
-        if (_writer.BaseStream == Stream.Null) return;
+        if (_stream == Stream.Null) return;
         try
         {
             PrivateFiles.WriteAllText(CursorPath, outputAt.Ticks.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -153,8 +173,40 @@ public sealed class JobLog : IDisposable
         lock (_lock) return _tail.ToList();
     }
 
+    /// <summary>Writes the output lines still batched in memory to the file now.</summary>
+    public void Flush() => FlushBatch();
+
+    private void FlushBatch()
+    {
+        lock (_lock)
+        {
+            if (!_disposed) WriteBatch();
+        }
+    }
+
+    // Under _lock. Whole lines only, so that a rotation of the capped file never splits a line.
+    private void WriteBatch()
+    {
+        if (_batch.Length == 0) return;
+        _stream.Write(_batch.GetBuffer(), 0, (int)_batch.Length);
+        _batch.SetLength(0);
+    }
+
     public void Dispose()
     {
-        lock (_lock) _writer.Dispose();
+        _flushTimer?.Dispose();
+        lock (_lock)
+        {
+            if (_disposed) return;
+            try
+            {
+                WriteBatch();
+            }
+            finally
+            {
+                _disposed = true;
+                _stream.Dispose();
+            }
+        }
     }
 }
