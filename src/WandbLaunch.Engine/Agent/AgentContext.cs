@@ -57,6 +57,9 @@ internal sealed class AgentContext
     /// <summary>Forwards what the engine reports while the agent works into the agent's event stream.</summary>
     public AgentDiagnostics Diagnostics { get; }
 
+    /// <summary>How the agent paces polls and heartbeats on a backend without a change signal; null on the local store.</summary>
+    public PollCadence? Cadence => Options.Cadence ?? Backend.Cadence;
+
     public int MaxJobs => Options.Config.MaxJobs;
 
     public bool HasCapacity => MaxJobs == -1 || Jobs.Count < MaxJobs;

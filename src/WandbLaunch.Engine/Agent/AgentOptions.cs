@@ -2,6 +2,7 @@ using System.Globalization;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Diagnostics;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Storage;
 
 namespace WandbLaunch.Engine.Agent;
 
@@ -24,6 +25,13 @@ public sealed class AgentOptions
     public TimeSpan PollingInterval { get; init; } = DefaultPollingInterval;
 
     public static readonly TimeSpan DefaultPollingInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How the agent paces its polls and heartbeats when its backend sends no change signal; null (the default) takes
+    /// the backend's (<see cref="ILaunchBackend.Cadence"/>: W&amp;B's 10 s ticks, faster right after work). Tests and
+    /// benchmarks set a shorter one.
+    /// </summary>
+    public PollCadence? Cadence { get; init; }
 
     /// <summary>How long an item stays leased without a heartbeat; after that another agent may take it over.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);

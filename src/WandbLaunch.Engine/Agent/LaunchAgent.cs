@@ -112,7 +112,9 @@ public sealed class LaunchAgent
         PrivateFiles.EnsureDirectory(Backend.LogDirectory);
         PrivateFiles.EnsureDirectory(Options.WorkDirectory);
         AgentContext.Verbose($"registered as agent {info.Id} in {Backend.Location}; polling queue(s) {string.Join(", ", keys.Select(k => k.Name))} " +
-                             $"on every store change and at least every {Options.PollingInterval.TotalSeconds:0.##} s; lease {Options.Lease.TotalSeconds:0.##} s");
+                             (_agent.Cadence is { } cadence
+                                 ? $"every {cadence.Idle.TotalSeconds:0.##} s when idle, from every {cadence.Fast.TotalSeconds:0.##} s right after work; heartbeat every {cadence.Heartbeat.TotalSeconds:0.##} s"
+                                 : $"on every store change and at least every {Options.PollingInterval.TotalSeconds:0.##} s; lease {Options.Lease.TotalSeconds:0.##} s"));
         _agent.Report(AgentEventKind.Status,
             $"Agent {Options.Name} ({Id}) polling {string.Join(", ", queues.Select(q => q.Name))} in {Backend.Location}; max jobs {(_agent.MaxJobs == -1 ? "unlimited" : _agent.MaxJobs)}" +
             (_agent.Builder is null ? "" : $"; builder {_agent.Builder.Type}"));
@@ -181,10 +183,11 @@ public sealed class LaunchAgent
             }
 
             var ended = _agent.Jobs.NextEnd;
-            var wait = Min(Options.PollingInterval, leases.UntilNext);
+            var wait = Min(dispatcher.UntilNextPoll, leases.UntilNext);
             // While full, only a job ending (or a heartbeat) matters; otherwise any change to the store.
             var change = _agent.HasCapacity ? Backend.WaitForChangeAsync(wait, token) : Task.Delay(wait, token);
             await Task.WhenAny(change, ended).ConfigureAwait(false);
+            if (ended.IsCompleted) dispatcher.JobEnded();
         }
         return (null, false);
     }

@@ -28,6 +28,12 @@ public interface ILaunchBackend : IDisposable
     /// </summary>
     string? ConnectionVariable(string name) => null;
 
+    /// <summary>
+    /// How an agent paces its polls on this backend: null when <see cref="WaitForChangeAsync"/> wakes it on every
+    /// write (the local store), so that it pops on each change; a W&amp;B server gives <see cref="PollCadence.Wandb"/>.
+    /// </summary>
+    PollCadence? Cadence => null;
+
     // ---- queues: upsertRunQueue / project.runQueues / deleteRunQueues
 
     Task<LaunchQueue> CreateQueueAsync(QueueDefinition definition, CancellationToken cancellationToken);

@@ -94,20 +94,36 @@ public sealed partial class WandbLaunchBackend
         };
     }
 
+    /// <summary>Each agent's status as last sent, and whether a heartbeat has skipped it since: an unchanged one is sent every other beat.</summary>
+    private readonly ConcurrentDictionary<string, (string Status, bool Skipped)> _statusSent = new();
+
     public async Task SetAgentStatusAsync(string agentId, string status, CancellationToken cancellationToken)
     {
         await ExecuteAsync("updateLaunchAgent", WandbOperations.UpdateLaunchAgent,
             new JsonObject { ["agentId"] = agentId, ["agentStatus"] = status }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+        _statusSent[agentId] = (status, false);
     }
 
+    /// <summary>An agent beats every <see cref="PollCadence.Heartbeat"/> (10 s) and reads stopPolling each time.</summary>
+    public PollCadence Cadence => PollCadence.Wandb;
+
     /// <summary>
-    /// One heartbeat as W&amp;B's agent makes it: updateLaunchAgent (RUNNING while it holds jobs, else POLLING), then
-    /// launchAgent for stopPolling. W&amp;B has no leases to renew and no per-job stop flags here (a stopped run is seen through the run).
+    /// One heartbeat as W&amp;B's agent makes its tick: launchAgent for stopPolling every beat, and updateLaunchAgent
+    /// (RUNNING while it holds jobs, else POLLING) when the status changed or on every second beat (W&amp;B's agent sends
+    /// it every second tick). W&amp;B has no leases to renew and no per-job stop flags here (a stopped run is seen through the run).
     /// </summary>
     public async Task<Heartbeat> HeartbeatAsync(string agentId, TimeSpan lease, CancellationToken cancellationToken)
     {
         var held = _held.Values.Where(j => j.AgentId == agentId).Select(j => j.Id).ToList();
-        await SetAgentStatusAsync(agentId, held.Count > 0 ? AgentStatus.Running : AgentStatus.Polling, cancellationToken).ConfigureAwait(false);
+        var status = held.Count > 0 ? AgentStatus.Running : AgentStatus.Polling;
+        if (_statusSent.TryGetValue(agentId, out var sent) && sent.Status == status && !sent.Skipped)
+        {
+            _statusSent[agentId] = (status, true);
+        }
+        else
+        {
+            await SetAgentStatusAsync(agentId, status, cancellationToken).ConfigureAwait(false);
+        }
         var data = await ExecuteAsync("launchAgent", WandbOperations.LaunchAgent, new JsonObject { ["agentId"] = agentId }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
         var stop = (data["launchAgent"] as JsonObject)?["stopPolling"]?.GetValueKind() == System.Text.Json.JsonValueKind.True;
         return new Heartbeat(stop, [], held);

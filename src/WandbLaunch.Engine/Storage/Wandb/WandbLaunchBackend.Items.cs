@@ -188,7 +188,7 @@ public sealed partial class WandbLaunchBackend
     public Task RemoveJobAsync(string itemId, CancellationToken cancellationToken) =>
         throw NotOnWandb("Removing a finished job", "W&B keeps a queue's finished items.");
 
-    /// <summary>W&amp;B sends no change signal: an idle agent polls, so this only waits.</summary>
+    /// <summary>W&amp;B sends no change signal: this only waits; an agent polls at the backend's <see cref="Cadence"/>.</summary>
     public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken) => Task.Delay(timeout, cancellationToken);
 
     /// <summary>A queue's items as W&amp;B lists them: id, state and run (PENDING, LEASED, CLAIMED → Running, FAILED).</summary>
