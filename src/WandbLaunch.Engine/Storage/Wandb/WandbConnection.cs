@@ -17,6 +17,12 @@ public sealed record WandbConnection : BackendConnection
 
     public WandbApiKey ApiKey { get; }
 
+    /// <summary>
+    /// Where agents on this host record the jobs they run, to re-attach after a restart (W&amp;B keeps no handles):
+    /// null for <c>~/.config/wandb/launch/wandb/</c>. One directory per server URL and entity below it.
+    /// </summary>
+    public string? JobRecordsDirectory { get; init; }
+
     public override string Kind => "Wandb";
 
     public override string Location => BaseUrl.ToString().TrimEnd('/');
