@@ -167,8 +167,27 @@ public sealed partial class WandbLaunchBackend
         }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
     }
 
-    public Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken) =>
-        throw NotOnWandb("Putting an item back on its queue", "W&B's server re-queues an item that was popped but not acknowledged after about a minute.");
+    /// <summary>
+    /// W&amp;B cannot put a claimed item back: as W&amp;B's agent does with a preempted run, the same spec (same run id) is
+    /// pushed again to the same queue, and the original item stays CLAIMED.
+    /// </summary>
+    public async Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken)
+    {
+        if (!_held.TryRemove(itemId, out var job))
+        {
+            throw NotOnWandb("Putting an item back on its queue", "W&B's server re-queues an item that was popped but not acknowledged after about a minute.");
+        }
+        ForgetRecord(job, itemId);
+        var spec = job.GetSpec();
+        spec.RunId = job.RunId;
+        await ExecuteAsync("pushToRunQueueByName", WandbOperations.PushToRunQueueByName(false, false), new JsonObject
+        {
+            ["entityName"] = job.Entity,
+            ["projectName"] = job.Project,
+            ["queueName"] = job.Queue,
+            ["runSpec"] = spec.ToJson(),
+        }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>W&amp;B has no lease to end: the item stays CLAIMED, its job runs on, and its record here says it was left.</summary>
     public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken)
