@@ -18,10 +18,10 @@ public sealed record WandbConnection : BackendConnection
     public WandbApiKey ApiKey { get; }
 
     /// <summary>
-    /// Where agents on this host record the jobs they run, to re-attach after a restart (W&amp;B keeps no handles):
-    /// null for <c>~/.config/wandb/launch/wandb/</c>. One directory per server URL and entity below it.
+    /// Where agents on this host keep what a W&amp;B server does not: job logs (<c>logs/</c>) and the records of the jobs
+    /// they run, to re-attach after a restart (<c>wandb/&lt;hash of URL and entity&gt;/</c>). Null for <c>~/.config/wandb/launch</c>.
     /// </summary>
-    public string? JobRecordsDirectory { get; init; }
+    public string? HostDirectory { get; init; }
 
     public override string Kind => "Wandb";
 

@@ -24,12 +24,9 @@ internal sealed class WandbJobRecords(string directory)
 
     public string Directory { get; } = directory;
 
-    /// <summary>The default place: <c>~/.config/wandb/launch/wandb/&lt;hash of server URL and entity&gt;</c>.</summary>
-    public static string DefaultDirectory(string location, string entity)
-    {
-        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(location.TrimEnd('/') + "\n" + entity)))[..16].ToLowerInvariant();
-        return Path.Combine(UserHome.Directory(), ".config", "wandb", "launch", "wandb", hash);
-    }
+    /// <summary>The directory of one server URL and entity: a hash of both (names the server cannot choose).</summary>
+    public static string DirectoryName(string location, string entity) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(location.TrimEnd('/') + "\n" + entity)))[..16].ToLowerInvariant();
 
     public void Write(LaunchJob job, string agentId, string? handle, bool released = false)
     {

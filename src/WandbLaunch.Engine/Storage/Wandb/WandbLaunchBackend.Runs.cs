@@ -21,9 +21,7 @@ public sealed partial class WandbLaunchBackend
 
     /// <summary>The job records of agents on this host for one entity of this server.</summary>
     internal WandbJobRecords RecordsFor(string entity) => _records.GetOrAdd(entity, e =>
-        new WandbJobRecords(_connection.JobRecordsDirectory is { } root
-            ? Path.Combine(root, Path.GetFileName(WandbJobRecords.DefaultDirectory(Location, e)))
-            : WandbJobRecords.DefaultDirectory(Location, e)));
+        new WandbJobRecords(Path.Combine(HostDirectory, "wandb", WandbJobRecords.DirectoryName(Location, e))));
 
     /// <summary>
     /// RunState, as W&amp;B's agent checks after a job ends: the run exists and is not <c>pending</c>. Like W&amp;B's agent,
