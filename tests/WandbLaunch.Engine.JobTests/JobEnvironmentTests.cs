@@ -46,14 +46,18 @@ public class JobEnvironmentTests
     }
 
     [Fact]
-    public void Absent_values_are_not_set_and_the_base_url_defaults_to_the_public_server()
+    public void Absent_values_are_not_set_or_get_WandBs_defaults_and_the_base_url_defaults_to_the_public_server()
     {
         var env = JobEnvironment.Build(Inputs("""{"uri": "/tmp/code"}""", image: null, baseUrl: null, apiKey: null));
         Assert.Equal("https://api.wandb.ai", env["WANDB_BASE_URL"]);
-        foreach (var name in new[] { "WANDB_API_KEY", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_DOCKER", "WANDB_NAME", "WANDB_USERNAME", "WANDB_SWEEP_ID", "WANDB_RESUME", "WANDB_CONFIG", "WANDB_ARTIFACTS" })
+        foreach (var name in new[] { "WANDB_API_KEY", "WANDB_PROJECT", "WANDB_DOCKER", "WANDB_NAME", "WANDB_USERNAME", "WANDB_SWEEP_ID", "WANDB_RESUME" })
         {
             Assert.False(env.ContainsKey(name), name);
         }
+        // As W&B's get_env_vars_dict: the entity defaults to the queue's, the config and the artifacts to {}.
+        Assert.Equal("queue-ent", env["WANDB_ENTITY"]);
+        Assert.Equal("{}", env["WANDB_CONFIG"]);
+        Assert.Equal("{}", env["WANDB_ARTIFACTS"]);
         Assert.Equal("True", env["WANDB_LAUNCH"]);
         Assert.Equal("run12345", env["WANDB_RUN_ID"]);
         Assert.Equal("item-xyz", env["WANDB_LAUNCH_TRACE_ID"]);
@@ -116,6 +120,18 @@ public class JobEnvironmentTests
         AssertSplit(env, "WANDB_CONFIG", whole, 512);
         Assert.Equal("run12345", env["WANDB_RUN_ID"]);
         Assert.Equal("True", env["WANDB_LAUNCH"]);
+    }
+
+    [Fact]
+    public void A_job_artifact_and_a_specs_own_api_key_reach_the_job_as_with_WandB()
+    {
+        var env = JobEnvironment.Build(Inputs("""
+            {"job": "ent/proj/job-train:v2", "author": "alice", "_wandb_api_key": "spec-key-123",
+             "overrides": {"artifacts": {"data": "ent/proj/data:v1"}}}
+            """));
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"_wandb_job": "ent/proj/job-train:v2", "data": "ent/proj/data:v1"}"""), JsonNode.Parse(env["WANDB_ARTIFACTS"])));
+        Assert.Equal("spec-key-123", env["WANDB_API_KEY"]);
+        Assert.False(env.ContainsKey("WANDB_USERNAME"), "W&B does not claim the author for a run made with the spec's own key");
     }
 
     [Fact]

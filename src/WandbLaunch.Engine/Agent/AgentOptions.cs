@@ -52,6 +52,29 @@ public sealed class AgentOptions
     /// </summary>
     public TimeSpan IdleHeartbeatInterval => TimeSpan.FromTicks(Math.Max(HeartbeatInterval.Ticks, Lease.Ticks / 3));
 
+    /// <summary>
+    /// After a job ends on its own, W&amp;B's agent checks that its run started (called wandb.init), waiting this long
+    /// before each further check: 1, 2, 4 … 32 s (about a minute in all). Only backends that keep runs are asked.
+    /// </summary>
+    public IReadOnlyList<TimeSpan> RunCheckDelays { get; init; } = DefaultRunCheckDelays;
+
+    public static readonly IReadOnlyList<TimeSpan> DefaultRunCheckDelays = [.. new[] { 1, 2, 4, 8, 16, 32 }.Select(s => TimeSpan.FromSeconds(s))];
+
+    /// <summary>How often a running job's run is asked whether it was stopped on the server (W&amp;B's agent: every 10 s).</summary>
+    public TimeSpan RunStatusInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a job runs on after its run was seen stopped on the server, for its wandb SDK to end it, before the
+    /// agent cancels it: the config's <c>stopped_run_timeout</c> (60 s) unless set here.
+    /// </summary>
+    public TimeSpan StoppedRunTimeout
+    {
+        get => _stoppedRunTimeout ?? TimeSpan.FromSeconds(Config.StoppedRunTimeout);
+        init => _stoppedRunTimeout = value;
+    }
+
+    private readonly TimeSpan? _stoppedRunTimeout;
+
     /// <summary>Reads the agent's environment (the variables W&amp;B's agent honours, plus our lease length).</summary>
     public required Func<string, string?> Environment { get; init; }
 

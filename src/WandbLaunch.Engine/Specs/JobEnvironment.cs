@@ -46,22 +46,30 @@ public static class JobEnvironment
             }
         }
 
+        // As W&B's get_env_vars_dict: a spec's own key (_wandb_api_key) wins, and then the author is not claimed.
         Set("WANDB_BASE_URL", inputs.BaseUrl ?? "https://api.wandb.ai");
-        Set(ApiKeyVariable, inputs.ApiKey);
-        Set("WANDB_PROJECT", spec.Project);
-        Set("WANDB_ENTITY", spec.Entity);
+        Set(ApiKeyVariable, spec.ApiKey ?? inputs.ApiKey);
+        Set("WANDB_PROJECT", spec.Project is { Length: > 0 } project ? project : null);
+        Set("WANDB_ENTITY", spec.Entity ?? inputs.QueueEntity);
         Set("WANDB_LAUNCH", "True");
         Set("WANDB_RUN_ID", inputs.RunId);
         Set("WANDB_DOCKER", inputs.ImageUri);
         Set("WANDB_NAME", spec.Name);
-        Set("WANDB_USERNAME", spec.Author);
+        if (spec.ApiKey is null) Set("WANDB_USERNAME", spec.Author);
         Set("WANDB_SWEEP_ID", spec.SweepId);
         if (inputs.Resumed) Set("WANDB_RESUME", "allow");
         Set("WANDB_LAUNCH_QUEUE_NAME", inputs.QueueName);
         Set("WANDB_LAUNCH_QUEUE_ENTITY", inputs.QueueEntity);
         Set("WANDB_LAUNCH_TRACE_ID", inputs.ItemId);
-        if (spec.Overrides.RunConfig is { } runConfig) Set("WANDB_CONFIG", runConfig.ToJsonString());
-        if (spec.Overrides.Artifacts is { } artifacts) Set("WANDB_ARTIFACTS", artifacts.ToJsonString());
+        Set("WANDB_CONFIG", spec.Overrides.RunConfig?.ToJsonString() ?? "{}");
+        // The job artifact the run uses ("_wandb_job"), then the spec's artifact overrides.
+        var artifacts = new System.Text.Json.Nodes.JsonObject();
+        if (spec.JobArtifactName is { } job) artifacts["_wandb_job"] = job;
+        if (spec.Overrides.Artifacts is System.Text.Json.Nodes.JsonObject overrides)
+        {
+            foreach (var (name, value) in overrides) artifacts[name] = value?.DeepClone();
+        }
+        Set("WANDB_ARTIFACTS", artifacts.ToJsonString());
         return env;
     }
 }

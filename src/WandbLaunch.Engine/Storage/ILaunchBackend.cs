@@ -104,6 +104,20 @@ public interface ILaunchBackend : IDisposable
     /// <summary>Deletes a finished item and its log. Refused (JobActive) while it is pending or held by an agent.</summary>
     Task RemoveJobAsync(string itemId, CancellationToken cancellationToken);
 
+    // ---- runs: what W&B's agent reads of a job's run (RunState, RunStoppedStatus); a backend that keeps no runs answers null
+
+    /// <summary>
+    /// Whether the job's run has started: it exists and its state is not <c>pending</c> (it called wandb.init).
+    /// Null when this backend keeps no runs (the local store), so the agent makes no such check.
+    /// </summary>
+    Task<bool?> RunStartedAsync(LaunchJob job, CancellationToken cancellationToken) => Task.FromResult<bool?>(null);
+
+    /// <summary>
+    /// Whether the job's run was stopped on the server (its <c>stopped</c> flag: the W&amp;B app's stop, stopRun).
+    /// Null when this backend keeps no runs; a job there is stopped through <see cref="RequestStopAsync"/>.
+    /// </summary>
+    Task<bool?> RunStoppedAsync(LaunchJob job, CancellationToken cancellationToken) => Task.FromResult<bool?>(null);
+
     // ---- agents: createLaunchAgent / launchAgent / updateLaunchAgent / stopPolling
 
     Task<LaunchAgentInfo> RegisterAgentAsync(AgentRegistration registration, CancellationToken cancellationToken);

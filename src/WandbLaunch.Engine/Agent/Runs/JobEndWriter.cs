@@ -28,7 +28,12 @@ internal sealed class JobEndWriter(AgentContext agent)
             case JobEnd.Finish finish:
             {
                 // Whatever message a runner or an exception built: no secret, no raw control characters (lines are kept).
-                var outcome = finish.Outcome with { Message = Printed(agent.SecretsOf(job).RedactOrNull(finish.Outcome.Message)) };
+                var secrets = agent.SecretsOf(job);
+                var outcome = finish.Outcome with
+                {
+                    Message = Printed(secrets.RedactOrNull(finish.Outcome.Message)),
+                    ErrorLog = Printed(secrets.RedactOrNull(finish.Outcome.ErrorLog)),
+                };
                 log?.Agent(Describe(outcome));
                 await Write(() => backend.FinishAsync(job.Id, id, outcome, cancellationToken)).ConfigureAwait(false);
                 RemoveRunDirectory(job, log);

@@ -171,12 +171,131 @@ internal sealed class JobRun
         JobOutcome outcome;
         // Left or lost to another agent (which follows it now), a job that runs without its agent is only let go.
         using (Cancellation.Token.Register(() => _ = (LeaveRunning || _lost) && running.CanDetach ? running.DetachAsync() : running.CancelAsync()))
+        using (var watching = CancellationTokenSource.CreateLinkedTokenSource(Cancellation.Token))
         {
-            outcome = await running.Completion.ConfigureAwait(false);
+            var watch = WatchRunStoppedAsync(watching.Token);
+            try
+            {
+                outcome = await running.Completion.ConfigureAwait(false);
+            }
+            finally
+            {
+                watching.Cancel();
+                await watch.ConfigureAwait(false);
+            }
         }
         if (LeaveRunning && running.CanDetach) return new JobEnd.Release(running.Description, _leaveReason!);
         if (_stopReason is { } why && outcome.State == LaunchJobState.Stopped) outcome = JobOutcome.Stopped(why);
-        return Settle(outcome);
+        var end = Settle(outcome);
+        // A job stopped by the agent or a user is not checked: its stop, not its run, explains its end.
+        return _stopReason is null && !_lost && end is JobEnd.Finish finish ? await CheckRunStartedAsync(finish).ConfigureAwait(false) : end;
+    }
+
+    /// <summary>W&amp;B's agent fails a job whose run never called wandb.init with these messages.</summary>
+    public const string NoInitMessage = "The submitted job exited successfully but failed to call wandb.init";
+
+    public const string NotStartedMessage = "The submitted run was not successfully started";
+
+    /// <summary>
+    /// The check W&amp;B's agent makes after a job ends on its own: its run exists and is not pending, asked again after
+    /// each of <see cref="AgentOptions.RunCheckDelays"/>. A run that never started fails the job at stage run with
+    /// W&amp;B's message and the end of the job's output as its error log; one that did reports its end itself.
+    /// Backends that keep no runs answer nothing, and the outcome stands.
+    /// </summary>
+    private async Task<JobEnd> CheckRunStartedAsync(JobEnd.Finish finish)
+    {
+        var job = Job;
+        var delays = _agent.Options.RunCheckDelays;
+        string? logTail = null;
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                var started = await _agent.Backend.RunStartedAsync(job, Cancellation.Token).ConfigureAwait(false);
+                if (started is null) return finish;
+                if (started.Value)
+                {
+                    AgentContext.Verbose($"{job.Id}: its run {job.RunId} started");
+                    return finish with { Outcome = finish.Outcome with { ReportedByRun = true } };
+                }
+                // Read now, as W&B's agent does on the first miss: a target may clean its logs up meanwhile.
+                logTail ??= ReadLogTail(_agent.LogPathOf(job));
+                if (attempt >= delays.Count) break;
+                AgentContext.Debug(() => $"{job.Id}: its run {job.RunId} has not started; asking again in {delays[attempt].TotalSeconds:0.##} s");
+                await System.Threading.Tasks.Task.Delay(delays[attempt], Cancellation.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (Cancellation.IsCancellationRequested)
+        {
+            return finish;
+        }
+        catch (LaunchException e)
+        {
+            _agent.Report(AgentEventKind.Warning, $"{job.Id}: could not check that its run {job.RunId} started: {e.Message}", job.Id, job.Queue);
+            return finish;
+        }
+        var message = finish.Outcome.State == LaunchJobState.Finished ? NoInitMessage : NotStartedMessage;
+        return new JobEnd.Finish(JobOutcome.Failed(FailureStage.Run, message, finish.Outcome.ExitCode) with { ErrorLog = logTail });
+    }
+
+    /// <summary>
+    /// Every <see cref="AgentOptions.RunStatusInterval"/>, whether the job's run was stopped on the server; from the first
+    /// time it was, the job gets <see cref="AgentOptions.StoppedRunTimeout"/> to end by itself before the agent stops it.
+    /// </summary>
+    private async Task WatchRunStoppedAsync(CancellationToken cancellationToken)
+    {
+        var job = Job;
+        DateTime? seen = null;
+        try
+        {
+            while (true)
+            {
+                await System.Threading.Tasks.Task.Delay(_agent.Options.RunStatusInterval, cancellationToken).ConfigureAwait(false);
+                bool? stopped;
+                try
+                {
+                    stopped = await _agent.Backend.RunStoppedAsync(job, cancellationToken).ConfigureAwait(false);
+                }
+                catch (LaunchException e)
+                {
+                    AgentContext.Verbose($"{job.Id}: could not read whether its run was stopped: {e.Message}");
+                    continue;
+                }
+                if (stopped is null) return;
+                if (stopped is not true) continue;
+                if (seen is null)
+                {
+                    seen = DateTime.UtcNow;
+                    AgentContext.Verbose($"{job.Id}: its run {job.RunId} was stopped on the server; the job gets {_agent.Options.StoppedRunTimeout.TotalSeconds:0.##} s to end");
+                }
+                else if (DateTime.UtcNow - seen > _agent.Options.StoppedRunTimeout)
+                {
+                    Stop($"Its run {job.RunId} was stopped on the server, and the job did not end within {_agent.Options.StoppedRunTimeout.TotalSeconds:0.##} s (stopped_run_timeout).");
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>The end of a job's log (already redacted), for a W&amp;B item's error log.</summary>
+    private static string? ReadLogTail(string path, int maxBytes = 64 << 10)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var length = (int)Math.Min(stream.Length, maxBytes);
+            stream.Seek(-length, SeekOrigin.End);
+            var buffer = new byte[length];
+            stream.ReadExactly(buffer);
+            return System.Text.Encoding.UTF8.GetString(buffer);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The transitions out of the forward path: what each way of leaving it means for the job.</summary>
@@ -186,12 +305,15 @@ internal sealed class JobRun
         OperationCanceledException when LeaveRunning && _running is null && Acknowledged => new JobEnd.Requeue(
             $"The agent stopped before the job started, because {_leaveReason}; it was put back on its queue.",
             "put back on its queue: the agent stopped before it started"),
-        JobFailedException failed => new JobEnd.Finish(JobOutcome.Failed(failed.Stage, failed.Message)),
+        JobFailedException failed => new JobEnd.Finish(JobOutcome.Failed(failed.Stage, failed.Message) with { ErrorLog = ErrorLogOf(failed) }),
         OperationCanceledException when Cancellation.IsCancellationRequested => new JobEnd.Finish(JobOutcome.Stopped(_stopReason ?? "Stopped.")),
         JobLeaseLostException => new JobEnd.Lost(),
-        LaunchException launch => new JobEnd.Finish(JobOutcome.Failed(FailureStage.Agent, launch.Message)),
-        _ => new JobEnd.Finish(JobOutcome.Failed(FailureStage.Agent, $"The agent failed while running the job: {e.GetType().Name}: {e.Message}")),
+        LaunchException launch => new JobEnd.Finish(JobOutcome.Failed(FailureStage.Agent, launch.Message) with { ErrorLog = ErrorLogOf(launch) }),
+        _ => new JobEnd.Finish(JobOutcome.Failed(FailureStage.Agent, $"The agent failed while running the job: {e.GetType().Name}: {e.Message}") with { ErrorLog = ErrorLogOf(e) }),
     };
+
+    /// <summary>What W&amp;B's agent uploads as error.log for an exception (its traceback): the exception, then the end of the job's log.</summary>
+    private string ErrorLogOf(Exception e) => $"{e.GetType().Name}: {e.Message}\n" + (ReadLogTail(_agent.LogPathOf(Job)) is { Length: > 0 } tail ? $"\n--- end of the job's log ---\n{tail}" : "");
 
     /// <summary>A preempted job is re-queued with the same run id after each of its first <see cref="LaunchAgent.MaxPreemptions"/> attempts, then failed.</summary>
     private JobEnd Settle(JobOutcome outcome)

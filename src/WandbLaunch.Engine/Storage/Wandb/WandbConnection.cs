@@ -17,6 +17,12 @@ public sealed record WandbConnection : BackendConnection
 
     public WandbApiKey ApiKey { get; }
 
+    /// <summary>
+    /// Where agents on this host keep what a W&amp;B server does not: job logs (<c>logs/</c>) and the records of the jobs
+    /// they run, to re-attach after a restart (<c>wandb/&lt;hash of URL and entity&gt;/</c>). Null for <c>~/.config/wandb/launch</c>.
+    /// </summary>
+    public string? HostDirectory { get; init; }
+
     public override string Kind => "Wandb";
 
     public override string Location => BaseUrl.ToString().TrimEnd('/');

@@ -28,6 +28,7 @@ public sealed class WandbGraphQLClient : IDisposable
     private const string Source = "wandb";
 
     private readonly HttpClient _http;
+    private readonly Lazy<HttpClient> _uploads;
     private readonly Uri _endpoint;
     private readonly Secrets.SecretRedactor _redactor;
     private readonly TimeSpan _requestTimeout;
@@ -46,6 +47,8 @@ public sealed class WandbGraphQLClient : IDisposable
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", basic);
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("WandbLaunch", ModuleVersion));
         _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        // Upload URLs are signed (a bucket's, on wandb.ai): as the SDK does, they get no Authorization header.
+        _uploads = new Lazy<HttpClient>(() => new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = _requestTimeout });
     }
 
     /// <summary>The module's version, as the User-Agent names it.</summary>
@@ -216,5 +219,43 @@ public sealed class WandbGraphQLClient : IDisposable
 
     private sealed class ResponseTooLargeException : Exception;
 
-    public void Dispose() => _http.Dispose();
+    /// <summary>
+    /// PUTs a run file to the upload URL <c>createRunFiles</c> gave, with its <c>uploadHeaders</c> ("Name:Value"),
+    /// once: a file the agent fails to upload is reported, and the item fails without it, as with W&amp;B's agent.
+    /// </summary>
+    public async Task UploadAsync(Uri url, byte[] content, IEnumerable<string> headers, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Put, url) { Content = new ByteArrayContent(content) };
+        foreach (var header in headers)
+        {
+            var colon = header.IndexOf(':');
+            if (colon <= 0) continue;
+            var (name, value) = (header[..colon].Trim(), header[(colon + 1)..].Trim());
+            if (!request.Headers.TryAddWithoutValidation(name, value)) request.Content.Headers.TryAddWithoutValidation(name, value);
+        }
+        var started = Stopwatch.StartNew();
+        try
+        {
+            using var response = await _uploads.Value.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            EngineLog.Debug(Source, () => $"PUT {Printable.Quote(url.GetLeftPart(UriPartial.Path))} -> {(int)response.StatusCode} in {started.ElapsedMilliseconds} ms");
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new WandbServerException("upload", (int)response.StatusCode, $"The W&B server refused a run file's upload with HTTP {(int)response.StatusCode}.");
+            }
+        }
+        catch (HttpRequestException e)
+        {
+            throw new WandbUnreachableException(url.GetLeftPart(UriPartial.Authority), $"Cannot upload a run file to {url.GetLeftPart(UriPartial.Authority)}: {Clean(e.Message)}", e);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new WandbUnreachableException(url.GetLeftPart(UriPartial.Authority), $"A run file's upload to {url.GetLeftPart(UriPartial.Authority)} did not finish within {_requestTimeout.TotalSeconds:0.#} s.");
+        }
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        if (_uploads.IsValueCreated) _uploads.Value.Dispose();
+    }
 }

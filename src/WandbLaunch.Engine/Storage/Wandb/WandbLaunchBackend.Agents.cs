@@ -36,7 +36,7 @@ public sealed partial class WandbLaunchBackend
             ["project"] = project,
             ["queues"] = new JsonArray(ids.Select(i => (JsonNode?)JsonValue.Create(i)).ToArray()),
             ["hostname"] = registration.Hostname,
-            ["agentConfig"] = registration.ConfigJson,
+            ["agentConfig"] = WithoutProject(registration.ConfigJson),
             ["version"] = registration.Version,
         }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
         var id = Str(data["createLaunchAgent"] as JsonObject, "launchAgentId")
@@ -57,7 +57,16 @@ public sealed partial class WandbLaunchBackend
             HeartbeatAt = now,
         };
         _agents[id] = info;
+        await InitAgentRunAsync(id, registration.Entity, cancellationToken).ConfigureAwait(false);
         return info;
+    }
+
+    /// <summary>W&amp;B's agent registers its config without <c>project</c>.</summary>
+    private static string WithoutProject(string configJson)
+    {
+        if (JsonTree.ParseJson(configJson) is not JsonObject config) return configJson;
+        config.Remove("project");
+        return config.ToJsonString();
     }
 
     /// <summary>The agents this process registered, as the server now reports them.</summary>

@@ -122,21 +122,37 @@ public sealed partial class WandbLaunchBackend
         return started;
     }
 
-    // W&B keeps no launch time or handle: the agent records handles on this host (see docs/architecture.md).
-    public Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken) => Task.CompletedTask;
+    // W&B keeps no launch time or handle: the agent records them on this host (WandbJobRecords), for a restarted agent.
+    public Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken)
+    {
+        Record(itemId, agentId, handle: null);
+        return Task.CompletedTask;
+    }
 
-    public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken)
+    {
+        if (_held.TryGetValue(itemId, out var job)) _held[itemId] = WithHandle(job, handle);
+        Record(itemId, agentId, handle);
+        return Task.CompletedTask;
+    }
 
-    /// <summary>Failures go to failRunQueueItem with W&amp;B's stage; a finished or stopped job needs no call (the run reports itself).</summary>
+    /// <summary>
+    /// Failures go to failRunQueueItem with W&amp;B's stage and the error log saved in the agent's run (filePaths), as
+    /// W&amp;B's agent sends them; a finished or stopped job, or one whose run reports its failure, needs no call.
+    /// </summary>
     public async Task FinishAsync(string itemId, string agentId, JobOutcome outcome, CancellationToken cancellationToken)
     {
-        _held.TryRemove(itemId, out _);
-        if (outcome.State != LaunchJobState.Failed) return;
+        _held.TryRemove(itemId, out var job);
+        ForgetRecord(job, itemId);
+        if (outcome.State != LaunchJobState.Failed || outcome.ReportedByRun) return;
+        var entity = job?.Entity ?? DefaultEntity;
+        var files = outcome.ErrorLog is { Length: > 0 } log ? await SaveErrorLogAsync(agentId, entity, itemId, log, cancellationToken).ConfigureAwait(false) : null;
         await ExecuteAsync("failRunQueueItem", WandbOperations.FailRunQueueItem, new JsonObject
         {
             ["runQueueItemId"] = itemId,
             ["message"] = outcome.Message ?? "The job failed.",
             ["stage"] = outcome.Stage ?? FailureStage.Agent,
+            ["filePaths"] = files,
         }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
     }
 
@@ -151,19 +167,71 @@ public sealed partial class WandbLaunchBackend
         }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
     }
 
-    public Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken) =>
-        throw NotOnWandb("Putting an item back on its queue", "W&B's server re-queues an item that was popped but not acknowledged after about a minute.");
+    /// <summary>
+    /// W&amp;B cannot put a claimed item back: as W&amp;B's agent does with a preempted run, the same spec (same run id) is
+    /// pushed again to the same queue, and the original item stays CLAIMED.
+    /// </summary>
+    public async Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken)
+    {
+        if (!_held.TryRemove(itemId, out var job))
+        {
+            throw NotOnWandb("Putting an item back on its queue", "W&B's server re-queues an item that was popped but not acknowledged after about a minute.");
+        }
+        ForgetRecord(job, itemId);
+        var spec = job.GetSpec();
+        spec.RunId = job.RunId;
+        await ExecuteAsync("pushToRunQueueByName", WandbOperations.PushToRunQueueByName(false, false), new JsonObject
+        {
+            ["entityName"] = job.Entity,
+            ["projectName"] = job.Project,
+            ["queueName"] = job.Queue,
+            ["runSpec"] = spec.ToJson(),
+        }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+    }
 
-    /// <summary>W&amp;B has no lease to end: the item stays CLAIMED and its job runs on unwatched.</summary>
+    /// <summary>W&amp;B has no lease to end: the item stays CLAIMED, its job runs on, and its record here says it was left.</summary>
     public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken)
     {
-        _held.TryRemove(itemId, out _);
+        if (_held.TryRemove(itemId, out var job)) RecordsFor(job.Entity).MarkReleased(itemId);
         return Task.CompletedTask;
     }
 
-    /// <summary>W&amp;B reports no dead agents' items; a restarted agent re-attaches only through the handles it recorded on this host.</summary>
-    public Task<IReadOnlyList<LaunchJob>> ClaimOrphansAsync(string agentId, IReadOnlyList<QueueKey> queues, TimeSpan lease, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<LaunchJob>>([]);
+    /// <summary>
+    /// W&amp;B reports no dead agents' items: the orphans are the jobs recorded on this host (<see cref="WandbJobRecords"/>)
+    /// that their agent left running or whose agent's process is gone. Items started on another host are not seen.
+    /// </summary>
+    public Task<IReadOnlyList<LaunchJob>> ClaimOrphansAsync(string agentId, IReadOnlyList<QueueKey> queues, TimeSpan lease, CancellationToken cancellationToken)
+    {
+        var claimed = new List<LaunchJob>();
+        foreach (var entity in queues.Select(q => q.Entity).Distinct())
+        {
+            var records = RecordsFor(entity);
+            foreach (var orphan in records.Orphans(queues, _held.ContainsKey))
+            {
+                var job = orphan.Job;
+                var taken = new LaunchJob
+                {
+                    Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = job.State,
+                    Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = agentId, Handle = job.Handle,
+                    LaunchSpec = job.LaunchSpec, LogPath = job.LogPath, StartedAt = job.StartedAt, LeasedAt = DateTimeOffset.UtcNow,
+                    CreatedAt = job.StartedAt ?? DateTimeOffset.UtcNow,
+                    PreviousAgentId = orphan.AgentId,
+                };
+                if (!_held.TryAdd(job.Id, taken)) continue;
+                try
+                {
+                    records.Write(taken, agentId, taken.Handle);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    _held.TryRemove(job.Id, out _);
+                    continue;
+                }
+                claimed.Add(taken);
+            }
+        }
+        return Task.FromResult<IReadOnlyList<LaunchJob>>(claimed);
+    }
 
     /// <summary>A pending item is deleted from its queue (deleteFromRunQueue), as W&amp;B's UI does.</summary>
     public async Task<LaunchJob> RequestStopAsync(string itemId, CancellationToken cancellationToken)
@@ -218,6 +286,13 @@ public sealed partial class WandbLaunchBackend
         Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
         Priority = job.Priority, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec, LogPath = logPath ?? job.LogPath,
         CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = state == LaunchJobState.Starting ? DateTimeOffset.UtcNow : job.StartedAt,
+    };
+
+    private static LaunchJob WithHandle(LaunchJob job, string handle) => new()
+    {
+        Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = LaunchJobState.Running,
+        Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec, LogPath = job.LogPath,
+        CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt, Handle = handle,
     };
 
     private static LaunchJobState StateOf(string? state) => state switch

@@ -39,7 +39,10 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
         ?? throw LaunchException.Invalid("WandbEntityUnknown", $"The W&B server at {Location} reports no default entity for this API key; connect with -Entity.");
 
     /// <summary>Job logs of agents on this host stay local, as with W&amp;B's agent.</summary>
-    public string LogDirectory => Path.Combine(UserHome.Directory(), ".config", "wandb", "launch", "logs");
+    public string LogDirectory => Path.Combine(HostDirectory, "logs");
+
+    /// <summary>Where this host keeps job logs and job records (see <see cref="WandbConnection.HostDirectory"/>).</summary>
+    private string HostDirectory => _connection.HostDirectory ?? Path.Combine(UserHome.Directory(), ".config", "wandb", "launch");
 
     /// <summary>Jobs and the agent reach the same server with the same key as this connection.</summary>
     public string? ConnectionVariable(string name) => name switch

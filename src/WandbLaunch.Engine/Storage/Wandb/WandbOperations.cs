@@ -325,4 +325,58 @@ internal static class WandbOperations
             }
         }
         """;
+
+    // ---- runs: what the agent reads of a job's run, and its own hidden run that keeps items' error logs
+
+    /// <summary>The SDK's <c>get_run_state</c>: a job's run exists once it called wandb.init.</summary>
+    public const string RunState = """
+        query RunState(
+            $project: String!,
+            $entity: String!,
+            $name: String!) {
+            project(name: $project, entityName: $entity) {
+                run(name: $name) {
+                    state
+                }
+            }
+        }
+        """;
+
+    /// <summary>The SDK's <c>check_stop_requested</c>: the run was stopped in the W&amp;B app (or with stopRun).</summary>
+    public const string RunStoppedStatus = """
+        query RunStoppedStatus($projectName: String, $entityName: String, $runId: String!) {
+            project(name:$projectName, entityName:$entityName) {
+                run(name:$runId) {
+                    stopped
+                }
+            }
+        }
+        """;
+
+    /// <summary>The agent's hidden run (wandb.init with id = the agent's name, job type <c>sweep-controller</c>).</summary>
+    public const string UpsertAgentRun = """
+        mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $jobType: String) {
+            upsertBucket(input: { id: $id, name: $name, modelName: $project, entityName: $entity, jobType: $jobType }) {
+                bucket {
+                    id
+                    name
+                }
+                inserted
+            }
+        }
+        """;
+
+    /// <summary>The SDK's <c>upload_urls</c>: where to PUT a run's files.</summary>
+    public const string CreateRunFiles = """
+        mutation CreateRunFiles($entity: String!, $project: String!, $run: String!, $files: [String!]!) {
+            createRunFiles(input: {entityName: $entity, projectName: $project, runName: $run, files: $files}) {
+                runID
+                uploadHeaders
+                files {
+                    name
+                    uploadUrl
+                }
+            }
+        }
+        """;
 }
