@@ -6,21 +6,22 @@ namespace WandbLaunch.Backends.ContractTests.Wandb;
 
 /// <summary>
 /// One W&amp;B stand-in per test with user <see cref="User"/> (personal entity <see cref="WandbBackendFactory.Entity"/>,
-/// also a member of team <see cref="OtherEntity"/>); each handle is a new <see cref="WandbLaunchBackend"/> on it with the
+/// also a member of the teams the contract names); each handle is a new <see cref="WandbLaunchBackend"/> on it with the
 /// same key. Time passes on the server's clock.
 /// </summary>
 public sealed class WandbBackendFactory : IBackendFactory
 {
     public const string User = "contract-user";
     public const string Entity = "contract-entity";
-    public const string OtherEntity = "other-entity";
+    private static readonly string[] OtherEntities = ["someone-else", "other-team"];
 
     private readonly List<ILaunchBackend> _opened = [];
 
     public WandbBackendFactory()
     {
         ApiKey = Server.AddUser(User, Entity);
-        Server.AddTeam(OtherEntity, User);
+        // The contract makes queues in other entities the user belongs to.
+        foreach (var team in OtherEntities) Server.AddTeam(team, User);
     }
 
     public WandbStandIn Server { get; } = new();

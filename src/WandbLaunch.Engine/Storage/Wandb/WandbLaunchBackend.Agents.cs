@@ -135,7 +135,7 @@ public sealed partial class WandbLaunchBackend
         }
         var data = await ExecuteAsync("launchAgent", WandbOperations.LaunchAgent, new JsonObject { ["agentId"] = agentId }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
         var stop = (data["launchAgent"] as JsonObject)?["stopPolling"]?.GetValueKind() == System.Text.Json.JsonValueKind.True;
-        return new Heartbeat(stop, [], held);
+        return new Heartbeat(stop, [], held, LeaveJobsRunning: stop);
     }
 
     public Task RequestAgentStopAsync(string agentId, CancellationToken cancellationToken, bool leaveJobsRunning = false) =>

@@ -71,7 +71,8 @@ public sealed partial class WandbLaunchBackend
             ["entity"] = queue.Entity,
             ["project"] = queue.Project,
             ["queueName"] = queue.Name,
-            ["launchAgentId"] = agentId,
+            // W&B refuses an agent id it did not issue: a caller that registered no agent here pops as no agent.
+            ["launchAgentId"] = _agents.ContainsKey(agentId) ? agentId : null,
         }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
         if (data["popFromRunQueue"] is not JsonObject popped || Str(popped, "runQueueItemId") is not { } id) return null;
         var spec = JsonString(popped["runSpec"]) is JsonObject document ? LaunchSpec.FromStored(document.ToJsonString()) : LaunchSpec.Empty();
@@ -107,9 +108,9 @@ public sealed partial class WandbLaunchBackend
     /// </summary>
     public async Task<LaunchJob> AckAsync(string itemId, string agentId, string logPath, CancellationToken cancellationToken)
     {
-        if (!_held.TryGetValue(itemId, out var job))
+        if (!_held.TryGetValue(itemId, out var job) || job.State != LaunchJobState.Leased || job.AgentId != agentId)
         {
-            throw new LaunchException("JobNotHeld", LaunchErrorCategory.InvalidOperation, $"Item {Printable.Quote(itemId)} was not popped by this agent.", itemId);
+            throw new JobLeaseLostException(itemId);
         }
         var data = await ExecuteAsync("ackRunQueueItem", WandbOperations.AckRunQueueItem,
             new JsonObject { ["itemId"] = itemId, ["runId"] = job.RunId }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
@@ -249,7 +250,7 @@ public sealed partial class WandbLaunchBackend
         return new LaunchJob
         {
             Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource,
-            State = LaunchJobState.Stopped, RunId = job.RunId, CreatedAt = job.CreatedAt, FinishedAt = DateTimeOffset.UtcNow,
+            State = LaunchJobState.Stopped, StopRequested = true, RunId = job.RunId, CreatedAt = job.CreatedAt, FinishedAt = DateTimeOffset.UtcNow,
         };
     }
 
