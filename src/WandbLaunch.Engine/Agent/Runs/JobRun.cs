@@ -16,6 +16,9 @@ internal sealed class JobRun
     private readonly AgentContext _agent;
     private IRunningJob? _running;
     private JobLog? _attachedLog;
+
+    /// <summary>The log this run writes, so that reading its tail first writes the output still batched in memory.</summary>
+    private JobLog? _log;
     private int _state;
     private volatile string? _leaveReason;
     private volatile string? _stopReason;
@@ -107,6 +110,7 @@ internal sealed class JobRun
         try
         {
             using var log = _attachedLog ?? new JobLog(_agent.LogPathOf(job), _agent.SecretsOf(job), _agent.Options.MaxLogBytes);
+            _log = log;
             JobEnd end;
             try
             {
@@ -281,10 +285,11 @@ internal sealed class JobRun
     }
 
     /// <summary>The end of a job's log (already redacted), for a W&amp;B item's error log.</summary>
-    private static string? ReadLogTail(string path, int maxBytes = 64 << 10)
+    private string? ReadLogTail(string path, int maxBytes = 64 << 10)
     {
         try
         {
+            _log?.Flush();
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             var length = (int)Math.Min(stream.Length, maxBytes);
             stream.Seek(-length, SeekOrigin.End);
