@@ -14,7 +14,8 @@
     (/proc/<pid>/stat utime+stime) and resident memory (/proc/<pid>/status VmRSS) are sampled every second for
     -SteadySeconds, after a -IdleSeconds sample of the same agent with nothing to do.
 
-    Idle: an agent (-MaxJobs 1) with an empty queue for -IdleAgentSeconds (default 60, after 30 s to settle): its
+    Idle: an agent (-MaxJobs 1) with an empty queue for -IdleAgentSeconds (default 60, after -IdleSettleSeconds, 180,
+    to settle), side by side with a pwsh process that imported the module and sleeps (the floor under any agent): its
     CPU % of one core, and per second its wake-ups (voluntary context switches of all its threads,
     /proc/<pid>/task/*/status), its read and write system calls (/proc/<pid>/io syscr, syscw) and the store's
     commits (PRAGMA data_version read by this process once a second, so several commits within one second count once).
@@ -33,6 +34,9 @@
     Seconds the agent is sampled idle before the jobs are submitted (default 10).
 .PARAMETER IdleAgentSeconds
     Seconds the idle agent is sampled in the Idle part (default 60).
+.PARAMETER IdleSettleSeconds
+    Seconds the idle agent runs before it is sampled (default 180: past tiered compilation, which recompiles the
+    idle loop's methods after their 30th call, 150 s at one turn every 5 s).
 .PARAMETER Part
     All (default), Latency, Idle or Load.
 .PARAMETER ModulePath
@@ -50,6 +54,7 @@ param(
     [ValidateRange(5, 600)] [int] $SteadySeconds = 20,
     [ValidateRange(0, 600)] [int] $IdleSeconds = 10,
     [ValidateRange(5, 3600)] [int] $IdleAgentSeconds = 60,
+    [ValidateRange(0, 3600)] [int] $IdleSettleSeconds = 180,
     [ValidateSet('All', 'Latency', 'Idle', 'Load')] [string] $Part = 'All',
     [string] $ModulePath = (Join-Path (Split-Path $PSScriptRoot) 'WandbLaunch.psd1'),
     [string] $StoreBench
@@ -204,7 +209,8 @@ function Read-ProcActivity([int] $ProcessId) {
     }
 }
 
-function Measure-IdleAgent([int] $ProcessId, [int] $Seconds, [string] $Store) {
+# Samples several processes over the same seconds, so that background load on the machine hits them alike.
+function Measure-IdleProcesses([int[]] $ProcessIds, [int] $Seconds, [string] $Store) {
     # Microsoft.Data.Sqlite lives in the module's private load context (the module is imported above).
     $sqlite = [System.Runtime.Loader.AssemblyLoadContext]::All.Assemblies | Where-Object { $_.GetName().Name -eq 'Microsoft.Data.Sqlite' } | Select-Object -First 1
     $connection = $sqlite.GetType('Microsoft.Data.Sqlite.SqliteConnection')::new("Data Source=$Store;Mode=ReadOnly")
@@ -215,30 +221,57 @@ function Measure-IdleAgent([int] $ProcessId, [int] $Seconds, [string] $Store) {
         $last = $version.ExecuteScalar()
         $commits = 0
         $hz = [double](& getconf CLK_TCK)
-        $firstStat = Read-ProcStat $ProcessId
-        $first = Read-ProcActivity $ProcessId
+        $firstStat = @($ProcessIds | ForEach-Object { Read-ProcStat $_ })
+        $first = @($ProcessIds | ForEach-Object { Read-ProcActivity $_ })
         for ($i = 0; $i -lt $Seconds; $i++) {
             Start-Sleep -Seconds 1
             $now = $version.ExecuteScalar()
             if ($now -ne $last) { $commits++ }
             $last = $now
         }
-        $lastStat = Read-ProcStat $ProcessId
-        $end = Read-ProcActivity $ProcessId
-        $wall = ($lastStat.Time - $firstStat.Time) / [Diagnostics.Stopwatch]::Frequency
-        [pscustomobject]@{
-            CpuPercent = 100 * ($lastStat.Ticks - $firstStat.Ticks) / $hz / $wall
-            Wakeups    = ($end.Switches - $first.Switches) / $wall
-            Reads      = ($end.Reads - $first.Reads) / $wall
-            Writes     = ($end.Writes - $first.Writes) / $wall
-            Commits    = $commits / $wall
-            RssMB      = $lastStat.RssMB
-            Threads    = $lastStat.Threads
+        for ($p = 0; $p -lt $ProcessIds.Count; $p++) {
+            $lastStat = Read-ProcStat $ProcessIds[$p]
+            $end = Read-ProcActivity $ProcessIds[$p]
+            $wall = ($lastStat.Time - $firstStat[$p].Time) / [Diagnostics.Stopwatch]::Frequency
+            [pscustomobject]@{
+                CpuPercent = 100 * ($lastStat.Ticks - $firstStat[$p].Ticks) / $hz / $wall
+                Wakeups    = ($end.Switches - $first[$p].Switches) / $wall
+                Reads      = ($end.Reads - $first[$p].Reads) / $wall
+                Writes     = ($end.Writes - $first[$p].Writes) / $wall
+                Commits    = $commits / $wall
+                RssMB      = $lastStat.RssMB
+                Threads    = $lastStat.Threads
+            }
         }
     }
     finally {
         $connection.Dispose()
     }
+}
+
+# The floor an agent stands on: a pwsh process with the module imported and one store call made, then asleep.
+function Start-IdlePwsh([string] $LogPath) {
+    $command = "`$ErrorActionPreference = 'Stop'; Import-Module '$ModulePath'; Get-WandbLaunchQueue | Out-Null; Start-Sleep -Seconds 86400"
+    Start-Process -FilePath dotnet -ArgumentList @('pwsh', '-NoProfile', '-NonInteractive', '-Command', $command) `
+        -WorkingDirectory $root -PassThru -RedirectStandardOutput "$LogPath.out" -RedirectStandardError "$LogPath.err"
+}
+
+# The pwsh process under `dotnet pwsh` (the tool's launcher and shim are its parent and grandparent).
+function Find-PwshChild([int] $LauncherId) {
+    $clock = [Diagnostics.Stopwatch]::StartNew()
+    while ($clock.Elapsed.TotalSeconds -lt 30) {
+        foreach ($dir in Get-ChildItem /proc -Directory -ErrorAction Ignore | Where-Object Name -match '^\d+$') {
+            $cmdline = Get-Content "$($dir.FullName)/cmdline" -Raw -ErrorAction Ignore
+            if (-not $cmdline -or $cmdline -notmatch 'pwsh\.dll') { continue }
+            $stat = Get-Content "$($dir.FullName)/stat" -Raw -ErrorAction Ignore
+            if (-not $stat) { continue }
+            $parent = [int]$stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')[1]
+            $grandStat = Get-Content "/proc/$parent/stat" -Raw -ErrorAction Ignore
+            if ($parent -eq $LauncherId -or ($grandStat -and [int]$grandStat.Substring($grandStat.LastIndexOf(')') + 2).Split(' ')[1] -eq $LauncherId)) { return [int]$dir.Name }
+        }
+        Start-Sleep -Milliseconds 200
+    }
+    throw "No pwsh process started under launcher $LauncherId"
 }
 
 function Format-Load($m) {
@@ -276,15 +309,26 @@ try {
 
     if ($Part -in 'All', 'Idle') {
         $started = Start-AgentProcess -Name 'bench-idle' -MaxJobs 1 -LogPath (Join-Path $temp 'agent-idle.log')
-        # Past start-up: .NET recompiles the loop's methods (tiered compilation) after their first 30 calls.
-        Start-Sleep -Seconds 30
-        $idle = Measure-IdleAgent $started.Agent.ProcessId $IdleAgentSeconds $env:WANDB_LAUNCH_DB
-        Write-Output "### An idle agent ($IdleAgentSeconds s, empty queue)"
+        $bare = Start-IdlePwsh -LogPath (Join-Path $temp 'pwsh-idle.log')
+        try {
+            $barePid = Find-PwshChild $bare.Id
+            # Past start-up: .NET recompiles a method (tiered compilation) after its first 30 calls, which an idle
+            # loop turning every 5 s reaches only after 150 s; until then its CPU is mostly compiling.
+            Start-Sleep -Seconds $IdleSettleSeconds
+            $agentIdle, $bareIdle = Measure-IdleProcesses @($started.Agent.ProcessId, $barePid) $IdleAgentSeconds $env:WANDB_LAUNCH_DB
+        }
+        finally {
+            if (-not $bare.HasExited) { $bare.Kill($true) }
+        }
+        Write-Output "### An idle agent ($IdleAgentSeconds s, empty queue, $IdleSettleSeconds s after start)"
         Write-Output ''
-        Write-Output '| agent | CPU % of one core | wake-ups/s | read syscalls/s | write syscalls/s | store commits/s | RSS MB | threads |'
+        Write-Output '| process | CPU % of one core | wake-ups/s | read syscalls/s | write syscalls/s | store commits/s | RSS MB | threads |'
         Write-Output '|---|---:|---:|---:|---:|---:|---:|---:|'
-        Write-Output ('| Start-WandbLaunchAgent -MaxJobs 1 (pwsh, pid {0}) | {1:F2} | {2:F1} | {3:F1} | {4:F1} | {5:F2} | {6:F0} | {7} |' -f $started.Agent.ProcessId,
-            $idle.CpuPercent, $idle.Wakeups, $idle.Reads, $idle.Writes, $idle.Commits, $idle.RssMB, $idle.Threads)
+        $row = '| {0} | {1:F2} | {2:F1} | {3:F1} | {4:F1} | {5:F2} | {6:F0} | {7} |'
+        Write-Output ($row -f "Start-WandbLaunchAgent -MaxJobs 1 (pwsh, pid $($started.Agent.ProcessId))",
+            $agentIdle.CpuPercent, $agentIdle.Wakeups, $agentIdle.Reads, $agentIdle.Writes, $agentIdle.Commits, $agentIdle.RssMB, $agentIdle.Threads)
+        Write-Output ($row -f "pwsh with the module imported, in Start-Sleep (pid $barePid), same seconds",
+            $bareIdle.CpuPercent, $bareIdle.Wakeups, $bareIdle.Reads, $bareIdle.Writes, '—', $bareIdle.RssMB, $bareIdle.Threads)
         Write-Output ''
         Write-Output "Goal: < 0.5 % of one core. Store commits are counted once per second at most (PRAGMA data_version). Load average after: $((Get-Content /proc/loadavg -Raw).Split(' ')[0..2] -join ' ')."
         Write-Output ''
