@@ -22,6 +22,34 @@ public sealed class JobLogTests : IDisposable
     }
 
     [Fact]
+    public async Task Batched_output_reaches_the_file_without_a_flush_after_each_quiet_spell()
+    {
+        // The flush timer is armed only while output waits (a quiet job costs no wake-ups): a second burst after a
+        // flush must still reach the file on its own, without a note or Dispose pushing it out.
+        var path = _dir.File("job.log");
+        using var log = new JobLog(path, []);
+        log.Output("first burst");
+        await WaitForFileAsync(path, "first burst\n");
+        await Task.Delay(500);
+        log.Output("second burst");
+        await WaitForFileAsync(path, "first burst\nsecond burst\n");
+    }
+
+    private static async Task WaitForFileAsync(string path, string expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        string text;
+        while ((text = ReadShared(path)) != expected && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.Equal(expected, text);
+    }
+
+    private static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        return new StreamReader(stream).ReadToEnd();
+    }
+
+    [Fact]
     public void The_last_output_time_is_the_files_write_time_when_output_came_last()
     {
         var path = _dir.File("job.log");

@@ -13,7 +13,8 @@ namespace WandbLaunch.Engine.Jobs;
 /// (<see cref="LastOutputUtc"/>) even if notes were written after it.
 /// Output lines are written to the file in batches of whole lines (at most <see cref="BatchBytes"/>, at least every
 /// <see cref="FlushInterval"/>): a job printing millions of lines would otherwise cost a system call per line and fall
-/// behind its own output. Notes are written at once.
+/// behind its own output. Notes are written at once. The flush timer is armed only while output waits in memory, so
+/// that a quiet job (most of the 200 an agent may run) costs no wake-ups.
 /// </summary>
 public sealed class JobLog : IDisposable
 {
@@ -25,6 +26,7 @@ public sealed class JobLog : IDisposable
     private readonly Stream _stream;
     private readonly MemoryStream _batch = new();
     private readonly Timer? _flushTimer;
+    private bool _flushArmed;
     private bool _disposed;
     private readonly Queue<string> _tail = new();
     private readonly SecretRedactor _secrets;
@@ -48,7 +50,7 @@ public sealed class JobLog : IDisposable
         Path = path;
         _stream = stream;
         _secrets = secrets;
-        if (stream != Stream.Null) _flushTimer = new Timer(_ => FlushBatch(), null, FlushInterval, FlushInterval);
+        if (stream != Stream.Null) _flushTimer = new Timer(_ => FlushBatch(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>A log that keeps nothing, for rendering a job without running it.</summary>
@@ -101,6 +103,11 @@ public sealed class JobLog : IDisposable
                 return;
             }
             _unsavedOutputAt = DateTime.UtcNow;
+            if (!_flushArmed && _flushTimer is not null)
+            {
+                _flushArmed = true;
+                _flushTimer.Change(FlushInterval, Timeout.InfiniteTimeSpan);
+            }
             _tail.Enqueue(line);
             if (_tail.Count > TailLines) _tail.Dequeue();
         }
@@ -180,6 +187,7 @@ public sealed class JobLog : IDisposable
     {
         lock (_lock)
         {
+            _flushArmed = false;
             if (!_disposed) WriteBatch();
         }
     }
