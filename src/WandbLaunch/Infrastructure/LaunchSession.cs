@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Management.Automation.Runspaces;
 using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Services;
 using WandbLaunch.Engine.Storage.Sqlite;
 using WandbLaunch.Engine.Text;
 
@@ -8,8 +9,9 @@ namespace WandbLaunch.Infrastructure;
 
 /// <summary>
 /// Which backend connection each PowerShell session (runspace) uses. Without Connect-WandbLaunch a session uses the
-/// local store at WANDB_LAUNCH_DB or ~/.config/wandb/launch/launch.db, read afresh on every call so that changing
-/// the variable takes effect at once. The backends themselves are the engine's (<see cref="LaunchBackends"/>): one
+/// engine's default (<see cref="SessionDefaults"/>: the local store at WANDB_LAUNCH_DB or
+/// ~/.config/wandb/launch/launch.db, or with WANDB_LAUNCH_BACKEND=wandb the W&amp;B server the W&amp;B variables name),
+/// read afresh on every call so that changing a variable takes effect at once. The backends themselves are the engine's (<see cref="LaunchBackends"/>): one
 /// per connection for the whole process, so an -AsJob agent keeps using the backend of the session that started it.
 /// </summary>
 internal static class LaunchSession
@@ -20,7 +22,7 @@ internal static class LaunchSession
     public static BackendConnection Connection =>
         Runspace.DefaultRunspace is { } runspace && Connected.TryGetValue(runspace.InstanceId, out var connection)
             ? connection
-            : LocalStoreConnection.Default();
+            : SessionDefaults.Connection();
 
     public static ILaunchBackend Current => LaunchBackends.For(Connection);
 
@@ -29,7 +31,7 @@ internal static class LaunchSession
     {
         var chosenBy = Runspace.DefaultRunspace is { } runspace && Connected.ContainsKey(runspace.InstanceId)
             ? "chosen by Connect-WandbLaunch"
-            : string.IsNullOrEmpty(Environment.GetEnvironmentVariable(LaunchDefaults.DatabaseVariable)) ? "the default store" : $"from {LaunchDefaults.DatabaseVariable}";
+            : SessionDefaults.ChosenBy(Connection);
         var kind = backend is SqliteLaunchBackend ? "local store" : "server";
         return $"{kind} {Printable.Quote(backend.Location)} ({chosenBy}), default entity {Printable.Quote(backend.DefaultEntity)}";
     }

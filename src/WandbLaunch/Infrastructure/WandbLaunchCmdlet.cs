@@ -125,6 +125,21 @@ public abstract class WandbLaunchCmdlet : PSCmdlet, IDisposable
     /// </summary>
     private void WithDiagnostics(Action step)
     {
+        try
+        {
+            RunStep(step);
+        }
+        catch (LaunchException e)
+        {
+            // An engine error a step did not handle itself (for example the session's default connection failing
+            // to resolve when Backend is first read) still becomes this cmdlet's ErrorRecord, never a raw exception.
+            if (!Stopping) WriteQueuedDiagnostics();
+            ThrowTerminatingError(LaunchErrors.ToRecord(e));
+        }
+    }
+
+    private void RunStep(Action step)
+    {
         var diagnostics = ChooseDiagnostics();
         if (diagnostics is null && !EngineLog.IsEnabled(DiagnosticLevel.Verbose) && !EngineLog.IsEnabled(DiagnosticLevel.Debug))
         {

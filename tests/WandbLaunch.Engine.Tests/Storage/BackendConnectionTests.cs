@@ -1,6 +1,8 @@
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.Services;
 using WandbLaunch.Engine.Storage.Sqlite;
+using WandbLaunch.Engine.Storage.Wandb;
 
 namespace WandbLaunch.Engine.Tests.Storage;
 
@@ -25,6 +27,36 @@ public sealed class BackendConnectionTests : IDisposable
         Assert.Equal(path, first.Location);
         Assert.Equal("team", team.DefaultEntity);
         Assert.False(File.Exists(path), "For contacts nothing: the store is created on first use or by ConnectAsync");
+    }
+
+    [Fact]
+    public void A_session_stays_on_the_local_store_unless_WANDB_LAUNCH_BACKEND_picks_the_wandb_server_of_the_wandb_variables()
+    {
+        var db = _dir.File("env.db");
+        using var dbVar = new EnvironmentVariableScope(LaunchDefaults.DatabaseVariable, db);
+        using var url = new EnvironmentVariableScope("WANDB_BASE_URL", "https://wandb.example.com:8443/");
+        using var key = new EnvironmentVariableScope("WANDB_API_KEY", "local-0123456789abcdef0123456789abcdef01234567");
+        using var entity = new EnvironmentVariableScope("WANDB_ENTITY", "ml-team");
+
+        // A W&B key alone (most W&B users have one set) does not move a session off its local store.
+        using (new EnvironmentVariableScope(SessionDefaults.BackendVariable, null))
+        {
+            Assert.Equal(new LocalStoreConnection(db), SessionDefaults.Connection());
+        }
+        Assert.Equal(new LocalStoreConnection(db), SessionDefaults.Connection(" Local "));
+
+        var server = Assert.IsType<WandbConnection>(SessionDefaults.Connection("wandb"));
+        Assert.Equal("https://wandb.example.com:8443", server.Location);
+        Assert.Equal("ml-team", server.Entity);
+        Assert.Equal(WandbApiKey.Of("local-0123456789abcdef0123456789abcdef01234567", "test"), server.ApiKey);
+        Assert.Equal(server, SessionDefaults.Connection("WANDB"));
+        Assert.Equal("from WANDB_LAUNCH_BACKEND=wandb", SessionDefaults.ChosenBy(server));
+
+        var e = Assert.ThrowsAny<LaunchException>(() => SessionDefaults.Connection("postgres"));
+        Assert.Equal("InvalidLaunchBackend", e.ErrorId);
+        Assert.Contains("'postgres'", e.Message);
+        Assert.Contains("'local'", e.Message);
+        Assert.Contains("'wandb'", e.Message);
     }
 
     [Fact]
