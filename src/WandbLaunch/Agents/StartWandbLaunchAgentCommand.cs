@@ -39,6 +39,8 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     /// <summary>
     /// Longest wait in seconds between queue checks when idle (default 5). New jobs in the local store wake the
     /// agent at once, so this only bounds how late it notices what writes nothing (a dead agent's lease running out).
+    /// On a W&amp;B server it has no effect: the agent polls at W&amp;B's cadence there (every 10 s when idle, as W&amp;B's
+    /// agent does, and from every 0.5 s right after work), so that it sends no more requests than W&amp;B's own.
     /// </summary>
     [Parameter]
     [ValidateRange(0.01, 3600)]
