@@ -36,6 +36,7 @@ internal sealed class WandbJobRecords(string directory)
             ["itemId"] = job.Id,
             ["agentId"] = agentId,
             ["processId"] = Environment.ProcessId,
+            ["processStartedAt"] = ThisProcessStarted.Ticks,
             ["entity"] = job.Entity,
             ["project"] = job.Project,
             ["queue"] = job.Queue,
@@ -91,12 +92,18 @@ internal sealed class WandbJobRecords(string directory)
             var job = record.Job;
             if (!queues.Any(q => q.Entity == job.Entity && q.Project == job.Project && q.Name == job.Queue)) continue;
             if (heldHere(job.Id)) continue;
-            if (record.Released || record.ProcessId == Environment.ProcessId || !ProcessRuns(record.ProcessId)) orphans.Add(record);
+            if (record.Released || record.ProcessId == Environment.ProcessId || !ProcessRuns(record.ProcessId, record.ProcessStartedAt)) orphans.Add(record);
         }
         return orphans;
     }
 
-    public sealed record Record(LaunchJob Job, string AgentId, int ProcessId, bool Released);
+    /// <summary>
+    /// A job record as read. <c>ProcessStartedAt</c> is when the writing process started (UTC), so that its id reused by
+    /// another process (after a reboot, or on a busy host) does not keep the record from being claimed; null in older records.
+    /// </summary>
+    public sealed record Record(LaunchJob Job, string AgentId, int ProcessId, bool Released, DateTime? ProcessStartedAt = null);
+
+    private static readonly DateTime ThisProcessStarted = ProcessStartTime(Environment.ProcessId) ?? DateTime.UtcNow;
 
     private string PathOf(string itemId) =>
         Path.Combine(Directory, Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(itemId)))[..32].ToLowerInvariant() + ".json");
@@ -130,7 +137,9 @@ internal sealed class WandbJobRecords(string directory)
                 StartedAt = DateTimeOffset.TryParse(S("startedAt"), out var started) ? started : DateTimeOffset.UtcNow,
             };
             var pid = o["processId"] is JsonValue p && p.TryGetValue<int>(out var pv) ? pv : 0;
-            return new Record(job, agent, pid, o["released"]?.GetValueKind() == JsonValueKind.True);
+            DateTime? processStarted = o["processStartedAt"] is JsonValue t && t.TryGetValue<long>(out var ticks) && ticks > 0 && ticks <= DateTime.MaxValue.Ticks
+                ? new DateTime(ticks, DateTimeKind.Utc) : null;
+            return new Record(job, agent, pid, o["released"]?.GetValueKind() == JsonValueKind.True, processStarted);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or Errors.LaunchException)
         {
@@ -138,21 +147,25 @@ internal sealed class WandbJobRecords(string directory)
         }
     }
 
-    private static bool ProcessRuns(int processId)
+    /// <summary>Whether the process that wrote a record still runs: its id is alive and, when the record says, started then.</summary>
+    internal static bool ProcessRuns(int processId, DateTime? startedAt)
     {
         if (processId <= 0) return false;
+        if (startedAt is null) return ProcessStartTime(processId) is not null;
+        // Start times read back from the system are rounded (Linux: clock ticks of 10 ms); a second of slack.
+        return ProcessStartTime(processId) is { } actual && (actual - startedAt.Value).Duration() < TimeSpan.FromSeconds(1);
+    }
+
+    private static DateTime? ProcessStartTime(int processId)
+    {
         try
         {
             using var process = Process.GetProcessById(processId);
-            return !process.HasExited;
+            return process.HasExited ? null : process.StartTime.ToUniversalTime();
         }
-        catch (ArgumentException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
         {
-            return false;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
+            return null;
         }
     }
 }
