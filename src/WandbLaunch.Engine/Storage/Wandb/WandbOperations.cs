@@ -44,6 +44,7 @@ internal static class WandbOperations
             project(name: $projectName, entityName: $entityName) {
                 runQueue(name: $runQueue) {
                     id
+                    createdBy
                     access
                     defaultResourceConfigID
                     prioritizationMode
@@ -186,6 +187,20 @@ internal static class WandbOperations
                                 id
                                 state
                                 associatedRunId
+                                runSpec
+                                priority
+                                createdAt
+                                launchAgentId
+                                error {
+                                    message
+                                    stage
+                                    createdAt
+                                }
+                                warnings {
+                                    message
+                                    stage
+                                    createdAt
+                                }
                             }
                         }
                     }
