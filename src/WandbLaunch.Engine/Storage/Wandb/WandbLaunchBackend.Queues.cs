@@ -47,7 +47,8 @@ public sealed partial class WandbLaunchBackend
         {
             throw new WandbServerException("createRunQueue", 200, $"The W&B server did not create queue {Printable.Quote(key.ToString())}.");
         }
-        return await GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
+        // A new queue has no items to count.
+        return await ReadQueueAsync(key, null, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
     }
 
     public async Task<IReadOnlyList<LaunchQueue>> GetQueuesAsync(string? entity, string? project, CancellationToken cancellationToken)
