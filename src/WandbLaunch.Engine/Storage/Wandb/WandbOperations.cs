@@ -177,6 +177,10 @@ internal static class WandbOperations
         }
         """;
 
+    /// <summary>
+    /// The SDK's item list (<c>apis/public/jobs.py</c>) with the fields of W&amp;B's RunQueueItem the Launch App reads
+    /// (spec, priority, times, agent, error, warnings), so every item lists with its spec, not only popped ones.
+    /// </summary>
     public const string RunQueueItems = """
         query GetRunQueueItem($projectName: String!, $entityName: String!, $runQueue: String!) {
             project(name: $projectName, entityName: $entityName) {
