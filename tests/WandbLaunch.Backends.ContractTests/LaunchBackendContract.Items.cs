@@ -95,9 +95,9 @@ public abstract partial class LaunchBackendContract<TFactory>
         Assert.Equal(pushed.Id, job!.Id);
         Assert.Equal(LaunchJobState.Leased, job.State);
         Assert.Equal("agent-a", job.AgentId);
-        Assert.Equal(1, job.Attempts);
+        if (Has(BackendCapability.AttemptCounts)) Assert.Equal(1, job.Attempts);
         Assert.NotNull(job.LeasedAt);
-        Assert.InRange(job.LeaseExpiresAt!.Value, before.AddSeconds(59), DateTimeOffset.UtcNow.AddSeconds(61));
+        if (Has(BackendCapability.ShortLeases)) Assert.InRange(job.LeaseExpiresAt!.Value, before.AddSeconds(59), DateTimeOffset.UtcNow.AddSeconds(61));
 
         Assert.Null(await Backend.PopAsync("agent-b", queue, Long, None));
         Assert.Null(await Factory.Open().PopAsync("agent-c", queue, Long, None));
@@ -128,12 +128,12 @@ public abstract partial class LaunchBackendContract<TFactory>
         await Backend.FinishAsync(pushed.Id, "agent-a", JobOutcome.Failed(FailureStage.Run, "boom", 3), None);
         var done = await JobAsync(pushed.Id);
         Assert.Equal(LaunchJobState.Failed, done.State);
-        Assert.Equal(3, done.ExitCode);
+        if (Has(BackendCapability.EndedItemRecords)) Assert.Equal(3, done.ExitCode);
         Assert.Equal("boom", done.FailureMessage);
         Assert.Equal("run", done.FailureStage);
         Assert.NotNull(done.FinishedAt);
         Assert.Null(done.LeaseExpiresAt);
-        Assert.Equal(running.StartedAt, done.StartedAt);
+        if (Has(BackendCapability.EndedItemRecords)) Assert.Equal(running.StartedAt, done.StartedAt);
 
         // Finished items are no longer the agent's: nothing more can be recorded as if it held them.
         await ThrowsLaunchAsync("JobLeaseLost", () => Backend.FinishAsync(pushed.Id, "agent-a", JobOutcome.Finished(), None));
@@ -141,9 +141,10 @@ public abstract partial class LaunchBackendContract<TFactory>
         Assert.Throws<ArgumentException>(() => { _ = Backend.FinishAsync(pushed.Id, "agent-a", new JobOutcome(LaunchJobState.Running), None); });
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Finish_records_finished_with_exit_code_and_stopped_with_message()
     {
+        Needs(BackendCapability.EndedItemRecords);
         var queue = await QueueAsync("q");
         var a = await StartedAsync(queue, "agent-a", Long, "a");
         await Backend.FinishAsync(a.Id, "agent-a", JobOutcome.Finished(), None);
@@ -183,9 +184,10 @@ public abstract partial class LaunchBackendContract<TFactory>
         await ThrowsLaunchAsync("JobNotFound", () => Backend.RequestStopAsync("item-nope", None));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Stopping_an_active_item_flags_it_for_its_agent()
     {
+        Needs(BackendCapability.StopHeldItems);
         var queue = await QueueAsync("q");
         var agent = (await Backend.RegisterAgentAsync(new AgentRegistration
         {
@@ -235,9 +237,10 @@ public abstract partial class LaunchBackendContract<TFactory>
         await ThrowsLaunchAsync("JobNotFound", () => Backend.RemoveJobAsync(leased.Id, None));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Deleting_a_queue_deletes_its_jobs_logs()
     {
+        Needs(BackendCapability.EndedItemRecords);
         var queue = await QueueAsync("q");
         var pushed = await PushAsync(queue, Spec("p"));
         var leased = await Backend.PopAsync("agent-a", queue, Long, None);
@@ -253,9 +256,10 @@ public abstract partial class LaunchBackendContract<TFactory>
         Assert.True(File.Exists(other));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Requeue_before_start_keeps_the_run_id_without_resuming()
     {
+        Needs(BackendCapability.RequeueInPlace);
         var queue = await QueueAsync("q");
         var pushed = await PushAsync(queue, Spec("j"));
         await Backend.PopAsync("agent-a", queue, Long, None);
@@ -268,9 +272,10 @@ public abstract partial class LaunchBackendContract<TFactory>
         Assert.Contains(job.Warnings, w => w.Message == "agent shutting down" && w.Stage == FailureStage.Agent);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Requeue_after_start_keeps_the_run_id_and_resumes_it()
     {
+        Needs(BackendCapability.RequeueInPlace);
         var queue = await QueueAsync("q");
         var started = await StartedAsync(queue, "agent-a", Long);
         await Backend.RequeueAsync(started.Id, "agent-a", "preempted", None);
@@ -287,9 +292,11 @@ public abstract partial class LaunchBackendContract<TFactory>
         Assert.Equal(2, again.Attempts);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Requeue_of_an_item_with_a_stop_request_stops_it()
     {
+        Needs(BackendCapability.StopHeldItems);
+        Needs(BackendCapability.RequeueInPlace);
         var queue = await QueueAsync("q");
         var started = await StartedAsync(queue, "agent-a", Long);
         await Backend.RequestStopAsync(started.Id, None);
@@ -369,7 +376,7 @@ public abstract partial class LaunchBackendContract<TFactory>
 
         var spec = JsonNode.Parse((await JobAsync(given.Id)).SpecJson)!;
         Assert.Equal(4, spec["resource_args"]!["local-process"]!["env"]!["CPUS"]!.GetValue<int>());
-        Assert.Equal(4, spec["template_variables"]!["cpus"]!.GetValue<int>());
+        if (Has(BackendCapability.TemplateValuesInSpec)) Assert.Equal(4, spec["template_variables"]!["cpus"]!.GetValue<int>());
         Assert.Equal(2, JsonNode.Parse((await JobAsync(defaulted.Id)).SpecJson)!["resource_args"]!["local-process"]!["env"]!["CPUS"]!.GetValue<int>());
         await ThrowsLaunchAsync("InvalidTemplateValue", () => PushAsync(queue, Spec("too-many"), templateValuesJson: """{"cpus": 99}"""));
         Assert.Equal(2, (await Backend.GetJobsAsync(new JobQuery { Queue = queue }, None)).Count);

@@ -44,6 +44,9 @@ public abstract partial class LaunchBackendContract<TFactory> : IDisposable wher
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>Whether the backend has <paramref name="capability"/>: for the one assertion of a test that needs it.</summary>
+    protected bool Has(BackendCapability capability) => !Factory.Lacks.ContainsKey(capability);
+
     /// <summary>Skips the test, with the backend's reason, when the backend lacks <paramref name="capability"/>.</summary>
     protected void Needs(BackendCapability capability) =>
         Skip.If(Factory.Lacks.TryGetValue(capability, out var why), $"{typeof(TFactory).Name} lacks {capability}: {why}");

@@ -49,7 +49,7 @@ public sealed partial class WandbLaunchBackend
             Hostname = registration.Hostname,
             ProcessId = registration.ProcessId,
             Entity = registration.Entity,
-            Queues = registration.Queues.Select(q => q.Name).ToList(),
+            Queues = registration.Queues.Select(q => q.ToString()).ToList(),
             MaxJobs = registration.MaxJobs,
             Status = AgentStatus.Polling,
             Version = registration.Version,

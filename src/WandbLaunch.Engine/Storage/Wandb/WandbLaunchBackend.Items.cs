@@ -19,12 +19,13 @@ public sealed partial class WandbLaunchBackend
     public async Task<LaunchJob> PushAsync(QueueKey queue, PushRequest request, CancellationToken cancellationToken)
     {
         var current = await GetQueueAsync(queue, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(queue);
-        // The same checks as the local store (same errors for the same input); the server itself fills the templates,
-        // so the spec goes as given, with its run id, and the values separately.
+        // The same checks as the local store (same errors for the same input). The spec goes rendered, with its run id
+        // and resource; the values go separately, as the SDK sends them (it takes template_variables out of the spec),
+        // and the server checks and fills them again: what it stores is what the local store stores, without them.
         var prepared = LaunchSpecRules.Prepare(current, request);
-        var spec = LaunchSpec.Parse(request.Spec);
-        spec.RunId = prepared.RunId;
-        var priority = request.Priority ?? spec.Priority;
+        var spec = prepared.Spec.Clone();
+        spec.TemplateVariables = null;
+        var priority = request.Priority ?? LaunchSpec.Parse(request.Spec).Priority;
         var variables = new JsonObject
         {
             ["entityName"] = queue.Entity,
@@ -36,9 +37,13 @@ public sealed partial class WandbLaunchBackend
         if (prepared.TemplateValues is not null) variables["templateVariableValues"] = JsonTree.ToJson(prepared.TemplateValues);
         var data = await ExecuteAsync("pushToRunQueueByName", WandbOperations.PushToRunQueueByName(priority is not null, prepared.TemplateValues is not null),
             variables, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
-        var id = Str(data["pushToRunQueueByName"] as JsonObject, "runQueueItemId")
-            ?? throw new WandbServerException("pushToRunQueueByName", 200, $"The W&B server did not add the job to queue {Printable.Quote(queue.ToString())}.");
-        return LaunchJob.NewPending(current, id, prepared, DateTimeOffset.UtcNow);
+        if (data["pushToRunQueueByName"] is not JsonObject pushed || Str(pushed, "runQueueItemId") is null)
+        {
+            throw new WandbServerException("pushToRunQueueByName", 200, $"The W&B server did not add the job to queue {Printable.Quote(queue.ToString())}.");
+        }
+        pushed["priority"] ??= (int)prepared.Priority;
+        pushed["runSpec"] ??= spec.ToJson();
+        return ItemOf(queue, current.Resource, pushed, DateTimeOffset.UtcNow);
     }
 
     public async Task<IReadOnlyList<LaunchJob>> GetJobsAsync(JobQuery query, CancellationToken cancellationToken)
@@ -54,10 +59,13 @@ public sealed partial class WandbLaunchBackend
             {
                 if (query.Ids is { } ids && !ids.Contains(job.Id)) continue;
                 if (query.States is { } states && !states.Contains(job.State)) continue;
+                if (query.AgentId is { } agent && job.AgentId != agent) continue;
                 jobs.Add(job);
             }
         }
-        return query.Limit is { } limit ? jobs.Take(limit).ToList() : jobs;
+        // Oldest first, as the local store lists them; a limit keeps the newest.
+        var ordered = jobs.OrderBy(j => j.CreatedAt).ToList();
+        return query.Limit is { } limit && ordered.Count > limit ? ordered.Skip(ordered.Count - limit).ToList() : ordered;
     }
 
     /// <summary>W&amp;B finds an item only through its queue: the default entity's queues are searched.</summary>
@@ -66,14 +74,23 @@ public sealed partial class WandbLaunchBackend
 
     public async Task<LaunchJob?> PopAsync(string agentId, QueueKey queue, TimeSpan lease, CancellationToken cancellationToken)
     {
-        var data = await ExecuteAsync("popFromRunQueue", WandbOperations.PopFromRunQueue, new JsonObject
+        JsonObject data;
+        try
         {
-            ["entity"] = queue.Entity,
-            ["project"] = queue.Project,
-            ["queueName"] = queue.Name,
-            // W&B refuses an agent id it did not issue: a caller that registered no agent here pops as no agent.
-            ["launchAgentId"] = _agents.ContainsKey(agentId) ? agentId : null,
-        }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+            data = await ExecuteAsync("popFromRunQueue", WandbOperations.PopFromRunQueue, new JsonObject
+            {
+                ["entity"] = queue.Entity,
+                ["project"] = queue.Project,
+                ["queueName"] = queue.Name,
+                // W&B refuses an agent id it did not issue: a caller that registered no agent here pops as no agent.
+                ["launchAgentId"] = _agents.ContainsKey(agentId) ? agentId : null,
+            }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
+        }
+        catch (WandbServerException e) when (e.Status == 404)
+        {
+            if (await ReadMetadataAsync(queue, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false) is null) throw QueueNotFoundException.For(queue);
+            throw;
+        }
         if (data["popFromRunQueue"] is not JsonObject popped || Str(popped, "runQueueItemId") is not { } id) return null;
         var spec = JsonString(popped["runSpec"]) is JsonObject document ? LaunchSpec.FromStored(document.ToJsonString()) : LaunchSpec.Empty();
         // W&B's agent makes the run id when the spec has none.
@@ -118,7 +135,7 @@ public sealed partial class WandbLaunchBackend
         {
             throw new WandbServerException("ackRunQueueItem", 200, $"The W&B server refused to acknowledge item {Printable.Quote(itemId)}; another agent may have taken it.");
         }
-        var started = Copy(job, LaunchJobState.Starting, logPath);
+        var started = Copy(job, LaunchJobState.Starting, logPath, startedAt: null);
         _held[itemId] = started;
         return started;
     }
@@ -126,27 +143,44 @@ public sealed partial class WandbLaunchBackend
     // W&B keeps no launch time or handle: the agent records them on this host (WandbJobRecords), for a restarted agent.
     public Task MarkLaunchingAsync(string itemId, string agentId, CancellationToken cancellationToken)
     {
+        var job = Holding(itemId, agentId);
+        if (job.State != LaunchJobState.Starting) throw new JobLeaseLostException(itemId);
+        _held[itemId] = Copy(job, LaunchJobState.Starting, null, startedAt: DateTimeOffset.UtcNow);
         Record(itemId, agentId, handle: null);
         return Task.CompletedTask;
     }
 
     public Task MarkRunningAsync(string itemId, string agentId, string handle, CancellationToken cancellationToken)
     {
-        if (_held.TryGetValue(itemId, out var job)) _held[itemId] = WithHandle(job, handle);
+        var job = Holding(itemId, agentId);
+        if (job.State == LaunchJobState.Leased) throw new JobLeaseLostException(itemId);
+        _held[itemId] = WithHandle(job, handle);
         Record(itemId, agentId, handle);
         return Task.CompletedTask;
     }
+
+    /// <summary>The item as <paramref name="agentId"/> holds it in this process; JobLeaseLost when it does not (another agent's, or ended).</summary>
+    private LaunchJob Holding(string itemId, string agentId) =>
+        _held.TryGetValue(itemId, out var job) && job.AgentId == agentId ? job : throw new JobLeaseLostException(itemId);
 
     /// <summary>
     /// Failures go to failRunQueueItem with W&amp;B's stage and the error log saved in the agent's run (filePaths), as
     /// W&amp;B's agent sends them; a finished or stopped job, or one whose run reports its failure, needs no call.
     /// </summary>
-    public async Task FinishAsync(string itemId, string agentId, JobOutcome outcome, CancellationToken cancellationToken)
+    public Task FinishAsync(string itemId, string agentId, JobOutcome outcome, CancellationToken cancellationToken)
     {
-        _held.TryRemove(itemId, out var job);
+        if (!outcome.State.IsTerminal()) throw new ArgumentException($"{outcome.State} is not a final state.", nameof(outcome));
+        var job = Holding(itemId, agentId);
+        if (!_held.TryRemove(new KeyValuePair<string, LaunchJob>(itemId, job))) throw new JobLeaseLostException(itemId);
         ForgetRecord(job, itemId);
+        return FailAsync(job, agentId, outcome, cancellationToken);
+    }
+
+    private async Task FailAsync(LaunchJob job, string agentId, JobOutcome outcome, CancellationToken cancellationToken)
+    {
+        var itemId = job.Id;
         if (outcome.State != LaunchJobState.Failed || outcome.ReportedByRun) return;
-        var entity = job?.Entity ?? DefaultEntity;
+        var entity = job.Entity;
         var files = outcome.ErrorLog is { Length: > 0 } log ? await SaveErrorLogAsync(agentId, entity, itemId, log, cancellationToken).ConfigureAwait(false) : null;
         await ExecuteAsync("failRunQueueItem", WandbOperations.FailRunQueueItem, new JsonObject
         {
@@ -174,10 +208,12 @@ public sealed partial class WandbLaunchBackend
     /// </summary>
     public async Task RequeueAsync(string itemId, string agentId, string reason, CancellationToken cancellationToken)
     {
-        if (!_held.TryRemove(itemId, out var job))
+        if (!_held.ContainsKey(itemId))
         {
             throw NotOnWandb("Putting an item back on its queue", "W&B's server re-queues an item that was popped but not acknowledged after about a minute.");
         }
+        var job = Holding(itemId, agentId);
+        if (!_held.TryRemove(new KeyValuePair<string, LaunchJob>(itemId, job))) throw new JobLeaseLostException(itemId);
         ForgetRecord(job, itemId);
         var spec = job.GetSpec();
         spec.RunId = job.RunId;
@@ -193,7 +229,8 @@ public sealed partial class WandbLaunchBackend
     /// <summary>W&amp;B has no lease to end: the item stays CLAIMED, its job runs on, and its record here says it was left.</summary>
     public Task ReleaseAsync(string itemId, string agentId, CancellationToken cancellationToken)
     {
-        if (_held.TryRemove(itemId, out var job)) RecordsFor(job.Entity).MarkReleased(itemId);
+        var job = Holding(itemId, agentId);
+        if (_held.TryRemove(new KeyValuePair<string, LaunchJob>(itemId, job))) RecordsFor(job.Entity).MarkReleased(itemId);
         return Task.CompletedTask;
     }
 
@@ -260,40 +297,80 @@ public sealed partial class WandbLaunchBackend
     /// <summary>W&amp;B sends no change signal: this only waits; an agent polls at the backend's <see cref="Cadence"/>.</summary>
     public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken) => Task.Delay(timeout, cancellationToken);
 
-    /// <summary>A queue's items as W&amp;B lists them: id, state and run (PENDING, LEASED, CLAIMED → Running, FAILED).</summary>
+    /// <summary>
+    /// A queue's items as W&amp;B lists them (PENDING, LEASED, CLAIMED → Running, FAILED) with their spec, priority, agent,
+    /// error and warnings; what the agents on this host know of an item they hold (state, handle, start time, log) is laid over.
+    /// </summary>
     private async Task<IReadOnlyList<LaunchJob>> ReadItemsAsync(QueueKey key, WandbRetryPolicy retry, CancellationToken cancellationToken)
     {
         var data = await ExecuteAsync("runQueue.runQueueItems", WandbOperations.RunQueueItems,
             new JsonObject { ["projectName"] = key.Project, ["entityName"] = key.Entity, ["runQueue"] = key.Name }, retry, cancellationToken).ConfigureAwait(false);
         if (((data["project"] as JsonObject)?["runQueue"] as JsonObject)?["runQueueItems"] is not JsonObject items || items["edges"] is not JsonArray edges) return [];
+        var records = RecordsFor(key.Entity);
         return edges.OfType<JsonObject>()
             .Select(e => e["node"] as JsonObject)
             .Where(n => Str(n, "id") is not null)
-            .Select(n => new LaunchJob
-            {
-                Id = Str(n, "id")!,
-                Queue = key.Name,
-                Entity = key.Entity,
-                Project = key.Project,
-                Resource = "",
-                State = StateOf(Str(n, "state")),
-                RunId = Str(n, "associatedRunId") ?? "",
-            })
+            .Select(n => ItemOf(key, null, n!, default))
+            .Select(job => job.State is LaunchJobState.Leased or LaunchJobState.Running ? HeldView(job, records) : job)
             .ToList();
     }
 
-    private static LaunchJob Copy(LaunchJob job, LaunchJobState state, string? logPath) => new()
+    /// <summary>An item from W&amp;B's fields (runQueueItem, or the push reply); its run id is the spec's until an agent acknowledges it.</summary>
+    private static LaunchJob ItemOf(QueueKey key, string? queueResource, JsonObject node, DateTimeOffset fallbackCreated)
+    {
+        var spec = JsonString(node["runSpec"]) is JsonObject document ? LaunchSpec.FromStored(document.ToJsonString()) : LaunchSpec.Empty();
+        var state = StateOf(Str(node, "state"));
+        var error = node["error"] as JsonObject;
+        var priority = node["priority"] is JsonValue p && p.TryGetValue<int>(out var level) && Enum.IsDefined(typeof(LaunchPriority), level)
+            ? (LaunchPriority)level : spec.Priority ?? LaunchPriorities.Default;
+        return new LaunchJob
+        {
+            Id = Str(node, "id") ?? Str(node, "runQueueItemId")!,
+            Queue = key.Name,
+            Entity = key.Entity,
+            Project = key.Project,
+            Resource = spec.HasResource ? spec.ResourceText ?? "" : queueResource ?? "",
+            State = state,
+            Priority = priority,
+            RunId = Str(node, "associatedRunId") ?? spec.RunId ?? "",
+            AgentId = Str(node, "launchAgentId"),
+            LaunchSpec = spec,
+            CreatedAt = DateTimeOffset.TryParse(Str(node, "createdAt"), out var created) ? created : fallbackCreated,
+            FailureMessage = Str(error, "message"),
+            FailureStage = Str(error, "stage"),
+            FinishedAt = state == LaunchJobState.Failed && DateTimeOffset.TryParse(Str(error, "createdAt"), out var failed) ? failed : null,
+            Warnings = (node["warnings"] as JsonArray ?? []).OfType<JsonObject>()
+                .Select(w => new JobWarning(DateTimeOffset.TryParse(Str(w, "createdAt"), out var at) ? at : default, Str(w, "stage") ?? "", Str(w, "message") ?? ""))
+                .ToList(),
+        };
+    }
+
+    /// <summary>A held item as its agent on this host knows it: in this process, else from the host's job records.</summary>
+    private LaunchJob HeldView(LaunchJob listed, WandbJobRecords records)
+    {
+        LaunchJob? local = _held.TryGetValue(listed.Id, out var held) ? held : records.Read(listed.Id)?.Job;
+        if (local is null) return listed;
+        return new LaunchJob
+        {
+            Id = listed.Id, Queue = listed.Queue, Entity = listed.Entity, Project = listed.Project, Resource = listed.Resource,
+            State = local.State, Priority = listed.Priority, Attempts = local.Attempts, RunId = local.RunId, AgentId = local.AgentId,
+            Handle = local.Handle, LaunchSpec = listed.LaunchSpec, LogPath = local.LogPath, CreatedAt = listed.CreatedAt,
+            LeasedAt = local.LeasedAt, StartedAt = local.StartedAt, Warnings = listed.Warnings,
+        };
+    }
+
+    private static LaunchJob Copy(LaunchJob job, LaunchJobState state, string? logPath, DateTimeOffset? startedAt) => new()
     {
         Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
-        Priority = job.Priority, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec, LogPath = logPath ?? job.LogPath,
-        CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = state == LaunchJobState.Starting ? DateTimeOffset.UtcNow : job.StartedAt,
+        Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec,
+        LogPath = logPath ?? job.LogPath, CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = startedAt ?? job.StartedAt,
     };
 
     private static LaunchJob WithHandle(LaunchJob job, string handle) => new()
     {
         Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = LaunchJobState.Running,
         Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec, LogPath = job.LogPath,
-        CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt, Handle = handle,
+        CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt ?? DateTimeOffset.UtcNow, Handle = handle,
     };
 
     private static LaunchJobState StateOf(string? state) => state switch

@@ -15,11 +15,7 @@ public sealed partial class WandbLaunchBackend
     {
         var checkedDef = QueueRules.Check(definition.Name, definition.Resource, definition.Configuration, definition.TemplateVariables);
         var key = new QueueKey(definition.Entity, definition.Project, checkedDef.Name);
-        if (await GetQueueAsync(key, cancellationToken).ConfigureAwait(false) is not null)
-        {
-            throw new LaunchException("QueueExists", LaunchErrorCategory.ResourceExists,
-                $"A queue named '{checkedDef.Name}' already exists in {key.Entity}/{key.Project}. Use Set-WandbLaunchQueue to change it, or choose another name.", checkedDef.Name);
-        }
+        if (await ReadMetadataAsync(key, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) is not null) throw QueueExists(key);
         var config = await ExecuteAsync("createDefaultResourceConfig", WandbOperations.CreateDefaultResourceConfig, new JsonObject
         {
             ["entityName"] = key.Entity,
@@ -29,20 +25,30 @@ public sealed partial class WandbLaunchBackend
         }, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
         var configId = Str(config["createDefaultResourceConfig"] as JsonObject, "defaultResourceConfigID")
             ?? throw new WandbServerException("createDefaultResourceConfig", 200, "The W&B server did not create the queue's resource configuration.");
-        var created = await ExecuteAsync("createRunQueue", WandbOperations.CreateRunQueue, new JsonObject
+        JsonObject created;
+        try
         {
-            ["entity"] = key.Entity,
-            ["project"] = key.Project,
-            ["queueName"] = key.Name,
-            ["access"] = definition.Access == QueueAccess.User ? "USER" : "PROJECT",
-            ["prioritizationMode"] = definition.Prioritization ? "V0" : "DISABLED",
-            ["defaultResourceConfigID"] = configId,
-        }, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+            created = await ExecuteAsync("createRunQueue", WandbOperations.CreateRunQueue, new JsonObject
+            {
+                ["entity"] = key.Entity,
+                ["project"] = key.Project,
+                ["queueName"] = key.Name,
+                ["access"] = definition.Access == QueueAccess.User ? "USER" : "PROJECT",
+                ["prioritizationMode"] = definition.Prioritization ? "V0" : "DISABLED",
+                ["defaultResourceConfigID"] = configId,
+            }, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+        }
+        catch (WandbServerException e) when (e.Status == 409)
+        {
+            // Another client created it since the check above.
+            throw QueueExists(key);
+        }
         if (created["createRunQueue"] is not JsonObject result || result["success"]?.GetValueKind() != System.Text.Json.JsonValueKind.True)
         {
             throw new WandbServerException("createRunQueue", 200, $"The W&B server did not create queue {Printable.Quote(key.ToString())}.");
         }
-        return await GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
+        // A new queue has no items to count.
+        return await ReadQueueAsync(key, null, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
     }
 
     public async Task<IReadOnlyList<LaunchQueue>> GetQueuesAsync(string? entity, string? project, CancellationToken cancellationToken)
@@ -50,22 +56,42 @@ public sealed partial class WandbLaunchBackend
         entity ??= DefaultEntity;
         project ??= LaunchDefaults.Project;
         var queues = new List<LaunchQueue>();
-        foreach (var listed in await ListQueuesAsync(entity, project, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false))
+        // Sorted by name, as the local store lists them.
+        foreach (var listed in (await ListQueuesAsync(entity, project, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false)).OrderBy(q => q.Name, StringComparer.Ordinal))
         {
-            if (await ReadQueueAsync(new QueueKey(entity, project, listed.Name), listed, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) is { } queue)
+            var key = new QueueKey(entity, project, listed.Name);
+            if (await ReadQueueAsync(key, listed, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) is { } queue)
             {
-                queues.Add(queue);
+                queues.Add(await WithCountsAsync(queue, cancellationToken).ConfigureAwait(false));
             }
         }
         return queues;
     }
 
     public async Task<LaunchQueue?> GetQueueAsync(QueueKey key, CancellationToken cancellationToken) =>
-        await ReadQueueAsync(key, null, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+        await ReadQueueAsync(key, null, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) is { } queue
+            ? await WithCountsAsync(queue, cancellationToken).ConfigureAwait(false)
+            : null;
+
+    /// <summary>The queue with how many of its items wait (PENDING) and how many agents hold (LEASED, or CLAIMED and not ended as far as this host knows).</summary>
+    private async Task<LaunchQueue> WithCountsAsync(LaunchQueue queue, CancellationToken cancellationToken)
+    {
+        var key = new QueueKey(queue.Entity, queue.Project, queue.Name);
+        var items = await ReadItemsAsync(key, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+        return new LaunchQueue
+        {
+            QueueId = queue.QueueId, Name = queue.Name, Entity = queue.Entity, Project = queue.Project, Resource = queue.Resource,
+            Prioritization = queue.Prioritization, Access = queue.Access, ResourceConfig = queue.ResourceConfig, TemplateVariables = queue.TemplateVariables,
+            CreatedBy = queue.CreatedBy, CreatedAt = queue.CreatedAt, UpdatedAt = queue.UpdatedAt, Store = queue.Store,
+            PendingCount = items.Count(i => i.State == Jobs.LaunchJobState.Pending),
+            ActiveCount = items.Count(i => i.State is Jobs.LaunchJobState.Leased or Jobs.LaunchJobState.Starting or Jobs.LaunchJobState.Running),
+        };
+    }
 
     public async Task<LaunchQueue> UpdateQueueAsync(QueueKey key, QueueUpdate update, CancellationToken cancellationToken)
     {
-        var current = await GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
+        if (update.NewName is not null) QueueNames.Validate(update.NewName);
+        var current = await ReadQueueAsync(key, null, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
         if (update.NewName is not null && update.NewName != current.Name) throw NotOnWandb("Renaming a queue", "Create a queue with the new name and remove the old one.");
         if (update.Access is not null && update.Access != current.Access) throw NotOnWandb("Changing a queue's access", "Set it in the Launch App.");
         var config = update.ConfigurationGiven ? update.Configuration : current.ResourceConfig;
@@ -78,7 +104,7 @@ public sealed partial class WandbLaunchBackend
             ["projectName"] = key.Project,
             ["queueName"] = key.Name,
             ["resourceType"] = checkedDef.Resource,
-            ["resourceConfig"] = JsonTree.ToJson(checkedDef.Config),
+            ["resourceConfig"] = StoredConfig(checkedDef.Resource, checkedDef.Config),
             ["templateVariables"] = StoredVariables(checkedDef.Variables),
             ["prioritizationMode"] = prioritization ? "V0" : "DISABLED",
         }, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
@@ -96,8 +122,11 @@ public sealed partial class WandbLaunchBackend
         var metadata = await ReadMetadataAsync(key, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
         if (!force)
         {
-            var items = await ReadItemsAsync(key, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
-            var active = items.Count(i => i.State is Jobs.LaunchJobState.Leased or Jobs.LaunchJobState.Starting or Jobs.LaunchJobState.Running);
+            var active = 0;
+            foreach (var item in await ReadItemsAsync(key, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false))
+            {
+                if (await IsHeldAsync(item, cancellationToken).ConfigureAwait(false)) active++;
+            }
             if (active > 0)
             {
                 throw new LaunchException("QueueHasActiveJobs", LaunchErrorCategory.InvalidOperation,
@@ -110,6 +139,23 @@ public sealed partial class WandbLaunchBackend
             throw new WandbServerException("deleteRunQueues", 200, $"The W&B server did not delete queue {Printable.Quote(key.ToString())}.");
         }
     }
+
+    /// <summary>
+    /// Whether an agent still holds the item: LEASED; or CLAIMED (W&amp;B's state for a started item, also once it ended)
+    /// and held by an agent on this host, or its run is still running. A CLAIMED item whose run ended, or never began
+    /// and no agent here holds, is over.
+    /// </summary>
+    private async Task<bool> IsHeldAsync(Jobs.LaunchJob item, CancellationToken cancellationToken)
+    {
+        if (item.State is Jobs.LaunchJobState.Leased or Jobs.LaunchJobState.Starting) return true;
+        if (item.State != Jobs.LaunchJobState.Running) return false;
+        if (_held.ContainsKey(item.Id) || RecordsFor(item.Entity).Read(item.Id) is not null) return true;
+        return await RunStateAsync(item, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false) is { } state
+            && (state.Equals("running", StringComparison.OrdinalIgnoreCase) || state.Equals("pending", StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static LaunchException QueueExists(QueueKey key) => new("QueueExists", LaunchErrorCategory.ResourceExists,
+        $"A queue named '{key.Name}' already exists in {key.Entity}/{key.Project}. Use Set-WandbLaunchQueue to change it, or choose another name.", key.Name);
 
     /// <summary>W&amp;B's stored form of a queue configuration.</summary>
     private static string StoredConfig(string resource, JsonObject config) =>
@@ -126,7 +172,7 @@ public sealed partial class WandbLaunchBackend
 
     private sealed record ListedQueue(string Id, string Name, string? CreatedBy, string? Access);
 
-    private sealed record QueueMetadata(string Id, string? Access, string? DefaultResourceConfigId, string? PrioritizationMode);
+    private sealed record QueueMetadata(string Id, string? Access, string? DefaultResourceConfigId, string? PrioritizationMode, string? CreatedBy);
 
     private async Task<IReadOnlyList<ListedQueue>> ListQueuesAsync(string entity, string project, WandbRetryPolicy retry, CancellationToken cancellationToken)
     {
@@ -145,7 +191,7 @@ public sealed partial class WandbLaunchBackend
         var data = await ExecuteAsync("project.runQueue", WandbOperations.RunQueueMetadata,
             new JsonObject { ["projectName"] = key.Project, ["entityName"] = key.Entity, ["runQueue"] = key.Name }, retry, cancellationToken).ConfigureAwait(false);
         if ((data["project"] as JsonObject)?["runQueue"] is not JsonObject q || Str(q, "id") is not { } id) return null;
-        return new QueueMetadata(id, Str(q, "access"), Str(q, "defaultResourceConfigID"), Str(q, "prioritizationMode"));
+        return new QueueMetadata(id, Str(q, "access"), Str(q, "defaultResourceConfigID"), Str(q, "prioritizationMode"), Str(q, "createdBy"));
     }
 
     private async Task<LaunchQueue?> ReadQueueAsync(QueueKey key, ListedQueue? listed, WandbRetryPolicy retry, CancellationToken cancellationToken)
@@ -181,7 +227,7 @@ public sealed partial class WandbLaunchBackend
             Access = string.Equals(metadata.Access ?? listed?.Access, "USER", StringComparison.OrdinalIgnoreCase) ? QueueAccess.User : QueueAccess.Project,
             ResourceConfig = config,
             TemplateVariables = variables,
-            CreatedBy = listed?.CreatedBy,
+            CreatedBy = metadata.CreatedBy ?? listed?.CreatedBy,
             Store = Location,
         };
     }

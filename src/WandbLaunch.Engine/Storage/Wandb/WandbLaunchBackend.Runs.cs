@@ -29,11 +29,18 @@ public sealed partial class WandbLaunchBackend
     /// </summary>
     public async Task<bool?> RunStartedAsync(LaunchJob job, CancellationToken cancellationToken)
     {
-        if (RunOf(job) is not { } run) return null;
-        var data = await ExecuteAsync("RunState", WandbOperations.RunState,
-            new JsonObject { ["project"] = run.Project, ["entity"] = run.Entity, ["name"] = job.RunId }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
-        var state = Str((data["project"] as JsonObject)?["run"] as JsonObject, "state");
+        if (RunOf(job) is null) return null;
+        var state = await RunStateAsync(job, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
         return state is not null && !state.Equals("pending", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>The state of the job's run (RunState), or null when it has none yet or W&amp;B's agent would not look (<see cref="RunOf"/>).</summary>
+    private async Task<string?> RunStateAsync(LaunchJob job, WandbRetryPolicy retry, CancellationToken cancellationToken)
+    {
+        if (RunOf(job) is not { } run || job.RunId is not { Length: > 0 }) return null;
+        var data = await ExecuteAsync("RunState", WandbOperations.RunState,
+            new JsonObject { ["project"] = run.Project, ["entity"] = run.Entity, ["name"] = job.RunId }, retry, cancellationToken).ConfigureAwait(false);
+        return Str((data["project"] as JsonObject)?["run"] as JsonObject, "state");
     }
 
     /// <summary>RunStoppedStatus: the run's <c>stopped</c> flag (false while the run does not exist).</summary>

@@ -44,6 +44,7 @@ internal static class WandbOperations
             project(name: $projectName, entityName: $entityName) {
                 runQueue(name: $runQueue) {
                     id
+                    createdBy
                     access
                     defaultResourceConfigID
                     prioritizationMode
@@ -176,6 +177,10 @@ internal static class WandbOperations
         }
         """;
 
+    /// <summary>
+    /// The SDK's item list (<c>apis/public/jobs.py</c>) with the fields of W&amp;B's RunQueueItem the Launch App reads
+    /// (spec, priority, times, agent, error, warnings), so every item lists with its spec, not only popped ones.
+    /// </summary>
     public const string RunQueueItems = """
         query GetRunQueueItem($projectName: String!, $entityName: String!, $runQueue: String!) {
             project(name: $projectName, entityName: $entityName) {
@@ -186,6 +191,20 @@ internal static class WandbOperations
                                 id
                                 state
                                 associatedRunId
+                                runSpec
+                                priority
+                                createdAt
+                                launchAgentId
+                                error {
+                                    message
+                                    stage
+                                    createdAt
+                                }
+                                warnings {
+                                    message
+                                    stage
+                                    createdAt
+                                }
                             }
                         }
                     }
