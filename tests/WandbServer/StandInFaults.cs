@@ -18,22 +18,34 @@ public sealed class StandInFaults
         public int Remaining { get; set; } = 1;
     }
 
-    internal sealed record Failure(int Status, string? Body, string? Operation) : Fault(Operation);
+    internal sealed record Failure(int Status, string? Body, string? Operation, int? RetryAfterSeconds = null) : Fault(Operation);
 
     internal sealed record Hang(TimeSpan Duration, string? Operation) : Fault(Operation);
 
     internal sealed record Malformed(string? Operation) : Fault(Operation);
 
+    internal sealed record GraphQLError(string Message, string? Operation) : Fault(Operation);
+
+    internal sealed record MissingFields(string? Operation) : Fault(Operation);
+
     /// <summary>The next <paramref name="times"/> matching requests are answered with <paramref name="status"/> and
-    /// <paramref name="body"/> (default: W&B's error shape with the status's reason).</summary>
-    public void FailNext(int status, int times = 1, string? operation = null, string? body = null) =>
-        Add(new Failure(status, body, operation) { Remaining = times });
+    /// <paramref name="body"/> (default: W&B's error shape with the status's reason), with a <c>Retry-After</c> header
+    /// of <paramref name="retryAfterSeconds"/> when given (as W&B's rate limiter sends with 429).</summary>
+    public void FailNext(int status, int times = 1, string? operation = null, string? body = null, int? retryAfterSeconds = null) =>
+        Add(new Failure(status, body, operation, retryAfterSeconds) { Remaining = times });
 
     /// <summary>The next matching request is held for <paramref name="duration"/> before it is served.</summary>
     public void HangNext(TimeSpan duration, string? operation = null) => Add(new Hang(duration, operation));
 
     /// <summary>The next matching request gets 200 with a truncated JSON body.</summary>
     public void MalformedNext(string? operation = null) => Add(new Malformed(operation));
+
+    /// <summary>The next matching request gets 200 in W&amp;B's error shape: its root field null, and <c>errors</c> with
+    /// <paramref name="message"/> and the field's path (as a resolver's error, e.g. a permission check, is answered).</summary>
+    public void GraphQLErrorNext(string message, string? operation = null) => Add(new GraphQLError(message, operation));
+
+    /// <summary>The next matching request gets 200 with its root field an empty object: every field the client asked for is missing.</summary>
+    public void MissingFieldsNext(string? operation = null) => Add(new MissingFields(operation));
 
     /// <summary>Down: the server stops listening, so connections are refused (a server restart); false brings it
     /// back on the same port with its state intact.</summary>

@@ -138,6 +138,7 @@ public sealed partial class WandbStandIn : IDisposable
             var bytes = Encoding.UTF8.GetBytes(answer.Body);
             context.Response.StatusCode = answer.Status;
             context.Response.ContentType = "application/json";
+            if (answer.RetryAfterSeconds is { } retryAfter) context.Response.AddHeader("Retry-After", retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
             context.Response.ContentLength64 = bytes.Length;
             await context.Response.OutputStream.WriteAsync(bytes, _disposed.Token).ConfigureAwait(false);
             context.Response.Close();
@@ -147,7 +148,10 @@ public sealed partial class WandbStandIn : IDisposable
         }
     }
 
-    private sealed record Answer(int Status, string Body, bool Abort = false);
+    private sealed record Answer(int Status, string Body, bool Abort = false)
+    {
+        public int? RetryAfterSeconds { get; init; }
+    }
 
     private static async Task<byte[]> ReadAsync(HttpListenerRequest request)
     {
@@ -194,10 +198,23 @@ public sealed partial class WandbStandIn : IDisposable
                 break;
             case StandInFaults.Failure failure:
                 Record(operationName, fields, variablesJson, failure.Status, null);
-                return new Answer(failure.Status, failure.Body ?? ErrorBody(((HttpStatusCode)failure.Status).ToString()));
+                return new Answer(failure.Status, failure.Body ?? ErrorBody(((HttpStatusCode)failure.Status).ToString())) { RetryAfterSeconds = failure.RetryAfterSeconds };
             case StandInFaults.Malformed:
                 Record(operationName, fields, variablesJson, 200, null);
                 return new Answer(200, "{\"data\": {\"" + (fields.FirstOrDefault() ?? "data") + "\": {");
+            case StandInFaults.GraphQLError error:
+            {
+                Record(operationName, fields, variablesJson, 200, null);
+                var field = fields.FirstOrDefault() ?? "data";
+                return new Answer(200, new JsonObject
+                {
+                    ["data"] = new JsonObject { [field] = null },
+                    ["errors"] = new JsonArray(new JsonObject { ["message"] = error.Message, ["path"] = new JsonArray(field) }),
+                }.ToJsonString(Relaxed));
+            }
+            case StandInFaults.MissingFields:
+                Record(operationName, fields, variablesJson, 200, null);
+                return new Answer(200, new JsonObject { ["data"] = new JsonObject { [fields.FirstOrDefault() ?? "data"] = new JsonObject() } }.ToJsonString(Relaxed));
         }
 
         var caller = Authenticate(request.Headers["Authorization"]);

@@ -95,10 +95,10 @@ internal sealed class AgentContext
     /// <summary>Redacts with the secrets last read.</summary>
     public string Redact(string message) => _secrets.Redact(message);
 
-    /// <summary>A launch job's write to the store, tried again while the store is locked or full (for up to 10 minutes), so a busy store does not lose the job's record.</summary>
-    public Task Persist(Func<Task> write) => StoreFaults.RetryAsync(write, Options.StoreRetry, TimeSpan.FromMinutes(10));
+    /// <summary>A launch job's write to the backend, tried again while its fault passes (a locked or full store, a W&amp;B server that is down; for up to 10 minutes), so an outage does not lose the job's record.</summary>
+    public Task Persist(Func<Task> write) => BackendFaults.RetryAsync(write, Options.StoreRetry, TimeSpan.FromMinutes(10));
 
-    public Task<T> Persist<T>(Func<Task<T>> write) => StoreFaults.RetryAsync(write, Options.StoreRetry, TimeSpan.FromMinutes(10));
+    public Task<T> Persist<T>(Func<Task<T>> write) => BackendFaults.RetryAsync(write, Options.StoreRetry, TimeSpan.FromMinutes(10));
 
     public void Report(AgentEventKind kind, string message, string? jobId = null, string? queue = null) =>
         _events.Report(new AgentEvent(DateTimeOffset.Now, kind, Redact(message), jobId, queue));

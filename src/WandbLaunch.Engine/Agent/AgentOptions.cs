@@ -94,7 +94,7 @@ public sealed class AgentOptions
     /// </summary>
     public long MaxLogBytes { get; init; } = Jobs.CappedLogStream.DefaultMaxBytes;
 
-    /// <summary>The back-off while the store is locked by another process or the disk is full (the agent keeps running meanwhile).</summary>
+    /// <summary>The back-off while the backend fails in a way that passes: a store locked by another process or a full disk, a W&amp;B server down past its retry budget (the agent keeps running meanwhile).</summary>
     public StoreRetryPolicy StoreRetry { get; init; } = StoreRetryPolicy.Default;
 
     /// <summary>

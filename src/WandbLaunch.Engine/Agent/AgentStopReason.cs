@@ -23,13 +23,23 @@ public enum AgentStopReason
 
     /// <summary>The store failed in a way retrying cannot mend (damaged, not a database, an unexpected error).</summary>
     StoreFailed,
+
+    /// <summary>
+    /// The backend refused the agent in a way waiting cannot mend: a W&amp;B server that rejects the API key
+    /// (WandbAuthFailed), an answer that would be the same next time (WandbNotFound, WandbConflict, a malformed
+    /// answer). <see cref="AgentStop.Cause"/> holds the error.
+    /// </summary>
+    BackendFailed,
 }
 
 /// <summary>Why an agent stopped: the reason, and a sentence for people that completes "stopped because ...".</summary>
 public sealed record AgentStop(AgentStopReason Reason, string Text)
 {
+    /// <summary>The error that stopped it, when one did (its error id is what scripts match on).</summary>
+    public Errors.LaunchException? Cause { get; init; }
+
     /// <summary>Whether the agent stopped because something went wrong rather than because it was asked to.</summary>
-    public bool IsFailure => Reason is AgentStopReason.StoreDeleted or AgentStopReason.StoreReplaced or AgentStopReason.StoreFailed;
+    public bool IsFailure => Reason is AgentStopReason.StoreDeleted or AgentStopReason.StoreReplaced or AgentStopReason.StoreFailed or AgentStopReason.BackendFailed;
 
     public override string ToString() => Text;
 }

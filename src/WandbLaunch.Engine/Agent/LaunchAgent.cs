@@ -143,7 +143,7 @@ public sealed class LaunchAgent
         var dispatcher = new Dispatcher(_agent, keys);
         var leases = new LeaseKeeper(_agent);
         var watchdog = new OrphanWatchdog(_agent);
-        var faults = new StoreFaults(Options.StoreRetry, (kind, message) => _agent.Report(kind, message));
+        var faults = new BackendFaults(Options.StoreRetry, Backend.Location, (kind, message) => _agent.Report(kind, message));
         var status = AgentStatus.Polling;
         while (!token.IsCancellationRequested)
         {
@@ -168,18 +168,25 @@ public sealed class LaunchAgent
                 }
                 faults.Succeeded();
             }
-            catch (StoreException e) when (!token.IsCancellationRequested && e.IsTransient)
+            catch (LaunchException e) when (!token.IsCancellationRequested && e.IsTransient)
             {
-                // Locked by another process, a full disk, a file it may not write for now: the agent keeps its
-                // jobs and tries again, warning once per episode.
-                if (await FatalStoreFaultAsync(e).ConfigureAwait(false) is { } fatal) return (fatal, false);
+                // Locked by another process, a full disk, a file it may not write for now, a W&B server down for
+                // longer than its retry budget: the agent keeps its jobs and tries again, warning once per episode.
+                if (e is StoreException store && await FatalStoreFaultAsync(store).ConfigureAwait(false) is { } fatal) return (fatal, false);
                 await faults.WaitAsync(e, token).ConfigureAwait(false);
                 leases.Soon();
                 continue;
             }
             catch (StoreException e) when (!token.IsCancellationRequested)
             {
-                return (await FatalStoreFaultAsync(e).ConfigureAwait(false) ?? new AgentStop(AgentStopReason.StoreFailed, $"the store failed ({e.ErrorId}): {e.Message}"), false);
+                return (await FatalStoreFaultAsync(e).ConfigureAwait(false) ?? new AgentStop(AgentStopReason.StoreFailed, $"the store failed ({e.ErrorId}): {e.Message}") { Cause = e }, false);
+            }
+            catch (LaunchException e) when (!token.IsCancellationRequested)
+            {
+                // Retrying would get the same answer (a rejected API key, an answer the agent cannot read): the agent
+                // stops, saying why, rather than hammering the server or failing with an unhandled error.
+                _agent.Report(AgentEventKind.Error, $"{e.Message} ({e.ErrorId})");
+                return (new AgentStop(AgentStopReason.BackendFailed, $"{Backend.Location} failed ({e.ErrorId}): {e.Message}") { Cause = e }, false);
             }
 
             var ended = _agent.Jobs.NextEnd;
@@ -238,7 +245,7 @@ public sealed class LaunchAgent
         await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         try
         {
-            await StoreFaults.RetryAsync(() => Backend.SetAgentStatusAsync(Id, AgentStatus.Killed, CancellationToken.None), Options.StoreRetry, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            await BackendFaults.RetryAsync(() => Backend.SetAgentStatusAsync(Id, AgentStatus.Killed, CancellationToken.None), Options.StoreRetry, TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
         catch (LaunchException e)
         {

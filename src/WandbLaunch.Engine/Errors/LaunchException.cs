@@ -21,6 +21,12 @@ public class LaunchException : Exception
     /// <summary>The offending value or object (a queue name, a file path, a key).</summary>
     public object? Target { get; }
 
+    /// <summary>
+    /// Whether waiting may cure it (a busy store, a server that is down or overloaded): the agent backs off and tries
+    /// again instead of stopping. False unless a subclass says otherwise.
+    /// </summary>
+    public virtual bool IsTransient => false;
+
     /// <summary>Optional advice the cmdlets show as the error's recommended action.</summary>
     public string? RecommendedAction { get; init; }
 

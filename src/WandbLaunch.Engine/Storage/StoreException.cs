@@ -34,7 +34,7 @@ public sealed class StoreException(string errorId, StoreFault fault, LaunchError
     public StoreFault Fault { get; } = fault;
 
     /// <summary>Whether waiting may cure it: a lock, a full disk or a read-only store can clear while the agent waits.</summary>
-    public bool IsTransient => Fault is StoreFault.Busy or StoreFault.Full or StoreFault.NotWritable;
+    public override bool IsTransient => Fault is StoreFault.Busy or StoreFault.Full or StoreFault.NotWritable;
 
     /// <summary>Whether the file this process opened is no longer the store at its path.</summary>
     public bool IsGone => Fault is StoreFault.Deleted or StoreFault.Replaced;

@@ -117,7 +117,7 @@ public sealed class LaunchAgentJob : Job2
             if (stopped is { IsFailure: true })
             {
                 Error.Add(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
-                    $"The agent stopped because {stopped.Text}.", _agent.Id)));
+                    $"The agent stopped because {stopped.Text}.", _agent.Id, stopped.Cause) { RecommendedAction = stopped.Cause?.RecommendedAction }));
                 Finish(JobState.Failed, status);
             }
             else Finish(_stop.IsCancellationRequested ? JobState.Stopped : JobState.Completed, status);

@@ -177,7 +177,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         if (agent.Stopped is { IsFailure: true } stopped)
         {
             ThrowTerminatingError(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
-                $"The agent stopped because {stopped.Text}.", agent.Id)));
+                $"The agent stopped because {stopped.Text}.", agent.Id, stopped.Cause) { RecommendedAction = stopped.Cause?.RecommendedAction }));
         }
     }
 

@@ -56,23 +56,46 @@ public sealed class WandbAgentTests : IAsyncLifetime
         return backend;
     }
 
+    /// <summary>
+    /// A backend whose agent calls give up after 1 s of failures (W&amp;B's agent budget is 15 min) and whose requests
+    /// wait 1 s for an answer (20 s), so that an outage longer than the budget takes seconds.
+    /// </summary>
+    private WandbLaunchBackend OpenWithShortBudget()
+    {
+        var backend = (WandbLaunchBackend)(_connection with
+        {
+            AgentRetry = new WandbRetryPolicy(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200)),
+            RequestTimeout = TimeSpan.FromSeconds(1),
+        }).Create();
+        _backends.Add(backend);
+        return backend;
+    }
+
+    /// <summary>W&amp;B's cadence at test speed: a poll every 0.2-0.5 s, a heartbeat every second.</summary>
+    private static readonly PollCadence FastCadence = new() { Idle = TimeSpan.FromMilliseconds(500), Fast = TimeSpan.FromMilliseconds(200), Heartbeat = TimeSpan.FromSeconds(1) };
+
     private RunningAgent StartAgent(WandbLaunchBackend? backend = null, bool leaveJobsRunning = false, bool realRunners = false,
-        int stoppedRunTimeout = 60, TimeSpan? runStatusInterval = null)
+        int stoppedRunTimeout = 60, TimeSpan? runStatusInterval = null, PollCadence? cadence = null)
     {
         backend ??= Open();
         var config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Entity, MaxJobs = 1, StoppedRunTimeout = stoppedRunTimeout };
         var options = TestAgents.Options(config, _dir.File("runs"), name => backend.ConnectionVariable(name), leaveJobsRunning: leaveJobsRunning);
-        options = With(options, runStatusInterval ?? TimeSpan.FromMilliseconds(100));
+        options = With(options, runStatusInterval ?? TimeSpan.FromMilliseconds(100), cadence);
         return _agents.Start(backend, options, runners: realRunners ? null : new RunnerRegistry([_runner]));
     }
 
-    /// <summary>The harness's options, with the run check shortened (1,2,4..32 s in W&amp;B) so that a test waits less than a second.</summary>
-    private static AgentOptions With(AgentOptions o, TimeSpan runStatusInterval) => new()
+    /// <summary>
+    /// The harness's options, with the run check shortened (1,2,4..32 s in W&amp;B) so that a test waits less than a
+    /// second, and the loop's back-off after a fault that outlived the retry budget 0.1-0.5 s (0.5-10 s).
+    /// </summary>
+    private static AgentOptions With(AgentOptions o, TimeSpan runStatusInterval, PollCadence? cadence) => new()
     {
         Config = o.Config, Name = o.Name, PollingInterval = o.PollingInterval, Lease = o.Lease, StartTimeout = o.StartTimeout,
         Environment = o.Environment, WorkDirectory = o.WorkDirectory, LeaveJobsRunning = o.LeaveJobsRunning, MaxLogBytes = o.MaxLogBytes,
         RunCheckDelays = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)],
         RunStatusInterval = runStatusInterval,
+        Cadence = cadence,
+        StoreRetry = new StoreRetryPolicy(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)),
     };
 
     private async Task<string> PushAsync(string name, JsonObject? spec = null)
@@ -277,5 +300,59 @@ public sealed class WandbAgentTests : IAsyncLifetime
         Assert.Equal(JobRun.NotStartedMessage, item.Error.Message);
         var log = _server.RunFile(Entity, LaunchDefaults.Project, _server.Agents.Single().Name, $"{id}/error/error.log");
         Assert.Contains("no wandb here", System.Text.Encoding.UTF8.GetString(log!));
+    }
+
+    [Fact]
+    public async Task The_agent_rides_out_an_outage_longer_than_its_retry_budget_warns_once_and_runs_the_item_pushed_before_it()
+    {
+        _runner.Script("before", FakeRun.Succeed(afterMs: 1500));
+        var agent = StartAgent(OpenWithShortBudget(), cadence: FastCadence);
+        await agent.IdAsync();
+        await PushAsync("before");
+        await Eventually.Until(() => _runner.Starts.Any(s => s.Name == "before"), "the first job to start");
+        // The agent is full (max_jobs 1): this item waits on the server through the outage.
+        var waiting = await PushAsync("waiting");
+
+        _server.Faults.Down(true);
+        await Eventually.Until(() => agent.Events.Any(e => e.Kind == AgentEventKind.Warning && e.Message.Contains("(WandbUnreachable)")),
+            "the agent to report the outage", TimeSpan.FromSeconds(20));
+        // Down for several budgets more: the agent keeps trying, and says so once.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.False(agent.Run.IsCompleted, "the agent stopped during the outage:\n" + agent.Events);
+        Assert.Equal("PENDING", Item(waiting).State);
+        _server.Faults.Down(false);
+
+        await Eventually.Until(() => _runner.Starts.Any(s => s.Name == "waiting"), "the item pushed before the outage to run", TimeSpan.FromSeconds(20));
+        await Eventually.Until(() => agent.Events.Any(e => e.Kind == AgentEventKind.Status && e.Message.Contains("answers again") && e.Message.Contains("WandbUnreachable")),
+            "the agent to say the server answers again");
+        Assert.Single(agent.Events.All, e => e.Kind == AgentEventKind.Warning && e.Message.Contains("The agent keeps running"));
+        Assert.Single(_runner.Starts, s => s.Name == "waiting");
+        Assert.DoesNotContain(agent.Events.All, e => e.Kind == AgentEventKind.Error);
+        Assert.False(agent.Run.IsCompleted);
+    }
+
+    [Fact]
+    public async Task A_key_rejected_mid_run_stops_the_agent_with_WandbAuthFailed_without_a_retry_storm_and_the_item_stays_pending()
+    {
+        var agent = StartAgent(OpenWithShortBudget(), cadence: FastCadence);
+        await agent.IdAsync();
+        // The agent's key is revoked: each call it makes gets 401 from here on (the test's own push still passes).
+        foreach (var operation in new[] { "popFromRunQueue", "launchAgent", "updateLaunchAgent" }) _server.Faults.FailNext(401, times: 1000, operation: operation);
+        var id = await PushAsync("during-401");
+        await agent.Run.WaitAsync(TimeSpan.FromSeconds(20));
+        var unauthorized = _server.Calls.Count(c => c.Status == 401);
+
+        var stop = agent.Agent.Stopped!;
+        Assert.Equal(AgentStopReason.BackendFailed, stop.Reason);
+        Assert.True(stop.IsFailure);
+        Assert.Equal("WandbAuthFailed", stop.Cause!.ErrorId);
+        Assert.Contains("(WandbAuthFailed)", stop.Text);
+        Assert.Contains("refused the API key", stop.Text);
+        // The one request that met the 401, and the agent's last word (KILLED), which meets it too: no retries.
+        Assert.InRange(unauthorized, 1, 3);
+        Assert.Contains(agent.Events.All, e => e.Kind == AgentEventKind.Error && e.Message.Contains("(WandbAuthFailed)"));
+        Assert.DoesNotContain(agent.Events.All, e => e.Message.Contains(_key));
+        Assert.Equal("PENDING", Item(id).State);
+        Assert.Empty(_runner.Starts);
     }
 }

@@ -23,6 +23,16 @@ public sealed record WandbConnection : BackendConnection
     /// </summary>
     public string? HostDirectory { get; init; }
 
+    /// <summary>
+    /// How long the calls an agent makes (pop, ack, fail, warn, heartbeat, register) keep retrying a failure that may
+    /// pass before they give up and the agent's loop backs off (<see cref="WandbRetryPolicy.Agent"/>, 15 min, unless
+    /// set; tests set seconds).
+    /// </summary>
+    public WandbRetryPolicy AgentRetry { get; init; } = WandbRetryPolicy.Agent;
+
+    /// <summary>How long one request waits for an answer (<see cref="WandbGraphQLClient.DefaultRequestTimeout"/>, W&amp;B's 20 s, unless set).</summary>
+    public TimeSpan? RequestTimeout { get; init; }
+
     public override string Kind => "Wandb";
 
     public override string Location => BaseUrl.ToString().TrimEnd('/');

@@ -23,6 +23,9 @@ public sealed class WandbServerException(string operation, int status, string me
     /// <summary>The HTTP status; 200 for GraphQL errors and malformed answers.</summary>
     public int Status { get; } = status;
 
+    /// <summary>429 and 5xx pass (an overloaded or restarting server); any other answer would be the same next time.</summary>
+    public override bool IsTransient => Status is 429 or >= 500;
+
     private static string IdFor(int status) => status switch
     {
         404 => "WandbNotFound",
@@ -44,4 +47,6 @@ public sealed class WandbUnreachableException(string url, string message, Except
     : LaunchException("WandbUnreachable", LaunchErrorCategory.ResourceUnavailable, message, url, inner)
 {
     public string Url { get; } = url;
+
+    public override bool IsTransient => true;
 }

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Diagnostics;
+using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.Storage.Wandb;
@@ -86,7 +87,11 @@ public sealed class WandbGraphQLClient : IDisposable
         }
     }
 
-    private sealed record Outcome(JsonObject? Data, Exception? Failure, bool Retryable, TimeSpan? RetryAfter = null);
+    /// <summary>One attempt's data or failure; the failure's <see cref="LaunchException.IsTransient"/> says whether to try again.</summary>
+    private sealed record Outcome(JsonObject? Data, LaunchException? Failure, TimeSpan? RetryAfter = null)
+    {
+        public bool Retryable => Failure is { IsTransient: true };
+    }
 
     private async Task<Outcome> SendOnceAsync(string operation, string body, CancellationToken cancellationToken)
     {
@@ -106,17 +111,17 @@ public sealed class WandbGraphQLClient : IDisposable
         {
             EngineLog.Debug(Source, () => $"POST {_endpoint.AbsolutePath} {operation} -> no answer in {_requestTimeout.TotalSeconds:0.#} s");
             return new Outcome(null, new WandbUnreachableException(_endpoint.ToString(),
-                $"The W&B server at {_endpoint} did not answer {operation} within {_requestTimeout.TotalSeconds:0.#} s."), true);
+                $"The W&B server at {_endpoint} did not answer {operation} within {_requestTimeout.TotalSeconds:0.#} s."));
         }
         catch (HttpRequestException e)
         {
             EngineLog.Debug(Source, () => $"POST {_endpoint.AbsolutePath} {operation} -> network error in {started.ElapsedMilliseconds} ms");
             return new Outcome(null, new WandbUnreachableException(_endpoint.ToString(),
-                $"Cannot reach the W&B server at {_endpoint} ({operation}): {Clean(e.Message)}", e), true);
+                $"Cannot reach the W&B server at {_endpoint} ({operation}): {Clean(e.Message)}", e));
         }
         catch (ResponseTooLargeException)
         {
-            return new Outcome(null, new WandbServerException(operation, 200, $"The W&B server's answer to {operation} is larger than {MaxResponseBytes >> 20} MB."), false);
+            return new Outcome(null, new WandbServerException(operation, 200, $"The W&B server's answer to {operation} is larger than {MaxResponseBytes >> 20} MB."));
         }
     }
 
@@ -129,17 +134,17 @@ public sealed class WandbGraphQLClient : IDisposable
                 $"The W&B server at {_endpoint.GetLeftPart(UriPartial.Authority)} {why} ({operation}, HTTP {status}{ServerSays(text)}). Check WANDB_API_KEY, or run Connect-WandbLaunch -ApiKey with a valid key.")
             {
                 RecommendedAction = "Check WANDB_API_KEY / Connect-WandbLaunch -ApiKey (get a key at <server>/authorize).",
-            }, false);
+            });
         }
         if (status == 429 || status >= 500)
         {
             return new Outcome(null, new WandbServerException(operation, status,
-                $"The W&B server answered {operation} with HTTP {status}{ServerSays(text)}."), true, retryAfter);
+                $"The W&B server answered {operation} with HTTP {status}{ServerSays(text)}."), retryAfter);
         }
         if (status is < 200 or >= 300)
         {
             return new Outcome(null, new WandbServerException(operation, status,
-                $"The W&B server refused {operation} with HTTP {status}{ServerSays(text)}."), false);
+                $"The W&B server refused {operation} with HTTP {status}{ServerSays(text)}."));
         }
         JsonObject? root;
         try
@@ -152,17 +157,17 @@ public sealed class WandbGraphQLClient : IDisposable
         }
         if (root is null)
         {
-            return new Outcome(null, new WandbServerException(operation, status, $"The W&B server's answer to {operation} is not GraphQL JSON."), false);
+            return new Outcome(null, new WandbServerException(operation, status, $"The W&B server's answer to {operation} is not GraphQL JSON."));
         }
         if (Errors(root) is { } errors)
         {
-            return new Outcome(null, new WandbServerException(operation, status, $"The W&B server refused {operation}: {errors}"), false);
+            return new Outcome(null, new WandbServerException(operation, status, $"The W&B server refused {operation}: {errors}"));
         }
         if (root["data"] is not JsonObject data)
         {
-            return new Outcome(null, new WandbServerException(operation, status, $"The W&B server's answer to {operation} has no data."), false);
+            return new Outcome(null, new WandbServerException(operation, status, $"The W&B server's answer to {operation} has no data."));
         }
-        return new Outcome(data, null, false);
+        return new Outcome(data, null);
     }
 
     /// <summary>The messages of a GraphQL <c>errors</c> array, or null when there are none.</summary>

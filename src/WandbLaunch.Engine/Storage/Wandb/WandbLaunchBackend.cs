@@ -11,7 +11,8 @@ namespace WandbLaunch.Engine.Storage.Wandb;
 /// The launch backend on a W&amp;B server: each member maps onto the SDK's GraphQL operations (<see cref="WandbOperations"/>).
 /// Queues live in <c>&lt;entity&gt;/model-registry</c> unless a caller names another project. What W&amp;B cannot
 /// give (short leases, orphan claims, a change signal) degrades as docs/architecture.md's backend section says.
-/// Members the agent calls retry for minutes (<see cref="WandbRetryPolicy.Agent"/>); the others, for cmdlets, briefly.
+/// Members the agent calls retry for minutes (<see cref="WandbRetryPolicy.Agent"/>, or the connection's
+/// <see cref="WandbConnection.AgentRetry"/>); the others, for cmdlets, briefly.
 /// </summary>
 public sealed partial class WandbLaunchBackend : ILaunchBackend
 {
@@ -25,7 +26,7 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
     internal WandbLaunchBackend(WandbConnection connection)
     {
         _connection = connection;
-        _client = new WandbGraphQLClient(connection.BaseUrl, connection.ApiKey);
+        _client = new WandbGraphQLClient(connection.BaseUrl, connection.ApiKey, connection.RequestTimeout);
     }
 
     /// <summary>Who the API key belongs to, as <c>viewer</c> reports it.</summary>
@@ -100,6 +101,8 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
     private Task<JsonObject> ExecuteAsync(string operation, string query, JsonObject? variables, WandbRetryPolicy retry, CancellationToken cancellationToken)
     {
         EngineLog.Verbose(Source, () => $"{operation} on {Location}");
+        // The members name the agent's policy; the connection says how long it is (WandbConnection.AgentRetry).
+        if (ReferenceEquals(retry, WandbRetryPolicy.Agent)) retry = _connection.AgentRetry;
         return _client.ExecuteAsync(operation, query, variables, retry, cancellationToken);
     }
 

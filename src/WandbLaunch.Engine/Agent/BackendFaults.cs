@@ -3,7 +3,7 @@ using WandbLaunch.Engine.Errors;
 
 namespace WandbLaunch.Engine.Agent;
 
-/// <summary>How long the agent waits between attempts while its store cannot be used: doubling from <see cref="First"/> up to <see cref="Max"/>, jittered by ±25 %.</summary>
+/// <summary>How long the agent waits between attempts while its backend cannot be used: doubling from <see cref="First"/> up to <see cref="Max"/>, jittered by ±25 %.</summary>
 public sealed record StoreRetryPolicy(TimeSpan First, TimeSpan Max)
 {
     /// <summary>0.5 s, doubling up to 10 s.</summary>
@@ -12,28 +12,32 @@ public sealed record StoreRetryPolicy(TimeSpan First, TimeSpan Max)
     public TimeSpan Delay(int attempt)
     {
         var ticks = Math.Min(Max.Ticks, First.Ticks * Math.Pow(2, Math.Min(attempt, 30)));
-        // Jitter, so that agents that met the same lock do not all come back at the same instant.
+        // Jitter, so that agents that met the same lock or outage do not all come back at the same instant.
         return TimeSpan.FromTicks((long)(ticks * (0.75 + Random.Shared.NextDouble() * 0.5)));
     }
 }
 
 /// <summary>
-/// The agent's store faults that pass: locked by another process beyond the busy timeout (StoreBusy), a full disk
-/// (StoreFull), a file it may not write for now (StoreNotWritable). One warning when an episode starts, one line when
-/// it ends, and back-off in between; the agent keeps running and holding its jobs meanwhile.
+/// The agent's backend faults that pass (<see cref="LaunchException.IsTransient"/>): a store locked by another process
+/// beyond the busy timeout (StoreBusy), a full disk (StoreFull), a file it may not write for now (StoreNotWritable); a
+/// W&amp;B server that stays down, overloaded or silent for longer than the client's retry budget (WandbUnreachable,
+/// WandbServerError with 429/5xx). One warning when an episode starts (or its error changes), one line when it ends,
+/// and back-off in between; the agent keeps running and holding its jobs meanwhile.
 /// </summary>
-internal sealed class StoreFaults(StoreRetryPolicy policy, Action<AgentEventKind, string> report)
+internal sealed class BackendFaults(StoreRetryPolicy policy, string location, Action<AgentEventKind, string> report)
 {
     private DateTime? _since;
-    private StoreFault? _fault;
+    private string? _errorId;
+    private bool _store;
     private int _attempt;
 
-    public async Task WaitAsync(StoreException e, CancellationToken cancellationToken)
+    public async Task WaitAsync(LaunchException e, CancellationToken cancellationToken)
     {
-        if (_since is null || _fault != e.Fault)
+        if (_since is null || _errorId != e.ErrorId)
         {
             _since ??= DateTime.UtcNow;
-            _fault = e.Fault;
+            _errorId = e.ErrorId;
+            _store = e is StoreException;
             report(AgentEventKind.Warning,
                 $"{e.Message} ({e.ErrorId}) The agent keeps running and holding its jobs, and tries again every {policy.First.TotalSeconds:0.#} to {policy.Max.TotalSeconds:0.#} s.");
         }
@@ -43,13 +47,16 @@ internal sealed class StoreFaults(StoreRetryPolicy policy, Action<AgentEventKind
     public void Succeeded()
     {
         if (_since is not { } since) return;
-        report(AgentEventKind.Status, $"The store can be used again (after {(DateTime.UtcNow - since).TotalSeconds:0.#} s of Store{_fault}); the agent carries on");
+        var seconds = (DateTime.UtcNow - since).TotalSeconds;
+        report(AgentEventKind.Status, _store
+            ? $"The store can be used again (after {seconds:0.#} s of {_errorId}); the agent carries on"
+            : $"{location} answers again (after {seconds:0.#} s of {_errorId}); the agent carries on");
         _since = null;
-        _fault = null;
+        _errorId = null;
         _attempt = 0;
     }
 
-    /// <summary>Runs <paramref name="write"/>, again with back-off while the store fault passes, for up to <paramref name="limit"/>.</summary>
+    /// <summary>Runs <paramref name="write"/>, again with back-off while its fault passes, for up to <paramref name="limit"/>.</summary>
     public static async Task RetryAsync(Func<Task> write, StoreRetryPolicy policy, TimeSpan limit) =>
         await RetryAsync(async () =>
         {
@@ -66,7 +73,7 @@ internal sealed class StoreFaults(StoreRetryPolicy policy, Action<AgentEventKind
             {
                 return await write().ConfigureAwait(false);
             }
-            catch (StoreException e) when (e.IsTransient && DateTime.UtcNow < deadline)
+            catch (LaunchException e) when (e.IsTransient && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(policy.Delay(attempt)).ConfigureAwait(false);
             }
