@@ -46,6 +46,30 @@ public sealed partial class WandbLaunchBackend
         return ((data["project"] as JsonObject)?["run"] as JsonObject)?["stopped"]?.GetValueKind() == System.Text.Json.JsonValueKind.True;
     }
 
+    /// <summary>
+    /// The Logs tab of the job's run in the W&amp;B app (its output.log), at the app URL the SDK derives from the API URL
+    /// (<c>api_to_app_url</c>); for a run whose project is not known, the app's Launch page.
+    /// </summary>
+    public string? LogElsewhere(LaunchJob job)
+    {
+        var app = AppUrl(Location);
+        var spec = job.GetSpec();
+        var entity = spec.Entity is { Length: > 0 } e ? e : job.Entity;
+        return spec.Project is { Length: > 0 } project && job.RunId.Length > 0
+            ? $"the Logs tab (output.log) of its run: {app}/{Uri.EscapeDataString(entity)}/{Uri.EscapeDataString(project)}/runs/{Uri.EscapeDataString(job.RunId)}/logs"
+            : $"the Logs tab (output.log) of its run in the W&B app, found from its queue in the Launch page: {app}/launch";
+    }
+
+    /// <summary>The SDK's <c>api_to_app_url</c>: api.wandb.ai → wandb.ai, api.&lt;host&gt; → app.&lt;host&gt;, else the same URL.</summary>
+    internal static string AppUrl(string apiUrl)
+    {
+        var url = apiUrl.TrimEnd('/');
+        if (url.Contains("://api.wandb.test", StringComparison.Ordinal)) return url.Replace("://api.", "://app.", StringComparison.Ordinal);
+        if (url.Contains("://api.wandb.", StringComparison.Ordinal)) return url.Replace("://api.", "://", StringComparison.Ordinal);
+        if (url.Contains("://api.", StringComparison.Ordinal)) return url.Replace("://api.", "://app.", StringComparison.Ordinal);
+        return url;
+    }
+
     /// <summary>Where the job's run is: the spec's entity (else the queue's) and project; null when W&amp;B's agent would not look.</summary>
     private static (string Entity, string Project)? RunOf(LaunchJob job)
     {
