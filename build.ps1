@@ -9,7 +9,8 @@
     Build: compile the module into out/module/WandbLaunch (Import-Module ./WandbLaunch.psd1 then loads it); every
     project's bin/ and obj/ go under out/build/.
     Test: xunit engine tests and Pester cmdlet tests (starts the services they need, and stops what it started).
-    Demo: a walkthrough against a temporary local store.
+    Demo: a walkthrough against a temporary local store (-Wandb: a W&B server from WANDB_BASE_URL/WANDB_API_KEY/
+    WANDB_ENTITY; -WandbStandIn: the tests' W&B server stand-in).
     Bench: runs bench/Measure-*.ps1, prints their tables and writes them to out/bench/ (see bench/README.md).
     Package: the built module folder published as a .nupkg under out/package/feed.
 .PARAMETER Configuration
@@ -19,6 +20,11 @@
 .PARAMETER NoBuild
     Use the module already built in out/module/WandbLaunch instead of building first (fails when there is none). The
     Pester tests of the Package task use it so that packaging does not rebuild the module under the running suite.
+.PARAMETER Wandb
+    Demo only: run it on the W&B server given by WANDB_BASE_URL, WANDB_API_KEY and WANDB_ENTITY instead of a
+    temporary local store.
+.PARAMETER WandbStandIn
+    Demo only: run it on the tests' W&B server stand-in (tests/WandbServer, built when needed), in the demo's process.
 #>
 [CmdletBinding()]
 param(
@@ -30,7 +36,11 @@ param(
 
     [string] $TestFilter,
 
-    [switch] $NoBuild
+    [switch] $NoBuild,
+
+    [switch] $Wandb,
+
+    [switch] $WandbStandIn
 )
 
 $ErrorActionPreference = 'Stop'
@@ -188,7 +198,10 @@ elseif (-not (Test-Path (Join-Path $moduleDir 'bin/WandbLaunch.dll'))) {
 switch ($Task) {
     'Build' { }
     'Test' { Invoke-Test }
-    'Demo' { & dotnet pwsh -NoProfile -File (Join-Path $root 'tools/Demo.ps1') ; if ($LASTEXITCODE) { exit $LASTEXITCODE } }
+    'Demo' {
+        $demoArgs = @(if ($Wandb) { '-Wandb' }; if ($WandbStandIn) { '-WandbStandIn' })
+        & dotnet pwsh -NoProfile -File (Join-Path $root 'tools/Demo.ps1') @demoArgs; if ($LASTEXITCODE) { exit $LASTEXITCODE }
+    }
     'Bench' {
         # Each benchmark prints its Markdown table and also writes it to out/bench/<script name>.md.
         Get-ChildItem (Join-Path $root 'bench') -Filter 'Measure-*.ps1' | ForEach-Object {

@@ -117,4 +117,25 @@ public sealed class ItemLifecycleTests
         var refused = await f.Alice.PostAsync(SdkOperations.CreateLaunchAgent, new { entity = "alice", project = "model-registry", queues = new[] { "bm9wZQ==" }, hostname = "h" });
         Assert.Equal(404, refused.Status);
     }
+
+    [Fact]
+    public async Task StopRun_sets_the_runs_stopped_flag_and_refuses_an_unknown_run_or_another_users()
+    {
+        using var f = new Fixture();
+        f.Server.InitRun("alice", "p", "r1");
+        var id = f.Server.Run("alice", "p", "r1")!.Id;
+        Assert.True((await f.Alice.DataAsync(SdkOperations.StopRun, new { id }))["stopRun"]!["success"]!.GetValue<bool>());
+        Assert.True(f.Server.Run("alice", "p", "r1")!.Stopped);
+
+        var unknown = await f.Alice.PostAsync(SdkOperations.StopRun, new { id = "UnVuOjk5OTk5" });
+        Assert.Equal(404, unknown.Status);
+        Assert.Null(unknown.Data?["stopRun"]);
+        Assert.Contains("not found", unknown.FirstMessage);
+
+        using var bob = new StandInClient(f.Server, f.Server.AddUser("bob"));
+        f.Server.InitRun("alice", "p", "r2");
+        var other = await bob.PostAsync(SdkOperations.StopRun, new { id = f.Server.Run("alice", "p", "r2")!.Id });
+        Assert.Equal(403, other.Status);
+        Assert.False(f.Server.Run("alice", "p", "r2")!.Stopped);
+    }
 }

@@ -1,6 +1,7 @@
 # Connect-WandbLaunch to a W&B server: where the key comes from, what a wrong key, an unknown entity or a missing
-# key gives, and that the key never shows. The server here is a small scripted HttpListener in the child pwsh; the
-# backend's semantics are tested against the stand-in server by the contract suite.
+# key gives, and that the key never shows (a small scripted HttpListener in the child pwsh). Then the README's
+# cmdlets on the W&B server stand-in (tests/WandbServer, loaded in the child pwsh): queues, jobs, an agent running
+# local-process jobs, Wait, Log and Stop, each checked against the server's own state.
 BeforeAll {
     . $PSScriptRoot/Common.ps1
 
@@ -101,5 +102,149 @@ $listener.Stop()
         $result.Bad.Id | Should -BeLike 'WandbApiKeyInvalid,*'
         $result.Bad.Text | Should -Not -Match 'secretpart'
         $result.StillLocal | Should -BeExactly 'Local'
+    }
+}
+
+Describe 'The cmdlets on a W&B server (the stand-in)' -Skip:$IsWindows {
+    BeforeAll {
+        $work = New-TestDirectory
+        # The jobs do on the wire what the wandb SDK in a job does: wandb.init (upsertBucket with the run id, project
+        # and entity the agent gave), and at the run's end its state; long.sh also reads the run's stop flag (as the
+        # SDK does while a run goes on) and, once stopped, ends the run as killed.
+        $bucket = @'
+bucket() {
+  curl -sS -u "api:$WANDB_API_KEY" -H 'Content-Type: application/json' "$WANDB_BASE_URL/graphql" --data \
+    "{\"query\":\"mutation UpsertBucket(\$name: String, \$project: String, \$entity: String, \$state: String) { upsertBucket(input: {name: \$name, modelName: \$project, entityName: \$entity, state: \$state}) { bucket { id } } }\",\"variables\":{\"name\":\"$WANDB_RUN_ID\",\"project\":\"$WANDB_PROJECT\",\"entity\":\"$WANDB_ENTITY\",\"state\":\"$1\"}}" >/dev/null
+}
+'@
+        Set-Content (Join-Path $work 'train.sh') ($bucket + "`n" + @'
+bucket running
+echo "training with CPUS=$CPUS"
+sleep 1
+echo "done training"
+bucket finished
+'@)
+        Set-Content (Join-Path $work 'long.sh') ($bucket + "`n" + @'
+bucket running
+touch "inited-$WANDB_RUN_ID"
+echo "long job started"
+while true; do
+  answer=$(curl -sS -u "api:$WANDB_API_KEY" -H 'Content-Type: application/json' "$WANDB_BASE_URL/graphql" --data \
+    "{\"query\":\"query RunStoppedStatus(\$projectName: String, \$entityName: String, \$runId: String!) { project(name: \$projectName, entityName: \$entityName) { run(name: \$runId) { stopped } } }\",\"variables\":{\"projectName\":\"$WANDB_PROJECT\",\"entityName\":\"$WANDB_ENTITY\",\"runId\":\"$WANDB_RUN_ID\"}}")
+  case "$answer" in *'"stopped":true'*) echo "stop requested"; bucket killed; exit 0 ;; esac
+  sleep 1
+done
+'@)
+        Set-Content (Join-Path $work 'agent.yaml') "stopped_run_timeout: 30`nmax_jobs: 2`n"
+
+        $flowScript = @'
+$ErrorActionPreference = 'Stop'
+Import-Module $env:WBL_MODULE
+Add-Type -Path $env:WBL_STANDIN
+$server = [WandbLaunch.Tests.WandbServer.WandbStandIn]::new()
+$agent = $null
+$work = $env:WBL_WORK
+try {
+    $key = $server.AddUser('alice')
+    Connect-WandbLaunch -BaseUrl $server.Url.ToString().TrimEnd('/') -ApiKey $key | Out-Null
+    $r = [ordered]@{}
+
+    New-WandbLaunchQueue -Name gpu -Resource local-process -Prioritization -Configuration '{"env": {"CPUS": "{{cpus}}"}}' `
+        -TemplateVariable @{ cpus = @{ type = 'integer'; minimum = 1; maximum = 8; default = 2 } } | Out-Null
+    New-WandbLaunchQueue -Name scratch -Resource local-process | Out-Null
+    $r.Listed = @(Get-WandbLaunchQueue | ForEach-Object Name)
+    Set-WandbLaunchQueue -Name scratch -Configuration '{"env": {"MODE": "changed"}}'
+    $r.ScratchConfig = $server.Queue('alice', 'scratch').Config
+    $r.Gpu = $server.Queue('alice', 'gpu') | Select-Object Project, PrioritizationMode, TemplateVariables
+    Remove-WandbLaunchQueue -Name scratch -Confirm:$false
+    $r.ScratchGone = $null -eq $server.Queue('alice', 'scratch')
+
+    # Before any agent: a pending job, with priority and template values, then stopped.
+    $pending = Submit-WandbLaunchJob -Queue gpu -Uri $work -EntryPoint sh, long.sh -Project proj -Priority High -TemplateVariable @{ cpus = 4 }
+    $item = $server.Items('alice', 'gpu') | Where-Object Id -eq $pending.Id
+    $r.Pending = [pscustomobject]@{ Id = $pending.Id; State = $item.State; Priority = $item.Priority; Spec = $item.RunSpec }
+    $r.PendingListed = "$((Get-WandbLaunchJob -Id $pending.Id).State)"
+    Stop-WandbLaunchJob -Id $pending.Id -Confirm:$false
+    $r.PendingLeft = @($server.Items('alice', 'gpu') | Where-Object Id -eq $pending.Id).Count
+
+    $agent = Start-WandbLaunchAgent -Queue gpu -ConfigPath (Join-Path $work 'agent.yaml') -Name pester-agent -AsJob
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while (-not $agent.AgentId -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
+    $r.AgentJobId = "$($agent.AgentId)"
+    $r.Agents = @(Get-WandbLaunchAgent | ForEach-Object { "$($_.Id)" })
+    $r.ServerAgents = @($server.Agents | ForEach-Object Id)
+
+    $done = Submit-WandbLaunchJob -Queue gpu -Uri $work -EntryPoint sh, train.sh -Project proj -TemplateVariable @{ cpus = 3 }
+    $ended = Wait-WandbLaunchJob -Id $done.Id -Timeout 90
+    $r.Done = [pscustomobject]@{ Id = $done.Id; Waited = "$($ended.State)"; Listed = "$((Get-WandbLaunchJob -Id $done.Id).State)"; RunId = $ended.RunId
+        RunState = $server.Run('alice', 'proj', $ended.RunId).State; ItemState = ($server.Items('alice', 'gpu') | Where-Object Id -eq $done.Id).State
+        Finished = @(Get-WandbLaunchJob -State Finished | ForEach-Object Id) }
+    $r.Log = @(Get-WandbLaunchJobLog -Id $done.Id)
+
+    $long = Submit-WandbLaunchJob -Queue gpu -Uri $work -EntryPoint sh, long.sh -Project proj
+    $deadline = [DateTime]::UtcNow.AddSeconds(60)
+    do { Start-Sleep -Milliseconds 500; $j = Get-WandbLaunchJob -Id $long.Id }
+    while (-not ("$($j.State)" -eq 'Running' -and (Test-Path (Join-Path $work "inited-$($j.RunId)"))) -and [DateTime]::UtcNow -lt $deadline)
+    $r.LongBefore = "$($j.State)"
+    $stopped = Stop-WandbLaunchJob -Id $long.Id -Wait -PassThru -Confirm:$false
+    $r.Long = [pscustomobject]@{ State = "$($stopped.State)"; StopRequested = $stopped.StopRequested
+        RunStopped = $server.Run('alice', 'proj', $j.RunId).Stopped; RunState = $server.Run('alice', 'proj', $j.RunId).State
+        Log = @(Get-WandbLaunchJobLog -Id $long.Id -Tail 3) }
+    [pscustomobject]$r | ConvertTo-Json -Depth 4 -Compress
+}
+finally {
+    if ($agent) { $agent | Stop-Job; $agent | Remove-Job -Force }
+    $server.Dispose()
+}
+'@
+        $standIn = & (Join-Path $RepoRoot 'tools/Find-WandbStandIn.ps1')
+        $script:Flow = Invoke-FreshPwshJson -TimeoutSeconds 240 -Script $flowScript -Environment @{
+            HOME = (New-TestDirectory); WBL_STANDIN = $standIn; WBL_WORK = $work
+            WANDB_API_KEY = $null; WANDB_BASE_URL = $null; WANDB_ENTITY = $null; NETRC = $null; WANDB_LAUNCH_DB = $null
+        }
+    }
+
+    It 'New-, Set-, Get- and Remove-WandbLaunchQueue act on the server''s queues' {
+        $Flow.Listed | Should -Be @('gpu', 'scratch')
+        $Flow.Gpu.Project | Should -BeExactly 'model-registry'
+        $Flow.Gpu.PrioritizationMode | Should -BeExactly 'V0'
+        ($Flow.Gpu.TemplateVariables | ConvertFrom-Json).cpus.schema.maximum | Should -Be 8
+        $Flow.ScratchConfig | Should -Match '"MODE":"changed"'
+        $Flow.ScratchGone | Should -BeTrue
+    }
+
+    It 'Submit-WandbLaunchJob pushes with its priority and template values; Stop-WandbLaunchJob deletes a pending job from its queue' {
+        $Flow.Pending.State | Should -BeExactly 'PENDING'
+        $Flow.Pending.Priority | Should -Be 1
+        $spec = $Flow.Pending.Spec | ConvertFrom-Json
+        $spec.project | Should -BeExactly 'proj'
+        $spec.resource_args.'local-process'.env.CPUS | Should -Be 4
+        $Flow.PendingListed | Should -BeExactly 'Pending'
+        $Flow.PendingLeft | Should -Be 0
+    }
+
+    It 'an agent started with -AsJob registers with the server, and Get-WandbLaunchAgent shows it' {
+        $Flow.AgentJobId | Should -Not -BeNullOrEmpty
+        $Flow.ServerAgents | Should -Be @($Flow.AgentJobId)
+        $Flow.Agents | Should -Contain $Flow.AgentJobId
+    }
+
+    It 'the agent runs a local-process job to its end; Wait-WandbLaunchJob returns it Finished (its run''s state) and Get-WandbLaunchJobLog reads its log' {
+        $Flow.Done.Waited | Should -BeExactly 'Finished'
+        $Flow.Done.Listed | Should -BeExactly 'Finished'
+        $Flow.Done.ItemState | Should -BeExactly 'CLAIMED'
+        $Flow.Done.RunState | Should -BeExactly 'finished'
+        $Flow.Done.Finished | Should -Contain $Flow.Done.Id
+        $Flow.Log | Should -Contain 'training with CPUS=3'
+        $Flow.Log | Should -Contain 'done training'
+    }
+
+    It 'Stop-WandbLaunchJob stops a running job through its run (stopRun), and -Wait returns it Stopped' {
+        $Flow.LongBefore | Should -BeExactly 'Running'
+        $Flow.Long.RunStopped | Should -BeTrue
+        $Flow.Long.RunState | Should -BeExactly 'killed'
+        $Flow.Long.State | Should -BeExactly 'Stopped'
+        $Flow.Long.StopRequested | Should -BeTrue
+        $Flow.Long.Log | Should -Contain 'stop requested'
     }
 }

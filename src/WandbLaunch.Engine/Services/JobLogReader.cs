@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using WandbLaunch.Engine.Diagnostics;
+using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Text;
@@ -32,16 +33,25 @@ public sealed class JobLogReader(ILaunchBackend backend)
     public async IAsyncEnumerable<string> ReadAsync(LaunchJob job, int? tail, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var current = job;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var takenWithoutLog = 0;
         string? path;
         while ((path = JobLogPath.Trusted(current, backend.LogDirectory)) is null || !File.Exists(path))
         {
+            // Taken by an agent (or ended) and still no log here: an agent on another host ran it. Following, the
+            // second such read (a poll later) decides, as the agent here may be just creating the log.
+            if (current.State is not (LaunchJobState.Pending or LaunchJobState.Leased) && backend.LogElsewhere(current) is { } elsewhere
+                && (!follow || ++takenWithoutLog >= 2))
+            {
+                throw NotOnThisHost(current, backend.LogDirectory, elsewhere);
+            }
             if (!follow || current.State.IsTerminal())
             {
                 EngineLog.Verbose(Source, () => $"job {Printable.Escape(job.Id)} has no log in {Printable.Quote(backend.LogDirectory)}");
                 yield break;
             }
             EngineLog.Debug(Source, () => $"job {Printable.Escape(job.Id)} is {current.State} and has no log yet: waiting for an agent to start it");
-            await ChangeWait.ForChangeAsync(backend, StartPoll, cancellationToken).ConfigureAwait(false);
+            await ChangeWait.ForChangeAsync(backend, backend.Cadence?.WatchInterval(clock.Elapsed) ?? StartPoll, cancellationToken).ConfigureAwait(false);
             if (cancellationToken.IsCancellationRequested) yield break;
             current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? current;
         }
@@ -69,6 +79,8 @@ public sealed class JobLogReader(ILaunchBackend backend)
             }
             if (!follow) yield break;
             var partial = new StringBuilder();
+            // The file is read every FollowPoll; the job's state (a backend read, requests on a W&B server) at its cadence.
+            var sinceRead = System.Diagnostics.Stopwatch.StartNew();
             while (!cancellationToken.IsCancellationRequested)
             {
                 var text = reader.ReadToEnd();
@@ -102,7 +114,9 @@ public sealed class JobLogReader(ILaunchBackend backend)
                     break;
                 }
                 if (!await PauseAsync(FollowPoll, cancellationToken).ConfigureAwait(false)) break;
+                if (backend.Cadence is { } cadence && sinceRead.Elapsed < cadence.WatchInterval(clock.Elapsed)) continue;
                 current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? current;
+                sinceRead.Restart();
             }
             if (partial.Length > 0) yield return partial.ToString();
         }
@@ -113,6 +127,11 @@ public sealed class JobLogReader(ILaunchBackend backend)
     }
 
     private const string Source = "log";
+
+    /// <summary>The error for a job whose log is not on this host, saying where its output is.</summary>
+    public static LaunchException NotOnThisHost(LaunchJob job, string logDirectory, string elsewhere) => new("JobLogNotOnHost", LaunchErrorCategory.ObjectNotFound,
+        $"Job {Printable.Quote(job.Id)} ({job.State}) has no log on this host (in {Printable.Quote(logDirectory)}): an agent on another host ran it. " +
+        $"Its output is in {elsewhere}.", job.Id);
 
     /// <summary>False when cancelled.</summary>
     private static async Task<bool> PauseAsync(TimeSpan delay, CancellationToken cancellationToken)

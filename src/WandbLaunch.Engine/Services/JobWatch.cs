@@ -10,7 +10,9 @@ namespace WandbLaunch.Engine.Services;
 
 /// <summary>
 /// Waits until jobs end (Finished, Failed, Stopped), woken by the backend's change signal
-/// (<see cref="ILaunchBackend.WaitForChangeAsync"/>) and re-reading at least every <see cref="FallbackPoll"/>.
+/// (<see cref="ILaunchBackend.WaitForChangeAsync"/>) and re-reading at least every <see cref="FallbackPoll"/>; on a
+/// backend without a change signal (a W&amp;B server, where each read is requests), at its cadence's
+/// <see cref="PollCadence.WatchInterval"/> instead (2 s, then 5 s, as the SDK's waits).
 /// Used by Wait-WandbLaunchJob and Stop-WandbLaunchJob -Wait. Cancelling ends a wait quietly.
 /// </summary>
 public sealed class JobWatch(ILaunchBackend backend)
@@ -44,9 +46,10 @@ public sealed class JobWatch(ILaunchBackend backend)
             }
             waiting.RemoveAll(id => jobs.All(j => j.Id != id)); // removed meanwhile
             if (waiting.Count == 0) yield break;
-            var remaining = timeout is null ? FallbackPoll : timeout.Value - clock.Elapsed;
+            var poll = Poll(clock.Elapsed);
+            var remaining = timeout is null ? poll : timeout.Value - clock.Elapsed;
             if (remaining <= TimeSpan.Zero) break;
-            await ChangeWait.ForChangeAsync(backend, remaining < FallbackPoll ? remaining : FallbackPoll, cancellationToken).ConfigureAwait(false);
+            await ChangeWait.ForChangeAsync(backend, remaining < poll ? remaining : poll, cancellationToken).ConfigureAwait(false);
             if (cancellationToken.IsCancellationRequested) yield break;
         }
         if (waiting.Count > 0) EngineLog.Verbose(Source, () => $"gave up after {FormatSeconds(timeout!.Value)} s: {Ids(waiting)} still not ended");
@@ -65,10 +68,11 @@ public sealed class JobWatch(ILaunchBackend backend)
     {
         EngineLog.Verbose(Source, () => $"waiting for job {Printable.Escape(job.Id)} to end");
         await PrimeAsync(cancellationToken).ConfigureAwait(false);
+        var clock = Stopwatch.StartNew();
         var current = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false) ?? job;
         while (!current.State.IsTerminal() && !cancellationToken.IsCancellationRequested)
         {
-            await ChangeWait.ForChangeAsync(backend, FallbackPoll, cancellationToken).ConfigureAwait(false);
+            await ChangeWait.ForChangeAsync(backend, Poll(clock.Elapsed), cancellationToken).ConfigureAwait(false);
             if (cancellationToken.IsCancellationRequested) break;
             var read = await backend.GetJobAsync(job.Id, cancellationToken).ConfigureAwait(false);
             if (read is null) break;
@@ -78,6 +82,9 @@ public sealed class JobWatch(ILaunchBackend backend)
         EngineLog.Verbose(Source, () => $"job {Printable.Escape(current.Id)} is {current.State}");
         return current;
     }
+
+    /// <summary>How long to wait before reading again, <paramref name="waited"/> into the wait.</summary>
+    private TimeSpan Poll(TimeSpan waited) => backend.Cadence is { } cadence ? cadence.WatchInterval(waited) : FallbackPoll;
 
     /// <summary>
     /// A backend's change signal counts from its previous wait: a first wait after the first read would miss a

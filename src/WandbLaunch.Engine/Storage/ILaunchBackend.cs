@@ -118,6 +118,12 @@ public interface ILaunchBackend : IDisposable
     /// </summary>
     Task<bool?> RunStoppedAsync(LaunchJob job, CancellationToken cancellationToken) => Task.FromResult<bool?>(null);
 
+    /// <summary>
+    /// Where the job's output can be read when this host has no log of it (an agent on another host ran it): on W&amp;B,
+    /// its run's page in the app. Null when every log is in <see cref="LogDirectory"/> (the local store).
+    /// </summary>
+    string? LogElsewhere(LaunchJob job) => null;
+
     // ---- agents: createLaunchAgent / launchAgent / updateLaunchAgent / stopPolling
 
     Task<LaunchAgentInfo> RegisterAgentAsync(AgentRegistration registration, CancellationToken cancellationToken);

@@ -27,6 +27,18 @@ public sealed record PollCadence
     /// <summary>How often the agent heartbeats and reads its stop flag, idle or not (there are no leases to renew).</summary>
     public required TimeSpan Heartbeat { get; init; }
 
+    /// <summary>
+    /// How often a wait for jobs (Wait-WandbLaunchJob, Stop-WandbLaunchJob -Wait, Get-WandbLaunchJobLog -Follow) reads
+    /// them again in its first minute: the SDK's QueuedRun.wait_until_running sleeps 2 s between reads.
+    /// </summary>
+    public TimeSpan WatchFirst { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>After the first minute: the SDK's Run.wait_until_finished sleeps 5 s between reads.</summary>
+    public TimeSpan WatchSteady { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The wait before a watch reads its jobs again, <paramref name="waited"/> after it started.</summary>
+    public TimeSpan WatchInterval(TimeSpan waited) => waited < TimeSpan.FromMinutes(1) ? WatchFirst : WatchSteady;
+
     /// <summary>The wait before the next pop, <paramref name="sinceWork"/> after the agent last had work.</summary>
     public TimeSpan PollInterval(TimeSpan sinceWork)
     {

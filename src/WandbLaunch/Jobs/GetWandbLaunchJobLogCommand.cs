@@ -43,7 +43,11 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
             WriteVerbose($"Job {job.Id} is pending: it has no log until an agent takes it.");
             return;
         }
-        foreach (var line in Each(reader.ReadAsync(job, Tail >= 0 ? Tail : null, Follow, StopToken))) WriteObject(Shown(line));
+        // On a W&B server a job run by an agent on another host has no log here: JobLogNotOnHost says where it is.
+        TryRun(() =>
+        {
+            foreach (var line in Each(reader.ReadAsync(job, Tail >= 0 ? Tail : null, Follow, StopToken))) WriteObject(Shown(line));
+        });
     }
 
     private string Shown(string line) => Raw ? line : Printable.EscapeControls(line, keepTab: true);

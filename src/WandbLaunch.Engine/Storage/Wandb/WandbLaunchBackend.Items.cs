@@ -52,20 +52,22 @@ public sealed partial class WandbLaunchBackend
             ? [one]
             : (await ListQueuesAsync(DefaultEntity, LaunchDefaults.Project, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false))
                 .Select(q => new QueueKey(DefaultEntity, LaunchDefaults.Project, q.Name)).ToList();
-        var jobs = new List<LaunchJob>();
+        var listed = new List<LaunchJob>();
         foreach (var key in keys)
         {
             foreach (var job in await ReadItemsAsync(key, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false))
             {
                 if (query.Ids is { } ids && !ids.Contains(job.Id)) continue;
-                if (query.States is { } states && !states.Contains(job.State)) continue;
                 if (query.AgentId is { } agent && job.AgentId != agent) continue;
-                jobs.Add(job);
+                listed.Add(job);
             }
         }
+        // A CLAIMED item's state is its run's (WandbLaunchBackend.Runs.cs), known before filtering by state.
         // Oldest first, as the local store lists them; a limit keeps the newest.
-        var ordered = jobs.OrderBy(j => j.CreatedAt).ToList();
-        return query.Limit is { } limit && ordered.Count > limit ? ordered.Skip(ordered.Count - limit).ToList() : ordered;
+        var jobs = (await WithRunStatesAsync(listed, cancellationToken).ConfigureAwait(false))
+            .Where(j => query.States is not { } states || states.Contains(j.State))
+            .OrderBy(j => j.CreatedAt).ToList();
+        return query.Limit is { } limit && jobs.Count > limit ? jobs.Skip(jobs.Count - limit).ToList() : jobs;
     }
 
     /// <summary>W&amp;B finds an item only through its queue: the default entity's queues are searched.</summary>
@@ -271,15 +273,17 @@ public sealed partial class WandbLaunchBackend
         return Task.FromResult<IReadOnlyList<LaunchJob>>(claimed);
     }
 
-    /// <summary>A pending item is deleted from its queue (deleteFromRunQueue), as W&amp;B's UI does.</summary>
+    /// <summary>
+    /// As W&amp;B's UI does: a pending item is deleted from its queue (deleteFromRunQueue); a running one is stopped
+    /// through its run (stopRun, <see cref="StopRunAsync"/>); a leased one, which has no run yet, is refused.
+    /// </summary>
     public async Task<LaunchJob> RequestStopAsync(string itemId, CancellationToken cancellationToken)
     {
         var job = await GetJobAsync(itemId, cancellationToken).ConfigureAwait(false)
             ?? throw LaunchException.NotFound("JobNotFound", $"No job with id {Printable.Quote(itemId)} in the queues of {DefaultEntity}.", itemId);
-        if (job.State != LaunchJobState.Pending)
-        {
-            throw NotOnWandb("Stopping a job an agent holds", "Stop its run in the W&B app (the agent stops the job when the run is stopped).");
-        }
+        if (job.State == LaunchJobState.Running) return await StopRunAsync(job, cancellationToken).ConfigureAwait(false);
+        if (job.State.IsTerminal()) return job;
+        if (job.State != LaunchJobState.Pending) throw NotYetStoppable(job);
         var metadata = await ReadMetadataAsync(new QueueKey(job.Entity, job.Project, job.Queue), WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false)
             ?? throw QueueNotFoundException.For(new QueueKey(job.Entity, job.Project, job.Queue));
         await ExecuteAsync("deleteFromRunQueue", WandbOperations.DeleteFromRunQueue,

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Diagnostics;
+using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Text;
 
@@ -50,6 +51,30 @@ public sealed partial class WandbLaunchBackend
         var data = await ExecuteAsync("RunStoppedStatus", WandbOperations.RunStoppedStatus,
             new JsonObject { ["projectName"] = run.Project, ["entityName"] = run.Entity, ["runId"] = job.RunId }, WandbRetryPolicy.Agent, cancellationToken).ConfigureAwait(false);
         return ((data["project"] as JsonObject)?["run"] as JsonObject)?["stopped"]?.GetValueKind() == System.Text.Json.JsonValueKind.True;
+    }
+
+    /// <summary>
+    /// The Logs tab of the job's run in the W&amp;B app (its output.log), at the app URL the SDK derives from the API URL
+    /// (<c>api_to_app_url</c>); for a run whose project is not known, the app's Launch page.
+    /// </summary>
+    public string? LogElsewhere(LaunchJob job)
+    {
+        var app = AppUrl(Location);
+        var spec = job.GetSpec();
+        var entity = spec.Entity is { Length: > 0 } e ? e : job.Entity;
+        return spec.Project is { Length: > 0 } project && job.RunId.Length > 0
+            ? $"the Logs tab (output.log) of its run: {app}/{Uri.EscapeDataString(entity)}/{Uri.EscapeDataString(project)}/runs/{Uri.EscapeDataString(job.RunId)}/logs"
+            : $"the Logs tab (output.log) of its run in the W&B app, found from its queue in the Launch page: {app}/launch";
+    }
+
+    /// <summary>The SDK's <c>api_to_app_url</c>: api.wandb.ai → wandb.ai, api.&lt;host&gt; → app.&lt;host&gt;, else the same URL.</summary>
+    internal static string AppUrl(string apiUrl)
+    {
+        var url = apiUrl.TrimEnd('/');
+        if (url.Contains("://api.wandb.test", StringComparison.Ordinal)) return url.Replace("://api.", "://app.", StringComparison.Ordinal);
+        if (url.Contains("://api.wandb.", StringComparison.Ordinal)) return url.Replace("://api.", "://", StringComparison.Ordinal);
+        if (url.Contains("://api.", StringComparison.Ordinal)) return url.Replace("://api.", "://app.", StringComparison.Ordinal);
+        return url;
     }
 
     /// <summary>Where the job's run is: the spec's entity (else the queue's) and project; null when W&amp;B's agent would not look.</summary>
@@ -134,4 +159,144 @@ public sealed partial class WandbLaunchBackend
         if (job is null) return;
         RecordsFor(job.Entity).Delete(itemId);
     }
+    // ---- the runs of listed items (Get-WandbLaunchJob, Wait-WandbLaunchJob) and stopping a running item
+
+    /// <summary>How many runs one RunStates request asks for at most (the SDK's page of runs is 50).</summary>
+    private const int RunStatesPerRequest = 50;
+
+    /// <summary>
+    /// A W&amp;B item says only PENDING, LEASED, CLAIMED or FAILED; a CLAIMED item's end is its run's: <c>finished</c> →
+    /// Finished, <c>failed</c>/<c>crashed</c> → Failed, <c>killed</c> (or any end of a run stopped in the app) → Stopped;
+    /// a run stopped but still running is Running with its stop requested. The runs are read in one request per
+    /// listing (<see cref="WandbOperations.RunStates"/>). Each job also gets its log path when an agent on this host
+    /// wrote its log there.
+    /// </summary>
+    private async Task<List<LaunchJob>> WithRunStatesAsync(List<LaunchJob> jobs, CancellationToken cancellationToken)
+    {
+        var claimed = jobs
+            .Where(j => j.State == LaunchJobState.Running && j.RunId.Length > 0)
+            .Select(j => (Job: j, Run: RunOf(_held.TryGetValue(j.Id, out var held) ? held : j)))
+            .Where(x => x.Run is not null)
+            .ToList();
+        var runs = new Dictionary<(string Entity, string Project, string Name), (string? State, bool Stopped)>();
+        foreach (var chunk in claimed.Select(x => (x.Run!.Value.Entity, x.Run!.Value.Project, x.Job.RunId)).Distinct().Chunk(RunStatesPerRequest))
+        {
+            try
+            {
+                await ReadRunStatesAsync(chunk, runs, cancellationToken).ConfigureAwait(false);
+            }
+            catch (WandbServerException e)
+            {
+                // The item states stand: a listing is still useful without its runs' ends.
+                EngineLog.Verbose(Source, () => $"could not read the state of {chunk.Length} run(s); showing their items' states only: {e.Message}");
+            }
+        }
+        var result = new List<LaunchJob>(jobs.Count);
+        foreach (var job in jobs)
+        {
+            var state = job.State;
+            var stopRequested = job.StopRequested;
+            string? failure = null;
+            if (state == LaunchJobState.Running && RunOf(_held.TryGetValue(job.Id, out var held) ? held : job) is { } where
+                && runs.TryGetValue((where.Entity, where.Project, job.RunId), out var run))
+            {
+                (state, stopRequested, failure) = Combined(job.RunId, run.State, run.Stopped);
+            }
+            var log = job.LogPath ?? (JobLogPath.Of(job, LogDirectory) is { } path && File.Exists(path) ? path : null);
+            result.Add(state == job.State && stopRequested == job.StopRequested && log == job.LogPath ? job : new LaunchJob
+            {
+                Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
+                Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = job.AgentId, Handle = job.Handle,
+                ExitCode = job.ExitCode, FailureMessage = failure ?? job.FailureMessage, FailureStage = failure is null ? job.FailureStage : Jobs.FailureStage.Run,
+                Warnings = job.Warnings, StopRequested = stopRequested, Resumed = job.Resumed, LogPath = log, LaunchSpec = job.LaunchSpec,
+                CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt, FinishedAt = job.FinishedAt, LeaseExpiresAt = job.LeaseExpiresAt,
+            });
+        }
+        return result;
+    }
+
+    /// <summary>A CLAIMED item's state from its run's (W&amp;B's run states: running, pending, preempting, preempted, finished, failed, crashed, killed).</summary>
+    internal static (LaunchJobState State, bool StopRequested, string? Failure) Combined(string runId, string? runState, bool stopped) =>
+        (runState?.ToLowerInvariant(), stopped) switch
+        {
+            ("finished", false) => (LaunchJobState.Finished, false, null),
+            ("failed", false) => (LaunchJobState.Failed, false, $"Its run {runId} failed."),
+            ("crashed", false) => (LaunchJobState.Failed, false, $"Its run {runId} crashed (it stopped reporting to the server)."),
+            ("killed", _) => (LaunchJobState.Stopped, true, null),
+            ("finished" or "failed" or "crashed", true) => (LaunchJobState.Stopped, true, null),
+            (_, var stop) => (LaunchJobState.Running, stop, null),
+        };
+
+    private async Task ReadRunStatesAsync(IReadOnlyList<(string Entity, string Project, string Name)> wanted,
+        Dictionary<(string Entity, string Project, string Name), (string? State, bool Stopped)> into, CancellationToken cancellationToken)
+    {
+        var projects = wanted.GroupBy(r => (r.Entity, r.Project)).ToList();
+        var variables = new JsonObject();
+        for (var p = 0; p < projects.Count; p++)
+        {
+            variables[$"e{p}"] = projects[p].Key.Entity;
+            variables[$"p{p}"] = projects[p].Key.Project;
+            var names = projects[p].Select(r => r.Name).ToList();
+            for (var r = 0; r < names.Count; r++) variables[$"n{p}_{r}"] = names[r];
+        }
+        var data = await ExecuteAsync("RunStates", WandbOperations.RunStates(projects.Select(g => g.Count()).ToList()), variables,
+            WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+        for (var p = 0; p < projects.Count; p++)
+        {
+            var names = projects[p].Select(r => r.Name).ToList();
+            for (var r = 0; r < names.Count; r++)
+            {
+                // A run the job has not created yet (it has not called wandb.init) is null: the item's state stands.
+                if ((data[$"p{p}"] as JsonObject)?[$"r{r}"] is not JsonObject run) continue;
+                into[(projects[p].Key.Entity, projects[p].Key.Project, names[r])] =
+                    (Str(run, "state"), run["stopped"]?.GetValueKind() == System.Text.Json.JsonValueKind.True);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops a CLAIMED item as W&amp;B's app does: stopRun on its run, whose stopped flag the agent that runs the job reads
+    /// (RunStoppedStatus), and then stops the job. A job without a run to stop is refused with what to do instead.
+    /// </summary>
+    private async Task<LaunchJob> StopRunAsync(LaunchJob job, CancellationToken cancellationToken)
+    {
+        if (job.RunId.Length == 0 || RunOf(_held.TryGetValue(job.Id, out var held) ? held : job) is not { } where)
+        {
+            throw new LaunchException("WandbRunNotWatched", LaunchErrorCategory.InvalidOperation,
+                $"Job {Printable.Quote(job.Id)} is Running, but its launch spec names no project (or its run is in another entity than its queue), " +
+                "so W&B's agent does not watch its run for a stop. Stop the agent that runs it (Stop-WandbLaunchAgent, or stop it in the Launch App).", job.Id);
+        }
+        var data = await ExecuteAsync("RunIdState", WandbOperations.RunIdState,
+            new JsonObject { ["project"] = where.Project, ["entity"] = where.Entity, ["name"] = job.RunId }, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+        if ((data["project"] as JsonObject)?["run"] is not JsonObject run || Str(run, "id") is not { } runGid)
+        {
+            throw new LaunchException("WandbRunNotStarted", LaunchErrorCategory.InvalidOperation,
+                $"Job {Printable.Quote(job.Id)} is Running, but its run {where.Entity}/{where.Project}/{job.RunId} does not exist on {Location} yet " +
+                "(the job has not called wandb.init), and W&B stops a running job only through its run. Try again once the run exists, or stop the agent that runs it.", job.Id);
+        }
+        var (state, stopRequested, failure) = Combined(job.RunId, Str(run, "state"), run["stopped"]?.GetValueKind() == System.Text.Json.JsonValueKind.True);
+        if (!state.IsTerminal())
+        {
+            var stopped = await ExecuteAsync("stopRun", WandbOperations.StopRun, new JsonObject { ["id"] = runGid }, WandbRetryPolicy.Interactive, cancellationToken).ConfigureAwait(false);
+            if ((stopped["stopRun"] as JsonObject)?["success"]?.GetValueKind() != System.Text.Json.JsonValueKind.True)
+            {
+                throw new WandbServerException("stopRun", 200, $"The W&B server did not stop run {where.Entity}/{where.Project}/{job.RunId} of job {Printable.Quote(job.Id)}.");
+            }
+            EngineLog.Verbose(Source, () => $"stopped run {where.Entity}/{where.Project}/{job.RunId}: the agent running job {job.Id} stops it when it next reads the run");
+            stopRequested = true;
+        }
+        return new LaunchJob
+        {
+            Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
+            Priority = job.Priority, RunId = job.RunId, AgentId = job.AgentId, StopRequested = stopRequested, LaunchSpec = job.LaunchSpec,
+            LogPath = job.LogPath, FailureMessage = failure, FailureStage = failure is null ? null : Jobs.FailureStage.Run,
+            CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt,
+        };
+    }
+
+    /// <summary>An item an agent has popped but not acknowledged has no run yet; W&amp;B stops a taken item only through its run.</summary>
+    private static LaunchException NotYetStoppable(LaunchJob job) => new("WandbJobLeased", LaunchErrorCategory.InvalidOperation,
+        $"Job {Printable.Quote(job.Id)} is Leased: an agent has taken it from the queue but has not started its run yet, and W&B stops a taken job " +
+        "only through its run. Try again in a few seconds, once it is Running (if its agent died, the server puts it back on the queue after about " +
+        "a minute, and it can then be stopped as a pending job).", job.Id);
 }

@@ -398,4 +398,54 @@ internal static class WandbOperations
             }
         }
         """;
+    // ---- runs of listed items: their state (Get-WandbLaunchJob) and stopping one (Stop-WandbLaunchJob)
+
+    /// <summary>
+    /// The SDK's RunState query (<c>get_run_state</c>, <c>Run.wait_until_finished</c>) for many runs in one request:
+    /// one aliased <c>project</c> per (entity, project), one aliased <c>run</c> per run name in it. Variables:
+    /// <c>$e{i}</c>, <c>$p{i}</c> per project and <c>$n{i}_{j}</c> per run.
+    /// </summary>
+    public static string RunStates(IReadOnlyList<int> runsPerProject)
+    {
+        var declarations = new List<string>();
+        var body = new System.Text.StringBuilder();
+        for (var p = 0; p < runsPerProject.Count; p++)
+        {
+            declarations.Add($"$e{p}: String!");
+            declarations.Add($"$p{p}: String!");
+            body.Append($"    p{p}: project(name: $p{p}, entityName: $e{p}) {{\n");
+            for (var r = 0; r < runsPerProject[p]; r++)
+            {
+                declarations.Add($"$n{p}_{r}: String!");
+                body.Append($"        r{r}: run(name: $n{p}_{r}) {{\n            name\n            state\n            stopped\n        }}\n");
+            }
+            body.Append("    }\n");
+        }
+        return $"query RunStates({string.Join(", ", declarations)}) {{\n{body}}}\n";
+    }
+
+    /// <summary>A run's GraphQL id (what stopRun takes), state and stopped flag, by entity, project and run name.</summary>
+    public const string RunIdState = """
+        query RunIdState($project: String!, $entity: String!, $name: String!) {
+            project(name: $project, entityName: $entity) {
+                run(name: $name) {
+                    id
+                    state
+                    stopped
+                }
+            }
+        }
+        """;
+
+    /// <summary>The SDK's <c>stop_run</c> (what the W&amp;B app's stop does): sets the run's stopped flag.</summary>
+    public const string StopRun = """
+        mutation stopRun($id: ID!) {
+            stopRun(input: {
+                id: $id
+            }) {
+                clientMutationId
+                success
+            }
+        }
+        """;
 }
