@@ -190,6 +190,20 @@ try {
     $r.Long = [pscustomobject]@{ State = "$($stopped.State)"; StopRequested = $stopped.StopRequested
         RunStopped = $server.Run('alice', 'proj', $j.RunId).Stopped; RunState = $server.Run('alice', 'proj', $j.RunId).State
         Log = @(Get-WandbLaunchJobLog -Id $long.Id -Tail 3) }
+
+    # A runbook: no Connect-WandbLaunch, only the W&B variables and WANDB_LAUNCH_BACKEND, in a new session.
+    $r.Runbook = Start-ThreadJob -ArgumentList $env:WBL_MODULE, $server.Url.ToString().TrimEnd('/'), $key -ScriptBlock {
+        param($module, $url, $key)
+        Import-Module $module
+        $env:WANDB_BASE_URL = $url; $env:WANDB_API_KEY = $key; $env:WANDB_LAUNCH_BACKEND = 'wandb'
+        $connection = Get-WandbLaunchConnection
+        New-WandbLaunchQueue -Name from-runbook -Resource local-process | Out-Null
+        $env:WANDB_LAUNCH_BACKEND = 'postgres'
+        $bad = try { Get-WandbLaunchQueue -ErrorAction Stop | Out-Null; 'no error' } catch { "$($_.FullyQualifiedErrorId) $_" }
+        $env:WANDB_LAUNCH_BACKEND = $null
+        [pscustomobject]@{ Kind = "$($connection.Kind)"; Location = "$($connection.Location)"; Queues = @(Get-WandbLaunchQueue -ErrorAction SilentlyContinue | ForEach-Object Name); Bad = $bad }
+    } | Receive-Job -Wait -AutoRemoveJob
+    $r.RunbookQueue = $null -ne $server.Queue('alice', 'from-runbook')
     [pscustomobject]$r | ConvertTo-Json -Depth 4 -Compress
 }
 finally {
@@ -209,7 +223,8 @@ finally {
         $Flow.Gpu.Project | Should -BeExactly 'model-registry'
         $Flow.Gpu.PrioritizationMode | Should -BeExactly 'V0'
         ($Flow.Gpu.TemplateVariables | ConvertFrom-Json).cpus.schema.maximum | Should -Be 8
-        $Flow.ScratchConfig | Should -Match '"MODE":"changed"'
+        # Stored as W&B stores a queue's configuration: under resource_args.<resource>.
+        ($Flow.ScratchConfig | ConvertFrom-Json).resource_args.'local-process'.env.MODE | Should -BeExactly 'changed'
         $Flow.ScratchGone | Should -BeTrue
     }
 
@@ -237,6 +252,14 @@ finally {
         $Flow.Done.Finished | Should -Contain $Flow.Done.Id
         $Flow.Log | Should -Contain 'training with CPUS=3'
         $Flow.Log | Should -Contain 'done training'
+    }
+
+    It 'a runbook with WANDB_LAUNCH_BACKEND=wandb and the W&B variables needs no Connect-WandbLaunch; a bad value is a clear error' {
+        $Flow.Runbook.Kind | Should -BeExactly 'Wandb'
+        $Flow.RunbookQueue | Should -BeTrue
+        $Flow.Runbook.Bad | Should -Match '^InvalidLaunchBackend,'
+        $Flow.Runbook.Bad | Should -Match "'postgres'"
+        $Flow.Runbook.Bad | Should -Not -Match ([regex]::Escape('at WandbLaunch'))
     }
 
     It 'Stop-WandbLaunchJob stops a running job through its run (stopRun), and -Wait returns it Stopped' {
