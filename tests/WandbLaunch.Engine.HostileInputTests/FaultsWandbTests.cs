@@ -20,60 +20,32 @@ namespace WandbLaunch.Engine.HostileInputTests;
 /// </summary>
 public sealed class FaultsWandbTests : IAsyncLifetime
 {
-    private const string Entity = "alice";
-    private readonly WandbStandIn _server = new();
-    private readonly TempDirectory _dir = new();
-    private readonly TestAgents _agents = new();
-    private readonly FakeRunner _runner = new();
-    private readonly List<WandbLaunchBackend> _backends = [];
-    private WandbConnection _connection = null!;
-    private WandbLaunchBackend _backend = null!;
-    private QueueKey _queue = null!;
+    private const string Entity = WandbTestBed.Entity;
+    private WandbTestBed _bed = null!;
 
-    public async Task InitializeAsync()
-    {
-        var key = _server.AddUser(Entity);
-        _connection = new WandbConnection(_server.Url, WandbApiKey.Of(key, "test"))
-        {
-            Entity = Entity,
-            HostDirectory = _dir.File("host"),
-            // Seconds, not W&B's 15 minutes and 20 s.
-            AgentRetry = new WandbRetryPolicy(TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200)),
-            RequestTimeout = TimeSpan.FromSeconds(1),
-        };
-        _backend = Open();
-        _queue = await TestQueues.CreateAsync(_backend, Entity, "q");
-    }
+    private WandbStandIn _server => _bed.Server;
+    private FakeRunner _runner => _bed.Runner;
+    private WandbLaunchBackend _backend => _bed.Backend;
+    private QueueKey _queue => _bed.Queue;
 
-    public async Task DisposeAsync()
+    // Seconds, not W&B's 15 minutes and 20 s.
+    public async Task InitializeAsync() => _bed = await WandbTestBed.StartAsync(c => c with
     {
-        await _agents.DisposeAsync();
-        foreach (var backend in _backends) backend.Dispose();
-        _server.Dispose();
-        _dir.Dispose();
-    }
+        AgentRetry = new WandbRetryPolicy(TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200)),
+        RequestTimeout = TimeSpan.FromSeconds(1),
+    });
 
-    private WandbLaunchBackend Open()
-    {
-        var backend = (WandbLaunchBackend)_connection.Create();
-        _backends.Add(backend);
-        return backend;
-    }
+    public async Task DisposeAsync() => await _bed.DisposeAsync();
 
     private RunningAgent StartAgent()
     {
-        var backend = Open();
+        var backend = _bed.Open();
         var config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Entity, MaxJobs = 1 };
-        var o = TestAgents.Options(config, _dir.File("runs"), backend.ConnectionVariable, diagnostics: DiagnosticLevel.Verbose);
-        var options = new AgentOptions
-        {
-            Config = o.Config, Name = o.Name, PollingInterval = o.PollingInterval, Lease = o.Lease, StartTimeout = o.StartTimeout,
-            Environment = o.Environment, WorkDirectory = o.WorkDirectory, MaxLogBytes = o.MaxLogBytes, Diagnostics = o.Diagnostics,
-            RunCheckDelays = [TimeSpan.FromMilliseconds(50)],
-            Cadence = new PollCadence { Idle = TimeSpan.FromMilliseconds(500), Fast = TimeSpan.FromMilliseconds(200), Heartbeat = TimeSpan.FromSeconds(1) },
-            StoreRetry = new StoreRetryPolicy(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)),
-        };
-        return _agents.Start(backend, options, runners: new RunnerRegistry([_runner]));
+        var options = TestAgents.Options(config, _bed.Directory.File("runs"), backend.ConnectionVariable, diagnostics: DiagnosticLevel.Verbose,
+            runCheckDelays: [TimeSpan.FromMilliseconds(50)],
+            cadence: new PollCadence { Idle = TimeSpan.FromMilliseconds(500), Fast = TimeSpan.FromMilliseconds(200), Heartbeat = TimeSpan.FromSeconds(1) },
+            storeRetry: new StoreRetryPolicy(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)));
+        return _bed.Agents.Start(backend, options, runners: new RunnerRegistry([_runner]));
     }
 
     private async Task<string> PushAsync(string name)

@@ -20,7 +20,8 @@ public sealed class TestAgents : IAsyncDisposable
     /// </summary>
     public static AgentOptions Options(LaunchAgentConfig config, string workDirectory, Func<string, string?>? environment = null, string name = "test-agent",
         TimeSpan? lease = null, TimeSpan? pollingInterval = null, TimeSpan? startTimeout = null, bool leaveJobsRunning = false, long? maxLogBytes = null,
-        DiagnosticLevel? diagnostics = null) => new()
+        DiagnosticLevel? diagnostics = null, IReadOnlyList<TimeSpan>? runCheckDelays = null, TimeSpan? runStatusInterval = null,
+        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null) => new()
     {
         Config = config,
         Name = name,
@@ -32,6 +33,10 @@ public sealed class TestAgents : IAsyncDisposable
         LeaveJobsRunning = leaveJobsRunning,
         MaxLogBytes = maxLogBytes ?? AgentOptions.ParseMaxLogBytes(_ => null), // the default cap: no variable sets one
         Diagnostics = diagnostics,
+        RunCheckDelays = runCheckDelays ?? AgentOptions.DefaultRunCheckDelays,
+        RunStatusInterval = runStatusInterval ?? AgentOptions.DefaultRunStatusInterval,
+        Cadence = cadence,
+        StoreRetry = storeRetry ?? StoreRetryPolicy.Default,
     };
 
     /// <summary>An agent's environment that holds exactly <paramref name="variables"/>.</summary>

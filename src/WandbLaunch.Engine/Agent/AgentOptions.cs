@@ -61,7 +61,9 @@ public sealed class AgentOptions
     public static readonly IReadOnlyList<TimeSpan> DefaultRunCheckDelays = [.. new[] { 1, 2, 4, 8, 16, 32 }.Select(s => TimeSpan.FromSeconds(s))];
 
     /// <summary>How often a running job's run is asked whether it was stopped on the server (W&amp;B's agent: every 10 s).</summary>
-    public TimeSpan RunStatusInterval { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan RunStatusInterval { get; init; } = DefaultRunStatusInterval;
+
+    public static readonly TimeSpan DefaultRunStatusInterval = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// How long a job runs on after its run was seen stopped on the server, for its wandb SDK to end it, before the

@@ -19,84 +19,53 @@ namespace WandbLaunch.Engine.JobTests.Wandb;
 /// </summary>
 public sealed class WandbAgentTests : IAsyncLifetime
 {
-    private const string Entity = "alice";
+    private const string Entity = WandbTestBed.Entity;
     private const string Project = "proj";
     private static readonly CancellationToken None = CancellationToken.None;
-    private readonly WandbStandIn _server = new();
-    private readonly TempDirectory _dir = new();
-    private readonly TestAgents _agents = new();
-    private readonly FakeRunner _runner = new();
-    private readonly List<WandbLaunchBackend> _backends = [];
-    private string _key = "";
-    private WandbConnection _connection = null!;
-    private WandbLaunchBackend _backend = null!;
-    private QueueKey _queue = null!;
+    private WandbTestBed _bed = null!;
 
-    public async Task InitializeAsync()
-    {
-        _key = _server.AddUser(Entity);
-        _connection = new WandbConnection(_server.Url, WandbApiKey.Of(_key, "test")) { Entity = Entity, HostDirectory = _dir.File("host") };
-        _backend = Open();
-        _queue = await TestQueues.CreateAsync(_backend, Entity, "q");
-    }
+    private WandbStandIn _server => _bed.Server;
+    private TempDirectory _dir => _bed.Directory;
+    private FakeRunner _runner => _bed.Runner;
+    private string _key => _bed.ApiKey;
+    private WandbLaunchBackend _backend => _bed.Backend;
+    private QueueKey _queue => _bed.Queue;
 
-    public async Task DisposeAsync()
-    {
-        await _agents.DisposeAsync();
-        foreach (var backend in _backends) backend.Dispose();
-        _server.Dispose();
-        _dir.Dispose();
-    }
+    public async Task InitializeAsync() => _bed = await WandbTestBed.StartAsync();
+
+    public async Task DisposeAsync() => await _bed.DisposeAsync();
 
     /// <summary>A backend of its own on the same server and host directory, as another agent process on this host has.</summary>
-    private WandbLaunchBackend Open()
-    {
-        var backend = (WandbLaunchBackend)_connection.Create();
-        _backends.Add(backend);
-        return backend;
-    }
+    private WandbLaunchBackend Open() => _bed.Open();
 
     /// <summary>
     /// A backend whose agent calls give up after 1 s of failures (W&amp;B's agent budget is 15 min) and whose requests
     /// wait 1 s for an answer (20 s), so that an outage longer than the budget takes seconds.
     /// </summary>
-    private WandbLaunchBackend OpenWithShortBudget()
+    private WandbLaunchBackend OpenWithShortBudget() => _bed.Open(c => c with
     {
-        var backend = (WandbLaunchBackend)(_connection with
-        {
-            AgentRetry = new WandbRetryPolicy(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200)),
-            RequestTimeout = TimeSpan.FromSeconds(1),
-        }).Create();
-        _backends.Add(backend);
-        return backend;
-    }
+        AgentRetry = new WandbRetryPolicy(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(200)),
+        RequestTimeout = TimeSpan.FromSeconds(1),
+    });
 
     /// <summary>W&amp;B's cadence at test speed: a poll every 0.2-0.5 s, a heartbeat every second.</summary>
     private static readonly PollCadence FastCadence = new() { Idle = TimeSpan.FromMilliseconds(500), Fast = TimeSpan.FromMilliseconds(200), Heartbeat = TimeSpan.FromSeconds(1) };
 
+    /// <summary>
+    /// An agent with the run check shortened (1,2,4..32 s in W&amp;B) so that a test waits less than a second, and the
+    /// loop's back-off after a fault that outlived the retry budget 0.1-0.5 s (0.5-10 s).
+    /// </summary>
     private RunningAgent StartAgent(WandbLaunchBackend? backend = null, bool leaveJobsRunning = false, bool realRunners = false,
         int stoppedRunTimeout = 60, TimeSpan? runStatusInterval = null, PollCadence? cadence = null)
     {
         backend ??= Open();
         var config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Entity, MaxJobs = 1, StoppedRunTimeout = stoppedRunTimeout };
-        var options = TestAgents.Options(config, _dir.File("runs"), name => backend.ConnectionVariable(name), leaveJobsRunning: leaveJobsRunning);
-        options = With(options, runStatusInterval ?? TimeSpan.FromMilliseconds(100), cadence);
-        return _agents.Start(backend, options, runners: realRunners ? null : new RunnerRegistry([_runner]));
+        var options = TestAgents.Options(config, _dir.File("runs"), backend.ConnectionVariable, leaveJobsRunning: leaveJobsRunning,
+            runCheckDelays: [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)],
+            runStatusInterval: runStatusInterval ?? TimeSpan.FromMilliseconds(100), cadence: cadence,
+            storeRetry: new StoreRetryPolicy(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)));
+        return _bed.Agents.Start(backend, options, runners: realRunners ? null : new RunnerRegistry([_runner]));
     }
-
-    /// <summary>
-    /// The harness's options, with the run check shortened (1,2,4..32 s in W&amp;B) so that a test waits less than a
-    /// second, and the loop's back-off after a fault that outlived the retry budget 0.1-0.5 s (0.5-10 s).
-    /// </summary>
-    private static AgentOptions With(AgentOptions o, TimeSpan runStatusInterval, PollCadence? cadence) => new()
-    {
-        Config = o.Config, Name = o.Name, PollingInterval = o.PollingInterval, Lease = o.Lease, StartTimeout = o.StartTimeout,
-        Environment = o.Environment, WorkDirectory = o.WorkDirectory, LeaveJobsRunning = o.LeaveJobsRunning, MaxLogBytes = o.MaxLogBytes,
-        RunCheckDelays = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)],
-        RunStatusInterval = runStatusInterval,
-        Cadence = cadence,
-        StoreRetry = new StoreRetryPolicy(TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)),
-    };
 
     private async Task<string> PushAsync(string name, JsonObject? spec = null)
     {

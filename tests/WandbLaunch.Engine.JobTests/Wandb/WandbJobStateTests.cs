@@ -20,55 +20,33 @@ namespace WandbLaunch.Engine.JobTests.Wandb;
 /// </summary>
 public sealed class WandbJobStateTests : IAsyncLifetime
 {
-    private const string Entity = "alice";
+    private const string Entity = WandbTestBed.Entity;
     private const string Project = "proj";
     private static readonly CancellationToken None = CancellationToken.None;
-    private readonly WandbStandIn _server = new();
-    private readonly TempDirectory _dir = new();
-    private readonly TestAgents _agents = new();
-    private readonly FakeRunner _runner = new();
-    private readonly List<WandbLaunchBackend> _backends = [];
-    private WandbConnection _connection = null!;
-    private WandbLaunchBackend _backend = null!;
-    private QueueKey _queue = null!;
+    private WandbTestBed _bed = null!;
 
-    public async Task InitializeAsync()
-    {
-        var key = _server.AddUser(Entity);
-        _connection = new WandbConnection(_server.Url, WandbApiKey.Of(key, "test")) { Entity = Entity, HostDirectory = _dir.File("host") };
-        _backend = Open();
-        _queue = await TestQueues.CreateAsync(_backend, Entity, "q");
-    }
+    private WandbStandIn _server => _bed.Server;
+    private TempDirectory _dir => _bed.Directory;
+    private FakeRunner _runner => _bed.Runner;
+    private WandbLaunchBackend _backend => _bed.Backend;
+    private QueueKey _queue => _bed.Queue;
 
-    public async Task DisposeAsync()
-    {
-        await _agents.DisposeAsync();
-        foreach (var backend in _backends) backend.Dispose();
-        _server.Dispose();
-        _dir.Dispose();
-    }
+    public async Task InitializeAsync() => _bed = await WandbTestBed.StartAsync();
 
-    private WandbLaunchBackend Open(string? hostDirectory = null)
-    {
-        var connection = hostDirectory is null ? _connection : new WandbConnection(_connection.BaseUrl, _connection.ApiKey) { Entity = Entity, HostDirectory = hostDirectory };
-        var backend = (WandbLaunchBackend)connection.Create();
-        _backends.Add(backend);
-        return backend;
-    }
+    public async Task DisposeAsync() => await _bed.DisposeAsync();
+
+    /// <summary>A backend of its own; with <paramref name="hostDirectory"/>, as a process on another host has.</summary>
+    private WandbLaunchBackend Open(string? hostDirectory = null) =>
+        _bed.Open(hostDirectory is null ? null : c => c with { HostDirectory = hostDirectory });
 
     private RunningAgent StartAgent(int stoppedRunTimeout = 60)
     {
         var backend = Open();
         var config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Entity, MaxJobs = 8, StoppedRunTimeout = stoppedRunTimeout };
-        var o = TestAgents.Options(config, _dir.File("runs"), name => backend.ConnectionVariable(name));
-        var options = new AgentOptions
-        {
-            Config = o.Config, Name = o.Name, PollingInterval = o.PollingInterval, Lease = o.Lease, StartTimeout = o.StartTimeout,
-            Environment = o.Environment, WorkDirectory = o.WorkDirectory, LeaveJobsRunning = o.LeaveJobsRunning, MaxLogBytes = o.MaxLogBytes,
-            RunCheckDelays = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)],
-            RunStatusInterval = TimeSpan.FromMilliseconds(100),
-        };
-        return _agents.Start(backend, options, runners: new RunnerRegistry([_runner]));
+        var options = TestAgents.Options(config, _dir.File("runs"), backend.ConnectionVariable,
+            runCheckDelays: [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(200)],
+            runStatusInterval: TimeSpan.FromMilliseconds(100));
+        return _bed.Agents.Start(backend, options, runners: new RunnerRegistry([_runner]));
     }
 
     private async Task<string> PushAsync(string name, string? project = Project)
