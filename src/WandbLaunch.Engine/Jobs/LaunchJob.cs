@@ -4,7 +4,7 @@ using WandbLaunch.Engine.Specs;
 namespace WandbLaunch.Engine.Jobs;
 
 /// <summary>A launch request on a queue (W&amp;B's run queue item) and everything known about its run.</summary>
-public sealed class LaunchJob
+public sealed record LaunchJob
 {
     /// <summary>The job a prepared item is once stored on <paramref name="queue"/> as <paramref name="id"/>: Pending, never taken.</summary>
     public static LaunchJob NewPending(LaunchQueue queue, string id, LaunchSpecRules.PreparedItem item, DateTimeOffset createdAt) => new()

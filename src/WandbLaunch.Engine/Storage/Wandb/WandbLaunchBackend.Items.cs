@@ -363,19 +363,12 @@ public sealed partial class WandbLaunchBackend
         };
     }
 
-    private static LaunchJob Copy(LaunchJob job, LaunchJobState state, string? logPath, DateTimeOffset? startedAt) => new()
-    {
-        Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
-        Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec,
-        LogPath = logPath ?? job.LogPath, CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = startedAt ?? job.StartedAt,
-    };
+    // What W&B does not keep of an item is kept by the agent holding it: its fields from the pop, with these changes.
+    private static LaunchJob Copy(LaunchJob job, LaunchJobState state, string? logPath, DateTimeOffset? startedAt) =>
+        job with { State = state, LogPath = logPath ?? job.LogPath, StartedAt = startedAt ?? job.StartedAt };
 
-    private static LaunchJob WithHandle(LaunchJob job, string handle) => new()
-    {
-        Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = LaunchJobState.Running,
-        Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = job.AgentId, LaunchSpec = job.LaunchSpec, LogPath = job.LogPath,
-        CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt ?? DateTimeOffset.UtcNow, Handle = handle,
-    };
+    private static LaunchJob WithHandle(LaunchJob job, string handle) =>
+        job with { State = LaunchJobState.Running, StartedAt = job.StartedAt ?? DateTimeOffset.UtcNow, Handle = handle };
 
     private static LaunchJobState StateOf(string? state) => state switch
     {

@@ -203,13 +203,13 @@ public sealed partial class WandbLaunchBackend
                 (state, stopRequested, failure) = Combined(job.RunId, run.State, run.Stopped);
             }
             var log = job.LogPath ?? (JobLogPath.Of(job, LogDirectory) is { } path && File.Exists(path) ? path : null);
-            result.Add(state == job.State && stopRequested == job.StopRequested && log == job.LogPath ? job : new LaunchJob
+            result.Add(state == job.State && stopRequested == job.StopRequested && log == job.LogPath ? job : job with
             {
-                Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
-                Priority = job.Priority, Attempts = job.Attempts, RunId = job.RunId, AgentId = job.AgentId, Handle = job.Handle,
-                ExitCode = job.ExitCode, FailureMessage = failure ?? job.FailureMessage, FailureStage = failure is null ? job.FailureStage : Jobs.FailureStage.Run,
-                Warnings = job.Warnings, StopRequested = stopRequested, Resumed = job.Resumed, LogPath = log, LaunchSpec = job.LaunchSpec,
-                CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt, FinishedAt = job.FinishedAt, LeaseExpiresAt = job.LeaseExpiresAt,
+                State = state,
+                StopRequested = stopRequested,
+                LogPath = log,
+                FailureMessage = failure ?? job.FailureMessage,
+                FailureStage = failure is null ? job.FailureStage : Jobs.FailureStage.Run,
             });
         }
         return result;
@@ -285,12 +285,12 @@ public sealed partial class WandbLaunchBackend
             EngineLog.Verbose(Source, () => $"stopped run {where.Entity}/{where.Project}/{job.RunId}: the agent running job {job.Id} stops it when it next reads the run");
             stopRequested = true;
         }
-        return new LaunchJob
+        return job with
         {
-            Id = job.Id, Queue = job.Queue, Entity = job.Entity, Project = job.Project, Resource = job.Resource, State = state,
-            Priority = job.Priority, RunId = job.RunId, AgentId = job.AgentId, StopRequested = stopRequested, LaunchSpec = job.LaunchSpec,
-            LogPath = job.LogPath, FailureMessage = failure, FailureStage = failure is null ? null : Jobs.FailureStage.Run,
-            CreatedAt = job.CreatedAt, LeasedAt = job.LeasedAt, StartedAt = job.StartedAt,
+            State = state,
+            StopRequested = stopRequested,
+            FailureMessage = failure,
+            FailureStage = failure is null ? null : Jobs.FailureStage.Run,
         };
     }
 
