@@ -41,5 +41,12 @@ public sealed record AgentStop(AgentStopReason Reason, string Text)
     /// <summary>Whether the agent stopped because something went wrong rather than because it was asked to.</summary>
     public bool IsFailure => Reason is AgentStopReason.StoreDeleted or AgentStopReason.StoreReplaced or AgentStopReason.StoreFailed or AgentStopReason.BackendFailed;
 
+    /// <summary>The error a failed stop is reported as (<c>AgentStopped&lt;Reason&gt;</c>), with its cause inside.</summary>
+    public Errors.LaunchException ToException(string? agentId) =>
+        new("AgentStopped" + Reason, Errors.LaunchErrorCategory.ResourceUnavailable, $"The agent stopped because {Text}.", agentId, Cause)
+        {
+            RecommendedAction = Cause?.RecommendedAction,
+        };
+
     public override string ToString() => Text;
 }

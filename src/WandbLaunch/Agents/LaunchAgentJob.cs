@@ -116,8 +116,7 @@ public sealed class LaunchAgentJob : Job2
             var status = stopped is null ? "Stopped" : "Stopped because " + stopped.Text;
             if (stopped is { IsFailure: true })
             {
-                Error.Add(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
-                    $"The agent stopped because {stopped.Text}.", _agent.Id, stopped.Cause) { RecommendedAction = stopped.Cause?.RecommendedAction }));
+                Error.Add(LaunchErrors.ToRecord(stopped.ToException(_agent.Id)));
                 Finish(JobState.Failed, status);
             }
             else Finish(_stop.IsCancellationRequested ? JobState.Stopped : JobState.Completed, status);

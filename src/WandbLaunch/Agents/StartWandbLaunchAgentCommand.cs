@@ -176,8 +176,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         ExitOnSignal(signals);
         if (agent.Stopped is { IsFailure: true } stopped)
         {
-            ThrowTerminatingError(LaunchErrors.ToRecord(new LaunchException("AgentStopped" + stopped.Reason, LaunchErrorCategory.ResourceUnavailable,
-                $"The agent stopped because {stopped.Text}.", agent.Id, stopped.Cause) { RecommendedAction = stopped.Cause?.RecommendedAction }));
+            ThrowTerminatingError(LaunchErrors.ToRecord(stopped.ToException(agent.Id)));
         }
     }
 
