@@ -22,6 +22,13 @@ public interface ILaunchBackend : IDisposable
     string LogDirectory { get; }
 
     /// <summary>
+    /// Where this backend keeps artifacts (W&amp;B jobs and their code): files beside the local store, or the W&amp;B
+    /// server's artifacts. A backend without one refuses with <c>ArtifactsNotSupported</c>.
+    /// </summary>
+    Artifacts.IArtifactStore Artifacts => throw new Errors.LaunchException("ArtifactsNotSupported", Errors.LaunchErrorCategory.NotImplemented,
+        $"The backend at {Location} keeps no artifacts, so it cannot store or run W&B jobs (spec 'job').", Location);
+
+    /// <summary>
     /// A variable the connection defines for the agent and its jobs, over the process environment: a W&amp;B server
     /// gives WANDB_BASE_URL and WANDB_API_KEY (so a key given to Connect-WandbLaunch reaches the jobs and is redacted
     /// like one from the environment); the local store gives none.
