@@ -230,7 +230,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         SqliteDatabase.Command(connection, tx, sql);
 
     /// <summary>Runs <paramref name="work"/> in one IMMEDIATE transaction (the write lock is taken up front, so no upgrade deadlocks).</summary>
-    private T Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work, [CallerMemberName] string operation = "")
+    internal T Write<T>(CancellationToken cancellationToken, Func<SqliteConnection, SqliteTransaction, T> work, [CallerMemberName] string operation = "")
     {
         cancellationToken.ThrowIfCancellationRequested();
         var start = StoreDiagnostics.Start();
@@ -274,7 +274,7 @@ public sealed partial class SqliteLaunchBackend : ILaunchBackend
         }
     }
 
-    private T Read<T>(Func<SqliteConnection, T> work, [CallerMemberName] string operation = "")
+    internal T Read<T>(Func<SqliteConnection, T> work, [CallerMemberName] string operation = "")
     {
         var start = StoreDiagnostics.Start();
         using var lease = _db.Rent();

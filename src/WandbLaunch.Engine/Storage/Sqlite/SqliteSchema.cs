@@ -77,6 +77,42 @@ internal static class SqliteSchema
             heartbeat_at     INTEGER NOT NULL
         );
         """,
+        // 3: artifacts (W&B jobs and their code): collections of one type, their versions with manifests, and
+        // aliases naming one version per collection. The files are content-addressed beside the store
+        // (artifacts/obj/md5/<2 hex>/<rest>), not in it. Nothing here refers to queues or items.
+        """
+        CREATE TABLE artifact_collections (
+            id          INTEGER PRIMARY KEY,
+            entity      TEXT NOT NULL,
+            project     TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            type        TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            UNIQUE (entity, project, name)
+        );
+        CREATE INDEX artifact_collections_type ON artifact_collections (entity, project, type);
+        CREATE TABLE artifact_versions (
+            seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+            id             TEXT NOT NULL UNIQUE,
+            collection_id  INTEGER NOT NULL REFERENCES artifact_collections(id),
+            version_index  INTEGER NOT NULL,
+            digest         TEXT NOT NULL,
+            size           INTEGER NOT NULL,
+            description    TEXT,
+            metadata       TEXT,
+            manifest       TEXT NOT NULL,
+            created_at     INTEGER NOT NULL,
+            UNIQUE (collection_id, version_index)
+        );
+        CREATE INDEX artifact_versions_digest ON artifact_versions (collection_id, digest);
+        CREATE TABLE artifact_aliases (
+            collection_id  INTEGER NOT NULL REFERENCES artifact_collections(id),
+            alias          TEXT NOT NULL,
+            version_id     TEXT NOT NULL REFERENCES artifact_versions(id),
+            PRIMARY KEY (collection_id, alias)
+        );
+        CREATE INDEX artifact_aliases_version ON artifact_aliases (version_id);
+        """,
     ];
 
     public static int Version => Migrations.Length;
