@@ -64,4 +64,7 @@ public enum BackendCapability
 
     /// <summary>WaitForChange wakes on a write through any handle.</summary>
     ChangeSignal,
+
+    /// <summary>The backend keeps artifacts (W&amp;B jobs and their code): <see cref="Engine.Storage.ILaunchBackend.Artifacts"/> logs and reads them.</summary>
+    Artifacts,
 }

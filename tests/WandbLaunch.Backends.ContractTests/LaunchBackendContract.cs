@@ -9,7 +9,7 @@ namespace WandbLaunch.Backends.ContractTests;
 
 /// <summary>
 /// The contract every <see cref="ILaunchBackend"/> keeps, tested through the interface only: queues, queue items
-/// (their lifecycle, leases and refusals), agents, and the change signal. A backend runs it with a one-line
+/// (their lifecycle, leases and refusals), agents, the change signal, and artifacts. A backend runs it with a one-line
 /// subclass naming its <see cref="IBackendFactory"/>; a test that needs a capability the backend lacks is
 /// reported skipped with the factory's reason. The parts are in LaunchBackendContract.*.cs, one per area.
 /// </summary>
@@ -35,12 +35,16 @@ public abstract partial class LaunchBackendContract<TFactory> : IDisposable wher
     /// <summary>Where tests put the log files they hand to Ack.</summary>
     protected TempDirectory Logs { get; } = new();
 
+    /// <summary>Where tests put the files they log as artifacts.</summary>
+    protected TempDirectory Sources { get; } = new();
+
     protected string Entity => Backend.DefaultEntity;
 
     public void Dispose()
     {
         Factory.Dispose();
         Logs.Dispose();
+        Sources.Dispose();
         GC.SuppressFinalize(this);
     }
 

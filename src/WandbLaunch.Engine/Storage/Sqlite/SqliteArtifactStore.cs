@@ -58,7 +58,7 @@ public sealed class SqliteArtifactStore : IArtifactStore
             else
             {
                 cmd = Command(connection, tx,
-                    $"SELECT {VersionColumns} FROM artifact_aliases al JOIN {VersionFrom} ON v.id = al.version_id WHERE al.collection_id = $c AND al.alias = $a");
+                    $"SELECT {VersionColumns} FROM {VersionFrom} JOIN artifact_aliases al ON al.version_id = v.id WHERE al.collection_id = $c AND al.alias = $a");
                 cmd.Parameters.AddWithValue("$a", path.Alias);
             }
             cmd.Parameters.AddWithValue("$c", collection.Id);
