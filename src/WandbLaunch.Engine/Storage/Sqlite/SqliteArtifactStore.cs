@@ -276,12 +276,25 @@ public sealed class SqliteArtifactStore : IArtifactStore
                 Digest = reader.GetString(6),
                 Size = reader.GetInt64(7),
                 Description = reader.IsDBNull(8) ? null : reader.GetString(8),
-                Metadata = reader.IsDBNull(9) ? null : JsonNode.Parse(reader.GetString(9)) as JsonObject,
+                Metadata = reader.IsDBNull(9) ? null : ParseMetadata(reader.GetString(9)),
                 CreatedAt = Clock.FromMs(reader.GetInt64(10)),
                 Aliases = (JsonNode.Parse(reader.GetString(11)) as JsonArray ?? []).Select(a => a!.GetValue<string>()).ToList(),
             });
         }
         return list;
+    }
+
+    /// <summary>Metadata as stored; a value edited into the store that is not a JSON object reads as none (it is informational only).</summary>
+    private static JsonObject? ParseMetadata(string json)
+    {
+        try
+        {
+            return JsonNode.Parse(json) as JsonObject;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     private static LaunchException NotFound(ArtifactPath path) =>
