@@ -214,6 +214,19 @@ public sealed class SqliteArtifactStoreTests : IDisposable
             (await Assert.ThrowsAsync<LaunchException>(() => store.Artifacts.GetAsync(new ArtifactPath(Entity, Project, "code-nofile", "latest"), None))).ErrorId);
     }
 
+    [Fact]
+    public async Task A_store_whose_artifacts_folder_cannot_be_made_refuses_the_commit_and_logs_nothing()
+    {
+        using var store = OpenStore();
+        File.WriteAllText(store.ArtifactDirectory, "a file where the folder should be");
+
+        var e = await Assert.ThrowsAsync<LaunchException>(() => store.Artifacts.CommitAsync(Code("code-blocked", ("a.py", "a\n")), None));
+
+        Assert.Equal(("ArtifactStoreNotWritable", LaunchErrorCategory.WriteError), (e.ErrorId, e.Category));
+        Assert.Contains(store.ArtifactDirectory, e.Message);
+        Assert.Empty(await store.Artifacts.ListAsync(Entity, Project, "code", null, None));
+    }
+
     [Theory]
     [InlineData("bad/name", "latest", "code", "InvalidArtifactName")]
     [InlineData("-dash", "latest", "code", "InvalidArtifactName")]

@@ -41,10 +41,10 @@ internal sealed class LocalArtifactObjects(string root)
         if (await IsIntactAsync(target, digest, size, cancellationToken).ConfigureAwait(false)) return new ArtifactManifestEntry(artifactPath, digest, size);
 
         var folder = Path.GetDirectoryName(target)!;
-        EnsureFolder(folder);
         var temp = Path.Combine(folder, $"{Path.GetFileName(target)}.tmp-{Guid.NewGuid():N}");
         try
         {
+            EnsureFolder(folder);
             (digest, size) = await CopyAsync(artifact, artifactPath, sourceFile, temp, cancellationToken).ConfigureAwait(false);
             var (writtenDigest, writtenSize) = await HashStoredAsync(temp, cancellationToken).ConfigureAwait(false);
             if (writtenDigest != digest || writtenSize != size)
