@@ -90,6 +90,8 @@ internal static partial class StandInSchema
             On("RunQueue", "runQueueItem", (ctx, _) =>
                 state.ItemsOf((QueueRecord)Parent(ctx)).FirstOrDefault(i => i.Id == Id(ctx, "id")) is { } i ? Item(i) : null);
 
+            AddArtifacts(On, state, fileUrl);
+
             // ---- mutations ----
             On("Mutation", "upsertModel", (ctx, caller) =>
             {
