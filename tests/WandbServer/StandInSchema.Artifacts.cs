@@ -91,10 +91,8 @@ internal static partial class StandInSchema
         // ---- mutations
         on("Mutation", "createArtifact", (ctx, caller) =>
         {
-            var (artifact, latest) = state.CreateArtifact(caller, Input(ctx));
             // artifactSequence.latestArtifact is the latest committed version: a new version is PENDING, so not yet it.
-            _ = latest;
-            return new Dictionary<string, object?> { ["artifact"] = Artifact(artifact) };
+            return new Dictionary<string, object?> { ["artifact"] = Artifact(state.CreateArtifact(caller, Input(ctx))) };
         });
         on("Mutation", "createArtifactManifest", (ctx, caller) =>
         {

@@ -102,10 +102,9 @@ internal sealed partial class StandInState
 
     /// <summary>
     /// createArtifact: a PENDING version, or with digest deduplication the COMMITTED version of the sequence with
-    /// the same digest, which then gets the aliases given (stand-in guess: W&B's server applies them). Also answers
-    /// the latest committed version before this call (<c>artifactSequence.latestArtifact</c>).
+    /// the same digest, which then gets the aliases given (stand-in guess: W&B's server applies them).
     /// </summary>
-    public (ArtifactRecord Artifact, ArtifactRecord? Latest) CreateArtifact(Account caller, JsonObject input) => Locked(() =>
+    public ArtifactRecord CreateArtifact(Account caller, JsonObject input) => Locked(() =>
     {
         var e = RequireEntity(caller, Text(input, "entityName"));
         var projectName = Text(input, "projectName")!;
@@ -124,19 +123,18 @@ internal sealed partial class StandInState
         if (sequence is null) _sequences.Add(sequence = new SequenceRecord(e.Name, project.Name, name, type, Now));
         else if (sequence.Type != type)
             throw StandInError.Invalid($"artifact collection {name} has type {sequence.Type.Name}, not {typeName}");
-        var latest = sequence.Latest;
         if (input["enableDigestDeduplication"] is JsonValue dedup && dedup.GetValue<bool>() &&
             sequence.Committed.FirstOrDefault(v => v.Digest == digest) is { } existing)
         {
             foreach (var alias in aliases) sequence.SetAlias(alias, existing);
             sequence.UpdatedAt = Now;
-            return (existing, latest);
+            return existing;
         }
         var artifact = new ArtifactRecord(sequence, digest, Now) { Description = Text(input, "description"), Metadata = Text(input, "metadata") };
         artifact.PendingAliases.AddRange(aliases);
         sequence.Versions.Add(artifact);
         _artifacts.Add(artifact);
-        return (artifact, latest);
+        return artifact;
     });
 
     /// <summary>createArtifactManifest: the version's one manifest, made on the first call and given its digest (and an upload URL) on a later one.</summary>

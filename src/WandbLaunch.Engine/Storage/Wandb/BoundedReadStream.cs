@@ -2,9 +2,10 @@ namespace WandbLaunch.Engine.Storage.Wandb;
 
 /// <summary>
 /// A download's body that fails at the first byte past <c>maxBytes</c>: a host that sends more than the manifest
-/// promised is refused, not written to disk. Disposing it disposes the HTTP response it reads from.
+/// promised is refused, not written to disk. An asynchronous read that gets nothing for <c>idle</c> fails with
+/// <c>stalled</c>. Disposing it disposes the HTTP response it reads from.
 /// </summary>
-internal sealed class BoundedReadStream(Stream inner, long maxBytes, IDisposable owner, Func<Exception> tooLarge) : Stream
+internal sealed class BoundedReadStream(Stream inner, long maxBytes, IDisposable owner, Func<Exception> tooLarge, TimeSpan idle, Func<Exception> stalled) : Stream
 {
     private long _read;
 
@@ -36,8 +37,17 @@ internal sealed class BoundedReadStream(Stream inner, long maxBytes, IDisposable
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var n = await inner.ReadAsync(buffer[..Allowed(buffer.Length)], cancellationToken).ConfigureAwait(false);
-        return Count(n);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(idle);
+        try
+        {
+            var n = await inner.ReadAsync(buffer[..Allowed(buffer.Length)], timeout.Token).ConfigureAwait(false);
+            return Count(n);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw stalled();
+        }
     }
 
     private int Allowed(int length) => (int)Math.Min(length, Math.Max(1, maxBytes - _read + 1));

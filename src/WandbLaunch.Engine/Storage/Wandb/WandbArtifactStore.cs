@@ -217,7 +217,11 @@ public sealed class WandbArtifactStore : IArtifactStore
             }
             if (!NextPage(files, ref cursor)) break;
         }
-        lock (_urlsLock) _fileUrls[version.Id] = (DateTimeOffset.UtcNow, urls);
+        lock (_urlsLock)
+        {
+            if (_fileUrls.Count >= 256) _fileUrls.Clear();
+            _fileUrls[version.Id] = (DateTimeOffset.UtcNow, urls);
+        }
         return urls;
     }
 

@@ -49,7 +49,7 @@ public sealed class WandbGraphQLClient : IDisposable
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("WandbLaunch", ModuleVersion));
         _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         // Upload and download URLs are signed (a bucket's, on wandb.ai): as the SDK does, they get no Authorization header.
-        _unauthenticated = new Lazy<HttpClient>(() => new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = _requestTimeout });
+        _unauthenticated = new Lazy<HttpClient>(() => new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan });
     }
 
     /// <summary>The module's version, as the User-Agent names it.</summary>
@@ -247,9 +247,13 @@ public sealed class WandbGraphQLClient : IDisposable
         }
         var host = url.GetLeftPart(UriPartial.Authority);
         var started = Stopwatch.StartNew();
+        // The request timeout, plus a second per 256 KB: a large file is not cut off, a stalled upload is.
+        var allowed = _requestTimeout + TimeSpan.FromSeconds((content.Headers.ContentLength ?? 0) / (256.0 * 1024));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(allowed);
         try
         {
-            using var response = await _unauthenticated.Value.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            using var response = await _unauthenticated.Value.SendAsync(request, timeout.Token).ConfigureAwait(false);
             EngineLog.Debug(Source, () => $"PUT {Printable.Quote(url.GetLeftPart(UriPartial.Path))} -> {(int)response.StatusCode} in {started.ElapsedMilliseconds} ms");
             if (!response.IsSuccessStatusCode)
             {
@@ -262,7 +266,7 @@ public sealed class WandbGraphQLClient : IDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new WandbUnreachableException(host, $"{UpperFirst(what)}'s upload to {host} did not finish within {_requestTimeout.TotalSeconds:0.#} s.");
+            throw new WandbUnreachableException(host, $"{UpperFirst(what)}'s upload to {host} did not finish within {allowed.TotalSeconds:0.#} s.");
         }
     }
 
@@ -277,10 +281,12 @@ public sealed class WandbGraphQLClient : IDisposable
         var host = url.GetLeftPart(UriPartial.Authority);
         var started = Stopwatch.StartNew();
         HttpResponseMessage? response = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_requestTimeout);
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
-            response = await _unauthenticated.Value.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            response = await _unauthenticated.Value.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             EngineLog.Debug(Source, () => $"GET {Printable.Quote(url.GetLeftPart(UriPartial.Path))} -> {(int)response.StatusCode} in {started.ElapsedMilliseconds} ms");
             if (!response.IsSuccessStatusCode)
             {
@@ -294,7 +300,8 @@ public sealed class WandbGraphQLClient : IDisposable
                 throw TooLarge(what, host, maxBytes);
             }
             var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            var bounded = new BoundedReadStream(body, maxBytes, response, () => TooLarge(what, host, maxBytes));
+            var bounded = new BoundedReadStream(body, maxBytes, response, () => TooLarge(what, host, maxBytes), _requestTimeout,
+                () => new WandbUnreachableException(host, $"The download of {what} from {host} stalled: nothing arrived for {_requestTimeout.TotalSeconds:0.#} s."));
             response = null;
             return bounded;
         }
