@@ -203,4 +203,32 @@ public sealed class WandbArtifactStoreTests : IAsyncLifetime
         await raw.CopyToAsync(buffer);
         Assert.NotEqual(entry.Digest, ArtifactDigest.OfBytes(buffer.ToArray()));
     }
+
+    [Fact]
+    public async Task A_hostile_answer_cannot_lead_the_store_outside_http_or_out_of_the_download_directory()
+    {
+        var logged = (await Store.CommitAsync(Job(RepoJob), None)).Version;
+        string Manifest(string url) => new JsonObject
+        {
+            ["data"] = new JsonObject { ["artifact"] = new JsonObject { ["currentManifest"] = new JsonObject { ["file"] = new JsonObject { ["directUrl"] = url } } } },
+        }.ToJsonString();
+
+        Server.Faults.FailNext(200, operation: "FetchArtifactManifest", body: Manifest("file:///etc/passwd"));
+        var notHttp = await Assert.ThrowsAsync<Storage.Wandb.WandbServerException>(() => Store.GetManifestAsync(logged, None));
+        Assert.Contains("not an http(s) URL", notHttp.Message);
+
+        var seen = new System.Collections.Concurrent.ConcurrentBag<string?>();
+        using var hostile = new LoopbackHttpListener(async context =>
+        {
+            seen.Add(context.Request.Headers["Authorization"]);
+            var body = Encoding.UTF8.GetBytes("""{"version": 1, "storagePolicy": "wandb-storage-policy-v1", "contents": {"../../.bashrc": {"digest": "1B2M2Y8AsgTpgAmY7PhCfg==", "size": 0}}}""");
+            context.Response.ContentLength64 = body.Length;
+            await context.Response.OutputStream.WriteAsync(body);
+            context.Response.Close();
+        });
+        Server.Faults.FailNext(200, operation: "FetchArtifactManifest", body: Manifest(new Uri(hostile.Url, "/manifest.json").ToString()));
+        var outside = await Assert.ThrowsAsync<LaunchException>(() => Store.GetManifestAsync(logged, None));
+        Assert.Equal("InvalidArtifactManifest", outside.ErrorId);
+        Assert.Equal([null], seen);
+    }
 }
