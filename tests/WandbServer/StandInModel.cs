@@ -23,6 +23,7 @@ internal sealed class EntityRecord(string name, bool isTeam)
 internal sealed class ProjectRecord(string entity, string name)
 {
     public string Id { get; } = StandInIds.Next("Project");
+    public string InternalId { get; } = Guid.NewGuid().ToString();
     public string Entity { get; } = entity;
     public string Name { get; } = name;
 }
@@ -109,6 +110,82 @@ internal sealed class SweepRecord(string entity, string project, string name, st
     public string State { get; set; } = state;
 }
 
+internal sealed class ArtifactTypeRecord(string entity, string project, string name, DateTimeOffset createdAt)
+{
+    public string Id { get; } = StandInIds.Next("ArtifactType");
+    public string Entity { get; } = entity;
+    public string Project { get; } = project;
+    public string Name { get; } = name;
+    public DateTimeOffset CreatedAt { get; } = createdAt;
+}
+
+/// <summary>An artifact collection as logging makes it (W&B's ArtifactSequence): versions, and each alias's version.</summary>
+internal sealed class SequenceRecord(string entity, string project, string name, ArtifactTypeRecord type, DateTimeOffset createdAt)
+{
+    public string Id { get; } = StandInIds.Next("ArtifactSequence");
+    public string Entity { get; } = entity;
+    public string Project { get; } = project;
+    public string Name { get; } = name;
+    public ArtifactTypeRecord Type { get; } = type;
+    public DateTimeOffset CreatedAt { get; } = createdAt;
+    public DateTimeOffset UpdatedAt { get; set; } = createdAt;
+    public List<ArtifactRecord> Versions { get; } = [];
+    public Dictionary<string, (string Id, ArtifactRecord Artifact)> Aliases { get; } = new(StringComparer.Ordinal);
+
+    public IEnumerable<ArtifactRecord> Committed => Versions.Where(v => v.State == "COMMITTED");
+
+    public ArtifactRecord? Latest => Committed.MaxBy(v => v.VersionIndex);
+
+    public void SetAlias(string alias, ArtifactRecord artifact) =>
+        Aliases[alias] = (Aliases.TryGetValue(alias, out var known) ? known.Id : StandInIds.Next("ArtifactAlias"), artifact);
+
+    public IEnumerable<(string Id, string Alias)> AliasesOf(ArtifactRecord artifact) =>
+        Aliases.Where(a => a.Value.Artifact == artifact).OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => (a.Value.Id, a.Key));
+}
+
+internal sealed class ArtifactRecord(SequenceRecord sequence, string digest, DateTimeOffset createdAt)
+{
+    public string Id { get; } = StandInIds.Next("Artifact");
+    public SequenceRecord Sequence { get; } = sequence;
+    public string Digest { get; } = digest;
+    public DateTimeOffset CreatedAt { get; } = createdAt;
+    public DateTimeOffset UpdatedAt { get; set; } = createdAt;
+    public string State { get; set; } = "PENDING";
+    public int? VersionIndex { get; set; }
+    public string? Description { get; set; }
+    public string? Metadata { get; set; }
+    public List<string> PendingAliases { get; } = [];
+    public Dictionary<string, ArtifactFileRecord> Files { get; } = new(StringComparer.Ordinal);
+    public ManifestRecord? Manifest { get; set; }
+    public long Size { get; set; }
+}
+
+internal sealed class ArtifactFileRecord(string path, string md5)
+{
+    public string Id { get; } = StandInIds.Next("File");
+    public string Path { get; } = path;
+    public string Md5 { get; } = md5;
+    public byte[]? Content { get; set; }
+    public string? BirthArtifactId { get; set; }
+    public DateTimeOffset? UpdatedAt { get; set; }
+}
+
+internal sealed class ManifestRecord(ArtifactRecord artifact)
+{
+    public string Id { get; } = StandInIds.Next("ArtifactManifest");
+    public string FileId { get; } = StandInIds.Next("File");
+    public ArtifactRecord Artifact { get; } = artifact;
+    public string Name { get; set; } = "wandb_manifest.json";
+    public string Digest { get; set; } = "";
+    public byte[]? Content { get; set; }
+}
+
+/// <summary>What a signed upload URL lets its holder PUT: a file of an artifact, or (Path null) its manifest.</summary>
+internal sealed record UploadTarget(ArtifactRecord Artifact, string? Path, string Md5);
+
+/// <summary>What a signed download URL gives: a file of an artifact, or (Path null) its manifest.</summary>
+internal sealed record DownloadTarget(ArtifactRecord Artifact, string? Path);
+
 /// <summary>Opaque ids shaped as W&B's (base64 of "Type:number"), and W&B-like random names.</summary>
 internal static class StandInIds
 {
@@ -149,6 +226,14 @@ public sealed record StandInAgent(
     string? AgentConfig, string? Version, string? Status, bool StopPolling, DateTimeOffset? HeartbeatAt, int StatusUpdates);
 
 public sealed record StandInSweep(string Id, string Entity, string Project, string Name, string State);
+
+/// <summary>A committed artifact version as the stand-in holds it.</summary>
+public sealed record StandInArtifact(
+    string Id, string Entity, string Project, string Name, string Type, int VersionIndex, string Digest, string State,
+    IReadOnlyList<string> Aliases, IReadOnlyList<string> Files, string? Metadata);
+
+/// <summary>One request to the file host (signed upload and download URLs): what a bucket would see.</summary>
+public sealed record StandInFileRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, int Status);
 
 /// <summary>One GraphQL request as the stand-in saw it. Variables are JSON with every known API key redacted.</summary>
 public sealed record GraphQLCall(

@@ -13,7 +13,7 @@ namespace WandbLaunch.Tests.WandbServer;
 /// which find their parent's record under <see cref="Record"/>. Each resolver runs under the state's lock, so what it
 /// reads and writes is one consistent step.
 /// </summary>
-internal static class StandInSchema
+internal static partial class StandInSchema
 {
     private const string Record = "__record";
     public const string CallerKey = "caller";
@@ -24,7 +24,7 @@ internal static class StandInSchema
         return new StreamReader(stream).ReadToEnd();
     }
 
-    public static ISchema Build(StandInState state, Func<string, string> uploadUrl)
+    public static ISchema Build(StandInState state, Func<string, string> uploadUrl, Func<string, string> fileUrl)
     {
         var schema = Schema.For(Sdl(), builder =>
         {
@@ -89,6 +89,8 @@ internal static class StandInSchema
             });
             On("RunQueue", "runQueueItem", (ctx, _) =>
                 state.ItemsOf((QueueRecord)Parent(ctx)).FirstOrDefault(i => i.Id == Id(ctx, "id")) is { } i ? Item(i) : null);
+
+            AddArtifacts(On, state, fileUrl);
 
             // ---- mutations ----
             On("Mutation", "upsertModel", (ctx, caller) =>
@@ -193,8 +195,10 @@ internal static class StandInSchema
                 return Success(state.UpdateAgent(caller, Text(input, "launchAgentId")!, Text(input, "agentStatus"), stop));
             });
         });
+        schema.RegisterVisitor(new SequencesOnly());
         schema.RegisterType(new JsonStringScalar());
         schema.RegisterType(new DateTimeScalar());
+        schema.RegisterType(new LongGraphType { Name = "Int64" });
         schema.Initialize();
         foreach (var type in schema.AllTypes.OfType<IObjectGraphType>().Where(t => !t.Name.StartsWith("__", StringComparison.Ordinal)))
         {
@@ -202,6 +206,15 @@ internal static class StandInSchema
                 field.Resolver = DictionaryField;
         }
         return schema;
+    }
+
+    /// <summary>Every artifact collection the stand-in holds is a sequence (W&B's other kind, a portfolio, is made by linking).</summary>
+    private sealed class SequencesOnly : BaseSchemaNodeVisitor
+    {
+        public override void VisitObject(IObjectGraphType type, ISchema schema)
+        {
+            if (type.Name == "ArtifactSequence") type.IsTypeOf = _ => true;
+        }
     }
 
     /// <summary>A field without a resolver of its own reads its parent's dictionary.</summary>
@@ -237,7 +250,7 @@ internal static class StandInSchema
 
     private static Dictionary<string, object?> Project(ProjectRecord p, StandInState state) => new()
     {
-        ["id"] = p.Id, ["name"] = p.Name, ["entityName"] = p.Entity, ["description"] = null, ["access"] = "PRIVATE",
+        ["id"] = p.Id, ["internalId"] = p.InternalId, ["name"] = p.Name, ["entityName"] = p.Entity, ["description"] = null, ["access"] = "PRIVATE",
         ["views"] = "{}", ["entity"] = Entity(state.EntityByName(p.Entity)), [Record] = p,
     };
 

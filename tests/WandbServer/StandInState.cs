@@ -7,7 +7,7 @@ namespace WandbLaunch.Tests.WandbServer;
 /// The stand-in's data and W&B's rules over it. Every method takes the one lock; the item lifecycle
 /// (PENDING → LEASED → CLAIMED, or FAILED; a lease not acked in time → PENDING) is written only here.
 /// </summary>
-internal sealed class StandInState(Func<DateTimeOffset> now, Func<TimeSpan> leaseTimeout)
+internal sealed partial class StandInState(Func<DateTimeOffset> now, Func<TimeSpan> leaseTimeout)
 {
     public const string LaunchProject = "model-registry";
 
@@ -23,6 +23,8 @@ internal sealed class StandInState(Func<DateTimeOffset> now, Func<TimeSpan> leas
     private readonly List<SweepRecord> _sweeps = [];
     private readonly Dictionary<string, (RunRecord Run, string Path)> _uploads = new(StringComparer.Ordinal);
     private long _sequence;
+
+    private DateTimeOffset Now => now();
 
     public T Locked<T>(Func<T> read)
     {

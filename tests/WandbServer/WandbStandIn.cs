@@ -20,6 +20,8 @@ namespace WandbLaunch.Tests.WandbServer;
 public sealed partial class WandbStandIn : IDisposable
 {
     private LoopbackHttpListener? _http;
+    private readonly LoopbackHttpListener _fileHost;
+    private readonly ConcurrentQueue<StandInFileRequest> _fileRequests = new();
     private readonly StandInState _state;
     private readonly ISchema _schema;
     private readonly DocumentExecuter _executer = new();
@@ -36,8 +38,16 @@ public sealed partial class WandbStandIn : IDisposable
         _http = new LoopbackHttpListener(ServeAsync);
         Url = _http.Url;
         Faults = new StandInFaults(SetDown);
-        _schema = StandInSchema.Build(_state, token => new Uri(Url, $"/files/{token}").ToString());
+        _fileHost = new LoopbackHttpListener(ServeFileHostAsync);
+        FileHostUrl = _fileHost.Url;
+        _schema = StandInSchema.Build(_state, token => new Uri(Url, $"/files/{token}").ToString(), path => new Uri(FileHostUrl, "/" + path).ToString());
     }
+
+    /// <summary>
+    /// The host of artifact files' signed URLs (http://127.0.0.1:&lt;another port&gt;), as W&B's are a bucket's:
+    /// PUT /upload/&lt;token&gt; and GET /download/&lt;token&gt;, no API key needed or wanted.
+    /// </summary>
+    public Uri FileHostUrl { get; }
 
     /// <summary>http://127.0.0.1:&lt;port&gt;; GraphQL at POST /graphql.</summary>
     public Uri Url { get; }
@@ -113,6 +123,34 @@ public sealed partial class WandbStandIn : IDisposable
 
     public StandInSweep? Sweep(string entity, string project, string name) => _state.SweepSnapshot(entity, project, name);
 
+    // ---- artifacts
+
+    /// <summary>
+    /// Logs a committed artifact version directly, as another client would have (a job made by the W&B SDK): files
+    /// by path, <c>latest</c> and <paramref name="aliases"/>. A version with the same contents gets the aliases instead.
+    /// </summary>
+    public StandInArtifact SeedArtifact(string entity, string project, string name, string type, IReadOnlyDictionary<string, byte[]> files,
+        IEnumerable<string>? aliases = null, string? metadata = null, string? description = null)
+    {
+        var artifact = _state.SeedArtifact(entity, project, name, type, files, (aliases ?? []).ToList(), metadata, description);
+        return _state.ArtifactSnapshot(entity, project, name, $"v{artifact.VersionIndex}")!;
+    }
+
+    /// <summary>The committed version an alias or version names, or null.</summary>
+    public StandInArtifact? Artifact(string entity, string project, string name, string alias = "latest") => _state.ArtifactSnapshot(entity, project, name, alias);
+
+    /// <summary>A collection's committed versions, oldest first.</summary>
+    public IReadOnlyList<StandInArtifact> ArtifactVersions(string entity, string project, string name) => _state.ArtifactSnapshots(entity, project, name);
+
+    /// <summary>Replaces what the file host serves for one file of a version (its manifest keeps the old digest and size).</summary>
+    public void CorruptArtifactFile(string entity, string project, string name, string alias, string path, byte[] content) =>
+        _state.CorruptArtifactFile(entity, project, name, alias, path, content);
+
+    public bool RunExists(string entity, string project, string name) => _state.RunExists(entity, project, name);
+
+    /// <summary>Every request the file host received, with its headers.</summary>
+    public IReadOnlyList<StandInFileRequest> FileRequests => _fileRequests.ToList();
+
     public void SetSweepState(string entity, string project, string name, string state) => _state.SetSweep(entity, project, name, state);
 
     // ---- HTTP ----
@@ -141,6 +179,37 @@ public sealed partial class WandbStandIn : IDisposable
             if (answer.RetryAfterSeconds is { } retryAfter) context.Response.AddHeader("Retry-After", retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture));
             context.Response.ContentLength64 = bytes.Length;
             await context.Response.OutputStream.WriteAsync(bytes, _disposed.Token).ConfigureAwait(false);
+            context.Response.Close();
+        }
+        catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ServeFileHostAsync(HttpListenerContext context)
+    {
+        try
+        {
+            var request = context.Request;
+            var body = await ReadAsync(request).ConfigureAwait(false);
+            var path = (request.RawUrl ?? "/").Split('?')[0];
+            var status = 404;
+            byte[] answer = [];
+            if (request.HttpMethod == "PUT" && path.StartsWith("/upload/", StringComparison.Ordinal))
+            {
+                status = _state.StoreArtifactUpload(path["/upload/".Length..], body, request.Headers["Content-MD5"]);
+                if (status == 400) answer = Encoding.UTF8.GetBytes("<?xml version='1.0' encoding='UTF-8'?><Error><Code>BadDigest</Code><Message>The MD5 you specified did not match what we received.</Message></Error>");
+            }
+            else if (request.HttpMethod == "GET" && path.StartsWith("/download/", StringComparison.Ordinal) && _state.Download(path["/download/".Length..]) is { } content)
+            {
+                (status, answer) = (200, content);
+            }
+            var headers = request.Headers.AllKeys.OfType<string>().ToDictionary(k => k, k => request.Headers[k] ?? "", StringComparer.OrdinalIgnoreCase);
+            _fileRequests.Enqueue(new StandInFileRequest(request.HttpMethod, path, headers, status));
+            context.Response.StatusCode = status;
+            context.Response.ContentType = "application/octet-stream";
+            context.Response.ContentLength64 = answer.Length;
+            await context.Response.OutputStream.WriteAsync(answer, _disposed.Token).ConfigureAwait(false);
             context.Response.Close();
         }
         catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
@@ -339,6 +408,7 @@ public sealed partial class WandbStandIn : IDisposable
     {
         _disposed.Cancel();
         Interlocked.Exchange(ref _http, null)?.Dispose();
+        _fileHost.Dispose();
         _disposed.Dispose();
     }
 }

@@ -29,7 +29,7 @@ public sealed class WandbGraphQLClient : IDisposable
     private const string Source = "wandb";
 
     private readonly HttpClient _http;
-    private readonly Lazy<HttpClient> _uploads;
+    private readonly Lazy<HttpClient> _unauthenticated;
     private readonly Uri _endpoint;
     private readonly Secrets.SecretRedactor _redactor;
     private readonly TimeSpan _requestTimeout;
@@ -48,8 +48,8 @@ public sealed class WandbGraphQLClient : IDisposable
         _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", basic);
         _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("WandbLaunch", ModuleVersion));
         _http.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-        // Upload URLs are signed (a bucket's, on wandb.ai): as the SDK does, they get no Authorization header.
-        _uploads = new Lazy<HttpClient>(() => new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = _requestTimeout });
+        // Upload and download URLs are signed (a bucket's, on wandb.ai): as the SDK does, they get no Authorization header.
+        _unauthenticated = new Lazy<HttpClient>(() => new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan });
     }
 
     /// <summary>The module's version, as the User-Agent names it.</summary>
@@ -228,9 +228,16 @@ public sealed class WandbGraphQLClient : IDisposable
     /// PUTs a run file to the upload URL <c>createRunFiles</c> gave, with its <c>uploadHeaders</c> ("Name:Value"),
     /// once: a file the agent fails to upload is reported, and the item fails without it, as with W&amp;B's agent.
     /// </summary>
-    public async Task UploadAsync(Uri url, byte[] content, IEnumerable<string> headers, CancellationToken cancellationToken)
+    public Task UploadAsync(Uri url, byte[] content, IEnumerable<string> headers, CancellationToken cancellationToken) =>
+        UploadAsync(url, new ByteArrayContent(content), headers, "a run file", cancellationToken);
+
+    /// <summary>
+    /// PUTs <paramref name="content"/> to a signed upload URL with the headers the server gave ("Name:Value"), without
+    /// the Authorization header (the URL may be a bucket's, on another host). <paramref name="what"/> names the upload in messages.
+    /// </summary>
+    public async Task UploadAsync(Uri url, HttpContent content, IEnumerable<string> headers, string what, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Put, url) { Content = new ByteArrayContent(content) };
+        using var request = new HttpRequestMessage(HttpMethod.Put, url) { Content = content };
         foreach (var header in headers)
         {
             var colon = header.IndexOf(':');
@@ -238,29 +245,88 @@ public sealed class WandbGraphQLClient : IDisposable
             var (name, value) = (header[..colon].Trim(), header[(colon + 1)..].Trim());
             if (!request.Headers.TryAddWithoutValidation(name, value)) request.Content.Headers.TryAddWithoutValidation(name, value);
         }
+        var host = url.GetLeftPart(UriPartial.Authority);
         var started = Stopwatch.StartNew();
+        // The request timeout, plus a second per 256 KB: a large file is not cut off, a stalled upload is.
+        var allowed = _requestTimeout + TimeSpan.FromSeconds((content.Headers.ContentLength ?? 0) / (256.0 * 1024));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(allowed);
         try
         {
-            using var response = await _uploads.Value.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            using var response = await _unauthenticated.Value.SendAsync(request, timeout.Token).ConfigureAwait(false);
             EngineLog.Debug(Source, () => $"PUT {Printable.Quote(url.GetLeftPart(UriPartial.Path))} -> {(int)response.StatusCode} in {started.ElapsedMilliseconds} ms");
             if (!response.IsSuccessStatusCode)
             {
-                throw new WandbServerException("upload", (int)response.StatusCode, $"The W&B server refused a run file's upload with HTTP {(int)response.StatusCode}.");
+                throw new WandbServerException("upload", (int)response.StatusCode, $"{host} refused {what}'s upload with HTTP {(int)response.StatusCode}.");
             }
         }
         catch (HttpRequestException e)
         {
-            throw new WandbUnreachableException(url.GetLeftPart(UriPartial.Authority), $"Cannot upload a run file to {url.GetLeftPart(UriPartial.Authority)}: {Clean(e.Message)}", e);
+            throw new WandbUnreachableException(host, $"Cannot upload {what} to {host}: {Clean(e.Message)}", e);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new WandbUnreachableException(url.GetLeftPart(UriPartial.Authority), $"A run file's upload to {url.GetLeftPart(UriPartial.Authority)} did not finish within {_requestTimeout.TotalSeconds:0.#} s.");
+            throw new WandbUnreachableException(host, $"{UpperFirst(what)}'s upload to {host} did not finish within {allowed.TotalSeconds:0.#} s.");
         }
     }
+
+    /// <summary>
+    /// GETs a signed download URL (a manifest's or a file's <c>directUrl</c>) without the Authorization header, as
+    /// the SDK does: the URL may lead to another host, which must never see the key. The answer is refused when it
+    /// says, or turns out, to be longer than <paramref name="maxBytes"/>; the stream fails with
+    /// <c>ArtifactDownloadTooLarge</c> at the first byte past it. The caller disposes the stream.
+    /// </summary>
+    public async Task<Stream> DownloadAsync(Uri url, long maxBytes, string what, CancellationToken cancellationToken)
+    {
+        var host = url.GetLeftPart(UriPartial.Authority);
+        var started = Stopwatch.StartNew();
+        HttpResponseMessage? response = null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_requestTimeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            response = await _unauthenticated.Value.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            EngineLog.Debug(Source, () => $"GET {Printable.Quote(url.GetLeftPart(UriPartial.Path))} -> {(int)response.StatusCode} in {started.ElapsedMilliseconds} ms");
+            if (!response.IsSuccessStatusCode)
+            {
+                var status = (int)response.StatusCode;
+                throw status == 404
+                    ? new WandbServerException("download", status, $"{host} has no {what} (HTTP 404).")
+                    : new WandbServerException("download", status, $"{host} refused the download of {what} with HTTP {status}.");
+            }
+            if (response.Content.Headers.ContentLength is { } length && length > maxBytes)
+            {
+                throw TooLarge(what, host, maxBytes);
+            }
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            var bounded = new BoundedReadStream(body, maxBytes, response, () => TooLarge(what, host, maxBytes), _requestTimeout,
+                () => new WandbUnreachableException(host, $"The download of {what} from {host} stalled: nothing arrived for {_requestTimeout.TotalSeconds:0.#} s."));
+            response = null;
+            return bounded;
+        }
+        catch (HttpRequestException e)
+        {
+            throw new WandbUnreachableException(host, $"Cannot download {what} from {host}: {Clean(e.Message)}", e);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new WandbUnreachableException(host, $"The download of {what} from {host} did not start within {_requestTimeout.TotalSeconds:0.#} s.");
+        }
+        finally
+        {
+            response?.Dispose();
+        }
+    }
+
+    private static LaunchException TooLarge(string what, string host, long maxBytes) =>
+        LaunchException.InvalidData("ArtifactDownloadTooLarge", $"{UpperFirst(what)} from {host} is larger than the {maxBytes} bytes its manifest promises; the download is refused.", host);
+
+    private static string UpperFirst(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
 
     public void Dispose()
     {
         _http.Dispose();
-        if (_uploads.IsValueCreated) _uploads.Value.Dispose();
+        if (_unauthenticated.IsValueCreated) _unauthenticated.Value.Dispose();
     }
 }

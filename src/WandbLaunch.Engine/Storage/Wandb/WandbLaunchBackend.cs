@@ -27,7 +27,11 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
     {
         _connection = connection;
         _client = new WandbGraphQLClient(connection.BaseUrl, connection.ApiKey, connection.RequestTimeout);
+        Artifacts = new WandbArtifactStore(_client, connection.Location, WandbRetryPolicy.Interactive);
     }
+
+    /// <summary>The server's artifacts (jobs and code), through the SDK's artifact operations.</summary>
+    public Artifacts.IArtifactStore Artifacts { get; }
 
     /// <summary>Who the API key belongs to, as <c>viewer</c> reports it.</summary>
     public sealed record Viewer(string Id, string? Entity, string? Username);
