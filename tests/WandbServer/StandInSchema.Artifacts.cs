@@ -27,6 +27,9 @@ internal static partial class StandInSchema
         on("Project", "artifactCollectionMembership", (ctx, _) =>
             state.Membership((ProjectRecord)Parent(ctx), ctx.GetArgument<string>("name")) is var (s, a) ? Membership(s, a) : null);
 
+        on("Project", "artifact", (ctx, _) =>
+            state.Membership((ProjectRecord)Parent(ctx), ctx.GetArgument<string>("name")) is var (_, a) ? Artifact(a) : null);
+
         on("ArtifactType", "artifactCollections", (ctx, _) =>
         {
             var sequences = state.SequencesOf((ArtifactTypeRecord)Parent(ctx));

@@ -50,7 +50,6 @@ public sealed class WandbBackendFactory : IBackendFactory
         [BackendCapability.EndedItemRecords] = "W&B records only failures (failRunQueueItem: message and stage): a finished or stopped item stays CLAIMED (its run tells how it ended); no exit code, start time or log is kept once the job ended.",
         [BackendCapability.TemplateValuesInSpec] = "W&B fills the template values into resource_args and keeps the spec without them (the SDK sends them as templateVariableValues).",
         [BackendCapability.ChangeSignal] = "W&B sends no change signal: WaitForChange only waits, and agents poll at W&B's cadence.",
-        [BackendCapability.Artifacts] = "W&B artifacts come with the W&B artifact store (issue 13, branch i13-wandb)",
     };
 
     public ILaunchBackend Open()

@@ -236,6 +236,19 @@ internal static class WandbArtifactOperations
         """;
 
     /// <summary><c>Api.artifact_collections(project, type)</c>: a project's collections of a type, a page at a time.</summary>
+    /// <summary>The SDK's <c>ARTIFACT_TYPE_GQL</c> (sdk/artifacts/_generated/operations.py), asked before logging.</summary>
+    public const string ArtifactType = """
+        query ArtifactType($entity: String, $project: String, $name: String!) {
+          project(name: $project, entityName: $entity) {
+            artifact(name: $name) {
+              artifactType {
+                name
+              }
+            }
+          }
+        }
+        """;
+
     public const string ArtifactTypeArtifactCollections = """
         query ArtifactTypeArtifactCollections($entity: String!, $project: String!, $type: String!, $cursor: String, $perPage: Int, $filters: JSONString, $order: String) {
           project(entityName: $entity, name: $project) {

@@ -103,7 +103,12 @@ public sealed class WandbArtifactStore : IArtifactStore
         {
             versions.AddRange(await CollectionVersionsAsync(entity, project, type, collection, cancellationToken).ConfigureAwait(false));
         }
-        return versions.OrderByDescending(v => v.CreatedAt).ThenBy(v => v.Name, StringComparer.Ordinal).ThenByDescending(v => v.VersionIndex).ToList();
+        // Newest first by creation time; but a version gets its index when committed, not when created, so within a
+        // collection its versions take that collection's places in index order.
+        var byTime = versions.OrderByDescending(v => v.CreatedAt).ThenBy(v => v.Name, StringComparer.Ordinal).ThenByDescending(v => v.VersionIndex).ToList();
+        var inIndexOrder = byTime.GroupBy(v => v.Name, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => new Queue<ArtifactVersion>(g.OrderByDescending(v => v.VersionIndex)), StringComparer.Ordinal);
+        return byTime.Select(v => inIndexOrder[v.Name].Dequeue()).ToList();
     }
 
     private async Task<JsonObject?> MembershipAsync(ArtifactPath path, CancellationToken cancellationToken)
@@ -242,6 +247,7 @@ public sealed class WandbArtifactStore : IArtifactStore
         var manifest = new ArtifactManifest(files.Select(f => f.Entry).ToList());
         var digest = ArtifactDigest.OfManifest(manifest);
 
+        await CheckTypeAsync(artifact, cancellationToken).ConfigureAwait(false);
         var run = await CreateHiddenRunAsync(artifact, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -268,7 +274,8 @@ public sealed class WandbArtifactStore : IArtifactStore
             lock (_urlsLock) _fileUrls.Remove(created.Id);
             var version = await RequireByIdAsync(created.Id, label, cancellationToken).ConfigureAwait(false);
             EngineLog.Verbose(Source, () => $"logged {version} ({files.Count} file(s), digest {digest})");
-            return new ArtifactCommit(version, created.LatestId is null ? ArtifactCommitKind.Created : ArtifactCommitKind.Updated);
+            // The version's index, not whether the sequence had a latest version when this began: another session may have logged meanwhile.
+            return new ArtifactCommit(version, version.VersionIndex == 0 ? ArtifactCommitKind.Created : ArtifactCommitKind.Updated);
         }
         finally
         {
@@ -323,6 +330,18 @@ public sealed class WandbArtifactStore : IArtifactStore
         catch (LaunchException e)
         {
             EngineLog.Verbose(Source, () => $"could not delete the hidden run {Printable.Quote(run.Name)} an artifact was logged through: {e.Message}");
+        }
+    }
+
+    /// <summary>The SDK's check before logging (<c>wandb_run._assert_can_log_artifact</c>): a collection keeps its type, refused in W&amp;B's words.</summary>
+    private async Task CheckTypeAsync(NewArtifact artifact, CancellationToken cancellationToken)
+    {
+        var data = await ExecuteAsync("ArtifactType", WandbArtifactOperations.ArtifactType,
+            new JsonObject { ["entity"] = artifact.Entity, ["project"] = artifact.Project, ["name"] = $"{artifact.Name}:{ArtifactPath.Latest}" }, cancellationToken).ConfigureAwait(false);
+        if (Str(data["project"]?["artifact"]?["artifactType"] as JsonObject, "name") is { } expected && expected != artifact.Type)
+        {
+            throw new LaunchException("ArtifactTypeConflict", LaunchErrorCategory.InvalidOperation,
+                $"Artifact {artifact.Name} already exists with type '{expected}'; cannot create another with type '{artifact.Type}'", $"{artifact.Entity}/{artifact.Project}/{artifact.Name}");
         }
     }
 
