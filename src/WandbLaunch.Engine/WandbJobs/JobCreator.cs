@@ -108,10 +108,7 @@ public sealed partial class JobCreator
     public async Task<JobCreateResult> CreateAsync(JobCreateRequest request, CancellationToken cancellationToken)
     {
         var warnings = new List<string>();
-        var entity = SpecNames.Entity(request.Entity ?? NonEmpty(_environment("WANDB_ENTITY")) ?? _backend.DefaultEntity, "-Entity");
-        var project = request.Project ?? NonEmpty(_environment("WANDB_PROJECT"))
-            ?? throw LaunchException.Invalid("JobProjectMissing", "No project provided, use -Project or set WANDB_PROJECT.");
-        SpecNames.Project(project, "-Project");
+        var (entity, project) = new JobArtifactQuery(_backend, _environment).Scope(request.Entity, request.Project);
         if (request.Name is { } name) CheckName(name);
         if (request.Runtime is { } runtime && !MinorPython3().IsMatch(runtime))
         {
