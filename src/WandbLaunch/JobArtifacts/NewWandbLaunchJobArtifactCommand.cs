@@ -55,9 +55,8 @@ public sealed class NewWandbLaunchJobArtifactCommand : WandbLaunchCmdlet
     [Alias("a")]
     public string[]? Alias { get; set; }
 
-    /// <summary>The command the job runs (W&amp;B's -E): one string split on spaces ('python train.py'), or its words. Default: main.py, with a warning.</summary>
-    [Parameter(ParameterSetName = CodeSet)]
-    [Parameter(ParameterSetName = GitSet)]
+    /// <summary>The command the job runs (W&amp;B's -E): one string split on spaces ('python train.py'), or its words. Default: main.py, with a warning. Ignored, with a warning, for image jobs.</summary>
+    [Parameter]
     public string[]? EntryPoint { get; set; }
 
     /// <summary>The branch, tag or commit of the git repository (W&amp;B's -g); default: main, else master.</summary>
@@ -65,9 +64,8 @@ public sealed class NewWandbLaunchJobArtifactCommand : WandbLaunchCmdlet
     [Alias("g")]
     public string? GitHash { get; set; }
 
-    /// <summary>The Python version, 3.N (W&amp;B's -r). Git jobs default to the repository's runtime.txt, then .python-version.</summary>
-    [Parameter(ParameterSetName = CodeSet)]
-    [Parameter(ParameterSetName = GitSet)]
+    /// <summary>The Python version, 3.N (W&amp;B's -r). Git jobs default to the repository's runtime.txt, then .python-version. Ignored, with a warning, for image jobs.</summary>
+    [Parameter]
     [Alias("r")]
     public string? Runtime { get; set; }
 
@@ -76,9 +74,8 @@ public sealed class NewWandbLaunchJobArtifactCommand : WandbLaunchCmdlet
     [Alias("b")]
     public string? BuildContext { get; set; }
 
-    /// <summary>An image the job's code runs in, without a build (W&amp;B's -B); not for image jobs.</summary>
-    [Parameter(ParameterSetName = CodeSet)]
-    [Parameter(ParameterSetName = GitSet)]
+    /// <summary>An image the job's code runs in, without a build (W&amp;B's -B); refused for image jobs (BaseImageForImageJob).</summary>
+    [Parameter]
     public string? BaseImage { get; set; }
 
     /// <summary>The Dockerfile, relative to the build context (W&amp;B's -D), stored in the job.</summary>
