@@ -133,7 +133,7 @@ public sealed class JobSubmission
             Entity = spec.Entity,
             Project = spec.Project,
             Name = options.JobName,
-            EntryPoint = entryPoint.Count == 1 ? [entryPoint[0]] : entryPoint,
+            EntryPoint = entryPoint,
             GitHash = spec.GitVersion,
             BuildContext = spec.BuildContext,
             BaseImage = options.BaseImage,
