@@ -58,9 +58,12 @@ internal static partial class JobGitSource
         {
             throw Refuse(uri, "W&B takes a git URI: an https://, ssh:// or user@host:path remote whose address names a git host (github, gitlab, bitbucket, dev.azure.com...)");
         }
-        if (uri.Contains("://", StringComparison.Ordinal) && System.Uri.TryCreate(uri, UriKind.Absolute, out var parsed) && parsed.UserInfo.Contains(':'))
+        // A password, or (over https) a user name, which is where hosts take access tokens, would be stored in the job
+        // for everyone who can read the project.
+        if (uri.Contains("://", StringComparison.Ordinal) && System.Uri.TryCreate(uri, UriKind.Absolute, out var parsed) &&
+            (parsed.UserInfo.Contains(':') || (parsed.Scheme == "https" && parsed.UserInfo.Length > 0)))
         {
-            throw Refuse("<uri with a password>", "it carries a password, which would be stored in the job for everyone who can read the project; use a git credential helper or an SSH key instead");
+            throw Refuse("<uri with credentials>", "it carries credentials (a password, or a user name or token before '@' in an https URI), which would be stored in the job for everyone who can read the project; use a git credential helper or an SSH key instead");
         }
         return false;
     }

@@ -279,6 +279,7 @@ public sealed class JobCreatorTests : IDisposable
     [InlineData("http://github.com/o/r.git")]
     [InlineData("-uhttps://github.com/o/r.git")]
     [InlineData("https://user:hunter2@github.com/o/r.git")]
+    [InlineData("https://ghp_hunter2@github.com/o/r.git")]
     [InlineData("ext::sh -c touch% /tmp/pwned")]
     public async Task Git_uris_are_checked_as_wandb_checks_them_and_never_stored_with_a_password(string uri)
     {
