@@ -318,24 +318,30 @@ public sealed partial class JobCreator
         var files = new Dictionary<string, string>(StringComparer.Ordinal);
         long bytes = 0;
         var skipped = new List<string>();
-        IEnumerable<DirectoryWalk.Entry> entries;
         try
         {
-            entries = DirectoryWalk.Enumerate(root).ToList();
+            foreach (var entry in CodeEntries(root))
+            {
+                AddCodeFile(entry);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new LaunchException("CodeDirectoryUnreadable", LaunchErrorCategory.ReadError, $"The code directory {Printable.Quote(directory)} cannot be read: {e.Message}", directory, e);
         }
-        foreach (var entry in entries)
+        if (skipped.Count > 0)
         {
-            var top = entry.RelativePath.Split('/')[0];
-            if (CodeExcludedPaths.Contains(top)) continue;
+            warnings.Add($"Left out of the code artifact: {string.Join(", ", skipped.Take(20))}{(skipped.Count > 20 ? $" and {skipped.Count - 20} more" : "")}.");
+        }
+        return files;
+
+        void AddCodeFile(DirectoryWalk.Entry entry)
+        {
             string source;
             switch (entry.Kind)
             {
                 case DirectoryWalk.EntryKind.Directory:
-                    continue;
+                    return;
                 case DirectoryWalk.EntryKind.SymbolicLink:
                     string target;
                     try
@@ -344,23 +350,23 @@ public sealed partial class JobCreator
                     }
                     catch (LaunchException)
                     {
-                        skipped.Add($"{entry.RelativePath} (a link loop)");
-                        continue;
+                        skipped.Add($"{Printable.Escape(entry.RelativePath)} (a link loop)");
+                        return;
                     }
                     if (!ContainedPath.IsInside(root, target, allowRoot: false))
                     {
-                        skipped.Add($"{entry.RelativePath} (a link out of the directory)");
-                        continue;
+                        skipped.Add($"{Printable.Escape(entry.RelativePath)} (a link out of the directory)");
+                        return;
                     }
                     if (Directory.Exists(target))
                     {
-                        skipped.Add($"{entry.RelativePath} (a link to a directory)");
-                        continue;
+                        skipped.Add($"{Printable.Escape(entry.RelativePath)} (a link to a directory)");
+                        return;
                     }
                     if (!File.Exists(target))
                     {
-                        skipped.Add($"{entry.RelativePath} (a link to nothing)");
-                        continue;
+                        skipped.Add($"{Printable.Escape(entry.RelativePath)} (a link to nothing)");
+                        return;
                     }
                     source = target;
                     break;
@@ -375,7 +381,7 @@ public sealed partial class JobCreator
             catch (LaunchException)
             {
                 skipped.Add($"{Printable.Escape(entry.RelativePath)} (a name an artifact cannot hold)");
-                continue;
+                return;
             }
             bytes += new FileInfo(source).Length;
             files[entry.RelativePath] = source;
@@ -386,12 +392,32 @@ public sealed partial class JobCreator
                     directory);
             }
         }
-        if (skipped.Count > 0)
-        {
-            warnings.Add($"Left out of the code artifact: {string.Join(", ", skipped.Take(20))}{(skipped.Count > 20 ? $" and {skipped.Count - 20} more" : "")}.");
-        }
-        return files;
     }
+
+    /// <summary>The entries of a code directory without its top-level <c>wandb</c> and <c>.git</c>, which are not walked at all; links are reported, never entered.</summary>
+    private static IEnumerable<DirectoryWalk.Entry> CodeEntries(string root)
+    {
+        var children = new DirectoryInfo(root).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false })
+            .Where(c => !CodeExcludedPaths.Contains(c.Name))
+            .OrderBy(c => c.Name, StringComparer.Ordinal)
+            .ToList();
+        foreach (var child in children)
+        {
+            if (child.Attributes.HasFlag(FileAttributes.ReparsePoint) && child.LinkTarget is { } target)
+            {
+                yield return new DirectoryWalk.Entry(child.FullName, child.Name, DirectoryWalk.EntryKind.SymbolicLink, target);
+            }
+            else if (child is DirectoryInfo)
+            {
+                foreach (var entry in DirectoryWalk.Enumerate(child.FullName)) yield return entry with { RelativePath = child.Name + "/" + entry.RelativePath };
+            }
+            else
+            {
+                yield return new DirectoryWalk.Entry(child.FullName, child.Name, DirectoryWalk.EntryKind.File, null);
+            }
+        }
+    }
+
 
     /// <summary>The directory's requirements.txt as W&amp;B reads it for requirements.frozen.txt: its lines joined with '\n'.</summary>
     private static string Requirements(string directory, List<string> warnings)
