@@ -30,6 +30,8 @@
         'Remove-WandbLaunchJob'
         'Get-WandbLaunchJobLog'
         'Get-WandbLaunchJobManifest'
+        'New-WandbLaunchJobArtifact'
+        'Get-WandbLaunchJobArtifact'
         'Start-WandbLaunchAgent'
         'Get-WandbLaunchAgent'
         'Stop-WandbLaunchAgent'

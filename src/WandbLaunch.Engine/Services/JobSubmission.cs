@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Artifacts;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
@@ -7,6 +8,7 @@ using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
+using WandbLaunch.Engine.WandbJobs;
 
 namespace WandbLaunch.Engine.Services;
 
@@ -33,9 +35,31 @@ public sealed class JobSubmission
     public async Task<LaunchJob> SubmitAsync(SubmitOptions options, CancellationToken cancellationToken) =>
         await SubmitAsync(await CheckAsync(options, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Stores a request checked by <see cref="CheckAsync"/> or <see cref="PreviewAsync"/>: the pending job.</summary>
-    public Task<LaunchJob> SubmitAsync(SubmissionPreview checkedRequest, CancellationToken cancellationToken) =>
-        _backend.PushAsync(checkedRequest.Key, checkedRequest.Request, cancellationToken);
+    /// <summary>
+    /// Stores a request checked by <see cref="CheckAsync"/> or <see cref="PreviewAsync"/>: the pending job. On a
+    /// backend that runs jobs rather than uris (<see cref="ILaunchBackend.SubmitUriAsJob"/>), a uri is made a W&amp;B
+    /// job first (<see cref="CreatedJob"/>), and the spec pushed names that job's version instead of the uri, as
+    /// <c>wandb launch -u</c> does.
+    /// </summary>
+    public async Task<LaunchJob> SubmitAsync(SubmissionPreview checkedRequest, CancellationToken cancellationToken)
+    {
+        var request = checkedRequest.Request;
+        if (checkedRequest.JobToCreate is { } create)
+        {
+            var created = await new JobCreator(_backend, _environment).CreateAsync(create, cancellationToken).ConfigureAwait(false);
+            CreatedJob = created;
+            var spec = LaunchSpec.Parse(request.Spec.DeepClone());
+            spec.Uri = null;
+            spec.GitVersion = null;
+            spec.BuildContext = null;
+            spec.JobArtifactName = $"{created.Job.Entity}/{created.Job.Project}/{created.Job.Name}:{created.Job.Version}";
+            request = new PushRequest { Spec = spec.ToJsonObject(), Priority = request.Priority, TemplateValues = request.TemplateValues };
+        }
+        return await _backend.PushAsync(checkedRequest.Key, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The W&amp;B job the last <see cref="SubmitAsync(SubmissionPreview, CancellationToken)"/> created from a uri, if it did.</summary>
+    public JobCreateResult? CreatedJob { get; private set; }
 
     /// <summary>
     /// Checks a launch request as a submit does, without storing it. The rendering (with default agent settings,
@@ -61,10 +85,60 @@ public sealed class JobSubmission
             Priority = options.Priority,
             TemplateValues = options.TemplateValues,
         };
+        if (options.Job is { } jobName)
+        {
+            // W&B's CLI fetches the job after pushing; here a missing job or alias is refused before anything is stored.
+            var version = await _backend.Artifacts.GetAsync(ArtifactPath.Parse(jobName, "-Job"), cancellationToken).ConfigureAwait(false);
+            if (version.Type != JobCreator.JobType)
+            {
+                throw LaunchException.Invalid("NotAJobArtifact", $"The artifact {jobName} is of type '{version.Type}', not a job.", jobName);
+            }
+        }
         var job = JobPreview.ForPush(queue, request);
         // Rendering refuses (JobCannotRun) what the queue's runner could never run.
         var rendered = JobPreview.Render(job, config, _environment, predictImage);
-        return new SubmissionPreview(key, queue, request, job, rendered);
+        return new SubmissionPreview(key, queue, request, job, rendered, JobToCreate(options, LaunchSpec.Parse(request.Spec.DeepClone())));
+    }
+
+    /// <summary>The job <c>wandb launch -u</c> would create from the spec's uri, on a backend that runs jobs; null when the spec is pushed as it is.</summary>
+    private JobCreateRequest? JobToCreate(SubmitOptions options, LaunchSpec spec)
+    {
+        if (spec.Uri is not { } uri)
+        {
+            if (options.BaseImage is not null || options.JobName is not null || options.BuildContext is not null)
+            {
+                throw LaunchException.Invalid("UriOptionWithoutUri", "-BaseImage, -BuildContext and -JobName describe the job made from -Uri; give -Uri, or create the job with New-WandbLaunchJobArtifact.");
+            }
+            return null;
+        }
+        if (!_backend.SubmitUriAsJob)
+        {
+            if (options.BaseImage is not null || options.JobName is not null)
+            {
+                throw new LaunchException("UriJobNotSupported", LaunchErrorCategory.InvalidOperation,
+                    $"-BaseImage and -JobName describe the W&B job made from -Uri, but the backend at {_backend.Location} keeps -Uri as a uri spec (its agents run the code in place). " +
+                    "Create the job with New-WandbLaunchJobArtifact (-BaseImage, -Name) and submit it with -Job.", _backend.Location);
+            }
+            return null;
+        }
+        var entryPoint = spec.Overrides.EntryPoint;
+        if (entryPoint is not { Count: > 0 })
+        {
+            throw LaunchException.Invalid("UriNeedsEntryPoint", "Cannot provide a uri without an entry point. Please provide an entry point with -EntryPoint (W&B's -E): a W&B server runs the uri as a job, which needs one.", uri);
+        }
+        return new JobCreateRequest
+        {
+            Source = SourceUri.Classify(uri) == SourceUri.Kind.Git ? JobCreateSource.Git : JobCreateSource.Code,
+            Path = uri,
+            Entity = spec.Entity,
+            Project = spec.Project,
+            Name = options.JobName,
+            EntryPoint = entryPoint,
+            GitHash = spec.GitVersion,
+            BuildContext = spec.BuildContext,
+            BaseImage = options.BaseImage,
+            Dockerfile = spec.Overrides.Dockerfile,
+        };
     }
 
     private QueueKey QueueOf(SubmitOptions options)
@@ -90,6 +164,13 @@ public sealed class JobSubmission
         }
         if (options.GitVersion is not null) spec.GitVersion = options.GitVersion;
         if (options.DockerImage is not null) spec.DockerImage = options.DockerImage;
+        if (options.Job is not null)
+        {
+            ArtifactPath.Parse(options.Job, "-Job");
+            spec.JobArtifactName = options.Job;
+        }
+        if (options.Dockerfile is not null) spec.Overrides.Dockerfile = options.Dockerfile;
+        if (options.BuildContext is not null) spec.BuildContext = options.BuildContext;
         if (options.EntryPoint is not null) spec.Overrides.EntryPoint = options.EntryPoint;
         if (options.Arguments is not null) spec.Overrides.Args = options.Arguments;
         if (options.RunConfig is not null)

@@ -12,8 +12,9 @@ namespace WandbLaunch.Engine.Services;
 /// </summary>
 public sealed class SubmissionPreview
 {
-    internal SubmissionPreview(QueueKey key, LaunchQueue queue, PushRequest request, LaunchJob job, RenderedRequest rendered)
+    internal SubmissionPreview(QueueKey key, LaunchQueue queue, PushRequest request, LaunchJob job, RenderedRequest rendered, WandbJobs.JobCreateRequest? jobToCreate = null)
     {
+        JobToCreate = jobToCreate;
         Key = key;
         Queue = queue;
         Request = request;
@@ -34,6 +35,12 @@ public sealed class SubmissionPreview
 
     /// <summary>What an agent would run: command line, container or manifests, secrets redacted.</summary>
     public RenderedRequest Rendered { get; }
+
+    /// <summary>
+    /// The W&amp;B job a submit creates first from the spec's <c>uri</c> (on a backend that runs jobs, not uris), whose
+    /// <c>job</c> then replaces the uri; null when the spec is pushed as it is.
+    /// </summary>
+    public WandbJobs.JobCreateRequest? JobToCreate { get; }
 
     /// <summary>One line naming the code and priority, for confirmation prompts.</summary>
     public string Describe() => $"{Job.Source}, priority {Job.Priority.ToString().ToLowerInvariant()}";

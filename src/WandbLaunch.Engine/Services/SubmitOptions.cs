@@ -28,6 +28,21 @@ public sealed record SubmitOptions
     /// <summary>The git branch, tag or commit (W&amp;B's -g).</summary>
     public string? GitVersion { get; init; }
 
+    /// <summary>A W&amp;B job, <c>entity/project/name[:alias]</c> (W&amp;B's -j; spec <c>job</c>).</summary>
+    public string? Job { get; init; }
+
+    /// <summary>The Dockerfile to build with, relative to the build context (W&amp;B's -D; <c>overrides.dockerfile</c>).</summary>
+    public string? Dockerfile { get; init; }
+
+    /// <summary>With <see cref="Uri"/>: the build context below the code (W&amp;B's --build-context).</summary>
+    public string? BuildContext { get; init; }
+
+    /// <summary>With <see cref="Uri"/>, on a backend that makes jobs of uris: the image the code runs in, no build (W&amp;B's -B/--base-image).</summary>
+    public string? BaseImage { get; init; }
+
+    /// <summary>With <see cref="Uri"/>, on a backend that makes jobs of uris: the job's name (W&amp;B's -J/--job-name).</summary>
+    public string? JobName { get; init; }
+
     /// <summary>A prebuilt image (W&amp;B's -d).</summary>
     public string? DockerImage { get; init; }
 

@@ -29,6 +29,13 @@ public interface ILaunchBackend : IDisposable
         $"The backend at {Location} keeps no artifacts, so it cannot store or run W&B jobs (spec 'job').", Location);
 
     /// <summary>
+    /// Whether Submit turns a <c>uri</c> (a git URL or a local directory) into a W&amp;B job first and pushes a <c>job</c>
+    /// spec, as <c>wandb launch -u</c> does: true for a W&amp;B server, whose own agents run only jobs and images; the
+    /// local store keeps uri specs, which its agents run from the code in place.
+    /// </summary>
+    bool SubmitUriAsJob => false;
+
+    /// <summary>
     /// A variable the connection defines for the agent and its jobs, over the process environment: a W&amp;B server
     /// gives WANDB_BASE_URL and WANDB_API_KEY (so a key given to Connect-WandbLaunch reaches the jobs and is redacted
     /// like one from the environment); the local store gives none.

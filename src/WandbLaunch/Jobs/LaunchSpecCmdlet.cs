@@ -18,6 +18,7 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     private protected const string UriSet = "Uri";
     private protected const string DockerImageSet = "DockerImage";
     private protected const string SpecSet = "Spec";
+    private protected const string JobSet = "Job";
 
     /// <summary>The queue: a name (in -Entity's model-registry project) or a queue from Get-WandbLaunchQueue.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -38,7 +39,35 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     /// <summary>The command to run, as an argument vector: -EntryPoint python, train.py (W&amp;B's -E).</summary>
     [Parameter(ParameterSetName = UriSet)]
     [Parameter(ParameterSetName = DockerImageSet)]
+    [Parameter(ParameterSetName = JobSet)]
     public string[]? EntryPoint { get; set; }
+
+    /// <summary>
+    /// A W&amp;B job to run: entity/project/name[:alias or vN], latest when no alias (W&amp;B's -j; spec 'job'). It must
+    /// exist (New-WandbLaunchJobArtifact, Get-WandbLaunchJobArtifact).
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = JobSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Job { get; set; }
+
+    /// <summary>The Dockerfile to build with, relative to the build context (W&amp;B's -D; overrides.dockerfile).</summary>
+    [Parameter]
+    public string? Dockerfile { get; set; }
+
+    /// <summary>With -Uri: the build context below the code (W&amp;B's --build-context).</summary>
+    [Parameter(ParameterSetName = UriSet)]
+    public string? BuildContext { get; set; }
+
+    /// <summary>
+    /// With -Uri, on a W&amp;B server: the image the job's code runs in, without a build (W&amp;B's -B/--base-image, stored in
+    /// the job made from -Uri). The local store keeps -Uri as a uri spec and refuses it (UriJobNotSupported).
+    /// </summary>
+    [Parameter(ParameterSetName = UriSet)]
+    public string? BaseImage { get; set; }
+
+    /// <summary>With -Uri, on a W&amp;B server: the name of the job made from -Uri (W&amp;B's -J/--job-name).</summary>
+    [Parameter(ParameterSetName = UriSet)]
+    public string? JobName { get; set; }
 
     /// <summary>A prebuilt image to run (W&amp;B's -d).</summary>
     [Parameter(Mandatory = true, ParameterSetName = DockerImageSet)]
@@ -107,6 +136,11 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
             Uri = Uri is null || Uri.Contains("://") || Uri.Contains('@') ? Uri : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Uri),
             GitVersion = GitVersion,
             DockerImage = DockerImage,
+            Job = Job,
+            Dockerfile = Dockerfile,
+            BuildContext = BuildContext,
+            BaseImage = BaseImage,
+            JobName = JobName,
             EntryPoint = EntryPoint,
             Arguments = Arguments,
             RunConfig = RunConfig is null ? null : PowerShellValues.ToJson(RunConfig, "InvalidRunConfig"),

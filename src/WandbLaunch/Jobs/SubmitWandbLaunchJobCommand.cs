@@ -30,7 +30,13 @@ public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
                 }
                 return;
             }
-            WriteObject(Await(submission.SubmitAsync(request, StopToken)));
+            var job = Await(submission.SubmitAsync(request, StopToken));
+            if (submission.CreatedJob is { } created)
+            {
+                foreach (var warning in created.Warnings) WriteWarning(warning);
+                WriteVerbose(created.Message);
+            }
+            WriteObject(job);
         });
     }
 }

@@ -38,6 +38,9 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
 
     public string Location => _connection.Location;
 
+    /// <summary>W&amp;B's agents run jobs, not uris: Submit -Uri creates the job first, as <c>wandb launch -u</c>.</summary>
+    public bool SubmitUriAsJob => true;
+
     /// <summary><c>-Entity</c>/<c>WANDB_ENTITY</c>/settings, else the viewer's default entity (asked once).</summary>
     public string DefaultEntity =>
         _connection.Entity ?? GetViewerAsync(CancellationToken.None).GetAwaiter().GetResult().Entity
