@@ -167,7 +167,7 @@ public sealed record JobDefinition
             ["output_types"] = OutputTypes?.DeepClone() ?? new JsonObject(),
         };
         if (Runtime is not null) root["runtime"] = Runtime;
-        if (Services is not null) root["services"] = Services.DeepClone();
+        if (Services is { } services) root["services"] = services.DeepClone();
         if (Partial) root["_partial"] = true;
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
