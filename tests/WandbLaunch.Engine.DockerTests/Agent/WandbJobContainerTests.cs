@@ -60,4 +60,26 @@ public sealed class WandbJobContainerTests : IAsyncDisposable
         }
         Assert.Contains("already exists locally: build skipped", File.ReadAllText(second.LogPath!));
     }
+
+    [DockerFact]
+    public async Task An_image_job_runs_its_image_unbuilt_with_its_entry_point_and_WANDB_DOCKER()
+    {
+        var token = Guid.NewGuid().ToString("N")[..8];
+        var definition = TestJobs.ImageDefinition(TestServices.BaseImage);
+        definition["source"]!["entrypoint"] = TestJobs.Strings(["sh", "-c", $"echo image-job-{token}:$WANDB_DOCKER:$WANDB_ARTIFACTS"]);
+        await TestJobs.LogJobAsync(TestArtifacts.For(_store.Backend), _store.Dir.Path, "ent", "proj", "job-image", definition);
+        var queue = await TestQueues.CreateAsync(_store.Backend, "ent", "containers", LaunchResource.LocalContainer, null, false, null);
+        var environment = new Dictionary<string, string> { [ArtifactFiles.CacheDirectoryVariable] = _store.Dir.File("cache") };
+        if (Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 } host) environment["DOCKER_HOST"] = host;
+        var config = new LaunchAgentConfig { Queues = [queue.Name], Entity = "ent", Builder = new BuilderSettings { Type = "docker" } };
+        _agents.Start(TestArtifacts.Agent(_store.Open()), TestAgents.Options(config, _store.Dir.File("runs"), TestAgents.EnvironmentOf(environment), startTimeout: TimeSpan.FromSeconds(120)));
+        var spec = new JsonObject { ["job"] = "ent/proj/job-image:v0", ["project"] = "proj" };
+
+        var job = await WaitForJob.EndAsync(_store.Backend, (await _store.Backend.PushAsync(queue, new() { Spec = spec }, CancellationToken.None)).Id, TimeSpan.FromSeconds(120));
+
+        var log = File.ReadAllText(job.LogPath!);
+        Assert.True(job.State == LaunchJobState.Finished, $"{job.State} ({job.FailureStage}): {job.FailureMessage}\n{log}");
+        Assert.Contains($"image-job-{token}:{TestServices.BaseImage}:{{\"_wandb_job\":\"ent/proj/job-image:v0\"}}", log);
+        Assert.DoesNotContain("building", log);
+    }
 }
