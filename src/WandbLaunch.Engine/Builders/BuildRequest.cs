@@ -13,6 +13,30 @@ public sealed class BuildRequest
 
     public required LaunchSpec Spec { get; init; }
 
+    /// <summary>The W&amp;B job the spec was resolved from (its <see cref="Spec"/> is the lowered one); null for uri and image specs.</summary>
+    public WandbJobs.ResolvedJob? WandbJob { get; init; }
+
+    /// <summary>
+    /// The plan, tag and image name for this request: a uri job's tag is a hash of its context; a W&amp;B job's is
+    /// W&amp;B's (its source string and Dockerfile) and, without a destination, its image is named after the job.
+    /// </summary>
+    public (BuildPlan Plan, string Image) PlanImage(string code, string? destination, Func<string, string> uriImageName)
+    {
+        if (WandbJob is { } job)
+        {
+            if (job.Definition.BaseImage is { Length: > 0 } baseImage)
+            {
+                throw new JobFailedException(FailureStage.Build,
+                    $"The job {job.Requested} gives source.base_image '{baseImage}' (W&B runs such jobs in that image with their code mounted, without a build); this agent does not support that yet: run it on a local-process queue, or remove base_image.");
+            }
+            var plan = BuildPlanner.Plan(code, Spec, BaseImage, JobBuild.For(job, Spec, ResourceArgs));
+            var tag = BuildPlanner.JobImageTag(job.SourceString, plan.Dockerfile);
+            return (plan, destination is null ? $"{job.ImageRepository}:{tag}" : $"{destination}:{tag}");
+        }
+        var uriPlan = BuildPlanner.Plan(code, Spec, BaseImage);
+        return (uriPlan, uriImageName(ContextArchive.Tag(uriPlan)));
+    }
+
     /// <summary><c>resource_args.&lt;resource&gt;</c>; its <c>builder</c> block (base_image) is for the builder.</summary>
     public required JsonObject ResourceArgs { get; init; }
 

@@ -69,9 +69,11 @@ public static class ContextArchive
         {
             foreach (var entry in Entries(plan.ContextDirectory))
             {
+                var path = plan.ArchivePrefix + entry.RelativePath;
+                if (plan.ExtraFiles.ContainsKey(path)) continue;
                 if (entry.Kind == DirectoryWalk.EntryKind.SymbolicLink)
                 {
-                    tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, entry.RelativePath)
+                    tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, path)
                     {
                         LinkName = entry.LinkTarget!.Replace('\\', '/'),
                         Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead |
@@ -79,7 +81,15 @@ public static class ContextArchive
                     });
                     continue;
                 }
-                tar.WriteEntry(entry.FullPath, entry.RelativePath);
+                tar.WriteEntry(entry.FullPath, path);
+            }
+            foreach (var (path, text) in plan.ExtraFiles.OrderBy(f => f.Key, StringComparer.Ordinal))
+            {
+                tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, path)
+                {
+                    DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)),
+                    Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                });
             }
             var dockerfile = new PaxTarEntry(TarEntryType.RegularFile, BuildPlan.DockerfileName)
             {

@@ -75,6 +75,10 @@ public sealed class LaunchSpec
         set => SetString(Child(Keys.Docker), Keys.DockerImage, value);
     }
 
+    /// <summary><c>docker.user_id</c>: the uid of the user a generated image runs as (W&amp;B's default 1000); null when absent or not a whole number.</summary>
+    public int? DockerUserId =>
+        (_root[Keys.Docker] as JsonObject)?[Keys.UserId] is JsonValue v && JsonTree.IsInteger(v) && v.GetValue<long>() is >= 0 and <= int.MaxValue and var id ? (int)id : null;
+
     /// <summary>The prebuilt image the spec names, <c>docker.docker_image</c> else the top-level <c>image_uri</c>; null when neither (or empty).</summary>
     public string? PrebuiltImage =>
         DockerImage is { Length: > 0 } image ? image
@@ -201,6 +205,7 @@ public sealed class LaunchSpec
         public const string Uri = "uri";
         public const string Docker = "docker";
         public const string DockerImage = "docker_image";
+        public const string UserId = "user_id";
         public const string ImageUri = "image_uri";
         public const string Git = "git";
         public const string Version = "version";

@@ -341,10 +341,17 @@ internal sealed class JobRun
         var job = Job;
         var runner = _agent.Runners.For(job.Resource);
         using var start = CancellationTokenSource.CreateLinkedTokenSource(Cancellation.Token);
-        if (_agent.Options.StartTimeout is { } timeout) start.CancelAfter(timeout);
         IRunningJob? running = null;
         try
         {
+            WandbJobs.ResolvedJob? resolved = null;
+            if (job.GetSpec() is { JobArtifactName: not null } original)
+            {
+                MoveTo(JobRunState.Building);
+                resolved = await ResolveAsync(job, original, runner.RequiresImage, log).ConfigureAwait(false);
+                // Built and launched from the lowered spec; the stored launch job keeps the spec as submitted.
+                job = job with { LaunchSpec = resolved.Spec };
+            }
             string? image = null;
             if (runner.RequiresImage)
             {
@@ -352,27 +359,32 @@ internal sealed class JobRun
                 var spec = job.GetSpec();
                 var builder = _agent.Builder!;
                 AgentContext.Verbose($"{job.Id}: building with {builder.Type}");
+                var buildJob = job;
                 image = await builder.BuildAsync(new Builders.BuildRequest
                 {
                     Job = job,
                     Spec = spec,
+                    WandbJob = resolved,
                     ResourceArgs = JobContextFactory.Create(job, _agent.Options, log).ResourceArgs,
                     Settings = _agent.Options.Config.Builder,
                     WorkDirectory = _agent.Options.WorkDirectory,
                     Log = log,
                     Warn = message => Warn(log, message, FailureStage.Build),
-                    Progress = (activity, status, percent) => _agent.Report(new AgentEvent(DateTimeOffset.Now, AgentEventKind.Progress, status, job.Id, job.Queue)
+                    Progress = (activity, status, percent) => _agent.Report(new AgentEvent(DateTimeOffset.Now, AgentEventKind.Progress, status, buildJob.Id, buildJob.Queue)
                     {
                         Activity = activity,
                         Percent = percent,
                     }),
-                }, start.Token).ConfigureAwait(false);
+                }, Cancellation.Token).ConfigureAwait(false);
                 AgentContext.Verbose($"{job.Id}: built {image}");
                 _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] image {image}", job.Id, job.Queue);
             }
+            // As in W&B's agent, the start timeout counts from the launch: fetching code and building are not in it.
+            if (_agent.Options.StartTimeout is { } timeout) start.CancelAfter(timeout);
             MoveTo(JobRunState.Launching);
-            var context = JobContextFactory.Create(job, _agent.Options, log, image,
-                () => _agent.Backend.MarkLaunchingAsync(job.Id, _agent.Id!, CancellationToken.None), message => Warn(log, message));
+            var launching = job;
+            var context = JobContextFactory.Create(launching, _agent.Options, log, image,
+                () => _agent.Backend.MarkLaunchingAsync(launching.Id, _agent.Id!, CancellationToken.None), message => Warn(log, message));
             AgentContext.Verbose($"{job.Id}: launching on {runner.Resource}");
             running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
             await running.Started.WaitAsync(start.Token).ConfigureAwait(false);
@@ -396,6 +408,27 @@ internal sealed class JobRun
                 $"The job did not start within {_agent.Options.StartTimeout!.Value.TotalSeconds:0} s ({AgentOptions.StartTimeoutVariable}); it was cancelled." +
                 (LastWarning is { } warning ? $" It was waiting because: {warning}" : ""));
         }
+    }
+
+    /// <summary>
+    /// Resolves the spec's W&amp;B job (see <see cref="WandbJobs.JobResolver"/>) from the backend's artifacts, with the
+    /// agent's cache and its opt-in to local git remotes; for a runner that runs an image, with W&amp;B's entry point
+    /// inside an image built from <c>Dockerfile.wandb</c> beside it.
+    /// </summary>
+    private async Task<WandbJobs.ResolvedJob> ResolveAsync(LaunchJob job, Specs.LaunchSpec original, bool inImage, JobLog log)
+    {
+        var environment = _agent.Options.Environment;
+        var resolver = new WandbJobs.JobResolver(_agent.Backend.Artifacts, Artifacts.ArtifactFiles.FromEnvironment(environment), Code.GitCheckout.AllowsLocal(environment));
+        AgentContext.Verbose($"{job.Id}: resolving job {original.JobArtifactName}");
+        var resolved = await resolver.ResolveAsync(original, _agent.Options.WorkDirectory, job.RunId, job.Id, log, Cancellation.Token).ConfigureAwait(false);
+        _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] job {resolved.Requested} is {resolved.Version} ({WandbJobs.JobDefinition.SourceTypeName(resolved.Definition.SourceType)})", job.Id, job.Queue);
+        if (inImage && Builders.BuildPlanner.EntryPointInImage(resolved, original) is { } entryPoint)
+        {
+            var spec = resolved.Spec.Clone();
+            spec.Overrides.EntryPoint = entryPoint;
+            resolved = resolved with { Spec = spec };
+        }
+        return resolved;
     }
 
     private async Task MarkRunningWhenStartedAsync(IRunningJob running)

@@ -37,12 +37,11 @@ public sealed partial class DockerBuilder : IImageBuilder
         if (request.Spec.PrebuiltImage is { } prebuilt) return prebuilt;
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
-        var baseImage = request.BaseImage;
-        var plan = BuildPlanner.Plan(code, request.Spec, baseImage);
-        var tag = ContextArchive.Tag(plan);
         var destination = request.Settings.Destination;
-        var image = ImageReference.Parse(ImageName(request.Job, code, destination, tag));
+        var (plan, name) = request.PlanImage(code, destination, tag => ImageName(request.Job, code, destination, tag));
+        var image = ImageReference.Parse(name);
         log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
+        foreach (var warning in plan.Warnings) log.Agent("warning: " + warning);
         EngineLog.Verbose(Source, () => $"image {Printable.Quote(image.ToString())} from context {Printable.Quote(plan.ContextDirectory)} (Dockerfile: {Printable.Escape(plan.DockerfileOrigin)}), Docker engine {Printable.Escape(_engine.Endpoint.ToString())}" +
             (destination is null ? ", not pushed (no builder.destination)" : ""));
 

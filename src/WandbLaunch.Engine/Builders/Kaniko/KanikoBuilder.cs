@@ -60,10 +60,10 @@ public sealed class KanikoBuilder : IImageBuilder
         var (destination, store) = Required(request.Settings);
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
-        var plan = BuildPlanner.Plan(code, request.Spec, request.BaseImage);
-        var tag = ContextArchive.Tag(plan);
-        var image = ImageReference.Parse($"{destination}:{tag}");
+        var (plan, name) = request.PlanImage(code, destination, tag => $"{destination}:{tag}");
+        var image = ImageReference.Parse(name);
         log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
+        foreach (var warning in plan.Warnings) log.Agent("warning: " + warning);
         EngineLog.Verbose(Source, () => $"image {Printable.Quote(image.ToString())} from context {Printable.Quote(plan.ContextDirectory)} (Dockerfile: {Printable.Escape(plan.DockerfileOrigin)})");
 
         using (await _building.EnterAsync(image.ToString(), cancellationToken).ConfigureAwait(false))

@@ -36,6 +36,10 @@ public sealed class LocalProcessRunner : ILaunchRunner
     {
         var log = context.Log;
         var plan = Plan(context);
+        if (plan.Unresolved)
+        {
+            throw new JobFailedException(FailureStage.Agent, $"The job {context.Spec.JobArtifactName} was not resolved to code on the agent's host, so there is nothing to run.");
+        }
         foreach (var key in plan.IgnoredKeys)
         {
             log.Agent($"warning: resource_args.{Resource}.{key} is not used by local-process runs (allowed: {string.Join(", ", AllowedKeys)})");
@@ -136,7 +140,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
         string? WorkingDirectory,
         IReadOnlyList<string> Command,
         IReadOnlyDictionary<string, string> Environment,
-        IReadOnlyList<string> IgnoredKeys)
+        IReadOnlyList<string> IgnoredKeys,
+        bool Unresolved = false)
     {
         public string WorkingDirectoryDescription =>
             (Source == SourceUri.Kind.Git ? $"<clone of {Uri}{(GitVersion is null ? "" : "@" + GitVersion)}>" : Uri!) +
@@ -151,21 +156,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
             throw new JobFailedException(FailureStage.Agent,
                 $"The local-process resource cannot run docker images ('{image}'); submit it to a local-container queue instead.");
         }
-        if (spec.JobArtifactName is not null)
-        {
-            throw new JobFailedException(FailureStage.Agent,
-                "Jobs from W&B artifacts (spec 'job') need the W&B server backend; the local store runs uri and docker-image jobs.");
-        }
-        var uri = spec.Uri ?? "";
-        var kind = SourceUri.Classify(uri);
         var overrides = spec.Overrides;
         var entryPoint = overrides.EntryPoint ?? [];
-        if (entryPoint.Count == 0)
-        {
-            throw new JobFailedException(FailureStage.Agent,
-                "The job has no entry point: give overrides.entry_point (Submit-WandbLaunchJob -EntryPoint python, train.py).");
-        }
-        var command = entryPoint.Concat(overrides.Args ?? []).ToList();
         var environment = new Dictionary<string, string>(context.Environment, StringComparer.Ordinal);
         if (context.ResourceArgs["env"] is JsonObject extra)
         {
@@ -174,9 +166,24 @@ public sealed class LocalProcessRunner : ILaunchRunner
                 environment[name] = JsonTree.TryGetString(value, out var s) ? s : value?.ToJsonString() ?? "";
             }
         }
+        var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
+        if (spec.JobArtifactName is { } job && spec.Uri is null)
+        {
+            // A preview of a W&B job: the agent resolves it (code prepared, spec lowered to a uri) before it starts.
+            if (entryPoint.Count == 0) entryPoint = [$"<entry point of job {job}>"];
+            return new ProcessPlan(SourceUri.Kind.LocalDirectory, $"<code of job {job}>", null, overrides.WorkingDir, entryPoint.Concat(overrides.Args ?? []).ToList(),
+                environment, ignored, Unresolved: true);
+        }
+        var uri = spec.Uri ?? "";
+        var kind = SourceUri.Classify(uri);
+        if (entryPoint.Count == 0)
+        {
+            throw new JobFailedException(FailureStage.Agent,
+                "The job has no entry point: give overrides.entry_point (Submit-WandbLaunchJob -EntryPoint python, train.py).");
+        }
+        var command = entryPoint.Concat(overrides.Args ?? []).ToList();
         var gitVersion = spec.GitVersion;
         var workingDir = overrides.WorkingDir;
-        var ignored = context.ResourceArgs.Select(p => p.Key).Where(k => !AllowedKeys.Contains(k)).ToList();
         return new ProcessPlan(kind, uri, gitVersion, workingDir, command, environment, ignored);
     }
 

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Artifacts;
+using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.WandbJobs;
+
+namespace WandbLaunch.Engine.JobTests.WandbJobs;
+
+/// <summary>The resolver without an agent: the lowered spec's precedence rules, and an unchanged job resolved again from the cache.</summary>
+public sealed class JobResolverTests : IDisposable
+{
+    private readonly TempDirectory _dir = new();
+    private readonly InMemoryArtifactStore _store = TestArtifacts.NewStore();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static JobDefinition Definition(JsonObject json) => JobDefinition.Parse(json.ToJsonString(), "ent/proj/job-x");
+
+    [Fact]
+    public void Lowering_takes_the_overrides_first_then_the_job_and_the_job_s_runtime_and_build_context()
+    {
+        var json = TestJobs.ArtifactDefinition("id", "python", "train.py");
+        json["source"]!["args"] = TestJobs.Strings(["--job-arg"]);
+        json["source"]!["build_context"] = "sub";
+        var spec = LaunchSpec.Parse(JsonNode.Parse("""{"job": "ent/proj/job-x", "python_version": "3.8", "git": {"version": "main"}, "overrides": {"args": ["--mine"]}}"""));
+
+        var lowered = JobResolver.Lower(spec, Definition(json), "/runs/r/code");
+
+        Assert.Equal("/runs/r/code", lowered.Uri);
+        Assert.Equal(["python", "train.py"], lowered.Overrides.EntryPoint!);
+        Assert.Equal(["--mine"], lowered.Overrides.Args!);
+        Assert.Equal("3.11", lowered.PythonVersion);
+        Assert.Equal("sub", lowered.BuildContext);
+        Assert.Null(lowered.GitVersion);
+        Assert.Equal("ent/proj/job-x", lowered.JobArtifactName);
+        Assert.Null(spec.Uri); // a copy: the spec as submitted is unchanged
+
+        var own = LaunchSpec.Parse(JsonNode.Parse("""{"job": "ent/proj/job-x", "overrides": {"entry_point": ["bash", "go.sh"]}}"""));
+        var second = JobResolver.Lower(own, Definition(json), "/c");
+        Assert.Equal(["bash", "go.sh"], second.Overrides.EntryPoint!);
+        Assert.Equal(["--job-arg"], second.Overrides.Args!);
+    }
+
+    [Fact]
+    public void Lowering_an_image_job_makes_its_image_the_docker_image()
+    {
+        var lowered = JobResolver.Lower(LaunchSpec.Parse(new JsonObject { ["job"] = "ent/proj/job-x" }), Definition(TestJobs.ImageDefinition("repo/img:1")), null);
+        Assert.Equal("repo/img:1", lowered.PrebuiltImage);
+        Assert.Null(lowered.Uri);
+        Assert.Null(lowered.Overrides.EntryPoint);
+    }
+
+    [Fact]
+    public async Task A_notebook_job_is_refused_clearly()
+    {
+        var json = TestJobs.ArtifactDefinition("id", "python", "nb.ipynb");
+        json["source"]!["notebook"] = true;
+        await TestJobs.LogJobAsync(_store, _dir.Path, "ent", "proj", "job-nb", json);
+        var resolver = new JobResolver(_store, new ArtifactFiles(_dir.File("cache")), allowLocalGit: false);
+        using var log = JobLog.Discard();
+        var e = await Assert.ThrowsAsync<JobFailedException>(() => resolver.ResolveAsync(LaunchSpec.Parse(new JsonObject { ["job"] = "ent/proj/job-nb" }), _dir.File("runs"), "r1", "item", log, CancellationToken.None));
+        Assert.Equal(FailureStage.Agent, e.Stage);
+        Assert.Contains("notebook jobs are not supported", e.Message);
+    }
+
+    [Fact]
+    public async Task Resolving_an_unchanged_artifact_job_again_is_a_cache_hit_well_under_a_second()
+    {
+        var files = Enumerable.Range(0, 200).ToDictionary(i => $"pkg/m{i}.py", i => new string('x', 4_000 + i));
+        var code = await TestJobs.LogAsync(_store, _dir.Path, "ent", "proj", "code-big", "code", files);
+        await TestJobs.LogJobAsync(_store, _dir.Path, "ent", "proj", "job-big", TestJobs.ArtifactDefinition(code.Id, "python", "pkg/m0.py"));
+        var resolver = new JobResolver(_store, new ArtifactFiles(_dir.File("cache")), allowLocalGit: false);
+        var spec = LaunchSpec.Parse(new JsonObject { ["job"] = "ent/proj/job-big" });
+        using var log = JobLog.Discard();
+        await resolver.ResolveAsync(spec, _dir.File("runs"), "r1", "item", log, CancellationToken.None);
+        var opened = _store.FilesOpened;
+
+        var clock = Stopwatch.StartNew();
+        var again = await resolver.ResolveAsync(spec, _dir.File("runs"), "r2", "item", log, CancellationToken.None);
+        clock.Stop();
+
+        Assert.Equal(opened, _store.FilesOpened);
+        Assert.Equal(files.Count + 1, Directory.EnumerateFiles(again.CodeDirectory!, "*", SearchOption.AllDirectories).Count()); // + requirements.frozen.txt
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"resolving again took {clock.Elapsed.TotalMilliseconds:0} ms");
+    }
+}
