@@ -164,6 +164,8 @@ try {
     $item = $server.Items('alice', 'gpu') | Where-Object Id -eq $pending.Id
     $r.Pending = [pscustomobject]@{ Id = $pending.Id; State = $item.State; Priority = $item.Priority; Spec = $item.RunSpec }
     $r.PendingListed = "$((Get-WandbLaunchJob -Id $pending.Id).State)"
+    $pendingJob = (($item.RunSpec | ConvertFrom-Json).job -split '/')[-1] -replace ':.*$'
+    $r.PendingJobArtifact = $server.Artifact('alice', 'proj', $pendingJob) | Select-Object Type, Files
     Stop-WandbLaunchJob -Id $pending.Id -Confirm:$false
     $r.PendingLeft = @($server.Items('alice', 'gpu') | Where-Object Id -eq $pending.Id).Count
 
@@ -180,6 +182,14 @@ try {
         RunState = $server.Run('alice', 'proj', $ended.RunId).State; ItemState = ($server.Items('alice', 'gpu') | Where-Object Id -eq $done.Id).State
         Finished = @(Get-WandbLaunchJob -State Finished | ForEach-Object Id) }
     $r.Log = @(Get-WandbLaunchJobLog -Id $done.Id)
+
+    # A W&B job made by New-WandbLaunchJobArtifact, submitted by name and alias, run by the agent.
+    $made = New-WandbLaunchJobArtifact -Path $work -Project proj -Name trainer -EntryPoint sh, train.sh -Alias prod
+    $byJob = Submit-WandbLaunchJob -Queue gpu -Job 'alice/proj/trainer:prod' -Project proj -TemplateVariable @{ cpus = 5 }
+    $jobEnded = Wait-WandbLaunchJob -Id $byJob.Id -Timeout 90
+    $r.ByJob = [pscustomobject]@{ Made = "$($made.Path)"; State = "$($jobEnded.State)"; Log = @(Get-WandbLaunchJobLog -Id $byJob.Id)
+        Listed = @(Get-WandbLaunchJobArtifact -Project proj | ForEach-Object Name)
+        Server = $server.Artifact('alice', 'proj', 'trainer', 'prod') | Select-Object Type, VersionIndex, Aliases, Files }
 
     $long = Submit-WandbLaunchJob -Queue gpu -Uri $work -EntryPoint sh, long.sh -Project proj
     $deadline = [DateTime]::UtcNow.AddSeconds(60)
@@ -235,6 +245,11 @@ finally {
         $spec.project | Should -BeExactly 'proj'
         $spec.resource_args.'local-process'.env.CPUS | Should -Be 4
         $Flow.PendingListed | Should -BeExactly 'Pending'
+        # As wandb launch -u does: the uri became a code artifact and a job first, and the item names the job.
+        $spec.job | Should -Match '^alice/proj/job-[^/:]+:v\d+$'
+        $spec.PSObject.Properties.Name | Should -Not -Contain 'uri'
+        $Flow.PendingJobArtifact.Type | Should -BeExactly 'job'
+        $Flow.PendingJobArtifact.Files | Should -Contain 'wandb-job.json'
         $Flow.PendingLeft | Should -Be 0
     }
 
@@ -252,6 +267,16 @@ finally {
         $Flow.Done.Finished | Should -Contain $Flow.Done.Id
         $Flow.Log | Should -Contain 'training with CPUS=3'
         $Flow.Log | Should -Contain 'done training'
+    }
+
+    It 'New-WandbLaunchJobArtifact logs a W&B job on the server; Submit -Job runs it by alias; Get-WandbLaunchJobArtifact lists it' {
+        $Flow.ByJob.Made | Should -BeExactly 'alice/proj/trainer:v0'
+        $Flow.ByJob.Server.Type | Should -BeExactly 'job'
+        $Flow.ByJob.Server.Aliases | Should -Contain 'prod'
+        $Flow.ByJob.Server.Files | Should -Contain 'wandb-job.json'
+        $Flow.ByJob.Listed | Should -Contain 'trainer'
+        $Flow.ByJob.State | Should -BeExactly 'Finished'
+        $Flow.ByJob.Log | Should -Contain 'training with CPUS=5'
     }
 
     It 'a runbook with WANDB_LAUNCH_BACKEND=wandb and the W&B variables needs no Connect-WandbLaunch; a bad value is a clear error' {
