@@ -354,6 +354,17 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             if ($log -match '(?s) ---> ([0-9a-f]{12})\s+Step 3/') { $DanglingLayers.Add($Matches[1]) }
         }
 
+        It 'reports the requirements a build could not install as a build warning in W&B''s words, and runs the image' {
+            # The line the bootstrap of a generated image writes to stderr (the token keeps the step out of the build cache).
+            $code = New-CodeDirectory 'failedpackages' @{ 'Dockerfile.wandb' = "FROM $Base`nRUN echo 'ERROR: Failed to install: bad-$Token==1.0,worse==2. During automated build process.' >&2`nCMD [`"true`"]`n" }
+            $job = Submit-WandbLaunchJob build -Uri $code | Wait-TestJob
+            $job.State | Should -Be 'Finished' -Because $job.FailureMessage
+            $built = Get-BuiltImage $job
+            $warning = @($job.Warnings | Where-Object Stage -EQ 'build')
+            $warning.Count | Should -Be 1
+            $warning[0].Message | Should -BeExactly "Failed to install the following packages: bad-$Token==1.0,worse==2 for image: $($built.Image). Will attempt to launch image without them."
+        }
+
         It 'fails non-Python code without a base image at stage build, naming builder.base_image' {
             $job = Submit-WandbLaunchJob build -Uri $ScriptDir -EntryPoint sh, run.sh | Wait-TestJob
             $job.State | Should -Be 'Failed'

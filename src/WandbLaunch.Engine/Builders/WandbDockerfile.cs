@@ -342,6 +342,9 @@ public static partial class WandbDockerfile
         return text.ToString();
     }
 
+    /// <summary>The text of <c>_wandb_bootstrap.py</c>, which a generated build context carries at its root.</summary>
+    internal static string BootstrapScript => Bootstrap.Value;
+
     private static readonly Lazy<string> Bootstrap = new(() =>
     {
         using var stream = typeof(WandbDockerfile).Assembly.GetManifestResourceStream("WandbLaunch.Engine.Builders.wandb_bootstrap.py")

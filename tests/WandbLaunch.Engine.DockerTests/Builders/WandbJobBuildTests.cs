@@ -211,7 +211,7 @@ public sealed class WandbJobBuildTests : IDisposable
         }
         Assert.Equal("print(1)\n", entries["src/train.py"]);
         Assert.Equal("python-3.11", entries["src/runtime.txt"]);
-        Assert.Contains("def install_deps", entries["_wandb_bootstrap.py"]);
+        Assert.Contains("requirements.frozen.txt", entries["_wandb_bootstrap.py"]);
         Assert.Equal(plan.Dockerfile, entries[BuildPlan.DockerfileName]);
         Assert.Single(entries, e => e.Key == "src/runtime.txt");
     }

@@ -130,6 +130,7 @@ public sealed partial class DockerBuilder : IImageBuilder
         var log = request.Log;
         var steps = new List<string>();
         string? error = null;
+        string? failedPackages = null;
         var progress = new Progress(message =>
         {
             if (!string.IsNullOrEmpty(message.Stream))
@@ -137,6 +138,7 @@ public sealed partial class DockerBuilder : IImageBuilder
                 foreach (var line in message.Stream.Split('\n', StringSplitOptions.RemoveEmptyEntries))
                 {
                     log.Output(line.TrimEnd('\r'));
+                    failedPackages = FailedPackages.In(line) ?? failedPackages;
                     if (line.StartsWith("Step ", StringComparison.Ordinal))
                     {
                         steps.Add(line.Trim());
@@ -179,6 +181,7 @@ public sealed partial class DockerBuilder : IImageBuilder
             var tail = string.Join('\n', log.Tail().TakeLast(10));
             throw new JobFailedException(FailureStage.Build, $"Building {image} failed at {failing}: {error.Trim()}\n{tail}");
         }
+        if (failedPackages is not null) request.Warn?.Invoke(FailedPackages.Warning(failedPackages, image.ToString()));
         request.Progress?.Invoke($"Building {image}", "done", 100);
     }
 
