@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Specs;
@@ -135,52 +134,24 @@ public static partial class GitCheckout
 
     private readonly record struct GitResult(int ExitCode, string Error);
 
-    /// <summary>Runs git; a non-zero exit fails the job at <paramref name="failStage"/>, or is returned when it is null.</summary>
+    /// <summary>Runs git, its output written to the job's log; a non-zero exit fails the job at <paramref name="failStage"/>, or is returned when it is null.</summary>
     private static async Task<GitResult> RunGitAsync(string[] arguments, string? workingDirectory, string traceId, JobLog log, string? failStage, CancellationToken cancellationToken)
     {
-        var info = new ProcessStartInfo("git")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
-        };
-        foreach (var argument in arguments) info.ArgumentList.Add(argument);
-        // Never prompt for credentials: an agent has nobody to answer.
-        info.Environment["GIT_TERMINAL_PROMPT"] = "0";
-        info.Environment["WANDB_LAUNCH_TRACE_ID"] = traceId;
-        info.Environment["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
-        Process process;
+        GitCommand.Result result;
         try
         {
-            process = Process.Start(info)!;
+            result = await GitCommand.RunAsync(arguments, workingDirectory ?? Environment.CurrentDirectory, traceId, cancellationToken).ConfigureAwait(false);
         }
-        catch (System.ComponentModel.Win32Exception e)
+        catch (Errors.LaunchException e) when (e.ErrorId == "GitNotFound")
         {
-            throw new JobFailedException(failStage ?? FailureStage.Agent, $"Cannot run git to fetch the job's code: {e.Message}. Install git on the agent's host.", e);
+            throw new JobFailedException(failStage ?? FailureStage.Agent, $"Cannot run git to fetch the job's code: {e.InnerException?.Message}. Install git on the agent's host.", e);
         }
-        using (process)
+        var error = result.Error.Trim();
+        foreach (var line in (result.Output + "\n" + error).Split('\n', StringSplitOptions.RemoveEmptyEntries)) log.Agent("git: " + line);
+        if (result.ExitCode != 0 && failStage is not null)
         {
-            process.StandardInput.Close();
-            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-            var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-            try
-            {
-                await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-            var error = (await stderr.ConfigureAwait(false)).Trim();
-            foreach (var line in ((await stdout.ConfigureAwait(false)) + "\n" + error).Split('\n', StringSplitOptions.RemoveEmptyEntries)) log.Agent("git: " + line);
-            if (process.ExitCode != 0 && failStage is not null)
-            {
-                throw new JobFailedException(failStage, $"git {arguments[0]} failed (exit code {process.ExitCode}): {error}");
-            }
-            return new GitResult(process.ExitCode, error);
+            throw new JobFailedException(failStage, $"git {arguments[0]} failed (exit code {result.ExitCode}): {error}");
         }
+        return new GitResult(result.ExitCode, error);
     }
 }

@@ -192,7 +192,7 @@ public sealed partial class JobCreator
                     {
                         throw LaunchException.Invalid("InvalidEntryPoint", "Entrypoint cannot contain backward path traversal ('..').", string.Join(' ', entryPoint!));
                     }
-                    var local = JobGitSource.Check(request.Path, _environment(JobGitSource.AllowLocalVariable) == "1");
+                    var local = JobGitSource.Check(request.Path, Code.GitCheckout.AllowsLocal(_environment));
                     var fetched = await JobGitSource.FetchAsync(request.Path, request.GitHash, local, cancellationToken).ConfigureAwait(false);
                     warnings.AddRange(fetched.Warnings);
                     jobName = request.Name ?? GitJobName(request.Path);

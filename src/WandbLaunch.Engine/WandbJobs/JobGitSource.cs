@@ -1,7 +1,6 @@
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
+using WandbLaunch.Engine.Code;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Text;
@@ -16,8 +15,8 @@ namespace WandbLaunch.Engine.WandbJobs;
 /// </summary>
 internal static partial class JobGitSource
 {
-    /// <summary>The opt-in (shared with the agent) that lets a local path or file:// URI be a job's git source.</summary>
-    public const string AllowLocalVariable = "WANDB_LAUNCH_ALLOW_LOCAL_GIT";
+    /// <summary>The opt-in the agent reads too (<see cref="GitCheckout.AllowLocalVariable"/>): a local path or file:// URI as a job's git source.</summary>
+    public const string AllowLocalVariable = GitCheckout.AllowLocalVariable;
 
     /// <summary>The largest runtime.txt / .python-version read.</summary>
     private const int MaxVersionFileBytes = 4096;
@@ -151,45 +150,8 @@ internal static partial class JobGitSource
 
     private static async Task<(int Exit, string Output, string Error)> RunAsync(string[] arguments, string? directory, CancellationToken cancellationToken)
     {
-        var info = new ProcessStartInfo("git")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            WorkingDirectory = directory ?? Path.GetTempPath(),
-        };
-        foreach (var argument in arguments) info.ArgumentList.Add(argument);
-        // Nobody answers a prompt: a remote that needs credentials fails instead of waiting.
-        info.Environment["GIT_TERMINAL_PROMPT"] = "0";
-        info.Environment["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes";
-        info.Environment["GIT_ASKPASS"] = "";
-        Process process;
-        try
-        {
-            process = Process.Start(info)!;
-        }
-        catch (Win32Exception e)
-        {
-            throw new LaunchException("GitNotFound", LaunchErrorCategory.ResourceUnavailable, $"Cannot run git to create a git job: {e.Message}. Install git.", "git", e);
-        }
-        using (process)
-        {
-            process.StandardInput.Close();
-            var output = process.StandardOutput.ReadToEndAsync(cancellationToken);
-            var error = process.StandardError.ReadToEndAsync(cancellationToken);
-            try
-            {
-                await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-            return (process.ExitCode, await output.ConfigureAwait(false), await error.ConfigureAwait(false));
-        }
+        var result = await GitCommand.RunAsync(arguments, directory, null, cancellationToken).ConfigureAwait(false);
+        return (result.ExitCode, result.Output, result.Error);
     }
 
     private static void DeleteScratch(string directory)
