@@ -1,9 +1,9 @@
 # W&B jobs (artifacts of type job) on the local store: New-/Get-WandbLaunchJobArtifact and Submit-WandbLaunchJob -Job.
-# Needs the local store's artifacts (issue 13's SQLite artifact store).
+# The local store keeps them itself: tables in its file, the files content-addressed beside it.
 BeforeAll {
     . $PSScriptRoot/Common.ps1
     Import-Module $ModulePath -Force
-    New-TestStore | Out-Null
+    $script:db = New-TestStore
     $script:saved = @{ Entity = $env:WANDB_ENTITY; Project = $env:WANDB_PROJECT; AllowLocal = $env:WANDB_LAUNCH_ALLOW_LOCAL_GIT }
     $env:WANDB_ENTITY = 'pester'
     $env:WANDB_PROJECT = 'jobs'
@@ -54,6 +54,14 @@ Describe 'New-WandbLaunchJobArtifact' {
         $again.Version | Should -Be 'v0'
     }
 
+    It 'keeps the code''s files beside the store file, content-addressed by MD5, without the wandb folder' {
+        $objects = Join-Path (Split-Path $db -Parent) 'artifacts/obj/md5'
+        $train = (Get-FileHash (Join-Path $code 'train.py') -Algorithm MD5).Hash.ToLowerInvariant()
+        Join-Path $objects $train.Substring(0, 2) $train.Substring(2) | Should -Exist
+        $left = (Get-FileHash (Join-Path $code 'wandb/debug.log') -Algorithm MD5).Hash.ToLowerInvariant()
+        Join-Path $objects $left.Substring(0, 2) $left.Substring(2) | Should -Not -Exist
+    }
+
     It 'creates a git job pinned to the commit, with the runtime from runtime.txt, only with the local-git opt-in' {
         $env:WANDB_LAUNCH_ALLOW_LOCAL_GIT = $null
         Assert-Refused { New-WandbLaunchJobArtifact -GitUri $repo -EntryPoint 'python train.py' -ErrorAction Stop } -ErrorId InvalidGitUri
@@ -72,11 +80,13 @@ Describe 'New-WandbLaunchJobArtifact' {
     }
 
     It 'refuses bad input with its own error id and stores nothing' {
+        $before = @(Get-WandbLaunchJobArtifact -All).Count
         Assert-Refused { New-WandbLaunchJobArtifact -Path $code -Name 'my job' -ErrorAction Stop } -ErrorId InvalidJobArtifactName
         Assert-Refused { New-WandbLaunchJobArtifact -Path $code -Runtime 3.10.1 -ErrorAction Stop } -ErrorId InvalidJobRuntime
         Assert-Refused { New-WandbLaunchJobArtifact -Path (Join-Path $code 'missing') -ErrorAction Stop } -ErrorId CodeDirectoryNotFound
         Assert-Refused { New-WandbLaunchJobArtifact -Image img:1 -BaseImage python:3.11 -ErrorAction Stop } -ErrorId BaseImageForImageJob
         Get-WandbLaunchJobArtifact -Name 'my_job' -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        @(Get-WandbLaunchJobArtifact -All).Count | Should -Be $before
     }
 }
 
@@ -119,6 +129,11 @@ Describe 'Submit-WandbLaunchJob -Job' {
     }
 
     It 'keeps -Uri as a uri spec on the local store and refuses -BaseImage there' {
+        $jobs = @(Get-WandbLaunchJobArtifact -All).Count
+        $item = Submit-WandbLaunchJob -Queue box -Uri $code -EntryPoint python, train.py
+        $item.GetSpec().Uri | Should -Be $code
+        $item.GetSpec().JobArtifactName | Should -BeNullOrEmpty
+        @(Get-WandbLaunchJobArtifact -All).Count | Should -Be $jobs -Because 'the local store runs uri specs as they are'
         Assert-Refused { Submit-WandbLaunchJob -Queue box -Uri $code -EntryPoint python, train.py -BaseImage python:3.11 -ErrorAction Stop } -ErrorId UriJobNotSupported
     }
 }

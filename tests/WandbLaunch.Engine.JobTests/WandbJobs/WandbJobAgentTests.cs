@@ -3,21 +3,31 @@ using WandbLaunch.Engine.Artifacts;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Storage.Sqlite;
 
 namespace WandbLaunch.Engine.JobTests.WandbJobs;
 
 /// <summary>
-/// W&amp;B jobs (spec <c>job</c>) run by a real agent on local-process: real git repositories, the artifact store the
-/// local store's tests share (<see cref="TestArtifacts"/>), the digest-checked cache in a temp folder.
+/// W&amp;B jobs (spec <c>job</c>) run by a real agent on local-process: real git repositories, the local store's
+/// artifacts (<see cref="TestArtifacts"/>), the digest-checked cache in a temp folder. Tests that need to count or slow
+/// the agent's downloads, or a deleted version, give the agent the real store behind a <see cref="FaultyArtifactStore"/>.
 /// </summary>
 public sealed class WandbJobAgentTests : IAsyncLifetime
 {
     private const string Project = "proj";
     private readonly Store _store = new();
     private readonly TestAgents _agents = new();
+    private readonly SqliteLaunchBackend _agentBackend;
+    private readonly FaultyArtifactStore _faults;
     private QueueKey _queue = null!;
 
-    private InMemoryArtifactStore Artifacts => (InMemoryArtifactStore)TestArtifacts.For(_store.Backend);
+    public WandbJobAgentTests()
+    {
+        _agentBackend = _store.Open();
+        _faults = new FaultyArtifactStore(_agentBackend.Artifacts);
+    }
+
+    private IArtifactStore Artifacts => TestArtifacts.For(_store.Backend);
 
     private string Repository => _store.Dir.File("repo");
 
@@ -33,13 +43,13 @@ public sealed class WandbJobAgentTests : IAsyncLifetime
         _store.Dispose();
     }
 
-    private RunningAgent StartAgent(bool allowLocalGit = true, TimeSpan? startTimeout = null)
+    private RunningAgent StartAgent(bool allowLocalGit = true, TimeSpan? startTimeout = null, bool withFaults = false)
     {
         var environment = new Dictionary<string, string> { [ArtifactFiles.CacheDirectoryVariable] = Cache };
         if (allowLocalGit) environment[Code.GitCheckout.AllowLocalVariable] = "1";
         var config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Store.Entity };
         var options = TestAgents.Options(config, Runs, TestAgents.EnvironmentOf(environment), startTimeout: startTimeout);
-        return _agents.Start(TestArtifacts.Agent(_store.Open()), options);
+        return _agents.Start(TestArtifacts.Agent(_agentBackend, withFaults ? _faults : null), options);
     }
 
     private Task<LaunchJob> SubmitAsync(string job, JsonObject? overrides = null) =>
@@ -147,36 +157,37 @@ public sealed class WandbJobAgentTests : IAsyncLifetime
     public async Task An_artifact_job_runs_its_code_artifact_and_a_second_run_takes_every_file_from_the_cache()
     {
         await LogArtifactJobAsync();
-        StartAgent();
+        StartAgent(withFaults: true);
 
         var first = await RunAsync($"{Store.Entity}/{Project}/job-code:v0");
         AssertFinished(first);
         Assert.Contains("code:from the code artifact|", Log(first));
         Assert.Contains("frozen:wandb==0.19.0", Log(first));
-        var opened = Artifacts.FilesOpened;
+        var opened = _faults.FilesOpened;
+        Assert.True(opened >= 3, $"the first run fetched {opened} files, not every file of the code");
 
         var second = await RunAsync($"{Store.Entity}/{Project}/job-code");
         AssertFinished(second);
         Assert.Contains("code:from the code artifact|", Log(second));
-        Assert.Equal(opened, Artifacts.FilesOpened);
+        Assert.Equal(opened, _faults.FilesOpened);
     }
 
     [Fact]
     public async Task A_corrupt_cache_file_is_never_used_it_is_fetched_again()
     {
         await LogArtifactJobAsync();
-        StartAgent();
+        StartAgent(withFaults: true);
         AssertFinished(await RunAsync($"{Store.Entity}/{Project}/job-code"));
         var files = new ArtifactFiles(Cache);
         var cached = files.CachePathOf(ArtifactDigest.OfBytes("from the code artifact\n"u8));
         File.WriteAllText(cached, "from somewhere else\n");
-        var opened = Artifacts.FilesOpened;
+        var opened = _faults.FilesOpened;
 
         var again = await RunAsync($"{Store.Entity}/{Project}/job-code");
 
         AssertFinished(again);
         Assert.Contains("code:from the code artifact|", Log(again));
-        Assert.Equal(opened + 1, Artifacts.FilesOpened);
+        Assert.Equal(opened + 1, _faults.FilesOpened);
         Assert.Equal("from the code artifact\n", File.ReadAllText(cached));
         Assert.Contains("does not match its digest or size; fetching it again", Log(again));
     }
@@ -186,7 +197,8 @@ public sealed class WandbJobAgentTests : IAsyncLifetime
     {
         var code = await LogArtifactJobAsync();
         var entry = (await Artifacts.GetManifestAsync(code, CancellationToken.None)).Find("message.txt")!;
-        Artifacts.Tamper(code, "message.txt", "tampered with\n"u8.ToArray());
+        // The local store's object file changed on disk (a bad disk, an edit): its manifest still has the old digest.
+        File.WriteAllText(await TestArtifacts.ObjectFileAsync(_store.Backend, code, "message.txt"), "tampered with\n");
         StartAgent();
 
         var job = await RunAsync($"{Store.Entity}/{Project}/job-code");
@@ -247,8 +259,8 @@ public sealed class WandbJobAgentTests : IAsyncLifetime
     public async Task A_deleted_code_artifact_fails_the_job()
     {
         var code = await LogArtifactJobAsync();
-        Artifacts.Delete(code);
-        StartAgent();
+        _faults.MarkDeleted(code);
+        StartAgent(withFaults: true);
 
         var job = await RunAsync($"{Store.Entity}/{Project}/job-code");
 
@@ -273,8 +285,8 @@ public sealed class WandbJobAgentTests : IAsyncLifetime
     public async Task Fetching_the_code_is_not_counted_in_the_start_timeout()
     {
         await LogArtifactJobAsync();
-        Artifacts.OpenDelay = TimeSpan.FromMilliseconds(700); // 5 files: 3.5 s, more than the start timeout
-        StartAgent(startTimeout: TimeSpan.FromSeconds(2));
+        _faults.OpenDelay = TimeSpan.FromMilliseconds(700); // 5 files: 3.5 s, more than the start timeout
+        StartAgent(startTimeout: TimeSpan.FromSeconds(2), withFaults: true);
 
         var job = await RunAsync($"{Store.Entity}/{Project}/job-code");
 

@@ -7,12 +7,11 @@ namespace WandbLaunch.Engine.Tests.WandbJobs;
 public sealed class JobArtifactQueryTests : IDisposable
 {
     private readonly TempStore _store = new("ent");
-    private readonly InMemoryArtifactStore _artifacts = new();
     private readonly Func<string, string?> _env = n => n == "WANDB_PROJECT" ? "proj" : null;
 
     public void Dispose() => _store.Dispose();
 
-    private Engine.Storage.ILaunchBackend Backend => ArtifactBackend.Wrap(_store.Backend, _artifacts);
+    private Engine.Storage.ILaunchBackend Backend => _store.Backend;
 
     private Task<JobCreateResult> ImageAsync(string image, string? name = null) =>
         new JobCreator(Backend, _env).CreateAsync(new JobCreateRequest { Source = JobCreateSource.Image, Path = image, Name = name }, default);
@@ -46,7 +45,11 @@ public sealed class JobArtifactQueryTests : IDisposable
         await ThrowsLaunchAsync("ArtifactNotFound", () => query.InspectAsync(ArtifactPath.Parse("ent/proj/nope"), default));
         await ThrowsLaunchAsync("ArtifactAliasNotFound", () => query.InspectAsync(ArtifactPath.Parse("ent/proj/a:v4"), default));
 
-        _artifacts.Content(created.Job, "wandb-job.json")[0] ^= 0x20;
+        // The local store's object file changed on disk: its manifest still has the old digest.
+        var objectFile = await TestArtifacts.ObjectFileAsync(_store.Backend, created.Job, "wandb-job.json");
+        var bytes = await File.ReadAllBytesAsync(objectFile);
+        bytes[0] ^= 0x20;
+        await File.WriteAllBytesAsync(objectFile, bytes);
         await ThrowsLaunchAsync("ArtifactDigestMismatch", () => query.InspectAsync(ArtifactPath.Parse("ent/proj/a:latest"), default));
     }
 }

@@ -9,7 +9,6 @@ namespace WandbLaunch.Engine.Tests.WandbJobs;
 public sealed class JobCreatorTests : IDisposable
 {
     private readonly TempStore _store = new("ent");
-    private readonly InMemoryArtifactStore _artifacts = new();
     private readonly TempDirectory _dir = new();
     private readonly Dictionary<string, string> _env = new() { ["WANDB_PROJECT"] = "proj" };
 
@@ -20,7 +19,12 @@ public sealed class JobCreatorTests : IDisposable
     }
 
     private JobCreator Creator(JobCodeLimits? limits = null) =>
-        new(ArtifactBackend.Wrap(_store.Backend, _artifacts), n => _env.GetValueOrDefault(n), limits);
+        new(_store.Backend, n => _env.GetValueOrDefault(n), limits);
+
+    private IArtifactStore Artifacts => TestArtifacts.For(_store.Backend);
+
+    /// <summary>Every job and code version of ent/proj, where each job here is logged.</summary>
+    private Task<IReadOnlyList<ArtifactVersion>> StoredAsync() => Artifacts.AllVersionsAsync("ent", "proj");
 
     private string CodeDir()
     {
@@ -88,10 +92,10 @@ public sealed class JobCreatorTests : IDisposable
 
         var code = Assert.IsType<ArtifactVersion>(result.Code);
         Assert.Equal("code", code.Type);
-        var manifest = await _artifacts.GetManifestAsync(code, default);
+        var manifest = await Artifacts.GetManifestAsync(code, default);
         Assert.Equal(["main.py", "requirements.txt", "sub/util.py", "sub/wandb/kept.txt"], manifest.Entries.Select(e => e.Path).Order(StringComparer.Ordinal));
 
-        var json = JsonNode.Parse(_artifacts.Text(result.Job, "wandb-job.json"))!;
+        var json = JsonNode.Parse(await Artifacts.ReadTextAsync(result.Job, "wandb-job.json"))!;
         JsonEqual($$$"""
             {"_version": "v0", "source_type": "artifact",
              "source": {"artifact": "wandb-artifact://_id/{{{code.Id}}}", "entrypoint": ["python", "main.py"], "notebook": false},
@@ -99,7 +103,7 @@ public sealed class JobCreatorTests : IDisposable
              "output_types": {"wb_type": "typedDict", "params": {"type_map": {} } },
              "runtime": "3.11"}
             """, json);
-        Assert.Equal("wandb\nnumpy==1.26", _artifacts.Text(result.Job, "requirements.frozen.txt"));
+        Assert.Equal("wandb\nnumpy==1.26", await Artifacts.ReadTextAsync(result.Job, "requirements.frozen.txt"));
         Assert.Equal(result.Definition.CodeArtifact, JobDefinition.Parse(json.ToJsonString(), "j").CodeArtifact);
     }
 
@@ -112,7 +116,7 @@ public sealed class JobCreatorTests : IDisposable
         Assert.Contains(result.Warnings, w => w.Contains("python file without an executable"));
         Assert.Contains(result.Warnings, w => w.Contains("No Python version"));
         Assert.Null(result.Definition.Runtime);
-        var json = JsonNode.Parse(_artifacts.Text(result.Job, "wandb-job.json"))!;
+        var json = JsonNode.Parse(await Artifacts.ReadTextAsync(result.Job, "wandb-job.json"))!;
         Assert.Equal("0.17.0", json["_version"]!.GetValue<string>());
         Assert.Equal("sub", json["source"]!["build_context"]!.GetValue<string>());
         Assert.Equal("python:3.11", json["source"]!["base_image"]!.GetValue<string>());
@@ -149,10 +153,10 @@ public sealed class JobCreatorTests : IDisposable
         File.CreateSymbolicLink(Path.Join(directory, "dangling"), Path.Join(directory, "nothing"));
 
         var result = await Creator().CreateAsync(Code(directory, "python main.py"), default);
-        var manifest = await _artifacts.GetManifestAsync(result.Code!, default);
+        var manifest = await Artifacts.GetManifestAsync(result.Code!, default);
         var paths = manifest.Entries.Select(e => e.Path).ToList();
         Assert.Contains("inside.py", paths);
-        Assert.Equal("print('hi')\n", System.Text.Encoding.UTF8.GetString(_artifacts.Content(result.Code!, "inside.py")));
+        Assert.Equal("print('hi')\n", await Artifacts.ReadTextAsync(result.Code!, "inside.py"));
         Assert.DoesNotContain("outside.txt", paths);
         Assert.DoesNotContain(paths, p => p.StartsWith("subdir-link", StringComparison.Ordinal));
         Assert.DoesNotContain("dangling", paths);
@@ -168,7 +172,7 @@ public sealed class JobCreatorTests : IDisposable
         var e = await ThrowsLaunchAsync("CodeDirectoryTooLarge", () => Creator(new JobCodeLimits(MaxFiles: 3)).CreateAsync(Code(directory, "python main.py"), default));
         Assert.Contains(directory, e.Message);
         await ThrowsLaunchAsync("CodeDirectoryTooLarge", () => Creator(new JobCodeLimits(MaxBytes: 10)).CreateAsync(Code(directory, "python main.py"), default));
-        Assert.Empty(_artifacts.All);
+        Assert.Empty(await StoredAsync());
     }
 
     [Theory]
@@ -179,7 +183,7 @@ public sealed class JobCreatorTests : IDisposable
     {
         var e = await ThrowsLaunchAsync("InvalidJobRuntime", () => Creator().CreateAsync(Code(CodeDir(), "python main.py") with { Runtime = runtime }, default));
         Assert.Contains("3.10 or 3.11", e.Message);
-        Assert.Empty(_artifacts.All);
+        Assert.Empty(await StoredAsync());
     }
 
     [Fact]
@@ -198,7 +202,7 @@ public sealed class JobCreatorTests : IDisposable
         _env.Remove("WANDB_PROJECT");
         var project = await ThrowsLaunchAsync("JobProjectMissing", () => Creator().CreateAsync(Code(directory, "python main.py"), default));
         Assert.Contains("WANDB_PROJECT", project.Message);
-        Assert.Empty(_artifacts.All);
+        Assert.Empty(await StoredAsync());
     }
 
     [Fact]
@@ -229,8 +233,8 @@ public sealed class JobCreatorTests : IDisposable
              "input_types": {"wb_type": "typedDict", "params": {"type_map": {} } },
              "output_types": {"wb_type": "typedDict", "params": {"type_map": {} } },
              "runtime": ""}
-            """, JsonNode.Parse(_artifacts.Text(result.Job, "wandb-job.json")));
-        Assert.Equal("", _artifacts.Text(result.Job, "requirements.frozen.txt"));
+            """, JsonNode.Parse(await Artifacts.ReadTextAsync(result.Job, "wandb-job.json")));
+        Assert.Equal("", await Artifacts.ReadTextAsync(result.Job, "requirements.frozen.txt"));
     }
 
     // ---- git jobs, on a real repository made with git init
@@ -271,7 +275,7 @@ public sealed class JobCreatorTests : IDisposable
         var repo = Repository();
         var e = await ThrowsLaunchAsync("InvalidGitUri", () => Creator().CreateAsync(GitJob(repo, "python main.py"), default));
         Assert.Contains("WANDB_LAUNCH_ALLOW_LOCAL_GIT=1", e.Message);
-        Assert.Empty(_artifacts.All);
+        Assert.Empty(await StoredAsync());
     }
 
     [Theory]
@@ -285,7 +289,7 @@ public sealed class JobCreatorTests : IDisposable
     {
         var e = await ThrowsLaunchAsync("InvalidGitUri", () => Creator().CreateAsync(GitJob(uri, "python main.py"), default));
         Assert.DoesNotContain("hunter2", e.Message);
-        Assert.Empty(_artifacts.All);
+        Assert.Empty(await StoredAsync());
     }
 
     [Fact]
@@ -304,8 +308,8 @@ public sealed class JobCreatorTests : IDisposable
              "input_types": {"wb_type": "typedDict", "params": {"type_map": {} } },
              "output_types": {"wb_type": "typedDict", "params": {"type_map": {} } },
              "runtime": "3.9"}
-            """, JsonNode.Parse(_artifacts.Text(result.Job, "wandb-job.json")));
-        Assert.Equal("", _artifacts.Text(result.Job, "requirements.frozen.txt"));
+            """, JsonNode.Parse(await Artifacts.ReadTextAsync(result.Job, "wandb-job.json")));
+        Assert.Equal("", await Artifacts.ReadTextAsync(result.Job, "requirements.frozen.txt"));
         Assert.Null(result.Code);
 
         var runtimeGiven = await Creator().CreateAsync(GitJob(repo, "python main.py") with { Runtime = "3.11", Name = "pinned" }, default);
@@ -332,11 +336,12 @@ public sealed class JobCreatorTests : IDisposable
         Assert.Equal("3.12", tagged.Definition.Runtime);
         Assert.Equal(first, (await Creator().CreateAsync(GitJob(repo, "python main.py") with { GitHash = first[..10] }, default)).Definition.GitCommit);
 
-        var count = _artifacts.All.Count;
+        var count = (await StoredAsync()).Count;
+        Assert.True(count > 0, "the jobs above are stored");
         var e = await ThrowsLaunchAsync("GitReferenceNotFound", () => Creator().CreateAsync(GitJob(repo, "python main.py") with { GitHash = "no-such-branch" }, default));
         Assert.Contains("no-such-branch", e.Message);
         await ThrowsLaunchAsync("InvalidGitVersion", () => Creator().CreateAsync(GitJob(repo, "python main.py") with { GitHash = "--upload-pack=evil" }, default));
-        Assert.Equal(count, _artifacts.All.Count);
+        Assert.Equal(count, (await StoredAsync()).Count);
     }
 
     [Fact]

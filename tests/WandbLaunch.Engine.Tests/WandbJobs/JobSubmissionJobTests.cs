@@ -10,7 +10,6 @@ namespace WandbLaunch.Engine.Tests.WandbJobs;
 public sealed class JobSubmissionJobTests : IDisposable
 {
     private readonly TempStore _store = new("ent");
-    private readonly InMemoryArtifactStore _artifacts = new();
     private readonly TempDirectory _code = new();
 
     public JobSubmissionJobTests()
@@ -25,7 +24,8 @@ public sealed class JobSubmissionJobTests : IDisposable
         _store.Dispose();
     }
 
-    private ILaunchBackend Backend(bool submitUriAsJob) => ArtifactBackend.Wrap(_store.Backend, _artifacts, submitUriAsJob);
+    /// <summary>The local store, or (<paramref name="submitUriAsJob"/>) the local store as if it ran only jobs, as a W&amp;B server does.</summary>
+    private ILaunchBackend Backend(bool submitUriAsJob) => submitUriAsJob ? BackendProxy.Wrap(_store.Backend, submitUriAsJob: true) : _store.Backend;
 
     private static JobSubmission Submission(ILaunchBackend backend) =>
         new(backend, n => n == "WANDB_PROJECT" ? "proj" : null);
@@ -93,7 +93,7 @@ public sealed class JobSubmissionJobTests : IDisposable
         var job = await submission.SubmitAsync(new SubmitOptions { QueueName = "q", Uri = _code.Path, EntryPoint = ["python", "train.py"], BuildContext = "." }, default);
         Assert.Equal(_code.Path, job.GetSpec().Uri);
         Assert.Null(submission.CreatedJob);
-        Assert.Empty(_artifacts.All);
+        Assert.Empty(await TestArtifacts.For(backend).AllVersionsAsync("ent", "proj"));
         await ThrowsLaunchAsync("UriJobNotSupported", () => submission.SubmitAsync(new SubmitOptions { QueueName = "q", Uri = _code.Path, BaseImage = "python:3.11" }, default));
     }
 }
