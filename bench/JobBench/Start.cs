@@ -8,6 +8,7 @@ using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Storage;
 using WandbLaunch.Engine.Storage.Sqlite;
 using WandbLaunch.Engine.WandbJobs;
 
@@ -58,7 +59,7 @@ internal static class Start
         using var backend = new SqliteLaunchBackend(store, Program.Entity);
         var queue = await backend.CreateQueueAsync(new QueueDefinition
         {
-            Name = "containers", Entity = Program.Entity, Project = Program.Project, Resource = LaunchResource.LocalContainer,
+            Name = "containers", Entity = Program.Entity, Project = LaunchDefaults.Project, Resource = LaunchResource.LocalContainer,
         }, CancellationToken.None);
         var key = new QueueKey(queue.Entity, queue.Project, queue.Name);
         var creator = new JobCreator(backend, environment);
