@@ -57,7 +57,8 @@ $buildLog = & dotnet build $project -c Release --nologo -v quiet 2>&1
 if ($LASTEXITCODE -ne 0) { $buildLog | Out-Host; throw "dotnet build $project failed" }
 $dll = Get-BenchProgramPath 'JobBench'
 
-$command = 'dotnet pwsh -NoProfile -File bench/Measure-WandbJobs.ps1' + $(if ($PSBoundParameters.Count) { ' ' + (($PSBoundParameters.GetEnumerator() | Where-Object Key -ne 'OutFile' | ForEach-Object { "-$($_.Key) $($_.Value)" }) -join ' ') } else { '' })
+$given = @($PSBoundParameters.GetEnumerator() | Where-Object Key -ne 'OutFile' | ForEach-Object { "-$($_.Key) $($_.Value)" })
+$command = (@('dotnet pwsh -NoProfile -File bench/Measure-WandbJobs.ps1') + $given) -join ' '
 $machine = Get-MachineInfo
 $report = [System.Collections.Generic.List[string]]::new()
 $verdicts = [System.Collections.Generic.List[string]]::new()
