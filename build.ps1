@@ -204,8 +204,11 @@ switch ($Task) {
     }
     'Bench' {
         # Each benchmark prints its Markdown table and also writes it to out/bench/<script name>.md.
+        New-Item -ItemType Directory -Force -Path (Join-Path $root 'out/bench') | Out-Null
         Get-ChildItem (Join-Path $root 'bench') -Filter 'Measure-*.ps1' | ForEach-Object {
-            & dotnet pwsh -NoProfile -File $_.FullName -OutFile (Join-Path $root "out/bench/$($_.BaseName).md")
+            $report = Join-Path $root "out/bench/$($_.BaseName).md"
+            if ((Get-Command $_.FullName).Parameters.ContainsKey('OutFile')) { & dotnet pwsh -NoProfile -File $_.FullName -OutFile $report }
+            else { & dotnet pwsh -NoProfile -File $_.FullName | Tee-Object -FilePath $report }
             if ($LASTEXITCODE -ne 0) { throw "$($_.Name) failed with exit code $LASTEXITCODE" }
         }
     }

@@ -81,12 +81,9 @@ public sealed class JobResolverTests : IDisposable
         var opened = counted.FilesOpened;
         Assert.True(opened >= files.Count, $"the first resolve fetched {opened} files, not every file of the code");
 
-        var clock = Stopwatch.StartNew();
         var again = await resolver.ResolveAsync(spec, Dir.File("runs"), "r2", "item", log, CancellationToken.None);
-        clock.Stop();
 
         Assert.Equal(opened, counted.FilesOpened);
         Assert.Equal(files.Count + 1, Directory.EnumerateFiles(again.CodeDirectory!, "*", SearchOption.AllDirectories).Count()); // + requirements.frozen.txt
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"resolving again took {clock.Elapsed.TotalMilliseconds:0} ms");
     }
 }
