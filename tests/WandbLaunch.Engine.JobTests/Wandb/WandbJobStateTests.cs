@@ -59,6 +59,13 @@ public sealed class WandbJobStateTests : IAsyncLifetime
     private Task<StandInItem> ClaimedAsync(string id) =>
         Eventually.Until(() => Task.FromResult(_server.Items(Entity, _queue.Name).FirstOrDefault(i => i.Id == id && i.State == "CLAIMED")), $"item {id} to be CLAIMED");
 
+    /// <summary>CLAIMED on the server, and started by the agent (its record says Running): CLAIMED alone is the ack, before the runner starts it.</summary>
+    private async Task RunningAsync(string id)
+    {
+        await ClaimedAsync(id);
+        await Eventually.Until(async () => (await JobAsync(id)).State == LaunchJobState.Running, $"job {id} to be Running", TimeSpan.FromSeconds(20));
+    }
+
     private string RunIdOf(string itemId) => _server.Items(Entity, _queue.Name).Single(i => i.Id == itemId).AssociatedRunId!;
 
     private async Task<LaunchJob> JobAsync(string id) => (await _backend.GetJobAsync(id, None))!;
@@ -108,7 +115,7 @@ public sealed class WandbJobStateTests : IAsyncLifetime
         _runner.Script("long", FakeRun.Hang());
         var agent = StartAgent(stoppedRunTimeout: 1);
         var id = await PushAsync("long");
-        await ClaimedAsync(id);
+        await RunningAsync(id);
         Assert.Empty(_runner.Cancels);
         var runId = RunIdOf(id);
         _server.InitRun(Entity, Project, runId);
@@ -141,8 +148,8 @@ public sealed class WandbJobStateTests : IAsyncLifetime
         StartAgent();
         var noInit = await PushAsync("no-init");
         var noProject = await PushAsync("no-project", project: null);
-        await ClaimedAsync(noInit);
-        await ClaimedAsync(noProject);
+        await RunningAsync(noInit);
+        await RunningAsync(noProject);
         var notStarted = await LaunchAssertions.ThrowsLaunchAsync("WandbRunNotStarted", () => _backend.RequestStopAsync(noInit, None));
         Assert.Contains(RunIdOf(noInit), notStarted.Message);
         Assert.Contains("wandb.init", notStarted.Message);
