@@ -169,15 +169,23 @@ public sealed class DockerIgnore
         private static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(5);
 
         private readonly MatchType _type;
-        private readonly string _regexSource;
-        private Regex? _regex;
+        private readonly Regex? _regex;
 
         private Pattern(string text, bool exception, MatchType type, string regexSource)
         {
             Text = text;
             IsException = exception;
             _type = type;
-            _regexSource = regexSource;
+            if (type != MatchType.Regex) return;
+            try
+            {
+                _regex = new Regex(regexSource, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant, MatchTimeout);
+            }
+            catch (NotSupportedException)
+            {
+                // .NET's linear-time engine refuses automata past its size limit (about a thousand wildcards).
+                throw new FormatException("it has too many wildcards to be matched in bounded time");
+            }
         }
 
         public string Text { get; }
@@ -197,10 +205,9 @@ public sealed class DockerIgnore
                     if (path.EndsWith(suffix, StringComparison.Ordinal)) return true;
                     return suffix.Length > 0 && suffix[0] == '/' && path == suffix[1..];
                 default:
-                    _regex ??= new Regex(_regexSource, RegexOptions.NonBacktracking | RegexOptions.CultureInvariant, MatchTimeout);
                     try
                     {
-                        return _regex.IsMatch(path);
+                        return _regex!.IsMatch(path);
                     }
                     catch (RegexMatchTimeoutException)
                     {
