@@ -217,7 +217,8 @@ public sealed class ContextArchiveTests : IDisposable
     [Fact]
     public void An_excluded_directory_without_exceptions_is_not_walked_so_an_unreadable_one_does_not_fail_the_build()
     {
-        if (OperatingSystem.IsWindows() || Environment.UserName == "root") return;
+        // (Run as root the directory stays readable, and only the outcome is checked.)
+        if (OperatingSystem.IsWindows()) return;
         _a.Write("train.py", "");
         _a.Write("data/secret", "x");
         File.SetUnixFileMode(_a.File("data"), UnixFileMode.None);
