@@ -15,21 +15,52 @@ namespace WandbLaunch.Engine.Builders;
 /// Symbolic links are never followed: a relative link that stays inside the context goes into the archive as a
 /// link; an absolute link, or one that leads out of the context (or into a link loop), fails the build, so nothing
 /// outside the job's code (a link to /etc/passwd, to ~/.ssh) can reach an image.
+/// The context root's <c>.dockerignore</c> applies as the docker CLI applies it (<see cref="DockerIgnore"/>): an
+/// excluded file is neither sent nor hashed, so editing an ignored file keeps the tag and the image; an excluded link
+/// is not checked. Directories named in <see cref="Skipped"/> are always left out.
 /// </summary>
 public static class ContextArchive
 {
     private static readonly string[] Skipped = [".git", "__pycache__", ".venv", "node_modules"];
 
-    /// <summary>The context's files and links, relative, '/'-separated, in ordinal order.</summary>
-    public static IReadOnlyList<string> Files(string context) => Entries(context).Select(e => e.RelativePath).ToList();
+    /// <summary>The files and links of <paramref name="context"/> sent when it is the context's root (its .dockerignore applied), relative, '/'-separated, in ordinal order.</summary>
+    public static IReadOnlyList<string> Files(string context) => Entries(context, applyDockerIgnore: true).Select(e => e.RelativePath).ToList();
 
-    /// <summary>The context's files and links (links checked, see the class summary), in ordinal order of their paths.</summary>
-    public static IReadOnlyList<DirectoryWalk.Entry> Entries(string context)
+    /// <summary>
+    /// The plan's files and links that go into the archive (links checked, see the class summary), in ordinal order
+    /// of their paths. The code's <c>.dockerignore</c> applies only when the code is the archive's root, as with the
+    /// docker CLI (W&amp;B's generated Dockerfile puts the code under <c>src/</c>, where Docker does not read it).
+    /// </summary>
+    public static IReadOnlyList<DirectoryWalk.Entry> Entries(BuildPlan plan) => Entries(plan.ContextDirectory, applyDockerIgnore: plan.ArchivePrefix.Length == 0);
+
+    private static IReadOnlyList<DirectoryWalk.Entry> Entries(string context, bool applyDockerIgnore)
     {
         try
         {
             var root = ContainedPath.Resolve(context);
-            return DirectoryWalk.Enumerate(context, Skipped)
+            var ignore = applyDockerIgnore ? ReadDockerIgnore(context, root) : DockerIgnore.None;
+            var states = new Dictionary<string, DockerIgnore.MatchState>(StringComparer.Ordinal);
+            var excludedDirectories = new HashSet<string>(StringComparer.Ordinal);
+            bool Sent(DirectoryWalk.Entry entry)
+            {
+                if (ignore.IsEmpty) return true;
+                // The docker CLI always sends the .dockerignore (and the Dockerfile, which is the plan's Dockerfile.wandb here).
+                if (entry.RelativePath == DockerIgnore.FileName) return true;
+                var slash = entry.RelativePath.LastIndexOf('/');
+                var parent = slash < 0 ? null : states.GetValueOrDefault(entry.RelativePath[..slash]);
+                var excluded = ignore.Excludes(entry.RelativePath, parent, out var state);
+                if (entry.Kind == DirectoryWalk.EntryKind.Directory)
+                {
+                    states[entry.RelativePath] = state;
+                    if (excluded) excludedDirectories.Add(entry.RelativePath);
+                }
+                return !excluded;
+            }
+            // An excluded directory is not even listed (a 2 GB data/) unless an exception may re-include something in it.
+            bool Enter(DirectoryWalk.Entry directory) =>
+                !excludedDirectories.Contains(directory.RelativePath) || ignore.MayReincludeBelow(directory.RelativePath);
+            return DirectoryWalk.Enumerate(context, Skipped, Enter)
+                .Where(Sent)
                 .Where(e => e.Kind != DirectoryWalk.EntryKind.Directory && e.RelativePath != BuildPlan.DockerfileName)
                 .Select(e => e.Kind == DirectoryWalk.EntryKind.SymbolicLink ? CheckLink(context, root, e) : e)
                 .OrderBy(e => e.RelativePath, StringComparer.Ordinal)
@@ -41,10 +72,24 @@ public static class ContextArchive
         }
     }
 
+    /// <summary>The context root's .dockerignore, never read through a link that leaves the context.</summary>
+    private static DockerIgnore ReadDockerIgnore(string context, string resolvedRoot)
+    {
+        var path = Path.Combine(context, DockerIgnore.FileName);
+        var info = new FileInfo(path);
+        if (info.LinkTarget is { } target)
+        {
+            CheckLink(context, resolvedRoot, new DirectoryWalk.Entry(info.FullName, DockerIgnore.FileName, DirectoryWalk.EntryKind.SymbolicLink, target));
+            path = ContainedPath.Resolve(path);
+            info = new FileInfo(path);
+        }
+        return info.Exists ? DockerIgnore.Read(path) : DockerIgnore.None;
+    }
+
     public static string Tag(BuildPlan plan)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var entry in Entries(plan.ContextDirectory))
+        foreach (var entry in Entries(plan))
         {
             hash.AppendData(Encoding.UTF8.GetBytes(entry.RelativePath + "\0"));
             if (entry.Kind == DirectoryWalk.EntryKind.SymbolicLink)
@@ -67,7 +112,7 @@ public static class ContextArchive
         var output = new MemoryStream();
         using (var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true))
         {
-            foreach (var entry in Entries(plan.ContextDirectory))
+            foreach (var entry in Entries(plan))
             {
                 var path = plan.ArchivePrefix + entry.RelativePath;
                 if (plan.ExtraFiles.ContainsKey(path)) continue;

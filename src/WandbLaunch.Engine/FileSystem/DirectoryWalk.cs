@@ -20,8 +20,12 @@ public static class DirectoryWalk
     /// <param name="LinkTarget">For a link, the target it names, as written in the link.</param>
     public sealed record Entry(string FullPath, string RelativePath, EntryKind Kind, string? LinkTarget);
 
-    /// <summary>The entries below <paramref name="root"/>, depth first, in ordinal order; <paramref name="skip"/> names (files or directories) are left out with everything below them.</summary>
-    public static IEnumerable<Entry> Enumerate(string root, IReadOnlyCollection<string>? skip = null)
+    /// <summary>
+    /// The entries below <paramref name="root"/>, depth first, in ordinal order; <paramref name="skip"/> names (files
+    /// or directories) are left out with everything below them; a directory for which <paramref name="enter"/>
+    /// returns false is reported but not walked into.
+    /// </summary>
+    public static IEnumerable<Entry> Enumerate(string root, IReadOnlyCollection<string>? skip = null, Func<Entry, bool>? enter = null)
     {
         var pending = new Stack<(string Full, string Relative)>();
         pending.Push((Path.GetFullPath(root), ""));
@@ -42,8 +46,9 @@ public static class DirectoryWalk
                 }
                 else if (child is DirectoryInfo)
                 {
-                    yield return new Entry(child.FullName, childRelative, EntryKind.Directory, null);
-                    subdirectories.Add((child.FullName, childRelative));
+                    var entry = new Entry(child.FullName, childRelative, EntryKind.Directory, null);
+                    yield return entry;
+                    if (enter is null || enter(entry)) subdirectories.Add((child.FullName, childRelative));
                 }
                 else
                 {
