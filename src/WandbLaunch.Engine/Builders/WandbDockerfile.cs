@@ -343,7 +343,7 @@ public static partial class WandbDockerfile
     }
 
     /// <summary>The text of <c>_wandb_bootstrap.py</c>, which a generated build context carries at its root.</summary>
-    internal static string BootstrapScript => Bootstrap.Value;
+    public static string BootstrapScript => Bootstrap.Value;
 
     private static readonly Lazy<string> Bootstrap = new(() =>
     {

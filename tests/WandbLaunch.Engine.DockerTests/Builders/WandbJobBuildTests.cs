@@ -41,7 +41,7 @@ public sealed class WandbJobBuildTests : IDisposable
         var result = Generate("3.10.12", ["python3.10", "train.py"]);
         Assert.Equal(ExpectedText("Py310Frozen"), result.Text);
         Assert.Equal("python-3.10.12", result.ExtraFiles["src/runtime.txt"]);
-        Assert.Contains("def install_deps", result.ExtraFiles[WandbDockerfile.BootstrapFileName]);
+        Assert.Equal(WandbDockerfile.BootstrapScript, result.ExtraFiles[WandbDockerfile.BootstrapFileName]);
         Assert.Empty(result.Warnings);
     }
 
