@@ -39,3 +39,12 @@ public sealed class DockerFactAttribute : FactAttribute
         if (!TestServices.Available && !TestServices.Required) Skip = TestServices.SkipReason;
     }
 }
+
+/// <summary>A theory that needs the Docker engine, skipped (or, in CI, failed) as <see cref="DockerFactAttribute"/>.</summary>
+public sealed class DockerTheoryAttribute : TheoryAttribute
+{
+    public DockerTheoryAttribute()
+    {
+        if (!TestServices.Available && !TestServices.Required) Skip = TestServices.SkipReason;
+    }
+}

@@ -24,11 +24,6 @@ public sealed class BuildRequest
     {
         if (WandbJob is { } job)
         {
-            if (job.Definition.BaseImage is { Length: > 0 } baseImage)
-            {
-                throw new JobFailedException(FailureStage.Build,
-                    $"The job {job.Requested} gives source.base_image '{baseImage}' (W&B runs such jobs in that image with their code mounted, without a build); this agent does not support that yet: run it on a local-process queue, or remove base_image.");
-            }
             var plan = BuildPlanner.Plan(code, Spec, BaseImage, JobBuild.For(job, Spec, ResourceArgs));
             var tag = BuildPlanner.JobImageTag(job.SourceString, plan.Dockerfile);
             return (plan, destination is null ? $"{job.ImageRepository}:{tag}" : $"{destination}:{tag}");

@@ -44,4 +44,10 @@ public sealed class JobContext
     /// with the job, writes it to the job log, and names the last one if the job then fails to start in time.
     /// </summary>
     public Action<string> Warn { get; init; } = _ => { };
+
+    /// <summary>
+    /// A W&amp;B job run in a ready image without a build (<c>Builders/JobBaseImage</c>): the host directory of its
+    /// prepared code, which a container runner mounts at <c>/mnt/wandb</c> and works in. Null otherwise.
+    /// </summary>
+    public string? CodeMount { get; init; }
 }

@@ -82,4 +82,45 @@ public sealed class WandbJobContainerTests : IAsyncDisposable
         Assert.Contains($"image-job-{token}:{TestServices.BaseImage}:{{\"_wandb_job\":\"ent/proj/job-image:v0\"}}", log);
         Assert.DoesNotContain("building", log);
     }
+
+    [DockerTheory]
+    [InlineData("docker", true)]
+    [InlineData("noop", false)]
+    public async Task A_repo_job_runs_in_a_base_image_with_its_code_mounted_at_mnt_wandb_without_a_build(string builder, bool jobNamesBaseImage)
+    {
+        var token = Guid.NewGuid().ToString("N")[..8];
+        var repository = _store.Dir.File("repo-" + builder);
+        var commit = TestJobs.InitRepository(repository, new Dictionary<string, string>
+        {
+            ["run.sh"] = "echo \"mounted:$(cat message.txt)|pwd=$(pwd)\"\n",
+            ["message.txt"] = token + "\n",
+        });
+        var definition = TestJobs.RepoDefinition(repository, commit, "sh", "run.sh");
+        // W&B: the job's source.base_image; with the noop builder and none, builder.base_image of the resource_args.
+        if (jobNamesBaseImage) definition["source"]!["base_image"] = TestServices.BaseImage;
+        var name = $"job-base-{builder}-{token}";
+        await TestJobs.LogJobAsync(TestArtifacts.For(_store.Backend), _store.Dir.Path, "ent", "proj", name, definition);
+        var queue = await TestQueues.CreateAsync(_store.Backend, "ent", "mounted-" + builder, LaunchResource.LocalContainer, null, false, null);
+        var environment = new Dictionary<string, string>
+        {
+            [ArtifactFiles.CacheDirectoryVariable] = _store.Dir.File("cache"),
+            [Code.GitCheckout.AllowLocalVariable] = "1",
+        };
+        if (Environment.GetEnvironmentVariable("DOCKER_HOST") is { Length: > 0 } host) environment["DOCKER_HOST"] = host;
+        var config = new LaunchAgentConfig { Queues = [queue.Name], Entity = "ent", Builder = new BuilderSettings { Type = builder } };
+        _agents.Start(TestArtifacts.Agent(_store.Open()), TestAgents.Options(config, _store.Dir.File("runs-" + builder), TestAgents.EnvironmentOf(environment), startTimeout: TimeSpan.FromSeconds(120)));
+        var spec = new JsonObject { ["job"] = $"ent/proj/{name}", ["project"] = "proj" };
+        if (!jobNamesBaseImage)
+        {
+            spec["resource_args"] = new JsonObject { ["local-container"] = new JsonObject { ["builder"] = new JsonObject { ["base_image"] = TestServices.BaseImage } } };
+        }
+
+        var job = await WaitForJob.EndAsync(_store.Backend, (await _store.Backend.PushAsync(queue, new() { Spec = spec }, CancellationToken.None)).Id, TimeSpan.FromSeconds(120));
+
+        var log = File.ReadAllText(job.LogPath!);
+        Assert.True(job.State == LaunchJobState.Finished, $"{job.State} ({job.FailureStage}): {job.FailureMessage}\n{log}");
+        Assert.Contains($"mounted:{token}|pwd=/mnt/wandb", log);
+        Assert.Contains(jobNamesBaseImage ? $"the job runs in its base image {TestServices.BaseImage}" : $"No builder configured. Using base image: {TestServices.BaseImage}", log);
+        Assert.DoesNotContain("building", log);
+    }
 }

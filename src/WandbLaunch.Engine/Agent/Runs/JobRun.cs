@@ -353,7 +353,18 @@ internal sealed class JobRun
                 job = job with { LaunchSpec = resolved.Spec };
             }
             string? image = null;
-            if (runner.RequiresImage)
+            string? codeMount = null;
+            if (runner.RequiresImage && resolved is not null &&
+                Builders.JobBaseImage.For(resolved, _agent.Builder!.Type, JobContextFactory.Create(job, _agent.Options, log).ResourceArgs, job.GetSpec()) is var (baseImage, chosenForNoop))
+            {
+                image = baseImage;
+                codeMount = resolved.CodeDirectory;
+                log.Agent(chosenForNoop
+                    ? $"No builder configured. Using base image: {baseImage} (the job's code mounted at {Builders.JobBaseImage.CodeMountDirectory})"
+                    : $"the job runs in its base image {baseImage}, its code mounted at {Builders.JobBaseImage.CodeMountDirectory}: no build");
+                _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] image {image} (base image, code mounted)", job.Id, job.Queue);
+            }
+            else if (runner.RequiresImage)
             {
                 MoveTo(JobRunState.Building);
                 var spec = job.GetSpec();
@@ -384,7 +395,7 @@ internal sealed class JobRun
             MoveTo(JobRunState.Launching);
             var launching = job;
             var context = JobContextFactory.Create(launching, _agent.Options, log, image,
-                () => _agent.Backend.MarkLaunchingAsync(launching.Id, _agent.Id!, CancellationToken.None), message => Warn(log, message));
+                () => _agent.Backend.MarkLaunchingAsync(launching.Id, _agent.Id!, CancellationToken.None), message => Warn(log, message), codeMount);
             AgentContext.Verbose($"{job.Id}: launching on {runner.Resource}");
             running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
             await running.Started.WaitAsync(start.Token).ConfigureAwait(false);

@@ -49,6 +49,11 @@ public sealed class KubernetesRunner : ILaunchRunner
 
     public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
     {
+        if (context.CodeMount is not null)
+        {
+            throw new JobFailedException(FailureStage.Agent,
+                $"The job runs in its base image {context.ImageUri} with its code mounted, without a build. W&B copies the code into the pod with an init container; this agent does not do that on Kubernetes yet: set builder.type to docker or kaniko and remove the job's base image, or use a local-container queue.");
+        }
         var kubeContext = JobManifest.Context(context.ResourceArgs);
         try
         {

@@ -75,6 +75,13 @@ public sealed class LocalContainerRunner : ILaunchRunner
         var args = (JsonObject)context.ResourceArgs.DeepClone();
         args.Remove("builder");
         ContainerArgs.Apply(args, container);
+        if (context.CodeMount is { } code)
+        {
+            // W&B's local-container runner: the code at /mnt/wandb, the working directory there (or under it).
+            container.HostConfig.Mounts ??= [];
+            container.HostConfig.Mounts.Add(new Mount { Type = "bind", Source = code, Target = Builders.JobBaseImage.CodeMountDirectory });
+            container.WorkingDir = overrides.WorkingDir is { Length: > 0 } under ? $"{Builders.JobBaseImage.CodeMountDirectory}/{under}" : Builders.JobBaseImage.CodeMountDirectory;
+        }
         if (overrides.EntryPoint is { Count: > 0 } entry) container.Entrypoint = [.. entry];
         if (overrides.Args is { Count: > 0 } arguments) container.Cmd = [.. arguments];
         return container;
