@@ -57,11 +57,6 @@ public sealed class JobResolver
             await DownloadAsync(version, jobDirectory, log, cancellationToken).ConfigureAwait(false);
             var definition = ReadDefinition(jobDirectory, requested.ToString());
             log.Agent($"job {version} ({version.Id}): source {JobDefinition.SourceTypeName(definition.SourceType)}");
-            if (definition.Notebook && definition.SourceType != JobSourceType.Image)
-            {
-                throw new JobFailedException(FailureStage.Agent,
-                    $"The job {requested} is a notebook job (source.notebook is true); notebook jobs are not supported by this agent (W&B converts the notebook with nbconvert).");
-            }
             string? code = null;
             switch (definition.SourceType)
             {
@@ -81,6 +76,13 @@ public sealed class JobResolver
                     CopyFrozenRequirements(jobDirectory, code);
                     await DownloadAsync(codeArtifact, code, log, cancellationToken).ConfigureAwait(false);
                     break;
+            }
+            if (definition.Notebook && code is not null && definition.EntryPoint is { Count: > 0 } notebookEntry)
+            {
+                var notebook = Failing(() => ContainedPath.Join(code, notebookEntry[^1], "the notebook entry point"));
+                var script = NotebookScript.Convert(notebook, requested.ToString());
+                log.Agent($"converted the notebook {notebookEntry[^1]} to {Path.GetRelativePath(code, script)}");
+                definition = definition with { EntryPoint = [.. notebookEntry.SkipLast(1), Path.GetRelativePath(code, script).Replace('\\', '/')] };
             }
             return new ResolvedJob
             {

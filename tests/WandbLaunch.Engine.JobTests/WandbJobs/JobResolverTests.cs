@@ -55,16 +55,54 @@ public sealed class JobResolverTests : IDisposable
     }
 
     [Fact]
-    public async Task A_notebook_job_is_refused_clearly()
+    public async Task A_notebook_job_runs_as_a_script_made_from_its_code_cells_without_shell_lines_as_W_and_B_converts_it()
     {
-        var json = TestJobs.ArtifactDefinition("id", "python", "nb.ipynb");
+        var notebook = new JsonObject
+        {
+            ["nbformat"] = 4,
+            ["cells"] = new JsonArray(
+                new JsonObject { ["cell_type"] = "markdown", ["source"] = TestJobs.Strings(["# Training\n", "notes"]) },
+                new JsonObject { ["cell_type"] = "code", ["source"] = TestJobs.Strings(["!pip install something\n", "import sys\n", "steps = 3"]) },
+                new JsonObject { ["cell_type"] = "code", ["source"] = "print('trained', steps, 'steps with', sys.argv[1:])" }),
+        };
+        var code = await TestJobs.LogAsync(Store, Dir.Path, "ent", "proj", "code-nb", "code", new Dictionary<string, string> { ["nb/train.ipynb"] = notebook.ToJsonString() });
+        var json = TestJobs.ArtifactDefinition(code.Id, "python3", "nb/train.ipynb");
         json["source"]!["notebook"] = true;
         await TestJobs.LogJobAsync(Store, Dir.Path, "ent", "proj", "job-nb", json);
         var resolver = new JobResolver(Store, new ArtifactFiles(Dir.File("cache")), allowLocalGit: false);
         using var log = JobLog.Discard();
+
+        var resolved = await resolver.ResolveAsync(LaunchSpec.Parse(new JsonObject { ["job"] = "ent/proj/job-nb" }), Dir.File("runs"), "r1", "item", log, CancellationToken.None);
+
+        Assert.Equal(["python3", "nb/train.py"], resolved.Spec.Overrides.EntryPoint!);
+        var script = File.ReadAllText(Path.Combine(resolved.CodeDirectory!, "nb/train.py"));
+        Assert.DoesNotContain("pip install", script);
+        Assert.Contains("# # Training", script);
+        // The script runs with the real Python, from the code directory as the runner does.
+        var info = new ProcessStartInfo("python3") { WorkingDirectory = resolved.CodeDirectory!, RedirectStandardOutput = true };
+        foreach (var argument in new[] { "nb/train.py", "--lr", "0.1" }) info.ArgumentList.Add(argument);
+        using var python = Process.Start(info)!;
+        var output = python.StandardOutput.ReadToEnd();
+        python.WaitForExit();
+        Assert.Equal(0, python.ExitCode);
+        Assert.Equal("trained 3 steps with ['--lr', '0.1']\n", output);
+    }
+
+    [Fact]
+    public async Task A_notebook_job_whose_entry_point_is_not_a_notebook_fails_at_stage_agent_naming_it()
+    {
+        var code = await TestJobs.LogAsync(Store, Dir.Path, "ent", "proj", "code-nb", "code", new Dictionary<string, string> { ["train.py"] = "print(1)" });
+        var json = TestJobs.ArtifactDefinition(code.Id, "python", "train.py");
+        json["source"]!["notebook"] = true;
+        await TestJobs.LogJobAsync(Store, Dir.Path, "ent", "proj", "job-nb", json);
+        var resolver = new JobResolver(Store, new ArtifactFiles(Dir.File("cache")), allowLocalGit: false);
+        using var log = JobLog.Discard();
+
         var e = await Assert.ThrowsAsync<JobFailedException>(() => resolver.ResolveAsync(LaunchSpec.Parse(new JsonObject { ["job"] = "ent/proj/job-nb" }), Dir.File("runs"), "r1", "item", log, CancellationToken.None));
+
         Assert.Equal(FailureStage.Agent, e.Stage);
-        Assert.Contains("notebook jobs are not supported", e.Message);
+        Assert.Contains("'train.py', not a .ipynb notebook", e.Message);
+        Assert.False(Directory.Exists(Dir.File("runs/r1/code")));
     }
 
     [Fact]
