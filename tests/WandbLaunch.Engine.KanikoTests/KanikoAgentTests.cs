@@ -13,6 +13,8 @@ namespace WandbLaunch.Engine.KanikoTests;
 /// </summary>
 public sealed class KanikoAgentTests
 {
+    private const string FailedInstall = "ERROR: Failed to install: bad-pkg==1.0. During automated build process.";
+
     private const string RunConfig = """{"spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""";
 
     private const string KanikoConfig = """
@@ -106,7 +108,7 @@ public sealed class KanikoAgentTests
         // Kaniko runs, logs and succeeds; the run's Job is then created with the image it pushed.
         var pod = await h.PodAsync(buildName);
         h.Kube.SetPodPhase(KanikoHarness.Namespace, pod, "Running");
-        h.Kube.AppendPodLog(KanikoHarness.Namespace, pod, "INFO[0000] Retrieving image manifest python:3.10-slim", $"INFO[0042] Pushing image to {image}");
+        h.Kube.AppendPodLog(KanikoHarness.Namespace, pod, "INFO[0000] Retrieving image manifest python:3.10-slim", FailedInstall, $"INFO[0042] Pushing image to {image}");
         await Eventually.Until(async () => h.Log(await h.JobAsync(job.Id)).Contains("Pushing image to"), "the kaniko log in the job log");
         h.Kube.AppendPodLog(KanikoHarness.Namespace, pod, $"INFO[0044] Pushed {image}");
         h.Kube.CompleteJob(KanikoHarness.Namespace, buildName);
@@ -129,7 +131,10 @@ public sealed class KanikoAgentTests
 
         // The build's output is in the job's log, before the run's.
         var output = h.Log(finished).Split('\n').Where(l => l.Length > 0 && !l.StartsWith("[agent]")).ToList();
-        Assert.Equal(["INFO[0000] Retrieving image manifest python:3.10-slim", $"INFO[0042] Pushing image to {image}", $"INFO[0044] Pushed {image}", "training"], output);
+        Assert.Equal(["INFO[0000] Retrieving image manifest python:3.10-slim", FailedInstall, $"INFO[0042] Pushing image to {image}", $"INFO[0044] Pushed {image}", "training"], output);
+        // The bootstrap's line about requirements that would not install becomes a build warning, as W&B's agent reports it.
+        Assert.Contains(finished.Warnings, w => w.Stage == FailureStage.Build &&
+            w.Message == $"Failed to install the following packages: bad-pkg==1.0 for image: {image}. Will attempt to launch image without them.");
         var log = h.Log(finished);
         Assert.Contains($"[agent] uploading the build context", log);
         Assert.Contains("builder.kaniko-config sets --destination, which only the builder sets; it is ignored.", log);

@@ -31,6 +31,9 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// </summary>
 public sealed class KanikoBuilder : IImageBuilder
 {
+    /// <summary>How far back the job's log is read for the bootstrap's failed-requirements line after a build.</summary>
+    private const int FailedPackagesLines = 10_000;
+
     private const string Source = "kaniko";
 
     private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(30);
@@ -203,6 +206,12 @@ public sealed class KanikoBuilder : IImageBuilder
             {
                 case LaunchJobState.Finished:
                     log.Agent($"kaniko built and pushed {image}");
+                    // W&B reads the build pod's log for the bootstrap's failed requirements; the pod's log was copied into the job's.
+                    log.Flush();
+                    if (JobLog.ReadTail(log.Path, FailedPackagesLines).Select(FailedPackages.In).LastOrDefault(p => p is not null) is { } failed)
+                    {
+                        request.Warn?.Invoke(FailedPackages.Warning(failed, image.ToString()));
+                    }
                     EngineLog.Verbose(Source, () => $"built and pushed {Printable.Quote(image.ToString())}");
                     progress?.Invoke(activity, "done", 100);
                     return;
