@@ -80,6 +80,11 @@ public sealed class LoopbackHttpListener : IDisposable
         catch (ObjectDisposedException)
         {
         }
+        catch (HttpListenerException)
+        {
+            // .NET's managed listener re-binds each prefix's port while it removes it again in Close (after Stop); when
+            // another listener has the port by then, that throws "Address already in use". Stop has released it already.
+        }
         try
         {
             _loop.Wait(TimeSpan.FromSeconds(5));
