@@ -40,6 +40,8 @@ BeforeAll {
         'Set-WandbLaunchAgentConfig'  = { param($s) Set-WandbLaunchAgentConfig -Path $script:Config -MaxJobs 2 @s }
         'Test-WandbLaunchAgentConfig' = { param($s) Test-WandbLaunchAgentConfig -Path $script:Config @s }
         'Get-WandbLaunchConnection'   = { param($s) Get-WandbLaunchConnection @s }
+        'New-WandbLaunchJobArtifact'  = { param($s) New-WandbLaunchJobArtifact -Path $script:Code -EntryPoint python, main.py -Project diag -Name "job-diag$((++$script:Serial))" @s }
+        'Get-WandbLaunchJobArtifact'  = { param($s) Get-WandbLaunchJobArtifact -Project diag @s }
     }
     # Connect-WandbLaunch binds the whole session to a store, so it runs in a pwsh of its own (see below).
     $script:InOwnSession = @('Connect-WandbLaunch')
@@ -76,7 +78,8 @@ Describe '-Verbose' {
         'Get-WandbLaunchQueue', 'New-WandbLaunchQueue', 'Set-WandbLaunchQueue', 'Remove-WandbLaunchQueue', 'Submit-WandbLaunchJob',
         'Get-WandbLaunchJob', 'Wait-WandbLaunchJob', 'Stop-WandbLaunchJob', 'Remove-WandbLaunchJob', 'Get-WandbLaunchJobLog',
         'Get-WandbLaunchJobManifest', 'Start-WandbLaunchAgent', 'Get-WandbLaunchAgent', 'Stop-WandbLaunchAgent',
-        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig', 'Get-WandbLaunchConnection') {
+        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig', 'Get-WandbLaunchConnection',
+        'New-WandbLaunchJobArtifact', 'Get-WandbLaunchJobArtifact') {
         $verbose = Get-Messages (Invoke-Captured $_ @{ Verbose = $true }) ([System.Management.Automation.VerboseRecord])
         if ($_ -in $script:ConfigCmdlets) {
             @($verbose | Where-Object { $_ -match "^config: (reading|wrote) '" }).Count | Should -BeGreaterThan 0
@@ -90,7 +93,8 @@ Describe '-Verbose' {
         'Get-WandbLaunchQueue', 'New-WandbLaunchQueue', 'Set-WandbLaunchQueue', 'Remove-WandbLaunchQueue', 'Submit-WandbLaunchJob',
         'Get-WandbLaunchJob', 'Wait-WandbLaunchJob', 'Stop-WandbLaunchJob', 'Remove-WandbLaunchJob', 'Get-WandbLaunchJobLog',
         'Get-WandbLaunchJobManifest', 'Get-WandbLaunchAgent', 'Stop-WandbLaunchAgent',
-        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig', 'Get-WandbLaunchConnection') {
+        'Get-WandbLaunchAgentConfig', 'New-WandbLaunchAgentConfig', 'Set-WandbLaunchAgentConfig', 'Test-WandbLaunchAgentConfig', 'Get-WandbLaunchConnection',
+        'New-WandbLaunchJobArtifact', 'Get-WandbLaunchJobArtifact') {
         Invoke-Captured $_ | Should -BeNullOrEmpty
     }
 
@@ -172,7 +176,7 @@ Get-WandbLaunchQueue -Verbose 4>&1 | Where-Object { `$_ -is [System.Management.A
 "@
         $result.ExitCode | Should -Be 0
         $lines = @($result.StdOut | Where-Object { $_ -like 'V *' })
-        $lines | Should -Contain "V store: created a new store at '$dir/st\e[31mre.db' (schema version 2)"
+        $lines | Should -Contain "V store: created a new store at '$dir/st\e[31mre.db' (schema version 3)"
         $lines | Should -Contain "V store: local store '$dir/st\e[31mre.db' is open"
         $lines | Should -Contain "V store: local store '$dir/st\e[31mre.db' (chosen by Connect-WandbLaunch), default entity 'team\e]0;pwned\x07'"
         $lines | Should -Not -Match '<ESC>|<BEL>'
