@@ -50,4 +50,7 @@ public sealed class JobContext
     /// prepared code, which a container runner mounts at <c>/mnt/wandb</c> and works in. Null otherwise.
     /// </summary>
     public string? CodeMount { get; init; }
+
+    /// <summary>W&amp;B's <c>CODE_MOUNT_DIR</c>: where <see cref="CodeMount"/> is mounted in the container.</summary>
+    public const string CodeMountDirectory = "/mnt/wandb";
 }

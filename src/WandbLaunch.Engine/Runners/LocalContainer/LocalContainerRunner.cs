@@ -79,8 +79,8 @@ public sealed class LocalContainerRunner : ILaunchRunner
         {
             // W&B's local-container runner: the code at /mnt/wandb, the working directory there (or under it).
             container.HostConfig.Mounts ??= [];
-            container.HostConfig.Mounts.Add(new Mount { Type = "bind", Source = code, Target = Builders.JobBaseImage.CodeMountDirectory });
-            container.WorkingDir = overrides.WorkingDir is { Length: > 0 } under ? $"{Builders.JobBaseImage.CodeMountDirectory}/{under}" : Builders.JobBaseImage.CodeMountDirectory;
+            container.HostConfig.Mounts.Add(new Mount { Type = "bind", Source = code, Target = JobContext.CodeMountDirectory });
+            container.WorkingDir = overrides.WorkingDir is { Length: > 0 } under ? $"{JobContext.CodeMountDirectory}/{under}" : JobContext.CodeMountDirectory;
         }
         if (overrides.EntryPoint is { Count: > 0 } entry) container.Entrypoint = [.. entry];
         if (overrides.Args is { Count: > 0 } arguments) container.Cmd = [.. arguments];
