@@ -91,6 +91,23 @@ public sealed class ArtifactFiles
         }
     }
 
+    /// <summary>
+    /// One file of <paramref name="version"/> read into memory, bounded by its manifest size and checked against its
+    /// digest (<c>ArtifactDigestMismatch</c> otherwise), without the cache: for small files read rather than run.
+    /// </summary>
+    public static async Task<byte[]> ReadCheckedAsync(IArtifactStore store, ArtifactVersion version, ArtifactManifestEntry entry, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        string digest;
+        long size;
+        await using (var source = await store.OpenFileAsync(version, entry, cancellationToken).ConfigureAwait(false))
+        {
+            (digest, size) = await CopyHashedAsync(source, buffer, entry.Size + 1, cancellationToken).ConfigureAwait(false);
+        }
+        if (size != entry.Size || digest != entry.Digest) throw Mismatch(version, entry, size != entry.Size ? $"{digest} ({size} bytes or more, expected {entry.Size})" : digest);
+        return buffer.ToArray();
+    }
+
     /// <summary>Files served from the cache by this instance.</summary>
     public int CacheHits { get; private set; }
 

@@ -1,10 +1,8 @@
-using System.Security.Cryptography;
 using System.Text;
 using WandbLaunch.Engine.Artifacts;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Specs;
 using WandbLaunch.Engine.Storage;
-using WandbLaunch.Engine.Text;
 
 namespace WandbLaunch.Engine.WandbJobs;
 
@@ -70,27 +68,7 @@ public sealed class JobArtifactQuery
         {
             throw LaunchException.InvalidData("InvalidJobDefinition", $"The {JobDefinition.FileName} of job {version} has {entry.Size} bytes; at most {MaxDefinitionBytes} are read.", version.ToString());
         }
-        byte[] bytes;
-        await using (var stream = await _backend.Artifacts.OpenFileAsync(version, entry, cancellationToken).ConfigureAwait(false))
-        using (var buffer = new MemoryStream())
-        {
-            var chunk = new byte[81920];
-            int read;
-            while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                if (buffer.Length + read > MaxDefinitionBytes)
-                {
-                    throw LaunchException.InvalidData("InvalidJobDefinition", $"The {JobDefinition.FileName} of job {version} is larger than {MaxDefinitionBytes} bytes.", version.ToString());
-                }
-                buffer.Write(chunk, 0, read);
-            }
-            bytes = buffer.ToArray();
-        }
-        if (Convert.ToBase64String(MD5.HashData(bytes)) != entry.Digest)
-        {
-            throw LaunchException.InvalidData("ArtifactDigestMismatch",
-                $"The {JobDefinition.FileName} of job {version} does not match its manifest's digest {Printable.Quote(entry.Digest)}; it was changed or damaged.", version.ToString());
-        }
+        var bytes = await ArtifactFiles.ReadCheckedAsync(_backend.Artifacts, version, entry, cancellationToken).ConfigureAwait(false);
         var definition = JobDefinition.Parse(Encoding.UTF8.GetString(bytes), version.ToString());
         return new JobArtifactDetails(version, definition, manifest);
     }
