@@ -354,8 +354,9 @@ internal sealed class JobRun
             }
             string? image = null;
             string? codeMount = null;
-            if (runner.RequiresImage && resolved is not null &&
-                Builders.JobBaseImage.For(resolved, _agent.Builder!.Type, JobContextFactory.Create(job, _agent.Options, log).ResourceArgs, job.GetSpec()) is var (baseImage, chosenForNoop))
+            var resourceArgs = runner.RequiresImage ? JobContextFactory.Create(job, _agent.Options, log).ResourceArgs : null;
+            if (resourceArgs is not null && resolved is not null &&
+                Builders.JobBaseImage.For(resolved, _agent.Builder!.Type, resourceArgs, job.GetSpec()) is var (baseImage, chosenForNoop))
             {
                 image = baseImage;
                 codeMount = resolved.CodeDirectory;
@@ -364,7 +365,7 @@ internal sealed class JobRun
                     : $"the job runs in its base image {baseImage}, its code mounted at {Builders.JobBaseImage.CodeMountDirectory}: no build");
                 _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] image {image} (base image, code mounted)", job.Id, job.Queue);
             }
-            else if (runner.RequiresImage)
+            else if (resourceArgs is not null)
             {
                 MoveTo(JobRunState.Building);
                 var spec = job.GetSpec();
@@ -376,7 +377,7 @@ internal sealed class JobRun
                     Job = job,
                     Spec = spec,
                     WandbJob = resolved,
-                    ResourceArgs = JobContextFactory.Create(job, _agent.Options, log).ResourceArgs,
+                    ResourceArgs = resourceArgs,
                     Settings = _agent.Options.Config.Builder,
                     WorkDirectory = _agent.Options.WorkDirectory,
                     Log = log,
