@@ -23,6 +23,8 @@ BeforeAll {
     $script:RegistryCredential = [pscredential]::new($RegistryUser, (ConvertTo-SecureString $RegistryPassword -AsPlainText -Force))
     $script:Agents = [Collections.Generic.List[object]]::new()
     $script:DanglingLayers = [Collections.Generic.List[string]]::new()
+    # A build step in the job log: BuildKit's '#5 [2/3] RUN ...' or the classic builder's 'Step 2/3 : RUN ...'.
+    $script:BuildStepLine = '(?m)^(#\d+ \[(stage-\d+ )?\d+/\d+\] |Step \d+/\d+)'
     $script:PushedImages = [Collections.Generic.List[string]]::new()
     $script:SavedEnvironment = @{ DOCKER_CONFIG = $env:DOCKER_CONFIG; WANDB_LAUNCH_LEASE_SECONDS = $env:WANDB_LAUNCH_LEASE_SECONDS }
 
@@ -281,7 +283,8 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $job.ExitCode | Should -Be 0
             $log = Get-TestLog $job
             $log | Should -Match "hello from $Token"
-            $log | Should -Match "(?m)^Step 1/\d+ : FROM $([regex]::Escape($Base))$"
+            # BuildKit names the step '#2 [1/3] FROM docker.io/library/<base>'; the classic builder 'Step 1/3 : FROM <base>'.
+            $log | Should -Match "(?m)^(#\d+ \[1/\d+\] FROM (docker\.io/library/)?|Step 1/\d+ : FROM )$([regex]::Escape($Base))$"
             $built = Get-BuiltImage $job
             $built.Origin | Should -Be 'Dockerfile.wandb beside the entry point'
             $built.Tag | Should -Match '^[0-9a-f]{8}$'
@@ -297,8 +300,9 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $log | Should -Match '(?m)^uid=1000$'
             $log | Should -Match '(?m)^pwd=/mnt/wandb$'
             $log | Should -Match '(?m)^marker=v1$'
-            (Get-BuiltImage $job).Origin | Should -Be 'generated'
-            $log | Should -Match 'USER 1000:0'
+            $built = Get-BuiltImage $job
+            $built.Origin | Should -Be 'generated'
+            & docker image inspect --format '{{.Config.User}}' $built.Image | Should -Be '1000:0'
             $script:FirstScriptJob = $job
         }
 
@@ -309,7 +313,7 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $image = (Get-BuiltImage $FirstScriptJob).Image
             (Get-BuiltImage $job).Image | Should -Be $image
             $log | Should -Match "$([regex]::Escape($image)) already exists locally: build skipped"
-            $log | Should -Not -Match '(?m)^Step \d+/\d+'
+            $log | Should -Not -Match $BuildStepLine
             $log | Should -Match '(?m)^marker=v1$'
             # Taken to started: the skip (an image lookup) plus creating and starting the container.
             $seconds = ($job.StartedAt - $job.LeasedAt).TotalSeconds
@@ -323,7 +327,7 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $job.State | Should -Be 'Finished' -Because $job.FailureMessage
             $log = Get-TestLog $job
             (Get-BuiltImage $job).Tag | Should -Not -Be (Get-BuiltImage $FirstScriptJob).Tag
-            $log | Should -Match '(?m)^Step \d+/\d+'
+            $log | Should -Match $BuildStepLine
             $log | Should -Match '(?m)^marker=v2$'
         }
 
@@ -346,8 +350,8 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $job = Submit-WandbLaunchJob build -Uri $code | Wait-TestJob
             $job.State | Should -Be 'Failed'
             $job.FailureStage | Should -Be 'build'
-            $job.FailureMessage | Should -Match 'failed at Step 3/\d+ : RUN exit 3'
-            $job.FailureMessage | Should -Match 'non-zero code: 3'
+            $job.FailureMessage | Should -Match 'failed at (Step 3/\d+ : |\[3/\d+\] )RUN exit 3'
+            $job.FailureMessage | Should -Match '(non-zero code|exit code): 3'
             $log = Get-TestLog $job
             $log | Should -Match "(?m)^before-the-failure-$Token$"
             # The layer of step 2, committed before step 3 failed (the last ' ---> <id>' line before step 3).
@@ -417,7 +421,7 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $job.State | Should -Be 'Finished' -Because $job.FailureMessage
             $log = Get-TestLog $job
             $log | Should -Match "$([regex]::Escape($PushedImage)) is already in $([regex]::Escape($Registry)): build skipped"
-            $log | Should -Not -Match '(?m)^Step \d+/\d+'
+            $log | Should -Not -Match $BuildStepLine
             $log | Should -Match "hello from $Token" -Because 'the runner pulls the image it did not build'
         }
 

@@ -20,11 +20,11 @@ public sealed class BuildRequest
     /// The plan, tag and image name for this request: a uri job's tag is a hash of its context; a W&amp;B job's is
     /// W&amp;B's (its source string and Dockerfile) and, without a destination, its image is named after the job.
     /// </summary>
-    public (BuildPlan Plan, string Image) PlanImage(string code, string? destination, Func<string, string> uriImageName)
+    public (BuildPlan Plan, string Image) PlanImage(string code, string? destination, Func<string, string> uriImageName, bool buildKit = false)
     {
         if (WandbJob is { } job)
         {
-            var plan = BuildPlanner.Plan(code, Spec, BaseImage, JobBuild.For(job, Spec, ResourceArgs));
+            var plan = BuildPlanner.Plan(code, Spec, BaseImage, JobBuild.For(job, Spec, ResourceArgs, buildKit));
             var tag = BuildPlanner.JobImageTag(job.SourceString, plan.Dockerfile);
             return (plan, destination is null ? $"{job.ImageRepository}:{tag}" : $"{destination}:{tag}");
         }

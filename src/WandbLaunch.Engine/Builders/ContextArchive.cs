@@ -107,18 +107,28 @@ public static class ContextArchive
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant()[..8];
     }
 
+    /// <summary>
+    /// The context as a tar stream in GNU format, the Dockerfile first: BuildKit decides whether a request body is an
+    /// archive from its first 1024 bytes, which must hold a whole first entry (PAX writes an extended header before
+    /// every entry, and a long first name needs a GNU long-name record).
+    /// </summary>
     public static MemoryStream Create(BuildPlan plan)
     {
         var output = new MemoryStream();
-        using (var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true))
+        using (var tar = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true))
         {
+            tar.WriteEntry(new GnuTarEntry(TarEntryType.RegularFile, BuildPlan.DockerfileName)
+            {
+                DataStream = new MemoryStream(Encoding.UTF8.GetBytes(plan.Dockerfile)),
+                Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+            });
             foreach (var entry in Entries(plan))
             {
                 var path = plan.ArchivePrefix + entry.RelativePath;
                 if (plan.ExtraFiles.ContainsKey(path)) continue;
                 if (entry.Kind == DirectoryWalk.EntryKind.SymbolicLink)
                 {
-                    tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, path)
+                    tar.WriteEntry(new GnuTarEntry(TarEntryType.SymbolicLink, path)
                     {
                         LinkName = entry.LinkTarget!.Replace('\\', '/'),
                         Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead |
@@ -130,18 +140,12 @@ public static class ContextArchive
             }
             foreach (var (path, text) in plan.ExtraFiles.OrderBy(f => f.Key, StringComparer.Ordinal))
             {
-                tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, path)
+                tar.WriteEntry(new GnuTarEntry(TarEntryType.RegularFile, path)
                 {
                     DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)),
                     Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
                 });
             }
-            var dockerfile = new PaxTarEntry(TarEntryType.RegularFile, BuildPlan.DockerfileName)
-            {
-                DataStream = new MemoryStream(Encoding.UTF8.GetBytes(plan.Dockerfile)),
-                Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-            };
-            tar.WriteEntry(dockerfile);
         }
         output.Position = 0;
         return output;

@@ -38,7 +38,8 @@ public sealed partial class DockerBuilder : IImageBuilder
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
         var destination = request.Settings.Destination;
-        var (plan, name) = request.PlanImage(code, destination, tag => ImageName(request.Job, code, destination, tag));
+        var buildKit = await BuildKitAsync(cancellationToken).ConfigureAwait(false);
+        var (plan, name) = request.PlanImage(code, destination, tag => ImageName(request.Job, code, destination, tag), buildKit.Available);
         var image = ImageReference.Parse(name);
         log.Agent($"image {image} (Dockerfile: {plan.DockerfileOrigin})");
         foreach (var warning in plan.Warnings) log.Agent("warning: " + warning);
@@ -57,11 +58,30 @@ public sealed partial class DockerBuilder : IImageBuilder
 
         using (await _building.EnterAsync(image.ToString(), cancellationToken).ConfigureAwait(false))
         {
-            return await BuildOrReuseAsync(request, plan, image, registry, credential, cancellationToken).ConfigureAwait(false);
+            return await BuildOrReuseAsync(request, plan, image, registry, credential, buildKit, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task<string> BuildOrReuseAsync(BuildRequest request, BuildPlan plan, ImageReference image, RegistryClient registry, RegistryCredential? credential, CancellationToken cancellationToken)
+    private async Task<DockerEngine.BuildKitSupport> BuildKitAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var support = await _engine.BuildKitAsync(cancellationToken).ConfigureAwait(false);
+            EngineLog.Verbose(Source, () => (support.Available ? "building with BuildKit: " : "building with the classic builder: ") + Printable.Escape(support.Reason));
+            return support;
+        }
+        catch (DockerApiException e)
+        {
+            throw new JobFailedException(FailureStage.Build, $"The Docker engine at {_engine.Endpoint} did not say which builders it has: {e.ResponseBody.Trim()}", e);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
+        {
+            throw new JobFailedException(FailureStage.Build, _engine.Unreachable(e).Message, e);
+        }
+    }
+
+    private async Task<string> BuildOrReuseAsync(BuildRequest request, BuildPlan plan, ImageReference image, RegistryClient registry, RegistryCredential? credential,
+        DockerEngine.BuildKitSupport buildKit, CancellationToken cancellationToken)
     {
         var log = request.Log;
         var destination = request.Settings.Destination;
@@ -79,7 +99,8 @@ public sealed partial class DockerBuilder : IImageBuilder
         }
         else
         {
-            await BuildImageAsync(request, plan, image, cancellationToken).ConfigureAwait(false);
+            if (buildKit.Available) await BuildWithBuildKitAsync(request, plan, image, buildKit, cancellationToken).ConfigureAwait(false);
+            else await BuildImageAsync(request, plan, image, cancellationToken).ConfigureAwait(false);
         }
         if (destination is not null) await PushAsync(request, image, credential, cancellationToken).ConfigureAwait(false);
         return image.ToString();
@@ -157,8 +178,7 @@ public sealed partial class DockerBuilder : IImageBuilder
             Platform = request.Settings.Platform,
             Remove = true,
             ForceRemove = true,
-            // No per-run labels: the image for a tag must be the same whichever run built it.
-            Labels = new Dictionary<string, string> { ["wandb.ai/created-by"] = "wandblaunch" },
+            Labels = ImageLabels,
         };
         log.Agent($"building {image} from {plan.ContextDirectory}");
         EngineLog.Verbose(Source, () => $"building {Printable.Quote(image.ToString())}" + (request.Settings.Platform is { } platform ? $" for {Printable.Escape(platform)}" : ""));
@@ -184,6 +204,67 @@ public sealed partial class DockerBuilder : IImageBuilder
         if (failedPackages is not null) request.Warn?.Invoke(FailedPackages.Warning(failedPackages, image.ToString()));
         request.Progress?.Invoke($"Building {image}", "done", 100);
     }
+
+    // No per-run labels: the image for a tag must be the same whichever run built it.
+    private static readonly Dictionary<string, string> ImageLabels = new() { ["wandb.ai/created-by"] = "wandblaunch" };
+
+    private async Task BuildWithBuildKitAsync(BuildRequest request, BuildPlan plan, ImageReference image, DockerEngine.BuildKitSupport buildKit, CancellationToken cancellationToken)
+    {
+        var log = request.Log;
+        string? failedPackages = null;
+        var steps = new List<string>();
+        log.Agent($"building {image} from {plan.ContextDirectory} with BuildKit");
+        EngineLog.Verbose(Source, () => $"building {Printable.Quote(image.ToString())} with BuildKit" + (request.Settings.Platform is { } platform ? $" for {Printable.Escape(platform)}" : "") +
+            (buildKit.NetworkMode is { } network ? $", network {network}" : ""));
+        using var archive = ContextArchive.Create(plan);
+        BuildKitResult result;
+        try
+        {
+            result = await BuildKitBuild.BuildAsync(_engine.Endpoint, new BuildKitRequest
+            {
+                Tags = [image.ToString()],
+                Dockerfile = BuildPlan.DockerfileName,
+                Platform = request.Settings.Platform,
+                Labels = ImageLabels,
+                NetworkMode = buildKit.NetworkMode,
+                Auth = BaseImageAuth(plan).ToDictionary(a => a.ServerAddress, a => (a.Username, a.Password)),
+            }, archive, step =>
+            {
+                steps.Add(step);
+                log.Output("#" + steps.Count + " " + step);
+                EngineLog.Debug(Source, () => Printable.Escape(step));
+                request.Progress?.Invoke($"Building {image}", step, BuildKitStepPercent(step));
+            }, line =>
+            {
+                log.Output(line);
+                failedPackages = FailedPackages.In(line) ?? failedPackages;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Net.Sockets.SocketException)
+        {
+            throw new JobFailedException(FailureStage.Build, _engine.Unreachable(e).Message, e);
+        }
+        if (result.Error is { } error)
+        {
+            var failing = result.FailedStep ?? steps.LastOrDefault() ?? "the build";
+            var tail = string.Join('\n', log.Tail().TakeLast(10));
+            throw new JobFailedException(FailureStage.Build, $"Building {image} failed at {failing}: {error.Trim()}\n{tail}");
+        }
+        if (failedPackages is not null) request.Warn?.Invoke(FailedPackages.Warning(failedPackages, image.ToString()));
+        request.Progress?.Invoke($"Building {image}", "done", 100);
+    }
+
+    /// <summary>BuildKit names steps <c>[stage-1 3/7] RUN ...</c>; the fraction of the stage done, or -1.</summary>
+    private static int BuildKitStepPercent(string step)
+    {
+        var match = BuildKitStepPattern().Match(step);
+        return match.Success && int.TryParse(match.Groups[1].Value, out var at) && int.TryParse(match.Groups[2].Value, out var total) && total > 0
+            ? Math.Min(99, (at - 1) * 100 / total)
+            : -1;
+    }
+
+    [GeneratedRegex(@"^\[[^\]]*?(\d+)/(\d+)\]")]
+    private static partial Regex BuildKitStepPattern();
 
     private IEnumerable<AuthConfig> BaseImageAuth(BuildPlan plan)
     {
