@@ -369,6 +369,43 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $warning[0].Message | Should -BeExactly "Failed to install the following packages: bad-$Token==1.0,worse==2 for image: $($built.Image). Will attempt to launch image without them."
         }
 
+        It 'with -Build builds -Uri here, queues an image job for it, and a noop agent runs the image without building' {
+            New-WandbLaunchQueue -Name prebuilt -Resource local-container | Out-Null
+            $code = New-CodeDirectory 'prebuilt' $DockerfileJob
+            $job = Submit-WandbLaunchJob prebuilt -Uri $code -Build -ConfigPath (New-AgentConfig @{ type = 'docker' }) -JobName "prebuilt-$Token" -Project builds
+            $spec = $job.SpecJson | ConvertFrom-Json
+            $spec.job | Should -Match "/prebuilt-$($Token):v0$"
+            $spec.uri | Should -BeNullOrEmpty
+            $image = (Get-WandbLaunchJobArtifact -Path $spec.job).Definition.Image
+            Test-LocalImage $image | Should -BeTrue
+            $agent = Start-TestAgent -Queue prebuilt -Builder @{ type = 'noop' }
+            try {
+                $done = $job | Wait-TestJob
+                $done.State | Should -Be 'Finished' -Because $done.FailureMessage
+                $log = Get-TestLog $done
+                $log | Should -Match "hello from $Token"
+                $log | Should -Not -Match $BuildStepLine
+            }
+            finally { Stop-TestAgent $agent }
+        }
+
+        It 'refuses -Build for a local-process queue with W&B''s message, and -Build with a noop builder, queueing nothing' {
+            New-WandbLaunchQueue -Name buildlocal -Resource local-process | Out-Null
+            $code = New-CodeDirectory 'buildlocal' $DockerfileJob
+            $err = $null
+            Submit-WandbLaunchJob buildlocal -Uri $code -EntryPoint sh, x.sh -Build -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'BuildForLocalProcess,*'
+            $err[0].Exception.Message | Should -Match 'Cannot build a docker image for the resource: local-process'
+            @(Get-WandbLaunchJob -Queue buildlocal).Count | Should -Be 0
+            New-WandbLaunchQueue -Name buildnoop -Resource local-container | Out-Null
+            Submit-WandbLaunchJob buildnoop -Uri $code -Build -ConfigPath (New-AgentConfig @{ type = 'noop' }) -Project builds -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'BuildNeedsDockerBuilder,*'
+            @(Get-WandbLaunchJob -Queue buildnoop).Count | Should -Be 0
+            # The project the image job would go to is checked before anything is built.
+            Submit-WandbLaunchJob buildnoop -Uri $code -Build -ConfigPath (New-AgentConfig @{ type = 'docker' }) -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0].FullyQualifiedErrorId | Should -BeLike 'JobProjectMissing,*'
+        }
+
         It 'fails non-Python code without a base image at stage build, naming builder.base_image' {
             $job = Submit-WandbLaunchJob build -Uri $ScriptDir -EntryPoint sh, run.sh | Wait-TestJob
             $job.State | Should -Be 'Failed'

@@ -44,7 +44,17 @@ public sealed class JobSubmission
     public async Task<LaunchJob> SubmitAsync(SubmissionPreview checkedRequest, CancellationToken cancellationToken)
     {
         var request = checkedRequest.Request;
-        if (checkedRequest.JobToCreate is { } create)
+        var create = checkedRequest.JobToCreate;
+        if (checkedRequest.BuildFirst is { } build)
+        {
+            var spec = LaunchSpec.Parse(request.Spec.DeepClone());
+            var logPath = build.BuildLogPath ?? Path.Combine(Path.GetTempPath(), $"wandblaunch-build-{Guid.NewGuid():N}.log");
+            var image = await new UriImageBuild(_environment).BuildAsync(spec, checkedRequest.Queue, build.AgentConfigPath, logPath, cancellationToken).ConfigureAwait(false);
+            BuiltImage = image;
+            // W&B: run._log_job_artifact_with_image(image, override args).
+            create = new JobCreateRequest { Source = JobCreateSource.Image, Path = image, Entity = spec.Entity, Project = spec.Project, Name = build.JobName };
+        }
+        if (create is not null)
         {
             var created = await new JobCreator(_backend, _environment).CreateAsync(create, cancellationToken).ConfigureAwait(false);
             CreatedJob = created;
@@ -52,11 +62,15 @@ public sealed class JobSubmission
             spec.Uri = null;
             spec.GitVersion = null;
             spec.BuildContext = null;
+            if (checkedRequest.BuildFirst is not null) spec.Overrides.Dockerfile = null;
             spec.JobArtifactName = $"{created.Job.Entity}/{created.Job.Project}/{created.Job.Name}:{created.Job.Version}";
             request = new PushRequest { Spec = spec.ToJsonObject(), Priority = request.Priority, TemplateValues = request.TemplateValues };
         }
         return await _backend.PushAsync(checkedRequest.Key, request, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The image the last <c>-Build</c> submit built (or found already built).</summary>
+    public string? BuiltImage { get; private set; }
 
     /// <summary>The W&amp;B job the last <see cref="SubmitAsync(SubmissionPreview, CancellationToken)"/> created from a uri, if it did.</summary>
     public JobCreateResult? CreatedJob { get; private set; }
@@ -97,7 +111,15 @@ public sealed class JobSubmission
         var job = JobPreview.ForPush(queue, request);
         // Rendering refuses (JobCannotRun) what the queue's runner could never run.
         var rendered = JobPreview.Render(job, config, _environment, predictImage);
-        return new SubmissionPreview(key, queue, request, job, rendered, JobToCreate(options, LaunchSpec.Parse(request.Spec.DeepClone())));
+        var spec = LaunchSpec.Parse(request.Spec.DeepClone());
+        if (options.Build)
+        {
+            UriImageBuild.Check(spec, queue, options);
+            // Where the image job will be made, checked before the build rather than after it.
+            new JobArtifactQuery(_backend, _environment).Scope(spec.Entity, spec.Project);
+            return new SubmissionPreview(key, queue, request, job, rendered, buildFirst: options);
+        }
+        return new SubmissionPreview(key, queue, request, job, rendered, JobToCreate(options, spec));
     }
 
     /// <summary>The job <c>wandb launch -u</c> would create from the spec's uri, on a backend that runs jobs; null when the spec is pushed as it is.</summary>

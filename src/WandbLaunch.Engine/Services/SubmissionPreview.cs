@@ -12,8 +12,10 @@ namespace WandbLaunch.Engine.Services;
 /// </summary>
 public sealed class SubmissionPreview
 {
-    internal SubmissionPreview(QueueKey key, LaunchQueue queue, PushRequest request, LaunchJob job, RenderedRequest rendered, WandbJobs.JobCreateRequest? jobToCreate = null)
+    internal SubmissionPreview(QueueKey key, LaunchQueue queue, PushRequest request, LaunchJob job, RenderedRequest rendered, WandbJobs.JobCreateRequest? jobToCreate = null,
+        SubmitOptions? buildFirst = null)
     {
+        BuildFirst = buildFirst;
         JobToCreate = jobToCreate;
         Key = key;
         Queue = queue;
@@ -41,6 +43,9 @@ public sealed class SubmissionPreview
     /// <c>job</c> then replaces the uri; null when the spec is pushed as it is.
     /// </summary>
     public WandbJobs.JobCreateRequest? JobToCreate { get; }
+
+    /// <summary>The options of a <c>-Build</c> submit: the uri is built and an image job made before the push; null otherwise.</summary>
+    public SubmitOptions? BuildFirst { get; }
 
     /// <summary>One line naming the code and priority, for confirmation prompts.</summary>
     public string Describe() => $"{Job.Source}, priority {Job.Priority.ToString().ToLowerInvariant()}";

@@ -43,6 +43,18 @@ public sealed record SubmitOptions
     /// <summary>With <see cref="Uri"/>, on a backend that makes jobs of uris: the job's name (W&amp;B's -J/--job-name).</summary>
     public string? JobName { get; init; }
 
+    /// <summary>
+    /// W&amp;B's <c>-b/--build</c>: build the code of <see cref="Uri"/> here (Docker engine, the launch config's builder
+    /// block) and queue an image job for it, so that agents run the image without building.
+    /// </summary>
+    public bool Build { get; init; }
+
+    /// <summary>With <see cref="Build"/>: the launch config whose builder block builds (default ~/.config/wandb/launch-config.yaml).</summary>
+    public string? AgentConfigPath { get; init; }
+
+    /// <summary>With <see cref="Build"/>: where the build's output is written.</summary>
+    public string? BuildLogPath { get; init; }
+
     /// <summary>A prebuilt image (W&amp;B's -d).</summary>
     public string? DockerImage { get; init; }
 

@@ -11,6 +11,25 @@ namespace WandbLaunch.Jobs;
 [OutputType(typeof(LaunchJob))]
 public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
 {
+    /// <summary>
+    /// With -Uri: build the code into an image here first (Docker engine, the builder block of the launch config) and
+    /// queue an image job for it, so agents run the image without building (what W&amp;B documents for -b/--build).
+    /// </summary>
+    [Parameter(ParameterSetName = UriSet)]
+    public SwitchParameter Build { get; set; }
+
+    /// <summary>With -Build: the launch config whose builder block builds (default ~/.config/wandb/launch-config.yaml).</summary>
+    [Parameter(ParameterSetName = UriSet)]
+    public string? ConfigPath { get; set; }
+
+    private SubmitOptions SubmitOptions() => Build
+        ? Options() with
+        {
+            Build = true,
+            AgentConfigPath = ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath),
+        }
+        : Options();
+
     /// <inheritdoc />
     private protected override void ProcessRecordCore()
     {
@@ -20,8 +39,10 @@ public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
             // Checked (and rendered) before asking, so -WhatIf shows exactly what a real submit would store and run,
             // with the agent config an agent here would use.
             var whatIf = IsWhatIf;
-            var request = Await(whatIf ? submission.PreviewAsync(Options(), null, StopToken) : submission.CheckAsync(Options(), StopToken));
-            if (!ShouldProcess($"queue {request.Key} in {Backend.Location}: {request.Describe()}", "Submit launch job"))
+            var options = SubmitOptions();
+            var request = Await(whatIf ? submission.PreviewAsync(options, options.AgentConfigPath, StopToken) : submission.CheckAsync(options, StopToken));
+            var action = request.BuildFirst is null ? "Submit launch job" : "Build the image of -Uri, create an image job for it and submit that";
+            if (!ShouldProcess($"queue {request.Key} in {Backend.Location}: {request.Describe()}", action))
             {
                 if (whatIf)
                 {
@@ -31,6 +52,7 @@ public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
                 return;
             }
             var job = Await(submission.SubmitAsync(request, StopToken));
+            if (submission.BuiltImage is { } image) WriteVerbose($"built {image}");
             if (submission.CreatedJob is { } created)
             {
                 foreach (var warning in created.Warnings) WriteWarning(warning);
