@@ -11,7 +11,8 @@ public class JobEnvironmentTests
     private const string FullSpec = """
         {
           "uri": "/tmp/code", "entity": "ent", "project": "proj", "name": "my run", "author": "alice", "sweep_id": "sw1",
-          "overrides": {"run_config": {"lr": 0.1, "layers": [1, 2]}, "artifacts": {"data": "ent/proj/data:v1"}}
+          "overrides": {"run_config": {"lr": 0.1, "layers": [1, 2]}, "artifacts": {"data": "ent/proj/data:v1"},
+                        "files": {"config.yaml": {"epochs": 3}}}
         }
         """;
 
@@ -35,7 +36,8 @@ public class JobEnvironmentTests
         Assert.Equal("item-xyz", env["WANDB_LAUNCH_TRACE_ID"]);
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"lr": 0.1, "layers": [1, 2]}"""), JsonNode.Parse(env["WANDB_CONFIG"])));
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"data": "ent/proj/data:v1"}"""), JsonNode.Parse(env["WANDB_ARTIFACTS"])));
-        Assert.Equal(16, env.Count);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"config.yaml": {"epochs": 3}}"""), JsonNode.Parse(env["WANDB_LAUNCH_FILE_OVERRIDES"])));
+        Assert.Equal(17, env.Count);
     }
 
     [Fact]
@@ -58,6 +60,7 @@ public class JobEnvironmentTests
         Assert.Equal("queue-ent", env["WANDB_ENTITY"]);
         Assert.Equal("{}", env["WANDB_CONFIG"]);
         Assert.Equal("{}", env["WANDB_ARTIFACTS"]);
+        Assert.Equal("{}", env["WANDB_LAUNCH_FILE_OVERRIDES"]);
         Assert.Equal("True", env["WANDB_LAUNCH"]);
         Assert.Equal("run12345", env["WANDB_RUN_ID"]);
         Assert.Equal("item-xyz", env["WANDB_LAUNCH_TRACE_ID"]);
@@ -97,17 +100,29 @@ public class JobEnvironmentTests
     }
 
     [Fact]
-    public void A_value_of_exactly_the_limit_is_not_split()
+    public void A_value_of_exactly_the_limit_is_not_split_and_only_the_config_and_file_overrides_are_ever_split()
     {
-        var name = new string('n', JobEnvironment.DefaultMaxValueLength);
-        var env = JobEnvironment.Build(Inputs(new JsonObject { ["uri"] = "/tmp/code", ["name"] = name }.ToJsonString()));
+        // W&B (_project_spec.py): _inject_wandb_config_env_vars and _inject_file_overrides_env_vars chunk; nothing else does.
+        var config = LongRunConfig(JobEnvironment.DefaultMaxValueLength - 1500);
+        var exact = JsonNode.Parse(config)!.AsObject();
+        var runConfig = exact["overrides"]!["run_config"]!.AsObject();
+        var padding = JobEnvironment.DefaultMaxValueLength - runConfig.ToJsonString().Length - "\"pad\":\"\"".Length - 1;
+        runConfig["pad"] = new string('p', padding);
+        Assert.Equal(JobEnvironment.DefaultMaxValueLength, runConfig.ToJsonString().Length);
+        var env = JobEnvironment.Build(Inputs(exact.ToJsonString()));
+        Assert.Equal(runConfig.ToJsonString(), env["WANDB_CONFIG"]);
+        Assert.False(env.ContainsKey("WANDB_CONFIG_0"));
+
+        runConfig["pad"] = new string('p', padding + 1);
+        env = JobEnvironment.Build(Inputs(exact.ToJsonString()));
+        AssertSplit(env, "WANDB_CONFIG", runConfig.ToJsonString(), JobEnvironment.DefaultMaxValueLength);
+
+        var name = new string('n', JobEnvironment.DefaultMaxValueLength + 1);
+        var files = new JsonObject { ["big.txt"] = new string('f', JobEnvironment.DefaultMaxValueLength) };
+        env = JobEnvironment.Build(Inputs(new JsonObject { ["uri"] = "/tmp/code", ["name"] = name, ["overrides"] = new JsonObject { ["files"] = files } }.ToJsonString()));
         Assert.Equal(name, env["WANDB_NAME"]);
         Assert.False(env.ContainsKey("WANDB_NAME_0"));
-
-        var longer = name + "x";
-        env = JobEnvironment.Build(Inputs(new JsonObject { ["uri"] = "/tmp/code", ["name"] = longer }.ToJsonString()));
-        AssertSplit(env, "WANDB_NAME", longer, JobEnvironment.DefaultMaxValueLength);
-        Assert.Equal("x", env["WANDB_NAME_1"]);
+        AssertSplit(env, "WANDB_LAUNCH_FILE_OVERRIDES", files.ToJsonString(), JobEnvironment.DefaultMaxValueLength);
     }
 
     [Fact]
@@ -135,21 +150,20 @@ public class JobEnvironmentTests
     }
 
     [Fact]
-    public void Splitting_never_cuts_a_character_in_two()
+    public void The_config_is_ASCII_JSON_as_WandBs_json_dumps_writes_it_so_its_parts_join_back_to_the_same_text()
     {
-        // A value of non-BMP characters (two UTF-16 code units each) whose 512th code unit is the first half of one:
-        // a part ending in half a character would reach the job as U+FFFD and the value would not join back.
-        var name = "a" + string.Concat(Enumerable.Repeat("\U0001F600", 400));
-        var env = JobEnvironment.Build(Inputs(new JsonObject { ["uri"] = "/tmp/code", ["name"] = name }.ToJsonString()), JobEnvironment.SageMakerMaxValueLength);
-        Assert.False(env.ContainsKey("WANDB_NAME"));
+        // Non-BMP characters (two UTF-16 code units each): json.dumps escapes them as \ud83d\ude00, so no part can end in half a character.
+        var text = "a" + string.Concat(Enumerable.Repeat("\U0001F600", 400));
+        var spec = new JsonObject { ["uri"] = "/tmp/code", ["overrides"] = new JsonObject { ["run_config"] = new JsonObject { ["text"] = text } } };
+        var env = JobEnvironment.Build(Inputs(spec.ToJsonString()), JobEnvironment.SageMakerMaxValueLength);
+        Assert.False(env.ContainsKey("WANDB_CONFIG"));
         var parts = new List<string>();
-        for (var i = 0; env.TryGetValue($"WANDB_NAME_{i}", out var part); i++)
+        for (var i = 0; env.TryGetValue($"WANDB_CONFIG_{i}", out var part); i++)
         {
             Assert.InRange(part.Length, 1, 512);
-            Assert.False(char.IsHighSurrogate(part[^1]), $"part {i} ends with half a character");
-            Assert.False(char.IsLowSurrogate(part[0]), $"part {i} starts with half a character");
+            Assert.True(part.All(char.IsAscii), $"part {i} is not ASCII");
             parts.Add(part);
         }
-        Assert.Equal(name, string.Concat(parts));
+        Assert.Equal(text, JsonNode.Parse(string.Concat(parts))!["text"]!.GetValue<string>());
     }
 }

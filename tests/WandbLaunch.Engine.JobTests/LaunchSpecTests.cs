@@ -155,6 +155,7 @@ public class LaunchSpecTests
     [InlineData("""{"build_context": ["a"]}""", "build_context", "a string")]
     [InlineData("""{"sweep_id": 3}""", "sweep_id", "a string")]
     [InlineData("""{"overrides": {"artifacts": ["a"]}}""", "overrides.artifacts", "a mapping")]
+    [InlineData("""{"overrides": {"files": 3}}""", "overrides.files", "a mapping")]
     [InlineData("""{"overrides": {"dockerfile": true}}""", "overrides.dockerfile", "a string")]
     [InlineData("""{"overrides": {"working_dir": 1}}""", "overrides.working_dir", "a string")]
     [InlineData("""{"overrides": {"args": [1]}}""", "overrides.args", "a list of strings")]
@@ -176,8 +177,8 @@ public class LaunchSpecTests
     [Fact]
     public void Unknown_keys_may_hold_anything()
     {
-        var spec = LaunchSpec.Parse(JsonNode.Parse("""{"launch_project": [1, {"x": null}], "docker": {"user_id": "1000"}, "overrides": {"files": 3}}"""));
-        Assert.Equal("""{"launch_project":[1,{"x":null}],"docker":{"user_id":"1000"},"overrides":{"files":3}}""", spec.ToJson());
+        var spec = LaunchSpec.Parse(JsonNode.Parse("""{"launch_project": [1, {"x": null}], "docker": {"user_id": "1000"}, "overrides": {"future_key": 3}}"""));
+        Assert.Equal("""{"launch_project":[1,{"x":null}],"docker":{"user_id":"1000"},"overrides":{"future_key":3}}""", spec.ToJson());
     }
 
     [Fact]

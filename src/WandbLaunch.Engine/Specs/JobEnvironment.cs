@@ -2,7 +2,11 @@ using WandbLaunch.Engine.Secrets;
 
 namespace WandbLaunch.Engine.Specs;
 
-/// <summary>The environment W&amp;B gives every job, with long values split into NAME_0 … NAME_N.</summary>
+/// <summary>
+/// The environment W&amp;B gives every job (<c>_project_spec.py</c> <c>get_env_vars_dict</c>). As in W&amp;B, only the two
+/// JSON documents a user can make long, WANDB_CONFIG and WANDB_LAUNCH_FILE_OVERRIDES, are split into NAME_0 … NAME_N
+/// when longer than the target allows; every other value is passed whole.
+/// </summary>
 public static class JobEnvironment
 {
     /// <summary>Longest value passed whole on most targets.</summary>
@@ -30,7 +34,10 @@ public static class JobEnvironment
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         void Set(string name, string? value)
         {
-            if (value is null) return;
+            if (value is not null) env[name] = value;
+        }
+        void SetSplit(string name, string value)
+        {
             if (value.Length <= maxValueLength)
             {
                 env[name] = value;
@@ -61,7 +68,8 @@ public static class JobEnvironment
         Set("WANDB_LAUNCH_QUEUE_NAME", inputs.QueueName);
         Set("WANDB_LAUNCH_QUEUE_ENTITY", inputs.QueueEntity);
         Set("WANDB_LAUNCH_TRACE_ID", inputs.ItemId);
-        Set("WANDB_CONFIG", spec.Overrides.RunConfig?.ToJsonString() ?? "{}");
+        SetSplit("WANDB_CONFIG", spec.Overrides.RunConfig?.ToJsonString() ?? "{}");
+        SetSplit("WANDB_LAUNCH_FILE_OVERRIDES", spec.Overrides.Files?.ToJsonString() ?? "{}");
         // The job artifact the run uses ("_wandb_job"), then the spec's artifact overrides.
         var artifacts = new System.Text.Json.Nodes.JsonObject();
         if (spec.JobArtifactName is { } job) artifacts["_wandb_job"] = job;

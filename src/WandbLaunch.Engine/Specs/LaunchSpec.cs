@@ -214,6 +214,7 @@ public sealed class LaunchSpec
         public const string EntryPoint = "entry_point";
         public const string RunConfig = "run_config";
         public const string Artifacts = "artifacts";
+        public const string Files = "files";
         public const string Dockerfile = "dockerfile";
         public const string WorkingDir = "working_dir";
         public const string Resource = "resource";

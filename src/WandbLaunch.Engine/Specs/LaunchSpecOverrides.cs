@@ -49,6 +49,13 @@ public sealed class LaunchSpecOverrides
     }
 
     /// <summary><c>overrides.dockerfile</c>: the Dockerfile to build with, relative to the build context.</summary>
+    /// <summary><c>overrides.files</c>: file overrides, given to the job as JSON in WANDB_LAUNCH_FILE_OVERRIDES (W&amp;B reads them in the run).</summary>
+    public JsonObject? Files
+    {
+        get => Existing?[Keys.Files]?.DeepClone() as JsonObject;
+        set => Set(Keys.Files, value?.DeepClone());
+    }
+
     public string? Dockerfile { get => GetString(Existing, Keys.Dockerfile); set => Set(Keys.Dockerfile, value is null ? null : JsonValue.Create(value)); }
 
     /// <summary><c>overrides.working_dir</c>: where in the code the run starts, relative to it.</summary>

@@ -26,7 +26,7 @@ internal static class LaunchSpecShape
 
     private static readonly (string Key, string Kind)[] InOverrides =
     [
-        (Keys.Args, TextList), (Keys.EntryPoint, TextList), (Keys.RunConfig, Mapping), (Keys.Artifacts, Mapping),
+        (Keys.Args, TextList), (Keys.EntryPoint, TextList), (Keys.RunConfig, Mapping), (Keys.Artifacts, Mapping), (Keys.Files, Mapping),
         (Keys.Dockerfile, Text), (Keys.WorkingDir, Text),
     ];
 
