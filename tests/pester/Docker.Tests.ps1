@@ -462,6 +462,32 @@ catch { "DOCKER: $($_.FullyQualifiedErrorId) $($_.Exception.Message)" }
             $log | Should -Match "hello from $Token" -Because 'the runner pulls the image it did not build'
         }
 
+        It 'builds a W&B code job with W&B''s tag, pushes it, and the next run finds it in the registry instead of building' {
+            $dir = New-CodeDirectory 'jobpush' @{
+                'Dockerfile.wandb' = "FROM $Base`nCOPY run.sh /run.sh`nENTRYPOINT [`"sh`", `"/run.sh`"]`n"
+                'run.sh'           = "echo job-pushed-$Token`n"
+            }
+            $created = New-WandbLaunchJobArtifact -Path $dir -EntryPoint 'sh run.sh' -Project pushjobs -Name "pushjob-$Token" -WarningAction SilentlyContinue
+            $first = Submit-WandbLaunchJob push -Job $created.Path -Project pushjobs | Wait-TestJob
+            $PushJobs.Add($first)
+            $first.State | Should -Be 'Finished' -Because $first.FailureMessage
+            $image = (Get-BuiltImage $first).Image
+            $PushedImages.Add($image)
+            $image | Should -Match "^$([regex]::Escape($Registry))/wbl-$Token/cred:[0-9a-f]{8}$"
+            Get-ManifestStatus $image $RegistryCredential | Should -Be 200
+            Get-TestLog $first | Should -Match "(?m)^job-pushed-$Token$"
+
+            & docker rmi -f $image *> $null
+            $second = Submit-WandbLaunchJob push -Job $created.Path -Project pushjobs | Wait-TestJob
+            $PushJobs.Add($second)
+            $second.State | Should -Be 'Finished' -Because $second.FailureMessage
+            $log = Get-TestLog $second
+            (Get-BuiltImage $second).Image | Should -Be $image
+            $log | Should -Match "$([regex]::Escape($image)) is already in $([regex]::Escape($Registry)): build skipped"
+            $log | Should -Not -Match $BuildStepLine
+            $log | Should -Match "(?m)^job-pushed-$Token$"
+        }
+
         It 'pushes with credentials from a Docker config file (auths, base64) in DOCKER_CONFIG' {
             $env:DOCKER_CONFIG = New-DockerConfig $RegistryUser $RegistryPassword
             try {
