@@ -55,14 +55,14 @@ public sealed class GitRepositoryCacheTests : IDisposable
     private sealed record Resolution(string Code, string Log);
 
     /// <summary>Resolves <paramref name="job"/> into a new run directory; returns its code directory and its log's text.</summary>
-    private async Task<Resolution> ResolveAsync(string job, GitRepositoryCache? cache)
+    private async Task<Resolution> ResolveAsync(string job, GitRepositoryCache? cache, bool allowLocalGit = true)
     {
         var run = "r" + Interlocked.Increment(ref _runs);
         var logPath = Dir.File(run + ".log");
         string code;
         using (var log = new JobLog(logPath, Array.Empty<string?>()))
         {
-            var resolver = new JobResolver(Store, new ArtifactFiles(Cache), allowLocalGit: true, cache);
+            var resolver = new JobResolver(Store, new ArtifactFiles(Cache), allowLocalGit, cache);
             var resolved = await resolver.ResolveAsync(LaunchSpec.Parse(new JsonObject { ["job"] = $"ent/proj/{job}" }), Runs, run, run, log, CancellationToken.None);
             code = resolved.CodeDirectory!;
         }
@@ -102,6 +102,20 @@ public sealed class GitRepositoryCacheTests : IDisposable
         Assert.DoesNotContain(Directory.EnumerateFileSystemEntries(Cache, "*", SearchOption.AllDirectories),
             p => p.Contains(Remote, StringComparison.Ordinal) || Path.GetRelativePath(Cache, p).Split('/').Contains(Path.GetFileName(Remote)));
         Assert.DoesNotContain(Remote, hit.Log);
+    }
+
+    [Fact]
+    public async Task A_local_remote_is_refused_without_the_opt_in_even_when_its_commit_is_cached()
+    {
+        var first = MakeRepository(out _);
+        await LogJobAsync("job-repo", first);
+        var cache = new GitRepositoryCache(Cache);
+        await ResolveAsync("job-repo", cache);
+
+        var e = await Assert.ThrowsAsync<JobFailedException>(() => ResolveAsync("job-repo", cache, allowLocalGit: false));
+
+        Assert.Contains(GitCheckout.AllowLocalVariable, e.Message);
+        Assert.Equal(0, cache.Hits);
     }
 
     [Fact]
