@@ -63,7 +63,9 @@ public sealed partial class GitRepositoryCache
     public long MaxBytes { get; }
 
     /// <summary>Checkouts this instance copied from the cache instead of fetching.</summary>
-    public int Hits { get; private set; }
+    public int Hits => _hits;
+
+    private int _hits;
 
     /// <summary>The size bound from <see cref="MaxBytesVariable"/>, else <see cref="DefaultMaxBytes"/>.</summary>
     /// <exception cref="LaunchException"><c>InvalidGitCacheMaxBytes</c> when the value is not a size.</exception>
@@ -107,7 +109,7 @@ public sealed partial class GitRepositoryCache
             var problem = CopyOut(entry, commit, directory, cancellationToken);
             if (problem is null)
             {
-                Hits++;
+                Interlocked.Increment(ref _hits);
                 TryTouch(entry);
                 log.Agent($"git fetch skipped: commit {commit} copied from the repository cache (entry {label})");
                 return;
