@@ -12,8 +12,8 @@ namespace JobBench;
 
 /// <summary>
 /// The agent's resolve-and-prepare of a W&amp;B job (<see cref="JobResolver.ResolveAsync"/>, as <c>JobRun</c> calls it:
-/// a new <see cref="ArtifactFiles"/> on the cache directory per job), timed alone: fetch the job artifact, download
-/// its files, read wandb-job.json, prepare the code in the run's directory. Variants, one run each per round, in an
+/// a new <see cref="ArtifactFiles"/> and <see cref="GitRepositoryCache"/> on the cache directory per job), timed alone:
+/// fetch the job artifact, download its files, read wandb-job.json, prepare the code in the run's directory. Variants, one run each per round, in an
 /// order rotated every round; what a run wrote (its run directory, a cold run's cache) is removed untimed.
 /// </summary>
 internal static class Resolve
@@ -71,12 +71,13 @@ internal static class Resolve
         var primed = false;
         using var log = JobLog.Discard();
 
-        async Task<(double, string)> ResolveOnce(string job, bool cold, int expectedFiles, int expectedHits)
+        async Task<(double, string)> ResolveOnce(string job, bool cold, int expectedFiles, int expectedHits, bool repository = false)
         {
             var id = "run" + (++counter).ToString(CultureInfo.InvariantCulture);
             var cache = cold ? Path.Combine(dir, "cache-cold-" + id) : warmCache;
             var files = new ArtifactFiles(cache);
-            var resolver = new JobResolver(backend.Artifacts, files, allowLocalGit: true);
+            var repositories = new GitRepositoryCache(cache);
+            var resolver = new JobResolver(backend.Artifacts, files, allowLocalGit: true, repositories);
             var spec = LaunchSpec.Parse(new JsonObject { ["job"] = $"{Program.Entity}/{Program.Project}/{job}" });
             var watch = Stopwatch.StartNew();
             var resolved = await resolver.ResolveAsync(spec, work, id, id, log, CancellationToken.None);
@@ -89,7 +90,11 @@ internal static class Resolve
             {
                 throw new InvalidOperationException($"{job}: {files.CacheHits} files from the cache, expected {(cold ? 0 : expectedHits)}");
             }
-            return (ms, $"{files.CacheHits} of {expectedHits}");
+            if (primed && repository && repositories.Hits != (cold ? 0 : 1))
+            {
+                throw new InvalidOperationException($"{job}: {repositories.Hits} checkouts from the repository cache, expected {(cold ? 0 : 1)}");
+            }
+            return (ms, $"{files.CacheHits} of {expectedHits}" + (repository ? $" + checkout {(repositories.Hits == 1 ? "hit" : "miss")}" : ""));
         }
 
         async Task<(double, string)> Process(string program, string target, params string[] arguments)
@@ -109,8 +114,8 @@ internal static class Resolve
         {
             new("code-artifact job, cold (empty cache)", "every file read from the local store, checked, cached, copied", _ => ResolveOnce("job-code", cold: true, prepared, fileCount + 2)),
             new("**code-artifact job, warm (cache hit)**", "every file copied from the cache, checked", _ => ResolveOnce("job-code", cold: false, prepared, fileCount + 2)),
-            new("repo job, cold (empty cache)", "job artifact downloaded; git init + fetch + checkout", _ => ResolveOnce("job-repo", cold: true, prepared, 2)),
-            new("**repo job, warm (cache hit)**", "job artifact from the cache; git fetch as cold (not cached)", _ => ResolveOnce("job-repo", cold: false, prepared, 2)),
+            new("repo job, cold (empty cache)", "job artifact downloaded; git init + fetch + checkout, then the checkout (with .git) copied into the repository cache", _ => ResolveOnce("job-repo", cold: true, prepared, 2, repository: true)),
+            new("**repo job, warm (cache hit)**", "job artifact from the cache; the checkout (with .git) copied from the repository cache, checked (SHA-256); no git", _ => ResolveOnce("job-repo", cold: false, prepared, 2, repository: true)),
             new("reference: `cp -r` of the same files", "a plain copy, one process", round => Process("cp", Path.Combine(scratch, "cp" + round), "-r", source, Path.Combine(scratch, "cp" + round))),
             new("reference: `git clone <repo>`", "local path: git hard-links the objects", round => Process("git", Path.Combine(scratch, "clone" + round), "clone", "--quiet", repository, Path.Combine(scratch, "clone" + round))),
             new("reference: `git clone --no-local <repo>`", "packs and transfers the objects, as a clone from a server does", round => Process("git", Path.Combine(scratch, "nolocal" + round), "clone", "--quiet", "--no-local", repository, Path.Combine(scratch, "nolocal" + round))),
@@ -118,7 +123,7 @@ internal static class Resolve
 
         // Fills the warm cache; from then on a warm run must be served from it alone, a cold one not at all.
         await ResolveOnce("job-code", cold: false, prepared, 0);
-        await ResolveOnce("job-repo", cold: false, prepared, 0);
+        await ResolveOnce("job-repo", cold: false, prepared, 0, repository: true);
         primed = true;
 
         var loadBefore = Stats.LoadAverage();
@@ -144,7 +149,7 @@ internal static class Resolve
                           $"Load average before: {loadBefore}; after: {loadAfter}. {total.Elapsed.TotalSeconds:0} s in all.");
         Console.WriteLine();
         Console.Write(Stats.Table(
-            ["what", "what it does", "median ms", "p95 ms", "min ms", "max ms", "files from the cache"],
+            ["what", "what it does", "median ms", "p95 ms", "min ms", "max ms", "from the caches"],
             variants.Select(v => new[]
             {
                 v.Name, v.Note, Stats.Ms(Stats.Percentile(v.Samples, 50)), Stats.Ms(Stats.Percentile(v.Samples, 95)),
@@ -153,8 +158,8 @@ internal static class Resolve
         Console.WriteLine();
         var warm = variants[1].Samples;
         var warmRepo = variants[3].Samples;
-        Console.WriteLine($"VERDICT: resolving and preparing an unchanged code-artifact job again (cache hit): median {Stats.Ms(Stats.Percentile(warm, 50))} ms, p95 {Stats.Ms(Stats.Percentile(warm, 95))} ms " +
-                          $"(goal: well under 1 s, read as p95 under 500 ms: **{(Stats.Percentile(warm, 95) < 500 ? "met" : "not met")}**); a repo job again: median {Stats.Ms(Stats.Percentile(warmRepo, 50))} ms, p95 {Stats.Ms(Stats.Percentile(warmRepo, 95))} ms, " +
-                          $"{(Stats.Percentile(warmRepo, 95) < 1000 ? "under" : "**over**")} 1 s (its git fetch is not cached, as in W&B's agent).");
+        Console.WriteLine($"VERDICT: resolving and preparing an unchanged job again (cache hit; goal: well under 1 s, read as p95 under 500 ms): code-artifact job median {Stats.Ms(Stats.Percentile(warm, 50))} ms, p95 {Stats.Ms(Stats.Percentile(warm, 95))} ms " +
+                          $"(**{(Stats.Percentile(warm, 95) < 500 ? "met" : "not met")}**); repo job median {Stats.Ms(Stats.Percentile(warmRepo, 50))} ms, p95 {Stats.Ms(Stats.Percentile(warmRepo, 95))} ms " +
+                          $"(**{(Stats.Percentile(warmRepo, 95) < 500 ? "met" : "not met")}**; its checkout from the repository cache).");
     }
 }

@@ -163,6 +163,14 @@ Describe 'A job printing hundreds of MB' {
         }
         finally { $env:WANDB_LAUNCH_MAX_LOG_BYTES = $null }
     }
+
+    It 'WANDB_LAUNCH_GIT_CACHE_MAX_BYTES that is not a size is refused by name when the agent starts' {
+        $env:WANDB_LAUNCH_GIT_CACHE_MAX_BYTES = '2 GB'
+        try {
+            { Start-WandbLaunchAgent -Queue big -AsJob -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidGitCacheMaxBytes*'
+        }
+        finally { $env:WANDB_LAUNCH_GIT_CACHE_MAX_BYTES = $null }
+    }
 }
 
 Describe 'The store under a running agent' {

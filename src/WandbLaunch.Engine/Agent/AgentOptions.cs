@@ -12,6 +12,7 @@ public sealed class AgentOptions
     public const string StartTimeoutVariable = "WANDB_LAUNCH_START_TIMEOUT";
     public const string LeaseVariable = "WANDB_LAUNCH_LEASE_SECONDS";
     public const string MaxLogBytesVariable = Jobs.CappedLogStream.MaxBytesVariable;
+    public const string GitCacheMaxBytesVariable = Code.GitRepositoryCache.MaxBytesVariable;
 
     public required LaunchAgentConfig Config { get; init; }
 
@@ -96,6 +97,12 @@ public sealed class AgentOptions
     /// </summary>
     public long MaxLogBytes { get; init; } = Jobs.CappedLogStream.DefaultMaxBytes;
 
+    /// <summary>
+    /// The most the cache of repo jobs' checkouts (<c>&lt;cache&gt;/git</c>) holds before its least recently used entries
+    /// are removed; 0 turns it off. Default 2 GiB, or <see cref="GitCacheMaxBytesVariable"/>.
+    /// </summary>
+    public long GitCacheMaxBytes { get; init; } = Code.GitRepositoryCache.DefaultMaxBytes;
+
     /// <summary>The back-off while the backend fails in a way that passes: a store locked by another process or a full disk, a W&amp;B server down past its retry budget (the agent keeps running meanwhile).</summary>
     public StoreRetryPolicy StoreRetry { get; init; } = StoreRetryPolicy.Default;
 
@@ -134,6 +141,9 @@ public sealed class AgentOptions
 
     /// <summary>The log cap from <see cref="MaxLogBytesVariable"/> (bytes, or with a K, M or G suffix), else 100 MiB.</summary>
     public static long ParseMaxLogBytes(Func<string, string?> environment) => Jobs.CappedLogStream.ParseMaxBytes(environment);
+
+    /// <summary>The repository cache's bound from <see cref="GitCacheMaxBytesVariable"/> (bytes, or with a K, M or G suffix; 0: off), else 2 GiB.</summary>
+    public static long ParseGitCacheMaxBytes(Func<string, string?> environment) => Code.GitRepositoryCache.ParseMaxBytes(environment);
 
     public static TimeSpan ParseLease(Func<string, string?> environment)
     {

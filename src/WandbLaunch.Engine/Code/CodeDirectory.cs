@@ -67,15 +67,9 @@ public static class CodeDirectory
             note($"did not delete the run's files: {e.Message}");
             return;
         }
-        if (!Directory.Exists(directory)) return;
         try
         {
-            foreach (var entry in DirectoryWalk.Enumerate(directory).Where(e => e.Kind == DirectoryWalk.EntryKind.File))
-            {
-                var attributes = File.GetAttributes(entry.FullPath);
-                if (attributes.HasFlag(FileAttributes.ReadOnly)) File.SetAttributes(entry.FullPath, attributes & ~FileAttributes.ReadOnly);
-            }
-            Directory.Delete(directory, recursive: true);
+            DirectoryTree.Delete(directory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

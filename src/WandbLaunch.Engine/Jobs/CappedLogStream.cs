@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 
 namespace WandbLaunch.Engine.Jobs;
@@ -42,21 +41,13 @@ internal sealed class CappedLogStream : Stream
     {
         var text = environment(MaxBytesVariable)?.Trim();
         if (string.IsNullOrEmpty(text)) return DefaultMaxBytes;
-        var multiplier = 1L;
-        switch (char.ToUpperInvariant(text[^1]))
-        {
-            case 'K': multiplier = 1024; break;
-            case 'M': multiplier = 1024 * 1024; break;
-            case 'G': multiplier = 1024 * 1024 * 1024; break;
-        }
-        var digits = multiplier == 1 ? text : text[..^1];
-        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value > long.MaxValue / multiplier || value * multiplier < MinMaxBytes)
+        if (!Text.ByteSize.TryParse(text, out var bytes) || bytes < MinMaxBytes)
         {
             throw Errors.LaunchException.Invalid("InvalidMaxLogBytes",
                 $"{MaxBytesVariable} is '{text}'; it must be a whole number of bytes of at least {MinMaxBytes} (64K), optionally with a K, M or G suffix (e.g. 100M).",
                 text);
         }
-        return value * multiplier;
+        return bytes;
     }
 
     // Unbuffered: every write reaches the file at once (readers follow it), and a refused one fails where it is made.

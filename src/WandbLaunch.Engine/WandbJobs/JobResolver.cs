@@ -10,8 +10,8 @@ namespace WandbLaunch.Engine.WandbJobs;
 /// <summary>
 /// Resolves a spec's <c>job</c> as W&amp;B's agent does (<c>LaunchProject._fetch_job</c> and the public <c>Job</c>):
 /// fetches the job artifact (type <c>job</c>) by alias or version, downloads it (digest-checked, cached), reads
-/// <c>wandb-job.json</c>, prepares the code in <c>&lt;run directory&gt;/code</c> (a git fetch at the commit plus
-/// <c>diff.patch</c>, or the code artifact), copies <c>requirements.frozen.txt</c> in, and lowers the spec
+/// <c>wandb-job.json</c>, prepares the code in <c>&lt;run directory&gt;/code</c> (a git fetch at the commit, or its
+/// copy from the <see cref="GitRepositoryCache"/>, plus <c>diff.patch</c>; or the code artifact), copies <c>requirements.frozen.txt</c> in, and lowers the spec
 /// (<see cref="ResolvedJob.Spec"/>). Every failure is a <see cref="JobFailedException"/> at stage agent, where
 /// W&amp;B's agent reports a job it cannot fetch; what was written for the attempt is removed.
 /// </summary>
@@ -29,15 +29,18 @@ public sealed class JobResolver
     private readonly IArtifactStore _store;
     private readonly ArtifactFiles _files;
     private readonly bool _allowLocalGit;
+    private readonly GitRepositoryCache? _repositories;
 
     /// <param name="store">Where the backend keeps artifacts.</param>
     /// <param name="files">The digest-checked download and its cache.</param>
     /// <param name="allowLocalGit">The agent's opt-in to local git remotes (<see cref="GitCheckout.AllowLocalVariable"/>).</param>
-    public JobResolver(IArtifactStore store, ArtifactFiles files, bool allowLocalGit)
+    /// <param name="repositories">The cache of repo jobs' checkouts; null fetches every time.</param>
+    public JobResolver(IArtifactStore store, ArtifactFiles files, bool allowLocalGit, GitRepositoryCache? repositories = null)
     {
         _store = store;
         _files = files;
         _allowLocalGit = allowLocalGit;
+        _repositories = repositories;
     }
 
     /// <summary>Resolves <paramref name="spec"/>'s job for run <paramref name="runId"/> below <paramref name="workDirectory"/>.</summary>
@@ -62,7 +65,14 @@ public sealed class JobResolver
             {
                 case JobSourceType.Repo:
                     code = codeDirectory;
-                    await GitCheckout.FetchAsync(definition.GitRemote!, definition.GitCommit!, code, _allowLocalGit, traceId, log, cancellationToken).ConfigureAwait(false);
+                    if (_repositories is null)
+                    {
+                        await GitCheckout.FetchAsync(definition.GitRemote!, definition.GitCommit!, code, _allowLocalGit, traceId, log, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await _repositories.FetchAsync(definition.GitRemote!, definition.GitCommit!, code, _allowLocalGit, traceId, log, cancellationToken).ConfigureAwait(false);
+                    }
                     var patch = Path.Combine(jobDirectory, JobDefinition.DiffFileName);
                     if (File.Exists(patch)) await GitCheckout.ApplyPatchAsync(patch, code, traceId, log, cancellationToken).ConfigureAwait(false);
                     CopyFrozenRequirements(jobDirectory, code);
@@ -232,13 +242,7 @@ public sealed class JobResolver
     {
         try
         {
-            if (!Directory.Exists(directory)) return;
-            foreach (var entry in DirectoryWalk.Enumerate(directory).Where(e => e.Kind == DirectoryWalk.EntryKind.File))
-            {
-                var attributes = File.GetAttributes(entry.FullPath);
-                if (attributes.HasFlag(FileAttributes.ReadOnly)) File.SetAttributes(entry.FullPath, attributes & ~FileAttributes.ReadOnly);
-            }
-            Directory.Delete(directory, recursive: true);
+            DirectoryTree.Delete(directory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

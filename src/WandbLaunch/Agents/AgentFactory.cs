@@ -22,6 +22,7 @@ internal static class AgentFactory
             Lease = AgentOptions.ParseLease(env),
             StartTimeout = AgentOptions.ParseStartTimeout(env),
             MaxLogBytes = AgentOptions.ParseMaxLogBytes(env),
+            GitCacheMaxBytes = AgentOptions.ParseGitCacheMaxBytes(env),
             Environment = env,
             RegistryCredential = credential,
             LeaveJobsRunning = leaveJobsRunning,

@@ -113,6 +113,26 @@ public sealed class WandbJobAgentTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_repo_job_run_again_at_the_same_commit_takes_its_checkout_from_the_agent_s_repository_cache()
+    {
+        var remote = RepositoryWithTwoCommits(out var first, out _);
+        const string patch = "diff --git a/message.txt b/message.txt\n--- a/message.txt\n+++ b/message.txt\n@@ -1 +1 @@\n-one\n+patched\n";
+        await TestJobs.LogJobAsync(Artifacts, _store.Dir.Path, Store.Entity, Project, "job-repo", TestJobs.RepoDefinition(remote, first, "sh", "run.sh"),
+            new Dictionary<string, string> { ["diff.patch"] = patch });
+        StartAgent();
+        AssertFinished(await RunAsync($"{Store.Entity}/{Project}/job-repo"));
+        // Without its remote, only the cache under WANDB_LAUNCH_CACHE_DIR can prepare the code.
+        Directory.Move(remote, _store.Dir.File("repo-gone"));
+
+        var again = await RunAsync($"{Store.Entity}/{Project}/job-repo");
+
+        AssertFinished(again);
+        Assert.Contains($"git fetch skipped: commit {first} copied from the repository cache", Log(again));
+        Assert.Contains("code:patched|", Log(again));
+        Assert.True(Directory.Exists(new Code.GitRepositoryCache(Cache).EntryOf(remote, first)));
+    }
+
+    [Fact]
     public async Task A_commit_that_does_not_exist_fails_at_stage_agent_naming_the_commit_and_the_remote_and_leaves_nothing()
     {
         var remote = RepositoryWithTwoCommits(out _, out _);

@@ -424,13 +424,15 @@ internal sealed class JobRun
 
     /// <summary>
     /// Resolves the spec's W&amp;B job (see <see cref="WandbJobs.JobResolver"/>) from the backend's artifacts, with the
-    /// agent's cache and its opt-in to local git remotes; for a runner that runs an image, with W&amp;B's entry point
-    /// inside an image built from <c>Dockerfile.wandb</c> beside it.
+    /// agent's caches (files and repositories) and its opt-in to local git remotes; for a runner that runs an image,
+    /// with W&amp;B's entry point inside an image built from <c>Dockerfile.wandb</c> beside it.
     /// </summary>
     private async Task<WandbJobs.ResolvedJob> ResolveAsync(LaunchJob job, Specs.LaunchSpec original, bool inImage, JobLog log)
     {
         var environment = _agent.Options.Environment;
-        var resolver = new WandbJobs.JobResolver(_agent.Backend.Artifacts, Artifacts.ArtifactFiles.FromEnvironment(environment), Code.GitCheckout.AllowsLocal(environment));
+        var files = Artifacts.ArtifactFiles.FromEnvironment(environment);
+        var repositories = new Code.GitRepositoryCache(files.CacheDirectory, _agent.Options.GitCacheMaxBytes);
+        var resolver = new WandbJobs.JobResolver(_agent.Backend.Artifacts, files, Code.GitCheckout.AllowsLocal(environment), repositories);
         AgentContext.Verbose($"{job.Id}: resolving job {original.JobArtifactName}");
         var resolved = await resolver.ResolveAsync(original, _agent.Options.WorkDirectory, job.RunId, job.Id, log, Cancellation.Token).ConfigureAwait(false);
         _agent.Report(AgentEventKind.Job, $"{job.Id} [{job.Queue}] job {resolved.Requested} is {resolved.Version} ({WandbJobs.JobDefinition.SourceTypeName(resolved.Definition.SourceType)})", job.Id, job.Queue);
