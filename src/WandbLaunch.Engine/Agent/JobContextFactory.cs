@@ -9,7 +9,7 @@ namespace WandbLaunch.Engine.Agent;
 /// <summary>Resolves what a runner needs for a job: macros in resource_args and the job's W&amp;B environment.</summary>
 internal static class JobContextFactory
 {
-    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Func<Task>? launching = null, Action<string>? warn = null, string? codeMount = null)
+    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Func<Task>? launching = null, Action<string>? warn = null, MountedCode? code = null)
     {
         var spec = job.GetSpec();
         SpecNames.CheckStored(job.RunId, spec);
@@ -40,7 +40,7 @@ internal static class JobContextFactory
             Secrets = SecretRedactor.FromEnvironment(env, options.RegistryCredential).WithSpec(spec).Values,
             Launching = launching ?? (() => Task.CompletedTask),
             Warn = warn ?? (_ => { }),
-            CodeMount = codeMount,
+            Code = code,
         };
     }
 }

@@ -58,6 +58,7 @@ public sealed class JobResolver
             var definition = ReadDefinition(jobDirectory, requested.ToString());
             log.Agent($"job {version} ({version.Id}): source {JobDefinition.SourceTypeName(definition.SourceType)}");
             string? code = null;
+            ArtifactVersion? codeArtifact = null;
             switch (definition.SourceType)
             {
                 case JobSourceType.Repo:
@@ -69,7 +70,7 @@ public sealed class JobResolver
                     break;
                 case JobSourceType.Artifact:
                     code = codeDirectory;
-                    var codeArtifact = await FetchCodeAsync(definition.CodeArtifact!, requested, cancellationToken).ConfigureAwait(false);
+                    codeArtifact = await FetchCodeAsync(definition.CodeArtifact!, requested, cancellationToken).ConfigureAwait(false);
                     log.Agent($"downloading code artifact {codeArtifact} ({codeArtifact.Id})");
                     // In W&B's order: the frozen requirements first, so that a code artifact's own copy wins.
                     PrivateFiles.EnsureDirectory(code, tightenExisting: false);
@@ -90,6 +91,7 @@ public sealed class JobResolver
                 Version = version,
                 Definition = definition,
                 CodeDirectory = code,
+                CodeArtifact = codeArtifact,
                 Spec = Lower(spec, definition, code),
             };
         }

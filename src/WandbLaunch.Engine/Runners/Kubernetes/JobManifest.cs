@@ -43,8 +43,13 @@ public static class JobManifest
     public static string? Context(JsonObject resourceArgs) =>
         JsonTree.TryGetString(resourceArgs["context"], out var context) && context.Length > 0 ? context : null;
 
-    public static Rendered Render(JobContext context, string agentId, string? contextNamespace, bool secureMode)
+    /// <summary>
+    /// The objects for <paramref name="context"/>; <paramref name="codeClaim"/>, for a job with mounted code, is the
+    /// claim its code is copied to, or null for W&amp;B's emptyDir and init container (<see cref="PodCode"/>).
+    /// </summary>
+    public static Rendered Render(JobContext context, string agentId, string? contextNamespace, bool secureMode, CodeClaim? codeClaim = null)
     {
+        if (context.Code is { } mounted) PodCode.CheckFetchable(mounted, codeClaim);
         var args = (JsonObject)context.ResourceArgs.DeepClone();
         var overrides = context.Spec.Overrides;
         var entryPoint = overrides.EntryPoint ?? [];
@@ -101,6 +106,8 @@ public static class JobManifest
                 InjectEnvironment(container, context.Environment, secretName, hasKey);
                 ForceSecurityContext(container);
             }
+            // After the command, args and env: W&B wraps the command and copies the API key's env entry to its init container.
+            if (context.Code is { } code) PodCode.Apply(pod.Spec, code, codeClaim, context.Environment.GetValueOrDefault(JobEnvironment.BaseUrlVariable, JobEnvironment.DefaultBaseUrl));
             if (pod.Spec["initContainers"] is JsonArray inits)
             {
                 foreach (var init in inits.OfType<JsonObject>()) ForceSecurityContext(init);
