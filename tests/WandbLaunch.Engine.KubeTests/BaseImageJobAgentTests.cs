@@ -93,7 +93,7 @@ public sealed class BaseImageJobAgentTests
     public async Task An_artifact_job_on_the_local_store_fails_at_stage_agent_naming_the_code_claim_variables()
     {
         await using var h = Harness();
-        await LogArtifactJobAsync(h, "job-eval");
+        var code = await LogArtifactJobAsync(h, "job-eval");
         await h.QueueAsync("k8s", Config);
         var submitted = await PushJobAsync(h, "job-eval");
         h.StartAgent("k8s");
@@ -105,6 +105,7 @@ public sealed class BaseImageJobAgentTests
         Assert.Contains(CodeClaim.NameVariable, failed.FailureMessage);
         Assert.Contains(CodeClaim.MountPathVariable, failed.FailureMessage);
         Assert.Contains("local store", failed.FailureMessage);
+        Assert.Contains($"the artifact {code}", failed.FailureMessage);
         Assert.Empty(h.Server.All(ApiResource.Jobs, AgentHarness.Namespace));
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
@@ -101,12 +102,12 @@ public static class PodCode
         {
             var mount = new JsonObject { ["name"] = VolumeName, ["mountPath"] = MountedCode.Directory };
             if (claim is not null) mount["subPath"] = code.ImageSourceString;
-            Array(container, "volumeMounts").Add(mount);
+            JsonTree.ArrayAt(container, "volumeMounts").Add(mount);
             container["workingDir"] = code.ContainerWorkingDir;
             if (code.InstallDependencies) WrapWithDependencyInstall(container, code.ContainerWorkingDir, FrozenRequirementsPath);
             apiKeyEnv ??= (container["env"] as JsonArray ?? []).OfType<JsonObject>().FirstOrDefault(e => e["name"]?.GetValue<string>() == Specs.JobEnvironment.ApiKeyVariable);
         }
-        Array(podSpec, "volumes").Add(claim is null
+        JsonTree.ArrayAt(podSpec, "volumes").Add(claim is null
             ? new JsonObject { ["name"] = VolumeName, ["emptyDir"] = new JsonObject() }
             : new JsonObject { ["name"] = VolumeName, ["persistentVolumeClaim"] = new JsonObject { ["claimName"] = claim.ClaimName } });
         if (claim is not null) return;
@@ -121,7 +122,7 @@ public static class PodCode
             ["env"] = env,
             ["command"] = new JsonArray("/bin/sh", "-c", FetchScript(code)),
         };
-        Array(podSpec, "initContainers").Add(init);
+        JsonTree.ArrayAt(podSpec, "initContainers").Add(init);
     }
 
     /// <summary>
@@ -241,13 +242,5 @@ public static class PodCode
         }
         note($"copied the job's code to the claim {claim.ClaimName} at {target}");
         return target;
-    }
-
-    private static JsonArray Array(JsonObject parent, string key)
-    {
-        if (parent[key] is JsonArray existing) return existing;
-        var created = new JsonArray();
-        parent[key] = created;
-        return created;
     }
 }
