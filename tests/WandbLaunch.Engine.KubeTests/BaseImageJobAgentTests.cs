@@ -177,4 +177,30 @@ public sealed class BaseImageJobAgentTests
             await running.CancelAsync();
         }
     }
+
+    [Fact]
+    public async Task Get_WandbLaunchJobManifest_shows_the_base_image_and_code_mount_the_agent_then_creates()
+    {
+        await using var h = Harness();
+        await LogRepoJobAsync(h, "job-train");
+        await h.QueueAsync("k8s", Config);
+        var configPath = h.Dir.Write("launch-config.yaml", "builder:\n  type: noop\n");
+        var env = new Dictionary<string, string>(h.Env);
+        var options = new Services.SubmitOptions { Queue = new QueueKey(AgentHarness.Entity, LaunchDefaults.Project, "k8s"), Job = $"{AgentHarness.Entity}/proj/job-train", Project = "proj" };
+
+        var preview = (await new Services.JobSubmission(h.Backend, n => env.GetValueOrDefault(n)).PreviewAsync(options, configPath, CancellationToken.None)).Rendered;
+        var submitted = await PushJobAsync(h, "job-train");
+        h.StartAgent("k8s");
+        var created = PodSpec(await h.KubeJobAsync(submitted.RunId));
+
+        var shown = PodSpec((JsonObject)Documents.StructuredText.Parse(preview.Text.Split("---\n")[^1], "preview").Root!);
+        Assert.Equal(Builders.JobBaseImage.Default, shown["containers"]![0]!["image"]!.GetValue<string>());
+        foreach (var key in new[] { "command", "args", "workingDir", "volumeMounts" })
+        {
+            Assert.True(JsonNode.DeepEquals(shown["containers"]![0]![key], created["containers"]![0]![key]), $"{key}: {shown["containers"]![0]![key]} / {created["containers"]![0]![key]}");
+        }
+        Assert.True(JsonNode.DeepEquals(shown["volumes"], created["volumes"]));
+        Assert.Equal(created["initContainers"]![0]!["command"]!.ToJsonString(), shown["initContainers"]![0]!["command"]!.ToJsonString());
+        Assert.Equal(PodCode.InitImage, shown["initContainers"]![0]!["image"]!.GetValue<string>());
+    }
 }

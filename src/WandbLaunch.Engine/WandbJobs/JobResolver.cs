@@ -152,6 +152,10 @@ public sealed class JobResolver
     }
 
     /// <summary>The code artifact (W&amp;B's <c>Job._get_code_artifact</c>): by id, or by name in the job's project; type code, not deleted.</summary>
+    /// <summary>The code artifact a job names (by <c>wandb-artifact://_id/&lt;id&gt;</c> or name), checked as when the job runs.</summary>
+    public Task<ArtifactVersion> CodeArtifactAsync(string reference, ArtifactPath job, CancellationToken cancellationToken) =>
+        FetchCodeAsync(reference, job, cancellationToken);
+
     private async Task<ArtifactVersion> FetchCodeAsync(string reference, ArtifactPath job, CancellationToken cancellationToken)
     {
         ArtifactVersion? code;

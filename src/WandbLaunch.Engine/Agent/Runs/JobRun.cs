@@ -359,7 +359,7 @@ internal sealed class JobRun
                 Builders.JobBaseImage.For(resolved, _agent.Builder!.Type, resourceArgs, job.GetSpec()) is var (baseImage, chosenForNoop))
             {
                 image = baseImage;
-                code = MountedCodeOf(resolved, chosenForNoop);
+                code = JobContextFactory.MountedCodeOf(resolved, chosenForNoop, _agent.Backend);
                 log.Agent(chosenForNoop
                     ? $"No builder configured. Using base image: {baseImage} (the job's code mounted at {Builders.JobBaseImage.CodeMountDirectory})"
                     : $"the job runs in its base image {baseImage}, its code mounted at {Builders.JobBaseImage.CodeMountDirectory}: no build");
@@ -442,22 +442,6 @@ internal sealed class JobRun
         }
         return resolved;
     }
-
-    /// <summary>What a runner needs to mount a job's code: the prepared directory and, for a pod that fetches it again, W&amp;B's job_source_info.</summary>
-    private MountedCode MountedCodeOf(WandbJobs.ResolvedJob resolved, bool installDependencies) => new()
-    {
-        HostDirectory = resolved.CodeDirectory!,
-        Source = resolved.Definition.SourceType == WandbJobs.JobSourceType.Repo ? MountedCodeSource.Repo : MountedCodeSource.Artifact,
-        GitRemote = resolved.Definition.GitRemote,
-        GitCommit = resolved.Definition.GitCommit,
-        CodeArtifact = resolved.CodeArtifact?.ToString(),
-        JobArtifact = resolved.Version.ToString(),
-        ImageSourceString = resolved.SourceString,
-        InstallDependencies = installDependencies,
-        WorkingDir = resolved.Spec.Overrides.WorkingDir,
-        // A backend that defines WANDB_BASE_URL for its jobs is a W&B server; the local store defines none.
-        StoreReachableFromJobs = _agent.Backend.ConnectionVariable("WANDB_BASE_URL") is not null,
-    };
 
     private async Task MarkRunningWhenStartedAsync(IRunningJob running)
     {
