@@ -86,6 +86,8 @@ public sealed class BaseImageJobAgentTests
         // Said once, with what it means.
         var warning = Assert.Single(finished.Warnings, w => w.Message.Contains("requirements.frozen.txt"));
         Assert.Contains(CodeClaim.NameVariable, warning.Message);
+        // The test's remote is a path on this host (WANDB_LAUNCH_ALLOW_LOCAL_GIT=1), which no pod could clone.
+        Assert.Contains(finished.Warnings, w => w.Message.Contains($"git remote {remote} is a path on the agent's host"));
         Assert.Contains("No builder configured. Using base image: python:3.12-slim", h.Log(finished));
     }
 

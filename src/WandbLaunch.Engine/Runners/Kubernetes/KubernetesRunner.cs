@@ -97,17 +97,20 @@ public sealed class KubernetesRunner : ILaunchRunner
         if (claim is not null)
         {
             PodCode.CopyToClaim(code, claim, context.Log.Agent);
+            return;
         }
-        else if (PodCode.SkipsFrozenRequirements(code, claim))
+        context.Log.Agent($"the pod's init container {PodCode.InitContainerName} fetches the job's code into {MountedCode.Directory}");
+        if (code.Source == MountedCodeSource.Repo && code.GitRemote is { } remote && (remote.StartsWith('/') || remote.StartsWith("file:", StringComparison.OrdinalIgnoreCase)))
+        {
+            context.Warn($"The job's git remote {remote} is a path on the agent's host, which the pod's init container cannot clone; " +
+                         $"set {CodeClaim.NameVariable} and {CodeClaim.MountPathVariable} to have the agent copy the code to a volume claim instead.");
+        }
+        if (PodCode.SkipsFrozenRequirements(code, claim))
         {
             context.Warn(
                 $"The job's requirements are installed in its pod, but its store is the local store, from which the pod cannot download the job artifact {code.JobArtifact}: " +
                 "its frozen requirements (requirements.frozen.txt) are not installed, only the code's own requirements.txt or pyproject.toml, if it has one. " +
                 $"Set {CodeClaim.NameVariable} and {CodeClaim.MountPathVariable} to have the agent copy the prepared code, frozen requirements included, to a volume claim.");
-        }
-        else
-        {
-            context.Log.Agent($"the pod's init container {PodCode.InitContainerName} fetches the job's code into {MountedCode.Directory}");
         }
     }
 
