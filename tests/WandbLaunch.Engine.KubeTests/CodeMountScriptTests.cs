@@ -104,6 +104,18 @@ public sealed class CodeMountScriptTests
     }
 
     [Theory]
+    [InlineData("--upload-pack=touch /tmp/pwned", "0123abc")]
+    [InlineData("https://github.com/acme/x.git", "--orphan=x")]
+    [InlineData("https://github.com/acme/x.git", "")]
+    [InlineData("https://github.com/acme/x.git\0", "0123abc")]
+    public void A_remote_or_commit_git_would_take_as_an_option_is_refused_before_any_pod_exists(string remote, string commit)
+    {
+        var code = CodeOf(new JsonObject { ["source"] = "repo", ["git_remote"] = remote, ["git_commit"] = commit, ["job_artifact"] = "ent/proj/job-x:v0", ["install_dependencies"] = false });
+        var e = Assert.Throws<Jobs.JobFailedException>(() => PodCode.CheckFetchable(code, claim: null));
+        Assert.Equal(Jobs.FailureStage.Agent, e.Stage);
+    }
+
+    [Theory]
     [InlineData("plain", "'plain'")]
     [InlineData("it's", "\"it's\"")]
     [InlineData("both ' and \"", "'both \\' and \"'")]

@@ -58,17 +58,18 @@ public static class PodCode
     public static void CheckFetchable(MountedCode code, CodeClaim? claim)
     {
         if (claim is not null) return;
+        if (code.Source == MountedCodeSource.Artifact && string.IsNullOrEmpty(code.CodeArtifact))
+        {
+            throw new JobFailedException(FailureStage.Agent, "The job runs in its base image with its code mounted, but its code artifact is not known, so no pod could fetch it.");
+        }
         if (code.Source == MountedCodeSource.Artifact && !code.StoreReachableFromJobs)
         {
             throw new JobFailedException(FailureStage.Agent,
                 $"The job runs in its base image with its code mounted, and its code is the artifact {code.CodeArtifact}. On Kubernetes a pod's init container " +
                 "downloads that artifact from the W&B server, but this job's store is the local store on the agent's host, which no pod can reach. " +
                 $"Set {CodeClaim.NameVariable} (a PersistentVolumeClaim in the job's namespace) and {CodeClaim.MountPathVariable} (where the agent has that claim mounted) " +
-                "in the agent's environment, so that the agent copies the code there; or set builder.type to docker or kaniko to build an image with the code.");
-        }
-        if (code.Source == MountedCodeSource.Artifact && string.IsNullOrEmpty(code.CodeArtifact))
-        {
-            throw new JobFailedException(FailureStage.Agent, "The job runs in its base image with its code mounted, but its code artifact is not known, so no pod could fetch it.");
+                "in the agent's environment, so that the agent copies the code there" +
+                (code.InstallDependencies ? "; or set builder.type to docker or kaniko to build an image with the code." : "."));
         }
         if (code.Source == MountedCodeSource.Repo)
         {
