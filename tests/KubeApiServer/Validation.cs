@@ -77,7 +77,16 @@ internal static partial class Validation
         {
             Containers(containers, $"{path}.containers", causes);
         }
-        if (spec["initContainers"] is JsonArray inits) Containers(inits, $"{path}.initContainers", causes);
+        if (spec["initContainers"] is JsonArray inits)
+        {
+            Containers(inits, $"{path}.initContainers", causes);
+            // Init and main containers share one name space.
+            var mainNames = (spec["containers"] as JsonArray ?? []).Select(c => c?["name"]?.GetValue<string>()).ToHashSet();
+            for (var i = 0; i < inits.Count; i++)
+            {
+                if (inits[i]?["name"] is JsonValue name && mainNames.Contains(name.GetValue<string>())) causes.Add(($"{path}.initContainers[{i}].name", "FieldValueDuplicate", $"Duplicate value: \"{name}\""));
+            }
+        }
         Volumes(spec, path, causes);
         if (restartPolicies is not null)
         {
@@ -131,6 +140,7 @@ internal static partial class Validation
             else if (!volumes.Add(name)) causes.Add(($"{at}.name", "FieldValueDuplicate", $"Duplicate value: \"{name}\""));
             if (list[i]?["secret"] is JsonObject secret && string.IsNullOrEmpty(secret["secretName"]?.GetValue<string>())) causes.Required($"{at}.secret.secretName");
             if (list[i]?["configMap"] is JsonObject configMap && string.IsNullOrEmpty(configMap["name"]?.GetValue<string>())) causes.Required($"{at}.configMap.name");
+            if (list[i]?["persistentVolumeClaim"] is JsonObject claim && string.IsNullOrEmpty(claim["claimName"]?.GetValue<string>())) causes.Required($"{at}.persistentVolumeClaim.claimName");
             if (list[i] is JsonObject volume && volume.Count(p => p.Key != "name") > 1)
             {
                 causes.Add(($"{at}", "FieldValueForbidden", $"Forbidden: may not specify more than 1 volume type ({string.Join(", ", volume.Where(p => p.Key != "name").Select(p => p.Key))})"));
@@ -152,6 +162,12 @@ internal static partial class Validation
                     var mountPath = mounts[m]?["mountPath"]?.GetValue<string>();
                     if (string.IsNullOrEmpty(mountPath)) causes.Required($"{at}.mountPath");
                     else if (!paths.Add(mountPath)) causes.Bad($"{at}.mountPath", mounts[m]!["mountPath"], "must be unique");
+                    // validateLocalDescendingPath: a subPath stays inside its volume.
+                    if (mounts[m]?["subPath"]?.GetValue<string>() is { Length: > 0 } subPath)
+                    {
+                        if (subPath.StartsWith('/')) causes.Bad($"{at}.subPath", mounts[m]!["subPath"], "must be a relative path");
+                        if (subPath.Split('/', '\\').Contains("..")) causes.Bad($"{at}.subPath", mounts[m]!["subPath"], "must not contain '..'");
+                    }
                 }
             }
         }

@@ -17,7 +17,7 @@ internal static class Contexts
     /// resource_args.kubernetes holds the queue's config, with fixed ids so renderings can be compared.
     /// </summary>
     public static JobContext For(JsonObject spec, JobLog log, string workDirectory, bool secureMode = false,
-        IReadOnlyDictionary<string, string>? environment = null, string itemId = "item-0123456789ab")
+        IReadOnlyDictionary<string, string>? environment = null, string itemId = "item-0123456789ab", MountedCode? code = null)
     {
         var env = new Dictionary<string, string>
         {
@@ -45,7 +45,7 @@ internal static class Contexts
             Environment = name => env.TryGetValue(name, out var value) ? value : null,
             WorkDirectory = workDirectory,
         };
-        return JobContextFactory.Create(job, options, log);
+        return JobContextFactory.Create(job, options, log, code: code);
     }
 
     /// <summary>A kubeconfig whose current context names <paramref name="namespace"/>; the server is never contacted.</summary>

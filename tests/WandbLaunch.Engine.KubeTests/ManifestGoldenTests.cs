@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Runners;
 using WandbLaunch.Engine.Runners.Kubernetes;
 
 namespace WandbLaunch.Engine.KubeTests;
@@ -13,7 +14,8 @@ namespace WandbLaunch.Engine.KubeTests;
 /// </summary>
 public sealed class ManifestGoldenTests
 {
-    public static TheoryData<string> Cases => new() { "gpu-job", "volumes", "multi-container", "namespace-macros", "pytorchjob", "volcano" };
+    public static TheoryData<string> Cases => new() { "gpu-job", "volumes", "multi-container", "namespace-macros", "pytorchjob", "volcano",
+        "base-image-emptydir", "base-image-pvc", "base-image-pytorchjob" };
 
     private static string Golden(string name) => Path.Combine(AppContext.BaseDirectory, "golden", name);
 
@@ -27,7 +29,7 @@ public sealed class ManifestGoldenTests
         var environment = (input["environment"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()) ?? [];
         environment["KUBECONFIG"] = Contexts.Kubeconfig(dir, contextNamespace);
         using var log = new JobLog(dir.File("job.log"), []);
-        var context = Contexts.For((JsonObject)input["spec"]!, log, dir.Path, environment: environment);
+        var context = Contexts.For((JsonObject)input["spec"]!, log, dir.Path, environment: environment, code: Code(input["code"] as JsonObject, dir.Path, input["spec"]!["overrides"]?["working_dir"]?.GetValue<string>()));
         var runner = new KubernetesRunner(n => environment.TryGetValue(n, out var v) ? v : null);
 
         var rendered = runner.Render(context);
@@ -63,6 +65,26 @@ public sealed class ManifestGoldenTests
         var spec = JsonNode.Parse("""{"run_id": "nocfg001", "docker": {"docker_image": "busybox:1.36"}, "resource_args": {"kubernetes": {}}}""")!.AsObject();
         var rendered = new KubernetesRunner(n => env.GetValueOrDefault(n)).Render(Contexts.For(spec, log, dir.Path));
         Assert.Equal("Job default/launch-nocfg001 (batch/v1)", rendered.Summary);
+    }
+
+    /// <summary>A base-image job's mounted code, as the agent makes it from the resolved job (snake_case keys of <see cref="MountedCode"/>).</summary>
+    private static MountedCode? Code(JsonObject? code, string hostDirectory, string? workingDir)
+    {
+        if (code is null) return null;
+        string? Text(string key) => code[key]?.GetValue<string>();
+        return new MountedCode
+        {
+            HostDirectory = hostDirectory,
+            Source = Text("source") == "repo" ? MountedCodeSource.Repo : MountedCodeSource.Artifact,
+            GitRemote = Text("git_remote"),
+            GitCommit = Text("git_commit"),
+            CodeArtifact = Text("code_artifact"),
+            JobArtifact = Text("job_artifact")!,
+            ImageSourceString = Text("image_source_string")!,
+            InstallDependencies = code["install_dependencies"]!.GetValue<bool>(),
+            StoreReachableFromJobs = code["store_reachable_from_jobs"]!.GetValue<bool>(),
+            WorkingDir = workingDir,
+        };
     }
 
     private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;

@@ -9,7 +9,7 @@ namespace WandbLaunch.Engine.Agent;
 /// <summary>Resolves what a runner needs for a job: macros in resource_args and the job's W&amp;B environment.</summary>
 internal static class JobContextFactory
 {
-    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Func<Task>? launching = null, Action<string>? warn = null, string? codeMount = null)
+    public static JobContext Create(LaunchJob job, AgentOptions options, JobLog log, string? imageUri = null, Func<Task>? launching = null, Action<string>? warn = null, MountedCode? code = null)
     {
         var spec = job.GetSpec();
         SpecNames.CheckStored(job.RunId, spec);
@@ -40,7 +40,28 @@ internal static class JobContextFactory
             Secrets = SecretRedactor.FromEnvironment(env, options.RegistryCredential).WithSpec(spec).Values,
             Launching = launching ?? (() => Task.CompletedTask),
             Warn = warn ?? (_ => { }),
-            CodeMount = codeMount,
+            Code = code,
         };
     }
+
+    /// <summary>
+    /// What a runner needs to mount a base-image job's code: the prepared directory and, for a pod that fetches it
+    /// again, W&amp;B's job_source_info; <paramref name="installDependencies"/> is W&amp;B's <c>_auto_default_base_image</c>.
+    /// </summary>
+    /// <param name="resolved">The resolved job.</param>
+    /// <param name="installDependencies">The noop builder chose the image.</param>
+    /// <param name="backend">The agent's backend: one that defines WANDB_BASE_URL for its jobs is a W&amp;B server, which pods can reach; the local store defines none.</param>
+    public static MountedCode MountedCodeOf(WandbJobs.ResolvedJob resolved, bool installDependencies, Storage.ILaunchBackend backend) => new()
+    {
+        HostDirectory = resolved.CodeDirectory!,
+        Source = resolved.Definition.SourceType == WandbJobs.JobSourceType.Repo ? MountedCodeSource.Repo : MountedCodeSource.Artifact,
+        GitRemote = resolved.Definition.GitRemote,
+        GitCommit = resolved.Definition.GitCommit,
+        CodeArtifact = resolved.CodeArtifact?.ToString(),
+        JobArtifact = resolved.Version.ToString(),
+        ImageSourceString = resolved.SourceString,
+        InstallDependencies = installDependencies,
+        WorkingDir = resolved.Spec.Overrides.WorkingDir,
+        StoreReachableFromJobs = backend.ConnectionVariable(JobEnvironment.BaseUrlVariable) is not null,
+    };
 }

@@ -31,15 +31,21 @@ public static class JobPreview
     /// or for git code, the image is shown as a placeholder.
     /// </param>
     /// <param name="credential">-RegistryCredential, when the preview is for an agent given one: its password is redacted too.</param>
+    /// <param name="wandbJob">
+    /// The spec's W&amp;B job as far as a preview knows it (<see cref="Services.JobSubmission"/>: its definition and code
+    /// artifact, its code a placeholder): a job the agent would run in a base image without a build is shown so, with
+    /// its code mount (on Kubernetes the init container or the claim).
+    /// </param>
+    /// <param name="backend">The backend the job is on, which decides whether a pod can fetch its code (with <paramref name="wandbJob"/>).</param>
     public static RenderedRequest Render(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage = true,
-        Registries.RegistryCredential? credential = null)
+        Registries.RegistryCredential? credential = null, WandbJobs.ResolvedJob? wandbJob = null, Storage.ILaunchBackend? backend = null)
     {
         // By value, over everything shown: a macro can put a key anywhere (an env value, an argument, a label).
         var secrets = SecretRedactor.FromEnvironment(environment, credential).WithSpec(job.GetSpec());
         RenderedRequest rendered;
         try
         {
-            rendered = RenderOrFail(job, config, environment, predictImage);
+            rendered = RenderOrFail(job, config, environment, predictImage, wandbJob, backend);
         }
         catch (JobFailedException e)
         {
@@ -62,7 +68,8 @@ public static class JobPreview
         };
     }
 
-    private static RenderedRequest RenderOrFail(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage)
+    private static RenderedRequest RenderOrFail(LaunchJob job, LaunchAgentConfig config, Func<string, string?> environment, bool predictImage,
+        WandbJobs.ResolvedJob? wandbJob, Storage.ILaunchBackend? backend)
     {
         // The Docker engine is created lazily and never used by rendering.
         var runners = RunnerRegistry.Default(new Lazy<Docker.DockerEngine>(() => Docker.DockerEngine.Connect(environment)), environment: environment);
@@ -70,8 +77,22 @@ public static class JobPreview
         var options = new AgentOptions { Config = config, Name = "(agent)", Environment = environment, WorkDirectory = Path.GetTempPath() };
         using var log = JobLog.Discard();
         string? image = null;
+        MountedCode? code = null;
         (string Summary, string Yaml)? build = null;
-        if (runner.RequiresImage)
+        if (runner.RequiresImage && wandbJob is not null && backend is not null)
+        {
+            // As JobRun decides it: the lowered spec's resource_args choose the base image. Without builder.type an agent
+            // uses noop only when no Docker engine answers, which a preview does not ask: it assumes docker.
+            var lowered = job with { LaunchSpec = wandbJob.Spec };
+            var loweredArgs = JobContextFactory.Create(lowered, options, log).ResourceArgs;
+            if (Builders.JobBaseImage.For(wandbJob, config.Builder.Type ?? "docker", loweredArgs, lowered.GetSpec()) is var (baseImage, chosenForNoop))
+            {
+                job = lowered;
+                image = baseImage;
+                code = JobContextFactory.MountedCodeOf(wandbJob, chosenForNoop, backend);
+            }
+        }
+        if (runner.RequiresImage && code is null)
         {
             var spec = job.GetSpec();
             var args = JobContextFactory.Create(job, options, log).ResourceArgs;
@@ -85,7 +106,7 @@ public static class JobPreview
                 build = KanikoPreview.Render(job, args, config.Builder, image, environment);
             }
         }
-        var rendered = runner.Render(JobContextFactory.Create(job, options, log, image));
+        var rendered = runner.Render(JobContextFactory.Create(job, options, log, image, code: code));
         if (build is not { } b) return rendered;
         return new RenderedRequest
         {

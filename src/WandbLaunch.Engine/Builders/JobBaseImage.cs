@@ -15,8 +15,8 @@ public static class JobBaseImage
     /// <summary>W&amp;B's <c>_DEFAULT_BASE_IMAGE</c>.</summary>
     public const string Default = "python:3.12-slim";
 
-    /// <summary>W&amp;B's <c>CODE_MOUNT_DIR</c>, where a container runner mounts the code (<see cref="Runners.JobContext.CodeMount"/>).</summary>
-    public const string CodeMountDirectory = Runners.JobContext.CodeMountDirectory;
+    /// <summary>W&amp;B's <c>CODE_MOUNT_DIR</c>, where a container runner mounts the code (<see cref="Runners.JobContext.Code"/>).</summary>
+    public const string CodeMountDirectory = Runners.MountedCode.Directory;
 
     /// <summary>The image to run <paramref name="job"/> in without a build, and whether it is the noop builder's default choice; null when it is built.</summary>
     public static (string Image, bool ChosenForNoop)? For(ResolvedJob job, string builderType, JsonObject resourceArgs, LaunchSpec spec)

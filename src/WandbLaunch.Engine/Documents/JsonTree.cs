@@ -220,4 +220,22 @@ public static class JsonTree
         var text = node is null ? "null" : node.ToJsonString(Compact);
         return text.Length <= 60 ? text : text[..57] + "...";
     }
+
+    /// <summary>The mapping at <paramref name="key"/> of <paramref name="parent"/>, put there (replacing anything else) when there is none.</summary>
+    public static JsonObject ObjectAt(JsonObject parent, string key)
+    {
+        if (parent[key] is JsonObject existing) return existing;
+        var created = new JsonObject();
+        parent[key] = created;
+        return created;
+    }
+
+    /// <summary>The list at <paramref name="key"/> of <paramref name="parent"/>, put there (replacing anything else) when there is none.</summary>
+    public static JsonArray ArrayAt(JsonObject parent, string key)
+    {
+        if (parent[key] is JsonArray existing) return existing;
+        var created = new JsonArray();
+        parent[key] = created;
+        return created;
+    }
 }

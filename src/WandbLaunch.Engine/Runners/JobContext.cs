@@ -45,12 +45,6 @@ public sealed class JobContext
     /// </summary>
     public Action<string> Warn { get; init; } = _ => { };
 
-    /// <summary>
-    /// A W&amp;B job run in a ready image without a build (<c>Builders/JobBaseImage</c>): the host directory of its
-    /// prepared code, which a container runner mounts at <c>/mnt/wandb</c> and works in. Null otherwise.
-    /// </summary>
-    public string? CodeMount { get; init; }
-
-    /// <summary>W&amp;B's <c>CODE_MOUNT_DIR</c>: where <see cref="CodeMount"/> is mounted in the container.</summary>
-    public const string CodeMountDirectory = "/mnt/wandb";
+    /// <summary>A W&amp;B job run in a ready image without a build, with its code mounted; null otherwise.</summary>
+    public MountedCode? Code { get; init; }
 }

@@ -110,7 +110,9 @@ public sealed class JobSubmission
         }
         var job = JobPreview.ForPush(queue, request);
         // Rendering refuses (JobCannotRun) what the queue's runner could never run.
-        var rendered = JobPreview.Render(job, config, _environment, predictImage);
+        // A preview shows a W&B job the agent would not build in its base image; the check for a submit reads no job.
+        var wandbJob = predictImage ? await DescribeJobAsync(job.GetSpec(), cancellationToken).ConfigureAwait(false) : null;
+        var rendered = JobPreview.Render(job, config, _environment, predictImage, wandbJob: wandbJob, backend: _backend);
         var spec = LaunchSpec.Parse(request.Spec.DeepClone());
         if (options.Build)
         {
@@ -120,6 +122,44 @@ public sealed class JobSubmission
             return new SubmissionPreview(key, queue, request, job, rendered, buildFirst: options);
         }
         return new SubmissionPreview(key, queue, request, job, rendered, JobToCreate(options, spec));
+    }
+
+    /// <summary>Placeholder for the code an agent prepares for a W&amp;B job, in a preview (nothing is fetched).</summary>
+    public const string PreviewCodeDirectory = "<the job's code, prepared by the agent>";
+
+    /// <summary>
+    /// The spec's repo or artifact W&amp;B job as far as a preview needs it, without fetching its code: its version,
+    /// <c>wandb-job.json</c> and code artifact, and the spec lowered as the agent lowers it; null for other specs.
+    /// </summary>
+    private async Task<ResolvedJob?> DescribeJobAsync(LaunchSpec spec, CancellationToken cancellationToken)
+    {
+        if (spec.JobArtifactName is not { } name) return null;
+        var requested = ArtifactPath.Parse(name, "-Job");
+        var details = await new JobArtifactQuery(_backend, _environment).InspectAsync(requested, cancellationToken).ConfigureAwait(false);
+        var definition = details.Definition;
+        if (definition.SourceType == JobSourceType.Image) return null;
+        ArtifactVersion? codeArtifact = null;
+        if (definition.SourceType == JobSourceType.Artifact)
+        {
+            var resolver = new JobResolver(_backend.Artifacts, ArtifactFiles.FromEnvironment(_environment), Code.GitCheckout.AllowsLocal(_environment));
+            try
+            {
+                codeArtifact = await resolver.CodeArtifactAsync(definition.CodeArtifact!, requested, cancellationToken).ConfigureAwait(false);
+            }
+            catch (JobFailedException e)
+            {
+                throw new LaunchException("JobCannotRun", LaunchErrorCategory.InvalidOperation, $"An agent could not run this job (it would fail at stage {e.Stage}): {e.Message}", name);
+            }
+        }
+        return new ResolvedJob
+        {
+            Requested = requested,
+            Version = details.Version,
+            Definition = definition,
+            CodeDirectory = PreviewCodeDirectory,
+            CodeArtifact = codeArtifact,
+            Spec = JobResolver.Lower(spec, definition, PreviewCodeDirectory),
+        };
     }
 
     /// <summary>The job <c>wandb launch -u</c> would create from the spec's uri, on a backend that runs jobs; null when the spec is pushed as it is.</summary>

@@ -17,6 +17,11 @@ public static class JobEnvironment
 
     public const string ApiKeyVariable = SecretRedactor.ApiKeyVariable;
 
+    public const string BaseUrlVariable = "WANDB_BASE_URL";
+
+    /// <summary>The W&amp;B server a job reaches when the agent names none.</summary>
+    public const string DefaultBaseUrl = "https://api.wandb.ai";
+
     public sealed record Inputs(
         LaunchSpec Spec,
         string RunId,
@@ -54,7 +59,7 @@ public static class JobEnvironment
         }
 
         // As W&B's get_env_vars_dict: a spec's own key (_wandb_api_key) wins, and then the author is not claimed.
-        Set("WANDB_BASE_URL", inputs.BaseUrl ?? "https://api.wandb.ai");
+        Set(BaseUrlVariable, inputs.BaseUrl ?? DefaultBaseUrl);
         Set(ApiKeyVariable, spec.ApiKey ?? inputs.ApiKey);
         Set("WANDB_PROJECT", spec.Project is { Length: > 0 } project ? project : null);
         Set("WANDB_ENTITY", spec.Entity ?? inputs.QueueEntity);

@@ -61,6 +61,7 @@ public sealed class JobResolver
             var definition = ReadDefinition(jobDirectory, requested.ToString());
             log.Agent($"job {version} ({version.Id}): source {JobDefinition.SourceTypeName(definition.SourceType)}");
             string? code = null;
+            ArtifactVersion? codeArtifact = null;
             switch (definition.SourceType)
             {
                 case JobSourceType.Repo:
@@ -79,7 +80,7 @@ public sealed class JobResolver
                     break;
                 case JobSourceType.Artifact:
                     code = codeDirectory;
-                    var codeArtifact = await FetchCodeAsync(definition.CodeArtifact!, requested, cancellationToken).ConfigureAwait(false);
+                    codeArtifact = await FetchCodeAsync(definition.CodeArtifact!, requested, cancellationToken).ConfigureAwait(false);
                     log.Agent($"downloading code artifact {codeArtifact} ({codeArtifact.Id})");
                     // In W&B's order: the frozen requirements first, so that a code artifact's own copy wins.
                     PrivateFiles.EnsureDirectory(code, tightenExisting: false);
@@ -100,6 +101,7 @@ public sealed class JobResolver
                 Version = version,
                 Definition = definition,
                 CodeDirectory = code,
+                CodeArtifact = codeArtifact,
                 Spec = Lower(spec, definition, code),
             };
         }
@@ -160,6 +162,10 @@ public sealed class JobResolver
     }
 
     /// <summary>The code artifact (W&amp;B's <c>Job._get_code_artifact</c>): by id, or by name in the job's project; type code, not deleted.</summary>
+    /// <summary>The code artifact a job names (by <c>wandb-artifact://_id/&lt;id&gt;</c> or name), checked as when the job runs.</summary>
+    public Task<ArtifactVersion> CodeArtifactAsync(string reference, ArtifactPath job, CancellationToken cancellationToken) =>
+        FetchCodeAsync(reference, job, cancellationToken);
+
     private async Task<ArtifactVersion> FetchCodeAsync(string reference, ArtifactPath job, CancellationToken cancellationToken)
     {
         ArtifactVersion? code;

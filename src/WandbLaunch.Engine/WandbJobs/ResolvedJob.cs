@@ -22,6 +22,9 @@ public sealed partial record ResolvedJob
     /// <summary>Where the code was prepared (<c>&lt;run directory&gt;/code</c>); null for image jobs.</summary>
     public string? CodeDirectory { get; init; }
 
+    /// <summary>For an artifact job, the code artifact version its code came from; null otherwise.</summary>
+    public ArtifactVersion? CodeArtifact { get; init; }
+
     /// <summary>The job's own entry point (<c>source.entrypoint</c>), which W&amp;B uses to find <c>Dockerfile.wandb</c>.</summary>
     public IReadOnlyList<string>? JobEntryPoint => Definition.EntryPoint;
 

@@ -353,13 +353,13 @@ internal sealed class JobRun
                 job = job with { LaunchSpec = resolved.Spec };
             }
             string? image = null;
-            string? codeMount = null;
+            MountedCode? code = null;
             var resourceArgs = runner.RequiresImage ? JobContextFactory.Create(job, _agent.Options, log).ResourceArgs : null;
             if (resourceArgs is not null && resolved is not null &&
                 Builders.JobBaseImage.For(resolved, _agent.Builder!.Type, resourceArgs, job.GetSpec()) is var (baseImage, chosenForNoop))
             {
                 image = baseImage;
-                codeMount = resolved.CodeDirectory;
+                code = JobContextFactory.MountedCodeOf(resolved, chosenForNoop, _agent.Backend);
                 log.Agent(chosenForNoop
                     ? $"No builder configured. Using base image: {baseImage} (the job's code mounted at {Builders.JobBaseImage.CodeMountDirectory})"
                     : $"the job runs in its base image {baseImage}, its code mounted at {Builders.JobBaseImage.CodeMountDirectory}: no build");
@@ -396,7 +396,7 @@ internal sealed class JobRun
             MoveTo(JobRunState.Launching);
             var launching = job;
             var context = JobContextFactory.Create(launching, _agent.Options, log, image,
-                () => _agent.Backend.MarkLaunchingAsync(launching.Id, _agent.Id!, CancellationToken.None), message => Warn(log, message), codeMount);
+                () => _agent.Backend.MarkLaunchingAsync(launching.Id, _agent.Id!, CancellationToken.None), message => Warn(log, message), code);
             AgentContext.Verbose($"{job.Id}: launching on {runner.Resource}");
             running = await runner.StartAsync(context, start.Token).ConfigureAwait(false);
             await running.Started.WaitAsync(start.Token).ConfigureAwait(false);

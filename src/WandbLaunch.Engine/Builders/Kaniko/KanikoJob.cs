@@ -133,9 +133,9 @@ public static class KanikoJob
         }
         metadata["name"] = name;
         if (!JsonTree.TryGetString(metadata["namespace"], out var ns) || ns.Length == 0) metadata["namespace"] = @namespace;
-        Object(metadata, "labels")[LaunchLabel] = "launch";
-        Object(metadata, "labels")[JobManifest.RunIdLabel] = runId;
-        Object(Object(Object(Object(job, "spec"), "template"), "metadata"), "labels")[LaunchLabel] = "launch";
+        JsonTree.ObjectAt(metadata, "labels")[LaunchLabel] = "launch";
+        JsonTree.ObjectAt(metadata, "labels")[JobManifest.RunIdLabel] = runId;
+        JsonTree.ObjectAt(JsonTree.ObjectAt(JsonTree.ObjectAt(JsonTree.ObjectAt(job, "spec"), "template"), "metadata"), "labels")[LaunchLabel] = "launch";
         return job;
     }
 
@@ -230,13 +230,5 @@ public static class KanikoJob
             else ours.Add(item);
         }
         return ours;
-    }
-
-    private static JsonObject Object(JsonObject parent, string key)
-    {
-        if (parent[key] is JsonObject existing) return existing;
-        var created = new JsonObject();
-        parent[key] = created;
-        return created;
     }
 }

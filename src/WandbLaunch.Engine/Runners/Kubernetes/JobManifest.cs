@@ -43,8 +43,13 @@ public static class JobManifest
     public static string? Context(JsonObject resourceArgs) =>
         JsonTree.TryGetString(resourceArgs["context"], out var context) && context.Length > 0 ? context : null;
 
-    public static Rendered Render(JobContext context, string agentId, string? contextNamespace, bool secureMode)
+    /// <summary>
+    /// The objects for <paramref name="context"/>; <paramref name="codeClaim"/>, for a job with mounted code, is the
+    /// claim its code is copied to, or null for W&amp;B's emptyDir and init container (<see cref="PodCode"/>).
+    /// </summary>
+    public static Rendered Render(JobContext context, string agentId, string? contextNamespace, bool secureMode, CodeClaim? codeClaim = null)
     {
+        if (context.Code is { } mounted) PodCode.CheckFetchable(mounted, codeClaim);
         var args = (JsonObject)context.ResourceArgs.DeepClone();
         var overrides = context.Spec.Overrides;
         var entryPoint = overrides.EntryPoint ?? [];
@@ -56,7 +61,7 @@ public static class JobManifest
         var manifest = args;
         manifest["apiVersion"] ??= "batch/v1";
         manifest["kind"] ??= "Job";
-        var metadata = Object(manifest, "metadata");
+        var metadata = JsonTree.ObjectAt(manifest, "metadata");
         var name = JsonTree.TryGetString(metadata["name"], out var given) && given.Length > 0 ? given : $"launch-{context.Job.RunId}";
         metadata["name"] = name;
         metadata["namespace"] = @namespace;
@@ -65,12 +70,12 @@ public static class JobManifest
         var batch = JsonTree.TryGetString(manifest["apiVersion"], out var apiVersion) && apiVersion == "batch/v1" && manifest["kind"]?.GetValue<string>() == "Job";
         if (batch)
         {
-            var spec = Object(manifest, "spec");
+            var spec = JsonTree.ObjectAt(manifest, "spec");
             spec["backoffLimit"] ??= 0;
             spec["ttlSecondsAfterFinished"] ??= 60;
-            var template = Object(spec, "template");
-            Object(template, "metadata");
-            var podSpec = Object(template, "spec");
+            var template = JsonTree.ObjectAt(spec, "template");
+            JsonTree.ObjectAt(template, "metadata");
+            var podSpec = JsonTree.ObjectAt(template, "spec");
             podSpec["restartPolicy"] ??= "Never";
             if (podSpec["containers"] is not JsonArray { Count: > 0 }) podSpec["containers"] = new JsonArray(new JsonObject { ["name"] = "launch" });
         }
@@ -82,7 +87,7 @@ public static class JobManifest
         // environment and the forced security context.
         foreach (var pod in ManifestPolicy.PodSpecs(manifest))
         {
-            if (pod.Template is { } template) Labels(Object(template, "metadata"), context, agentId);
+            if (pod.Template is { } template) Labels(JsonTree.ObjectAt(template, "metadata"), context, agentId);
             var containers = (JsonArray)pod.Spec["containers"]!;
             for (var i = 0; i < containers.Count; i++)
             {
@@ -101,6 +106,8 @@ public static class JobManifest
                 InjectEnvironment(container, context.Environment, secretName, hasKey);
                 ForceSecurityContext(container);
             }
+            // After the command, args and env: W&B wraps the command and copies the API key's env entry to its init container.
+            if (context.Code is { } code) PodCode.Apply(pod.Spec, code, codeClaim, context.Environment.GetValueOrDefault(JobEnvironment.BaseUrlVariable, JobEnvironment.DefaultBaseUrl));
             if (pod.Spec["initContainers"] is JsonArray inits)
             {
                 foreach (var init in inits.OfType<JsonObject>()) ForceSecurityContext(init);
@@ -166,7 +173,7 @@ public static class JobManifest
 
     private static void Labels(JsonObject metadata, JobContext context, string agentId)
     {
-        var labels = Object(metadata, "labels");
+        var labels = JsonTree.ObjectAt(metadata, "labels");
         labels[RunIdLabel] = context.Job.RunId;
         labels[MonitorLabel] = "true";
         labels[AgentLabel] = agentId;
@@ -195,21 +202,14 @@ public static class JobManifest
 
     private static void ForceSecurityContext(JsonObject container)
     {
-        var security = Object(container, "securityContext");
+        var security = JsonTree.ObjectAt(container, "securityContext");
         security["allowPrivilegeEscalation"] = false;
-        var capabilities = Object(security, "capabilities");
+        var capabilities = JsonTree.ObjectAt(security, "capabilities");
         capabilities["drop"] = new JsonArray("ALL");
-        var seccomp = Object(security, "seccompProfile");
+        var seccomp = JsonTree.ObjectAt(security, "seccompProfile");
         seccomp["type"] ??= "RuntimeDefault";
     }
 
-    private static JsonObject Object(JsonObject parent, string key)
-    {
-        if (parent[key] is JsonObject existing) return existing;
-        var created = new JsonObject();
-        parent[key] = created;
-        return created;
-    }
 
 
     /// <summary>The objects as YAML documents, with the API key shown as ***.</summary>

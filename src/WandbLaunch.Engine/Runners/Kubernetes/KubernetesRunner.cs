@@ -38,7 +38,7 @@ public sealed class KubernetesRunner : ILaunchRunner
     public RenderedRequest Render(JobContext context)
     {
         var contextNamespace = KubeAccess.ContextNamespaceOrNull(JobManifest.Context(context.ResourceArgs), _environment);
-        var rendered = JobManifest.Render(context, AgentOf(context), contextNamespace, context.AgentConfig.SecureMode);
+        var rendered = JobManifest.Render(context, AgentOf(context), contextNamespace, context.AgentConfig.SecureMode, CodeClaim.FromEnvironment(_environment));
         return new RenderedRequest
         {
             Resource = Resource,
@@ -49,15 +49,10 @@ public sealed class KubernetesRunner : ILaunchRunner
 
     public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
     {
-        if (context.CodeMount is not null)
-        {
-            throw new JobFailedException(FailureStage.Agent,
-                $"The job runs in its base image {context.ImageUri} with its code mounted, without a build. W&B copies the code into the pod with an init container; this agent does not do that on Kubernetes yet: set builder.type to docker or kaniko and remove the job's base image, or use a local-container queue.");
-        }
         var kubeContext = JobManifest.Context(context.ResourceArgs);
         try
         {
-            return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, CodeClaim.FromEnvironment(_environment), cancellationToken).ConfigureAwait(false);
         }
         catch (KubeAccessException e) when (e.Fault == KubeFault.Unauthorized)
         {
@@ -67,11 +62,12 @@ public sealed class KubernetesRunner : ILaunchRunner
         }
     }
 
-    private static async Task<IRunningJob> StartAsync(KubeAccess access, JobContext context, CancellationToken cancellationToken)
+    private static async Task<IRunningJob> StartAsync(KubeAccess access, JobContext context, CodeClaim? codeClaim, CancellationToken cancellationToken)
     {
-        var rendered = JobManifest.Render(context, AgentOf(context), access.ContextNamespace, context.AgentConfig.SecureMode);
+        var rendered = JobManifest.Render(context, AgentOf(context), access.ContextNamespace, context.AgentConfig.SecureMode, codeClaim);
         var workload = KubeWorkload.From(rendered);
         var log = context.Log;
+        if (context.Code is { } code) MountCode(code, codeClaim, context);
         log.Agent($"creating {workload} on {access.Describe()}");
         string? secretName = null;
         if (rendered.ApiKeySecret is { } secret)
@@ -92,6 +88,29 @@ public sealed class KubernetesRunner : ILaunchRunner
         {
             if (secretName is not null) await RunScopedObject.DeleteQuietlyAsync(access, "Secret", rendered.Namespace, secretName, log.Agent).ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>Copies the code to the claim, or says what the pod's own fetch leaves out.</summary>
+    private static void MountCode(MountedCode code, CodeClaim? claim, JobContext context)
+    {
+        if (claim is not null)
+        {
+            PodCode.CopyToClaim(code, claim, context.Log.Agent);
+            return;
+        }
+        context.Log.Agent($"the pod's init container {PodCode.InitContainerName} fetches the job's code into {MountedCode.Directory}");
+        if (code.Source == MountedCodeSource.Repo && code.GitRemote is { } remote && (remote.StartsWith('/') || remote.StartsWith("file:", StringComparison.OrdinalIgnoreCase)))
+        {
+            context.Warn($"The job's git remote {remote} is a path on the agent's host, which the pod's init container cannot clone; " +
+                         $"set {CodeClaim.NameVariable} and {CodeClaim.MountPathVariable} to have the agent copy the code to a volume claim instead.");
+        }
+        if (PodCode.SkipsFrozenRequirements(code, claim))
+        {
+            context.Warn(
+                $"The job's requirements are installed in its pod, but its store is the local store, from which the pod cannot download the job artifact {code.JobArtifact}: " +
+                "its frozen requirements (requirements.frozen.txt) are not installed, only the code's own requirements.txt or pyproject.toml, if it has one. " +
+                $"Set {CodeClaim.NameVariable} and {CodeClaim.MountPathVariable} to have the agent copy the prepared code, frozen requirements included, to a volume claim.");
         }
     }
 

@@ -75,12 +75,12 @@ public sealed class LocalContainerRunner : ILaunchRunner
         var args = (JsonObject)context.ResourceArgs.DeepClone();
         args.Remove("builder");
         ContainerArgs.Apply(args, container);
-        if (context.CodeMount is { } code)
+        if (context.Code is { } code)
         {
             // W&B's local-container runner: the code at /mnt/wandb, the working directory there (or under it).
             container.HostConfig.Mounts ??= [];
-            container.HostConfig.Mounts.Add(new Mount { Type = "bind", Source = code, Target = JobContext.CodeMountDirectory });
-            container.WorkingDir = overrides.WorkingDir is { Length: > 0 } under ? $"{JobContext.CodeMountDirectory}/{under}" : JobContext.CodeMountDirectory;
+            container.HostConfig.Mounts.Add(new Mount { Type = "bind", Source = code.HostDirectory, Target = MountedCode.Directory });
+            container.WorkingDir = code.ContainerWorkingDir;
         }
         if (overrides.EntryPoint is { Count: > 0 } entry) container.Entrypoint = [.. entry];
         if (overrides.Args is { Count: > 0 } arguments) container.Cmd = [.. arguments];
