@@ -71,6 +71,9 @@ public sealed class AwsServer : LoopbackServer
         public int Describes { get; set; }
 
         public int DescribesSinceStop { get; set; }
+
+        /// <summary>StopTrainingJob was called (a test's Stopping is left alone).</summary>
+        public bool StopRequested { get; set; }
     }
 
     public void AddKey(string accessKeyId, string secretAccessKey, string? sessionToken = null)
@@ -289,7 +292,7 @@ public sealed class AwsServer : LoopbackServer
         lock (job)
         {
             job.Describes++;
-            if (job.Status == "Stopping" && ++job.DescribesSinceStop > StopAfterDescribes)
+            if (job.Status == "Stopping" && job.StopRequested && ++job.DescribesSinceStop > StopAfterDescribes)
             {
                 job.Status = "Stopped";
                 job.SecondaryStatus = "Stopped";
@@ -324,6 +327,7 @@ public sealed class AwsServer : LoopbackServer
             job.Status = "Stopping";
             job.SecondaryStatus = "Stopping";
             job.DescribesSinceStop = 0;
+            job.StopRequested = true;
         }
         return new JsonObject();
     }

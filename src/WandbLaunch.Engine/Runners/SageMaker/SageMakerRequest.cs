@@ -113,6 +113,6 @@ public static class SageMakerRequest
         {
             foreach (var variable in environment.Select(p => p.Key).Where(k => SecretRedactor.SecretVariables.Contains(k)).ToList()) environment[variable] = SecretRedactor.Mask;
         }
-        return SecretRedactor.Of(secrets).Redact(shown.ToJsonString(new JsonSerializerOptions { WriteIndented = true })) + "\n";
+        return SecretRedactor.Of(secrets).Redact(shown.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })) + "\n";
     }
 }
