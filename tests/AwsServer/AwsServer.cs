@@ -101,6 +101,11 @@ public sealed class AwsServer : LoopbackServer
         for (var i = 0; i < count; i++) _faults.Enqueue((operation, 500, "InternalFailure"));
     }
 
+    /// <summary>The next call of <paramref name="operation"/> is carried out, but answered 500 InternalFailure (a lost answer).</summary>
+    public void LoseAnswer(string operation) => _lost.Enqueue(operation);
+
+    private readonly ConcurrentQueue<string> _lost = new();
+
     public IReadOnlyList<(string Service, string Operation, JsonObject Body)> Calls => _calls.ToList();
 
     public int CallsOf(string operation) => _calls.Count(c => c.Operation == operation);
@@ -177,6 +182,10 @@ public sealed class AwsServer : LoopbackServer
                 ("sts", "GetCallerIdentity") => null,
                 _ => throw new AwsError(400, "UnknownOperationException", $"Unknown operation {operation}"),
             };
+            if (_lost.TryPeek(out var lost) && lost == operation && _lost.TryDequeue(out _))
+            {
+                throw new AwsError(500, "InternalFailure", "We encountered an internal error. Please try again.");
+            }
             if (query)
             {
                 var xml = $"<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>{CallerArn}</Arn>" +
@@ -310,6 +319,7 @@ public sealed class AwsServer : LoopbackServer
                 ["StoppingCondition"] = job.Request["StoppingCondition"]?.DeepClone(),
                 ["CreationTime"] = Now,
             };
+            if (job.Request["Environment"] is JsonObject environment) answer["Environment"] = environment.DeepClone();
             if (job.FailureReason is not null) answer["FailureReason"] = job.FailureReason;
             return answer;
         }

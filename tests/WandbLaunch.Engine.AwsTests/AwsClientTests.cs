@@ -135,6 +135,25 @@ public sealed class AwsClientTests
     }
 
     [Fact]
+    public async Task TheStandInChecksEnumsRangesAndMembersAsTheModelSays()
+    {
+        await using var h = new AwsHarness();
+        using var client = h.Client();
+        var request = TrainingJob("job-2");
+        request["AlgorithmSpecification"]!["TrainingInputMode"] = "Streaming";
+        request["ResourceConfig"]!["InstanceCount"] = -1;
+        var e = await Assert.ThrowsAsync<AwsException>(() => SageMakerTrainingJobs.CreateAsync(client, request, CancellationToken.None));
+        Assert.Contains("Value 'Streaming' at 'algorithmSpecification.trainingInputMode' failed to satisfy constraint: Member must satisfy enum value set: [Pipe, File, FastFile]", e.AwsMessage);
+        Assert.Contains("Value '-1' at 'resourceConfig.instanceCount' failed to satisfy constraint: Member must have value greater than or equal to 0", e.AwsMessage);
+        var unknown = TrainingJob("job-3");
+        unknown["InstanceType"] = "ml.m5.xlarge";
+        var u = await Assert.ThrowsAsync<AwsException>(() => SageMakerTrainingJobs.CreateAsync(client, unknown, CancellationToken.None));
+        Assert.Equal("AwsValidationFailed", u.ErrorId);
+        Assert.Contains("Unknown parameter in input: \"InstanceType\"", u.AwsMessage);
+        Assert.Empty(h.Server.Jobs);
+    }
+
+    [Fact]
     public async Task TheServiceSpecificEndpointVariableWinsOverTheGlobalOne()
     {
         await using var h = new AwsHarness();

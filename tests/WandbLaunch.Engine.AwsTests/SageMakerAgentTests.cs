@@ -169,4 +169,38 @@ public sealed class SageMakerAgentTests
         var polls = h.Server.Job(submitted.RunId)!.Describes - before;
         Assert.InRange(polls, 2, 12);
     }
+
+    [Fact]
+    public async Task ACreateWhoseAnswerWasLostIsFollowedNotFailed()
+    {
+        await using var h = new AwsHarness();
+        h.Server.LoseAnswer("CreateTrainingJob");
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        h.StartAgent();
+        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Running, running.State);
+        Assert.Equal(2, h.Server.CallsOf("CreateTrainingJob"));
+        Assert.Single(h.Server.Jobs);
+        h.Server.SetStatus(submitted.RunId, "Completed");
+        Assert.Equal(LaunchJobState.Finished, (await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed)).State);
+        Assert.Contains("already exists for this launch job", h.Log(running));
+    }
+
+    [Fact]
+    public async Task ExpiredCredentialsFailTheJobSayingToRenewThemAndCreateNothing()
+    {
+        await using var h = new AwsHarness();
+        h.Server.Expire(AwsHarness.AccessKey);
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        h.StartAgent();
+        var failed = await h.StateAsync(submitted.Id, LaunchJobState.Failed, LaunchJobState.Running);
+        Assert.Equal(LaunchJobState.Failed, failed.State);
+        Assert.Equal(FailureStage.Agent, failed.FailureStage);
+        Assert.Contains("ExpiredToken", failed.FailureMessage);
+        Assert.Contains("renew the credentials", failed.FailureMessage);
+        Assert.DoesNotContain(AwsHarness.SessionToken, failed.FailureMessage);
+        Assert.Empty(h.Server.Jobs);
+    }
 }

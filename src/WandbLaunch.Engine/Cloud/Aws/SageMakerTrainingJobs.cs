@@ -7,7 +7,11 @@ using WandbLaunch.Engine.Text;
 namespace WandbLaunch.Engine.Cloud.Aws;
 
 /// <summary>What DescribeTrainingJob says of a training job (the members the agent reads).</summary>
-public sealed record TrainingJobStatus(string Name, string Arn, string Status, string? SecondaryStatus, string? FailureReason);
+public sealed record TrainingJobStatus(string Name, string Arn, string Status, string? SecondaryStatus, string? FailureReason)
+{
+    /// <summary>The job's environment as SageMaker keeps it (W&amp;B's variables name the launch job that created it).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+}
 
 /// <summary>
 /// SageMaker's training-job operations (CreateTrainingJob, DescribeTrainingJob, StopTrainingJob) and the rules of a
@@ -142,7 +146,10 @@ public static partial class SageMakerTrainingJobs
         }
         static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
         return new TrainingJobStatus(Text(answer["TrainingJobName"]) ?? name, Text(answer["TrainingJobArn"]) ?? "", Text(answer["TrainingJobStatus"]) ?? "",
-            Text(answer["SecondaryStatus"]), Text(answer["FailureReason"]));
+            Text(answer["SecondaryStatus"]), Text(answer["FailureReason"]))
+        {
+            Environment = (answer["Environment"] as JsonObject ?? []).Where(p => Text(p.Value) is not null).ToDictionary(p => p.Key, p => Text(p.Value)!, StringComparer.Ordinal),
+        };
     }
 
     /// <summary>Asks SageMaker to stop the job; false when it does not know it.</summary>

@@ -117,6 +117,15 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
         }
         catch (AwsException e) when (e.ErrorId == "AwsResourceInUse")
         {
+            // A create whose answer was lost (and retried), or an earlier attempt of this launch job, made it already:
+            // the job's own environment says whose it is.
+            var existing = await SageMakerTrainingJobs.DescribeAsync(client, name, cancellationToken).ConfigureAwait(false);
+            if (existing is not null && existing.Environment.TryGetValue("WANDB_LAUNCH_TRACE_ID", out var item) && item == context.Job.Id &&
+                existing.Environment.TryGetValue("WANDB_RUN_ID", out var run) && run == context.Job.RunId)
+            {
+                log.Agent($"training job {name} already exists for this launch job ({existing.Status}); following it");
+                return new RunningTrainingJob(client, region, name, log, context.Warn, _polling);
+            }
             throw new JobFailedException(FailureStage.Run,
                 $"{e.Message} Training job names are unique per account and region, also after a job ended: leave TrainingJobName out (the run id is used) or put ${{run_id}} in it.", e);
         }
