@@ -47,13 +47,11 @@ internal sealed class RunningTrainingJob : IRunningJob
 
     public bool CanDetach => true;
 
-    /// <summary>DescribeTrainingJob requests made for this job (tests check the pace).</summary>
-    internal int Polls;
-
     private async Task<JobOutcome> MonitorAsync()
     {
         var delay = _polling.First;
         string? last = null;
+        string? lastSecondary = null;
         var stopSent = false;
         var faults = 0;
         try
@@ -69,7 +67,6 @@ internal sealed class RunningTrainingJob : IRunningJob
                 TrainingJobStatus? status;
                 try
                 {
-                    Interlocked.Increment(ref Polls);
                     status = await SageMakerTrainingJobs.DescribeAsync(_client, _name, _stop.Token).ConfigureAwait(false);
                     if (faults > 0) _log.Agent("SageMaker answers again");
                     faults = 0;
@@ -86,11 +83,11 @@ internal sealed class RunningTrainingJob : IRunningJob
                 {
                     return JobOutcome.Failed(FailureStage.Run, $"SageMaker no longer knows training job {_name}.");
                 }
-                if (status.Status != last)
+                if (status.Status != last || status.SecondaryStatus != lastSecondary)
                 {
                     _log.Agent($"Training job {_name} status: {status.Status}{(status.SecondaryStatus is { } s ? $" ({s})" : "")}");
-                    delay = _polling.First;
-                    last = status.Status;
+                    if (status.Status != last) delay = _polling.First;
+                    (last, lastSecondary) = (status.Status, status.SecondaryStatus);
                 }
                 switch (status.Status)
                 {
