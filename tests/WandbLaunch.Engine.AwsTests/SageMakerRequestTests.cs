@@ -76,6 +76,16 @@ public sealed class SageMakerRequestTests
     }
 
     [Fact]
+    public void ARunConfigTooLargeForSageMakersHundredVariablesFailsSayingSo()
+    {
+        var config = new JsonObject { ["weights"] = new string('w', 100 * 512) };
+        var context = Context(AwsHarness.QueueConfig, new JsonObject { ["overrides"] = new JsonObject { ["run_config"] = config } }.ToJsonString());
+        var e = Assert.Throws<JobFailedException>(() => SageMakerRequest.Build(context, Account));
+        Assert.Equal(FailureStage.Run, e.Stage);
+        Assert.Contains("SageMaker takes at most 100", e.Message);
+    }
+
+    [Fact]
     public void AnArnInTheCallersPartitionIsKeptAndAUserTrainingImageIsUsedAsGiven()
     {
         var context = Context(AwsHarness.QueueConfig

@@ -16,6 +16,9 @@ namespace WandbLaunch.Engine.Runners.SageMaker;
 /// </summary>
 public static class SageMakerRequest
 {
+    /// <summary>SageMaker's limit on a training job's environment (TrainingEnvironmentMap, max 100).</summary>
+    public const int MaxEnvironmentVariables = 100;
+
     /// <summary>The account and partition a role name is completed with.</summary>
     public sealed record Account(string Id, string Partition);
 
@@ -55,6 +58,13 @@ public static class SageMakerRequest
         if ((given["Environment"] ?? given["environment"]) is JsonObject userEnvironment)
         {
             foreach (var (variable, value) in userEnvironment) environment[variable] = value?.DeepClone();
+        }
+        if (environment.Count > MaxEnvironmentVariables)
+        {
+            var configParts = environment.Count(p => p.Key.StartsWith("WANDB_CONFIG", StringComparison.Ordinal));
+            throw new JobFailedException(FailureStage.Run,
+                $"The training job would get {environment.Count} environment variables ({configParts} of them WANDB_CONFIG in parts of {JobEnvironment.SageMakerMaxValueLength} characters); " +
+                $"SageMaker takes at most {MaxEnvironmentVariables}. Make the run config smaller (pass data as files or artifacts) or set fewer variables in Environment.");
         }
         request["Environment"] = environment;
 
