@@ -49,6 +49,7 @@ public sealed class AwsClient : IDisposable
     private readonly AwsCredentialSource _credentials;
     private readonly Func<string, string?> _environment;
     private readonly Dictionary<string, (Uri Endpoint, bool Configured)> _endpoints = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, EndpointConfig> _signingConfigs = new(StringComparer.Ordinal);
 
     public AwsClient(string region, AwsCredentialSource credentials, Func<string, string?> environment, AwsRetryPolicy? retry = null, HttpMessageHandler? handler = null)
     {
@@ -182,7 +183,15 @@ public sealed class AwsClient : IDisposable
 
     private HttpRequestMessage Sign(AwsService service, Uri endpoint, byte[] payload, string contentType, Action<IDictionary<string, string>> addHeaders, ImmutableCredentials credentials)
     {
-        var config = new EndpointConfig(service) { AuthenticationRegion = Region };
+        EndpointConfig config;
+        lock (_signingConfigs)
+        {
+            if (!_signingConfigs.TryGetValue(service.ServiceId, out config!))
+            {
+                config = new EndpointConfig(service) { AuthenticationRegion = Region };
+                _signingConfigs[service.ServiceId] = config;
+            }
+        }
         var unsigned = new DefaultRequest(new NoRequest(), service.ServiceId)
         {
             HttpMethod = "POST",
