@@ -89,9 +89,13 @@ internal sealed class AwsHarness : IAsyncDisposable
         return await Backend.PushAsync(new QueueKey(Entity, LaunchDefaults.Project, queue), new PushRequest { Spec = spec }, CancellationToken.None);
     }
 
-    public RunningAgent StartAgent(string queue = "sm", bool leaveJobsRunning = false, SageMakerPolling? polling = null, string name = "aws-test")
+    public RunningAgent StartAgent(string queue = "sm", bool leaveJobsRunning = false, SageMakerPolling? polling = null, string name = "aws-test",
+        EnvironmentSettings? environment = null)
     {
-        var config = new LaunchAgentConfig { Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" } };
+        var config = new LaunchAgentConfig
+        {
+            Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" }, Environment = environment ?? new EnvironmentSettings(),
+        };
         var options = TestAgents.Options(config, Dir.File("work"), Environment, name, TimeSpan.FromSeconds(5), leaveJobsRunning: leaveJobsRunning);
         return _agents.Start(Backend, options, Events, new RunnerRegistry([Runner(polling)]));
     }

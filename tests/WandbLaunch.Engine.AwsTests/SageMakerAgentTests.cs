@@ -203,4 +203,28 @@ public sealed class SageMakerAgentTests
         Assert.DoesNotContain(AwsHarness.SessionToken, failed.FailureMessage);
         Assert.Empty(h.Server.Jobs);
     }
+
+    [Fact]
+    public async Task TheRegionOfAnAwsEnvironmentWinsOverAwsRegionAndNoRegionAtAllFailsTheJobSayingWhereToSetIt()
+    {
+        await using var h = new AwsHarness("eu-west-1");
+        h.Env["AWS_REGION"] = "us-east-1";
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        await using (var agent = h.StartAgent(environment: new Config.EnvironmentSettings { Type = "aws", Region = "eu-west-1" }))
+        {
+            var running = await h.StateAsync(submitted.Id, LaunchJobState.Running, LaunchJobState.Failed);
+            Assert.Equal($"eu-west-1/{submitted.RunId}", running.Handle);
+            h.Server.SetStatus(submitted.RunId, "Completed");
+            await h.StateAsync(submitted.Id, LaunchJobState.Finished);
+        }
+
+        h.Env.TryRemove("AWS_REGION", out _);
+        var second = await h.SubmitAsync();
+        h.StartAgent(environment: new Config.EnvironmentSettings { Type = "gcp", Region = "us-central1" });
+        var failed = await h.StateAsync(second.Id, LaunchJobState.Failed, LaunchJobState.Running);
+        Assert.Equal(LaunchJobState.Failed, failed.State);
+        Assert.Contains("SageMaker jobs need an AWS region", failed.FailureMessage);
+        Assert.Single(h.Server.Jobs);
+    }
 }

@@ -22,25 +22,22 @@ public sealed record SageMakerPolling(TimeSpan First, TimeSpan Cap, TimeSpan Whi
 /// partition a role name is completed with, CreateTrainingJob with <see cref="SageMakerRequest"/>, then
 /// DescribeTrainingJob until the job ends (<see cref="RunningTrainingJob"/>), StopTrainingJob to stop it. The
 /// image must already be in a registry SageMaker can pull from (ECR): the builder pushes it to builder.destination.
-/// Region: <c>environment.region</c>, else <c>AWS_REGION</c>, else <c>AWS_DEFAULT_REGION</c>. The handle is
+/// Region: <c>environment.region</c> of an aws environment, else <c>AWS_REGION</c>, else <c>AWS_DEFAULT_REGION</c>. The handle is
 /// <c>&lt;region&gt;/&lt;training job name&gt;</c>. One AWS client per region serves all the agent's jobs there.
 /// </summary>
 public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
 {
     private readonly Func<string, string?> _environment;
     private readonly SageMakerPolling _polling;
-    private readonly Func<string, AwsClient>? _clientFactory;
     private readonly ConcurrentDictionary<string, Lazy<AwsClient>> _clients = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Task<AwsIdentity>> _identities = new(StringComparer.Ordinal);
 
     /// <param name="environment">The agent's environment (AWS_* variables).</param>
     /// <param name="polling">Poll and retry pacing; <see cref="SageMakerPolling.Default"/> unless tests say otherwise.</param>
-    /// <param name="clientFactory">Makes the client for a region; by default one with the agent's credentials and endpoints.</param>
-    public SageMakerRunner(Func<string, string?> environment, SageMakerPolling? polling = null, Func<string, AwsClient>? clientFactory = null)
+    public SageMakerRunner(Func<string, string?> environment, SageMakerPolling? polling = null)
     {
         _environment = environment;
         _polling = polling ?? SageMakerPolling.Default;
-        _clientFactory = clientFactory;
     }
 
     public string Resource => LaunchResource.SageMaker;
@@ -50,15 +47,19 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
     [GeneratedRegex("^[a-z]{2}(-[a-z]+)+-[0-9]+$")]
     private static partial Regex RegionPattern();
 
+    /// <summary>W&amp;B's: an aws environment's region, else (boto3's default environment) AWS_REGION; AWS_DEFAULT_REGION too, as the AWS CLI reads it.</summary>
+    private static string? ConfiguredRegion(JobContext context) =>
+        context.AgentConfig.Environment is { Type: "aws", Region: { Length: > 0 } region } ? region : null;
+
     private string Region(JobContext context) =>
-        context.AgentConfig.Environment.Region is { Length: > 0 } configured ? configured
+        ConfiguredRegion(context) is { } configured ? configured
         : _environment("AWS_REGION") is { Length: > 0 } region ? region
         : _environment("AWS_DEFAULT_REGION") is { Length: > 0 } fallback ? fallback
         : throw new JobFailedException(FailureStage.Agent,
             "SageMaker jobs need an AWS region: set environment.type: aws and environment.region in the agent's launch-config.yaml, or AWS_REGION for the agent.");
 
     internal AwsClient ClientFor(string region) => _clients.GetOrAdd(region, r => new Lazy<AwsClient>(() =>
-        _clientFactory?.Invoke(r) ?? new AwsClient(r, AwsCredentialSource.FromEnvironment(_environment), _environment, _polling.Retry))).Value;
+        new AwsClient(r, AwsCredentialSource.FromEnvironment(_environment), _environment, _polling.Retry))).Value;
 
     private async Task<AwsIdentity> IdentityAsync(AwsClient client, CancellationToken cancellationToken)
     {
@@ -77,7 +78,7 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
 
     public RenderedRequest Render(JobContext context)
     {
-        var region = context.AgentConfig.Environment.Region ?? _environment("AWS_REGION") ?? _environment("AWS_DEFAULT_REGION") ?? "<region from AWS_REGION>";
+        var region = ConfiguredRegion(context) ?? _environment("AWS_REGION") ?? _environment("AWS_DEFAULT_REGION") ?? "<region from AWS_REGION>";
         var request = SageMakerRequest.Build(context, SageMakerRequest.Placeholder);
         return new RenderedRequest
         {
