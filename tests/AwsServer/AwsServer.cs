@@ -31,7 +31,7 @@ public sealed class AwsServer : LoopbackServer
     private readonly Dictionary<string, SigV4Verifier> _verifiers;
     private readonly ConcurrentDictionary<string, TrainingJob> _jobs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, HashSet<string>> _repositories = new(StringComparer.Ordinal);
-    private readonly ConcurrentQueue<(string Operation, int Status, string? Code)> _faults = new();
+    private readonly ConcurrentQueue<(string Operation, int Status, string? Code, int? RetryAfter)> _faults = new();
     private readonly ConcurrentQueue<(string Service, string Operation, JsonObject Body)> _calls = new();
 
     public AwsServer(string region = "us-east-1", string partition = "aws")
@@ -89,16 +89,16 @@ public sealed class AwsServer : LoopbackServer
 
     public IReadOnlyList<string> Rejections => _verifiers.Values.SelectMany(v => v.Rejections).ToList();
 
-    /// <summary>The next <paramref name="count"/> calls of <paramref name="operation"/> answer ThrottlingException (400).</summary>
-    public void Throttle(string operation, int count)
+    /// <summary>The next <paramref name="count"/> calls of <paramref name="operation"/> answer ThrottlingException (400), with Retry-After when given.</summary>
+    public void Throttle(string operation, int count, int? retryAfterSeconds = null)
     {
-        for (var i = 0; i < count; i++) _faults.Enqueue((operation, 400, "ThrottlingException"));
+        for (var i = 0; i < count; i++) _faults.Enqueue((operation, 400, "ThrottlingException", retryAfterSeconds));
     }
 
     /// <summary>The next <paramref name="count"/> calls of <paramref name="operation"/> answer 500 InternalFailure.</summary>
     public void FailWith500(string operation, int count)
     {
-        for (var i = 0; i < count; i++) _faults.Enqueue((operation, 500, "InternalFailure"));
+        for (var i = 0; i < count; i++) _faults.Enqueue((operation, 500, "InternalFailure", null));
     }
 
     /// <summary>The next call of <paramref name="operation"/> is carried out, but answered 500 InternalFailure (a lost answer).</summary>
@@ -156,7 +156,7 @@ public sealed class AwsServer : LoopbackServer
             {
                 throw fault.Status == 500
                     ? new AwsError(500, fault.Code!, "We encountered an internal error. Please try again.")
-                    : new AwsError(400, fault.Code!, "Rate exceeded");
+                    : new AwsError(400, fault.Code!, "Rate exceeded") { RetryAfter = fault.RetryAfter };
             }
             var model = Models[service];
             try
@@ -197,6 +197,7 @@ public sealed class AwsServer : LoopbackServer
         catch (AwsError e)
         {
             var headers = new Dictionary<string, string> { ["x-amzn-RequestId"] = requestId };
+            if (e.RetryAfter is { } after) headers["Retry-After"] = after.ToString(CultureInfo.InvariantCulture);
             if (query)
             {
                 var xml = $"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{(e.Status >= 500 ? "Receiver" : "Sender")}</Type><Code>{e.Code}</Code>" +
@@ -211,6 +212,8 @@ public sealed class AwsServer : LoopbackServer
 
     private sealed class AwsError(int status, string code, string message) : Exception(message)
     {
+        public int? RetryAfter { get; init; }
+
         public int Status { get; } = status;
 
         public string Code { get; } = code;

@@ -102,6 +102,18 @@ public sealed class AwsClientTests
     }
 
     [Fact]
+    public async Task RetryAfterFromTheServiceIsWaitedFor()
+    {
+        await using var h = new AwsHarness();
+        using var client = h.Client(new AwsRetryPolicy(3, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(5)));
+        h.Server.Throttle("GetCallerIdentity", 1, retryAfterSeconds: 1);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await AwsIdentity.GetAsync(client, CancellationToken.None);
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(950), $"waited {clock.Elapsed}");
+        Assert.Equal(2, h.Server.CallsOf("GetCallerIdentity"));
+    }
+
+    [Fact]
     public void BackOffIsJitteredCappedAndHonoursRetryAfter()
     {
         var policy = new AwsRetryPolicy(5, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(20));
