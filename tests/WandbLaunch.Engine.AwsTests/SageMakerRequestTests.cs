@@ -100,11 +100,14 @@ public sealed class SageMakerRequestTests
         Assert.Equal("arn:aws-cn:iam::123456789012:role/arn:aws:iam::210987654321:role/Trainer", other["RoleArn"]!.GetValue<string>());
     }
 
-    [Fact]
-    public void TheRunIdMacroNamesTheTrainingJob()
+    [Theory]
+    [InlineData("\"nightly-${run_id}\"", "nightly-" + RunId)]
+    [InlineData("\"\"", RunId)]
+    [InlineData("null", RunId)]
+    public void TheTrainingJobIsNamedAsGivenWithMacrosElseByTheRunId(string given, string expected)
     {
-        var request = SageMakerRequest.Build(Context(AwsHarness.QueueConfig.Replace("\"RoleArn\"", "\"TrainingJobName\": \"nightly-${run_id}\", \"RoleArn\"")), Account);
-        Assert.Equal($"nightly-{RunId}", request["TrainingJobName"]!.GetValue<string>());
+        var request = SageMakerRequest.Build(Context(AwsHarness.QueueConfig.Replace("\"RoleArn\"", $"\"TrainingJobName\": {given}, \"RoleArn\"")), Account);
+        Assert.Equal(expected, request["TrainingJobName"]!.GetValue<string>());
     }
 
     [Theory]

@@ -104,7 +104,8 @@ public static partial class SageMakerTrainingJobs
                 throw Invalid($"MissingSageMaker{member}", $"{where} has no {member}, which SageMaker requires, e.g. {example}.");
             }
         }
-        if (args["TrainingJobName"] is { } given && !(given is JsonValue v && v.TryGetValue<string>(out var name) && name.Contains("${", StringComparison.Ordinal)))
+        // W&B uses the run id for an empty name (`TrainingJobName or run_id`).
+        if (args["TrainingJobName"] is { } given && !(given is JsonValue v && v.TryGetValue<string>(out var name) && (name.Length == 0 || name.Contains("${", StringComparison.Ordinal))))
         {
             CheckTrainingJobName(given, where);
         }
