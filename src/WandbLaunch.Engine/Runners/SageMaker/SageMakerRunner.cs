@@ -68,7 +68,7 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
         {
             return await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (AwsException)
+        catch (Errors.LaunchException)
         {
             // Asked again for the next job: the credentials may have been fixed meanwhile.
             _identities.TryRemove(new KeyValuePair<string, Task<AwsIdentity>>(client.Region, pending));
@@ -103,8 +103,9 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
         {
             identity = await IdentityAsync(client, cancellationToken).ConfigureAwait(false);
         }
-        catch (AwsException e)
+        catch (Errors.LaunchException e)
         {
+            // AWS refused the credentials, or there are none (AwsCredentialsMissing), or an endpoint variable is no URL.
             throw new JobFailedException(FailureStage.Agent, e.Message, e);
         }
         log.Agent($"AWS account {identity.Account} ({identity.Partition}), {client.Credentials}, region {region}");
