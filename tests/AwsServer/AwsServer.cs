@@ -87,6 +87,11 @@ public sealed class AwsServer : LoopbackServer
         foreach (var verifier in _verifiers.Values) verifier.Expire(accessKeyId);
     }
 
+    public void Renew(string accessKeyId)
+    {
+        foreach (var verifier in _verifiers.Values) verifier.Renew(accessKeyId);
+    }
+
     public IReadOnlyList<string> Rejections => _verifiers.Values.SelectMany(v => v.Rejections).ToList();
 
     /// <summary>The next <paramref name="count"/> calls of <paramref name="operation"/> answer ThrottlingException (400), with Retry-After when given.</summary>

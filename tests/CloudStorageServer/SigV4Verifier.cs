@@ -53,6 +53,9 @@ public sealed partial class SigV4Verifier(string region, string service, bool re
     /// <summary>From now on the key's session token is refused as expired.</summary>
     public void Expire(string accessKeyId) => _expired[accessKeyId] = true;
 
+    /// <summary>The key's session token is good again (renewed credentials with the same values).</summary>
+    public void Renew(string accessKeyId) => _expired.TryRemove(accessKeyId, out _);
+
     [GeneratedRegex(@"^AWS4-HMAC-SHA256 Credential=(?<key>[^/]+)/(?<date>\d{8})/(?<region>[^/]+)/(?<service>[^/]+)/aws4_request,\s*SignedHeaders=(?<headers>[a-z0-9;\-]+),\s*Signature=(?<signature>[0-9a-f]{64})$")]
     private static partial Regex AuthorizationPattern();
 

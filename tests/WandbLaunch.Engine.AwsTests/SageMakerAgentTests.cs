@@ -227,4 +227,24 @@ public sealed class SageMakerAgentTests
         Assert.Contains("SageMaker jobs need an AWS region", failed.FailureMessage);
         Assert.Single(h.Server.Jobs);
     }
+
+    [Fact]
+    public async Task CredentialsThatExpireWhileAJobRunsLeaveItRunningWithAWarningUntilAwsAnswersAgain()
+    {
+        await using var h = new AwsHarness();
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        h.StartAgent();
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+
+        h.Server.Expire(AwsHarness.AccessKey);
+        var warned = await Eventually.Until(async () => (await h.JobAsync(submitted.Id)) is { Warnings.Count: > 0 } j ? j : null, "a warning on the job");
+        Assert.Equal(LaunchJobState.Running, warned.State);
+        Assert.Contains("renew the credentials", warned.Warnings[^1].Message);
+        Assert.DoesNotContain(AwsHarness.SessionToken, warned.Warnings[^1].Message);
+
+        h.Server.Renew(AwsHarness.AccessKey);
+        h.Server.SetStatus(submitted.RunId, "Completed");
+        Assert.Equal(LaunchJobState.Finished, (await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed)).State);
+    }
 }

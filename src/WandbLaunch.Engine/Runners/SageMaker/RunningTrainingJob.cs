@@ -71,7 +71,7 @@ internal sealed class RunningTrainingJob : IRunningJob
                     if (faults > 0) _log.Agent("SageMaker answers again");
                     faults = 0;
                 }
-                catch (AwsException e)
+                catch (Errors.LaunchException e)
                 {
                     // The training job runs on whatever the agent's requests meet: report it, keep asking at the slowest pace.
                     if (faults++ == 0) _warn($"DescribeTrainingJob {_name} failed: {e.Message}");
@@ -131,7 +131,7 @@ internal sealed class RunningTrainingJob : IRunningJob
             // Already ending or ended ("The request was rejected because the training job is in status Stopped."): the polls see how.
             _log.Agent($"StopTrainingJob {_name}: {e.AwsMessage}");
         }
-        catch (AwsException e)
+        catch (Errors.LaunchException e)
         {
             _warn($"StopTrainingJob {_name} failed: {e.Message}");
         }
