@@ -20,6 +20,7 @@ internal sealed class AgentContext
     private int _finished;
     private int _failed;
     private int _left;
+    private readonly Lazy<Cloud.Google.ArtifactRegistryClient> _artifactRegistry;
 
     public AgentContext(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners)
     {
@@ -27,6 +28,8 @@ internal sealed class AgentContext
         Options = options;
         _events = events;
         Docker = new Lazy<Docker.DockerEngine>(() => Engine.Docker.DockerEngine.Connect(options.Environment));
+        _artifactRegistry = new(() => new Cloud.Google.ArtifactRegistryClient(new Cloud.Google.GoogleApiClient(Cloud.Google.GoogleAuth.FromEnvironment(options.Environment)), options.Environment),
+            LazyThreadSafetyMode.PublicationOnly);
         Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment);
         _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
         Jobs = new JobRuns();
@@ -76,8 +79,28 @@ internal sealed class AgentContext
 
     public void CountLeft() => Interlocked.Increment(ref _left);
 
-    public Registries.RegistryCredential? Credential(string registry) =>
-        Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+    /// <summary>
+    /// The credential for <paramref name="registry"/>: -RegistryCredential (for the destination's registry); for
+    /// Artifact Registry (<c>&lt;region&gt;-docker.pkg.dev</c>) an access token of Google's Application Default
+    /// Credentials as user oauth2accesstoken, as W&amp;B logs in there; else the Docker config file's.
+    /// </summary>
+    public Registries.RegistryCredential? Credential(string registry)
+    {
+        var resolved = Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+        if (ReferenceEquals(resolved, Options.RegistryCredential) && resolved is not null) return resolved;
+        if (!Cloud.Google.ArtifactRegistryRepository.IsHost(registry)) return resolved;
+        try
+        {
+            var client = _artifactRegistry.Value;
+            // The builders ask synchronously; the token is cached by the credentials until shortly before it expires.
+            return Task.Run(() => client.CredentialAsync(CancellationToken.None)).GetAwaiter().GetResult();
+        }
+        catch (Errors.LaunchException e)
+        {
+            Verbose($"no Google access token for {registry} ({e.Message}); {(resolved is null ? "no other credentials either" : $"using {resolved}")}");
+            return resolved;
+        }
+    }
 
     public string LogPathOf(LaunchJob job) => JobLogPath.Of(job, Backend.LogDirectory);
 
