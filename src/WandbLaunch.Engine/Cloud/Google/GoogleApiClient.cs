@@ -44,14 +44,19 @@ public sealed class GoogleApiClient
         return TimeSpan.FromMilliseconds(cap / 2 + Random.Shared.NextDouble() * cap / 2);
     }
 
-    /// <summary>Sends a request; returns the JSON answer (an empty object for an empty body). <paramref name="operation"/> names it in messages (e.g. "Creating the Vertex AI CustomJob").</summary>
-    public async Task<JsonObject> SendAsync(HttpMethod method, Uri url, JsonNode? body, string operation, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends a request; returns the JSON answer (an empty object for an empty body). <paramref name="operation"/> names
+    /// it in messages (e.g. "Creating the Vertex AI CustomJob"). A request that may have reached the service when the
+    /// connection failed is sent again only when <paramref name="idempotent"/> (a create is not: it could run twice).
+    /// </summary>
+    public async Task<JsonObject> SendAsync(HttpMethod method, Uri url, JsonNode? body, string operation, CancellationToken cancellationToken, bool idempotent = true)
     {
         var renewed = false;
+        var renewNow = false;
         for (var attempt = 0; ; attempt++)
         {
-            var token = await Auth.AccessTokenAsync(false, cancellationToken).ConfigureAwait(false);
-            if (renewed) token = await Auth.AccessTokenAsync(true, cancellationToken).ConfigureAwait(false);
+            var token = await Auth.AccessTokenAsync(renewNow, cancellationToken).ConfigureAwait(false);
+            renewNow = false;
             using var request = new HttpRequestMessage(method, url);
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
             if (body is not null) request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
@@ -62,7 +67,7 @@ public sealed class GoogleApiClient
             }
             catch (HttpRequestException e)
             {
-                if (attempt < MaxRetries)
+                if (attempt < MaxRetries && (idempotent || e.HttpRequestError == HttpRequestError.ConnectionError))
                 {
                     await Delay(Backoff(attempt + 1), cancellationToken).ConfigureAwait(false);
                     continue;
@@ -72,7 +77,7 @@ public sealed class GoogleApiClient
             }
             catch (TaskCanceledException e) when (!cancellationToken.IsCancellationRequested)
             {
-                if (attempt < MaxRetries)
+                if (attempt < MaxRetries && idempotent)
                 {
                     await Delay(Backoff(attempt + 1), cancellationToken).ConfigureAwait(false);
                     continue;
@@ -99,7 +104,7 @@ public sealed class GoogleApiClient
                 var error = GoogleApiException.From(operation, status, text);
                 if (response.StatusCode == HttpStatusCode.Unauthorized && !renewed)
                 {
-                    renewed = true;
+                    renewed = renewNow = true;
                     continue;
                 }
                 if (error.IsTransient && attempt < MaxRetries)

@@ -104,7 +104,8 @@ public sealed class VertexRunner : ILaunchRunner
         JsonObject created;
         try
         {
-            created = await client.SendAsync(HttpMethod.Post, new Uri(baseUrl, $"v1/{parent}/customJobs"), body, "Creating the Vertex AI CustomJob", cancellationToken).ConfigureAwait(false);
+            created = await client.SendAsync(HttpMethod.Post, new Uri(baseUrl, $"v1/{parent}/customJobs"), body, "Creating the Vertex AI CustomJob", cancellationToken,
+                idempotent: false).ConfigureAwait(false);
         }
         catch (GoogleApiException e)
         {
@@ -116,9 +117,13 @@ public sealed class VertexRunner : ILaunchRunner
             ForgetClient(client);
             throw new JobFailedException(FailureStage.Agent, e.Message, e);
         }
-        var name = created["name"] is JsonValue n && n.TryGetValue<string>(out var resourceName) && resourceName.Length > 0
+        catch (LaunchException e)
+        {
+            throw new JobFailedException(FailureStage.Run, e.Message, e);
+        }
+        var name = created["name"] is JsonValue n && n.TryGetValue<string>(out var resourceName) && VertexJobName.TryParse(resourceName, out _)
             ? resourceName
-            : throw new JobFailedException(FailureStage.Run, "Vertex AI created the CustomJob but answered no resource name.");
+            : throw new JobFailedException(FailureStage.Run, $"Vertex AI answered the create without a CustomJob resource name (projects/<project>/locations/<region>/customJobs/<id>): {Text.Printable.Quote(created["name"]?.ToJsonString() ?? "none")}.");
         log.Agent($"created {name}; console: {ConsoleLink(name)}");
         return new RunningVertexJob(client, baseUrl, name, log, context.Warn, Polling, created);
     }
@@ -189,7 +194,8 @@ public sealed class VertexRunner : ILaunchRunner
             var filter = Uri.EscapeDataString($"labels.{VertexCustomJob.RunIdLabel}=\"{job.RunId}\"");
             var list = await client.SendAsync(HttpMethod.Get, new Uri(baseUrl, $"v1/projects/{project}/locations/{region}/customJobs?filter={filter}"), null,
                 "Listing Vertex AI CustomJobs", cancellationToken).ConfigureAwait(false);
-            var found = (list["customJobs"] as JsonArray)?.OfType<JsonObject>().Select(j => j["name"]?.GetValue<string>()).FirstOrDefault(n => n is not null);
+            var found = (list["customJobs"] as JsonArray)?.OfType<JsonObject>()
+                .Select(j => j["name"] is JsonValue v && v.TryGetValue<string>(out var n) ? n : null).FirstOrDefault(n => n is not null && VertexJobName.TryParse(n, out _));
             if (found is null)
             {
                 log.Agent($"no CustomJob of run {job.RunId} exists; the job cannot be re-attached");
