@@ -56,6 +56,23 @@ public sealed class SubmitTests : IDisposable
     }
 
     [Fact]
+    public async Task SubmitChecksAndQueuesWithoutTheAgentsRegionOrCredentials()
+    {
+        var queue = await QueueAsync(CustomJobBodyTests.TypicalQueue());
+        var submission = new Services.JobSubmission(_backend, _ => null);
+        var image = "us-central1-docker.pkg.dev/ml-project/launch/train:1";
+        var job = await submission.SubmitAsync(new Services.SubmitOptions { Queue = queue, DockerImage = image, EntryPoint = ["python", "train.py"] }, CancellationToken.None);
+        Assert.Equal(LaunchJobState.Pending, job.State);
+        var preview = await submission.CheckAsync(new Services.SubmitOptions { Queue = queue, DockerImage = image }, CancellationToken.None);
+        Assert.Contains("\"imageUri\": \"" + image + "\"", preview.Rendered.Text);
+
+        var bad = await TestQueues.CreateAsync(_backend, "ml-team", "vertex-bad", LaunchResource.GcpVertex, CustomJobBodyTests.Changed("spec.staging_bucket=-").ToJsonString());
+        var e = await Assert.ThrowsAsync<LaunchException>(() => submission.SubmitAsync(new Services.SubmitOptions { Queue = bad, DockerImage = image }, CancellationToken.None));
+        Assert.Equal("InvalidVertexConfig", e.ErrorId);
+        Assert.Single(await _backend.GetJobsAsync(new JobQuery(), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task ATypicalConfigIsQueued()
     {
         var queue = await QueueAsync(CustomJobBodyTests.TypicalQueue());

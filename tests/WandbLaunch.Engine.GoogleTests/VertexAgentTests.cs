@@ -223,7 +223,7 @@ public sealed class VertexAgentTests
     }
 
     [Fact]
-    public void WithoutARegionTheRunnerSaysWhereToSetOne()
+    public async Task WithoutARegionThePreviewLeavesItToTheAgentAndTheAgentSaysWhereToSetOne()
     {
         using var dir = new TempDirectory();
         var spec = new JsonObject
@@ -238,7 +238,9 @@ public sealed class VertexAgentTests
         };
         var options = new AgentOptions { Config = new LaunchAgentConfig(), Name = "preview", Environment = _ => null, WorkDirectory = dir.Path };
         using var log = JobLog.Discard();
-        var e = Assert.Throws<Errors.LaunchException>(() => new VertexRunner(_ => null).Render(JobContextFactory.Create(job, options, log)));
+        var runner = new VertexRunner(_ => null);
+        Assert.Contains("locations/<the agent's region>", runner.Render(JobContextFactory.Create(job, options, log)).Summary);
+        var e = await Assert.ThrowsAsync<Errors.LaunchException>(() => runner.StartAsync(JobContextFactory.Create(job, options, log), CancellationToken.None));
         Assert.Equal("MissingVertexRegion", e.ErrorId);
         Assert.Contains("GOOGLE_CLOUD_REGION", e.Message);
     }

@@ -52,15 +52,17 @@ public sealed class VertexRunner : ILaunchRunner
         }
     }
 
-    private string Region(JobContext context)
+    private string? RegionOrNull(JobContext context)
     {
         var settings = context.AgentConfig.Environment;
         if (settings.Type == "gcp" && !string.IsNullOrWhiteSpace(settings.Region)) return settings.Region!;
-        if (_environment("GOOGLE_CLOUD_REGION") is { Length: > 0 } region) return region;
-        throw LaunchException.Invalid("MissingVertexRegion",
+        return _environment("GOOGLE_CLOUD_REGION") is { Length: > 0 } region ? region : null;
+    }
+
+    private string Region(JobContext context) =>
+        RegionOrNull(context) ?? throw LaunchException.Invalid("MissingVertexRegion",
             "A Vertex AI job needs a region: set environment.type to gcp with environment.region (for example us-central1) in launch-config.yaml, or GOOGLE_CLOUD_REGION in the agent's environment.",
             "environment.region");
-    }
 
     private JsonObject Build(JobContext context)
     {
@@ -73,15 +75,18 @@ public sealed class VertexRunner : ILaunchRunner
     public RenderedRequest Render(JobContext context)
     {
         var body = Build(context);
-        var region = Region(context);
+        // A submit renders without the agent's configuration: the region is then the agent's to know.
+        var region = RegionOrNull(context);
+        var location = region ?? "<the agent's region>";
+        var endpoint = region is null ? "https://<region>-aiplatform.googleapis.com/" : GoogleEndpoints.Vertex(region, _environment).ToString();
         var project = context.AgentConfig.Environment.Project is { Length: > 0 } p ? p : "<the Application Default Credentials' project>";
         var redactor = SecretRedactor.Of(context.Secrets);
         var pools = ((JsonArray)body["jobSpec"]!["workerPoolSpecs"]!).Count;
         return new RenderedRequest
         {
             Resource = Resource,
-            Summary = $"CustomJob {body["displayName"]} in projects/{project}/locations/{region} ({pools} worker pool{(pools == 1 ? "" : "s")})",
-            Text = redactor.Redact($"POST {GoogleEndpoints.Vertex(region, _environment)}v1/projects/{project}/locations/{region}/customJobs\n{body.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })}\n"),
+            Summary = $"CustomJob {body["displayName"]} in projects/{project}/locations/{location} ({pools} worker pool{(pools == 1 ? "" : "s")})",
+            Text = redactor.Redact($"POST {endpoint}v1/projects/{project}/locations/{location}/customJobs\n{body.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })}\n"),
         };
     }
 
