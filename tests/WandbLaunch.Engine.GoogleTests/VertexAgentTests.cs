@@ -3,6 +3,7 @@ using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Cloud.Google;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Runners;
 using WandbLaunch.Engine.Runners.Vertex;
 using WandbLaunch.Engine.Specs;
 
@@ -50,12 +51,7 @@ public sealed class VertexAgentTests
     public async Task AFailedCustomJobFailsTheLaunchJobWithTheServicesMessage()
     {
         await using var h = new VertexHarness();
-        await h.QueueAsync();
-        var submitted = await h.SubmitAsync();
-        h.StartAgent();
-        var name = await h.CustomJobAsync(submitted.RunId);
-        h.Server.SetState(name, "JOB_STATE_RUNNING");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _) = await h.RunningAsync();
         h.Server.SetState(name, "JOB_STATE_FAILED", "The replica workerpool0-0 exited with a non-zero status of 1.");
         var failed = await h.StateAsync(submitted.Id, LaunchJobState.Failed, LaunchJobState.Finished);
         Assert.Equal(LaunchJobState.Failed, failed.State);
@@ -66,12 +62,7 @@ public sealed class VertexAgentTests
     public async Task ACustomJobCancelledFromOutsideEndsTheLaunchJobAsStopped()
     {
         await using var h = new VertexHarness();
-        await h.QueueAsync();
-        var submitted = await h.SubmitAsync();
-        h.StartAgent();
-        var name = await h.CustomJobAsync(submitted.RunId);
-        h.Server.SetState(name, "JOB_STATE_RUNNING");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _) = await h.RunningAsync();
         // W&B maps CANCELLING/CANCELLED to "unknown" and never ends the run; this agent ends it.
         h.Server.SetState(name, "JOB_STATE_CANCELLING");
         h.Server.SetState(name, "JOB_STATE_CANCELLED", "CANCELED");
@@ -84,12 +75,7 @@ public sealed class VertexAgentTests
     public async Task StoppingTheLaunchJobCancelsTheCustomJob()
     {
         await using var h = new VertexHarness();
-        await h.QueueAsync();
-        var submitted = await h.SubmitAsync();
-        h.StartAgent();
-        var name = await h.CustomJobAsync(submitted.RunId);
-        h.Server.SetState(name, "JOB_STATE_RUNNING");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _) = await h.RunningAsync();
         await h.Backend.RequestStopAsync(submitted.Id, CancellationToken.None);
         var stopped = await h.StateAsync(submitted.Id, LaunchJobState.Stopped, LaunchJobState.Failed, LaunchJobState.Finished);
         Assert.Equal(LaunchJobState.Stopped, stopped.State);
@@ -102,12 +88,7 @@ public sealed class VertexAgentTests
     public async Task ARestartedAgentReattachesThroughTheHandleAndSeesTheJobFinish()
     {
         await using var h = new VertexHarness();
-        await h.QueueAsync();
-        var submitted = await h.SubmitAsync();
-        var first = h.StartAgent(leaveJobsRunning: true);
-        var name = await h.CustomJobAsync(submitted.RunId);
-        h.Server.SetState(name, "JOB_STATE_RUNNING");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, first) = await h.RunningAsync(leaveJobsRunning: true);
         await first.StopAsync();
         Assert.Equal(LaunchJobState.Running, (await h.JobAsync(submitted.Id)).State);
         Assert.Equal("JOB_STATE_RUNNING", h.Server.StateOf(name));
@@ -168,12 +149,7 @@ public sealed class VertexAgentTests
     public async Task PollingSlowsTowardItsSteadyPace()
     {
         await using var h = new VertexHarness();
-        await h.QueueAsync();
-        var submitted = await h.SubmitAsync();
-        h.StartAgent();
-        var name = await h.CustomJobAsync(submitted.RunId);
-        h.Server.SetState(name, "JOB_STATE_RUNNING");
-        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        var (submitted, name, _) = await h.RunningAsync();
         var before = h.Server.Reads(name);
         await Task.Delay(TimeSpan.FromSeconds(3));
         var reads = h.Server.Reads(name) - before;
@@ -191,30 +167,32 @@ public sealed class VertexAgentTests
         Assert.True(polling.First < polling.Steady);
     }
 
-    [Fact]
-    public void ThePreviewShowsTheBodyWithTheApiKeyRedacted()
+    /// <summary>A job's context as the agent makes it (macros substituted, W&amp;B environment built) for the typical queue.</summary>
+    private static JobContext ContextFor(LaunchAgentConfig config, Func<string, string?> environment, string workDirectory, JobLog log)
     {
-        using var dir = new TempDirectory();
         var spec = new JsonObject
         {
             ["docker"] = new JsonObject { ["docker_image"] = VertexHarness.Image },
             ["entity"] = VertexHarness.Entity, ["project"] = "llm", ["run_id"] = "run12345", ["name"] = "bright-sun-7",
             ["resource_args"] = new JsonObject { ["gcp-vertex"] = CustomJobBodyTests.TypicalQueue() },
         };
-        var env = new Dictionary<string, string> { [JobEnvironment.ApiKeyVariable] = VertexHarness.ApiKey };
         var job = new LaunchJob
         {
             Id = "item-0123456789ab", Queue = "vertex", Entity = VertexHarness.Entity, Project = "llm", Resource = "gcp-vertex",
             State = LaunchJobState.Starting, Attempts = 1, RunId = "run12345", AgentId = "agent-golden000001", LaunchSpec = LaunchSpec.Parse(spec),
         };
-        var options = new AgentOptions
-        {
-            Config = new LaunchAgentConfig { Environment = new EnvironmentSettings { Type = "gcp", Region = "europe-west4", Project = "ml-project" } },
-            Name = "preview", Environment = n => env.GetValueOrDefault(n), WorkDirectory = dir.Path,
-        };
+        var options = new AgentOptions { Config = config, Name = "preview", Environment = environment, WorkDirectory = workDirectory };
+        return JobContextFactory.Create(job, options, log);
+    }
+
+    [Fact]
+    public void ThePreviewShowsTheBodyWithTheApiKeyRedacted()
+    {
+        using var dir = new TempDirectory();
         using var log = JobLog.Discard();
-        var context = JobContextFactory.Create(job, options, log);
-        var rendered = new VertexRunner(n => env.GetValueOrDefault(n)).Render(context);
+        var env = new Dictionary<string, string> { [JobEnvironment.ApiKeyVariable] = VertexHarness.ApiKey };
+        var config = new LaunchAgentConfig { Environment = new EnvironmentSettings { Type = "gcp", Region = "europe-west4", Project = "ml-project" } };
+        var rendered = new VertexRunner(n => env.GetValueOrDefault(n)).Render(ContextFor(config, n => env.GetValueOrDefault(n), dir.Path, log));
         Assert.Equal("CustomJob bright-sun-7 in projects/ml-project/locations/europe-west4 (1 worker pool)", rendered.Summary);
         Assert.Contains("POST https://europe-west4-aiplatform.googleapis.com/v1/projects/ml-project/locations/europe-west4/customJobs", rendered.Text);
         Assert.Contains("\"imageUri\": \"" + VertexHarness.Image + "\"", rendered.Text);
@@ -226,21 +204,10 @@ public sealed class VertexAgentTests
     public async Task WithoutARegionThePreviewLeavesItToTheAgentAndTheAgentSaysWhereToSetOne()
     {
         using var dir = new TempDirectory();
-        var spec = new JsonObject
-        {
-            ["docker"] = new JsonObject { ["docker_image"] = VertexHarness.Image }, ["entity"] = VertexHarness.Entity, ["project"] = "llm", ["run_id"] = "run12345",
-            ["resource_args"] = new JsonObject { ["gcp-vertex"] = CustomJobBodyTests.TypicalQueue() },
-        };
-        var job = new LaunchJob
-        {
-            Id = "item-0123456789ab", Queue = "vertex", Entity = VertexHarness.Entity, Project = "llm", Resource = "gcp-vertex",
-            State = LaunchJobState.Starting, Attempts = 1, RunId = "run12345", LaunchSpec = LaunchSpec.Parse(spec),
-        };
-        var options = new AgentOptions { Config = new LaunchAgentConfig(), Name = "preview", Environment = _ => null, WorkDirectory = dir.Path };
         using var log = JobLog.Discard();
         var runner = new VertexRunner(_ => null);
-        Assert.Contains("locations/<the agent's region>", runner.Render(JobContextFactory.Create(job, options, log)).Summary);
-        var e = await Assert.ThrowsAsync<Errors.LaunchException>(() => runner.StartAsync(JobContextFactory.Create(job, options, log), CancellationToken.None));
+        Assert.Contains("locations/<the agent's region>", runner.Render(ContextFor(new LaunchAgentConfig(), _ => null, dir.Path, log)).Summary);
+        var e = await Assert.ThrowsAsync<Errors.LaunchException>(() => runner.StartAsync(ContextFor(new LaunchAgentConfig(), _ => null, dir.Path, log), CancellationToken.None));
         Assert.Equal("MissingVertexRegion", e.ErrorId);
         Assert.Contains("GOOGLE_CLOUD_REGION", e.Message);
     }

@@ -77,6 +77,21 @@ internal sealed class VertexHarness : IAsyncDisposable
         return _agents.Start(Backend, options, Events, new RunnerRegistry([Runner()]));
     }
 
+    /// <summary>A job the agent started and whose CustomJob runs: the launch job, the CustomJob's name and the agent.</summary>
+    public sealed record Running(LaunchJob Submitted, string Name, RunningAgent Agent);
+
+    /// <summary>Creates the typical queue, submits a job, starts an agent and returns once the job's CustomJob runs.</summary>
+    public async Task<Running> RunningAsync(bool leaveJobsRunning = false)
+    {
+        await QueueAsync();
+        var submitted = await SubmitAsync();
+        var agent = StartAgent(leaveJobsRunning);
+        var name = await CustomJobAsync(submitted.RunId);
+        Server.SetState(name, "JOB_STATE_RUNNING");
+        await StateAsync(submitted.Id, LaunchJobState.Running);
+        return new Running(submitted, name, agent);
+    }
+
     /// <summary>The CustomJob the agent created for a run.</summary>
     public Task<string> CustomJobAsync(string runId) =>
         Eventually.Until(() => Task.FromResult(Server.JobNames.FirstOrDefault(n => (string?)Server.Job(n)!["labels"]?[VertexCustomJob.RunIdLabel] == runId)),
