@@ -201,6 +201,22 @@ public sealed class VertexAgentTests
     }
 
     [Fact]
+    public void WithoutAGcpEnvironmentTheRegionIsGcloudsThenGoogleCloudRegion()
+    {
+        using var dir = new TempDirectory();
+        using var log = JobLog.Discard();
+        var env = new Dictionary<string, string> { ["CLOUDSDK_CONFIG"] = dir.Path, ["GOOGLE_CLOUD_REGION"] = "asia-east1" };
+        string Summary() => new VertexRunner(n => env.GetValueOrDefault(n)).Render(ContextFor(new LaunchAgentConfig(), n => env.GetValueOrDefault(n), dir.Path, log)).Summary;
+        Assert.EndsWith("locations/asia-east1 (1 worker pool)", Summary());
+        Directory.CreateDirectory(Path.Combine(dir.Path, "configurations"));
+        File.WriteAllText(Path.Combine(dir.Path, "active_config"), "work\n");
+        File.WriteAllText(Path.Combine(dir.Path, "configurations", "config_work"), "[core]\nproject = ml-project\n\n[compute]\nregion = us-west1\nzone = us-west1-b\n");
+        Assert.EndsWith("locations/us-west1 (1 worker pool)", Summary());
+        env["CLOUDSDK_COMPUTE_REGION"] = "us-east4";
+        Assert.EndsWith("locations/us-east4 (1 worker pool)", Summary());
+    }
+
+    [Fact]
     public async Task WithoutARegionThePreviewLeavesItToTheAgentAndTheAgentSaysWhereToSetOne()
     {
         using var dir = new TempDirectory();

@@ -12,13 +12,20 @@ internal static class GcloudConfig
         return Path.Combine(home, ".config", "gcloud");
     }
 
+    /// <summary>gcloud's core/project.</summary>
+    public static string? Project(Func<string, string?> environment) => Property(environment, "core", "project");
+
+    /// <summary>gcloud's compute/region (what <c>gcloud config get-value compute/region</c> answers).</summary>
+    public static string? Region(Func<string, string?> environment) => Property(environment, "compute", "region");
+
     /// <summary>
-    /// gcloud's core/project: <c>CLOUDSDK_CORE_PROJECT</c>, else <c>project</c> in <c>[core]</c> of the active
-    /// configuration (<c>CLOUDSDK_ACTIVE_CONFIG_NAME</c>, else the name in <c>active_config</c>, else default).
+    /// A gcloud property: <c>CLOUDSDK_&lt;SECTION&gt;_&lt;NAME&gt;</c>, else <paramref name="name"/> in
+    /// <c>[section]</c> of the active configuration (<c>CLOUDSDK_ACTIVE_CONFIG_NAME</c>, else the name in
+    /// <c>active_config</c>, else default).
     /// </summary>
-    public static string? Project(Func<string, string?> environment)
+    private static string? Property(Func<string, string?> environment, string section, string name)
     {
-        if (environment("CLOUDSDK_CORE_PROJECT") is { Length: > 0 } project) return project;
+        if (environment($"CLOUDSDK_{section.ToUpperInvariant()}_{name.ToUpperInvariant()}") is { Length: > 0 } value) return value;
         var directory = Directory(environment);
         try
         {
@@ -27,12 +34,12 @@ internal static class GcloudConfig
             if (active.Length == 0 || active.IndexOfAny(['/', '\\', '.']) >= 0) return null;
             var file = Path.Combine(directory, "configurations", "config_" + active);
             if (!File.Exists(file) || new FileInfo(file).Length > 64 * 1024) return null;
-            var section = "";
+            var current = "";
             foreach (var raw in File.ReadLines(file))
             {
                 var line = raw.Trim();
-                if (line.StartsWith('[') && line.EndsWith(']')) section = line[1..^1].Trim();
-                else if (section == "core" && line.Split('=', 2) is [var key, var value] && key.Trim() == "project" && value.Trim().Length > 0) return value.Trim();
+                if (line.StartsWith('[') && line.EndsWith(']')) current = line[1..^1].Trim();
+                else if (current == section && line.Split('=', 2) is [var key, var found] && key.Trim() == name && found.Trim().Length > 0) return found.Trim();
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -10,7 +10,7 @@ namespace WandbLaunch.Engine.Runners.Vertex;
 /// <summary>
 /// Runs jobs as Vertex AI CustomJobs over the REST API (v1): the queue's <c>{spec, run}</c> becomes the CustomJob
 /// body as W&amp;B's runner and aiplatform build it (<see cref="VertexCustomJob"/>), created in the environment's
-/// region (<c>environment.region</c> of a <c>gcp</c> environment, else <c>GOOGLE_CLOUD_REGION</c>) and project
+/// region (<c>environment.region</c> of a <c>gcp</c> environment, else gcloud's compute/region, else <c>GOOGLE_CLOUD_REGION</c>) and project
 /// (<c>environment.project</c>, else the Application Default Credentials' project), followed by polling
 /// (<see cref="RunningVertexJob"/>), stopped with CancelCustomJob, and found again by a later agent through its
 /// handle, the CustomJob's resource name. Nothing is read or contacted until a Vertex job runs; one API client
@@ -56,12 +56,13 @@ public sealed class VertexRunner : ILaunchRunner
     {
         var settings = context.AgentConfig.Environment;
         if (settings.Type == "gcp" && !string.IsNullOrWhiteSpace(settings.Region)) return settings.Region!;
-        return _environment("GOOGLE_CLOUD_REGION") is { Length: > 0 } region ? region : null;
+        // W&B's GcpEnvironment.from_default: gcloud's compute/region, else GOOGLE_CLOUD_REGION.
+        return GcloudConfig.Region(_environment) ?? (_environment("GOOGLE_CLOUD_REGION") is { Length: > 0 } region ? region : null);
     }
 
     private string Region(JobContext context) =>
         RegionOrNull(context) ?? throw LaunchException.Invalid("MissingVertexRegion",
-            "A Vertex AI job needs a region: set environment.type to gcp with environment.region (for example us-central1) in launch-config.yaml, or GOOGLE_CLOUD_REGION in the agent's environment.",
+            "A Vertex AI job needs a region: set environment.type to gcp with environment.region (for example us-central1) in launch-config.yaml, gcloud's compute/region ('gcloud config set compute/region us-central1'), or GOOGLE_CLOUD_REGION in the agent's environment.",
             "environment.region");
 
     private JsonObject Build(JobContext context)
@@ -180,10 +181,10 @@ public sealed class VertexRunner : ILaunchRunner
             return new RunningVertexJob(client, GoogleEndpoints.Vertex(handle.Region, _environment), job.Handle, log, m => log.Agent("warning: " + m), Polling, null);
         }
         // The earlier agent stopped before it recorded a handle: the CustomJob, if it was created, carries the run
-        // id. Re-attaching knows no agent configuration, so only GOOGLE_CLOUD_REGION names the region to look in.
-        if (_environment("GOOGLE_CLOUD_REGION") is not { Length: > 0 } region)
+        // id. Re-attaching knows no agent configuration: gcloud's compute/region or GOOGLE_CLOUD_REGION names the region.
+        if ((GcloudConfig.Region(_environment) ?? _environment("GOOGLE_CLOUD_REGION")) is not { Length: > 0 } region)
         {
-            log.Agent("no handle was recorded and GOOGLE_CLOUD_REGION is not set; the run's CustomJob cannot be looked for");
+            log.Agent("no handle was recorded and no region is known here (gcloud's compute/region, GOOGLE_CLOUD_REGION); the run's CustomJob cannot be looked for");
             return null;
         }
         return await FindByRunIdAsync(client, region, job, log, cancellationToken).ConfigureAwait(false);
