@@ -18,6 +18,9 @@ public sealed class GoogleApiClient
 
     private readonly HttpClient _http;
 
+    /// <summary>The largest answer read (a CustomJob with a hundred variables per pool is a few KB; a page of images less than a MB).</summary>
+    public const int MaxResponseBytes = 16 * 1024 * 1024;
+
     public GoogleApiClient(GoogleAuth auth, HttpClient? http = null)
     {
         Auth = auth;
@@ -29,7 +32,7 @@ public sealed class GoogleApiClient
     /// <summary>How often a retryable answer is tried again (so at most this + 1 requests).</summary>
     public int MaxRetries { get; init; } = 5;
 
-    /// <summary>The first back-off; it doubles up to <see cref="MaxBackoff"/>, each wait a random part (full jitter) of it.</summary>
+    /// <summary>The first back-off; it doubles up to <see cref="MaxBackoff"/>, each wait between half of it and all of it (jitter).</summary>
     public TimeSpan BaseBackoff { get; init; } = TimeSpan.FromSeconds(1);
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
@@ -87,7 +90,7 @@ public sealed class GoogleApiClient
             }
             using (response)
             {
-                var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                var text = await ReadBoundedAsync(response.Content, operation, cancellationToken).ConfigureAwait(false);
                 var status = (int)response.StatusCode;
                 if (response.IsSuccessStatusCode)
                 {
@@ -118,5 +121,22 @@ public sealed class GoogleApiClient
                 throw error;
             }
         }
+    }
+
+    private static async Task<string> ReadBoundedAsync(HttpContent content, string operation, CancellationToken cancellationToken)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > MaxResponseBytes)
+            {
+                throw new LaunchException("GoogleApiBadAnswer", LaunchErrorCategory.InvalidData, $"{operation}: the service's answer is larger than {MaxResponseBytes / (1024 * 1024)} MB.", operation);
+            }
+            buffer.Write(chunk, 0, read);
+        }
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 }
