@@ -8,7 +8,7 @@ namespace WandbLaunch.Tests.Google;
 
 /// <summary>
 /// Google's OAuth token endpoint (<c>POST /token</c>, the key file's token_uri; the JWT-bearer grant checked by
-/// <see cref="GoogleServiceAccount"/>; a cloud-platform scope required), the metadata server
+/// <see cref="GoogleServiceAccount"/>, a cloud-platform scope required; the refresh-token grant of one user login), the metadata server
 /// (<c>/computeMetadata/v1/...</c>, <c>Metadata-Flavor: Google</c> required), Vertex AI v1 customJobs (create, get,
 /// list by label, cancel) and Artifact Registry v1 dockerImages.list, for one project. API requests need an access
 /// token issued here (401 UNAUTHENTICATED otherwise, expired ones too) and the server's project (403). Create bodies
@@ -40,6 +40,48 @@ public sealed class GoogleServer : LoopbackServer
 
     /// <summary>The service account key file (token_uri pointing here); with another key, one Google would refuse.</summary>
     public string ServiceAccountKeyJson(RSA? otherKey = null) => Account.KeyJson(TokenUri, otherKey);
+
+    public const string UserClientId = "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com";
+
+    /// <summary>The refresh token of the one user whose login (gcloud auth application-default login) the server knows.</summary>
+    public string UserRefreshToken { get; set; } = "1//loopback-refresh-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+
+    private readonly string _userClientSecret = "d-FL95Q19q7MQmFpd7hHD0Ty";
+
+    /// <summary>An authorized_user credentials file as gcloud writes it, with token_uri pointing here.</summary>
+    public string AuthorizedUserJson() => new JsonObject
+    {
+        ["account"] = "",
+        ["client_id"] = UserClientId,
+        ["client_secret"] = _userClientSecret,
+        ["refresh_token"] = UserRefreshToken,
+        ["token_uri"] = TokenUri.ToString(),
+        ["type"] = "authorized_user",
+        ["universe_domain"] = "googleapis.com",
+    }.ToJsonString();
+
+    private static Dictionary<string, string> Form(byte[] body) =>
+        System.Text.Encoding.UTF8.GetString(body).Split('&', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2))
+            .ToDictionary(p => Uri.UnescapeDataString(p[0].Replace('+', ' ')), p => p.Length > 1 ? Uri.UnescapeDataString(p[1].Replace('+', ' ')) : "");
+
+    /// <summary>The refresh-token grant of Google's token endpoint for the one user: client id and secret and the refresh token must match.</summary>
+    private Reply Refresh(Dictionary<string, string> form)
+    {
+        if (form.GetValueOrDefault("client_id") != UserClientId || form.GetValueOrDefault("client_secret") != _userClientSecret)
+        {
+            Rejections.Enqueue("token: invalid_client");
+            return Json(401, new JsonObject { ["error"] = "invalid_client", ["error_description"] = "The OAuth client was not found." });
+        }
+        if (form.GetValueOrDefault("refresh_token") != UserRefreshToken)
+        {
+            Rejections.Enqueue("token: invalid_grant (refresh token)");
+            return Json(400, new JsonObject { ["error"] = "invalid_grant", ["error_description"] = "Token has been expired or revoked." });
+        }
+        return Json(200, new JsonObject
+        {
+            ["access_token"] = Account.Issue(), ["expires_in"] = (int)Account.TokenLifetime.TotalSeconds - 1, ["scope"] = CloudPlatformScope, ["token_type"] = "Bearer",
+        });
+    }
 
     /// <summary>What the server refused and why (token endpoint and bearer checks).</summary>
     public ConcurrentQueue<string> Rejections { get; } = new();
@@ -116,6 +158,7 @@ public sealed class GoogleServer : LoopbackServer
     private Reply Handle(Incoming request)
     {
         var path = request.RawPath;
+        if (path == "/token" && request.Method == "POST" && Form(request.Body).GetValueOrDefault("grant_type") == "refresh_token") return Refresh(Form(request.Body));
         if (path == "/token" && request.Method == "POST")
         {
             var answer = Account.Token(request.Body, TokenUri, scopes => scopes.Contains(CloudPlatformScope), "The JWT does not grant the cloud-platform scope.");

@@ -62,6 +62,27 @@ public sealed class GoogleApiTests : IDisposable
     }
 
     [Fact]
+    public async Task GcloudsUserLoginRefreshesAtItsTokenUriAndTakesGcloudsProject()
+    {
+        _env.Remove("GOOGLE_APPLICATION_CREDENTIALS");
+        var gcloud = Path.Combine(_dir.Path, ".config", "gcloud");
+        Directory.CreateDirectory(Path.Combine(gcloud, "configurations"));
+        File.WriteAllText(Path.Combine(gcloud, "application_default_credentials.json"), _server.AuthorizedUserJson());
+        File.WriteAllText(Path.Combine(gcloud, "configurations", "config_default"), $"[core]\naccount = someone@example.com\nproject = {_server.Project}\n");
+        var client = Client();
+        Assert.Contains("gcloud auth application-default login", client.Auth.Identity);
+        Assert.Equal(_server.Project, await client.Auth.ProjectAsync(CancellationToken.None));
+        await client.SendAsync(HttpMethod.Get, Jobs, null, "Listing", CancellationToken.None);
+        Assert.Empty(_server.Rejections);
+
+        // A revoked login is refused with Google's reason.
+        _server.UserRefreshToken = "1//revoked";
+        var e = await Assert.ThrowsAsync<LaunchException>(() => Client().SendAsync(HttpMethod.Get, Jobs, null, "Listing", CancellationToken.None));
+        Assert.Equal("GoogleCredentialsRefused", e.ErrorId);
+        Assert.Contains("Token has been expired or revoked", e.Message);
+    }
+
+    [Fact]
     public async Task GoogleCloudProjectOverridesTheKeysProject()
     {
         _env["GOOGLE_CLOUD_PROJECT"] = "other-project";

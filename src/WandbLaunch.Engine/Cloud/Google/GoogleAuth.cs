@@ -20,14 +20,14 @@ public sealed class GoogleAuth
     /// <summary>The largest credential file read (a key file is about 2.3 KB).</summary>
     private const int MaxCredentialFileBytes = 64 * 1024;
 
-    private readonly GoogleCredential _credential;
+    private readonly ICredential _credential;
     private readonly Func<string, string?> _environment;
     private readonly string? _sourceProject;
     private readonly bool _fromMetadataServer;
     private readonly SemaphoreSlim _projectLock = new(1, 1);
     private string? _project;
 
-    private GoogleAuth(GoogleCredential credential, string identity, string? sourceProject, bool fromMetadataServer, Func<string, string?> environment)
+    private GoogleAuth(ICredential credential, string identity, string? sourceProject, bool fromMetadataServer, Func<string, string?> environment)
     {
         _credential = credential;
         Identity = identity;
@@ -99,7 +99,20 @@ public sealed class GoogleAuth
                 }
                 case JsonCredentialParameters.AuthorizedUserCredentialType:
                 {
-                    var credential = CredentialFactory.FromJson(json, type).CreateScoped(CloudPlatformScope);
+                    // Built here rather than by CredentialFactory, which always refreshes at Google's URL: a file's
+                    // token_uri is honoured, as google-auth does.
+                    var flow = new global::Google.Apis.Auth.OAuth2.Flows.AuthorizationCodeFlow(new global::Google.Apis.Auth.OAuth2.Flows.AuthorizationCodeFlow.Initializer(
+                        GoogleAuthConsts.OidcAuthorizationUrl, String(root, "token_uri") ?? GoogleAuthConsts.OidcTokenUrl)
+                    {
+                        ClientSecrets = new ClientSecrets
+                        {
+                            ClientId = String(root, "client_id") ?? throw new FormatException("it has no client_id"),
+                            ClientSecret = String(root, "client_secret") ?? throw new FormatException("it has no client_secret"),
+                        },
+                        Scopes = [CloudPlatformScope],
+                    });
+                    var refreshToken = String(root, "refresh_token") ?? throw new FormatException("it has no refresh_token");
+                    var credential = new UserCredential(flow, "user", new TokenResponse { RefreshToken = refreshToken });
                     // google.auth.default() takes gcloud's project for gcloud's own file only.
                     var project = gcloudFile ? GcloudConfig.Project(environment) : null;
                     return new GoogleAuth(credential, $"user credentials {described}", project, false, environment);
@@ -172,7 +185,7 @@ public sealed class GoogleAuth
         {
             if (renew)
             {
-                switch (_credential.UnderlyingCredential)
+                switch (_credential is GoogleCredential google ? google.UnderlyingCredential : _credential)
                 {
                     case ServiceCredential service:
                         await service.RequestAccessTokenAsync(cancellationToken).ConfigureAwait(false);
