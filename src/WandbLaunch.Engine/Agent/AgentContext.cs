@@ -27,6 +27,7 @@ internal sealed class AgentContext
         Options = options;
         _events = events;
         Docker = new Lazy<Docker.DockerEngine>(() => Engine.Docker.DockerEngine.Connect(options.Environment));
+        _ecr = new Lazy<Cloud.Aws.EcrLogins>(() => new Cloud.Aws.EcrLogins(options.Environment));
         Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment);
         _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
         Jobs = new JobRuns();
@@ -76,8 +77,16 @@ internal sealed class AgentContext
 
     public void CountLeft() => Interlocked.Increment(ref _left);
 
+    /// <summary>
+    /// The credential for <paramref name="registry"/>: -RegistryCredential and the Docker config as
+    /// <see cref="Registries.RegistryCredential.Resolve"/> says, except that an ECR registry without -RegistryCredential
+    /// logs in with GetAuthorizationToken, as W&amp;B's agent does.
+    /// </summary>
     public Registries.RegistryCredential? Credential(string registry) =>
-        Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+        (Options.RegistryCredential is null ? _ecr.Value.For(registry) : null)
+        ?? Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+
+    private readonly Lazy<Cloud.Aws.EcrLogins> _ecr;
 
     public string LogPathOf(LaunchJob job) => JobLogPath.Of(job, Backend.LogDirectory);
 

@@ -20,6 +20,7 @@ public sealed class RunnerRegistry
             new LocalProcessRunner(),
             new LocalContainer.LocalContainerRunner(docker, credentials),
             new Kubernetes.KubernetesRunner(environment ?? System.Environment.GetEnvironmentVariable),
+            new SageMaker.SageMakerRunner(environment ?? System.Environment.GetEnvironmentVariable),
         ]);
 
     public ILaunchRunner For(string resource) =>

@@ -58,6 +58,7 @@ public static class LaunchSpecRules
             ? DeepMerge(specArgs, queueConfig)
             : DeepMerge(queueConfig, specArgs);
         if (queue.Resource == LaunchResource.LocalContainer) Docker.ContainerArgs.Check(merged, "resource_args.local-container");
+        if (queue.Resource == LaunchResource.SageMaker) Cloud.Aws.SageMakerTrainingJobs.CheckResourceArgs(merged);
         OsValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
         spec.SetResourceArgs(queue.Resource, merged);
         JsonObject? storedValues = null;
