@@ -20,6 +20,7 @@ internal sealed class AgentContext
     private int _finished;
     private int _failed;
     private int _left;
+    private readonly Lazy<Cloud.Google.ArtifactRegistryClient> _artifactRegistry;
 
     public AgentContext(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners)
     {
@@ -28,6 +29,8 @@ internal sealed class AgentContext
         _events = events;
         Docker = new Lazy<Docker.DockerEngine>(() => Engine.Docker.DockerEngine.Connect(options.Environment));
         _ecr = new Lazy<Cloud.Aws.EcrLogins>(() => new Cloud.Aws.EcrLogins(options.Environment));
+        _artifactRegistry = new(() => new Cloud.Google.ArtifactRegistryClient(new Cloud.Google.GoogleApiClient(Cloud.Google.GoogleAuth.FromEnvironment(options.Environment)), options.Environment),
+            LazyThreadSafetyMode.PublicationOnly);
         Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment);
         _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
         Jobs = new JobRuns();
@@ -78,13 +81,29 @@ internal sealed class AgentContext
     public void CountLeft() => Interlocked.Increment(ref _left);
 
     /// <summary>
-    /// The credential for <paramref name="registry"/>: -RegistryCredential and the Docker config as
-    /// <see cref="Registries.RegistryCredential.Resolve"/> says, except that an ECR registry without -RegistryCredential
-    /// logs in with GetAuthorizationToken, as W&amp;B's agent does.
+    /// The credential for <paramref name="registry"/>: -RegistryCredential (for the destination's registry); for an ECR
+    /// registry the login of ECR's GetAuthorizationToken, and for Artifact Registry (<c>&lt;region&gt;-docker.pkg.dev</c>) an
+    /// access token of Google's Application Default Credentials as user oauth2accesstoken, as W&amp;B's agent logs in
+    /// there; else the Docker config file's.
     /// </summary>
-    public Registries.RegistryCredential? Credential(string registry) =>
-        (Options.RegistryCredential is null ? _ecr.Value.For(registry) : null)
-        ?? Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+    public Registries.RegistryCredential? Credential(string registry)
+    {
+        var resolved = Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+        if (ReferenceEquals(resolved, Options.RegistryCredential) && resolved is not null) return resolved;
+        if (Options.RegistryCredential is null && _ecr.Value.For(registry) is { } ecr) return ecr;
+        if (!Cloud.Google.ArtifactRegistryRepository.IsHost(registry)) return resolved;
+        try
+        {
+            var client = _artifactRegistry.Value;
+            // The builders ask synchronously; the token is cached by the credentials until shortly before it expires.
+            return Task.Run(() => client.CredentialAsync(CancellationToken.None)).GetAwaiter().GetResult();
+        }
+        catch (Errors.LaunchException e)
+        {
+            Verbose($"no Google access token for {registry} ({e.Message}); {(resolved is null ? "no other credentials either" : $"using {resolved}")}");
+            return resolved;
+        }
+    }
 
     private readonly Lazy<Cloud.Aws.EcrLogins> _ecr;
 

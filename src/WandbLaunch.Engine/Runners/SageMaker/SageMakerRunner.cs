@@ -90,7 +90,7 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
 
     public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
     {
-        if (context.CodeMount is not null)
+        if (context.Code is not null)
         {
             throw new JobFailedException(FailureStage.Agent,
                 $"The job runs in its base image {context.ImageUri} with its code mounted, without a build; SageMaker cannot mount code from the agent's host. Set builder.type to docker (or kaniko) with a builder.destination in ECR.");
