@@ -48,8 +48,8 @@ public sealed class AwsServer : LoopbackServer
     /// <summary>The caller's ARN that GetCallerIdentity answers.</summary>
     public string CallerArn => $"arn:{Partition}:sts::{Account}:assumed-role/launch-agent/session";
 
-    /// <summary>The ECR password GetAuthorizationToken hands out.</summary>
-    public string EcrPassword { get; } = "ecr-password-" + Guid.NewGuid().ToString("N");
+    /// <summary>The ECR password GetAuthorizationToken hands out (a test may make it one a real registry accepts for user AWS).</summary>
+    public string EcrPassword { get; init; } = "ecr-password-" + Guid.NewGuid().ToString("N");
 
     /// <summary>How many DescribeTrainingJob calls after a StopTrainingJob a Stopping job becomes Stopped.</summary>
     public int StopAfterDescribes { get; set; } = 1;
