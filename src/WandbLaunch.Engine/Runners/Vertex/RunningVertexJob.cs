@@ -12,102 +12,61 @@ namespace WandbLaunch.Engine.Runners.Vertex;
 /// never ends the run, which would leave the launch job running forever); CANCELLING, PAUSED, UPDATING → keep
 /// waiting. A CustomJob that disappears (404) ends the job. Failed reads are tried again with back-off.
 /// </summary>
-internal sealed class RunningVertexJob : IRunningJob
+internal sealed class RunningVertexJob : PolledJob
 {
     private readonly GoogleApiClient _client;
     private readonly Uri _url;
-    private readonly JobLog _log;
-    private readonly Action<string> _warn;
     private readonly VertexPolling _polling;
-    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly CancellationTokenSource _stop = new();
-    private CancellationTokenSource _wake = new();
-    private readonly object _lock = new();
-    private volatile bool _cancelRequested;
-    private volatile bool _detached;
     private string? _lastState;
 
     public RunningVertexJob(GoogleApiClient client, Uri baseUrl, string name, JobLog log, Action<string> warn, VertexPolling polling, JsonObject? created)
+        : base(name, $"Vertex AI CustomJob {name}", log, warn)
     {
         _client = client;
         _url = new Uri(baseUrl, "v1/" + name);
-        _log = log;
-        _warn = warn;
         _polling = polling;
-        Handle = name;
-        Description = $"Vertex AI CustomJob {name}";
         if (created is not null) _lastState = State(created);
-        Completion = Task.Run(MonitorAsync);
-        Started = Task.WhenAny(_started.Task, Completion);
+        Begin();
     }
-
-    public string Handle { get; }
-
-    public string Description { get; }
-
-    public Task Started { get; }
-
-    public Task<JobOutcome> Completion { get; }
-
-    public bool CanDetach => true;
 
     /// <summary>GetCustomJob requests made so far (tests check the polling pace).</summary>
     public int Polls => Volatile.Read(ref _polls);
 
     private int _polls;
 
+    protected override string DetachedMessage => $"stopped following {Handle}; it keeps running on Vertex AI";
+
     private static string? State(JsonObject job) => job["state"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
-    private async Task<JobOutcome> MonitorAsync()
+    protected override async Task<JobOutcome> FollowAsync()
     {
         var wait = _polling.First;
         var failures = 0;
-        try
+        while (true)
         {
-            while (true)
+            JsonObject job;
+            try
             {
-                if (_detached) return JobOutcome.Stopped($"stopped following {Handle}; it keeps running on Vertex AI");
-                JsonObject job;
-                try
-                {
-                    Interlocked.Increment(ref _polls);
-                    job = await _client.SendAsync(HttpMethod.Get, _url, null, "Reading the Vertex AI CustomJob", _stop.Token).ConfigureAwait(false);
-                    failures = 0;
-                }
-                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-                {
-                    return JobOutcome.Stopped($"stopped following {Handle}; it keeps running on Vertex AI");
-                }
-                catch (GoogleApiException e) when (e.HttpStatus == 404)
-                {
-                    return _cancelRequested
-                        ? JobOutcome.Stopped($"Stopped on request; {Handle} is gone.")
-                        : JobOutcome.Failed(FailureStage.Run, $"{Handle} was deleted before it finished (not by this agent): {e.ServiceMessage}");
-                }
-                catch (LaunchException e)
-                {
-                    failures++;
-                    if (failures == 1 || failures % 10 == 0) Note($"reading {Handle} failed ({e.Message}); trying again");
-                    await SleepAsync(TimeSpan.FromTicks(Math.Min(_polling.Steady.Ticks, _polling.First.Ticks * (1L << Math.Min(failures, 6))))).ConfigureAwait(false);
-                    continue;
-                }
-                if (Outcome(job) is { } outcome) return outcome;
-                await SleepAsync(_cancelRequested ? _polling.AfterCancel : wait).ConfigureAwait(false);
-                wait = _polling.Next(wait);
+                Interlocked.Increment(ref _polls);
+                job = await _client.SendAsync(HttpMethod.Get, _url, null, "Reading the Vertex AI CustomJob", Stopping).ConfigureAwait(false);
+                failures = 0;
             }
-        }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-            return JobOutcome.Stopped($"stopped following {Handle}; it keeps running on Vertex AI");
-        }
-        catch (Exception e)
-        {
-            Note($"following {Handle} failed: {e.GetType().Name}: {e.Message}");
-            return JobOutcome.Failed(FailureStage.Agent, $"The agent failed while following {Handle}: {e.Message}");
-        }
-        finally
-        {
-            _started.TrySetResult();
+            catch (GoogleApiException e) when (e.HttpStatus == 404)
+            {
+                return CancelRequested
+                    ? JobOutcome.Stopped($"Stopped on request; {Handle} is gone.")
+                    : JobOutcome.Failed(FailureStage.Run, $"{Handle} was deleted before it finished (not by this agent): {e.ServiceMessage}");
+            }
+            catch (LaunchException e) when (!Stopping.IsCancellationRequested)
+            {
+                failures++;
+                if (failures == 1 || failures % 10 == 0) Note($"reading {Handle} failed ({e.Message}); trying again");
+                await SleepAsync(TimeSpan.FromTicks(Math.Min(_polling.Steady.Ticks, _polling.First.Ticks * (1L << Math.Min(failures, 6))))).ConfigureAwait(false);
+                continue;
+            }
+            if (Outcome(job) is { } outcome) return outcome;
+            await SleepAsync(CancelRequested ? _polling.AfterCancel : wait).ConfigureAwait(false);
+            wait = _polling.Next(wait);
         }
     }
 
@@ -121,7 +80,7 @@ internal sealed class RunningVertexJob : IRunningJob
         switch (state)
         {
             case "JOB_STATE_RUNNING":
-                _started.TrySetResult();
+                MarkStarted();
                 return null;
             case "JOB_STATE_SUCCEEDED":
                 return JobOutcome.Finished();
@@ -130,44 +89,20 @@ internal sealed class RunningVertexJob : IRunningJob
             case "JOB_STATE_EXPIRED":
                 return JobOutcome.Failed(FailureStage.Run, $"{Handle} expired before it could run{(error is null ? "" : ": " + error)}.");
             case "JOB_STATE_CANCELLED":
-                return JobOutcome.Stopped(_cancelRequested
+                return JobOutcome.Stopped(CancelRequested
                     ? $"Stopped on request; {Handle} was cancelled."
                     : $"{Handle} was cancelled outside this agent (in the console, gcloud or the API){(error is null ? "" : ": " + error)}.");
             case "JOB_STATE_PAUSED":
-                if (changed) _warn($"{Handle} is paused; it ends only when resumed or cancelled.");
+                if (changed) Warn($"{Handle} is paused; it ends only when resumed or cancelled.");
                 return null;
             default:
                 return null;
         }
     }
 
-    private async Task SleepAsync(TimeSpan delay)
+    public override async Task CancelAsync()
     {
-        CancellationTokenSource wake;
-        lock (_lock) wake = _wake;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(wake.Token, _stop.Token);
-        try
-        {
-            await Task.Delay(delay, linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            if (_stop.IsCancellationRequested) throw;
-            lock (_lock)
-            {
-                if (ReferenceEquals(_wake, wake)) _wake = new CancellationTokenSource();
-            }
-        }
-    }
-
-    private void Wake()
-    {
-        lock (_lock) _wake.Cancel();
-    }
-
-    public async Task CancelAsync()
-    {
-        _cancelRequested = true;
+        MarkCancelRequested();
         if (Completion.IsCompleted) return;
         for (var attempt = 1; ; attempt++)
         {
@@ -195,24 +130,5 @@ internal sealed class RunningVertexJob : IRunningJob
             }
         }
         Wake();
-    }
-
-    public async Task DetachAsync()
-    {
-        _detached = true;
-        Note($"stopped following {Handle}; it keeps running");
-        await _stop.CancelAsync().ConfigureAwait(false);
-        await Completion.ConfigureAwait(false);
-    }
-
-    private void Note(string line)
-    {
-        try
-        {
-            _log.Agent(line);
-        }
-        catch (ObjectDisposedException)
-        {
-        }
     }
 }
