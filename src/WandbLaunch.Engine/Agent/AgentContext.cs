@@ -27,6 +27,7 @@ internal sealed class AgentContext
         Options = options;
         _events = events;
         Docker = new Lazy<Docker.DockerEngine>(() => Engine.Docker.DockerEngine.Connect(options.Environment));
+        _acr = new Lazy<Cloud.Azure.AcrLogins>(() => new Cloud.Azure.AcrLogins(options.Environment, options.AzureHandler));
         Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment);
         _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
         Jobs = new JobRuns();
@@ -76,8 +77,30 @@ internal sealed class AgentContext
 
     public void CountLeft() => Interlocked.Increment(ref _left);
 
-    public Registries.RegistryCredential? Credential(string registry) =>
-        Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+    /// <summary>
+    /// The credential for <paramref name="registry"/>: -RegistryCredential (for the destination's registry); for an
+    /// Azure Container Registry (<c>&lt;name&gt;.azurecr.io</c>) an ACR refresh token exchanged for the agent's Azure
+    /// AD token (<see cref="Cloud.Azure.AcrLogins"/>); else the Docker config file's.
+    /// </summary>
+    public Registries.RegistryCredential? Credential(string registry)
+    {
+        var resolved = Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
+        if (resolved is not null && ReferenceEquals(resolved, Options.RegistryCredential)) return resolved;
+        if (!Cloud.Azure.AcrLogins.IsHost(registry)) return resolved;
+        try
+        {
+            var acr = _acr.Value;
+            // The builders ask synchronously; the login is cached until shortly before it expires.
+            return Task.Run(() => acr.LoginAsync(registry, CancellationToken.None)).GetAwaiter().GetResult();
+        }
+        catch (Errors.LaunchException e)
+        {
+            Verbose($"no ACR login for {registry} ({e.Message}); {(resolved is null ? "no other credentials either" : $"using {resolved}")}");
+            return resolved;
+        }
+    }
+
+    private readonly Lazy<Cloud.Azure.AcrLogins> _acr;
 
     public string LogPathOf(LaunchJob job) => JobLogPath.Of(job, Backend.LogDirectory);
 
