@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using k8s;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Tests.CloudStorage;
 using WandbLaunch.Tests.KubeApi;
 
 namespace WandbLaunch.Engine.KanikoTests;
@@ -297,6 +298,36 @@ public sealed class KanikoAgentTests
         Assert.Empty(h.Kube.All(ApiResource.Jobs, KanikoHarness.Namespace));
         Assert.Null(h.Kube.Secret(KanikoHarness.Namespace, $"docker-config-wandb-launch-container-build-{job.RunId}"));
         await Eventually.Until(() => h.StoredObjects == 0, "the uploaded context to be deleted");
+    }
+
+    [Fact]
+    public async Task ForAnAcrDestinationWithASecretNameKanikoGetsTheAgentsAcrLogin()
+    {
+        await using var h = new KanikoHarness(StoreKind.Azure);
+        using var acr = new AcrServer("tenant-1", "client-1", "client-s3cret");
+        using var router = acr.Router();
+        h.AzureHandler = router;
+        foreach (var (k, v) in new Dictionary<string, string>
+                 {
+                     ["AZURE_TENANT_ID"] = "tenant-1", ["AZURE_CLIENT_ID"] = "client-1", ["AZURE_CLIENT_SECRET"] = "client-s3cret",
+                     ["AZURE_AUTHORITY_HOST"] = "https://login.stand-in.example/",
+                 })
+        {
+            h.Env[k] = v;
+        }
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder(destination: "mlteam.azurecr.io/ml/train"));
+
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        await h.KubeJobAsync(buildName);
+        var secret = h.Kube.Secret(KanikoHarness.Namespace, $"docker-config-{buildName}") ?? throw new Xunit.Sdk.XunitException("no docker-config Secret");
+        var config = JsonNode.Parse(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(secret["data"]!["config.json"]!.GetValue<string>())))!;
+        var auth = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(config["auths"]!["mlteam.azurecr.io/ml/train"]!["auth"]!.GetValue<string>())).Split(':', 2);
+        Assert.Equal("00000000-0000-0000-0000-000000000000", auth[0]);
+        Assert.Equal(1, acr.RefreshTokensIssued);
+        Assert.DoesNotContain(auth[1], h.Log(await h.JobAsync(job.Id)));
+        Assert.DoesNotContain("client-s3cret", h.Log(await h.JobAsync(job.Id)));
     }
 
     [Fact]

@@ -114,6 +114,9 @@ internal sealed class KanikoHarness : IAsyncDisposable
 
     public StoreKind Kind { get; }
 
+    /// <summary>Where the agent's ACR login sends its requests (an <see cref="AcrServer"/>'s router), or null.</summary>
+    public HttpMessageHandler? AzureHandler { get; set; }
+
     /// <summary>The agent pod's namespace file (a test may delete it: the agent then runs outside a pod).</summary>
     public string PodNamespaceFile { get; }
 
@@ -212,6 +215,7 @@ internal sealed class KanikoHarness : IAsyncDisposable
         };
         var options = TestAgents.Options(config, Dir.File("work"), n => Env.TryGetValue(n, out var v) ? v : null, "kaniko-test", TimeSpan.FromSeconds(30));
         options.PodNamespaceFile = PodNamespaceFile;
+        options.AzureHandler = AzureHandler;
         return _agents.Start(Backend, options, Events);
     }
 
