@@ -114,6 +114,8 @@ public static class JobManifest
             }
         }
 
+        if (ImagePullSecret.NameFor(context.AgentConfig.Registry, context.Job.RunId) is { } pullSecret) ImagePullSecret.Reference(manifest, pullSecret);
+
         JsonObject? secret = null;
         if (hasKey)
         {
