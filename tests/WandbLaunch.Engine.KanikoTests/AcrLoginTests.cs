@@ -79,6 +79,12 @@ public sealed class AcrLoginTests : IDisposable
         Assert.DoesNotContain("wrong-s3cret", e.ToString());
         Assert.Contains("invalid_client", _server.Rejections);
         Assert.Equal(0, _server.RefreshTokensIssued);
+
+        // The next build within a minute is answered from memory instead of waiting for Azure AD again.
+        var requests = _server.Requests.Count;
+        var again = await Assert.ThrowsAsync<LaunchException>(() => logins.LoginAsync(Registry, CancellationToken.None));
+        Assert.Equal(e.Message, again.Message);
+        Assert.Equal(requests, _server.Requests.Count);
     }
 
     [Fact]

@@ -331,6 +331,39 @@ public sealed class KanikoAgentTests
     }
 
     [Fact]
+    public async Task ForAnAcrDestinationWithoutSecretsKanikoUsesItsAcrHelperWithTheWorkloadIdentity()
+    {
+        await using var h = new KanikoHarness(StoreKind.Azure);
+        // Azure AD refuses the agent's client secret: its own exists check cannot log in, and it builds (kaniko logs in by itself).
+        using var acr = new AcrServer("tenant-1", "client-1", "client-s3cret");
+        using var router = acr.Router();
+        h.AzureHandler = router;
+        h.Env["AZURE_TENANT_ID"] = "tenant-1";
+        h.Env["AZURE_CLIENT_ID"] = "client-1";
+        h.Env["AZURE_CLIENT_SECRET"] = "revoked-s3cret";
+        h.Env["AZURE_AUTHORITY_HOST"] = "https://login.stand-in.example/";
+        await h.QueueAsync("k8s", RunConfig);
+        var job = await h.SubmitCodeAsync("k8s");
+        h.StartAgent("k8s", h.Builder(destination: "mlteam.azurecr.io/ml/train", secret: false));
+
+        var buildName = $"wandb-launch-container-build-{job.RunId}";
+        var build = await h.KubeJobAsync(buildName);
+        var map = h.Kube.Get(ApiResource.ConfigMaps, KanikoHarness.Namespace, $"docker-config-{buildName}") ?? throw new Xunit.Sdk.XunitException("no docker-config ConfigMap");
+        AssertJson("""{"credHelpers": {"mlteam.azurecr.io": "acr-env"}}""", JsonNode.Parse(map["data"]!["config.json"]!.GetValue<string>()));
+        AssertJson($$$"""[{"name": "docker-config", "configMap": {"name": "docker-config-{{{buildName}}}"} }]""", PodSpec(build)["volumes"]);
+        Assert.Equal("true", build["spec"]!["template"]!["metadata"]!["labels"]!["azure.workload.identity/use"]!.GetValue<string>());
+        Assert.Null(build["metadata"]!["labels"]!["azure.workload.identity/use"]);
+
+        h.Kube.CompleteJob(KanikoHarness.Namespace, buildName);
+        await h.KubeJobAsync($"launch-{job.RunId}");
+        Assert.Null(h.Kube.Get(ApiResource.ConfigMaps, KanikoHarness.Namespace, $"docker-config-{buildName}"));
+        var log = h.Log(await h.JobAsync(job.Id));
+        Assert.Contains("kaniko pushes to mlteam.azurecr.io with its acr-env credential helper and the pod's Azure workload identity", log);
+        Assert.Contains("invalid_client", acr.Rejections);
+        Assert.DoesNotContain("revoked-s3cret", log);
+    }
+
+    [Fact]
     public async Task OutsideAPodTheBuildRunsInNamespaceWandb()
     {
         await using var h = new KanikoHarness(StoreKind.S3);

@@ -40,6 +40,10 @@ public sealed partial class AcrLogins : IDisposable
     private readonly HttpClient _http;
     private readonly Func<DateTimeOffset> _now;
     private readonly ConcurrentDictionary<string, (RegistryCredential Login, DateTimeOffset Expires)> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (LaunchException Error, DateTimeOffset Until)> _failures = new(StringComparer.Ordinal);
+
+    /// <summary>How long a failed login is answered from memory, so that each build does not wait for it again.</summary>
+    private static readonly TimeSpan FailureMemory = TimeSpan.FromMinutes(1);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private TokenCredential? _credential;
 
@@ -70,8 +74,20 @@ public sealed partial class AcrLogins : IDisposable
         try
         {
             if (Cached(registry) is { } again) return again;
-            var aad = await AadTokenAsync(registry, cancellationToken).ConfigureAwait(false);
-            var refresh = await ExchangeAsync(registry, aad.Token, cancellationToken).ConfigureAwait(false);
+            if (_failures.TryGetValue(registry, out var failure) && failure.Until > _now()) throw failure.Error;
+            AccessToken aad;
+            string refresh;
+            try
+            {
+                aad = await AadTokenAsync(registry, cancellationToken).ConfigureAwait(false);
+                refresh = await ExchangeAsync(registry, aad.Token, cancellationToken).ConfigureAwait(false);
+            }
+            catch (LaunchException e)
+            {
+                _failures[registry] = (e, _now() + FailureMemory);
+                throw;
+            }
+            _failures.TryRemove(registry, out _);
             var expires = JwtExpiry(refresh) ?? aad.ExpiresOn;
             var login = new RegistryCredential(User, refresh) { Source = "Azure AD token exchanged at " + registry };
             _cache[registry] = (login, expires);
@@ -118,6 +134,10 @@ public sealed partial class AcrLogins : IDisposable
         }
         T Configure<T>(T options) where T : TokenCredentialOptions
         {
+            // A build asks synchronously: an unreachable token endpoint must not hold it for the SDK's default back-off.
+            options.Retry.MaxRetries = 2;
+            options.Retry.Delay = TimeSpan.FromMilliseconds(250);
+            options.Retry.NetworkTimeout = TimeSpan.FromSeconds(20);
             if (authority is not null) options.AuthorityHost = authority;
             if (_handler is not null) options.Transport = new HttpClientTransport(_handler);
             return options;
