@@ -157,7 +157,7 @@ function Invoke-TestSuites([string] $results) {
     $pester = Get-PesterPath
     $summary = Join-Path $results 'pester.json'
     & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-PesterSuite.ps1') `
-        -PesterPath $pester -Filter $TestFilter -SummaryPath $summary
+        -PesterPath $pester "-Filter:$TestFilter" -SummaryPath $summary  # joined: on Linux a bare '*' would be expanded to file names
     $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1 } }
     Write-Host "pester: $($pesterCounts.Passed) passed, $($pesterCounts.Failed) failed, $($pesterCounts.Skipped) skipped"
 

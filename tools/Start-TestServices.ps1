@@ -90,14 +90,21 @@ function Test-Registry([int] $Port) {
     catch { $false }
 }
 
+# The registry's users: the tests' own, and AWS, the user of every ECR login, so that a test can push to this
+# registry with the login the ECR stand-in hands out (its password is set to the same one).
+$registryUsers = @($env:WBL_TEST_REGISTRY_USER, 'AWS')
+
 function Test-RegistryCredentials([int] $Port) {
     # A registry left running by another checkout may have other credentials: then it is not ours to use.
-    $pair = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes("$($env:WBL_TEST_REGISTRY_USER):$($env:WBL_TEST_REGISTRY_PASSWORD)"))
     $client = [System.Net.Http.HttpClient]::new()
     try {
-        $request = [System.Net.Http.HttpRequestMessage]::new('GET', "http://127.0.0.1:$Port/v2/")
-        $request.Headers.Authorization = [System.Net.Http.Headers.AuthenticationHeaderValue]::new('Basic', $pair)
-        $client.Send($request).StatusCode -eq 'OK'
+        foreach ($user in $registryUsers) {
+            $pair = [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes("$($user):$($env:WBL_TEST_REGISTRY_PASSWORD)"))
+            $request = [System.Net.Http.HttpRequestMessage]::new('GET', "http://127.0.0.1:$Port/v2/")
+            $request.Headers.Authorization = [System.Net.Http.Headers.AuthenticationHeaderValue]::new('Basic', $pair)
+            if ($client.Send($request).StatusCode -ne 'OK') { return $false }
+        }
+        $true
     }
     catch { $false }
     finally { $client.Dispose() }
@@ -114,7 +121,7 @@ $env:WBL_TEST_REGISTRY = "127.0.0.1:$registryPort"
 if (-not (Test-Registry $registryPort)) {
     if (-not (Test-Command docker-registry)) { Stop-OrSkip 'docker-registry is not installed' }
     $htpasswd = Join-Path $StateDirectory 'htpasswd'
-    & htpasswd -Bbn $env:WBL_TEST_REGISTRY_USER $env:WBL_TEST_REGISTRY_PASSWORD | Set-Content $htpasswd
+    $registryUsers | ForEach-Object { & htpasswd -Bbn $_ $env:WBL_TEST_REGISTRY_PASSWORD } | Where-Object { $_ } | Set-Content $htpasswd
     $storage = Join-Path $StateDirectory 'registry-data'
     New-Item -ItemType Directory -Path $storage -Force | Out-Null
     $config = Join-Path $StateDirectory 'registry.yml'

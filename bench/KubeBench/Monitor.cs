@@ -380,39 +380,9 @@ internal static class Monitor
 
     private static string Tail(string path) => File.Exists(path) ? string.Join('\n', File.ReadLines(path).TakeLast(20)) : "(no log)";
 
-    // ---- sampling /proc
+    // ---- sampling /proc (bench/Shared/ProcSampler)
 
-    private static readonly Lazy<double> ClockTicks = new(() =>
-    {
-        try
-        {
-            using var getconf = Process.Start(new ProcessStartInfo("getconf", "CLK_TCK") { RedirectStandardOutput = true })!;
-            var text = getconf.StandardOutput.ReadToEnd();
-            getconf.WaitForExit();
-            return double.Parse(text.Trim(), CultureInfo.InvariantCulture);
-        }
-        catch (Exception)
-        {
-            return 100;
-        }
-    });
-
-    private readonly record struct ProcSample(long Ticks, double RssMb, int Threads, long Time);
-
-    private static ProcSample Read(int pid)
-    {
-        // Fields after the ')' of the command name: utime is field 14 and stime 15 (1-based, man 5 proc).
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        double rss = 0;
-        var threads = 0;
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-        {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-            else if (line.StartsWith("Threads:", StringComparison.Ordinal)) threads = int.Parse(line[8..].Trim(), CultureInfo.InvariantCulture);
-        }
-        return new ProcSample(long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture), rss, threads, Stopwatch.GetTimestamp());
-    }
+    private static ProcSampler.Sample Read(int pid) => ProcSampler.Read(pid);
 
     private static int Sockets(int pid)
     {
@@ -432,25 +402,7 @@ internal static class Monitor
 
     private static async Task<Window> SampleAsync(string phase, int pid, int seconds)
     {
-        var hz = ClockTicks.Value;
-        var self = Process.GetCurrentProcess();
-        var selfCpu = self.TotalProcessorTime;
-        var first = Read(pid);
-        var previous = first;
-        var perSecond = new List<double>();
-        var rss = new List<double>();
-        for (var i = 0; i < seconds; i++)
-        {
-            await Task.Delay(1000);
-            var now = Read(pid);
-            var wall = (now.Time - previous.Time) / (double)Stopwatch.Frequency;
-            perSecond.Add(100 * (now.Ticks - previous.Ticks) / hz / wall);
-            rss.Add(now.RssMb);
-            previous = now;
-        }
-        var wallAll = (previous.Time - first.Time) / (double)Stopwatch.Frequency;
-        self.Refresh();
-        var driver = 100 * (self.TotalProcessorTime - selfCpu).TotalSeconds / wallAll;
-        return new Window(phase, 100 * (previous.Ticks - first.Ticks) / hz / wallAll, perSecond.Max(), rss.Average(), rss.Max(), previous.Threads, Sockets(pid), driver);
+        var w = await ProcSampler.SampleAsync(pid, seconds);
+        return new Window(phase, w.CpuPercent, w.MaxSecondCpu, w.RssMeanMb, w.RssMaxMb, w.Threads, Sockets(pid), w.DriverCpuPercent);
     }
 }

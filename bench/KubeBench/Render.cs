@@ -173,12 +173,13 @@ internal static class Render
             Str(substituted["author"]));
         var resourceArgs = Macros.Substitute(substituted["resource_args"]?["kubernetes"] ?? new JsonObject(), values, environment) as JsonObject ?? new JsonObject();
         substituted["resource_args"] = new JsonObject { ["kubernetes"] = resourceArgs.DeepClone() };
+        var typed = LaunchSpec.Parse(substituted);
         var context = new JobContext
         {
             Job = job,
-            Spec = substituted,
+            Spec = typed,
             ResourceArgs = resourceArgs,
-            Environment = JobEnvironment.Build(new JobEnvironment.Inputs(substituted, job.RunId, job.Id, job.Queue, job.Entity, image, false, env["WANDB_BASE_URL"], ApiKey)),
+            Environment = JobEnvironment.Build(new JobEnvironment.Inputs(typed, job.RunId, job.Id, job.Queue, job.Entity, image, false, env["WANDB_BASE_URL"], ApiKey)),
             ImageUri = image,
             AgentConfig = new LaunchAgentConfig(),
             WorkDirectory = work,

@@ -18,21 +18,19 @@ namespace WandbLaunch.Tests.CloudStorage;
 /// </summary>
 public sealed class GcsServer : LoopbackServer
 {
-    private readonly RSA _key = RSA.Create(2048);
-    private readonly ConcurrentDictionary<string, DateTime> _tokens = new(StringComparer.Ordinal);
+    private readonly GoogleServiceAccount _account;
     private readonly ConcurrentDictionary<string, bool> _buckets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Bucket, string Name), byte[]> _objects = new();
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
 
     public GcsServer(string project = "ml-project", string account = "launch-agent")
     {
-        Project = project;
-        ClientEmail = $"{account}@{project}.iam.gserviceaccount.com";
+        _account = new GoogleServiceAccount(project, account);
     }
 
-    public string Project { get; }
+    public string Project => _account.Project;
 
-    public string ClientEmail { get; }
+    public string ClientEmail => _account.ClientEmail;
 
     public const string StorageScope = "https://www.googleapis.com/auth/devstorage.full_control";
 
@@ -52,24 +50,15 @@ public sealed class GcsServer : LoopbackServer
     public IReadOnlyList<(string Bucket, string Name)> Objects => _objects.Keys.ToList();
 
     /// <summary>Access tokens issued so far.</summary>
-    public int TokensIssued => _tokens.Count;
+    public int TokensIssued => _account.TokensIssued;
 
     public ConcurrentQueue<string> Rejections { get; } = new();
 
     /// <summary>The service account's key file, as the IAM console downloads it, with token_uri pointing here.</summary>
-    public string ServiceAccountKeyJson(RSA? otherKey = null) => new JsonObject
-    {
-        ["type"] = "service_account",
-        ["project_id"] = Project,
-        ["private_key_id"] = "0123456789abcdef0123456789abcdef01234567",
-        ["private_key"] = (otherKey ?? _key).ExportPkcs8PrivateKeyPem() + "\n",
-        ["client_email"] = ClientEmail,
-        ["client_id"] = "104857600000000000001",
-        ["auth_uri"] = "https://accounts.google.com/o/oauth2/auth",
-        ["token_uri"] = new Uri(Url, "/token").ToString(),
-        ["auth_provider_x509_cert_url"] = "https://www.googleapis.com/oauth2/v1/certs",
-        ["universe_domain"] = "googleapis.com",
-    }.ToJsonString();
+    public string ServiceAccountKeyJson(RSA? otherKey = null) => _account.KeyJson(new Uri(Url, "/token"), otherKey);
+
+    private static bool GrantsStorage(IReadOnlyList<string> scopes) =>
+        scopes.Any(s => s.StartsWith("https://www.googleapis.com/auth/devstorage.", StringComparison.Ordinal) || s == "https://www.googleapis.com/auth/cloud-platform");
 
     protected override Task<Reply> HandleAsync(Incoming request)
     {
@@ -143,58 +132,12 @@ public sealed class GcsServer : LoopbackServer
 
     private Reply Token(Incoming request)
     {
-        var form = Encoding.UTF8.GetString(request.Body).Split('&', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).ToDictionary(p => Uri.UnescapeDataString(p[0].Replace('+', ' ')), p => p.Length > 1 ? Uri.UnescapeDataString(p[1].Replace('+', ' ')) : "");
-        Reply Refuse(string error, string description)
-        {
-            Rejections.Enqueue($"token: {description}");
-            return Json(400, new JsonObject { ["error"] = error, ["error_description"] = description });
-        }
-        if (form.GetValueOrDefault("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer") return Refuse("unsupported_grant_type", "Invalid grant_type");
-        var parts = form.GetValueOrDefault("assertion", "").Split('.');
-        if (parts.Length != 3) return Refuse("invalid_request", "Invalid JWT assertion");
-        JsonObject header, claims;
-        try
-        {
-            header = (JsonObject)JsonNode.Parse(Base64Url(parts[0]))!;
-            claims = (JsonObject)JsonNode.Parse(Base64Url(parts[1]))!;
-        }
-        catch (Exception)
-        {
-            return Refuse("invalid_request", "Invalid JWT assertion");
-        }
-        if (header["alg"]?.GetValue<string>() != "RS256") return Refuse("invalid_grant", "Invalid JWT: alg must be RS256");
-        var signed = _key.VerifyData(Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]), Base64Url(parts[2]), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        if (!signed) return Refuse("invalid_grant", "Invalid JWT Signature.");
-        if (claims["iss"]?.GetValue<string>() != ClientEmail) return Refuse("invalid_grant", "Invalid JWT: iss is not the service account");
-        if (claims["aud"]?.GetValue<string>() != new Uri(Url, "/token").ToString()) return Refuse("invalid_grant", "Invalid JWT: aud is not the token URI");
-        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var iat = claims["iat"]?.GetValue<long>() ?? 0;
-        var exp = claims["exp"]?.GetValue<long>() ?? 0;
-        if (iat > now + 300 || exp < now || exp - iat > 3600) return Refuse("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
-        var scopes = (claims["scope"]?.GetValue<string>() ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (!scopes.Any(s => s.StartsWith("https://www.googleapis.com/auth/devstorage.", StringComparison.Ordinal) || s == "https://www.googleapis.com/auth/cloud-platform"))
-        {
-            return Refuse("invalid_scope", "The JWT grants no Cloud Storage scope.");
-        }
-        var token = "ya29.loopback-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        _tokens[token] = DateTime.UtcNow.AddHours(1);
-        return Json(200, new JsonObject { ["access_token"] = token, ["expires_in"] = 3599, ["token_type"] = "Bearer" });
+        var answer = _account.Token(request.Body, new Uri(Url, "/token"), GrantsStorage, "The JWT grants no Cloud Storage scope.");
+        if (answer.Refusal is not null) Rejections.Enqueue(answer.Refusal);
+        return Json(answer.Status, answer.Body);
     }
 
-    private static byte[] Base64Url(string text)
-    {
-        var padded = text.Replace('-', '+').Replace('_', '/');
-        padded += new string('=', (4 - padded.Length % 4) % 4);
-        return Convert.FromBase64String(padded);
-    }
-
-    /// <summary>
-    /// A bearer token is either an access token this server issued, or a self-signed JWT (what Google's client
-    /// libraries send for a service account key without asking the token endpoint, and Google accepts): signed RS256
-    /// with the account's key, iss and sub the account, aud this endpoint's URL (or a storage scope), at most an hour
-    /// long and not expired.
-    /// </summary>
+    /// <summary>A bearer token is an access token this server issued, or a self-signed JWT of the account.</summary>
     private void Authorize(Incoming request)
     {
         var authorization = request.Header("Authorization");
@@ -204,17 +147,18 @@ public sealed class GcsServer : LoopbackServer
             Rejections.Enqueue("no bearer token");
             throw new GcsError(401, "authError", "Invalid Credentials");
         }
-        if (_tokens.TryGetValue(token, out var expires))
+        var accessProblem = _account.AccessTokenProblem(token);
+        if (accessProblem is null)
         {
-            if (expires < DateTime.UtcNow)
-            {
-                Rejections.Enqueue("expired access token");
-                throw new GcsError(401, "authError", "Invalid Credentials");
-            }
             AcceptedTokens.Enqueue("access token");
             return;
         }
-        if (SelfSignedJwtProblem(token) is { } problem)
+        if (accessProblem == "expired access token")
+        {
+            Rejections.Enqueue(accessProblem);
+            throw new GcsError(401, "authError", "Invalid Credentials");
+        }
+        if (_account.SelfSignedJwtProblem(token, Url, GrantsStorage) is { } problem)
         {
             Rejections.Enqueue(problem);
             throw new GcsError(401, "authError", "Invalid Credentials");
@@ -224,39 +168,6 @@ public sealed class GcsServer : LoopbackServer
 
     /// <summary>The kinds of bearer tokens accepted, in order: "access token" or "self-signed JWT".</summary>
     public ConcurrentQueue<string> AcceptedTokens { get; } = new();
-
-    private string? SelfSignedJwtProblem(string token)
-    {
-        var parts = token.Split('.');
-        if (parts.Length != 3) return "unknown bearer token";
-        JsonObject header, claims;
-        try
-        {
-            header = (JsonObject)JsonNode.Parse(Base64Url(parts[0]))!;
-            claims = (JsonObject)JsonNode.Parse(Base64Url(parts[1]))!;
-        }
-        catch (Exception)
-        {
-            return "unknown bearer token";
-        }
-        if (header["alg"]?.GetValue<string>() != "RS256") return "self-signed JWT: alg is not RS256";
-        if (!_key.VerifyData(Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]), Base64Url(parts[2]), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1))
-        {
-            return "self-signed JWT: bad signature";
-        }
-        if (claims["iss"]?.GetValue<string>() != ClientEmail || claims["sub"]?.GetValue<string>() != ClientEmail) return "self-signed JWT: iss/sub is not the service account";
-        var audience = claims["aud"]?.GetValue<string>();
-        var scopes = (claims["scope"]?.GetValue<string>() ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (audience != Url.ToString() && !scopes.Any(s => s.StartsWith("https://www.googleapis.com/auth/devstorage.", StringComparison.Ordinal) || s == "https://www.googleapis.com/auth/cloud-platform"))
-        {
-            return $"self-signed JWT: aud {audience} is not {Url} and no storage scope is granted";
-        }
-        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var iat = claims["iat"]?.GetValue<long>() ?? 0;
-        var exp = claims["exp"]?.GetValue<long>() ?? 0;
-        if (iat > now + 300 || exp < now || exp - iat > 3600) return "self-signed JWT: expired or longer than an hour";
-        return null;
-    }
 
     // ---- uploads
 

@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Security;
 using System.Text;
-using System.Text.RegularExpressions;
 
 namespace WandbLaunch.Tests.CloudStorage;
 
@@ -20,16 +18,20 @@ namespace WandbLaunch.Tests.CloudStorage;
 /// </summary>
 public sealed partial class S3Server : LoopbackServer
 {
-    private readonly ConcurrentDictionary<string, string> _keys = new(StringComparer.Ordinal);
+    private readonly SigV4Verifier _signatures;
     private readonly ConcurrentDictionary<string, bool> _buckets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Bucket, string Key), byte[]> _objects = new();
 
-    public S3Server(string region = "us-east-1") => Region = region;
+    public S3Server(string region = "us-east-1")
+    {
+        Region = region;
+        _signatures = new SigV4Verifier(region, "s3", requirePayloadHashHeader: true);
+    }
 
     public string Region { get; }
 
     /// <summary>Adds an access key (id and secret) the server accepts.</summary>
-    public void AddKey(string accessKeyId, string secretAccessKey) => _keys[accessKeyId] = secretAccessKey;
+    public void AddKey(string accessKeyId, string secretAccessKey) => _signatures.AddKey(accessKeyId, secretAccessKey);
 
     public void AddBucket(string bucket) => _buckets[bucket] = true;
 
@@ -38,7 +40,7 @@ public sealed partial class S3Server : LoopbackServer
     public IReadOnlyList<(string Bucket, string Key)> Objects => _objects.Keys.ToList();
 
     /// <summary>Every signature check that failed, with the reason: tests assert on them.</summary>
-    public ConcurrentQueue<string> Rejections { get; } = new();
+    public ConcurrentQueue<string> Rejections => _signatures.Rejections;
 
     protected override Task<Reply> HandleAsync(Incoming request)
     {
@@ -90,87 +92,28 @@ public sealed partial class S3Server : LoopbackServer
         public (string Name, string Value)[] Details { get; } = details;
     }
 
-    [GeneratedRegex(@"^AWS4-HMAC-SHA256 Credential=(?<key>[^/]+)/(?<date>\d{8})/(?<region>[^/]+)/(?<service>[^/]+)/aws4_request,\s*SignedHeaders=(?<headers>[a-z0-9;\-]+),\s*Signature=(?<signature>[0-9a-f]{64})$")]
-    private static partial Regex AuthorizationPattern();
-
-    private void Reject(string why) => Rejections.Enqueue(why);
-
     private void Authenticate(Incoming request)
     {
-        var authorization = request.Header("Authorization");
-        if (authorization is null)
+        if (_signatures.Verify(request) is not { } failure) return;
+        throw failure.Fault switch
         {
-            Reject("no Authorization header");
-            throw new S3Error(403, "AccessDenied", "Access Denied");
-        }
-        var match = AuthorizationPattern().Match(authorization);
-        if (!match.Success)
-        {
-            Reject("malformed Authorization header");
-            throw new S3Error(400, "AuthorizationHeaderMalformed", "The authorization header is malformed.");
-        }
-        var keyId = match.Groups["key"].Value;
-        if (!_keys.TryGetValue(keyId, out var secret))
-        {
-            Reject($"unknown access key id {keyId}");
-            throw new S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", ("AWSAccessKeyId", keyId));
-        }
-        var date = match.Groups["date"].Value;
-        var region = match.Groups["region"].Value;
-        if (region != Region)
-        {
-            Reject($"scope region {region}");
-            throw new S3Error(400, "AuthorizationHeaderMalformed", $"The authorization header is malformed; the region '{region}' is wrong; expecting '{Region}'", ("Region", Region));
-        }
-        if (match.Groups["service"].Value != "s3") throw new S3Error(400, "AuthorizationHeaderMalformed", "The authorization header is malformed; the service is not s3.");
-        var signedHeaders = match.Groups["headers"].Value.Split(';');
-        if (!signedHeaders.Contains("host") || !signedHeaders.Contains("x-amz-date") && !signedHeaders.Contains("date"))
-        {
-            Reject("host or date not signed");
-            throw new S3Error(403, "AccessDenied", "Host and x-amz-date must be signed.");
-        }
-        var amzDate = request.Header("x-amz-date") ?? throw new S3Error(403, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header");
-        if (!DateTime.TryParseExact(amzDate, "yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var when) ||
-            !amzDate.StartsWith(date, StringComparison.Ordinal))
-        {
-            throw new S3Error(403, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header");
-        }
-        if (Math.Abs((DateTime.UtcNow - when).TotalMinutes) > 15)
-        {
-            Reject("clock skew");
-            throw new S3Error(403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.");
-        }
-        var payloadHash = request.Header("x-amz-content-sha256") ?? throw new S3Error(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
-        if (payloadHash.StartsWith("STREAMING-", StringComparison.Ordinal))
-        {
-            Reject($"streaming payload {payloadHash}");
-            throw new S3Error(501, "NotImplemented", $"This stand-in does not implement {payloadHash}: sign the whole payload.");
-        }
-        if (payloadHash != "UNSIGNED-PAYLOAD" && payloadHash != Convert.ToHexStringLower(SHA256.HashData(request.Body)))
-        {
-            Reject("payload hash mismatch");
-            throw new S3Error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
-        }
-
-        var canonicalRequest = string.Join('\n',
-            request.Method,
-            CanonicalUri(request.RawPath),
-            CanonicalQuery(request.Query),
-            string.Concat(signedHeaders.Select(h => $"{h}:{Collapse(request.Header(h) ?? "")}\n")),
-            string.Join(';', signedHeaders),
-            payloadHash);
-        var scope = $"{date}/{region}/s3/aws4_request";
-        var stringToSign = $"AWS4-HMAC-SHA256\n{amzDate}\n{scope}\n{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonicalRequest)))}";
-        var signingKey = Hmac(Hmac(Hmac(Hmac(Encoding.UTF8.GetBytes("AWS4" + secret), date), region), "s3"), "aws4_request");
-        var expected = Convert.ToHexStringLower(Hmac(signingKey, stringToSign));
-        var provided = match.Groups["signature"].Value;
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(provided)))
-        {
-            Reject("signature mismatch");
-            throw new S3Error(403, "SignatureDoesNotMatch",
+            SigV4Fault.Missing => new S3Error(403, "AccessDenied", "Access Denied"),
+            SigV4Fault.Malformed => new S3Error(400, "AuthorizationHeaderMalformed", "The authorization header is malformed."),
+            SigV4Fault.UnknownKey => new S3Error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", ("AWSAccessKeyId", failure.KeyId!)),
+            SigV4Fault.WrongRegion => new S3Error(400, "AuthorizationHeaderMalformed", $"The authorization header is malformed; the region '{failure.Provided}' is wrong; expecting '{Region}'", ("Region", Region)),
+            SigV4Fault.WrongService => new S3Error(400, "AuthorizationHeaderMalformed", "The authorization header is malformed; the service is not s3."),
+            SigV4Fault.HostOrDateUnsigned => new S3Error(403, "AccessDenied", "Host and x-amz-date must be signed."),
+            SigV4Fault.BadDate => new S3Error(403, "AccessDenied", "AWS authentication requires a valid Date or x-amz-date header"),
+            SigV4Fault.Skewed => new S3Error(403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large."),
+            SigV4Fault.MissingPayloadHash => new S3Error(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"),
+            SigV4Fault.StreamingPayload => new S3Error(501, "NotImplemented", $"This stand-in does not implement {failure.Provided}: sign the whole payload."),
+            SigV4Fault.PayloadMismatch => new S3Error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed."),
+            SigV4Fault.BadToken => new S3Error(403, "InvalidToken", "The provided token is malformed or otherwise invalid."),
+            SigV4Fault.ExpiredToken => new S3Error(400, "ExpiredToken", "The provided token has expired."),
+            _ => new S3Error(403, "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
-                ("AWSAccessKeyId", keyId), ("StringToSign", stringToSign), ("SignatureProvided", provided), ("CanonicalRequest", canonicalRequest));
-        }
+                ("AWSAccessKeyId", failure.KeyId!), ("StringToSign", failure.StringToSign!), ("SignatureProvided", failure.Provided!), ("CanonicalRequest", failure.CanonicalRequest!)),
+        };
     }
 
     private static void CheckDigests(Incoming request)
@@ -191,34 +134,5 @@ public sealed partial class S3Server : LoopbackServer
         {
             throw new S3Error(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.");
         }
-    }
-
-    private static byte[] Hmac(byte[] key, string data) => HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(data));
-
-    [GeneratedRegex(@"\s+")]
-    private static partial Regex Spaces();
-
-    private static string Collapse(string value) => Spaces().Replace(value.Trim(), " ");
-
-    /// <summary>S3's canonical URI: each path segment URI-encoded once (the path as sent, normalised to AWS's encoding).</summary>
-    private static string CanonicalUri(string rawPath) =>
-        string.Join('/', rawPath.Split('/').Select(segment => Encode(Uri.UnescapeDataString(segment))));
-
-    private static string CanonicalQuery(IReadOnlyList<(string Name, string Value)> query) =>
-        string.Join('&', query.Select(q => (Name: Encode(q.Name), Value: Encode(q.Value)))
-            .OrderBy(q => q.Name, StringComparer.Ordinal).ThenBy(q => q.Value, StringComparer.Ordinal)
-            .Select(q => $"{q.Name}={q.Value}"));
-
-    /// <summary>AWS's URI encoding: everything but A-Z a-z 0-9 - _ . ~ as %XX (upper case).</summary>
-    private static string Encode(string value)
-    {
-        var builder = new StringBuilder();
-        foreach (var b in Encoding.UTF8.GetBytes(value))
-        {
-            var c = (char)b;
-            if (c is >= 'A' and <= 'Z' or >= 'a' and <= 'z' or >= '0' and <= '9' or '-' or '_' or '.' or '~') builder.Append(c);
-            else builder.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
-        }
-        return builder.ToString();
     }
 }

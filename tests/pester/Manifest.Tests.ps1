@@ -117,3 +117,42 @@ Describe 'Get-WandbLaunchJobManifest' {
         Stop-WandbLaunchJob -Id $id | Out-Null
     }
 }
+
+Describe 'Get-WandbLaunchJobManifest on a sagemaker queue' {
+    BeforeAll {
+        New-WandbLaunchQueue -Name sm -Resource sagemaker -Configuration @{
+            RoleArn           = 'SageMakerExecutionRole'
+            OutputDataConfig  = @{ S3OutputPath = 's3://ml-bucket/launch-output' }
+            resource_config   = @{ InstanceType = 'ml.m5.xlarge'; InstanceCount = 1; VolumeSizeInGB = 30 }
+            StoppingCondition = @{ MaxRuntimeInSeconds = 3600 }
+        } | Out-Null
+        New-WandbLaunchQueue -Name sm-norole -Resource sagemaker -Configuration @{
+            OutputDataConfig = @{ S3OutputPath = 's3://ml-bucket/out' }; ResourceConfig = @{ InstanceCount = 1 }; StoppingCondition = @{ MaxRuntimeInSeconds = 60 }
+        } | Out-Null
+    }
+    BeforeEach { $env:WANDB_API_KEY = 'wbl-secret-api-key-1234'; $env:AWS_REGION = 'eu-west-1' }
+    AfterEach { $env:WANDB_API_KEY = $null; $env:AWS_REGION = $null }
+
+    It 'shows the CreateTrainingJob request W&B would send, with the API key as ***' {
+        $rendered = Get-WandbLaunchJobManifest -Queue sm -DockerImage 123456789012.dkr.ecr.eu-west-1.amazonaws.com/launch:1 -EntryPoint python, train.py
+        $rendered.Resource | Should -Be 'sagemaker'
+        $rendered.Summary | Should -Match '^SageMaker CreateTrainingJob [a-z0-9]{8} in eu-west-1$'
+        $request = $rendered.Text | ConvertFrom-Json
+        $request.RoleArn | Should -Be 'arn:aws:iam::<account>:role/SageMakerExecutionRole'
+        $request.ResourceConfig.InstanceType | Should -Be 'ml.m5.xlarge'
+        $request.AlgorithmSpecification.TrainingImage | Should -Be '123456789012.dkr.ecr.eu-west-1.amazonaws.com/launch:1'
+        $request.AlgorithmSpecification.ContainerEntrypoint | Should -Be @('python', 'train.py')
+        $request.Environment.WANDB_API_KEY | Should -Be '***'
+        $request.Tags[-1].Key | Should -Be 'WandbRunId'
+        $rendered.Text | Should -Not -Match 'wbl-secret-api-key-1234'
+    }
+
+    It 'refuses a queue config SageMaker would refuse, and Submit queues nothing (MissingSageMakerRoleArn)' {
+        $before = @(Get-WandbLaunchJob).Count
+        { Get-WandbLaunchJobManifest -Queue sm-norole -DockerImage registry.example.com/train:1 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'MissingSageMakerRoleArn,WandbLaunch.Jobs.GetWandbLaunchJobManifestCommand' -ExpectedMessage '*RoleArn*'
+        { Submit-WandbLaunchJob -Queue sm-norole -DockerImage registry.example.com/train:1 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'MissingSageMakerRoleArn,WandbLaunch.Jobs.SubmitWandbLaunchJobCommand'
+        @(Get-WandbLaunchJob).Count | Should -Be $before
+    }
+}

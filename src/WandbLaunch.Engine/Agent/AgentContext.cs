@@ -20,6 +20,7 @@ internal sealed class AgentContext
     private int _finished;
     private int _failed;
     private int _left;
+    private readonly Lazy<Cloud.Google.ArtifactRegistryClient> _artifactRegistry;
 
     public AgentContext(ILaunchBackend backend, AgentOptions options, IAgentEvents events, RunnerRegistry? runners)
     {
@@ -27,6 +28,9 @@ internal sealed class AgentContext
         Options = options;
         _events = events;
         Docker = new Lazy<Docker.DockerEngine>(() => Engine.Docker.DockerEngine.Connect(options.Environment));
+        _ecr = new Lazy<Cloud.Aws.EcrLogins>(() => new Cloud.Aws.EcrLogins(options.Environment));
+        _artifactRegistry = new(() => new Cloud.Google.ArtifactRegistryClient(new Cloud.Google.GoogleApiClient(Cloud.Google.GoogleAuth.FromEnvironment(options.Environment)), options.Environment),
+            LazyThreadSafetyMode.PublicationOnly);
         _acr = new Lazy<Cloud.Azure.AcrLogins>(() => new Cloud.Azure.AcrLogins(options.Environment, options.AzureHandler));
         Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment);
         _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
@@ -78,28 +82,47 @@ internal sealed class AgentContext
     public void CountLeft() => Interlocked.Increment(ref _left);
 
     /// <summary>
-    /// The credential for <paramref name="registry"/>: -RegistryCredential (for the destination's registry); for an
-    /// Azure Container Registry (<c>&lt;name&gt;.azurecr.io</c>) an ACR refresh token exchanged for the agent's Azure
-    /// AD token (<see cref="Cloud.Azure.AcrLogins"/>); else the Docker config file's.
+    /// The credential for <paramref name="registry"/>: -RegistryCredential (for the destination's registry); for an ECR
+    /// registry the login of ECR's GetAuthorizationToken, and for Artifact Registry (<c>&lt;region&gt;-docker.pkg.dev</c>) an
+    /// access token of Google's Application Default Credentials as user oauth2accesstoken, as W&amp;B's agent logs in
+    /// there; for an Azure Container Registry (<c>&lt;name&gt;.azurecr.io</c>) an ACR refresh token exchanged for the
+    /// agent's Azure AD token (<see cref="Cloud.Azure.AcrLogins"/>, which W&amp;B's agent cannot do); else the Docker
+    /// config file's.
     /// </summary>
     public Registries.RegistryCredential? Credential(string registry)
     {
         var resolved = Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
-        if (resolved is not null && ReferenceEquals(resolved, Options.RegistryCredential)) return resolved;
-        if (!Cloud.Azure.AcrLogins.IsHost(registry)) return resolved;
+        if (ReferenceEquals(resolved, Options.RegistryCredential) && resolved is not null) return resolved;
+        if (Options.RegistryCredential is null && _ecr.Value.For(registry) is { } ecr) return ecr;
+        if (Cloud.Azure.AcrLogins.IsHost(registry))
+        {
+            try
+            {
+                var acr = _acr.Value;
+                // The builders ask synchronously; the login is cached until shortly before it expires.
+                return Task.Run(() => acr.LoginAsync(registry, CancellationToken.None)).GetAwaiter().GetResult();
+            }
+            catch (Errors.LaunchException e)
+            {
+                Verbose($"no ACR login for {registry} ({e.Message}); {(resolved is null ? "no other credentials either" : $"using {resolved}")}");
+                return resolved;
+            }
+        }
+        if (!Cloud.Google.ArtifactRegistryRepository.IsHost(registry)) return resolved;
         try
         {
-            var acr = _acr.Value;
-            // The builders ask synchronously; the login is cached until shortly before it expires.
-            return Task.Run(() => acr.LoginAsync(registry, CancellationToken.None)).GetAwaiter().GetResult();
+            var client = _artifactRegistry.Value;
+            // The builders ask synchronously; the token is cached by the credentials until shortly before it expires.
+            return Task.Run(() => client.CredentialAsync(CancellationToken.None)).GetAwaiter().GetResult();
         }
         catch (Errors.LaunchException e)
         {
-            Verbose($"no ACR login for {registry} ({e.Message}); {(resolved is null ? "no other credentials either" : $"using {resolved}")}");
+            Verbose($"no Google access token for {registry} ({e.Message}); {(resolved is null ? "no other credentials either" : $"using {resolved}")}");
             return resolved;
         }
     }
 
+    private readonly Lazy<Cloud.Aws.EcrLogins> _ecr;
     private readonly Lazy<Cloud.Azure.AcrLogins> _acr;
 
     public string LogPathOf(LaunchJob job) => JobLogPath.Of(job, Backend.LogDirectory);

@@ -26,7 +26,9 @@ internal static class JobContextFactory
         spec.SetResourceArgs(job.Resource, resourceArgs);
         var apiKey = env(JobEnvironment.ApiKeyVariable);
         var environment = JobEnvironment.Build(new JobEnvironment.Inputs(
-            spec, job.RunId, job.Id, job.Queue, job.Entity, imageUri ?? spec.PrebuiltImage, job.Resumed, env("WANDB_BASE_URL"), apiKey));
+            spec, job.RunId, job.Id, job.Queue, job.Entity, imageUri ?? spec.PrebuiltImage, job.Resumed, env("WANDB_BASE_URL"), apiKey),
+            // SageMaker refuses environment values over 512 characters: W&B splits them into NAME_0 ... NAME_N there.
+            job.Resource == Queues.LaunchResource.SageMaker ? JobEnvironment.SageMakerMaxValueLength : JobEnvironment.DefaultMaxValueLength);
         return new JobContext
         {
             Job = job,

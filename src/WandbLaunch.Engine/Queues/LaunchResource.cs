@@ -13,8 +13,12 @@ public static class LaunchResource
 
     public static IReadOnlyList<string> All { get; } = [LocalContainer, LocalProcess, Kubernetes, SageMaker, GcpVertex];
 
+    /// <summary>W&amp;B's other name for gcp-vertex (its agent accepts both; queues say gcp-vertex), also its preferred resource_args key.</summary>
+    public const string VertexArgsKey = "vertex";
+
     public static string Normalize(string? resource)
     {
+        if (string.Equals(resource?.Trim(), VertexArgsKey, StringComparison.OrdinalIgnoreCase)) return GcpVertex;
         var match = All.FirstOrDefault(r => string.Equals(r, resource?.Trim(), StringComparison.OrdinalIgnoreCase));
         return match ?? throw LaunchException.Invalid("InvalidResource",
             $"Unknown resource '{resource}'. Allowed resources: {string.Join(", ", All)}.", resource);

@@ -244,7 +244,7 @@ public sealed class JobSubmission
         {
             var args = options.ResourceArgs.DeepClone() as JsonObject
                 ?? throw LaunchException.Invalid("InvalidResourceArgs", "-ResourceArgs must be a mapping (JSON/YAML text or a hashtable).", options.ResourceArgs);
-            if (args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key))) spec.ResourceArgs = args;
+            if (args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key) || p.Key == LaunchResource.VertexArgsKey)) spec.ResourceArgs = args;
             else spec.SetResourceArgs(resource, args);
         }
         if (options.Name is not null) spec.Name = options.Name;

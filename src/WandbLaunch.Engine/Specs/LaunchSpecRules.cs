@@ -28,7 +28,8 @@ public static class LaunchSpecRules
         OsValues.CheckNul(spec.Document, "launch spec");
         SpecNames.Check(spec);
 
-        if (spec.HasResource && !string.Equals(spec.Resource, queue.Resource, StringComparison.OrdinalIgnoreCase))
+        var specResource = string.Equals(spec.Resource, LaunchResource.VertexArgsKey, StringComparison.OrdinalIgnoreCase) ? LaunchResource.GcpVertex : spec.Resource;
+        if (spec.HasResource && !string.Equals(specResource, queue.Resource, StringComparison.OrdinalIgnoreCase))
         {
             var resource = spec.ResourceText;
             throw LaunchException.Invalid("ResourceMismatch",
@@ -51,13 +52,17 @@ public static class LaunchSpecRules
         var values = request.TemplateValues ?? spec.TemplateVariables;
         var resolved = ConfigTemplate.ResolveValues(queue.VariablesByName, values);
         var queueConfig = ConfigTemplate.Render(queue.ResourceConfig, resolved) as JsonObject ?? new JsonObject();
-        var specArgs = spec.ResourceArgsFor(queue.Resource) ?? new JsonObject();
+        // W&B's Vertex runner reads resource_args.vertex first, then gcp-vertex.
+        var specArgs = (queue.Resource == LaunchResource.GcpVertex ? spec.ResourceArgsFor(LaunchResource.VertexArgsKey) : null)
+                       ?? spec.ResourceArgsFor(queue.Resource) ?? new JsonObject();
         // W&B: values from a template push win over the spec's own resource_args; without templates the spec
         // refines the queue's defaults.
         var merged = queue.TemplateVariables.Count > 0
             ? DeepMerge(specArgs, queueConfig)
             : DeepMerge(queueConfig, specArgs);
         if (queue.Resource == LaunchResource.LocalContainer) Docker.ContainerArgs.Check(merged, "resource_args.local-container");
+        if (queue.Resource == LaunchResource.SageMaker) Cloud.Aws.SageMakerTrainingJobs.CheckResourceArgs(merged);
+        if (queue.Resource == LaunchResource.GcpVertex) Cloud.Google.VertexCustomJob.Check(merged, "resource_args.gcp-vertex");
         OsValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
         spec.SetResourceArgs(queue.Resource, merged);
         JsonObject? storedValues = null;

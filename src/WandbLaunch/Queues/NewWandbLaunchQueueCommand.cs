@@ -20,9 +20,9 @@ public sealed class NewWandbLaunchQueueCommand : QueueCmdlet
     [AllowEmptyString] // so that an empty name gets InvalidQueueName like every other bad name
     public string Name { get; set; } = "";
 
-    /// <summary>The target resource jobs on this queue run on: local-process, local-container, kubernetes, sagemaker or gcp-vertex.</summary>
+    /// <summary>The target resource jobs on this queue run on: local-process, local-container, kubernetes, sagemaker or gcp-vertex (W&amp;B's other name vertex is stored as gcp-vertex).</summary>
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
-    [ValidateSet(LaunchResource.LocalContainer, LaunchResource.LocalProcess, LaunchResource.Kubernetes, LaunchResource.SageMaker, LaunchResource.GcpVertex, IgnoreCase = true)]
+    [ValidateSet(LaunchResource.LocalContainer, LaunchResource.LocalProcess, LaunchResource.Kubernetes, LaunchResource.SageMaker, LaunchResource.GcpVertex, LaunchResource.VertexArgsKey, IgnoreCase = true)]
     public string Resource { get; set; } = "";
 
     /// <summary>

@@ -164,7 +164,7 @@ public sealed partial class DockerBuilder : IImageBuilder
                     {
                         steps.Add(line.Trim());
                         EngineLog.Debug(Source, () => Printable.Escape(line.Trim()));
-                        request.Progress?.Invoke($"Building {image}", line.Trim(), StepPercent(line));
+                        request.Progress?.Invoke($"Building {image}", line.Trim(), StepPercent(StepPattern().Match(line)));
                     }
                 }
             }
@@ -233,7 +233,7 @@ public sealed partial class DockerBuilder : IImageBuilder
                 steps.Add(step);
                 log.Output("#" + steps.Count + " " + step);
                 EngineLog.Debug(Source, () => Printable.Escape(step));
-                request.Progress?.Invoke($"Building {image}", step, BuildKitStepPercent(step));
+                request.Progress?.Invoke($"Building {image}", step, StepPercent(BuildKitStepPattern().Match(step)));
             }, line =>
             {
                 log.Output(line);
@@ -254,15 +254,7 @@ public sealed partial class DockerBuilder : IImageBuilder
         request.Progress?.Invoke($"Building {image}", "done", 100);
     }
 
-    /// <summary>BuildKit names steps <c>[stage-1 3/7] RUN ...</c>; the fraction of the stage done, or -1.</summary>
-    private static int BuildKitStepPercent(string step)
-    {
-        var match = BuildKitStepPattern().Match(step);
-        return match.Success && int.TryParse(match.Groups[1].Value, out var at) && int.TryParse(match.Groups[2].Value, out var total) && total > 0
-            ? Math.Min(99, (at - 1) * 100 / total)
-            : -1;
-    }
-
+    /// <summary>BuildKit names steps <c>[stage-1 3/7] RUN ...</c>.</summary>
     [GeneratedRegex(@"^\[[^\]]*?(\d+)/(\d+)\]")]
     private static partial Regex BuildKitStepPattern();
 
@@ -281,13 +273,11 @@ public sealed partial class DockerBuilder : IImageBuilder
     [GeneratedRegex(@"(?im)^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)")]
     private static partial Regex FromLine();
 
-    private static int StepPercent(string line)
-    {
-        var match = StepPattern().Match(line);
-        return match.Success && int.TryParse(match.Groups[1].Value, out var step) && int.TryParse(match.Groups[2].Value, out var total) && total > 0
+    /// <summary>How far the build is at the step a line names (classic <c>Step 3/7</c>, BuildKit <c>[3/7]</c>), or -1.</summary>
+    private static int StepPercent(Match match) =>
+        match.Success && int.TryParse(match.Groups[1].Value, out var step) && int.TryParse(match.Groups[2].Value, out var total) && total > 0
             ? Math.Min(99, (step - 1) * 100 / total)
             : -1;
-    }
 
     [GeneratedRegex(@"^Step (\d+)/(\d+)")]
     private static partial Regex StepPattern();
