@@ -36,10 +36,10 @@ internal sealed class KanikoHarness : IAsyncDisposable
     public const string Bucket = "launch-contexts";
     public const string ServiceAccount = "kaniko-builder";
 
-    /// <summary>The registry password in the <c>regcred</c> Secret kaniko pushes with; it must never reach a log.</summary>
+    /// <summary>The registry password of the agent's Docker config, which kaniko pushes with; it must never reach a log.</summary>
     public const string PushPassword = "kaniko-push-pa55word";
 
-    /// <summary>The Docker config in the <c>regcred</c> Secret (key <c>.dockerconfigjson</c>), as kubectl writes it.</summary>
+    /// <summary>A Docker config in the <c>regcred</c> Secret (key <c>.dockerconfigjson</c>), as kubectl writes it.</summary>
     public static readonly string DockerConfigJson =
         new JsonObject
         {
@@ -59,6 +59,7 @@ internal sealed class KanikoHarness : IAsyncDisposable
     public KanikoHarness(StoreKind kind)
     {
         Kind = kind;
+        Registry = new RegistryStandIn();
         Kube = new KubeApiServer();
         Kube.AddNamespace(Namespace);
         Kube.PutSecret(Namespace, "regcred", new Dictionary<string, string> { [".dockerconfigjson"] = DockerConfigJson }, "kubernetes.io/dockerconfigjson");
@@ -68,7 +69,18 @@ internal sealed class KanikoHarness : IAsyncDisposable
             ["WANDB_API_KEY"] = ApiKey,
             ["HOME"] = Dir.Path,
             ["WANDB_LAUNCH_SERVICE_ACCOUNT_NAME"] = ServiceAccount,
+            ["DOCKER_CONFIG"] = Path.Combine(Dir.Path, "docker"),
         };
+        // The agent's own login to the registry (docker login), which kaniko gets with builder.secret-name.
+        Dir.Write("docker/config.json", new JsonObject
+        {
+            ["auths"] = new JsonObject
+            {
+                [Registry.HostPort] = new JsonObject { ["auth"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("robot:" + PushPassword)) },
+            },
+        }.ToJsonString());
+        // The agent runs in a pod of namespace ml: kaniko builds there.
+        PodNamespaceFile = Dir.Write("serviceaccount/namespace", Namespace + "\n");
         switch (kind)
         {
             case StoreKind.S3:
@@ -102,11 +114,17 @@ internal sealed class KanikoHarness : IAsyncDisposable
 
     public StoreKind Kind { get; }
 
+    /// <summary>Where the agent's ACR login sends its requests (an <see cref="AcrServer"/>'s router), or null.</summary>
+    public HttpMessageHandler? AzureHandler { get; set; }
+
+    /// <summary>The agent pod's namespace file (a test may delete it: the agent then runs outside a pod).</summary>
+    public string PodNamespaceFile { get; }
+
     public TempDirectory Dir { get; } = new();
 
     public KubeApiServer Kube { get; }
 
-    public RegistryStandIn Registry { get; } = new();
+    public RegistryStandIn Registry { get; }
 
     public S3Server? S3 { get; }
 
@@ -123,6 +141,12 @@ internal sealed class KanikoHarness : IAsyncDisposable
     public ConcurrentDictionary<string, string> Env { get; }
 
     public RecordingAgentEvents Events { get; } = new();
+
+    /// <summary>kaniko's Docker config made from the agent's login: <c>{"auths": {"&lt;destination&gt;": {"auth": …}}}</c>.</summary>
+    public string LoginDockerConfig => new JsonObject
+    {
+        ["auths"] = new JsonObject { [Destination] = new JsonObject { ["auth"] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("robot:" + PushPassword)) } },
+    }.ToJsonString();
 
     /// <summary>builder.destination: a repository in the loopback registry.</summary>
     public string Destination => $"{Registry.HostPort}/ml/train";
@@ -190,6 +214,8 @@ internal sealed class KanikoHarness : IAsyncDisposable
             Environment = cloud ?? (Kind == StoreKind.S3 ? new EnvironmentSettings { Type = "aws", Region = "eu-central-1" } : new EnvironmentSettings()),
         };
         var options = TestAgents.Options(config, Dir.File("work"), n => Env.TryGetValue(n, out var v) ? v : null, "kaniko-test", TimeSpan.FromSeconds(30));
+        options.PodNamespaceFile = PodNamespaceFile;
+        options.AzureHandler = AzureHandler;
         return _agents.Start(Backend, options, Events);
     }
 

@@ -25,12 +25,27 @@ public sealed class KanikoJobTests
         KanikoConfig = kanikoConfigJson is null ? null : (OrderedDictionary)JsonTree.ToPlain(JsonNode.Parse(kanikoConfigJson))!,
     };
 
-    private static (JsonObject Job, List<string> Notes) Render(BuilderSettings settings)
+    private static (JsonObject Job, List<string> Notes) Render(BuilderSettings settings, EnvironmentSettings? cloud = null, Func<string, string?>? environment = null)
     {
         var notes = new List<string>();
-        var job = KanikoJob.Render(settings, "run1", "builds", Context, Image, "default", notes.Add);
+        var auth = KanikoAuth.For(settings, cloud ?? new EnvironmentSettings(), environment ?? (_ => null));
+        var job = KanikoJob.Render(settings, "run1", "builds", Context, Image, "default", auth, notes.Add);
         return (job, notes);
     }
+
+    private static BuilderSettings To(string destination, bool secret = false) => new()
+    {
+        Type = "kaniko",
+        Destination = destination,
+        BuildContextStore = "s3://bucket/ctx",
+        SecretName = secret ? "cloud-creds" : null,
+        SecretKey = secret ? "key.json" : null,
+    };
+
+    private static JsonObject PodSpecOf(JsonObject job) => (JsonObject)job["spec"]!["template"]!["spec"]!;
+
+    private static void AssertJson(string expected, JsonNode? actual) =>
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), actual), $"expected {expected}\nactual {actual?.ToJsonString()}");
 
     private static double Number(JsonNode? node) => JsonTree.TryGetNumber(node, out var n) ? n : double.NaN;
 
@@ -69,26 +84,105 @@ public sealed class KanikoJobTests
     }
 
     [Fact]
-    public void WithASecretTheDockerConfigMapIsMountedWhereKanikoReadsItsDockerConfig()
+    public void WithASecretForEcrTheLoginIsKanikosDockerConfigAndTheKeyItsAwsCredentials()
     {
-        var (job, _) = Render(Settings(secret: true));
-        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""[{"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": true}]"""), Container(job)["volumeMounts"]));
-        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""[{"name": "docker-config", "configMap": {"name": "docker-config-wandb-launch-container-build-run1"}}]"""),
-            job["spec"]!["template"]!["spec"]!["volumes"]));
+        var (job, _) = Render(To("123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml/train", secret: true));
+        AssertJson("""
+            [{"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": true},
+             {"name": "cloud-creds", "mountPath": "/root/.aws", "readOnly": true}]
+            """, Container(job)["volumeMounts"]);
+        AssertJson("""
+            [{"name": "docker-config", "secret": {"secretName": "docker-config-wandb-launch-container-build-run1"}},
+             {"name": "cloud-creds", "secret": {"secretName": "cloud-creds", "items": [{"key": "key.json", "path": "credentials"}]}}]
+            """, PodSpecOf(job)["volumes"]);
+        AssertJson("""[{"name": "AWS_REGION", "value": "eu-west-1"}]""", Container(job)["env"]);
     }
 
     [Fact]
-    public void TheDockerConfigMapIsNamedAfterTheJobAndLabelledWithTheRun()
+    public void WithASecretForArtifactRegistryTheKeyIsGooglesApplicationCredentials()
     {
-        var map = KanikoJob.DockerConfigMap("ml-build-run1", "builds", "run1", """{"auths": {}}""");
-        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""
+        var (job, _) = Render(To("europe-west4-docker.pkg.dev/proj/repo/train", secret: true));
+        AssertJson("""
+            [{"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": true},
+             {"name": "cloud-creds", "mountPath": "/kaniko/.config/gcloud", "readOnly": true}]
+            """, Container(job)["volumeMounts"]);
+        AssertJson("""{"name": "cloud-creds", "secret": {"secretName": "cloud-creds", "items": [{"key": "key.json", "path": "config.json"}]}}""", PodSpecOf(job)["volumes"]![1]);
+        AssertJson("""[{"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/kaniko/.config/gcloud/config.json"}]""", Container(job)["env"]);
+    }
+
+    [Fact]
+    public void EcrWithoutASecretGetsOnlyItsRegionAndNoMounts()
+    {
+        var (job, _) = Render(To("123456789012.dkr.ecr.us-east-2.amazonaws.com/ml"));
+        AssertJson("""[{"name": "AWS_REGION", "value": "us-east-2"}]""", Container(job)["env"]);
+        Assert.False(PodSpecOf(job).ContainsKey("volumes"));
+    }
+
+    [Fact]
+    public void AnAcrDestinationUsesKanikosAcrHelperWithTheWorkloadIdentityLabel()
+    {
+        var (job, _) = Render(To("mlteam.azurecr.io/train"));
+        AssertJson("""[{"name": "docker-config", "mountPath": "/kaniko/.docker/"}]""", Container(job)["volumeMounts"]);
+        AssertJson("""[{"name": "docker-config", "configMap": {"name": "docker-config-wandb-launch-container-build-run1"}}]""", PodSpecOf(job)["volumes"]);
+        AssertJson("""{"wandb": "launch", "azure.workload.identity/use": "true"}""", job["spec"]!["template"]!["metadata"]!["labels"]);
+        var auth = KanikoAuth.For(To("mlteam.azurecr.io/train"), new EnvironmentSettings(), _ => null);
+        var map = auth.AcrConfigMap("wandb-launch-container-build-run1", "builds", "run1");
+        AssertJson("""{"credHelpers": {"mlteam.azurecr.io": "acr-env"}}""", JsonNode.Parse(map["data"]!["config.json"]!.GetValue<string>()));
+        AssertJson("""{"name": "docker-config-wandb-launch-container-build-run1", "namespace": "builds", "labels": {"wandb": "launch", "wandb.ai/run-id": "run1"}}""", map["metadata"]);
+    }
+
+    [Fact]
+    public void AKanikoAuthSecretIsMountedAloneEvenForAcrAndWithSecretName()
+    {
+        var (job, _) = Render(To("mlteam.azurecr.io/train", secret: true), environment: n => n == "WANDB_LAUNCH_KANIKO_AUTH_SECRET" ? "pushcfg" : null);
+        AssertJson("""[{"name": "kaniko-docker-config", "mountPath": "/kaniko/.docker"}]""", Container(job)["volumeMounts"]);
+        AssertJson("""[{"name": "kaniko-docker-config", "secret": {"secretName": "pushcfg", "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}}]""", PodSpecOf(job)["volumes"]);
+        AssertJson("""{"wandb": "launch"}""", job["spec"]!["template"]!["metadata"]!["labels"]);
+    }
+
+    [Fact]
+    public void AnAzureEnvironmentAddsTheStorageKeyFromItsSecret()
+    {
+        var (job, _) = Render(To("registry.example.com/team/images"), new EnvironmentSettings { Type = "azure" });
+        AssertJson("""[{"name": "AZURE_STORAGE_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": "azure-storage-access-key", "key": "password"}}}]""", Container(job)["env"]);
+    }
+
+    [Fact]
+    public void ASecretNameWithoutAKeyIsWandbsError()
+    {
+        var settings = new BuilderSettings { Type = "kaniko", Destination = "registry.example.com/x", BuildContextStore = "s3://b", SecretName = "regcred" };
+        var e = Assert.Throws<JobFailedException>(() => KanikoAuth.For(settings, new EnvironmentSettings(), _ => null));
+        Assert.StartsWith("Both secret_name and secret_key or neither must be specified for kaniko build. You provided only one of them", e.Message);
+        Assert.Equal(FailureStage.Build, e.Stage);
+    }
+
+    [Fact]
+    public void TheLoginSecretHoldsTheAuthKeyedByTheRepositoryAndIsImmutable()
+    {
+        var secret = KanikoAuth.LoginSecret("ml-build-run1", "builds", "run1", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml",
+            new Registries.RegistryCredential("AWS", "ecr-token"));
+        AssertJson("""
             {
               "apiVersion": "v1",
-              "kind": "ConfigMap",
+              "kind": "Secret",
               "metadata": {"name": "docker-config-ml-build-run1", "namespace": "builds", "labels": {"wandb": "launch", "wandb.ai/run-id": "run1"}},
-              "data": {"config.json": "{\"auths\": {}}"}
+              "type": "Opaque",
+              "immutable": true,
+              "stringData": {"config.json": "{\"auths\":{\"123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml\":{\"auth\":\"QVdTOmVjci10b2tlbg==\"}}}"}
             }
-            """), map), map.ToJsonString());
+            """, secret);
+    }
+
+    [Theory]
+    [InlineData(null, "wandb")]
+    [InlineData("", "wandb")]
+    [InlineData("ml-agents\n", "ml-agents")]
+    public void TheBuildNamespaceIsTheAgentPodsElseWandb(string? content, string expected)
+    {
+        using var dir = new TempDirectory();
+        var file = dir.File("namespace");
+        if (content is not null) File.WriteAllText(file, content);
+        Assert.Equal(expected, KanikoBuilder.BuildNamespace(file));
     }
 
     [Fact]
@@ -100,7 +194,7 @@ public sealed class KanikoJobTests
               "spec": {"backoffLimit": 2, "template": {"spec": {
                 "serviceAccountName": "builder",
                 "activeDeadlineSeconds": 600,
-                "volumes": [{"name": "docker-config", "configMap": {"defaultMode": 256}}, {"name": "cache", "emptyDir": {}}],
+                "volumes": [{"name": "docker-config", "secret": {"defaultMode": 256}}, {"name": "cache", "emptyDir": {}}],
                 "containers": [{
                   "image": "mirror.example.com/kaniko:v1.23.2",
                   "args": ["--context=dir:///elsewhere", "--snapshot-mode=time", "--single-snapshot"],
@@ -118,7 +212,7 @@ public sealed class KanikoJobTests
         Assert.Equal("builder", pod["serviceAccountName"]!.GetValue<string>());
         Assert.Equal(600, Number(pod["activeDeadlineSeconds"]));
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""
-            [{"name": "docker-config", "configMap": {"name": "docker-config-wandb-launch-container-build-run1", "defaultMode": 256}},
+            [{"name": "docker-config", "secret": {"secretName": "docker-config-wandb-launch-container-build-run1", "defaultMode": 256}},
              {"name": "cache", "emptyDir": {}}]
             """), pod["volumes"]));
         var container = Container(job);

@@ -17,7 +17,8 @@ internal static class Contexts
     /// resource_args.kubernetes holds the queue's config, with fixed ids so renderings can be compared.
     /// </summary>
     public static JobContext For(JsonObject spec, JobLog log, string workDirectory, bool secureMode = false,
-        IReadOnlyDictionary<string, string>? environment = null, string itemId = "item-0123456789ab", MountedCode? code = null)
+        IReadOnlyDictionary<string, string>? environment = null, string itemId = "item-0123456789ab", MountedCode? code = null,
+        Config.RegistrySettings? registry = null)
     {
         var env = new Dictionary<string, string>
         {
@@ -40,7 +41,7 @@ internal static class Contexts
         };
         var options = new AgentOptions
         {
-            Config = new LaunchAgentConfig { SecureMode = secureMode },
+            Config = new LaunchAgentConfig { SecureMode = secureMode, Registry = registry ?? new Config.RegistrySettings() },
             Name = "golden",
             Environment = name => env.TryGetValue(name, out var value) ? value : null,
             WorkDirectory = workDirectory,

@@ -15,7 +15,7 @@ namespace WandbLaunch.Engine.KubeTests;
 public sealed class ManifestGoldenTests
 {
     public static TheoryData<string> Cases => new() { "gpu-job", "volumes", "multi-container", "namespace-macros", "pytorchjob", "volcano",
-        "base-image-emptydir", "base-image-pvc", "base-image-pytorchjob" };
+        "base-image-emptydir", "base-image-pvc", "base-image-pytorchjob", "registry-pull-secret" };
 
     private static string Golden(string name) => Path.Combine(AppContext.BaseDirectory, "golden", name);
 
@@ -29,7 +29,11 @@ public sealed class ManifestGoldenTests
         var environment = (input["environment"] as JsonObject)?.ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()) ?? [];
         environment["KUBECONFIG"] = Contexts.Kubeconfig(dir, contextNamespace);
         using var log = new JobLog(dir.File("job.log"), []);
-        var context = Contexts.For((JsonObject)input["spec"]!, log, dir.Path, environment: environment, code: Code(input["code"] as JsonObject, dir.Path, input["spec"]!["overrides"]?["working_dir"]?.GetValue<string>()));
+        var registry = input["registry"] is JsonObject block
+            ? new Config.RegistrySettings { Type = block["type"]?.GetValue<string>(), Uri = block["uri"]?.GetValue<string>() }
+            : null;
+        var context = Contexts.For((JsonObject)input["spec"]!, log, dir.Path, environment: environment,
+            code: Code(input["code"] as JsonObject, dir.Path, input["spec"]!["overrides"]?["working_dir"]?.GetValue<string>()), registry: registry);
         var runner = new KubernetesRunner(n => environment.TryGetValue(n, out var v) ? v : null);
 
         var rendered = runner.Render(context);

@@ -56,23 +56,23 @@ Describe 'Get-WandbLaunchJobManifest' {
         $yaml | Should -Not -Match 'wbl-secret-api-key-1234'
     }
 
-    It 'shows the kaniko ConfigMap and build Job before the run''s Job when the agent builds with kaniko' {
+    It 'shows the kaniko Docker config Secret and build Job before the run''s Job when the agent builds with kaniko' {
         $config = Join-Path (New-TestDirectory) 'launch-config.yaml'
         New-WandbLaunchAgentConfig -Path $config -BuilderType kaniko -Destination registry.example.com/team/images `
             -Setting @{ 'builder.build-context-store' = 's3://ctx-bucket/builds'; 'builder.secret-name' = 'regcred'; 'builder.secret-key' = '.dockerconfigjson' } | Out-Null
         $rendered = Get-WandbLaunchJobManifest -Queue k8s -Uri $code -EntryPoint python3, train.py -ConfigPath $config
         $documents = $rendered.Text -split '(?m)^---$'
-        $documents.Count | Should -Be 4 -Because 'ConfigMap and build Job, then the run''s Secret and Job'
-        $documents[0] | Should -Match 'kind: ConfigMap'
+        $documents.Count | Should -Be 4 -Because 'Docker config Secret and build Job, then the run''s Secret and Job'
+        $documents[0] | Should -Match 'kind: Secret'
         $documents[0] | Should -Match 'name: docker-config-wandb-launch-container-build-'
-        $documents[0] | Should -Match 'key .dockerconfigjson of Secret ml/regcred, copied when the build starts'
+        $documents[0] | Should -Match "the agent's login to registry.example.com"
         $documents[1] | Should -Match 'name: wandb-container-build'
-        $documents[1] | Should -Match 'namespace: ml'
+        $documents[1] | Should -Match 'namespace: wandb' -Because 'outside a pod, kaniko builds in namespace wandb, as W&B''s builder'
         $documents[1] | Should -Match '--context=s3://ctx-bucket/builds/[a-z0-9]+\.tgz'
         $image = [regex]::Match($documents[1], '--destination=(\S+)').Groups[1].Value
         $image | Should -Match '^registry.example.com/team/images:[0-9a-f]{8}$'
         $documents[3] | Should -Match "image: $([regex]::Escape($image))" -Because 'the run uses the image kaniko pushes'
-        $rendered.Summary | Should -BeLike "kaniko build Job ml/wandb-launch-container-build-* (pushes $image), then Job ml/*"
+        $rendered.Summary | Should -BeLike "kaniko build Job wandb/wandb-launch-container-build-* (pushes $image), then Job ml/*"
         $rendered.Text | Should -Not -Match 'wbl-secret-api-key-1234'
     }
 

@@ -31,6 +31,7 @@ internal sealed class AgentContext
         _ecr = new Lazy<Cloud.Aws.EcrLogins>(() => new Cloud.Aws.EcrLogins(options.Environment));
         _artifactRegistry = new(() => new Cloud.Google.ArtifactRegistryClient(new Cloud.Google.GoogleApiClient(Cloud.Google.GoogleAuth.FromEnvironment(options.Environment)), options.Environment),
             LazyThreadSafetyMode.PublicationOnly);
+        _acr = new Lazy<Cloud.Azure.AcrLogins>(() => new Cloud.Azure.AcrLogins(options.Environment, options.AzureHandler));
         Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment);
         _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
         Jobs = new JobRuns();
@@ -84,13 +85,29 @@ internal sealed class AgentContext
     /// The credential for <paramref name="registry"/>: -RegistryCredential (for the destination's registry); for an ECR
     /// registry the login of ECR's GetAuthorizationToken, and for Artifact Registry (<c>&lt;region&gt;-docker.pkg.dev</c>) an
     /// access token of Google's Application Default Credentials as user oauth2accesstoken, as W&amp;B's agent logs in
-    /// there; else the Docker config file's.
+    /// there; for an Azure Container Registry (<c>&lt;name&gt;.azurecr.io</c>) an ACR refresh token exchanged for the
+    /// agent's Azure AD token (<see cref="Cloud.Azure.AcrLogins"/>, which W&amp;B's agent cannot do); else the Docker
+    /// config file's.
     /// </summary>
     public Registries.RegistryCredential? Credential(string registry)
     {
         var resolved = Registries.RegistryCredential.Resolve(registry, Options.RegistryCredential, Options.Config.Builder.Destination, Options.Environment);
         if (ReferenceEquals(resolved, Options.RegistryCredential) && resolved is not null) return resolved;
         if (Options.RegistryCredential is null && _ecr.Value.For(registry) is { } ecr) return ecr;
+        if (Cloud.Azure.AcrLogins.IsHost(registry))
+        {
+            try
+            {
+                var acr = _acr.Value;
+                // The builders ask synchronously; the login is cached until shortly before it expires.
+                return Task.Run(() => acr.LoginAsync(registry, CancellationToken.None)).GetAwaiter().GetResult();
+            }
+            catch (Errors.LaunchException e)
+            {
+                Verbose($"no ACR login for {registry} ({e.Message}); {(resolved is null ? "no other credentials either" : $"using {resolved}")}");
+                return resolved;
+            }
+        }
         if (!Cloud.Google.ArtifactRegistryRepository.IsHost(registry)) return resolved;
         try
         {
@@ -106,6 +123,7 @@ internal sealed class AgentContext
     }
 
     private readonly Lazy<Cloud.Aws.EcrLogins> _ecr;
+    private readonly Lazy<Cloud.Azure.AcrLogins> _acr;
 
     public string LogPathOf(LaunchJob job) => JobLogPath.Of(job, Backend.LogDirectory);
 

@@ -128,6 +128,12 @@ public sealed class AgentOptions
     /// <summary>Where runners put per-run files.</summary>
     public required string WorkDirectory { get; init; }
 
+    /// <summary>Sends the ACR login's requests (Azure AD's and the registry's); tests send them to a stand-in.</summary>
+    internal HttpMessageHandler? AzureHandler { get; set; }
+
+    /// <summary>Where the kaniko builder reads the agent pod's namespace (tests point it elsewhere).</summary>
+    internal string PodNamespaceFile { get; set; } = Builders.Kaniko.KanikoBuilder.PodNamespaceFile;
+
     public static TimeSpan? ParseStartTimeout(Func<string, string?> environment)
     {
         var text = environment(StartTimeoutVariable);

@@ -103,7 +103,7 @@ public static class JobPreview
             // A kaniko build creates objects on the cluster too: they are shown before the run's.
             if (prebuilt is null && string.Equals(config.Builder.Type, "kaniko", StringComparison.OrdinalIgnoreCase))
             {
-                build = KanikoPreview.Render(job, args, config.Builder, image, environment);
+                build = KanikoPreview.Render(job, config.Builder, config.Environment, image, environment);
             }
         }
         var rendered = runner.Render(JobContextFactory.Create(job, options, log, image, code: code));

@@ -68,7 +68,7 @@ public sealed class LaunchAgent
         }
         if (_agent.Builder is null && queues.Any(q => _agent.Runners.For(q.Resource).RequiresImage))
         {
-            _agent.Builder = await Builders.BuilderFactory.CreateAsync(config.Builder, config.Environment, Options.Environment, _agent.Docker, _agent.Credential, cancellationToken).ConfigureAwait(false);
+            _agent.Builder = await Builders.BuilderFactory.CreateAsync(config.Builder, config.Environment, Options.Environment, _agent.Docker, _agent.Credential, cancellationToken, Options.PodNamespaceFile).ConfigureAwait(false);
             AgentContext.Verbose($"builder {_agent.Builder.Type}");
         }
         return queues;

@@ -18,17 +18,18 @@ public static class BuilderFactory
     /// <param name="engine">The Docker engine, connected on first use.</param>
     /// <param name="credentials">Registry credentials by registry host.</param>
     /// <param name="cancellationToken">Cancels the engine probe.</param>
+    /// <param name="podNamespaceFile">Where kaniko reads the agent pod's namespace.</param>
     public static async Task<IImageBuilder> CreateAsync(BuilderSettings settings, EnvironmentSettings cloud, Func<string, string?> environment, Lazy<DockerEngine> engine,
-        Func<string, RegistryCredential?> credentials, CancellationToken cancellationToken)
+        Func<string, RegistryCredential?> credentials, CancellationToken cancellationToken, string podNamespaceFile = Kaniko.KanikoBuilder.PodNamespaceFile)
     {
-        var builder = await ChooseAsync(settings, cloud, environment, engine, credentials, cancellationToken).ConfigureAwait(false);
+        var builder = await ChooseAsync(settings, cloud, environment, engine, credentials, podNamespaceFile, cancellationToken).ConfigureAwait(false);
         EngineLog.Verbose("build", () => $"builder {builder.Type}" + (settings.Type is null ? " (builder.type not set: docker when an engine answers, else noop)" : "") +
             (settings.Destination is { } destination ? $", pushing to {Printable.Quote(destination)}" : ""));
         return builder;
     }
 
     private static async Task<IImageBuilder> ChooseAsync(BuilderSettings settings, EnvironmentSettings cloud, Func<string, string?> environment, Lazy<DockerEngine> engine,
-        Func<string, RegistryCredential?> credentials, CancellationToken cancellationToken)
+        Func<string, RegistryCredential?> credentials, string podNamespaceFile, CancellationToken cancellationToken)
     {
         switch (settings.Type)
         {
@@ -42,7 +43,7 @@ public static class BuilderFactory
                 return new Docker.DockerBuilder(engine.Value, credentials);
             case "kaniko":
                 // Nothing is contacted here: the cluster and the context store are reached when a job is built.
-                return new Kaniko.KanikoBuilder(cloud, environment, credentials);
+                return new Kaniko.KanikoBuilder(cloud, environment, credentials, podNamespaceFile);
             default:
                 return await engine.Value.IsReachableAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false)
                     ? new Docker.DockerBuilder(engine.Value, credentials)

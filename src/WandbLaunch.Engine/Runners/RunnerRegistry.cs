@@ -19,7 +19,7 @@ public sealed class RunnerRegistry
         new([
             new LocalProcessRunner(),
             new LocalContainer.LocalContainerRunner(docker, credentials),
-            new Kubernetes.KubernetesRunner(environment ?? System.Environment.GetEnvironmentVariable),
+            new Kubernetes.KubernetesRunner(environment ?? System.Environment.GetEnvironmentVariable, credentials),
             new SageMaker.SageMakerRunner(environment ?? System.Environment.GetEnvironmentVariable),
             new Vertex.VertexRunner(environment ?? System.Environment.GetEnvironmentVariable),
         ]);

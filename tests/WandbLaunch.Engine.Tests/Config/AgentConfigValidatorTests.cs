@@ -320,6 +320,19 @@ public class AgentConfigValidatorTests
         Assert.Empty(Validate("registry: {}\n").Issues);
     }
 
+    // As W&B's loader (environment_from_config) takes them; W&B's pydantic AgentConfig is stricter (design-notes.md).
+    [Theory]
+    [InlineData("environment: {type: azure}\n")]
+    [InlineData("environment: {type: local}\n")]
+    [InlineData("environment: {type: aws, region: eu-west-1}\n")]
+    [InlineData("environment: {type: gcp, region: us-central1}\n")]
+    public void Environment_blocks_the_loader_accepts_have_no_issues(string yaml)
+    {
+        var result = Validate(yaml);
+        Assert.True(result.IsValid);
+        Assert.Empty(result.Issues);
+    }
+
     [Fact]
     public void Unknown_environment_and_builder_keys_are_warnings()
     {

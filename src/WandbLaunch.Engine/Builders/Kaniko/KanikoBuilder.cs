@@ -22,12 +22,12 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// Dockerfile (an image already in the registry is not built again); the context (with <c>Dockerfile.wandb</c>) is
 /// gzip-tarred and uploaded to <c>&lt;build-context-store&gt;/&lt;run_id&gt;.tgz</c>; a Job
 /// <c>&lt;build-job-name&gt;-&lt;run_id&gt;</c> (<see cref="KanikoJob"/>) builds and pushes it to
-/// <c>builder.destination</c>, with the registry credentials of <c>builder.secret-name</c>/<c>secret-key</c> in a
-/// ConfigMap <c>docker-config-&lt;job&gt;</c>. The Job is followed with watches, its pod's log copied into the job's log,
-/// and the Job, the ConfigMap and the uploaded context are deleted afterwards, whether the build succeeded, failed or
-/// was cancelled. The cluster
-/// is the one the job runs on (the <c>context</c> key of a kubernetes queue's config, else the kube context), in
-/// the job's namespace. Nothing is contacted until a job is built.
+/// <c>builder.destination</c>, with the registry credentials <see cref="KanikoAuth"/> chooses (a Secret or ConfigMap
+/// <c>docker-config-&lt;job&gt;</c> made for the build). The Job is followed with watches, its pod's log copied into
+/// the job's log, and the Job, the credentials' object and the uploaded context are deleted afterwards, whether the
+/// build succeeded, failed or was cancelled. The cluster is the one the job runs on (the <c>context</c> key of a
+/// kubernetes queue's config, else the kube context); the namespace is the agent pod's, else <c>wandb</c>, as
+/// W&amp;B's. Nothing is contacted until a job is built.
 /// </summary>
 public sealed class KanikoBuilder : IImageBuilder
 {
@@ -38,7 +38,14 @@ public sealed class KanikoBuilder : IImageBuilder
 
     private static readonly TimeSpan CancelWait = TimeSpan.FromSeconds(30);
 
+    /// <summary>Where Kubernetes writes the namespace of the pod the agent runs in.</summary>
+    public const string PodNamespaceFile = KubeAccess.ServiceAccountDirectory + "/namespace";
+
+    /// <summary>The build namespace when the agent does not run in a pod, as W&amp;B's.</summary>
+    public const string DefaultNamespace = "wandb";
+
     private readonly EnvironmentSettings _cloud;
+    private readonly string _podNamespaceFile;
     private readonly Func<string, string?> _environment;
     private readonly Func<string, RegistryCredential?> _credentials;
     private readonly KubeAccessCache _access;
@@ -46,10 +53,12 @@ public sealed class KanikoBuilder : IImageBuilder
 
     /// <param name="cloud">The agent's <c>environment</c> block (the AWS region).</param>
     /// <param name="environment">The agent's environment (KUBECONFIG, cloud credentials, WANDB_LAUNCH_SERVICE_ACCOUNT_NAME).</param>
-    /// <param name="credentials">Registry credentials, for checking whether an image already exists.</param>
-    public KanikoBuilder(EnvironmentSettings cloud, Func<string, string?> environment, Func<string, RegistryCredential?> credentials)
+    /// <param name="credentials">Registry logins by host: for checking whether an image already exists, and kaniko's Docker config with builder.secret-name.</param>
+    /// <param name="podNamespaceFile">Where the agent pod's namespace is read (tests put it elsewhere).</param>
+    public KanikoBuilder(EnvironmentSettings cloud, Func<string, string?> environment, Func<string, RegistryCredential?> credentials, string podNamespaceFile = PodNamespaceFile)
     {
         _cloud = cloud;
+        _podNamespaceFile = podNamespaceFile;
         _environment = environment;
         _credentials = credentials;
         _access = new KubeAccessCache(environment);
@@ -61,6 +70,7 @@ public sealed class KanikoBuilder : IImageBuilder
     {
         if (request.Spec.PrebuiltImage is { } prebuilt) return prebuilt;
         var (destination, store) = Required(request.Settings);
+        var auth = KanikoAuth.For(request.Settings, _cloud, _environment);
         var log = request.Log;
         var code = await CodeDirectory.ResolveAsync(request.Spec, request.WorkDirectory, request.Job.RunId, request.Job.Id, log, cancellationToken).ConfigureAwait(false);
         var (plan, name) = request.PlanImage(code, destination, tag => $"{destination}:{tag}");
@@ -71,7 +81,11 @@ public sealed class KanikoBuilder : IImageBuilder
 
         using (await _building.EnterAsync(image.ToString(), cancellationToken).ConfigureAwait(false))
         {
-            if (await ExistsAsync(image, log, cancellationToken).ConfigureAwait(false))
+            if (!auth.ChecksExistingImage)
+            {
+                log.Agent($"skipping the check for an existing {image}: kaniko pushes with the Docker config of {KanikoAuth.AuthSecretVariable}");
+            }
+            else if (await ExistsAsync(image, log, cancellationToken).ConfigureAwait(false))
             {
                 log.Agent($"{image} is already in {image.Registry}: build skipped");
                 EngineLog.Verbose(Source, () => $"{Printable.Quote(image.ToString())} is already in {Printable.Escape(image.Registry)}: build skipped");
@@ -79,7 +93,7 @@ public sealed class KanikoBuilder : IImageBuilder
             }
             try
             {
-                await BuildOnClusterAsync(request, plan, image, store, cancellationToken).ConfigureAwait(false);
+                await BuildOnClusterAsync(request, plan, image, store, auth, cancellationToken).ConfigureAwait(false);
             }
             catch (JobFailedException e) when (e.InnerException is Runners.Kubernetes.KubeAccessException { Fault: Runners.Kubernetes.KubeFault.Unauthorized })
             {
@@ -103,13 +117,29 @@ public sealed class KanikoBuilder : IImageBuilder
     }
 
     /// <summary>
-    /// Where the kaniko Job runs: the job's namespace when it runs on Kubernetes too (the same cluster), else the
-    /// kube context's namespace, else <c>default</c>.
+    /// Where the kaniko Job runs, as W&amp;B's: the namespace of the pod the agent runs in (the service account's
+    /// <c>namespace</c> file), else <c>wandb</c>.
     /// </summary>
-    internal static string BuildNamespace(LaunchJob job, JsonObject resourceArgs, string? contextNamespace) =>
-        string.Equals(job.Resource, LaunchResource.Kubernetes, StringComparison.OrdinalIgnoreCase)
-            ? JobManifest.Namespace(resourceArgs, contextNamespace)
-            : contextNamespace ?? "default";
+    internal static string BuildNamespace(string podNamespaceFile)
+    {
+        string? read = null;
+        try
+        {
+            if (File.Exists(podNamespaceFile)) read = File.ReadAllText(podNamespaceFile).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            EngineLog.Verbose(Source, () => $"cannot read {podNamespaceFile} ({e.Message}); building in namespace {DefaultNamespace}");
+        }
+        if (string.IsNullOrEmpty(read)) return DefaultNamespace;
+        if (!System.Text.RegularExpressions.Regex.IsMatch(read, "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))
+        {
+            throw new JobFailedException(FailureStage.Build, $"{podNamespaceFile} holds '{Printable.Escape(read)}', which is not a Kubernetes namespace name.");
+        }
+        return read;
+    }
+
+    internal string BuildNamespace() => BuildNamespace(_podNamespaceFile);
 
     /// <summary>The kube context the build uses: the job's (resource_args.kubernetes.context) when it runs on Kubernetes, else the current one.</summary>
     internal static string? BuildContext(LaunchJob job, JsonObject resourceArgs) =>
@@ -143,7 +173,7 @@ public sealed class KanikoBuilder : IImageBuilder
         }
     }
 
-    private async Task BuildOnClusterAsync(BuildRequest request, BuildPlan plan, ImageReference image, string store, CancellationToken cancellationToken)
+    private async Task BuildOnClusterAsync(BuildRequest request, BuildPlan plan, ImageReference image, string store, KanikoAuth auth, CancellationToken cancellationToken)
     {
         var log = request.Log;
         var job = request.Job;
@@ -157,13 +187,13 @@ public sealed class KanikoBuilder : IImageBuilder
         {
             throw new JobFailedException(FailureStage.Build, $"The kaniko builder needs a Kubernetes cluster to build on: {e.Message}", e);
         }
-        var @namespace = BuildNamespace(job, request.ResourceArgs, access.ContextNamespace);
+        var @namespace = BuildNamespace();
         var serviceAccount = ServiceAccount(_environment);
         var progress = request.Progress;
         var activity = $"Building {image} with kaniko";
 
         using var context = ContextStore.For(store, job.RunId, _cloud, _environment);
-        var manifest = KanikoJob.Render(request.Settings, job.RunId, @namespace, context.Uri, image.ToString(), serviceAccount, note => log.Agent(note));
+        var manifest = KanikoJob.Render(request.Settings, job.RunId, @namespace, context.Uri, image.ToString(), serviceAccount, auth, note => log.Agent(note));
         var workload = new KubeWorkload(manifest["metadata"]!["namespace"]!.GetValue<string>(), KanikoJob.Name(request.Settings, job.RunId), "batch/v1", "Job", "jobs");
 
         using (var archive = Compress(plan))
@@ -177,10 +207,12 @@ public sealed class KanikoBuilder : IImageBuilder
         }
         var created = false;
         var cancelled = false;
-        string? dockerConfig = null;
+        (string Kind, string Name)? dockerConfig = null;
         try
         {
-            dockerConfig = await CreateDockerConfigAsync(access, request.Settings, workload, job.RunId, log, cancellationToken).ConfigureAwait(false);
+            if (auth.AzureStorageKey) await RequireAzureStorageSecretAsync(access, workload.Namespace, cancellationToken).ConfigureAwait(false);
+            dockerConfig = await CreateDockerConfigAsync(access, auth, request, workload, image, cancellationToken).ConfigureAwait(false);
+            log.Agent(auth.Describe(workload.Namespace, workload.Name));
             log.Agent($"creating {workload} on {access.Describe()} to build {image}");
             EngineLog.Verbose(Source, () => $"creating {Printable.Escape(workload.ToString())} on {Printable.Escape(access.Describe())} to build and push {Printable.Quote(image.ToString())}");
             progress?.Invoke(activity, $"creating {workload}", 10);
@@ -226,72 +258,73 @@ public sealed class KanikoBuilder : IImageBuilder
         finally
         {
             if (created && !cancelled) await workload.DeleteQuietlyAsync(access, log.Agent).ConfigureAwait(false);
-            if (dockerConfig is not null) await RunScopedObject.DeleteQuietlyAsync(access, "ConfigMap", workload.Namespace, dockerConfig, log.Agent).ConfigureAwait(false);
+            if (dockerConfig is var (kind, name)) await RunScopedObject.DeleteQuietlyAsync(access, kind, workload.Namespace, name, log.Agent).ConfigureAwait(false);
             await DeleteContextAsync(context, log).ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// With <c>builder.secret-name</c>/<c>secret-key</c>: reads the key of that Secret in the build's namespace and
-    /// creates the ConfigMap <c>docker-config-&lt;job&gt;</c> the kaniko Job mounts at <c>/kaniko/.docker</c>, as W&amp;B's
-    /// agent does. Returns its name, or null without a secret. The credentials are never written to the log.
+    /// Creates what holds kaniko's Docker config, made before the Job (its pod could not mount it otherwise): with
+    /// <c>builder.secret-name</c> the Secret <c>docker-config-&lt;job&gt;</c> with the agent's login to the destination
+    /// registry, keyed by the repository as W&amp;B's; for an ACR destination the ConfigMap naming kaniko's
+    /// <c>acr-env</c> helper. Returns its kind and name, or null when nothing is needed. No credential is logged.
     /// </summary>
-    private static async Task<string?> CreateDockerConfigAsync(KubeAccess access, BuilderSettings settings, KubeWorkload workload, string runId, JobLog log, CancellationToken cancellationToken)
+    private async Task<(string Kind, string Name)?> CreateDockerConfigAsync(KubeAccess access, KanikoAuth auth, BuildRequest request, KubeWorkload workload, ImageReference image,
+        CancellationToken cancellationToken)
     {
-        if (settings.SecretName is not { } secretName || settings.SecretKey is not { } secretKey) return null;
-        var @namespace = workload.Namespace;
-        V1Secret secret;
+        var runId = request.Job.RunId;
+        var name = KanikoAuth.DockerConfigName(workload.Name);
+        JsonObject body;
+        switch (auth.Mode)
+        {
+            case KanikoAuthMode.RegistryLogin:
+                var repository = request.Settings.Destination!;
+                var login = _credentials(image.Registry) ?? throw new JobFailedException(FailureStage.Build,
+                    $"builder.secret-name is set, so kaniko pushes with the agent's login to {image.Registry}, and the agent has none: " +
+                    "log in to the registry (docker login, or the cloud's login for ECR, Artifact Registry and ACR) or give -RegistryCredential; " +
+                    $"or remove builder.secret-name and secret-key to let kaniko use the pod's identity, or set {KanikoAuth.AuthSecretVariable} to a Docker config Secret.");
+                if (auth.CloudCredentialsMount is null)
+                {
+                    var warning = $"builder.secret-name '{auth.SecretName}' is mounted as cloud credentials for ECR and Artifact Registry destinations only; " +
+                                  $"for {image.Registry} it is not mounted, and kaniko pushes with the agent's login to the registry.";
+                    (request.Warn ?? (w => request.Log.Agent("warning: " + w)))(warning);
+                }
+                body = KanikoAuth.LoginSecret(workload.Name, workload.Namespace, runId, repository, login);
+                break;
+            case KanikoAuthMode.AcrHelper:
+                body = auth.AcrConfigMap(workload.Name, workload.Namespace, runId);
+                break;
+            default:
+                return null;
+        }
+        await RunScopedObject.CreateAsync(access, body, runId, FailureStage.Build, request.Log, cancellationToken).ConfigureAwait(false);
+        var kind = body["kind"]!.GetValue<string>();
+        request.Log.Agent($"created {kind} {workload.Namespace}/{name} with kaniko's Docker config, mounted at {KanikoJob.DockerConfigPath}");
+        return (kind, name);
+    }
+
+    /// <summary>An azure environment gives kaniko the storage key from Secret <c>azure-storage-access-key</c>: it must exist where the Job runs.</summary>
+    private static async Task RequireAzureStorageSecretAsync(KubeAccess access, string @namespace, CancellationToken cancellationToken)
+    {
         try
         {
-            secret = await access.CallAsync("get", "secrets", @namespace,
-                c => c.CoreV1.ReadNamespacedSecretAsync(secretName, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
+            await access.CallAsync("get", "secrets", @namespace,
+                c => c.CoreV1.ReadNamespacedSecretAsync(KanikoAuth.AzureStorageSecret, @namespace, cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
             throw new JobFailedException(FailureStage.Build,
-                $"builder.secret-name is '{secretName}', and there is no Secret of that name in namespace '{@namespace}', where the kaniko Job runs. " +
-                $"Create it there (kubectl create secret docker-registry {secretName} --docker-server=<registry> --docker-username=<user> --docker-password=<password> -n {@namespace}; " +
-                "then builder.secret-key is .dockerconfigjson), or set builder.secret-name to a Secret that exists.", e);
+                $"Secret {KanikoAuth.AzureStorageSecret} does not exist in namespace {@namespace}, where the kaniko Job runs. With environment.type azure, kaniko reads the " +
+                $"build context with the storage account key from its key 'password': kubectl create secret generic {KanikoAuth.AzureStorageSecret} " +
+                $"--from-literal=password=<storage account key> -n {@namespace}", e);
         }
         catch (HttpOperationException e)
         {
-            throw new JobFailedException(FailureStage.Build,
-                $"Cannot read Secret {@namespace}/{secretName} (builder.secret-name) {KubeAccess.Explain(e)}", e);
+            throw new JobFailedException(FailureStage.Build, $"Cannot read Secret {@namespace}/{KanikoAuth.AzureStorageSecret} {KubeAccess.Explain(e)}", e);
         }
         catch (LaunchException e)
         {
-            throw new JobFailedException(FailureStage.Build, $"The kaniko builder reads builder.secret-name '{secretName}' to give kaniko the registry credentials: {e.Message}", e);
-        }
-        if (secret.Data?.TryGetValue(secretKey, out var value) != true || value is null)
-        {
-            var keys = secret.Data?.Keys.Order(StringComparer.Ordinal).ToList() ?? [];
-            throw new JobFailedException(FailureStage.Build,
-                $"Secret {@namespace}/{secretName} has no key '{secretKey}' (builder.secret-key); " +
-                (keys.Count == 0 ? "it has no keys at all. " : $"its keys are: {string.Join(", ", keys)}. ") +
-                "Set builder.secret-key to the key that holds the Docker config (.dockerconfigjson for a Secret made by kubectl create secret docker-registry).");
-        }
-        if (!IsDockerConfig(value))
-        {
-            throw new JobFailedException(FailureStage.Build,
-                $"The value of key '{secretKey}' in Secret {@namespace}/{secretName} is not a Docker config: kaniko reads it as /kaniko/.docker/config.json, " +
-                "a JSON object such as {\"auths\": {\"<registry>\": {\"auth\": \"<base64 user:password>\"}}}. Point builder.secret-key at such a key.");
-        }
-        var configMap = KanikoJob.DockerConfigMap(workload.Name, @namespace, runId, System.Text.Encoding.UTF8.GetString(value));
-        await RunScopedObject.CreateAsync(access, configMap, runId, FailureStage.Build, log, cancellationToken).ConfigureAwait(false);
-        var name = KanikoJob.DockerConfigMapName(workload.Name);
-        log.Agent($"created ConfigMap {@namespace}/{name} with the registry credentials of Secret {secretName} (key {secretKey}), mounted at {KanikoJob.DockerConfigPath}");
-        return name;
-    }
-
-    private static bool IsDockerConfig(byte[] value)
-    {
-        try
-        {
-            return JsonNode.Parse(new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(value)) is JsonObject;
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException)
-        {
-            return false;
+            throw new JobFailedException(FailureStage.Build, $"The kaniko builder checks Secret {KanikoAuth.AzureStorageSecret} for the Azure storage key: {e.Message}", e);
         }
     }
 

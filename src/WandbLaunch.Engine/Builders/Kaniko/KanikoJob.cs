@@ -11,10 +11,8 @@ namespace WandbLaunch.Engine.Builders.Kaniko;
 /// <c>&lt;build-job-name&gt;-&lt;run_id&gt;</c>, label <c>wandb=launch</c>, one container <c>wandb-container-build</c>
 /// running <c>builder.kaniko-image</c> with the context, Dockerfile, destination and cache arguments,
 /// <c>restartPolicy Never</c>, <c>activeDeadlineSeconds 1800</c>, <c>backoffLimit 0</c>, and the service account from
-/// <c>WANDB_LAUNCH_SERVICE_ACCOUNT_NAME</c> (else <c>default</c>). With <c>builder.secret-name</c>/<c>secret-key</c>
-/// the registry credentials reach kaniko as W&amp;B's agent gives them: through a ConfigMap
-/// <c>docker-config-&lt;job&gt;</c> (<see cref="DockerConfigMap"/>, made by the builder from the Secret's key) mounted
-/// at <c>/kaniko/.docker</c>, kaniko's Docker config directory.
+/// <c>WANDB_LAUNCH_SERVICE_ACCOUNT_NAME</c> (else <c>default</c>). Registry and cloud credentials are mounted as
+/// <see cref="KanikoAuth"/> says.
 /// <c>builder.kaniko-config</c> is then deep-merged in: mappings key by key (its values win), lists of named items
 /// (env, volumes, tolerations…) item by item by name (volumeMounts by mountPath), other lists replaced; the
 /// container's <c>args</c> flag by flag, except <c>--context</c>, <c>--dockerfile</c> and <c>--destination</c>, which
@@ -34,26 +32,6 @@ public static class KanikoJob
 
     public static string Name(BuilderSettings settings, string runId) => $"{settings.BuildJobName ?? BuilderSettings.DefaultBuildJobName}-{runId}";
 
-    /// <summary>The ConfigMap that carries the registry credentials into the kaniko Job named <paramref name="jobName"/>.</summary>
-    public static string DockerConfigMapName(string jobName) => $"{DockerConfigVolume}-{jobName}";
-
-    /// <summary>
-    /// The ConfigMap <c>docker-config-&lt;job&gt;</c> holding <paramref name="dockerConfigJson"/> as <c>config.json</c>,
-    /// labelled with the run so that a later attempt of the same run may replace it and nothing else is touched.
-    /// </summary>
-    public static JsonObject DockerConfigMap(string jobName, string @namespace, string runId, string dockerConfigJson) => new()
-    {
-        ["apiVersion"] = "v1",
-        ["kind"] = "ConfigMap",
-        ["metadata"] = new JsonObject
-        {
-            ["name"] = DockerConfigMapName(jobName),
-            ["namespace"] = @namespace,
-            ["labels"] = new JsonObject { [LaunchLabel] = "launch", [JobManifest.RunIdLabel] = runId },
-        },
-        ["data"] = new JsonObject { ["config.json"] = dockerConfigJson },
-    };
-
     /// <summary>The kaniko arguments for a build, in W&amp;B's order.</summary>
     public static List<string> Args(string contextUri, string image, string cacheRepository) =>
     [
@@ -72,8 +50,9 @@ public static class KanikoJob
     /// <param name="contextUri">The uploaded context.</param>
     /// <param name="image">The image to push.</param>
     /// <param name="serviceAccount">The pod's service account unless kaniko-config names one.</param>
+    /// <param name="auth">The credentials' volumes, variables and labels.</param>
     /// <param name="note">Told about kaniko-config settings that are ignored.</param>
-    public static JsonObject Render(BuilderSettings settings, string runId, string @namespace, string contextUri, string image, string serviceAccount, Action<string> note)
+    public static JsonObject Render(BuilderSettings settings, string runId, string @namespace, string contextUri, string image, string serviceAccount, KanikoAuth auth, Action<string> note)
     {
         var name = Name(settings, runId);
         var destination = settings.Destination ?? image[..image.LastIndexOf(':')];
@@ -90,15 +69,8 @@ public static class KanikoJob
             ["serviceAccountName"] = serviceAccount,
             ["containers"] = new JsonArray(container),
         };
-        if (settings.SecretName is not null && settings.SecretKey is not null)
-        {
-            container["volumeMounts"] = new JsonArray(new JsonObject { ["name"] = DockerConfigVolume, ["mountPath"] = DockerConfigPath, ["readOnly"] = true });
-            podSpec["volumes"] = new JsonArray(new JsonObject
-            {
-                ["name"] = DockerConfigVolume,
-                ["configMap"] = new JsonObject { ["name"] = DockerConfigMapName(name) },
-            });
-        }
+        var podLabels = new JsonObject { [LaunchLabel] = "launch" };
+        auth.Apply(podSpec, container, podLabels, name);
         var job = new JsonObject
         {
             ["apiVersion"] = "batch/v1",
@@ -114,7 +86,7 @@ public static class KanikoJob
                 ["backoffLimit"] = 0,
                 ["template"] = new JsonObject
                 {
-                    ["metadata"] = new JsonObject { ["labels"] = new JsonObject { [LaunchLabel] = "launch" } },
+                    ["metadata"] = new JsonObject { ["labels"] = podLabels },
                     ["spec"] = podSpec,
                 },
             },

@@ -23,6 +23,9 @@ public static class JobManifest
     /// <summary>The rendered objects, in creation order.</summary>
     public sealed record Rendered(string Namespace, JsonObject Workload, JsonObject? ApiKeySecret, string Plural)
     {
+        /// <summary>The image pull Secret of a deprecated ecr/gcr registry block, as a preview shows it (its login is made at start).</summary>
+        public JsonObject? PullSecret { get; init; }
+
         public string Name => Workload["metadata"]?["name"]?.GetValue<string>() ?? "";
 
         public string ApiVersion => JsonTree.TryGetString(Workload["apiVersion"], out var v) ? v : "";
@@ -114,6 +117,15 @@ public static class JobManifest
             }
         }
 
+        JsonObject? pullSecretPreview = null;
+        if (ImagePullSecret.NameFor(context.AgentConfig.Registry, context.Job.RunId) is { } pullSecret)
+        {
+            ImagePullSecret.Reference(manifest, pullSecret);
+            pullSecretPreview = ImagePullSecret.Body(pullSecret, @namespace, context.Job.RunId, context.AgentConfig.Registry.Uri!.Trim(),
+                new Registries.RegistryCredential("***", "***"));
+            pullSecretPreview["stringData"] = new JsonObject { [".dockerconfigjson"] = $"<the agent's login to {ImagePullSecret.Host(context.AgentConfig.Registry)}, made when the job starts unless the Secret exists>" };
+        }
+
         JsonObject? secret = null;
         if (hasKey)
         {
@@ -133,7 +145,7 @@ public static class JobManifest
         }
         var kind = manifest["kind"]?.GetValue<string>() ?? "Job";
         Tidy(manifest);
-        return new Rendered(@namespace, manifest, secret, plural ?? kind.ToLowerInvariant() + "s");
+        return new Rendered(@namespace, manifest, secret, plural ?? kind.ToLowerInvariant() + "s") { PullSecret = pullSecretPreview };
     }
 
     /// <summary>Puts keys in the order people write manifests in (apiVersion, kind, metadata, spec; name and image first), keeping the rest as given.</summary>
@@ -216,6 +228,7 @@ public static class JobManifest
     public static string ToYaml(Rendered rendered)
     {
         var documents = new List<string>();
+        if (rendered.PullSecret is { } pull) documents.Add(YamlWriter.Write(pull));
         if (rendered.ApiKeySecret is { } secret)
         {
             var shown = (JsonObject)secret.DeepClone();

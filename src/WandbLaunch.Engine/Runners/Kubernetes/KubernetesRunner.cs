@@ -21,11 +21,14 @@ public sealed class KubernetesRunner : ILaunchRunner
 {
     private readonly Func<string, string?> _environment;
     private readonly KubeAccessCache _access;
+    private readonly Func<string, Registries.RegistryCredential?> _credentials;
 
     /// <param name="environment">The agent's environment (KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST).</param>
-    public KubernetesRunner(Func<string, string?> environment)
+    /// <param name="credentials">Registry logins by host, for the image pull secret of a deprecated registry block (<see cref="ImagePullSecret"/>).</param>
+    public KubernetesRunner(Func<string, string?> environment, Func<string, Registries.RegistryCredential?>? credentials = null)
     {
         _environment = environment;
+        _credentials = credentials ?? (_ => null);
         _access = new KubeAccessCache(environment);
     }
 
@@ -52,7 +55,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         var kubeContext = JobManifest.Context(context.ResourceArgs);
         try
         {
-            return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, CodeClaim.FromEnvironment(_environment), cancellationToken).ConfigureAwait(false);
+            return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, CodeClaim.FromEnvironment(_environment), _credentials, cancellationToken).ConfigureAwait(false);
         }
         catch (KubeAccessException e) when (e.Fault == KubeFault.Unauthorized)
         {
@@ -62,13 +65,18 @@ public sealed class KubernetesRunner : ILaunchRunner
         }
     }
 
-    private static async Task<IRunningJob> StartAsync(KubeAccess access, JobContext context, CodeClaim? codeClaim, CancellationToken cancellationToken)
+    private static async Task<IRunningJob> StartAsync(KubeAccess access, JobContext context, CodeClaim? codeClaim, Func<string, Registries.RegistryCredential?> credentials,
+        CancellationToken cancellationToken)
     {
         var rendered = JobManifest.Render(context, AgentOf(context), access.ContextNamespace, context.AgentConfig.SecureMode, codeClaim);
         var workload = KubeWorkload.From(rendered);
         var log = context.Log;
         if (context.Code is { } code) MountCode(code, codeClaim, context);
         log.Agent($"creating {workload} on {access.Describe()}");
+        if (ImagePullSecret.NameFor(context.AgentConfig.Registry, context.Job.RunId) is not null)
+        {
+            await ImagePullSecret.EnsureAsync(access, context.AgentConfig.Registry, rendered.Namespace, context.Job.RunId, credentials, log, cancellationToken).ConfigureAwait(false);
+        }
         string? secretName = null;
         if (rendered.ApiKeySecret is { } secret)
         {
