@@ -156,9 +156,18 @@ function Invoke-TestSuites([string] $results) {
 
     $pester = Get-PesterPath
     $summary = Join-Path $results 'pester.json'
-    & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-PesterSuite.ps1') `
-        -PesterPath $pester "-Filter:$TestFilter" -SummaryPath $summary  # joined: on Linux a bare '*' would be expanded to file names
-    $pesterCounts = if (Test-Path $summary) { Get-Content $summary -Raw | ConvertFrom-Json } else { [pscustomobject]@{ Passed = 0; Failed = 1 } }
+    $suiteArgs = @('-PesterPath', $pester, '-SummaryPath', $summary)
+    # One argument: on Linux a bare '*' given to a native command is expanded to file names.
+    if ($TestFilter) { $suiteArgs += "-Filter:$TestFilter" }
+    Remove-Item $summary -ErrorAction SilentlyContinue
+    & dotnet pwsh -NoProfile -NonInteractive -File (Join-Path $root 'tests/pester/Invoke-PesterSuite.ps1') @suiteArgs
+    $pesterCounts = $null
+    if (Test-Path $summary) { $pesterCounts = Get-Content $summary -Raw | ConvertFrom-Json -ErrorAction SilentlyContinue }
+    if ($null -eq $pesterCounts -or $null -eq $pesterCounts.Passed -or $null -eq $pesterCounts.Failed) {
+        # The suite stopped before it could count (no test file found, Pester failed to load...): that is a failure.
+        Write-Host 'pester: the suite wrote no counts; counted as 1 failed'
+        $pesterCounts = [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0 }
+    }
     Write-Host "pester: $($pesterCounts.Passed) passed, $($pesterCounts.Failed) failed, $($pesterCounts.Skipped) skipped"
 
     $passed = $xunit.Passed + $pesterCounts.Passed
