@@ -427,7 +427,7 @@ public sealed class KubernetesAgentTests
     }
 
     [Fact]
-    public async Task AStopRequestThatLeavesJobsRunningLeavesThemAndAPlainOneStillStopsThem()
+    public async Task AStopRequestThatLeavesJobsRunningLeavesThemAndAnAgentToldToStopItsJobsOnExitStopsThem()
     {
         await using var h = new AgentHarness();
         await h.QueueAsync("k8s", Config);
@@ -443,13 +443,35 @@ public sealed class KubernetesAgentTests
         Assert.NotNull(h.Server.Job(AgentHarness.Namespace, firstName));
         Assert.Contains("because a stop was requested (Stop-WandbLaunchAgent)", h.Log(await h.JobAsync(first.Id)));
 
-        // The next agent takes the job over; a plain stop request makes it stop the job.
-        var next = h.StartAgent("k8s");
+        // The next agent takes the job over; started with StopJobsOnExit (-StopJobsOnExit), a plain stop request makes it stop the job.
+        var next = h.StartAgent("k8s", stopJobsOnExit: true);
         await Eventually.Until(async () => (await h.JobAsync(first.Id)).AgentId == next.Id, "the next agent to re-attach");
         await h.Backend.RequestAgentStopAsync(next.Id!, CancellationToken.None);
         var stopped = await h.StateAsync(first.Id, LaunchJobState.Stopped, LaunchJobState.Failed, LaunchJobState.Finished);
         Assert.Equal(LaunchJobState.Stopped, stopped.State);
         Assert.Contains(h.Server.Deletions, d => d.Name == firstName && d.PropagationPolicy == "Foreground");
+    }
+
+    [Fact]
+    public async Task AnAgentThatStopsLeavesItsKubernetesJobsRunningForTheNextAgentAsWandBsAgentDoes()
+    {
+        // W&B (agent/agent.py): an agent that exits cancels nothing; its Kubernetes Jobs run on.
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", Config);
+        var submitted = await h.SubmitAsync("k8s");
+        var agent = h.StartAgent("k8s");
+        var name = Name(await h.KubeJobAsync(submitted.RunId));
+        h.Server.SetPodPhase(AgentHarness.Namespace, await h.PodAsync(name), "Running");
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+
+        await h.Backend.RequestAgentStopAsync(agent.Id!, CancellationToken.None);
+        await Eventually.Until(async () => (await h.Backend.GetAgentAsync(agent.Id!, CancellationToken.None))!.Status == AgentStatus.Killed, "the agent to stop");
+
+        Assert.Equal(LaunchJobState.Running, (await h.JobAsync(submitted.Id)).State);
+        Assert.NotNull(h.Server.Job(AgentHarness.Namespace, name));
+        Assert.DoesNotContain(h.Server.Deletions, d => d.Name == name);
+        var next = h.StartAgent("k8s");
+        await Eventually.Until(async () => (await h.JobAsync(submitted.Id)).AgentId == next.Id, "the next agent to re-attach");
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public sealed class TestAgents : IAsyncDisposable
     public static AgentOptions Options(LaunchAgentConfig config, string workDirectory, Func<string, string?>? environment = null, string name = "test-agent",
         TimeSpan? lease = null, TimeSpan? pollingInterval = null, TimeSpan? startTimeout = null, bool leaveJobsRunning = false, long? maxLogBytes = null,
         DiagnosticLevel? diagnostics = null, IReadOnlyList<TimeSpan>? runCheckDelays = null, TimeSpan? runStatusInterval = null,
-        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null) => new()
+        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false) => new()
     {
         Config = config,
         Name = name,
@@ -31,6 +31,7 @@ public sealed class TestAgents : IAsyncDisposable
         Environment = environment ?? (_ => null),
         WorkDirectory = workDirectory,
         LeaveJobsRunning = leaveJobsRunning,
+        StopJobsOnExit = stopJobsOnExit,
         MaxLogBytes = maxLogBytes ?? AgentOptions.ParseMaxLogBytes(_ => null), // the default cap: no variable sets one
         Diagnostics = diagnostics,
         RunCheckDelays = runCheckDelays ?? AgentOptions.DefaultRunCheckDelays,

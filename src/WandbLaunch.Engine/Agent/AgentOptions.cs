@@ -92,6 +92,12 @@ public sealed class AgentOptions
     public bool LeaveJobsRunning { get; init; }
 
     /// <summary>
+    /// When the agent stops, stop the jobs of remote targets too (Kubernetes, SageMaker, Vertex AI). By default those are
+    /// left running to the next agent, as W&amp;B's agent leaves them (<see cref="Runners.ILaunchRunner.LeavesJobsWhenAgentStops"/>).
+    /// </summary>
+    public bool StopJobsOnExit { get; init; }
+
+    /// <summary>
     /// The most one job's log keeps on disk (the log plus its rotated older half, <c>&lt;log&gt;.1</c>); the newest
     /// output is kept. Default 100 MiB, or <see cref="MaxLogBytesVariable"/>.
     /// </summary>

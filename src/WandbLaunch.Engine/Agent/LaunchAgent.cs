@@ -225,22 +225,32 @@ public sealed class LaunchAgent
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? (a < TimeSpan.Zero ? TimeSpan.Zero : a) : (b < TimeSpan.Zero ? TimeSpan.Zero : b);
 
+    private bool LeavesByDefault(JobRun run)
+    {
+        try
+        {
+            return _agent.Runners.For(run.Job.Resource).LeavesJobsWhenAgentStops;
+        }
+        catch (LaunchException)
+        {
+            return false;
+        }
+    }
+
     private async Task ShutdownAsync(AgentStop stop, bool leaveJobs)
     {
         Stopped = stop;
         if (Id is null) return;
         var reason = stop.Text;
         var jobs = _agent.Jobs;
-        if (leaveJobs)
-        {
-            if (!jobs.IsEmpty) _agent.Report(AgentEventKind.Status, $"Leaving {jobs.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
-            foreach (var run in jobs.All) run.Leave(reason);
-        }
-        else
-        {
-            if (!jobs.IsEmpty) _agent.Report(AgentEventKind.Status, $"Stopping {jobs.Count} running job(s) because {reason}");
-            foreach (var run in jobs.All) run.Stop($"The agent stopped while the job ran, because {reason}.");
-        }
+        // As W&B's agent, jobs on remote targets run on and are left to the next agent, unless told otherwise.
+        var all = jobs.All.ToList();
+        var left = all.Where(run => leaveJobs || (!Options.StopJobsOnExit && LeavesByDefault(run))).ToList();
+        var stopped = all.Except(left).ToList();
+        if (left.Count > 0) _agent.Report(AgentEventKind.Status, $"Leaving {left.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
+        if (stopped.Count > 0) _agent.Report(AgentEventKind.Status, $"Stopping {stopped.Count} running job(s) because {reason}");
+        foreach (var run in left) run.Leave(reason);
+        foreach (var run in stopped) run.Stop($"The agent stopped while the job ran, because {reason}.");
         var tasks = jobs.All.Select(t => t.Task).Where(t => t is not null).Cast<Task>().ToArray();
         await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         try

@@ -14,6 +14,14 @@ public interface ILaunchRunner
     /// <summary>True when jobs run in an image, so the agent's builder must produce one first.</summary>
     bool RequiresImage { get; }
 
+    /// <summary>
+    /// Whether a job keeps running on its target when the agent stops, left to the next agent to re-attach to, as
+    /// W&amp;B's agent leaves every job when it exits (<c>agent/agent.py</c>): true for the remote targets (Kubernetes,
+    /// SageMaker, Vertex AI), whose jobs run on without the agent's host. AgentOptions.StopJobsOnExit asks for the
+    /// opposite; AgentOptions.LeaveJobsRunning leaves every job that can run on.
+    /// </summary>
+    bool LeavesJobsWhenAgentStops => false;
+
     /// <summary>Checks the job can run here and describes exactly what would be started, without starting it.</summary>
     RenderedRequest Render(JobContext context);
 

@@ -10,7 +10,7 @@ internal static class AgentFactory
     private static int _count;
 
     public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential,
-        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null)
+        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null, bool stopJobsOnExit = false)
     {
         Func<string, string?> env = n => backend.ConnectionVariable(n) ?? Environment.GetEnvironmentVariable(n);
         var number = Interlocked.Increment(ref _count);
@@ -26,6 +26,7 @@ internal static class AgentFactory
             Environment = env,
             RegistryCredential = credential,
             LeaveJobsRunning = leaveJobsRunning,
+            StopJobsOnExit = stopJobsOnExit,
             Diagnostics = diagnostics,
             WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),
         };

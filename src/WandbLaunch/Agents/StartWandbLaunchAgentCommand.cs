@@ -55,13 +55,20 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     public PSCredential? RegistryCredential { get; set; }
 
     /// <summary>
-    /// When the agent stops (Ctrl+C, Stop-Job, Stop-WandbLaunchAgent), jobs running on Kubernetes or in a container keep
-    /// running and are left to the next agent serving their queue, which re-attaches to them (as when an agent is
-    /// restarted or upgraded); jobs that have not started yet go back on their queue; local-process jobs, which cannot
-    /// run without the agent, are stopped. Without it the agent stops every job it runs.
+    /// When the agent stops (Ctrl+C, Stop-Job, Stop-WandbLaunchAgent), jobs running in a container keep running too (jobs
+    /// on Kubernetes, SageMaker and Vertex AI always do, unless -StopJobsOnExit) and are left to the next agent serving
+    /// their queue, which re-attaches to them (as when an agent is restarted or upgraded); jobs that have not started
+    /// yet go back on their queue; local-process jobs, which cannot run without the agent, are stopped.
     /// </summary>
     [Parameter]
     public SwitchParameter LeaveJobsRunning { get; set; }
+
+    /// <summary>
+    /// When the agent stops, stop the jobs on Kubernetes, SageMaker and Vertex AI too. By default they keep running and
+    /// the next agent re-attaches to them, as W&amp;B's agent leaves its jobs when it exits.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter StopJobsOnExit { get; set; }
 
     /// <summary>Runs the agent as a PowerShell background job (Get-Job, Receive-Job, Stop-Job, Remove-Job work on it).</summary>
     [Parameter]
@@ -85,7 +92,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             var credential = RegistryCredential is null
                 ? null
                 : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
-            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, DiagnosticsLevel(config.Verbosity));
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, DiagnosticsLevel(config.Verbosity), StopJobsOnExit);
             var maxRecords = AsJob ? LaunchAgentJob.MaxRecordsFrom(opts.Environment) : LaunchAgentJob.DefaultMaxRecords;
             var events = new AgentEventQueue();
             var launchAgent = new LaunchAgent(backend, opts, events);

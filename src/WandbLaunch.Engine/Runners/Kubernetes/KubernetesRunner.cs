@@ -36,6 +36,8 @@ public sealed class KubernetesRunner : ILaunchRunner
 
     public bool RequiresImage => true;
 
+    public bool LeavesJobsWhenAgentStops => true;
+
     private static string AgentOf(JobContext context) => context.Job.AgentId ?? "none";
 
     public RenderedRequest Render(JobContext context)

@@ -44,6 +44,8 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
 
     public bool RequiresImage => true;
 
+    public bool LeavesJobsWhenAgentStops => true;
+
     [GeneratedRegex("^[a-z]{2}(-[a-z]+)+-[0-9]+$")]
     private static partial Regex RegionPattern();
 

@@ -37,6 +37,8 @@ public sealed class VertexRunner : ILaunchRunner
 
     public bool RequiresImage => true;
 
+    public bool LeavesJobsWhenAgentStops => true;
+
     public VertexPolling Polling { get; }
 
     private GoogleApiClient Client()
