@@ -88,6 +88,12 @@ public static class JobManifest
         // A Job has one pod template; a custom resource may have several (a PyTorchJob's Master and Worker), and
         // each runs the job's program: every one gets the labels, the image, the entry point and args, the
         // environment and the forced security context.
+        // A spec's own image (-DockerImage, docker.docker_image, image_uri) replaces the queue's first image, as W&B's
+        // kubernetes_runner.py does for image sources; a built or base image fills it only when it has none.
+        var imageSource = context.Spec.PrebuiltImage is { Length: > 0 } && context.Code is null ? context.ImageUri : null;
+        // kubernetes_runner.py (add_wandb_env): in a custom resource only the first container gets WANDB_RUN_ID, so
+        // that a PyTorchJob's workers do not all write to the master's run; a Job's containers all get it.
+        var runIdGiven = false;
         foreach (var pod in ManifestPolicy.PodSpecs(manifest))
         {
             if (pod.Template is { } template) Labels(JsonTree.ObjectAt(template, "metadata"), context, agentId);
@@ -98,7 +104,8 @@ public static class JobManifest
                 container["name"] ??= i == 0 ? "launch" : $"launch-{i}";
                 if (i == 0)
                 {
-                    if (!container.ContainsKey("image"))
+                    if (imageSource is not null) container["image"] = imageSource;
+                    else if (!container.ContainsKey("image"))
                     {
                         container["image"] = context.ImageUri ?? throw LaunchException.Invalid("MissingImage",
                             $"The Kubernetes job has no image: {pod.Path}.containers[0] sets none and the job has no image to run.", name);
@@ -106,7 +113,8 @@ public static class JobManifest
                     if (entryPoint.Count > 0) container["command"] = new JsonArray(entryPoint.Select(e => (JsonNode?)e).ToArray());
                     if (overrides.Args is { Count: > 0 } jobArgs) container["args"] = new JsonArray(jobArgs.Select(a => (JsonNode?)a).ToArray());
                 }
-                InjectEnvironment(container, context.Environment, secretName, hasKey);
+                InjectEnvironment(container, context.Environment, secretName, hasKey, withRunId: batch || !runIdGiven);
+                runIdGiven = true;
                 ForceSecurityContext(container);
             }
             // After the command, args and env: W&B wraps the command and copies the API key's env entry to its init container.
@@ -192,13 +200,13 @@ public static class JobManifest
         labels[ItemLabel] = context.Job.Id;
     }
 
-    private static void InjectEnvironment(JsonObject container, IReadOnlyDictionary<string, string> environment, string secretName, bool hasKey)
+    private static void InjectEnvironment(JsonObject container, IReadOnlyDictionary<string, string> environment, string secretName, bool hasKey, bool withRunId)
     {
         var env = container["env"] as JsonArray ?? [];
         var existing = env.OfType<JsonObject>().Select(e => e["name"]?.GetValue<string>()).Where(n => n is not null).ToHashSet();
         foreach (var (name, value) in environment.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            if (name == JobEnvironment.ApiKeyVariable || existing.Contains(name)) continue;
+            if (name == JobEnvironment.ApiKeyVariable || existing.Contains(name) || (!withRunId && name == JobEnvironment.RunIdVariable)) continue;
             env.Add(new JsonObject { ["name"] = name, ["value"] = value });
         }
         if (hasKey && !existing.Contains(JobEnvironment.ApiKeyVariable))
