@@ -92,4 +92,16 @@ public sealed class WandbParityTests
             Assert.Contains("WANDB_RUN_ID", EnvNames(container!));
         }
     }
+
+    /// <summary>kubernetes_runner.py (run): a custom resource's images are the manifest's own (W&amp;B sets none there), even for a spec with its own image.</summary>
+    [Fact]
+    public void ACustomResourceKeepsItsImagesLikeWandbKubernetesRunner()
+    {
+        var rendered = Render("""
+            {"run_id": "par0run5", "docker": {"docker_image": "registry.example.com/ml/train:2"},
+             "resource_args": {"kubernetes": {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "spec": {"pytorchReplicaSpecs": {
+               "Master": {"template": {"spec": {"containers": [{"name": "pytorch", "image": "queue/master:1"}]}}}}}}}}
+            """);
+        Assert.Equal("queue/master:1", rendered.Workload["spec"]!["pytorchReplicaSpecs"]!["Master"]!["template"]!["spec"]!["containers"]![0]!["image"]!.GetValue<string>());
+    }
 }

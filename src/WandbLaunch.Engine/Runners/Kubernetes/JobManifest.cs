@@ -90,7 +90,8 @@ public static class JobManifest
         // environment and the forced security context.
         // A spec's own image (-DockerImage, docker.docker_image, image_uri) replaces the queue's first image, as W&B's
         // kubernetes_runner.py does for image sources; a built or base image fills it only when it has none.
-        var imageSource = context.Spec.PrebuiltImage is { Length: > 0 } && context.Code is null ? context.ImageUri : null;
+        // W&B sets no image in a custom resource (its ${image_uri} macro does), so there ours only fills a missing one.
+        var imageSource = batch && context.Spec.PrebuiltImage is { Length: > 0 } && context.Code is null ? context.ImageUri : null;
         // kubernetes_runner.py (add_wandb_env): in a custom resource only the first container gets WANDB_RUN_ID, so
         // that a PyTorchJob's workers do not all write to the master's run; a Job's containers all get it.
         var runIdGiven = false;
