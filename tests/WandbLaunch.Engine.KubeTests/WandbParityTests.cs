@@ -104,4 +104,38 @@ public sealed class WandbParityTests
             """);
         Assert.Equal("queue/master:1", rendered.Workload["spec"]!["pytorchReplicaSpecs"]!["Master"]!["template"]!["spec"]!["containers"]![0]!["image"]!.GetValue<string>());
     }
+
+    /// <summary>
+    /// W&amp;B names a Job <c>generateName: launch-&lt;entity&gt;-&lt;project&gt;-</c> made DNS-safe (kubernetes_runner.py,
+    /// _inject_defaults and make_name_dns_safe: lower case, _ to -, digits dropped). Ours names it launch-&lt;run id&gt;
+    /// unless the queue gives a generateName, which is the switch to W&amp;B's names: the agent follows the Job the
+    /// cluster named, through its handle.
+    /// </summary>
+    [Fact]
+    public async Task AGenerateNameInTheQueueNamesTheJobAsWandbDoesAndTheAgentFollowsIt()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", """{"metadata": {"generateName": "launch-${entity_name}-${project_name}-"}, "spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""");
+        var submitted = await h.SubmitAsync("k8s", extraSpecJson: """{"project": "My_Proj2"}""");
+        h.StartAgent("k8s");
+
+        var kubeJob = await h.KubeJobAsync(submitted.RunId);
+        var name = kubeJob["metadata"]!["name"]!.GetValue<string>();
+        Assert.Matches("^launch-ml-team-my-proj-[a-z0-9]{5}$", name);
+        var pod = await h.PodAsync(name);
+        h.Server.SetPodPhase(AgentHarness.Namespace, pod, "Running");
+        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        Assert.Equal($"{AgentHarness.Namespace}/{name}/batch/v1/Job", running.Handle);
+        h.Server.CompleteJob(AgentHarness.Namespace, name);
+        Assert.Equal(LaunchJobState.Finished, (await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed)).State);
+    }
+
+    [Fact]
+    public void WithoutANameTheJobIsNamedAfterItsRunAndAManifestNameWins()
+    {
+        Assert.Equal("launch-par0run6", Render("""{"run_id": "par0run6", "docker": {"docker_image": "img:1"}}""").Name);
+        var named = Render("""{"run_id": "par0run7", "docker": {"docker_image": "img:1"}, "resource_args": {"kubernetes": {"metadata": {"name": "mine", "generateName": "x-"}}}}""");
+        Assert.Equal("mine", named.Name);
+        Assert.Null(named.GenerateName);
+    }
 }

@@ -26,7 +26,13 @@ public static class JobManifest
         /// <summary>The image pull Secret of a deprecated ecr/gcr registry block, as a preview shows it (its login is made at start).</summary>
         public JsonObject? PullSecret { get; init; }
 
+        /// <summary>The workload's name; empty when the server makes it from <see cref="GenerateName"/>.</summary>
         public string Name => Workload["metadata"]?["name"]?.GetValue<string>() ?? "";
+
+        public string? GenerateName => Workload["metadata"]?["generateName"]?.GetValue<string>();
+
+        /// <summary>The name, or the generated name's prefix followed by an ellipsis.</summary>
+        public string DisplayName => Name.Length > 0 ? Name : GenerateName + "…";
 
         public string ApiVersion => JsonTree.TryGetString(Workload["apiVersion"], out var v) ? v : "";
 
@@ -65,8 +71,23 @@ public static class JobManifest
         manifest["apiVersion"] ??= "batch/v1";
         manifest["kind"] ??= "Job";
         var metadata = JsonTree.ObjectAt(manifest, "metadata");
-        var name = JsonTree.TryGetString(metadata["name"], out var given) && given.Length > 0 ? given : $"launch-{context.Job.RunId}";
-        metadata["name"] = name;
+        // Without a name ours is launch-<run id>, fixed so that a second create is a conflict, not a second Job; a
+        // generateName the manifest gives is honoured instead, made DNS-safe as W&B makes its own
+        // (docs/differences-from-wandb.md): `generateName: launch-${entity_name}-${project_name}-` names jobs as W&B does.
+        string name;
+        if (JsonTree.TryGetString(metadata["name"], out var given) && given.Length > 0) name = given;
+        else if (JsonTree.TryGetString(metadata["generateName"], out var prefix) && WandbDnsSafe(prefix) is { Length: > 0 } safePrefix)
+        {
+            name = "";
+            metadata.Remove("name");
+            metadata["generateName"] = safePrefix;
+        }
+        else name = $"launch-{context.Job.RunId}";
+        if (name.Length > 0)
+        {
+            metadata["name"] = name;
+            metadata.Remove("generateName");
+        }
         metadata["namespace"] = @namespace;
         Labels(metadata, context, agentId);
 
@@ -161,7 +182,7 @@ public static class JobManifest
     private static void Tidy(JsonObject manifest)
     {
         Order(manifest, "apiVersion", "kind", "metadata", "spec");
-        if (manifest["metadata"] is JsonObject metadata) Order(metadata, "name", "namespace", "labels", "annotations");
+        if (manifest["metadata"] is JsonObject metadata) Order(metadata, "name", "generateName", "namespace", "labels", "annotations");
         foreach (var pod in ManifestPolicy.PodSpecs(manifest))
         {
             if (pod.Template is { } template && template != manifest) Order(template, "metadata", "spec");
@@ -187,6 +208,13 @@ public static class JobManifest
         {
             if (!first.Contains(k)) obj[k] = v;
         }
+    }
+
+    /// <summary>W&amp;B's make_name_dns_safe (kubernetes_runner.py): lower case, <c>_</c> to <c>-</c>, only <c>a-z . -</c> kept, at most 200 characters.</summary>
+    public static string WandbDnsSafe(string name)
+    {
+        var kept = new string(name.Replace('_', '-').ToLowerInvariant().Where(c => c is (>= 'a' and <= 'z') or '.' or '-').ToArray());
+        return kept.Length > 200 ? kept[..200] : kept;
     }
 
     /// <summary>The Secret holding a run's API key.</summary>
