@@ -18,7 +18,7 @@ internal static class Contexts
     /// </summary>
     public static JobContext For(JsonObject spec, JobLog log, string workDirectory, bool secureMode = false,
         IReadOnlyDictionary<string, string>? environment = null, string itemId = "item-0123456789ab", MountedCode? code = null,
-        Config.RegistrySettings? registry = null)
+        Config.RegistrySettings? registry = null, string? builtImage = null)
     {
         var env = new Dictionary<string, string>
         {
@@ -46,7 +46,7 @@ internal static class Contexts
             Environment = name => env.TryGetValue(name, out var value) ? value : null,
             WorkDirectory = workDirectory,
         };
-        return JobContextFactory.Create(job, options, log, code: code);
+        return JobContextFactory.Create(job, options, log, imageUri: builtImage, code: code);
     }
 
     /// <summary>A kubeconfig whose current context names <paramref name="namespace"/>; the server is never contacted.</summary>

