@@ -163,6 +163,18 @@ public class ContainerArgsTests
         Assert.Contains("A=1", container.Env);
     }
 
+    // W&B utils.py allows `cpu`, but local_container.py get_docker_command passes it as `docker run --cpu`, which
+    // docker does not have: the run fails. We refuse it when the job is submitted, listing cpus
+    // (docs/differences-from-wandb.md).
+    [Fact]
+    public void Cpu_which_docker_run_does_not_have_is_refused_pointing_at_cpus()
+    {
+        var e = Refused("""{"cpu": 2}""");
+        Assert.Equal("UnsupportedContainerArgument", e.ErrorId);
+        Assert.Equal("cpu", e.Target);
+        Assert.Contains("cpus", e.Message);
+    }
+
     [Fact]
     public void Normalising_does_not_let_a_refused_option_through()
     {
