@@ -280,7 +280,7 @@ public static partial class ContainerArgs
     }
 
     private static long? GpuCount(string text) =>
-        text == "all" ? -1 : int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var count) ? count : null;
+        text == "all" ? -1 : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) ? count : null;
 
     /// <summary>One CSV record (Go's encoding/csv): fields split at commas, a quoted field may hold commas and "" for a quote. Null when malformed.</summary>
     private static List<string>? CsvRecord(string text)
