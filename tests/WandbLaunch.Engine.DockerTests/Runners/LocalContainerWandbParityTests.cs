@@ -1,4 +1,7 @@
+using System.Text;
 using System.Text.Json.Nodes;
+using Docker.DotNet.Models;
+using WandbLaunch.Engine.Docker;
 using WandbLaunch.Engine.Artifacts;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
@@ -51,6 +54,58 @@ public sealed class LocalContainerWandbParityTests : IAsyncDisposable
         Assert.Contains($"pulling {TestServices.BaseImage}", log);
         Assert.Contains($"pulling {TestServices.BaseImage} failed", log);
         Assert.Contains("ran-local-copy", log);
+    }
+
+    // local_container.py run(): pull_docker_image before every run, so a tag moved in the registry is followed even
+    // when the engine holds an older image under that tag.
+    [DockerFact]
+    public async Task An_image_the_job_names_is_pulled_even_when_the_engine_has_an_older_copy_of_the_tag()
+    {
+        using var engine = DockerEngine.Connect(Environment.GetEnvironmentVariable);
+        var image = $"{TestServices.Registry}/wbl-parity-{Guid.NewGuid().ToString("N")[..8]}/img";
+        var auth = new AuthConfig { ServerAddress = TestServices.Registry, Username = TestServices.RegistryUser, Password = TestServices.RegistryPassword };
+        var maker = await engine.Client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Image = TestServices.BaseImage, Entrypoint = ["sh", "-c", "echo from-registry > /marker"],
+        });
+        try
+        {
+            await engine.Client.Containers.StartContainerAsync(maker.ID, new ContainerStartParameters());
+            await engine.Client.Containers.WaitContainerAsync(maker.ID);
+            await engine.Client.Images.CommitContainerChangesAsync(new CommitContainerChangesParameters { ContainerID = maker.ID, RepositoryName = image, Tag = "1" });
+        }
+        finally
+        {
+            await engine.Client.Containers.RemoveContainerAsync(maker.ID, new ContainerRemoveParameters { Force = true });
+        }
+        string? pushError = null;
+        await engine.Client.Images.PushImageAsync(image, new ImagePushParameters { Tag = "1" }, auth, new Progress(m => pushError ??= m.Error?.Message));
+        Assert.Null(pushError);
+        // The engine's copy of the tag is now the base image, without /marker.
+        await engine.Client.Images.TagImageAsync(TestServices.BaseImage, new ImageTagParameters { RepositoryName = image, Tag = "1" });
+        var dockerConfig = _store.Dir.File("docker-config");
+        Directory.CreateDirectory(dockerConfig);
+        var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{TestServices.RegistryUser}:{TestServices.RegistryPassword}"));
+        File.WriteAllText(Path.Combine(dockerConfig, "config.json"), new JsonObject { ["auths"] = new JsonObject { [TestServices.Registry] = new JsonObject { ["auth"] = basic } } }.ToJsonString());
+        try
+        {
+            var job = await RunImageJobAsync($"{image}:1", "cat /marker 2>/dev/null || echo stale-local-copy",
+                new Dictionary<string, string> { ["DOCKER_CONFIG"] = dockerConfig });
+
+            var log = File.ReadAllText(job.LogPath!);
+            Assert.True(job.State == LaunchJobState.Finished, $"{job.State} ({job.FailureStage}): {job.FailureMessage}\n{log}");
+            Assert.Contains("from-registry", log);
+            Assert.DoesNotContain("stale-local-copy", log);
+        }
+        finally
+        {
+            await engine.Client.Images.DeleteImageAsync($"{image}:1", new ImageDeleteParameters { Force = true });
+        }
+    }
+
+    private sealed class Progress(Action<JSONMessage> report) : IProgress<JSONMessage>
+    {
+        public void Report(JSONMessage value) => report(value);
     }
 
     // local_container.py run(): a failed pull of an image the engine does not have raises LaunchError.

@@ -154,24 +154,10 @@ public sealed class LocalContainerRunner : ILaunchRunner
 
     private async Task EnsureImageAsync(DockerClient client, string image, bool pullFirst, JobContext context, CancellationToken cancellationToken)
     {
-        if (!pullFirst)
-        {
-            if (await HasImageAsync(client, image, cancellationToken).ConfigureAwait(false)) return;
-            var error = await PullAsync(client, image, context.Log, cancellationToken).ConfigureAwait(false);
-            if (error is not null) throw new JobFailedException(FailureStage.Run, $"The image {image} is not on the agent's host and pulling it failed: {error}");
-            return;
-        }
-        string? pullError;
-        try
-        {
-            pullError = await PullAsync(client, image, context.Log, cancellationToken).ConfigureAwait(false);
-        }
-        catch (DockerApiException e)
-        {
-            pullError = Message(e);
-        }
+        if (!pullFirst && await HasImageAsync(client, image, cancellationToken).ConfigureAwait(false)) return;
+        var pullError = await PullAsync(client, image, context.Log, cancellationToken).ConfigureAwait(false);
         if (pullError is null) return;
-        if (!await HasImageAsync(client, image, cancellationToken).ConfigureAwait(false))
+        if (!pullFirst || !await HasImageAsync(client, image, cancellationToken).ConfigureAwait(false))
         {
             throw new JobFailedException(FailureStage.Run, $"The image {image} is not on the agent's host and pulling it failed: {pullError}");
         }
@@ -201,8 +187,15 @@ public sealed class LocalContainerRunner : ILaunchRunner
             ? new AuthConfig()
             : new AuthConfig { ServerAddress = reference.Registry, Username = credential.Username, Password = credential.Password };
         string? error = null;
-        await client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference.Name, Tag = reference.Tag }, auth,
-            new Reporter(m => error ??= m.Error?.Message ?? (string.IsNullOrEmpty(m.ErrorMessage) ? null : m.ErrorMessage)), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference.Name, Tag = reference.Tag }, auth,
+                new Reporter(m => error ??= m.Error?.Message ?? (string.IsNullOrEmpty(m.ErrorMessage) ? null : m.ErrorMessage)), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerApiException e)
+        {
+            error = Message(e);
+        }
         return error;
     }
 
