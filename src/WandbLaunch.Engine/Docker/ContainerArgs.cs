@@ -9,7 +9,9 @@ namespace WandbLaunch.Engine.Docker;
 
 /// <summary>
 /// <c>resource_args.local-container</c>: the docker run options W&amp;B allows, by their CLI names, turned into
-/// the engine API's container settings. Any other key is refused with the list of allowed ones.
+/// the engine API's container settings. Any other key is refused with the list of allowed ones. Keys are read as
+/// W&amp;B reads them (utils.py <c>_docker_arg_name</c>): surrounding blanks and leading dashes dropped, <c>_</c> as
+/// <c>-</c>, lower case; so <c>--CPU_SHARES</c> is <c>cpu-shares</c>.
 /// </summary>
 public static partial class ContainerArgs
 {
@@ -21,10 +23,16 @@ public static partial class ContainerArgs
         "platform", "shm-size", "ulimit", "workdir", "w", "builder",
     ];
 
+    /// <summary>A key as W&amp;B compares it with its allow-list (utils.py <c>_docker_arg_name</c>).</summary>
+    public static string Normalise(string key) => key.Trim().TrimStart('-').Replace('_', '-').ToLowerInvariant();
+
+    /// <summary>Options that may be given more than once, so may be a list (W&amp;B's <c>_DOCKER_REPEATABLE_RESOURCE_ARGS</c>).</summary>
+    private static readonly string[] Repeatable = ["e", "env", "ulimit"];
+
     /// <summary>Refuses keys that are not allowed (placeholders in keys are left for template rendering).</summary>
     public static void CheckKeys(JsonObject args, string where)
     {
-        var bad = args.Select(p => p.Key).Where(k => !Allowed.Contains(k) && !k.Contains("{{", StringComparison.Ordinal)).ToList();
+        var bad = args.Select(p => p.Key).Where(k => !Allowed.Contains(Normalise(k)) && !k.Contains("{{", StringComparison.Ordinal)).ToList();
         if (bad.Count > 0)
         {
             throw LaunchException.Invalid("UnsupportedContainerArgument",
@@ -56,8 +64,10 @@ public static partial class ContainerArgs
         foreach (var (key, value) in args) ApplyOne(key, value, container, host);
     }
 
-    private static void ApplyOne(string key, JsonNode? value, CreateContainerParameters container, HostConfig host)
+    private static void ApplyOne(string rawKey, JsonNode? value, CreateContainerParameters container, HostConfig host)
     {
+        var key = Normalise(rawKey);
+        CheckShape(key, value);
         switch (key)
         {
             case "command":
@@ -125,6 +135,24 @@ public static partial class ContainerArgs
                 break;
         }
     }
+
+    /// <summary>
+    /// W&amp;B's value rules (utils.py <c>_validate_local_container_resource_value</c>): never true/false (docker would
+    /// read a bare flag), a list only for repeatable options and never empty, no true/false in a list.
+    /// Mappings for env and ulimit and a list for command are ours (see docs/differences-from-wandb.md).
+    /// </summary>
+    private static void CheckShape(string key, JsonNode? value)
+    {
+        if (IsBoolean(value)) throw Bad(key, value, "a string or a number, not true or false");
+        if (value is JsonArray list)
+        {
+            if (!Repeatable.Contains(key) && key != "command") throw Bad(key, value, "a single string or number (only e, env and ulimit may be lists)");
+            if (list.Count == 0) throw Bad(key, value, "a value: an empty list gives docker nothing");
+            if (list.Any(item => item is not JsonValue || IsBoolean(item))) throw Bad(key, value, "a list of strings or numbers");
+        }
+    }
+
+    private static bool IsBoolean(JsonNode? value) => value is JsonValue v && v.GetValueKind() is System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False;
 
     private static LaunchException Bad(string key, JsonNode? value, string expected) =>
         LaunchException.Invalid("InvalidContainerArgument", $"resource_args.local-container.{key} is {JsonTree.Show(value)}; it must be {expected}.", key);
@@ -197,29 +225,99 @@ public static partial class ContainerArgs
         return double.IsFinite(bytes) && bytes < LongLimit ? (long)bytes : throw Bad(key, value, rule);
     }
 
+    private const string GpusRule = "all, a number of GPUs, or docker's --gpus fields: count=, device=, driver=, capabilities=, options= (e.g. '\"device=0,1\"')";
+
+    /// <summary>
+    /// <c>--gpus</c> as the docker CLI reads it (W&amp;B passes the value to <c>docker run --gpus</c>; docker/cli
+    /// opts/gpus.go): one CSV record of fields; a field without <c>=</c> is the count (<c>all</c> is every GPU); no
+    /// count and no devices means one GPU; <c>gpu</c> is always among the capabilities.
+    /// </summary>
     private static DeviceRequest Gpus(JsonNode? value)
     {
         var text = JsonTree.TryGetNumber(value, out var n)
-            ? (double.IsFinite(n) && n == Math.Floor(n) && n is >= 0 and <= int.MaxValue ? ((long)n).ToString(CultureInfo.InvariantCulture) : throw Bad("gpus", value, "all, a number of GPUs, or device=0,1"))
+            ? (double.IsFinite(n) && n == Math.Floor(n) && n is >= 0 and <= int.MaxValue ? ((long)n).ToString(CultureInfo.InvariantCulture) : throw Bad("gpus", value, GpusRule))
             : Text(value, "gpus");
-        var request = new DeviceRequest { Driver = "", Capabilities = [["gpu"]] };
-        if (text == "all")
+        var request = new DeviceRequest { Driver = "", Options = new Dictionary<string, string>() };
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var fields = CsvRecord(text) ?? throw Bad("gpus", value, GpusRule);
+        foreach (var field in fields)
         {
-            request.Count = -1;
+            var equals = field.IndexOf('=');
+            var name = equals < 0 ? field : field[..equals];
+            var fieldValue = equals < 0 ? "" : field[(equals + 1)..];
+            if (!seen.Add(name)) throw Bad("gpus", value, $"{GpusRule}; '{name}' given twice");
+            switch (equals < 0 ? "" : name)
+            {
+                case "":
+                    seen.Add("count");
+                    request.Count = GpuCount(name) ?? throw Bad("gpus", value, GpusRule);
+                    break;
+                case "count":
+                    request.Count = GpuCount(fieldValue) ?? throw Bad("gpus", value, GpusRule);
+                    break;
+                case "driver":
+                    request.Driver = fieldValue;
+                    break;
+                case "device":
+                    request.DeviceIDs = fieldValue.Split(',');
+                    break;
+                case "capabilities":
+                    request.Capabilities = [[.. fieldValue.Split(','), "gpu"]];
+                    break;
+                case "options":
+                    var options = CsvRecord(fieldValue) ?? throw Bad("gpus", value, GpusRule);
+                    request.Options = options.Select(o => o.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "");
+                    break;
+                default:
+                    throw Bad("gpus", value, GpusRule);
+            }
         }
-        else if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count))
-        {
-            request.Count = count;
-        }
-        else if (text.Trim('"').StartsWith("device=", StringComparison.Ordinal))
-        {
-            request.DeviceIDs = text.Trim('"')["device=".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries);
-        }
-        else
-        {
-            throw Bad("gpus", value, "all, a number of GPUs, or device=0,1");
-        }
+        // The docker CLI reads "device=0,1" unquoted as device 0 plus a count of 1, which the engine refuses at start.
+        if (seen.Contains("count") && request.DeviceIDs is not null) throw Bad("gpus", value, $"{GpusRule}; a count and devices cannot both be given (quote a device list that holds commas, as docker requires)");
+        if (!seen.Contains("count") && request.DeviceIDs is null) request.Count = 1;
+        request.Capabilities ??= [["gpu"]];
         return request;
+    }
+
+    private static long? GpuCount(string text) =>
+        text == "all" ? -1 : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) ? count : null;
+
+    /// <summary>One CSV record (Go's encoding/csv): fields split at commas, a quoted field may hold commas and "" for a quote. Null when malformed.</summary>
+    private static List<string>? CsvRecord(string text)
+    {
+        var fields = new List<string>();
+        var i = 0;
+        while (true)
+        {
+            var field = new System.Text.StringBuilder();
+            if (i < text.Length && text[i] == '"')
+            {
+                i++;
+                while (true)
+                {
+                    if (i >= text.Length) return null;
+                    if (text[i] == '"')
+                    {
+                        if (i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i += 2; continue; }
+                        i++;
+                        break;
+                    }
+                    field.Append(text[i++]);
+                }
+                if (i < text.Length && text[i] != ',') return null;
+            }
+            else
+            {
+                while (i < text.Length && text[i] != ',')
+                {
+                    if (text[i] == '"') return null;
+                    field.Append(text[i++]);
+                }
+            }
+            fields.Add(field.ToString());
+            if (i >= text.Length) return fields;
+            i++;
+        }
     }
 
     private static IList<Ulimit> Ulimits(JsonNode? value)

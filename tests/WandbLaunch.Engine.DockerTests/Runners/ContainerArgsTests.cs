@@ -97,13 +97,116 @@ public class ContainerArgsTests
     }
 
     [Theory]
-    [InlineData("device=0,2")]
     [InlineData("\\\"device=0,2\\\"")]
+    [InlineData("\\\"device=0,2\\\",driver=nvidia")]
     public void Gpus_device_list_asks_for_those_devices(string value)
     {
         var request = Assert.Single(Apply($$"""{"gpus": "{{value}}"}""").HostConfig.DeviceRequests);
         Assert.Equal(["0", "2"], request.DeviceIDs);
+        Assert.Equal(0L, request.Count);
         Assert.Equal(["gpu"], Assert.Single(request.Capabilities));
+    }
+
+    // W&B (runner/local_container.py get_docker_command) hands the value to `docker run --gpus`; docker/cli
+    // opts/gpus.go reads it as one CSV record, so an unquoted device list is a device and a count, which the
+    // engine refuses when the container starts. We refuse it when the job is submitted, naming the quoting.
+    [Fact]
+    public void Gpus_unquoted_device_list_is_refused_as_docker_would_read_it()
+    {
+        var e = Refused("""{"gpus": "device=0,2"}""");
+        Assert.Equal("gpus", e.Target);
+        Assert.Contains("quote a device list", e.Message);
+    }
+
+    [Fact]
+    public void Gpus_takes_dockers_fields_count_driver_capabilities_and_options()
+    {
+        var request = Assert.Single(Apply("""{"gpus": "count=2,driver=nvidia,capabilities=compute,\"options=a=1,b=2\""}""").HostConfig.DeviceRequests);
+        Assert.Equal(2L, request.Count);
+        Assert.Equal("nvidia", request.Driver);
+        Assert.Equal(["compute", "gpu"], Assert.Single(request.Capabilities));
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "1", ["b"] = "2" }, request.Options);
+        Assert.Equal(1L, Assert.Single(Apply("""{"gpus": "driver=nvidia"}""").HostConfig.DeviceRequests).Count);
+    }
+
+    [Theory]
+    [InlineData("count=1,count=2")]
+    [InlineData("2,count=2")]
+    [InlineData("colour=red")]
+    [InlineData("\\\"device=0")]
+    public void Gpus_fields_docker_refuses_are_refused(string value)
+    {
+        Assert.Equal("gpus", Refused($$"""{"gpus": "{{value}}"}""").Target);
+    }
+
+    // W&B utils.py _docker_arg_name: strip, drop leading dashes, '_' as '-', lower case, before the allow-list.
+    [Theory]
+    [InlineData("memory", "memory")]
+    [InlineData("--memory", "memory")]
+    [InlineData("-m", "m")]
+    [InlineData(" --Shm_Size ", "shm-size")]
+    [InlineData("CPU_SHARES", "cpu-shares")]
+    [InlineData("pids_limit", "pids-limit")]
+    public void Keys_are_normalised_as_wandb_normalises_them(string key, string normalised)
+    {
+        Assert.Equal(normalised, ContainerArgs.Normalise(key));
+    }
+
+    [Fact]
+    public void Normalised_keys_are_applied_as_their_docker_option()
+    {
+        var container = Apply("""{"--memory": "1g", "Shm_Size": "64m", "-e": "A=1", "CPU_SHARES": 512, "--WORKDIR": "/w"}""");
+        Assert.Equal(1L << 30, container.HostConfig.Memory);
+        Assert.Equal(64L << 20, container.HostConfig.ShmSize);
+        Assert.Equal(512, container.HostConfig.CPUShares);
+        Assert.Equal("/w", container.WorkingDir);
+        Assert.Contains("A=1", container.Env);
+    }
+
+    // W&B utils.py allows `cpu`, but local_container.py get_docker_command passes it as `docker run --cpu`, which
+    // docker does not have: the run fails. We refuse it when the job is submitted, listing cpus
+    // (docs/differences-from-wandb.md).
+    [Fact]
+    public void Cpu_which_docker_run_does_not_have_is_refused_pointing_at_cpus()
+    {
+        var e = Refused("""{"cpu": 2}""");
+        Assert.Equal("UnsupportedContainerArgument", e.ErrorId);
+        Assert.Equal("cpu", e.Target);
+        Assert.Contains("cpus", e.Message);
+    }
+
+    [Fact]
+    public void Normalising_does_not_let_a_refused_option_through()
+    {
+        Assert.Equal("--Privileged", Refused("""{"--Privileged": "true"}""").Target);
+        Assert.Equal("cap_add", Refused("""{"cap_add": "ALL"}""").Target);
+    }
+
+    // W&B utils.py _validate_local_container_resource_value: a single string or number, never a boolean;
+    // lists only for e, env and ulimit, and not empty.
+    [Theory]
+    [InlineData("name", "true")]
+    [InlineData("shm-size", "false")]
+    [InlineData("memory", "[\"1g\"]")]
+    [InlineData("gpus", "[\"all\"]")]
+    [InlineData("env", "[]")]
+    [InlineData("ulimit", "[]")]
+    [InlineData("env", "[true]")]
+    [InlineData("e", "[[\"A=1\"]]")]
+    public void Values_wandb_refuses_are_refused(string key, string value)
+    {
+        var e = Refused($$"""{"{{key}}": {{value}}}""");
+        Assert.Equal("InvalidContainerArgument", e.ErrorId);
+        Assert.Equal(key, e.Target);
+    }
+
+    [Fact]
+    public void Repeatable_options_take_lists_of_strings_and_numbers()
+    {
+        var container = Apply("""{"e": ["A=1", "B=2"], "ulimit": ["nofile=1024:2048", "nproc=64"]}""");
+        Assert.Contains("A=1", container.Env);
+        Assert.Contains("B=2", container.Env);
+        Assert.Equal(2, container.HostConfig.Ulimits.Count);
     }
 
     [Fact]

@@ -82,11 +82,42 @@ public sealed class LocalContainerRunner : ILaunchRunner
             container.HostConfig.Mounts.Add(new Mount { Type = "bind", Source = code.HostDirectory, Target = MountedCode.Directory });
             container.WorkingDir = code.ContainerWorkingDir;
         }
+        UseHostNetworkForLocalServer(context, container);
         if (overrides.EntryPoint is { Count: > 0 } entry) container.Entrypoint = [.. entry];
         if (overrides.Args is { Count: > 0 } arguments) container.Cmd = [.. arguments];
         return container;
     }
 
+    /// <summary>
+    /// W&amp;B (runner/local_container.py): when the W&amp;B server is on localhost the container shares the host's
+    /// network, and on Linux host.docker.internal names the host; on macOS the job is pointed at
+    /// host.docker.internal on the same port instead.
+    /// </summary>
+    private static void UseHostNetworkForLocalServer(JobContext context, CreateContainerParameters container)
+    {
+        if (!context.Environment.TryGetValue(JobEnvironment.BaseUrlVariable, out var baseUrl) || !IsLocalhostUrl(baseUrl)) return;
+        container.HostConfig.NetworkMode = "host";
+        if (OperatingSystem.IsLinux())
+        {
+            container.HostConfig.ExtraHosts = [.. container.HostConfig.ExtraHosts ?? [], "host.docker.internal:host-gateway"];
+        }
+        if (OperatingSystem.IsMacOS() && Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri))
+        {
+            var prefix = JobEnvironment.BaseUrlVariable + "=";
+            container.Env = [.. container.Env.Where(e => !e.StartsWith(prefix, StringComparison.Ordinal)), $"{prefix}http://host.docker.internal:{uri.Port}"];
+        }
+    }
+
+    /// <summary>W&amp;B's test (utils.py <c>_WANDB_LOCAL_DEV_URI_REGEX</c>, <c>^https?://localhost</c>): case-sensitive, a prefix.</summary>
+    public static bool IsLocalhostUrl(string url) =>
+        url.StartsWith("http://localhost", StringComparison.Ordinal) || url.StartsWith("https://localhost", StringComparison.Ordinal);
+
+    /// <summary>
+    /// W&amp;B pulls an image the job names (docker.docker_image, an image job, a base image for mounted code) before
+    /// each run, so a moved tag is followed; a failed pull only warns when the engine already has the image.
+    /// Images the agent built are used as they are.
+    /// </summary>
+    private static bool PullsFirst(JobContext context) => context.Spec.PrebuiltImage is not null || context.Code is not null;
 
     public async Task<IRunningJob> StartAsync(JobContext context, CancellationToken cancellationToken)
     {
@@ -96,7 +127,7 @@ public sealed class LocalContainerRunner : ILaunchRunner
         string id;
         try
         {
-            await EnsureImageAsync(client, parameters.Image, log, cancellationToken).ConfigureAwait(false);
+            await EnsureImageAsync(client, parameters.Image, PullsFirst(context), context, cancellationToken).ConfigureAwait(false);
             await context.Launching().ConfigureAwait(false);
             id = (await client.Containers.CreateContainerAsync(parameters, cancellationToken).ConfigureAwait(false)).ID;
         }
@@ -121,25 +152,51 @@ public sealed class LocalContainerRunner : ILaunchRunner
         return new RunningContainer(client, id, log, since: null);
     }
 
-    private async Task EnsureImageAsync(DockerClient client, string image, JobLog log, CancellationToken cancellationToken)
+    private async Task EnsureImageAsync(DockerClient client, string image, bool pullFirst, JobContext context, CancellationToken cancellationToken)
+    {
+        if (!pullFirst && await HasImageAsync(client, image, cancellationToken).ConfigureAwait(false)) return;
+        var pullError = await PullAsync(client, image, context.Log, cancellationToken).ConfigureAwait(false);
+        if (pullError is null) return;
+        if (!pullFirst || !await HasImageAsync(client, image, cancellationToken).ConfigureAwait(false))
+        {
+            throw new JobFailedException(FailureStage.Run, $"The image {image} is not on the agent's host and pulling it failed: {pullError}");
+        }
+        context.Warn($"pulling {image} failed ({pullError}); running the copy the engine already has");
+    }
+
+    private static async Task<bool> HasImageAsync(DockerClient client, string image, CancellationToken cancellationToken)
     {
         try
         {
             await client.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false);
+            return true;
         }
         catch (DockerImageNotFoundException)
         {
-            log.Agent($"pulling {image}");
-            var reference = Registries.ImageReference.Parse(image);
-            var credential = _credentials(reference.Registry);
-            var auth = credential is null
-                ? new AuthConfig()
-                : new AuthConfig { ServerAddress = reference.Registry, Username = credential.Username, Password = credential.Password };
-            string? error = null;
+            return false;
+        }
+    }
+
+    /// <summary>Pulls the image; the engine's error, or null when it pulled.</summary>
+    private async Task<string?> PullAsync(DockerClient client, string image, JobLog log, CancellationToken cancellationToken)
+    {
+        log.Agent($"pulling {image}");
+        var reference = Registries.ImageReference.Parse(image);
+        var credential = _credentials(reference.Registry);
+        var auth = credential is null
+            ? new AuthConfig()
+            : new AuthConfig { ServerAddress = reference.Registry, Username = credential.Username, Password = credential.Password };
+        string? error = null;
+        try
+        {
             await client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference.Name, Tag = reference.Tag }, auth,
                 new Reporter(m => error ??= m.Error?.Message ?? (string.IsNullOrEmpty(m.ErrorMessage) ? null : m.ErrorMessage)), cancellationToken).ConfigureAwait(false);
-            if (error is not null) throw new JobFailedException(FailureStage.Run, $"The image {image} is not on the agent's host and pulling it failed: {error}");
         }
+        catch (DockerApiException e)
+        {
+            error = Message(e);
+        }
+        return error;
     }
 
     public async Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
