@@ -154,4 +154,18 @@ public sealed class JobSubmissionTests : IDisposable
         Assert.Contains(reason, e.Message);
         Assert.Empty(await _store.Backend.GetJobsAsync(new(), None));
     }
+
+    // W&B's set_project_entity_defaults (utils.py): the project is -p, else the spec's, else the middle of the job's
+    // path (get_project_from_job), kept as written (lower-casing happens only where the agent uses it).
+    [Fact]
+    public async Task A_job_without_a_project_goes_to_the_project_of_its_job_path_as_wandb_set_project_entity_defaults()
+    {
+        await _store.QueueAsync("q");
+        await TestJobs.LogJobAsync(TestArtifacts.For(_store.Backend), _code.Path, Store.Entity, "Vision-Models", "job-img", TestJobs.ImageDefinition("python:3.12"));
+        var job = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Job = $"{Store.Entity}/Vision-Models/job-img:latest" }, None);
+        Assert.Equal("Vision-Models", (await _store.JobAsync(job.Id)).GetSpec().Project);
+
+        var given = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Job = $"{Store.Entity}/Vision-Models/job-img:latest", Project = "other" }, None);
+        Assert.Equal("other", (await _store.JobAsync(given.Id)).GetSpec().Project);
+    }
 }

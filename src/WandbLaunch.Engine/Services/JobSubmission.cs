@@ -251,6 +251,8 @@ public sealed class JobSubmission
         if (options.Entity is not null) spec.Entity = options.Entity;
         spec.Entity ??= _backend.DefaultEntity;
         if (options.Project is not null) spec.Project = options.Project;
+        // W&B's set_project_entity_defaults (utils.py): -p, else the spec's, else the middle of a job path (get_project_from_job).
+        if (spec.Project is null && spec.JobArtifactName?.Split('/') is { Length: 3 } jobPath) spec.Project = jobPath[1];
         spec.Author ??= options.Author ?? Environment.UserName;
         return spec;
     }
