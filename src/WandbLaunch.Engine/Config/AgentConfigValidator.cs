@@ -229,6 +229,13 @@ public static partial class AgentConfigValidator
             if (ImageDestination.Check(uri, out var normalized) is { } error) issues.Add(Error(document, "registry.uri", "InvalidRegistryUri", error.Replace("builder.destination", "registry.uri", StringComparison.Ordinal)));
             else checkedUri = normalized;
         }
+        // W&B's registry classes parse their uri with their own host pattern and refuse any other.
+        if (checkedUri is not null && type is not null && ImageDestination.KindOf(checkedUri) != type)
+        {
+            issues.Add(Error(document, "registry.uri", "InvalidRegistryUri",
+                $"registry.uri '{checkedUri}' is not {(type switch { "ecr" => "an ECR", "gcr" => "an Artifact Registry", _ => "an ACR" })} repository; registry.type {type} needs {(type switch { "ecr" => "<account>.dkr.ecr.<region>.amazonaws.com/<repository>", "gcr" => "<region>-docker.pkg.dev/<project>/<repository>/<image>", _ => "<registry>.azurecr.io/<repository>" })}."));
+            checkedUri = null;
+        }
         var hasDestination = obj["builder"] is JsonObject b && b["destination"] is not null;
         if (type is null && uri is not null && !hasDestination)
         {

@@ -441,6 +441,8 @@ public class AgentConfigValidatorTests
     [InlineData("registry: {type: acr}\n", "MissingRegistryUri", "azurecr.io")]
     [InlineData("registry: {type: ecr, uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/repo, repository: x}\n", "UnknownRegistryKey", "account_id, region, repo_name")]
     [InlineData("registry: {type: ecr, uri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/repo:v1'}\n", "InvalidRegistryUri", "registry.uri")]
+    [InlineData("registry: {type: ecr, uri: myreg.azurecr.io/repo}\n", "InvalidRegistryUri", "not an ECR repository")]
+    [InlineData("registry: {type: acr, uri: registry.example.com/team/img}\n", "InvalidRegistryUri", "azurecr.io")]
     public void Registry_blocks_wandb_refuses_are_refused(string yaml, string errorId, string named)
     {
         var error = SingleError(yaml, errorId);
