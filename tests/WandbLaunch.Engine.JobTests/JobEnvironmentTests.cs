@@ -166,4 +166,17 @@ public class JobEnvironmentTests
         }
         Assert.Equal(text, JsonNode.Parse(string.Concat(parts))!["text"]!.GetValue<string>());
     }
+
+    // W&B's LaunchProject (_project_spec.py) keeps target_project = project.lower(); get_env_vars_dict sets
+    // WANDB_PROJECT from it, and fill_macros gives it as ${project_name}. The entity keeps its case.
+    [Fact]
+    public void The_project_is_lower_cased_as_wandb_project_spec_target_project_and_the_entity_is_not()
+    {
+        var spec = LaunchSpec.Parse(JsonNode.Parse("""{"uri": "/tmp/code", "entity": "Team-A", "project": "My-Project"}"""));
+        Assert.Equal("my-project", spec.TargetProject);
+        Assert.Equal("My-Project", spec.Project);
+        var env = JobEnvironment.Build(new JobEnvironment.Inputs(spec, "run12345", "item", "q", "queue-ent", null, false, null, null));
+        Assert.Equal("my-project", env["WANDB_PROJECT"]);
+        Assert.Equal("Team-A", env["WANDB_ENTITY"]);
+    }
 }

@@ -118,4 +118,54 @@ public sealed class JobSubmissionTests : IDisposable
         await ThrowsLaunchAsync("InvalidResourceArgs", () => Submission.SubmitAsync(Code() with { ResourceArgs = JsonValue.Create("text") }, None));
         await ThrowsLaunchAsync("InvalidLaunchSpec", () => Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Spec = new JsonArray() }, None));
     }
+
+    // W&B's wandb launch -E (cli/cli.py) takes the entry point as one string and runs shlex.split on it.
+    [Theory]
+    [InlineData("python train.py --lr 0.1", """["python","train.py","--lr","0.1"]""")]
+    [InlineData("  python\ttrain.py  ", """["python","train.py"]""")]
+    [InlineData("python 'my script.py' \"a \\\"b\\\" c\"", """["python","my script.py","a \"b\" c"]""")]
+    [InlineData("sh -c 'echo $HOME' x\\ y '' \"\\n\"", """["sh","-c","echo $HOME","x y","","\\n"]""")]
+    [InlineData("train.py", """["train.py"]""")]
+    public async Task An_entry_point_given_as_one_string_is_split_as_wandb_cli_splits_E_with_shlex(string line, string expected)
+    {
+        await _store.QueueAsync("q");
+        var job = await Submission.SubmitAsync(Code() with { EntryPoint = [line] }, None);
+        var spec = (await _store.JobAsync(job.Id)).GetSpec().ToJsonObject();
+        Assert.Equal(expected, spec["overrides"]!["entry_point"]!.ToJsonString(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+    }
+
+    [Fact]
+    public async Task An_entry_point_given_as_words_keeps_each_word_whole()
+    {
+        await _store.QueueAsync("q");
+        var job = await Submission.SubmitAsync(Code() with { EntryPoint = ["python", "my script.py"] }, None);
+        var spec = (await _store.JobAsync(job.Id)).GetSpec().ToJsonObject();
+        Assert.Equal("""["python","my script.py"]""", spec["overrides"]!["entry_point"]!.ToJsonString());
+    }
+
+    [Theory]
+    [InlineData("python 'train.py", "No closing quotation")]
+    [InlineData("python \"train.py\\\"", "No closing quotation")]
+    [InlineData("python train.py \\", "No escaped character")]
+    public async Task An_entry_point_line_shlex_cannot_split_is_refused_before_anything_is_stored(string line, string reason)
+    {
+        await _store.QueueAsync("q");
+        var e = await ThrowsLaunchAsync("InvalidEntryPoint", () => Submission.SubmitAsync(Code() with { EntryPoint = [line] }, None));
+        Assert.Contains(reason, e.Message);
+        Assert.Empty(await _store.Backend.GetJobsAsync(new(), None));
+    }
+
+    // W&B's set_project_entity_defaults (utils.py): the project is -p, else the spec's, else the middle of the job's
+    // path (get_project_from_job), kept as written (lower-casing happens only where the agent uses it).
+    [Fact]
+    public async Task A_job_without_a_project_goes_to_the_project_of_its_job_path_as_wandb_set_project_entity_defaults()
+    {
+        await _store.QueueAsync("q");
+        await TestJobs.LogJobAsync(TestArtifacts.For(_store.Backend), _code.Path, Store.Entity, "Vision-Models", "job-img", TestJobs.ImageDefinition("python:3.12"));
+        var job = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Job = $"{Store.Entity}/Vision-Models/job-img:latest" }, None);
+        Assert.Equal("Vision-Models", (await _store.JobAsync(job.Id)).GetSpec().Project);
+
+        var given = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Job = $"{Store.Entity}/Vision-Models/job-img:latest", Project = "other" }, None);
+        Assert.Equal("other", (await _store.JobAsync(given.Id)).GetSpec().Project);
+    }
 }

@@ -493,4 +493,21 @@ public sealed class LaunchAgentTests : IAsyncLifetime
         }
         Assert.True(wrong.Count == 0, string.Join("\n", wrong));
     }
+
+    // W&B's agent/agent.py print_status: "agent <name> polling on queues <q,...>, running N out of a maximum of M jobs",
+    // every 5 minutes at verbosity 0 (DEFAULT_PRINT_INTERVAL) and every 20 s above (VERBOSE_PRINT_INTERVAL).
+    [Fact]
+    public async Task The_agent_reports_wandbs_status_line_at_the_interval_its_verbosity_gives_as_wandb_agent_print_status()
+    {
+        var options = new Func<int, AgentOptions>(verbosity => TestAgents.Options(new LaunchAgentConfig { Queues = [_queue.Name], Verbosity = verbosity }, _store.Dir.File("runs")));
+        Assert.Equal(TimeSpan.FromMinutes(5), options(0).EffectiveStatusPrintInterval);
+        Assert.Equal(TimeSpan.FromSeconds(20), options(1).EffectiveStatusPrintInterval);
+        Assert.Equal(TimeSpan.FromSeconds(20), options(2).EffectiveStatusPrintInterval);
+
+        var config = new LaunchAgentConfig { Queues = [_queue.Name], Entity = Store.Entity, MaxJobs = 2 };
+        var agent = _agents.Start(_store.Open(), TestAgents.Options(config, _store.Dir.File("runs"), statusPrintInterval: TimeSpan.FromMilliseconds(200)));
+        await Eventually.Until(() => agent.Events.Any(e => e.Kind == AgentEventKind.Status && e.Message.StartsWith("agent test-agent ")), "a status line");
+        var line = agent.Events.All.First(e => e.Kind == AgentEventKind.Status && e.Message.StartsWith("agent test-agent ")).Message;
+        Assert.Equal($"agent test-agent polling on queues {_queue.Name}, running 0 out of a maximum of 2 jobs", line);
+    }
 }

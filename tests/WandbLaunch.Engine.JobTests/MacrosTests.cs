@@ -96,4 +96,23 @@ public class MacrosTests
         var values = Values with { RunName = "${run_id}" };
         Assert.Equal("${run_id}", Macros.Replace("${run_name}", values, Env));
     }
+
+    // W&B's fill_macros (_project_spec.py) builds the built-in values, then update_dict.update(os.environ): an agent
+    // environment variable of the same name wins.
+    [Fact]
+    public void An_agent_environment_variable_wins_over_a_built_in_macro_of_the_same_name_as_in_wandb_project_spec_fill_macros()
+    {
+        string? Env(string name) => name switch { "run_id" => "from-env", "author" => "", _ => null };
+        Assert.Equal("from-env proj ", Macros.Replace("${run_id} ${project_name} ${author}", Values, Env));
+    }
+
+    // W&B's MACRO_REGEX (utils.py) is \$\{(\w+)\}: any run of word characters, a leading digit or a non-ASCII letter included.
+    [Theory]
+    [InlineData("1ST_BUCKET", "${1ST_BUCKET}/x", "v/x")]
+    [InlineData("RÉGION", "${RÉGION}", "v")]
+    [InlineData("A-B", "${A-B}", "${A-B}")]
+    public void A_macro_name_is_any_run_of_word_characters_as_in_wandb_utils_macro_regex(string variable, string text, string expected)
+    {
+        Assert.Equal(expected, Macros.Replace(text, Values, name => name == variable ? "v" : null));
+    }
 }

@@ -21,7 +21,7 @@ public sealed class TestAgents : IAsyncDisposable
     public static AgentOptions Options(LaunchAgentConfig config, string workDirectory, Func<string, string?>? environment = null, string name = "test-agent",
         TimeSpan? lease = null, TimeSpan? pollingInterval = null, TimeSpan? startTimeout = null, bool leaveJobsRunning = false, long? maxLogBytes = null,
         DiagnosticLevel? diagnostics = null, IReadOnlyList<TimeSpan>? runCheckDelays = null, TimeSpan? runStatusInterval = null,
-        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false) => new()
+        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false, TimeSpan? statusPrintInterval = null) => new()
     {
         Config = config,
         Name = name,
@@ -38,6 +38,7 @@ public sealed class TestAgents : IAsyncDisposable
         RunStatusInterval = runStatusInterval ?? AgentOptions.DefaultRunStatusInterval,
         Cadence = cadence,
         StoreRetry = storeRetry ?? StoreRetryPolicy.Default,
+        StatusPrintInterval = statusPrintInterval,
     };
 
     /// <summary>An agent's environment that holds exactly <paramref name="variables"/>.</summary>

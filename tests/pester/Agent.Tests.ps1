@@ -176,6 +176,17 @@ Describe 'Start-WandbLaunchAgent configuration' {
             @(Get-WandbLaunchAgent -IncludeStopped).Count | Should -Be $agentsBefore
             @(Get-Job).Count | Should -Be $jobsBefore
         }
+
+        # W&B's agent/config.py warns about an unrecognised environment key as it reads the config; ours warns once
+        # per key, naming its path and line.
+        It 'warns once at start about each ignored config key, naming its path and line' {
+            $config = Join-Path (New-TestDirectory) 'launch-config.yaml'
+            Set-Content -LiteralPath $config -Value "builder:`n  type: noop`n  colour: blue`nenvironment:`n  type: azure`n  zone: x`n"
+            Start-WandbLaunchAgent -Queue qa -ConfigPath $config -WhatIf -WarningVariable warns -WarningAction SilentlyContinue | Should -BeNullOrEmpty
+            @($warns | ForEach-Object { "$_" } | Where-Object { $_ -like "*colour*" }).Count | Should -Be 1
+            @($warns | ForEach-Object { "$_" } | Where-Object { $_ -like "*zone*" }).Count | Should -Be 1
+            "$(@($warns | Where-Object { "$_" -like '*colour*' })[0])" | Should -BeLike "${config}:3:*builder key 'colour'*"
+        }
     }
 }
 

@@ -61,6 +61,14 @@ public sealed class AgentOptions
 
     public static readonly IReadOnlyList<TimeSpan> DefaultRunCheckDelays = [.. new[] { 1, 2, 4, 8, 16, 32 }.Select(s => TimeSpan.FromSeconds(s))];
 
+    /// <summary>
+    /// How often the agent reports its status line (W&amp;B's <c>print_status</c>, <c>agent/agent.py</c>): every 5 minutes
+    /// at <c>verbosity</c> 0, every 20 s above; null follows the config's <c>verbosity</c>.
+    /// </summary>
+    public TimeSpan? StatusPrintInterval { get; init; }
+
+    internal TimeSpan EffectiveStatusPrintInterval => StatusPrintInterval ?? TimeSpan.FromSeconds(Config.Verbosity == 0 ? 5 * 60 : 20);
+
     /// <summary>How often a running job's run is asked whether it was stopped on the server (W&amp;B's agent: every 10 s).</summary>
     public TimeSpan RunStatusInterval { get; init; } = DefaultRunStatusInterval;
 

@@ -15,7 +15,7 @@ internal static class JobContextFactory
         SpecNames.CheckStored(job.RunId, spec);
         var env = options.Environment;
         var values = new Macros.Values(
-            spec.Project ?? job.Project,
+            spec.TargetProject ?? job.Project,
             spec.Entity ?? job.Entity,
             job.RunId,
             spec.Name,

@@ -137,6 +137,14 @@ public sealed class LaunchAgent
         }
     }
 
+    /// <summary>W&amp;B's status line (<c>agent/agent.py</c> <c>print_status</c>), with "unlimited" for max_jobs -1.</summary>
+    private string StatusLine(IReadOnlyList<QueueKey> keys)
+    {
+        var running = _agent.Jobs.Count;
+        var polling = _agent.HasCapacity ? $"polling on queues {string.Join(",", keys.Select(k => k.Name))}, " : "";
+        return $"agent {Options.Name} {polling}running {running} out of a maximum of {(_agent.MaxJobs == -1 ? "unlimited" : _agent.MaxJobs)} jobs";
+    }
+
     /// <summary>The agent's loop; returns why it stopped on its own (null when cancelled) and whether a stop request asked it to leave its jobs.</summary>
     private async Task<(AgentStop? Stop, bool LeaveJobs)> LoopAsync(IReadOnlyList<QueueKey> keys, CancellationToken token)
     {
@@ -145,8 +153,14 @@ public sealed class LaunchAgent
         var watchdog = new OrphanWatchdog(_agent);
         var faults = new BackendFaults(Options.StoreRetry, Backend.Location, (kind, message) => _agent.Report(kind, message));
         var status = AgentStatus.Polling;
+        var statusPrinted = DateTime.UtcNow;
         while (!token.IsCancellationRequested)
         {
+            if (DateTime.UtcNow - statusPrinted > Options.EffectiveStatusPrintInterval)
+            {
+                _agent.Report(AgentEventKind.Status, StatusLine(keys));
+                statusPrinted = DateTime.UtcNow;
+            }
             try
             {
                 await watchdog.ClaimIfDueAsync(dispatcher.Queues, token).ConfigureAwait(false);

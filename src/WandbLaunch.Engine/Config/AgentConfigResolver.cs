@@ -95,8 +95,16 @@ public static class AgentConfigResolver
 
         // Re-validate the merged document: environment and parameters obey the same rules as the file.
         var merged = StructuredText.Parse(YamlWriter.Write(doc), file.File, "InvalidAgentConfigYaml");
-        var result = AgentConfigValidator.Validate(new ParsedDocument(merged.Root, file.File, new Dictionary<string, SourcePosition>()), sources);
+        // Keys still as the file has them keep their line and column, so a warning about one names where it is.
+        var positioned = file.WithChanges(merged.Root, path => sources.TryGetValue(TopLevelKey(path), out var source) && source == SourceFile);
+        var result = AgentConfigValidator.Validate(positioned, sources);
         if (result.Config is null) throw AgentConfigFile.ToException(result);
         return result.Config;
+    }
+
+    private static string TopLevelKey(string path)
+    {
+        var end = path.IndexOfAny(['.', '[']);
+        return end < 0 ? path : path[..end];
     }
 }

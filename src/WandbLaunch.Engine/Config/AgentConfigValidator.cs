@@ -68,8 +68,10 @@ public static partial class AgentConfigValidator
         var verbosity = v.Int(obj, "verbosity", "InvalidVerbosity", 0, min: 0, max: 2, rule: "0, 1 or 2");
         var stoppedTimeout = v.Int(obj, "stopped_run_timeout", "InvalidStoppedRunTimeout", AgentConfigDefaults.StoppedRunTimeout, min: 1, rule: "a positive number of seconds");
 
-        var builder = ValidateBuilder(v, obj["builder"], issues, document);
         var registry = ValidateRegistry(v, obj, issues, document);
+        // W&B's builders push to registry.uri when builder.destination is absent (loader.py registry_from_config,
+        // builder from_config); a registry without a type is W&B's LocalRegistry, which pushes nowhere.
+        var builder = ValidateBuilder(v, obj["builder"], issues, document, registry.Type is null ? null : registry.Uri);
         var environment = ValidateEnvironment(v, obj["environment"], issues, document);
 
         if (issues.Any(i => i.Severity == ConfigIssueSeverity.Error)) return new Result(null, issues);
@@ -93,13 +95,13 @@ public static partial class AgentConfigValidator
         return new Result(config, issues);
     }
 
-    private static BuilderSettings ValidateBuilder(Walker v, JsonNode? node, List<ConfigIssue> issues, ParsedDocument document)
+    private static BuilderSettings ValidateBuilder(Walker v, JsonNode? node, List<ConfigIssue> issues, ParsedDocument document, string? registryUri)
     {
-        if (node is null) return new BuilderSettings();
+        if (node is null) return new BuilderSettings { Destination = registryUri };
         if (node is not JsonObject b)
         {
             issues.Add(Error(document, "builder", "InvalidBuilder", $"builder must be a mapping with keys {string.Join(", ", BuilderKeys)}; it is a {JsonTree.KindOf(node)}."));
-            return new BuilderSettings();
+            return new BuilderSettings { Destination = registryUri };
         }
         foreach (var key in b.Select(p => p.Key).Where(k => !BuilderKeys.Contains(k)))
         {
@@ -107,7 +109,7 @@ public static partial class AgentConfigValidator
                 $"Unknown builder key '{key}'{Suggest(key, BuilderKeys)} is ignored. Builder keys: {string.Join(", ", BuilderKeys)}."));
         }
         var type = v.Choice(b["type"], "builder.type", "InvalidBuilderType", BuilderTypes);
-        string? destination = null;
+        var destination = registryUri;
         if (v.String(b["destination"], "builder.destination", "InvalidDestination", allowNull: true) is { } rawDestination)
         {
             var error = ImageDestination.Check(rawDestination, out destination);
@@ -169,6 +171,17 @@ public static partial class AgentConfigValidator
     [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$")]
     private static partial Regex KubernetesName();
 
+    /// <summary>
+    /// Registry keys per type, as W&amp;B's registries take them in <c>from_config</c> (<c>registry/*.py</c>); any other
+    /// key makes W&amp;B's agent refuse to start for ecr and gcr.
+    /// </summary>
+    private static readonly Dictionary<string, string[]> RegistryKeysByType = new()
+    {
+        ["ecr"] = ["type", "uri", "account_id", "region", "repo_name"],
+        ["gcr"] = ["type", "uri", "repository", "image-name", "region", "project"],
+        ["acr"] = ["type", "uri"],
+    };
+
     private static RegistrySettings ValidateRegistry(Walker v, JsonObject obj, List<ConfigIssue> issues, ParsedDocument document)
     {
         var node = obj["registry"];
@@ -179,16 +192,89 @@ public static partial class AgentConfigValidator
             return new RegistrySettings();
         }
         if (r.Count == 0) return new RegistrySettings();
-        foreach (var key in r.Select(p => p.Key).Where(k => !RegistryKeys.Contains(k)))
-        {
-            issues.Add(Warning(document, $"registry.{key}", "UnknownRegistryKey", $"Unknown registry key '{key}' is ignored. Registry keys: {string.Join(", ", RegistryKeys)}."));
-        }
         var type = v.Choice(r["type"], "registry.type", "InvalidRegistryType", RegistryTypes);
+        var known = type is null ? RegistryKeys : RegistryKeysByType[type];
+        foreach (var key in r.Select(p => p.Key).Where(k => !known.Contains(k)))
+        {
+            if (type is "ecr" or "gcr")
+            {
+                issues.Add(Error(document, $"registry.{key}", "UnknownRegistryKey",
+                    $"Unknown registry key '{key}' for registry.type {type}; W&B's agent refuses it too. Keys for {type}: {string.Join(", ", known)}."));
+            }
+            else
+            {
+                issues.Add(Warning(document, $"registry.{key}", "UnknownRegistryKey", $"Unknown registry key '{key}' is ignored. Registry keys{(type is null ? "" : $" for {type}")}: {string.Join(", ", known)}."));
+            }
+        }
+        string Part(string key) => v.String(r[key], $"registry.{key}", "InvalidRegistryPart", allowNull: true) ?? "";
         var uri = v.String(r["uri"], "registry.uri", "InvalidRegistryUri", allowNull: true);
+        if (type is "ecr" or "gcr" && (uri is not null || r["uri"] is null))
+        {
+            var parts = RegistryKeysByType[type].Skip(2).ToDictionary(k => k, Part);
+            // W&B reads a gcr project missing from the block from the Google default credentials; ours from environment.project.
+            if (type == "gcr" && parts["project"].Length == 0 && (obj["environment"] as JsonObject)?["project"] is { } ep && JsonTree.TryGetString(ep, out var envProject))
+            {
+                parts["project"] = envProject;
+            }
+            uri = RegistryUriFromParts(document, issues, r, uri, type, parts);
+        }
+        if (type == "acr" && uri is null)
+        {
+            issues.Add(Error(document, "registry", "MissingRegistryUri", "registry.type acr needs registry.uri (https://<registry-name>.azurecr.io/<repository>)."));
+        }
+        string? checkedUri = null;
+        if (uri is not null)
+        {
+            // W&B's RegistryConfig checks registry.uri as it checks builder.destination (validate_registry_uri).
+            if (ImageDestination.Check(uri, out var normalized) is { } error) issues.Add(Error(document, "registry.uri", "InvalidRegistryUri", error.Replace("builder.destination", "registry.uri", StringComparison.Ordinal)));
+            else checkedUri = normalized;
+        }
+        // W&B's registry classes parse their uri with their own host pattern and refuse any other.
+        if (checkedUri is not null && type is not null && ImageDestination.KindOf(checkedUri) != type)
+        {
+            issues.Add(Error(document, "registry.uri", "InvalidRegistryUri",
+                $"registry.uri '{checkedUri}' is not {(type switch { "ecr" => "an ECR", "gcr" => "an Artifact Registry", _ => "an ACR" })} repository; registry.type {type} needs {(type switch { "ecr" => "<account>.dkr.ecr.<region>.amazonaws.com/<repository>", "gcr" => "<region>-docker.pkg.dev/<project>/<repository>/<image>", _ => "<registry>.azurecr.io/<repository>" })}."));
+            checkedUri = null;
+        }
+        var hasDestination = obj["builder"] is JsonObject b && b["destination"] is not null;
+        if (type is null && uri is not null && !hasDestination)
+        {
+            issues.Add(Warning(document, "registry.uri", "RegistryUriIgnored",
+                "registry.uri is ignored without registry.type (W&B's agent then pushes nowhere): set builder.destination instead."));
+        }
         issues.Add(Warning(document, "registry", "DeprecatedRegistryKey",
             "The registry block is deprecated: set builder.destination to the image repository instead" +
-            (uri is not null && (obj["builder"] is not JsonObject b || b["destination"] is null) ? $" (builder.destination: {uri})." : ".")));
-        return new RegistrySettings { Type = type, Uri = uri };
+            (checkedUri is not null && type is not null && !hasDestination ? $" (builder.destination: {checkedUri})." : ".")));
+        return new RegistrySettings { Type = type, Uri = checkedUri };
+    }
+
+    /// <summary>
+    /// The repository of an ecr or gcr registry block: its <c>uri</c>, or the URI made of its parts; never both, and
+    /// every part when there is no uri (W&amp;B's <c>ElasticContainerRegistry</c> / <c>GoogleArtifactRegistry</c>).
+    /// </summary>
+    private static string? RegistryUriFromParts(ParsedDocument document, List<ConfigIssue> issues, JsonObject block, string? uri, string type, Dictionary<string, string> parts)
+    {
+        if (uri is not null)
+        {
+            var alsoGiven = parts.Keys.Where(k => block[k] is not null).ToList();
+            if (alsoGiven.Count > 0)
+            {
+                issues.Add(Error(document, "registry", "RegistryUriAndParts",
+                    $"registry.type {type} takes either registry.uri or {string.Join(", ", parts.Keys.Select(k => "registry." + k))}, not both; this block also sets {string.Join(", ", alsoGiven.Select(k => "registry." + k))}."));
+            }
+            return uri;
+        }
+        var missing = parts.Where(p => p.Value.Length == 0).Select(p => "registry." + p.Key).ToList();
+        if (missing.Count > 0)
+        {
+            issues.Add(Error(document, "registry", "MissingRegistryUri",
+                $"registry.type {type} needs registry.uri, or all of {string.Join(", ", parts.Keys.Select(k => "registry." + k))}; missing: {string.Join(", ", missing)}." +
+                (missing.Contains("registry.project") ? " (W&B reads a missing project from the Google default credentials; give it here or as environment.project.)" : "")));
+            return null;
+        }
+        return type == "ecr"
+            ? $"{parts["account_id"]}.dkr.ecr.{parts["region"]}.amazonaws.com/{parts["repo_name"]}"
+            : $"{parts["region"]}-docker.pkg.dev/{parts["project"]}/{parts["repository"]}/{parts["image-name"]}";
     }
 
     private static EnvironmentSettings ValidateEnvironment(Walker v, JsonNode? node, List<ConfigIssue> issues, ParsedDocument document)

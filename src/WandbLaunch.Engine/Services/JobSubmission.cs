@@ -233,7 +233,7 @@ public sealed class JobSubmission
         }
         if (options.Dockerfile is not null) spec.Overrides.Dockerfile = options.Dockerfile;
         if (options.BuildContext is not null) spec.BuildContext = options.BuildContext;
-        if (options.EntryPoint is not null) spec.Overrides.EntryPoint = options.EntryPoint;
+        if (options.EntryPoint is not null) spec.Overrides.EntryPoint = EntryPointWords(options.EntryPoint);
         if (options.Arguments is not null) spec.Overrides.Args = options.Arguments;
         if (options.RunConfig is not null)
         {
@@ -251,10 +251,31 @@ public sealed class JobSubmission
         if (options.Entity is not null) spec.Entity = options.Entity;
         spec.Entity ??= _backend.DefaultEntity;
         if (options.Project is not null) spec.Project = options.Project;
+        // W&B's set_project_entity_defaults (utils.py): -p, else the spec's, else the middle of a job path (get_project_from_job).
+        if (spec.Project is null && spec.JobArtifactName?.Split('/') is { Length: 3 } jobPath) spec.Project = jobPath[1];
         spec.Author ??= options.Author ?? Environment.UserName;
         return spec;
     }
 
     private static LaunchException NotMapping() =>
         LaunchException.Invalid("InvalidLaunchSpec", "-Spec must be a launch spec mapping (JSON or YAML object, a file holding one, or a hashtable).", null);
+
+    /// <summary>
+    /// An entry point given as one string is a command line, split as W&amp;B's <c>wandb launch -E</c> splits it
+    /// (<c>cli/cli.py</c>: <c>shlex.split(entry_point)</c>); two or more strings are the words themselves.
+    /// </summary>
+    internal static IReadOnlyList<string> EntryPointWords(IReadOnlyList<string> entryPoint)
+    {
+        if (entryPoint.Count != 1) return entryPoint;
+        try
+        {
+            return Text.PosixShell.Split(entryPoint[0]);
+        }
+        catch (FormatException e)
+        {
+            throw LaunchException.Invalid("InvalidEntryPoint",
+                $"The entry point '{entryPoint[0]}' cannot be split into words: {e.Message}. Give it as one command line with balanced quotes, or as its words (-EntryPoint python, train.py).",
+                entryPoint[0]);
+        }
+    }
 }

@@ -58,7 +58,7 @@ public sealed record SubmitOptions
     /// <summary>A prebuilt image (W&amp;B's -d).</summary>
     public string? DockerImage { get; init; }
 
-    /// <summary>The command as an argument vector (overrides.entry_point, W&amp;B's -E).</summary>
+    /// <summary>The command as its words, or as one command line split as W&amp;B splits -E (overrides.entry_point).</summary>
     public IReadOnlyList<string>? EntryPoint { get; init; }
 
     /// <summary>Arguments appended to the entry point (overrides.args).</summary>

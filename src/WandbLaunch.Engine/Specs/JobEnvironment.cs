@@ -63,7 +63,7 @@ public static class JobEnvironment
         // As W&B's get_env_vars_dict: a spec's own key (_wandb_api_key) wins, and then the author is not claimed.
         Set(BaseUrlVariable, inputs.BaseUrl ?? DefaultBaseUrl);
         Set(ApiKeyVariable, spec.ApiKey ?? inputs.ApiKey);
-        Set("WANDB_PROJECT", spec.Project is { Length: > 0 } project ? project : null);
+        Set("WANDB_PROJECT", spec.TargetProject is { Length: > 0 } project ? project : null);
         Set("WANDB_ENTITY", spec.Entity ?? inputs.QueueEntity);
         Set("WANDB_LAUNCH", "True");
         Set(RunIdVariable, inputs.RunId);

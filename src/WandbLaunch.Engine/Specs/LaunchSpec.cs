@@ -134,6 +134,13 @@ public sealed class LaunchSpec
     /// <summary><c>project</c>: the W&amp;B project of the run.</summary>
     public string? Project { get => GetString(_root, Keys.Project); set => SetString(_root, Keys.Project, value); }
 
+    /// <summary>
+    /// The project the run goes to, as W&amp;B's agent uses it: <see cref="Project"/> lower-cased
+    /// (<c>_project_spec.py</c>: <c>self.target_project = target_project.lower()</c>), for <c>${project_name}</c>,
+    /// <c>WANDB_PROJECT</c> and the run the agent watches.
+    /// </summary>
+    public string? TargetProject => Project?.ToLowerInvariant();
+
     /// <summary><c>author</c>: who submitted the job.</summary>
     public string? Author { get => GetString(_root, Keys.Author); set => SetString(_root, Keys.Author, value); }
 

@@ -7,11 +7,13 @@ namespace WandbLaunch.Engine.Specs;
 /// <summary>
 /// W&amp;B's agent-side macros in <c>resource_args</c>: <c>${project_name}</c>, <c>${entity_name}</c>,
 /// <c>${run_id}</c>, <c>${run_name}</c>, <c>${image_uri}</c>, <c>${author}</c>, and any environment variable of
-/// the agent. Unknown macros are left as written.
+/// the agent. As W&amp;B's <c>fill_macros</c> (<c>_project_spec.py</c>) and <c>macro_sub</c> (<c>utils.py</c>): a name is
+/// any run of word characters (<c>\$\{(\w+)\}</c>), and an agent environment variable wins over a built-in macro of
+/// the same name. Unknown macros are left as written; so are built-ins without a value (W&amp;B writes <c>None</c>).
 /// </summary>
 public static partial class Macros
 {
-    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
+    [GeneratedRegex(@"\$\{(\w+)\}")]
     private static partial Regex Macro();
 
     public sealed record Values(string? Project, string? Entity, string RunId, string? RunName, string? ImageUri, string? Author);
@@ -34,7 +36,7 @@ public static partial class Macros
     }
 
     public static string Replace(string text, Values values, Func<string, string?> environment) =>
-        Macro().Replace(text, m => m.Groups[1].Value switch
+        Macro().Replace(text, m => environment(m.Groups[1].Value) ?? m.Groups[1].Value switch
         {
             "project_name" => values.Project ?? m.Value,
             "entity_name" => values.Entity ?? m.Value,
@@ -42,6 +44,6 @@ public static partial class Macros
             "run_name" => values.RunName ?? values.RunId,
             "image_uri" => values.ImageUri ?? m.Value,
             "author" => values.Author ?? m.Value,
-            var name => environment(name) ?? m.Value,
+            _ => m.Value,
         });
 }

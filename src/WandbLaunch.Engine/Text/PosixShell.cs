@@ -21,6 +21,53 @@ public static partial class PosixShell
     /// <summary>Words joined by spaces, each quoted (<c>" ".join(shlex.quote(w) for w in words)</c>).</summary>
     public static string Join(IEnumerable<string> words) => string.Join(' ', words.Select(Quote));
 
+    /// <summary>
+    /// A command line split into words as Python's <c>shlex.split</c> (POSIX mode, no comments) splits it: words end at
+    /// blanks; in single quotes nothing is special; in double quotes a backslash escapes only <c>"</c> and <c>\</c>;
+    /// outside quotes a backslash keeps the next character as it is. An unclosed quote or a trailing backslash is refused
+    /// with shlex's own message.
+    /// </summary>
+    public static IReadOnlyList<string> Split(string line)
+    {
+        var words = new List<string>();
+        var word = new System.Text.StringBuilder();
+        var inWord = false;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var c = line[i];
+            if (c is ' ' or '\t' or '\r' or '\n')
+            {
+                if (inWord) words.Add(word.ToString());
+                word.Clear();
+                inWord = false;
+                continue;
+            }
+            inWord = true;
+            if (c == '\\')
+            {
+                if (++i == line.Length) throw new FormatException("No escaped character");
+                word.Append(line[i]);
+            }
+            else if (c is '\'' or '"')
+            {
+                var close = c;
+                while (true)
+                {
+                    if (++i == line.Length) throw new FormatException("No closing quotation");
+                    if (line[i] == close) break;
+                    if (close == '"' && line[i] == '\\' && i + 1 < line.Length && line[i + 1] is '"' or '\\') i++;
+                    word.Append(line[i]);
+                }
+            }
+            else
+            {
+                word.Append(c);
+            }
+        }
+        if (inWord) words.Add(word.ToString());
+        return words;
+    }
+
     [GeneratedRegex(@"^[A-Za-z0-9_@%+=:,./-]+$")]
     private static partial Regex Safe();
 }

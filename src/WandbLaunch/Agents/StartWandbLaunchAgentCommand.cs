@@ -100,6 +100,8 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             Await(launchAgent.ResolveQueuesAsync(StopToken));
             return (launchAgent, (Options: opts, Events: events, MaxRecords: maxRecords));
         });
+        // Once, at start, as W&B's agent warns while it reads its config (agent/config.py).
+        foreach (var warning in options.Options.Config.Warnings.Where(w => w.Severity == ConfigIssueSeverity.Warning)) WriteWarning(warning.ToString());
         var target = $"agent {options.Options.Name} for {string.Join(", ", options.Options.Config.Queues)} in {backend.Location}";
         if (!ShouldProcess(target, "Start launch agent"))
         {

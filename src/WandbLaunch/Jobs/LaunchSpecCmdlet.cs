@@ -36,7 +36,10 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     [Alias("Version")]
     public string? GitVersion { get; set; }
 
-    /// <summary>The command to run, as an argument vector: -EntryPoint python, train.py (W&amp;B's -E).</summary>
+    /// <summary>
+    /// The command to run: its words (-EntryPoint python, train.py), or one command line split into words as W&amp;B's
+    /// -E splits it (-EntryPoint 'python train.py --lr 0.1'; quote a word holding blanks inside it).
+    /// </summary>
     [Parameter(ParameterSetName = UriSet)]
     [Parameter(ParameterSetName = DockerImageSet)]
     [Parameter(ParameterSetName = JobSet)]

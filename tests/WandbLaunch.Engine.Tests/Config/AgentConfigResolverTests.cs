@@ -202,4 +202,17 @@ public sealed class AgentConfigResolverTests : IDisposable
         var config = Resolve(ConfigFile("registry:\n  type: ecr\n  uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/r\n"), NoEnv);
         Assert.Contains(config.Warnings, w => w.ErrorId == "DeprecatedRegistryKey");
     }
+
+    // W&B's agent/config.py warns once per unrecognised environment key while reading the file; ours names the key's
+    // path and where it is in the file, also in the effective config the agent runs with.
+    [Fact]
+    public void Warnings_of_the_effective_config_name_each_key_once_with_its_path_and_line_in_the_file()
+    {
+        var path = ConfigFile("queues: [a]\nbuilder:\n  type: docker\n  colour: blue\nenvironment:\n  type: azure\n  zone: x\n");
+        var config = Resolve(path, NoEnv, new Overrides { MaxJobs = 3 });
+        var warnings = config.Warnings.Where(w => w.Severity == ConfigIssueSeverity.Warning).ToList();
+        Assert.Equal(["builder.colour", "environment.zone"], warnings.Select(w => w.Key).ToArray());
+        Assert.StartsWith($"{path}:4:", warnings[0].ToString());
+        Assert.StartsWith($"{path}:7:", warnings[1].ToString());
+    }
 }

@@ -397,4 +397,55 @@ public class AgentConfigValidatorTests
         var result = Validate("max_jobs: 0\nverbosity: 9\nbuilder: {type: x, platform: y}\nfoo: 1\n");
         Assert.Equal(5, result.Errors.Count());
     }
+
+    // W&B's loader.py (registry_from_config) gives the builder the registry; docker_builder.py / kaniko_builder.py push
+    // to its uri unless builder.destination is set, which wins.
+    [Fact]
+    public void Registry_uri_is_the_destination_when_builder_destination_is_absent_as_in_wandb_loader_and_docker_builder()
+    {
+        var config = Valid("registry: {type: ecr, uri: 'https://123456789012.dkr.ecr.us-east-1.amazonaws.com/repo'}\nbuilder: {type: docker}\n");
+        Assert.Equal("123456789012.dkr.ecr.us-east-1.amazonaws.com/repo", config.Builder.Destination);
+        Assert.Equal("123456789012.dkr.ecr.us-east-1.amazonaws.com/repo", config.Registry.Uri);
+        Assert.Equal("myreg.azurecr.io/repo", Valid("registry: {type: acr, uri: myreg.azurecr.io/repo}\n").Builder.Destination);
+
+        var both = Valid("registry: {type: ecr, uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/repo}\nbuilder: {destination: registry.example.com/team/img}\n");
+        Assert.Equal("registry.example.com/team/img", both.Builder.Destination);
+    }
+
+    // W&B's loader.py: a registry block without a type is LocalRegistry, which pushes nowhere, whatever its uri.
+    [Fact]
+    public void A_registry_uri_without_a_type_is_not_a_destination_and_says_so_as_wandb_loader_local_registry()
+    {
+        var result = Validate("registry: {uri: registry.example.com/team/img}\n");
+        Assert.True(result.IsValid);
+        Assert.Null(result.Config!.Builder.Destination);
+        Assert.Contains(result.Issues, i => i.ErrorId == "RegistryUriIgnored" && i.Key == "registry.uri" && i.Severity == ConfigIssueSeverity.Warning);
+    }
+
+    // W&B's ElasticContainerRegistry / GoogleArtifactRegistry (registry/*.py) build the uri from their parts.
+    [Theory]
+    [InlineData("registry: {type: ecr, account_id: '123456789012', region: eu-west-1, repo_name: team/img}\n", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/img")]
+    [InlineData("registry: {type: gcr, region: europe-west4, project: my-proj, repository: repo, image-name: img}\n", "europe-west4-docker.pkg.dev/my-proj/repo/img")]
+    [InlineData("registry: {type: gcr, region: europe-west4, repository: repo, image-name: img}\nenvironment: {type: gcp, region: europe-west4, project: env-proj}\n", "europe-west4-docker.pkg.dev/env-proj/repo/img")]
+    public void Registry_parts_make_the_uri_as_wandb_registry_classes_make_it(string yaml, string expected)
+    {
+        var config = Valid(yaml);
+        Assert.Equal(expected, config.Registry.Uri);
+        Assert.Equal(expected, config.Builder.Destination);
+    }
+
+    [Theory]
+    [InlineData("registry: {type: ecr, uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/repo, region: us-east-1}\n", "RegistryUriAndParts", "registry.region")]
+    [InlineData("registry: {type: ecr, account_id: '123456789012', region: eu-west-1}\n", "MissingRegistryUri", "registry.repo_name")]
+    [InlineData("registry: {type: gcr, region: europe-west4, repository: repo, image-name: img}\n", "MissingRegistryUri", "registry.project")]
+    [InlineData("registry: {type: acr}\n", "MissingRegistryUri", "azurecr.io")]
+    [InlineData("registry: {type: ecr, uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/repo, repository: x}\n", "UnknownRegistryKey", "account_id, region, repo_name")]
+    [InlineData("registry: {type: ecr, uri: '123456789012.dkr.ecr.us-east-1.amazonaws.com/repo:v1'}\n", "InvalidRegistryUri", "registry.uri")]
+    [InlineData("registry: {type: ecr, uri: myreg.azurecr.io/repo}\n", "InvalidRegistryUri", "not an ECR repository")]
+    [InlineData("registry: {type: acr, uri: registry.example.com/team/img}\n", "InvalidRegistryUri", "azurecr.io")]
+    public void Registry_blocks_wandb_refuses_are_refused(string yaml, string errorId, string named)
+    {
+        var error = SingleError(yaml, errorId);
+        Assert.Contains(named, error.Message);
+    }
 }

@@ -62,7 +62,7 @@ public sealed partial class WandbLaunchBackend
         var app = AppUrl(Location);
         var spec = job.GetSpec();
         var entity = spec.Entity is { Length: > 0 } e ? e : job.Entity;
-        return spec.Project is { Length: > 0 } project && job.RunId.Length > 0
+        return spec.TargetProject is { Length: > 0 } project && job.RunId.Length > 0
             ? $"the Logs tab (output.log) of its run: {app}/{Uri.EscapeDataString(entity)}/{Uri.EscapeDataString(project)}/runs/{Uri.EscapeDataString(job.RunId)}/logs"
             : $"the Logs tab (output.log) of its run in the W&B app, found from its queue in the Launch page: {app}/launch";
     }
@@ -82,7 +82,7 @@ public sealed partial class WandbLaunchBackend
     {
         var spec = job.GetSpec();
         var entity = spec.Entity is { Length: > 0 } e ? e : job.Entity;
-        if (spec.Project is not { Length: > 0 } project || entity != job.Entity) return null;
+        if (spec.TargetProject is not { Length: > 0 } project || entity != job.Entity) return null;
         return (entity, project);
     }
 
