@@ -252,7 +252,11 @@ public sealed class JobSubmission
         spec.Entity ??= _backend.DefaultEntity;
         if (options.Project is not null) spec.Project = options.Project;
         // W&B's set_project_entity_defaults (utils.py): -p, else the spec's, else the middle of a job path (get_project_from_job).
-        if (spec.Project is null && spec.JobArtifactName?.Split('/') is { Length: 3 } jobPath) spec.Project = jobPath[1];
+        // A job name that is not one is refused as such (InvalidJobName) when the spec is checked, not as a bad project.
+        if (spec.Project is null && spec.JobArtifactName is { } job)
+        {
+            spec.Project = ArtifactPath.Parse(job, "job").Project;
+        }
         spec.Author ??= options.Author ?? Environment.UserName;
         return spec;
     }
