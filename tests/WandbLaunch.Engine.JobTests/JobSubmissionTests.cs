@@ -168,4 +168,31 @@ public sealed class JobSubmissionTests : IDisposable
         var given = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Job = $"{Store.Entity}/Vision-Models/job-img:latest", Project = "other" }, None);
         Assert.Equal("other", (await _store.JobAsync(given.Id)).GetSpec().Project);
     }
+
+    // W&B's set_project_entity_defaults (utils.py): a git URI (_GIT_URI_REGEX) without -p runs in the project named
+    // after its repository, os.path.splitext(os.path.basename(uri))[0], as written; a local directory gets none.
+    [Theory]
+    [InlineData("https://github.com/acme/Vision-Trainer.git", "Vision-Trainer")]
+    [InlineData("git@gitlab.com:acme/trainer.git", "trainer")]
+    [InlineData("https://dev.azure.com/acme/proj/_git/trainer", "trainer")]
+    public async Task A_git_uri_without_a_project_goes_to_the_project_named_after_its_repository_as_wandb_set_project_entity_defaults(string uri, string project)
+    {
+        await _store.QueueAsync("q");
+        var job = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Uri = uri, EntryPoint = ["python", "train.py"] }, None);
+        Assert.Equal(project, (await _store.JobAsync(job.Id)).GetSpec().Project);
+
+        var given = await Submission.SubmitAsync(new SubmitOptions { QueueName = "q", Uri = uri, EntryPoint = ["python", "train.py"], Project = "other" }, None);
+        Assert.Equal("other", (await _store.JobAsync(given.Id)).GetSpec().Project);
+
+        var local = await Submission.SubmitAsync(Code(), None);
+        Assert.Null((await _store.JobAsync(local.Id)).GetSpec().Project);
+    }
+
+    [Fact]
+    public async Task Without_a_server_the_author_is_the_local_user_unless_given()
+    {
+        await _store.QueueAsync("q");
+        var job = await Submission.SubmitAsync(Code(), None);
+        Assert.Equal(Environment.UserName, (await _store.JobAsync(job.Id)).GetSpec().Author);
+    }
 }

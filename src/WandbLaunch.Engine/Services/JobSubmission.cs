@@ -93,9 +93,11 @@ public sealed class JobSubmission
     {
         var key = QueueOf(options);
         var queue = await _backend.GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
+        var built = BuildSpec(options, queue.Resource);
+        built.Author ??= await _backend.DefaultAuthorAsync(cancellationToken).ConfigureAwait(false);
         var request = new PushRequest
         {
-            Spec = BuildSpec(options, queue.Resource).ToJsonObject(),
+            Spec = built.ToJsonObject(),
             Priority = options.Priority,
             TemplateValues = options.TemplateValues,
         };
@@ -257,7 +259,11 @@ public sealed class JobSubmission
         {
             spec.Project = ArtifactPath.Parse(job, "job").Project;
         }
-        spec.Author ??= options.Author ?? Environment.UserName;
+        else if (spec.Project is null && spec.Uri is { } specUri && JobGitSource.ProjectOf(specUri) is { } fromRepository)
+        {
+            spec.Project = fromRepository;
+        }
+        spec.Author ??= options.Author;
         return spec;
     }
 

@@ -91,14 +91,17 @@ public static class SpecNames
     /// <summary>A project: W&amp;B's rule (1–128 characters, none of / \ # ? % :), and no control character, no leading or trailing space, not '.' or '..'.</summary>
     public static string Project(string value, string field)
     {
-        if (value.Length is 0 or > MaxProjectLength || value.IndexOfAny(ProjectForbidden.ToCharArray()) >= 0 || value.Any(char.IsControl) ||
-            value.Trim().Length != value.Length || value is "." or "..")
+        if (!IsValidProject(value))
         {
             throw Refuse("InvalidProjectName", field, value,
                 $"a project name has 1 to {MaxProjectLength} characters, none of {string.Join(' ', ProjectForbidden.ToCharArray())}, no control character, no leading or trailing space, and is not '.' or '..'");
         }
         return value;
     }
+
+    public static bool IsValidProject(string value) =>
+        value.Length is > 0 and <= MaxProjectLength && value.IndexOfAny(ProjectForbidden.ToCharArray()) < 0 && !value.Any(char.IsControl) &&
+        value.Trim().Length == value.Length && value is not ("." or "..");
 
     /// <summary>A run's display name (or its author): 1–128 characters, no control character.</summary>
     public static string RunName(string value, string field, string errorId = "InvalidRunName")

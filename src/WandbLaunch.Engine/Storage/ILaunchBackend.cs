@@ -22,6 +22,12 @@ public interface ILaunchBackend : IDisposable
     string LogDirectory { get; }
 
     /// <summary>
+    /// The author Submit gives a spec that names none: the local user's name here; a W&amp;B server gives the API key's
+    /// user (its <c>viewer</c>), as W&amp;B's CLI does.
+    /// </summary>
+    Task<string> DefaultAuthorAsync(CancellationToken cancellationToken) => Task.FromResult(Environment.UserName);
+
+    /// <summary>
     /// Where this backend keeps artifacts (W&amp;B jobs and their code): files beside the local store, or the W&amp;B
     /// server's artifacts. A backend without one refuses with <c>ArtifactsNotSupported</c>.
     /// </summary>

@@ -29,6 +29,20 @@ internal static partial class JobGitSource
     [GeneratedRegex(@"^[\w.+-]+@[\w.-]+:.+", RegexOptions.CultureInvariant)]
     private static partial Regex ScpLike();
 
+    /// <summary>
+    /// The project W&amp;B gives a run of a git URI when none is named: the repository's name, the URI's last segment
+    /// without its extension (<c>utils.py</c> <c>set_project_entity_defaults</c>: <c>os.path.splitext(os.path.basename(uri))[0]</c>
+    /// for a URI matching <c>_GIT_URI_REGEX</c>); null for other URIs and for a name that is not a valid project name.
+    /// </summary>
+    public static string? ProjectOf(string uri)
+    {
+        if (!WandbGitUri().IsMatch(uri)) return null;
+        var name = uri[(uri.LastIndexOf('/') + 1)..];
+        var dot = name.LastIndexOf('.');
+        if (dot > 0) name = name[..dot];
+        return Specs.SpecNames.IsValidProject(name) ? name : null;
+    }
+
     /// <summary>A fetched source: the resolved commit and the Python version files at its root (null when absent).</summary>
     public sealed record Fetched(string Commit, string? RuntimeTxt, string? PythonVersionFile, IReadOnlyList<string> Warnings);
 

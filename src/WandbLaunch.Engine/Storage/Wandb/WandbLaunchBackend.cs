@@ -46,6 +46,16 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
         _connection.Entity ?? GetViewerAsync(CancellationToken.None).GetAwaiter().GetResult().Entity
         ?? throw LaunchException.Invalid("WandbEntityUnknown", $"The W&B server at {Location} reports no default entity for this API key; connect with -Entity.");
 
+    /// <summary>
+    /// The key's user name, else the default entity: W&amp;B's CLI takes "the personal username, not team name or service
+    /// account, default to entity" (<c>cli/cli.py</c>: <c>api.viewer().get("username") or entity</c>).
+    /// </summary>
+    public async Task<string> DefaultAuthorAsync(CancellationToken cancellationToken)
+    {
+        var viewer = await GetViewerAsync(cancellationToken).ConfigureAwait(false);
+        return viewer.Username is { Length: > 0 } username ? username : DefaultEntity;
+    }
+
     /// <summary>Job logs of agents on this host stay local, as with W&amp;B's agent.</summary>
     public string LogDirectory => Path.Combine(HostDirectory, "logs");
 
