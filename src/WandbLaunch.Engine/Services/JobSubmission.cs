@@ -94,7 +94,8 @@ public sealed class JobSubmission
         var key = QueueOf(options);
         var queue = await _backend.GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
         var built = BuildSpec(options, queue.Resource);
-        built.Author ??= await _backend.DefaultAuthorAsync(cancellationToken).ConfigureAwait(false);
+        // An empty author is W&B's `wandb launch`, which sets none (no WANDB_USERNAME for the job).
+        built.Author = built.Author is null ? await _backend.DefaultAuthorAsync(cancellationToken).ConfigureAwait(false) : built.Author.Length == 0 ? null : built.Author;
         var request = new PushRequest
         {
             Spec = built.ToJsonObject(),

@@ -47,6 +47,10 @@ public sealed class WandbSubmitDefaultsTests : IAsyncLifetime
 
         var fromSpec = await submission.SubmitAsync(Image(queue) with { Spec = System.Text.Json.Nodes.JsonNode.Parse("""{"author": "dave"}""") }, None);
         Assert.Equal("dave", (await _bed.Backend.GetJobAsync(fromSpec.Id, None))!.GetSpec().Author);
+
+        // W&B's `wandb launch` (cli/cli.py launch) passes no author: an empty one asks for that.
+        var none = await submission.SubmitAsync(Image(queue) with { Spec = System.Text.Json.Nodes.JsonNode.Parse("""{"author": ""}""") }, None);
+        Assert.False((await _bed.Backend.GetJobAsync(none.Id, None))!.GetSpec().ToJsonObject().ContainsKey("author"));
     }
 
     [Fact]
