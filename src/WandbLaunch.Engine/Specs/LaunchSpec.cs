@@ -65,8 +65,25 @@ public sealed class LaunchSpec
     /// </summary>
     public string? JobArtifactName { get => GetString(_root, Keys.Job); set => SetString(_root, Keys.Job, value); }
 
-    /// <summary><c>uri</c>: the code, a git URL or a local directory.</summary>
-    public string? Uri { get => GetString(_root, Keys.Uri); set => SetString(_root, Keys.Uri, value); }
+    /// <summary>
+    /// <c>uri</c>: the code, a git URL or a local directory; null for W&amp;B's sweep-scheduler placeholder, which names no
+    /// code (the spec keeps it as written).
+    /// </summary>
+    public string? Uri
+    {
+        get => GetString(_root, Keys.Uri) is { } uri && !IsSchedulerPlaceholder(uri) ? uri : null;
+        set => SetString(_root, Keys.Uri, value);
+    }
+
+    /// <summary>
+    /// W&amp;B's mark of a sweep scheduler (<c>sweeps/scheduler.py</c> <c>PLACEHOLDER_URI</c>); W&amp;B's agent takes any uri
+    /// starting with "placeholder" as one and then runs the spec's image or job, else its own scheduler
+    /// (<c>_project_spec.py</c> <c>init_source</c>).
+    /// </summary>
+    public static bool IsSchedulerPlaceholder(string uri) => uri.StartsWith("placeholder", StringComparison.Ordinal);
+
+    /// <summary>Whether the spec is a scheduler W&amp;B's CLI queues (<c>uri</c> is the placeholder).</summary>
+    public bool IsSweepScheduler => GetString(_root, Keys.Uri) is { } uri && IsSchedulerPlaceholder(uri);
 
     /// <summary><c>docker.docker_image</c>: a prebuilt image to run.</summary>
     public string? DockerImage
@@ -90,7 +107,7 @@ public sealed class LaunchSpec
 
     /// <summary>Which of the three sources (job, uri, docker image) the spec gives, in that order.</summary>
     public IReadOnlyList<string> SourcesGiven =>
-        new[] { (_root[Keys.Job] is not null, "job"), (_root[Keys.Uri] is not null, "uri"), (PrebuiltImage is not null, "docker image") }
+        new[] { (_root[Keys.Job] is not null, "job"), (Uri is not null, "uri"), (PrebuiltImage is not null, "docker image") }
             .Where(s => s.Item1).Select(s => s.Item2).ToList();
 
     /// <summary><c>git.version</c>: the branch, tag or commit of a git uri.</summary>

@@ -82,6 +82,12 @@ public static class LaunchSpecRules
     private static void CheckSource(LaunchSpec spec)
     {
         var sources = spec.SourcesGiven;
+        if (sources.Count == 0 && spec.IsSweepScheduler)
+        {
+            throw LaunchException.Invalid("SweepSchedulerNotSupported",
+                "The launch spec is W&B's own sweep scheduler (uri 'placeholder-uri-scheduler' without a job or image), which W&B's agent runs as `wandb scheduler` in its own Python; WandbLaunch does not run sweeps. Give the scheduler a job or an image (launch-sweep's scheduler.job or scheduler.docker_image).",
+                spec.ToJson());
+        }
         if (sources.Count == 0)
         {
             throw LaunchException.Invalid("MissingJobSource",
