@@ -303,6 +303,21 @@ public class ContainerArgsTests
         Assert.Contains("builder.base_image", e.Message);
     }
 
+    // W&B's _DOCKER_ALLOWED_RESOURCE_ARGS (utils.py) has no volume, mount or env-file option: a job reaches no host
+    // path and no host file through them, whatever the key's spelling (validate_local_container_resource_args).
+    [Theory]
+    [InlineData("volume", "\"/:/host\"")]
+    [InlineData("-v", "\"/etc:/etc\"")]
+    [InlineData("--mount", "\"type=bind,src=/,dst=/host\"")]
+    [InlineData("env-file", "\"/root/.aws/credentials\"")]
+    [InlineData("ENV_FILE", "\"/etc/shadow\"")]
+    [InlineData("volumes-from", "\"agent\"")]
+    public void Volumes_mounts_and_env_files_are_refused_as_wandb_refuses_them(string key, string value)
+    {
+        var e = Refused($$"""{"{{key}}": {{value}}}""");
+        Assert.Equal("UnsupportedContainerArgument", e.ErrorId);
+    }
+
     [Fact]
     public void CheckKeys_names_where_the_keys_came_from_and_leaves_template_placeholders()
     {
