@@ -86,7 +86,7 @@ public static class LaunchSpecRules
     private static void CheckAdditionalServices(LaunchSpec spec, LaunchQueue queue)
     {
         if (spec.Document[LaunchSpec.Keys.AdditionalServices] is not { } services) return;
-        var found = Runners.Kubernetes.AdditionalServices.Check(services, jobNamespace: null);
+        var found = AdditionalServiceShape.Check(services, jobNamespace: null);
         if (found.Count > 0 && queue.Resource != LaunchResource.Kubernetes)
         {
             throw LaunchException.Invalid("AdditionalServicesNotSupported",

@@ -8,6 +8,7 @@ using k8s.Models;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -132,7 +133,7 @@ public static class AuxiliaryObjects
         }
     }
 
-    private static async Task DeleteAndWaitAsync(KubeAccess access, Api api, AdditionalServices.ServiceKind kind, string name, string @namespace, CancellationToken cancellationToken)
+    private static async Task DeleteAndWaitAsync(KubeAccess access, Api api, AdditionalServiceShape.ServiceKind kind, string name, string @namespace, CancellationToken cancellationToken)
     {
         try
         {
@@ -149,7 +150,7 @@ public static class AuxiliaryObjects
         }
     }
 
-    private static async Task<JsonObject?> ReadAsync(KubeAccess access, Api api, AdditionalServices.ServiceKind kind, string name, string @namespace, CancellationToken cancellationToken)
+    private static async Task<JsonObject?> ReadAsync(KubeAccess access, Api api, AdditionalServiceShape.ServiceKind kind, string name, string @namespace, CancellationToken cancellationToken)
     {
         try
         {
@@ -173,18 +174,18 @@ public static class AuxiliaryObjects
         var @namespace = service["metadata"]!["namespace"]!.GetValue<string>();
         var what = AdditionalServices.Describe(service);
         var clock = Stopwatch.StartNew();
-        if (kind.Readiness == AdditionalServices.Readiness.Pause)
+        if (AdditionalServices.ReadinessOf(kind) == AdditionalServices.Readiness.Pause)
         {
             log.Agent($"{what} has no readiness check; waiting {Pause.TotalSeconds:0} s");
             await Task.Delay(Pause, cancellationToken).ConfigureAwait(false);
             return;
         }
-        if (kind.Readiness == AdditionalServices.Readiness.Endpoints && service["spec"]?["selector"] is not JsonObject { Count: > 0 })
+        if (AdditionalServices.ReadinessOf(kind) == AdditionalServices.Readiness.Endpoints && service["spec"]?["selector"] is not JsonObject { Count: > 0 })
         {
             log.Agent($"{what} selects no pods, so it gets no endpoints to wait for");
             return;
         }
-        var api = kind.Readiness == AdditionalServices.Readiness.Endpoints ? Api.Endpoints : Api.For(kind);
+        var api = AdditionalServices.ReadinessOf(kind) == AdditionalServices.Readiness.Endpoints ? Api.Endpoints : Api.For(kind);
         var state = "not created yet";
         var delay = TimeSpan.FromMilliseconds(250);
         var unreachableNoted = false;
@@ -195,14 +196,14 @@ public static class AuxiliaryObjects
                 var current = await ReadAsync(access, api, kind, name, @namespace, cancellationToken).ConfigureAwait(false);
                 if (current is not null)
                 {
-                    (var ready, state) = Ready(kind.Readiness, current);
+                    (var ready, state) = Ready(AdditionalServices.ReadinessOf(kind), current);
                     if (ready)
                     {
                         log.Agent($"{what} is ready after {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
                         return;
                     }
                 }
-                else if (kind.Readiness == AdditionalServices.Readiness.Endpoints) state = "no endpoints yet";
+                else if (AdditionalServices.ReadinessOf(kind) == AdditionalServices.Readiness.Endpoints) state = "no endpoints yet";
             }
             catch (KubeAccessException e) when (e.Fault == KubeFault.Unreachable)
             {
@@ -255,7 +256,7 @@ public static class AuxiliaryObjects
     {
         var selector = AdditionalServices.Selector(labelValue, runId);
         var deleted = 0;
-        foreach (var kind in AdditionalServices.Kinds)
+        foreach (var kind in AdditionalServiceShape.Kinds)
         {
             var api = Api.For(kind);
             IReadOnlyList<string> names;
@@ -368,7 +369,7 @@ public static class AuxiliaryObjects
             (c, ns, s, ct) => c.CoreV1.ListNamespacedEndpointsAsync(ns, labelSelector: s, cancellationToken: ct),
             (c, n, ns) => c.CoreV1.DeleteNamespacedEndpointsAsync(n, ns, Background, propagationPolicy: "Background"));
 
-        public static Api For(AdditionalServices.ServiceKind kind) => kind.Kind switch
+        public static Api For(AdditionalServiceShape.ServiceKind kind) => kind.Kind switch
         {
             "Deployment" => Deployments,
             "StatefulSet" => StatefulSets,
