@@ -68,22 +68,22 @@ public static partial class AdditionalServiceShape
             if (!JsonTree.TryGetString(metadata?["name"], out var name) || name.Trim().Length == 0)
             {
                 // W&B's readiness wait needs a name (it skips the wait without one); generateName would leave nothing to wait for or delete by name.
-                throw Invalid("InvalidAdditionalService", DocumentPath.Key(configPath, "metadata.name"), "is required: the service is created, awaited and deleted by its name");
+                throw Invalid("InvalidAdditionalService", DocumentPath.Key(DocumentPath.Key(configPath, "metadata"), "name"), "is required: the service is created, awaited and deleted by its name");
             }
             if (metadata!["namespace"] is { } ns)
             {
                 if (!JsonTree.TryGetString(ns, out var given) || (given.Length > 0 && jobNamespace is not null && given != jobNamespace))
                 {
                     throw new LaunchException("AdditionalServiceNamespace", LaunchErrorCategory.PermissionDenied,
-                        $"The spec's {DocumentPath.Key(configPath, "metadata.namespace")} is {JsonTree.Show(ns)}, but additional services are created only in the job's namespace" +
+                        $"The spec's {DocumentPath.Key(DocumentPath.Key(configPath, "metadata"), "namespace")} is {JsonTree.Show(ns)}, but additional services are created only in the job's namespace" +
                         $"{(jobNamespace is null ? "" : $" ({jobNamespace})")}; remove metadata.namespace or set it to the job's namespace.",
-                        DocumentPath.Key(configPath, "metadata.namespace"));
+                        DocumentPath.Key(DocumentPath.Key(configPath, "metadata"), "namespace"));
                 }
             }
-            var key = $"{kind.Kind}/{MakeLabelSafe(name, DocumentPath.Key(configPath, "metadata.name"))}";
+            var key = $"{kind.Kind}/{MakeLabelSafe(name, DocumentPath.Key(DocumentPath.Key(configPath, "metadata"), "name"))}";
             if (!names.Add(key))
             {
-                throw Invalid("InvalidAdditionalService", DocumentPath.Key(configPath, "metadata.name"), $"names a second {kind.Kind} '{name}'; each service needs a name of its own");
+                throw Invalid("InvalidAdditionalService", DocumentPath.Key(DocumentPath.Key(configPath, "metadata"), "name"), $"names a second {kind.Kind} '{name}'; each service needs a name of its own");
             }
             found.Add((config, configPath, kind));
         }
