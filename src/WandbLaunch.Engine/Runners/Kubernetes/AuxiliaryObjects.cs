@@ -248,15 +248,16 @@ public static class AuxiliaryObjects
     }
 
     /// <summary>
-    /// Deletes a run's services (every allowed kind labelled with its auxiliary label and run id) and tells
+    /// Deletes a run's services (the objects of <paramref name="kinds"/> labelled with its auxiliary label and run id) and tells
     /// <paramref name="note"/> what was deleted; failures are told, not thrown.
     /// </summary>
     /// <returns>How many were deleted.</returns>
-    public static async Task<int> DeleteAsync(KubeAccess access, string @namespace, string labelValue, string runId, Action<string> note)
+    public static async Task<int> DeleteAsync(KubeAccess access, string @namespace, string labelValue, string runId, IReadOnlyList<AdditionalServiceShape.ServiceKind> kinds,
+        Action<string> note)
     {
         var selector = AdditionalServices.Selector(labelValue, runId);
         var deleted = 0;
-        foreach (var kind in AdditionalServiceShape.Kinds)
+        foreach (var kind in kinds)
         {
             var api = Api.For(kind);
             IReadOnlyList<string> names;

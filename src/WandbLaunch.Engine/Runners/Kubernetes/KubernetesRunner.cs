@@ -7,6 +7,7 @@ using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -118,8 +119,19 @@ public sealed class KubernetesRunner : ILaunchRunner
     {
         if (keep) return null;
         var spec = job.GetSpec();
+        IReadOnlyList<AdditionalServiceShape.ServiceKind> kinds;
+        try
+        {
+            kinds = AdditionalServiceShape.Check(spec.AdditionalServices, jobNamespace: null).Select(s => s.Kind).Distinct().ToList();
+        }
+        catch (LaunchException)
+        {
+            // A spec stored by an older version that today's rules refuse: look for every kind a service may be.
+            kinds = AdditionalServiceShape.Kinds;
+        }
+        if (kinds.Count == 0) return null;
         var label = AdditionalServices.LabelValue(spec.Entity ?? job.Entity, spec.TargetProject ?? job.Project, job.RunId);
-        return async note => await AuxiliaryObjects.DeleteAsync(access, @namespace, label, job.RunId, note).ConfigureAwait(false);
+        return async note => await AuxiliaryObjects.DeleteAsync(access, @namespace, label, job.RunId, kinds, note).ConfigureAwait(false);
     }
 
     /// <summary>Copies the code to the claim, or says what the pod's own fetch leaves out.</summary>
