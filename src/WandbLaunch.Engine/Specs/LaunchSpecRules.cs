@@ -87,6 +87,7 @@ public static class LaunchSpecRules
     {
         if (spec.Document[LaunchSpec.Keys.AdditionalServices] is not { } services) return;
         var found = AdditionalServiceShape.Check(services, jobNamespace: null);
+        foreach (var (config, path, _) in found) OsValues.CheckEnvironment(config, path);
         if (found.Count > 0 && queue.Resource != LaunchResource.Kubernetes)
         {
             throw LaunchException.Invalid("AdditionalServicesNotSupported",
