@@ -198,6 +198,28 @@ public sealed class AdditionalServicesTests
     }
 
     [Fact]
+    public async Task APreemptedRunLeftWithItsServicesReplacesThemOnItsNextAttempt()
+    {
+        await using var h = new AgentHarness();
+        await h.QueueAsync("k8s", """{"wait_for_ready": false, "spec": {"template": {"spec": {"containers": [{"name": "trainer"}]}}}}""");
+        var submitted = await h.SubmitAsync("k8s", extraSpecJson: Spec($"[{Database("db")}]"));
+        h.StartAgent("k8s", keepAdditionalServices: true);
+        var first = await h.KubeJobAsync(submitted.RunId);
+        var firstDb = h.Server.Get(ApiResource.Deployments, Ns, "db")!["metadata"]!["uid"]!.GetValue<string>();
+        var pod = await h.PodAsync(first["metadata"]!["name"]!.GetValue<string>());
+        h.Server.SetPodPhase(Ns, pod, "Running");
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+
+        h.Server.PreemptJob(Ns, first["metadata"]!["name"]!.GetValue<string>());
+
+        // The same run again: its own Deployment of that name (labelled with its run id) is replaced, not a conflict.
+        await h.KubeJobAsync(submitted.RunId, notUid: first["metadata"]!["uid"]!.GetValue<string>());
+        var secondDb = await Eventually.Until(() => Task.FromResult(h.Server.Get(ApiResource.Deployments, Ns, "db")), "the second attempt's Deployment");
+        Assert.NotEqual(firstDb, secondDb["metadata"]!["uid"]!.GetValue<string>());
+        Assert.Contains($"replacing additional service Deployment {Ns}/db left by an earlier attempt of this run", h.Log(await h.JobAsync(submitted.Id)));
+    }
+
+    [Fact]
     public async Task AServiceTheApiServerRefusesFailsTheJobNamingIt()
     {
         await using var h = new AgentHarness();
