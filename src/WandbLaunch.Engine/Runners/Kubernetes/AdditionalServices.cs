@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
-using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
