@@ -10,6 +10,12 @@ public sealed record ApiResource(string Group, string Version, string Plural, st
     public static readonly ApiResource Secrets = new("", "v1", "secrets", "Secret");
     public static readonly ApiResource ConfigMaps = new("", "v1", "configmaps", "ConfigMap");
     public static readonly ApiResource Jobs = new("batch", "v1", "jobs", "Job");
+    public static readonly ApiResource Services = new("", "v1", "services", "Service");
+    public static readonly ApiResource Endpoints = new("", "v1", "endpoints", "Endpoints");
+    public static readonly ApiResource PersistentVolumeClaims = new("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim");
+    public static readonly ApiResource Deployments = new("apps", "v1", "deployments", "Deployment");
+    public static readonly ApiResource StatefulSets = new("apps", "v1", "statefulsets", "StatefulSet");
+    public static readonly ApiResource NetworkPolicies = new("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy");
 
     public string ApiVersion => Group.Length == 0 ? Version : $"{Group}/{Version}";
 

@@ -360,6 +360,84 @@ public sealed partial class KubeApiServer
         }
     }
 
+    // ---- deployments, statefulsets, services
+
+    /// <summary>What the API server sets on a new Deployment or StatefulSet: replicas wanted, none ready.</summary>
+    private static void ReplicaStatus(JsonObject workload, int ready)
+    {
+        var wanted = workload["spec"]?["replicas"]?.GetValue<int>() ?? 1;
+        ((JsonObject)workload["spec"]!)["replicas"] = wanted;
+        var status = new JsonObject { ["observedGeneration"] = 1, ["replicas"] = wanted };
+        if (ready > 0)
+        {
+            status["readyReplicas"] = ready;
+            status["availableReplicas"] = ready;
+        }
+        workload["status"] = status;
+    }
+
+    /// <summary>The endpoints controller: a Service with a selector gets Endpoints of its name, without addresses until pods are ready.</summary>
+    private void RunEndpointsController(string @namespace, JsonObject service)
+    {
+        if (service["spec"]?["selector"] is not JsonObject { Count: > 0 }) return;
+        Store(ApiResource.Endpoints, @namespace, new JsonObject
+        {
+            ["kind"] = "Endpoints",
+            ["apiVersion"] = "v1",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = NameOf(service),
+                ["namespace"] = @namespace,
+                ["uid"] = Guid.NewGuid().ToString(),
+                ["creationTimestamp"] = Now(),
+                ["labels"] = service["metadata"]?["labels"]?.DeepClone() ?? new JsonObject(),
+            },
+        });
+    }
+
+    /// <summary>The deployment (or statefulset) controller and kubelets: <paramref name="ready"/> of its replicas are ready.</summary>
+    public void SetReadyReplicas(ApiResource resource, string @namespace, string name, int ready)
+    {
+        lock (_gate)
+        {
+            var obj = Find(resource, @namespace, name) ?? throw new InvalidOperationException($"no {resource.Plural} {@namespace}/{name}");
+            ReplicaStatus(obj, ready);
+            Store(resource, @namespace, obj);
+        }
+    }
+
+    /// <summary>The endpoints controller: the Service's ready pods are at <paramref name="addresses"/> (none: no ready pod).</summary>
+    public void SetEndpoints(string @namespace, string service, params string[] addresses)
+    {
+        lock (_gate)
+        {
+            var obj = Find(ApiResource.Endpoints, @namespace, service) ?? throw new InvalidOperationException($"no endpoints {@namespace}/{service}");
+            if (addresses.Length == 0) obj.Remove("subsets");
+            else
+            {
+                obj["subsets"] = new JsonArray(new JsonObject
+                {
+                    ["addresses"] = new JsonArray(addresses.Select(a => (JsonNode?)new JsonObject { ["ip"] = a }).ToArray()),
+                    ["ports"] = new JsonArray(new JsonObject { ["port"] = 80, ["protocol"] = "TCP" }),
+                });
+            }
+            Store(ApiResource.Endpoints, @namespace, obj);
+        }
+    }
+
+    /// <summary>The kubelet: a running pod's containers become ready, or stop being ready (a failing readiness probe).</summary>
+    public void SetPodReady(string @namespace, string pod, bool ready)
+    {
+        lock (_gate)
+        {
+            var obj = Pod(@namespace, pod);
+            foreach (var status in (obj["status"]?["containerStatuses"] as JsonArray ?? []).OfType<JsonObject>()) status["ready"] = ready;
+            SetCondition(obj, "ContainersReady", ready ? "True" : "False", ready ? null : "ContainersNotReady");
+            SetCondition(obj, "Ready", ready ? "True" : "False", ready ? null : "ContainersNotReady");
+            Store(ApiResource.Pods, @namespace, obj);
+        }
+    }
+
     // ---- watch history
 
     /// <summary>Ends every open watch without an event, as an API server does when a watch's timeoutSeconds runs out.</summary>

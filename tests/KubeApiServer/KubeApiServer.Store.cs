@@ -17,7 +17,11 @@ public sealed partial class KubeApiServer
     private readonly Dictionary<(string Namespace, string Pod), PodLog> _logs = new();
     private readonly HashSet<string> _namespaces = new(StringComparer.Ordinal) { "default" };
     private readonly HashSet<string> _forbidden = new(StringComparer.Ordinal);
-    private readonly List<ApiResource> _resources = [ApiResource.Pods, ApiResource.Secrets, ApiResource.ConfigMaps, ApiResource.Jobs];
+    private readonly List<ApiResource> _resources =
+    [
+        ApiResource.Pods, ApiResource.Secrets, ApiResource.ConfigMaps, ApiResource.Jobs, ApiResource.Services, ApiResource.Endpoints,
+        ApiResource.PersistentVolumeClaims, ApiResource.Deployments, ApiResource.StatefulSets, ApiResource.NetworkPolicies,
+    ];
     private readonly List<RecordedRequest> _requests = new();
     private readonly List<RecordedDeletion> _deletions = new();
     private long _version = 1000;
@@ -230,7 +234,13 @@ public sealed partial class KubeApiServer
             }
             _deletions.Add(new RecordedDeletion(resource.QualifiedName, @namespace, name, propagationPolicy));
             var uid = obj["metadata"]!["uid"]!.GetValue<string>();
-            if (resource == ApiResource.Secrets || resource == ApiResource.ConfigMaps || resource == ApiResource.Pods)
+            if (resource == ApiResource.Services)
+            {
+                // The endpoints controller removes a Service's Endpoints with it.
+                Remove(ApiResource.Endpoints, @namespace, name);
+            }
+            if (resource == ApiResource.Secrets || resource == ApiResource.ConfigMaps || resource == ApiResource.Pods || resource == ApiResource.Services ||
+                resource == ApiResource.Endpoints || resource == ApiResource.PersistentVolumeClaims || resource == ApiResource.NetworkPolicies)
             {
                 Remove(resource, @namespace, name);
                 return null;

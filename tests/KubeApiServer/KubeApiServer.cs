@@ -13,6 +13,10 @@ namespace WandbLaunch.Tests.KubeApi;
 /// <item>batch/v1 jobs: create, get, list, watch, delete (propagationPolicy Foreground, Background, Orphan);</item>
 /// <item>core/v1 pods: get, list, watch, and their log (with follow, container, sinceSeconds);</item>
 /// <item>core/v1 secrets and configmaps: create, get, list, delete;</item>
+/// <item>the kinds of additional services: apps/v1 deployments and statefulsets, core/v1 pods, services (with the
+/// endpoints controller's Endpoints), persistentvolumeclaims, networking.k8s.io/v1 networkpolicies: create, get, list
+/// (label selectors), delete; tests make them ready (<see cref="SetReadyReplicas"/>, <see cref="SetEndpoints"/>,
+/// <see cref="SetPodPhase"/>, <see cref="SetPodReady"/>);</item>
 /// <item>custom objects of registered resources under /apis/&lt;group&gt;/&lt;version&gt;/namespaces/&lt;ns&gt;/&lt;plural&gt;.</item>
 /// </list>
 /// It checks what a real server checks — the bearer token (401), forbidden namespaces (403), paths and verbs
@@ -223,7 +227,6 @@ public sealed partial class KubeApiServer : IDisposable
             switch (verb)
             {
                 case "create":
-                    if (resource == ApiResource.Pods) throw new ApiError(405, "MethodNotAllowed", "this server creates pods only through its job controller");
                     status = 201;
                     await WriteJsonAsync(response, 201, Create(resource, ns, await ReadBodyAsync(request).ConfigureAwait(false))).ConfigureAwait(false);
                     break;
@@ -345,7 +348,7 @@ public sealed partial class KubeApiServer : IDisposable
             if (metadata["generateName"]?.GetValue<string>() is { Length: > 0 } prefix) name = prefix + Random5();
             else causes.Required("metadata.name", "name or generateName is required");
         }
-        if (!string.IsNullOrEmpty(name)) Validation.Name(name, causes, label: resource == ApiResource.Jobs);
+        if (!string.IsNullOrEmpty(name)) Validation.Name(name, causes, label: resource == ApiResource.Jobs, dns1035: resource == ApiResource.Services);
         Validation.Labels(metadata, "metadata", causes);
         if (resource == ApiResource.Jobs)
         {
@@ -355,6 +358,15 @@ public sealed partial class KubeApiServer : IDisposable
         }
         if (resource == ApiResource.Secrets) Secret(body, causes);
         if (resource == ApiResource.ConfigMaps) Validation.ConfigMap(body, causes);
+        if (resource == ApiResource.Pods)
+        {
+            // The API server defaults restartPolicy to Always.
+            if (body["spec"] is JsonObject podSpec) podSpec["restartPolicy"] ??= "Always";
+            Validation.PodSpec(body["spec"] as JsonObject, "spec", causes, ["Always", "OnFailure", "Never"]);
+        }
+        if (resource == ApiResource.Deployments || resource == ApiResource.StatefulSets) Validation.Workload(body, causes);
+        if (resource == ApiResource.Services) Validation.Service(body, causes);
+        if (resource == ApiResource.PersistentVolumeClaims) Validation.Claim(body, causes);
         if (causes.Count > 0) throw ApiError.Invalid(resource, name ?? "", causes);
         lock (_gate)
         {
@@ -370,6 +382,10 @@ public sealed partial class KubeApiServer : IDisposable
             if (resource == ApiResource.Jobs) JobDefaults(body);
             Store(resource, ns, body);
             if (resource == ApiResource.Jobs) RunJobController(ns, body);
+            if (resource == ApiResource.Pods) body["status"] = PendingStatus();
+            if (resource == ApiResource.Deployments || resource == ApiResource.StatefulSets) ReplicaStatus(body, 0);
+            if (resource == ApiResource.Services) RunEndpointsController(ns, body);
+            if (resource == ApiResource.PersistentVolumeClaims) body["status"] = new JsonObject { ["phase"] = "Pending" };
             return (JsonObject)body.DeepClone();
         }
     }

@@ -27,8 +27,19 @@ internal static partial class Validation
         public void Unsupported(string field, JsonNode? value, string supported) => Add((field, "FieldValueNotSupported", $"Unsupported value: {value?.ToJsonString() ?? "null"}: supported values: {supported}"));
     }
 
-    public static void Name(string name, Causes causes, bool label)
+    [GeneratedRegex(@"^[a-z]([-a-z0-9]*[a-z0-9])?$")]
+    private static partial Regex Dns1035Label();
+
+    public static void Name(string name, Causes causes, bool label, bool dns1035 = false)
     {
+        if (dns1035)
+        {
+            if (name.Length > 63 || !Dns1035Label().IsMatch(name))
+            {
+                causes.Bad("metadata.name", name, "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character");
+            }
+            return;
+        }
         if (label ? name.Length > 63 || !DnsLabel().IsMatch(name) : name.Length > 253 || !Subdomain().IsMatch(name))
         {
             causes.Bad("metadata.name", name, label
@@ -94,6 +105,61 @@ internal static partial class Validation
             if (policy is null) causes.Required($"{path}.restartPolicy", $"valid values: {string.Join(", ", restartPolicies.Select(p => $"\"{p}\""))}");
             else if (!restartPolicies.Contains(policy.GetValue<string>())) causes.Unsupported($"{path}.restartPolicy", policy, string.Join(", ", restartPolicies.Select(p => $"\"{p}\"")));
         }
+    }
+
+    /// <summary>A Deployment or StatefulSet: a selector that matches its template's labels, a pod template (restartPolicy Always, the default).</summary>
+    public static void Workload(JsonObject body, Causes causes)
+    {
+        var spec = body["spec"] as JsonObject;
+        var template = spec?["template"] as JsonObject;
+        if (spec?["selector"] is not JsonObject selector)
+        {
+            causes.Required("spec.selector");
+        }
+        else
+        {
+            var labels = template?["metadata"]?["labels"] as JsonObject ?? new JsonObject();
+            var matches = (selector["matchLabels"] as JsonObject ?? new JsonObject()).All(p => labels[p.Key]?.GetValue<string>() == p.Value?.GetValue<string>());
+            if ((selector["matchLabels"] as JsonObject)?.Count is null or 0 && selector["matchExpressions"] is null)
+            {
+                causes.Bad("spec.selector", selector, "empty selector is invalid for deployment");
+            }
+            else if (!matches)
+            {
+                causes.Bad("spec.template.metadata.labels", labels, "`selector` does not match template `labels`");
+            }
+        }
+        Labels(template?["metadata"] as JsonObject, "spec.template.metadata", causes);
+        if (template?["spec"] is JsonObject podSpec) podSpec["restartPolicy"] ??= "Always";
+        PodSpec(template?["spec"] as JsonObject, "spec.template.spec", causes, ["Always"]);
+    }
+
+    /// <summary>A Service: ports unless headless; each port a number between 1 and 65535.</summary>
+    public static void Service(JsonObject body, Causes causes)
+    {
+        var spec = body["spec"] as JsonObject;
+        var headless = spec?["clusterIP"]?.GetValue<string>() == "None";
+        if (spec?["ports"] is not JsonArray { Count: > 0 } ports)
+        {
+            if (!headless) causes.Required("spec.ports");
+            return;
+        }
+        for (var i = 0; i < ports.Count; i++)
+        {
+            var port = ports[i]?["port"];
+            if (port is not JsonValue v || v.GetValueKind() != System.Text.Json.JsonValueKind.Number || v.GetValue<int>() is < 1 or > 65535)
+            {
+                causes.Bad($"spec.ports[{i}].port", port, "must be between 1 and 65535, inclusive");
+            }
+        }
+    }
+
+    /// <summary>A PersistentVolumeClaim: access modes and a storage request.</summary>
+    public static void Claim(JsonObject body, Causes causes)
+    {
+        var spec = body["spec"] as JsonObject;
+        if (spec?["accessModes"] is not JsonArray { Count: > 0 }) causes.Required("spec.accessModes", "at least 1 access mode is required");
+        if (spec?["resources"]?["requests"]?["storage"] is null) causes.Required("spec.resources[storage]");
     }
 
     /// <summary>

@@ -193,6 +193,32 @@ public sealed class SecretsTests
     }
 
     [Fact]
+    public async Task A_preview_of_additional_services_never_shows_the_api_key()
+    {
+        using var dir = new TempDirectory();
+        using var backend = new SqliteLaunchBackend(dir.File("launch.db"), "ent");
+        var queue = await CreateQueueAsync(backend, LaunchResource.Kubernetes, "{}");
+        var env = new Dictionary<string, string> { ["WANDB_API_KEY"] = ApiKey, ["KUBECONFIG"] = dir.File("no-kubeconfig"), ["HOME"] = dir.Path };
+        var spec = new JsonObject
+        {
+            ["entity"] = "ent", ["project"] = "p",
+            ["docker"] = new JsonObject { ["docker_image"] = "registry.example.com/team/train:1" },
+            // kubernetes_runner.py substitutes the agent's environment in additional_services too.
+            ["additional_services"] = JsonNode.Parse("""
+                [{"config": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"token": "Bearer ${WANDB_API_KEY}"}}},
+                 {"config": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i", "args": ["--key=${WANDB_API_KEY}"]}]}}}]
+                """),
+        };
+        var job = JobPreview.ForPush(queue, new PushRequest { Spec = spec });
+        var rendered = JobPreview.Render(job, new LaunchAgentConfig(), n => env.GetValueOrDefault(n), predictImage: false);
+        Assert.DoesNotContain(ApiKey, rendered.Text);
+        Assert.Contains("Bearer ***", rendered.Text);
+        Assert.Contains("--key=***", rendered.Text);
+        // The services' own key is a reference to the run's Secret.
+        Assert.Contains("secretKeyRef:", rendered.Text);
+    }
+
+    [Fact]
     public async Task A_preview_error_naming_the_key_is_redacted()
     {
         using var dir = new TempDirectory();

@@ -199,6 +199,27 @@ public sealed class ValuesTests : IDisposable
             }
         });
 
+    [Theory]
+    [InlineData("", "InvalidEnvironmentVariableName")]
+    [InlineData("A=B", "InvalidEnvironmentVariableName")]
+    [InlineData("A\0B", "ValueContainsNul")]
+    public void An_additional_service_with_a_bad_environment_name_is_refused_at_submit(string name, string errorId)
+    {
+        var spec = Spec(LaunchResource.Kubernetes);
+        spec.Remove("uri");
+        spec["docker"] = new JsonObject { ["docker_image"] = "img:1" };
+        spec["additional_services"] = new JsonArray(new JsonObject
+        {
+            ["config"] = new JsonObject
+            {
+                ["apiVersion"] = "v1", ["kind"] = "Pod", ["metadata"] = new JsonObject { ["name"] = "p" },
+                ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "c", ["image"] = "i", ["env"] = new JsonArray(new JsonObject { ["name"] = name, ["value"] = "v" }) }) },
+            },
+        });
+        var e = ThrowsLaunch(errorId, () => Prepare(Queue(LaunchResource.Kubernetes), spec));
+        Assert.False(e.Message.Contains('\0'), e.Message);
+    }
+
     [Fact]
     public void An_environment_name_holding_a_template_placeholder_is_left_for_rendering()
     {

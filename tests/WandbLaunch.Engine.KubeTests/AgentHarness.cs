@@ -64,14 +64,15 @@ internal sealed class AgentHarness : IAsyncDisposable
 
     /// <summary>Starts an agent on <paramref name="queue"/>; <paramref name="backend"/> defaults to the store itself.</summary>
     public RunningAgent StartAgent(string queue, TimeSpan? startTimeout = null, TimeSpan? lease = null, ILaunchBackend? backend = null, bool abandonOnDispose = false,
-        string? kubeconfig = null, bool leaveJobsRunning = false, bool stopJobsOnExit = false)
+        string? kubeconfig = null, bool leaveJobsRunning = false, bool stopJobsOnExit = false, bool keepAdditionalServices = false)
     {
         var config = new LaunchAgentConfig { Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" } };
         var options = TestAgents.Options(config, Dir.File("work"), n =>
         {
             if (n == "KUBECONFIG") Interlocked.Increment(ref _kubeconfigLookups);
             return n == "KUBECONFIG" && kubeconfig is not null ? kubeconfig : Env.TryGetValue(n, out var v) ? v : null;
-        }, "kube-test", lease ?? TimeSpan.FromSeconds(30), startTimeout: startTimeout, leaveJobsRunning: leaveJobsRunning, stopJobsOnExit: stopJobsOnExit);
+        }, "kube-test", lease ?? TimeSpan.FromSeconds(30), startTimeout: startTimeout, leaveJobsRunning: leaveJobsRunning, stopJobsOnExit: stopJobsOnExit,
+            keepAdditionalServices: keepAdditionalServices);
         return _agents.Start(backend ?? Backend, options, Events, abandonOnDispose: abandonOnDispose);
     }
 

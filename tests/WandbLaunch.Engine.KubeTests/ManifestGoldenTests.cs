@@ -15,7 +15,7 @@ namespace WandbLaunch.Engine.KubeTests;
 public sealed class ManifestGoldenTests
 {
     public static TheoryData<string> Cases => new() { "gpu-job", "volumes", "multi-container", "namespace-macros", "pytorchjob", "volcano",
-        "base-image-emptydir", "base-image-pvc", "base-image-pytorchjob", "registry-pull-secret" };
+        "base-image-emptydir", "base-image-pvc", "base-image-pytorchjob", "registry-pull-secret", "additional-services" };
 
     private static string Golden(string name) => Path.Combine(AppContext.BaseDirectory, "golden", name);
 

@@ -21,7 +21,7 @@ public sealed class TestAgents : IAsyncDisposable
     public static AgentOptions Options(LaunchAgentConfig config, string workDirectory, Func<string, string?>? environment = null, string name = "test-agent",
         TimeSpan? lease = null, TimeSpan? pollingInterval = null, TimeSpan? startTimeout = null, bool leaveJobsRunning = false, long? maxLogBytes = null,
         DiagnosticLevel? diagnostics = null, IReadOnlyList<TimeSpan>? runCheckDelays = null, TimeSpan? runStatusInterval = null,
-        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false, TimeSpan? statusPrintInterval = null) => new()
+        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false, TimeSpan? statusPrintInterval = null, bool keepAdditionalServices = false) => new()
     {
         Config = config,
         Name = name,
@@ -32,6 +32,7 @@ public sealed class TestAgents : IAsyncDisposable
         WorkDirectory = workDirectory,
         LeaveJobsRunning = leaveJobsRunning,
         StopJobsOnExit = stopJobsOnExit,
+        KeepAdditionalServices = keepAdditionalServices,
         MaxLogBytes = maxLogBytes ?? AgentOptions.ParseMaxLogBytes(_ => null), // the default cap: no variable sets one
         Diagnostics = diagnostics,
         RunCheckDelays = runCheckDelays ?? AgentOptions.DefaultRunCheckDelays,

@@ -86,6 +86,26 @@ Describe 'Get-WandbLaunchJobManifest' {
         @(Get-WandbLaunchJob).Count | Should -Be $before
     }
 
+    It 'shows a spec''s additional services before the Job and refuses a kind off the allow-list before queueing (kubernetes_runner.py additional_services)' {
+        $db = @{
+            apiVersion = 'apps/v1'; kind = 'Deployment'; metadata = @{ name = 'db-${run_id}' }
+            spec       = @{ selector = @{ matchLabels = @{ app = 'db' } }; template = @{ metadata = @{ labels = @{ app = 'db' } }; spec = @{ containers = @(@{ name = 'pg'; image = 'postgres:16' }) } } }
+        }
+        $spec = @{ docker = @{ docker_image = 'registry.example.com/team/train:1' }; run_id = 'svcrun01'; additional_services = @(@{ config = $db }) }
+        $yaml = (Get-WandbLaunchJobManifest -Queue k8s -Spec $spec).Text
+        $yaml | Should -Match 'name: db-svcrun01'
+        $yaml | Should -Match 'wandb.ai/auxiliary-resource: aux-'
+        $yaml.IndexOf('kind: Deployment') | Should -BeLessThan $yaml.IndexOf('kind: Job')
+        $yaml | Should -Not -Match 'wbl-secret-api-key-1234'
+
+        $before = @(Get-WandbLaunchJob).Count
+        $binding = @{ apiVersion = 'rbac.authorization.k8s.io/v1'; kind = 'ClusterRoleBinding'; metadata = @{ name = 'me-admin' } }
+        $bad = @{ docker = @{ docker_image = 'img:1' }; additional_services = @(@{ config = $binding }) }
+        { Submit-WandbLaunchJob -Queue k8s -Spec $bad -ErrorAction Stop } |
+            Should -Throw -ErrorId 'AdditionalServiceKindNotAllowed,WandbLaunch.Jobs.SubmitWandbLaunchJobCommand' -ExpectedMessage '*additional_services`[0`].config is a rbac.authorization.k8s.io/v1 ClusterRoleBinding*allowed: apps/v1 Deployment*'
+        @(Get-WandbLaunchJob).Count | Should -Be $before
+    }
+
     It 'refuses a job the queue''s runner could never run (JobCannotRun)' {
         { Get-WandbLaunchJobManifest -Queue proc -DockerImage img:1 -ErrorAction Stop } |
             Should -Throw -ErrorId 'JobCannotRun,WandbLaunch.Jobs.GetWandbLaunchJobManifestCommand' -ExpectedMessage '*local-container*'

@@ -106,6 +106,12 @@ public sealed class AgentOptions
     public bool StopJobsOnExit { get; init; }
 
     /// <summary>
+    /// Leave a Kubernetes job's additional services (<c>additional_services</c>) on the cluster when the job ends, as
+    /// W&amp;B's agent does. By default they are deleted with the job, by their labels.
+    /// </summary>
+    public bool KeepAdditionalServices { get; init; }
+
+    /// <summary>
     /// The most one job's log keeps on disk (the log plus its rotated older half, <c>&lt;log&gt;.1</c>); the newest
     /// output is kept. Default 100 MiB, or <see cref="MaxLogBytesVariable"/>.
     /// </summary>

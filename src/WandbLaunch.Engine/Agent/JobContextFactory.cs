@@ -24,6 +24,8 @@ internal static class JobContextFactory
         var args = spec.ResourceArgsFor(job.Resource) ?? new JsonObject();
         var resourceArgs = Macros.Substitute(args, values, env) as JsonObject ?? new JsonObject();
         spec.SetResourceArgs(job.Resource, resourceArgs);
+        // kubernetes_runner.py: W&B substitutes the same macros in additional_services (recursive_macro_sub).
+        if (spec.AdditionalServices is { } services) spec.AdditionalServices = Macros.Substitute(services, values, env) as JsonArray;
         var apiKey = env(JobEnvironment.ApiKeyVariable);
         var environment = JobEnvironment.Build(new JobEnvironment.Inputs(
             spec, job.RunId, job.Id, job.Queue, job.Entity, imageUri ?? spec.PrebuiltImage, job.Resumed, env("WANDB_BASE_URL"), apiKey),

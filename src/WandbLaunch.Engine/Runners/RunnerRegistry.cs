@@ -15,11 +15,13 @@ public sealed class RunnerRegistry
     /// <param name="docker">The Docker engine, connected on first use.</param>
     /// <param name="credentials">Registry credentials for pulling images (the agent's); none by default.</param>
     /// <param name="environment">The agent's environment (the Kubernetes runner reads KUBECONFIG from it, the Vertex runner Google's credentials); the process's by default.</param>
-    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker, Func<string, Registries.RegistryCredential?>? credentials = null, Func<string, string?>? environment = null) =>
+    /// <param name="keepAdditionalServices">The Kubernetes runner leaves jobs' additional services when they end, as W&amp;B's does.</param>
+    public static RunnerRegistry Default(Lazy<Docker.DockerEngine> docker, Func<string, Registries.RegistryCredential?>? credentials = null, Func<string, string?>? environment = null,
+        bool keepAdditionalServices = false) =>
         new([
             new LocalProcessRunner(),
             new LocalContainer.LocalContainerRunner(docker, credentials),
-            new Kubernetes.KubernetesRunner(environment ?? System.Environment.GetEnvironmentVariable, credentials),
+            new Kubernetes.KubernetesRunner(environment ?? System.Environment.GetEnvironmentVariable, credentials, keepAdditionalServices),
             new SageMaker.SageMakerRunner(environment ?? System.Environment.GetEnvironmentVariable),
             new Vertex.VertexRunner(environment ?? System.Environment.GetEnvironmentVariable),
         ]);

@@ -21,6 +21,9 @@ public static class JobEnvironment
 
     public const string RunIdVariable = "WANDB_RUN_ID";
 
+    /// <summary>The run config (split into WANDB_CONFIG_0 … when long).</summary>
+    public const string ConfigVariable = "WANDB_CONFIG";
+
     /// <summary>The W&amp;B server a job reaches when the agent names none.</summary>
     public const string DefaultBaseUrl = "https://api.wandb.ai";
 
@@ -75,7 +78,7 @@ public static class JobEnvironment
         Set("WANDB_LAUNCH_QUEUE_NAME", inputs.QueueName);
         Set("WANDB_LAUNCH_QUEUE_ENTITY", inputs.QueueEntity);
         Set("WANDB_LAUNCH_TRACE_ID", inputs.ItemId);
-        SetSplit("WANDB_CONFIG", spec.Overrides.RunConfig?.ToJsonString() ?? "{}");
+        SetSplit(ConfigVariable, spec.Overrides.RunConfig?.ToJsonString() ?? "{}");
         SetSplit("WANDB_LAUNCH_FILE_OVERRIDES", spec.Overrides.Files?.ToJsonString() ?? "{}");
         // The job artifact the run uses ("_wandb_job"), then the spec's artifact overrides.
         var artifacts = new System.Text.Json.Nodes.JsonObject();

@@ -142,6 +142,16 @@ public sealed class LaunchSpec
     /// <summary>Sets <c>resource_args</c> to <paramref name="args"/> for <paramref name="resource"/> only (a copy).</summary>
     public void SetResourceArgs(string resource, JsonObject args) => _root[Keys.ResourceArgs] = new JsonObject { [resource] = args.DeepClone() };
 
+    /// <summary>
+    /// <c>additional_services</c>: W&amp;B's list of <c>{config: &lt;a Kubernetes manifest&gt;}</c> created beside a Kubernetes
+    /// job (<c>runner/kubernetes_runner.py</c>); a copy, or null when the spec has none.
+    /// </summary>
+    public JsonArray? AdditionalServices
+    {
+        get => _root[Keys.AdditionalServices]?.DeepClone() as JsonArray;
+        set => SetNode(_root, Keys.AdditionalServices, value?.DeepClone());
+    }
+
     /// <summary><c>run_id</c>: the W&amp;B run the job runs as.</summary>
     public string? RunId { get => GetString(_root, Keys.RunId); set => SetString(_root, Keys.RunId, value); }
 
@@ -256,5 +266,6 @@ public sealed class LaunchSpec
         public const string Priority = "priority";
         public const string TemplateVariables = "template_variables";
         public const string ApiKey = "_wandb_api_key";
+        public const string AdditionalServices = "additional_services";
     }
 }

@@ -63,6 +63,7 @@ public static class LaunchSpecRules
         if (queue.Resource == LaunchResource.LocalContainer) Docker.ContainerArgs.Check(merged, "resource_args.local-container");
         if (queue.Resource == LaunchResource.SageMaker) Cloud.Aws.SageMakerTrainingJobs.CheckResourceArgs(merged);
         if (queue.Resource == LaunchResource.GcpVertex) Cloud.Google.VertexCustomJob.Check(merged, "resource_args.gcp-vertex");
+        CheckAdditionalServices(spec, queue);
         OsValues.CheckEnvironment(merged, $"resource_args.{queue.Resource}");
         spec.SetResourceArgs(queue.Resource, merged);
         JsonObject? storedValues = null;
@@ -76,6 +77,23 @@ public static class LaunchSpecRules
         var runId = spec.RunId is { Length: > 0 } given ? given : Ids.NewRunId();
         spec.RunId = runId;
         return new PreparedItem(spec, finalPriority, storedValues, runId);
+    }
+
+    /// <summary>
+    /// additional_services run beside Kubernetes jobs only (W&amp;B's other runners ignore them, which leaves a job without
+    /// the database it expects): their shape and kinds are checked here, the rest when the job is rendered.
+    /// </summary>
+    private static void CheckAdditionalServices(LaunchSpec spec, LaunchQueue queue)
+    {
+        if (spec.Document[LaunchSpec.Keys.AdditionalServices] is not { } services) return;
+        var found = AdditionalServiceShape.Check(services, jobNamespace: null);
+        foreach (var (config, path, _) in found) OsValues.CheckEnvironment(config, path);
+        if (found.Count > 0 && queue.Resource != LaunchResource.Kubernetes)
+        {
+            throw LaunchException.Invalid("AdditionalServicesNotSupported",
+                $"The spec has additional_services, which only a kubernetes queue creates; queue '{queue.Name}' runs jobs on '{queue.Resource}'. Remove them or submit to a kubernetes queue.",
+                queue.Resource);
+        }
     }
 
     /// <summary>One of job, uri or a docker image is required, and only one.</summary>

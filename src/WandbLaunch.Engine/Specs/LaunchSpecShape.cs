@@ -14,6 +14,7 @@ internal static class LaunchSpecShape
     private const string Text = "a string";
     private const string Mapping = "a mapping";
     private const string TextList = "a list of strings";
+    private const string MappingList = "a list of mappings";
 
     private static readonly (string Key, string Kind)[] TopLevel =
     [
@@ -21,7 +22,7 @@ internal static class LaunchSpecShape
         (Keys.Name, Text), (Keys.Resource, Text), (Keys.RunId, Text), (Keys.SweepId, Text), (Keys.PythonVersion, Text),
         (Keys.BuildContext, Text), (Keys.ImageUri, Text),
         (Keys.Docker, Mapping), (Keys.Git, Mapping), (Keys.Overrides, Mapping), (Keys.ResourceArgs, Mapping),
-        (Keys.TemplateVariables, Mapping), (Keys.Builder, Mapping),
+        (Keys.TemplateVariables, Mapping), (Keys.Builder, Mapping), (Keys.AdditionalServices, MappingList),
     ];
 
     private static readonly (string Key, string Kind)[] InOverrides =
@@ -59,6 +60,7 @@ internal static class LaunchSpecShape
     {
         Text => JsonTree.TryGetString(value, out _),
         Mapping => value is JsonObject,
+        MappingList => value is JsonArray items && items.All(item => item is JsonObject),
         _ => value is JsonArray list && list.All(item => JsonTree.TryGetString(item, out _)),
     };
 

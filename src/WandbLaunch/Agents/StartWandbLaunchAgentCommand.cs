@@ -70,6 +70,13 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     [Parameter]
     public SwitchParameter StopJobsOnExit { get; set; }
 
+    /// <summary>
+    /// Leave a Kubernetes job's additional services (the spec's additional_services) on the cluster when the job ends,
+    /// as W&amp;B's agent does. By default the agent deletes them, by their labels, when the job ends.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter KeepAdditionalServices { get; set; }
+
     /// <summary>Runs the agent as a PowerShell background job (Get-Job, Receive-Job, Stop-Job, Remove-Job work on it).</summary>
     [Parameter]
     public SwitchParameter AsJob { get; set; }
@@ -92,7 +99,8 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             var credential = RegistryCredential is null
                 ? null
                 : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
-            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, DiagnosticsLevel(config.Verbosity), StopJobsOnExit);
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, DiagnosticsLevel(config.Verbosity), StopJobsOnExit,
+                KeepAdditionalServices);
             var maxRecords = AsJob ? LaunchAgentJob.MaxRecordsFrom(opts.Environment) : LaunchAgentJob.DefaultMaxRecords;
             var events = new AgentEventQueue();
             var launchAgent = new LaunchAgent(backend, opts, events);

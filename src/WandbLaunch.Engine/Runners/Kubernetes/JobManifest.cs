@@ -18,11 +18,23 @@ public static class JobManifest
     public const string ItemLabel = "wandb.ai/item-id";
 
     /// <summary>Keys of <c>resource_args.kubernetes</c> that steer the runner and are not part of the manifest.</summary>
-    public static readonly IReadOnlyList<string> RunnerKeys = ["namespace", "context", "plural", "builder"];
+    public static readonly IReadOnlyList<string> RunnerKeys = ["namespace", "context", "plural", "builder", WaitForReadyKey, WaitTimeoutKey];
+
+    /// <summary>W&amp;B's <c>resource_args.kubernetes.wait_for_ready</c>: await the additional services before the job (default true).</summary>
+    public const string WaitForReadyKey = "wait_for_ready";
+
+    /// <summary>W&amp;B's <c>resource_args.kubernetes.wait_timeout</c>: how long, in seconds (default 300).</summary>
+    public const string WaitTimeoutKey = "wait_timeout";
 
     /// <summary>The rendered objects, in creation order.</summary>
     public sealed record Rendered(string Namespace, JsonObject Workload, JsonObject? ApiKeySecret, string Plural)
     {
+        /// <summary>The spec's additional services, rendered (<see cref="AdditionalServices"/>), in creation order.</summary>
+        public IReadOnlyList<JsonObject> Services { get; init; } = [];
+
+        /// <summary>Whether and how long the services are awaited before the workload is created.</summary>
+        public AuxiliaryObjects.Wait ServiceWait { get; init; } = AuxiliaryObjects.Wait.Default;
+
         /// <summary>The image pull Secret of a deprecated ecr/gcr registry block, as a preview shows it (its login is made at start).</summary>
         public JsonObject? PullSecret { get; init; }
 
@@ -64,6 +76,7 @@ public static class JobManifest
         var entryPoint = overrides.EntryPoint ?? [];
         var @namespace = Namespace(args, contextNamespace);
         var plural = JsonTree.TryGetString(args["plural"], out var givenPlural) && givenPlural.Length > 0 ? givenPlural : null;
+        var serviceWait = AuxiliaryObjects.Wait.From(args);
         foreach (var key in RunnerKeys) args.Remove(key);
         ManifestPolicy.Check(args, secureMode, entryPoint.Count > 0);
 
@@ -175,7 +188,9 @@ public static class JobManifest
         }
         var kind = manifest["kind"]?.GetValue<string>() ?? "Job";
         Tidy(manifest);
-        return new Rendered(@namespace, manifest, secret, plural ?? kind.ToLowerInvariant() + "s") { PullSecret = pullSecretPreview };
+        var services = AdditionalServices.Render(context, @namespace, secureMode, hasKey ? secretName : null);
+        foreach (var service in services) Tidy(service);
+        return new Rendered(@namespace, manifest, secret, plural ?? kind.ToLowerInvariant() + "s") { PullSecret = pullSecretPreview, Services = services, ServiceWait = serviceWait };
     }
 
     /// <summary>Puts keys in the order people write manifests in (apiVersion, kind, metadata, spec; name and image first), keeping the rest as given.</summary>
@@ -229,7 +244,7 @@ public static class JobManifest
         labels[ItemLabel] = context.Job.Id;
     }
 
-    private static void InjectEnvironment(JsonObject container, IReadOnlyDictionary<string, string> environment, string secretName, bool hasKey, bool withRunId)
+    internal static void InjectEnvironment(JsonObject container, IReadOnlyDictionary<string, string> environment, string secretName, bool hasKey, bool withRunId)
     {
         var env = container["env"] as JsonArray ?? [];
         var existing = env.OfType<JsonObject>().Select(e => e["name"]?.GetValue<string>()).Where(n => n is not null).ToHashSet();
@@ -249,7 +264,7 @@ public static class JobManifest
         container["env"] = env;
     }
 
-    private static void ForceSecurityContext(JsonObject container)
+    internal static void ForceSecurityContext(JsonObject container)
     {
         var security = JsonTree.ObjectAt(container, "securityContext");
         security["allowPrivilegeEscalation"] = false;
@@ -272,6 +287,7 @@ public static class JobManifest
             shown["stringData"] = new JsonObject { ["password"] = "***" };
             documents.Add(YamlWriter.Write(shown));
         }
+        documents.AddRange(rendered.Services.Select(YamlWriter.Write));
         documents.Add(YamlWriter.Write(rendered.Workload));
         return string.Join("---\n", documents);
     }

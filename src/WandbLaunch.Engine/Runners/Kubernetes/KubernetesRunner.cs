@@ -7,6 +7,7 @@ using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -22,12 +23,15 @@ public sealed class KubernetesRunner : ILaunchRunner
     private readonly Func<string, string?> _environment;
     private readonly KubeAccessCache _access;
     private readonly Func<string, Registries.RegistryCredential?> _credentials;
+    private readonly bool _keepAdditionalServices;
 
     /// <param name="environment">The agent's environment (KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST).</param>
     /// <param name="credentials">Registry logins by host, for the image pull secret of a deprecated registry block (<see cref="ImagePullSecret"/>).</param>
-    public KubernetesRunner(Func<string, string?> environment, Func<string, Registries.RegistryCredential?>? credentials = null)
+    /// <param name="keepAdditionalServices">Leave a job's additional services on the cluster when it ends, as W&amp;B's agent does; by default they are deleted.</param>
+    public KubernetesRunner(Func<string, string?> environment, Func<string, Registries.RegistryCredential?>? credentials = null, bool keepAdditionalServices = false)
     {
         _environment = environment;
+        _keepAdditionalServices = keepAdditionalServices;
         _credentials = credentials ?? (_ => null);
         _access = new KubeAccessCache(environment);
     }
@@ -57,7 +61,8 @@ public sealed class KubernetesRunner : ILaunchRunner
         var kubeContext = JobManifest.Context(context.ResourceArgs);
         try
         {
-            return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, CodeClaim.FromEnvironment(_environment), _credentials, cancellationToken).ConfigureAwait(false);
+            return await StartAsync(await _access.GetAsync(kubeContext).ConfigureAwait(false), context, CodeClaim.FromEnvironment(_environment), _credentials, _keepAdditionalServices,
+                cancellationToken).ConfigureAwait(false);
         }
         catch (KubeAccessException e) when (e.Fault == KubeFault.Unauthorized)
         {
@@ -68,7 +73,7 @@ public sealed class KubernetesRunner : ILaunchRunner
     }
 
     private static async Task<IRunningJob> StartAsync(KubeAccess access, JobContext context, CodeClaim? codeClaim, Func<string, Registries.RegistryCredential?> credentials,
-        CancellationToken cancellationToken)
+        bool keepServices, CancellationToken cancellationToken)
     {
         var rendered = JobManifest.Render(context, AgentOf(context), access.ContextNamespace, context.AgentConfig.SecureMode, codeClaim);
         var workload = KubeWorkload.From(rendered);
@@ -86,20 +91,47 @@ public sealed class KubernetesRunner : ILaunchRunner
             secretName = JobManifest.ApiKeySecretName(context.Job.RunId);
             log.Agent($"created Secret {rendered.Namespace}/{secretName} holding the API key");
         }
+        var cleanup = ServicesCleanup(access, rendered.Namespace, context.Job, keepServices);
         try
         {
             await context.Launching().ConfigureAwait(false);
+            // kubernetes_runner.py (run): the services are created, and awaited, before the job.
+            await AuxiliaryObjects.CreateAsync(access, rendered.Services, context.Job.RunId, rendered.ServiceWait, log, context.Warn, cancellationToken).ConfigureAwait(false);
             var created = await CreateWorkloadAsync(access, workload, rendered.Workload, context, cancellationToken).ConfigureAwait(false);
             if (workload.Name.Length == 0 && JsonTree.TryGetString(created["metadata"]?["name"], out var generated)) workload = workload with { Name = generated };
             var uid = created["metadata"]?["uid"]?.GetValue<string>();
             log.Agent($"created {workload}{(uid is null ? "" : $" (uid {uid})")}");
-            return new RunningKubeJob(access, workload, uid, context.Job.RunId, log, context.Warn, secretName, logsSinceSeconds: null);
+            return new RunningKubeJob(access, workload, uid, context.Job.RunId, log, context.Warn, secretName, logsSinceSeconds: null, endCleanup: cleanup);
         }
         catch
         {
             if (secretName is not null) await RunScopedObject.DeleteQuietlyAsync(access, "Secret", rendered.Namespace, secretName, log.Agent).ConfigureAwait(false);
+            if (rendered.Services.Count > 0 && cleanup is not null) await cleanup(log.Agent).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Deletes the run's additional services when its job ends, or null when the agent keeps them (W&amp;B's agent never
+    /// deletes them: its _delete_auxiliary_resources_by_label is never called).
+    /// </summary>
+    private static Func<Action<string>, Task>? ServicesCleanup(KubeAccess access, string @namespace, LaunchJob job, bool keep)
+    {
+        if (keep) return null;
+        var spec = job.GetSpec();
+        IReadOnlyList<AdditionalServiceShape.ServiceKind> kinds;
+        try
+        {
+            kinds = AdditionalServiceShape.Check(spec.AdditionalServices, jobNamespace: null).Select(s => s.Kind).Distinct().ToList();
+        }
+        catch (LaunchException)
+        {
+            // A spec stored by an older version that today's rules refuse: look for every kind a service may be.
+            kinds = AdditionalServiceShape.Kinds;
+        }
+        if (kinds.Count == 0) return null;
+        var label = AdditionalServices.LabelValue(spec.Entity ?? job.Entity, spec.TargetProject ?? job.Project, job.RunId);
+        return async note => await AuxiliaryObjects.DeleteAsync(access, @namespace, label, job.RunId, kinds, note).ConfigureAwait(false);
     }
 
     /// <summary>Copies the code to the claim, or says what the pod's own fetch leaves out.</summary>
@@ -222,18 +254,22 @@ public sealed class KubernetesRunner : ILaunchRunner
             if (workload is null || found is null)
             {
                 log.Agent($"{(workload?.ToString() ?? $"the workload of run {job.RunId}")} is gone; the job cannot be re-attached");
-                await RunScopedObject.DeleteQuietlyAsync(access, "Secret", workload?.Namespace ?? JobManifest.Namespace(args, access.ContextNamespace), secretName, log.Agent).ConfigureAwait(false);
+                var goneNamespace = workload?.Namespace ?? JobManifest.Namespace(args, access.ContextNamespace);
+                await RunScopedObject.DeleteQuietlyAsync(access, "Secret", goneNamespace, secretName, log.Agent).ConfigureAwait(false);
+                if (ServicesCleanup(access, goneNamespace, job, _keepAdditionalServices) is { } cleanGone) await cleanGone(log.Agent).ConfigureAwait(false);
                 return null;
             }
             var uid = found["metadata"]?["uid"]?.GetValue<string>();
             log.Agent($"re-attached to {workload} on {access.Describe()}");
-            return new RunningKubeJob(access, workload, uid, job.RunId, log, warn, secretName, since);
+            return new RunningKubeJob(access, workload, uid, job.RunId, log, warn, secretName, since, endCleanup: ServicesCleanup(access, workload.Namespace, job, _keepAdditionalServices));
         }
         catch (KubeAccessException e) when (e.Fault == KubeFault.Unreachable && !string.IsNullOrEmpty(job.Handle))
         {
             // It may well still run: follow it, and the watches keep trying until the cluster answers.
             log.Agent($"{e.Message} Following the job anyway.");
-            return new RunningKubeJob(access, KubeWorkload.Parse(job.Handle, plural), null, job.RunId, log, warn, secretName, since);
+            var unreachable = KubeWorkload.Parse(job.Handle, plural);
+            return new RunningKubeJob(access, unreachable, null, job.RunId, log, warn, secretName, since,
+                endCleanup: ServicesCleanup(access, unreachable.Namespace, job, _keepAdditionalServices));
         }
     }
 

@@ -13,14 +13,18 @@ namespace WandbLaunch.Engine.Runners.Kubernetes;
 /// </summary>
 public static class ManifestPolicy
 {
-    public static void Check(JsonObject manifest, bool secureMode, bool entryPointOverride)
+    /// <param name="manifest">The manifest.</param>
+    /// <param name="secureMode">The agent's secure_mode.</param>
+    /// <param name="entryPointOverride">The spec overrides the entry point.</param>
+    /// <param name="root">Where the manifest is in the spec (an additional service's <c>additional_services[0].config</c>), for the refusal's path.</param>
+    public static void Check(JsonObject manifest, bool secureMode, bool entryPointOverride, string root = "")
     {
         if (secureMode && entryPointOverride)
         {
             throw Refused("overrides.entry_point", "secure_mode forbids overriding the entry point of Kubernetes jobs");
         }
-        CheckAnywhere(manifest, "");
-        foreach (var pod in PodSpecs(manifest)) CheckPodSpec(pod.Spec, pod.Path, secureMode);
+        CheckAnywhere(manifest, root);
+        foreach (var pod in PodSpecs(manifest)) CheckPodSpec(pod.Spec, root.Length == 0 ? pod.Path : $"{root}.{pod.Path}", secureMode);
     }
 
     private static readonly string[] HostNamespaceKeys = ["hostPID", "hostIPC", "hostNetwork", "shareProcessNamespace", "hostUsers"];

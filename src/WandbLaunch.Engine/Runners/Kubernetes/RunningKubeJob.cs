@@ -30,6 +30,7 @@ internal sealed class RunningKubeJob : IRunningJob
     private readonly JobLog _log;
     private readonly Action<string> _warn;
     private readonly string? _secretName;
+    private readonly Func<Action<string>, Task>? _endCleanup;
     private readonly int? _logsSinceSeconds;
     private readonly string? _uid;
     private readonly string _podSelector;
@@ -55,10 +56,13 @@ internal sealed class RunningKubeJob : IRunningJob
     /// <param name="logsSinceSeconds">Follow only this much recent output (after a re-attach); null for all of it.</param>
     /// <param name="podSelector">The label selector of the workload's pods; by default the run-id label.</param>
     /// <param name="failureStage">The stage a failure is recorded with: run, or build for a kaniko build Job.</param>
+    /// <param name="endCleanup">Run when the job ends (not when it is left to a later agent), told to the job log: deletes the run's additional services.</param>
     public RunningKubeJob(KubeAccess access, KubeWorkload workload, string? uid, string runId, JobLog log, Action<string> warn, string? secretName, int? logsSinceSeconds,
-        string? podSelector = null, string failureStage = FailureStage.Run)
+        string? podSelector = null, string failureStage = FailureStage.Run, Func<Action<string>, Task>? endCleanup = null)
     {
-        _podSelector = podSelector ?? $"{JobManifest.RunIdLabel}={runId}";
+        // The run's additional services carry its run id too (a Pod service on its own metadata): they are not the job's pods.
+        _podSelector = podSelector ?? $"{JobManifest.RunIdLabel}={runId},!{AdditionalServices.AuxiliaryLabel}";
+        _endCleanup = endCleanup;
         _failureStage = failureStage;
         _access = access;
         _workload = workload;
@@ -569,6 +573,17 @@ internal sealed class RunningKubeJob : IRunningJob
     private async Task DeleteSecretAsync()
     {
         if (_secretName is not null) await RunScopedObject.DeleteQuietlyAsync(_access, "Secret", _workload.Namespace, _secretName, Note).ConfigureAwait(false);
+        if (_endCleanup is not null)
+        {
+            try
+            {
+                await _endCleanup(Note).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Note($"could not clean up after {_workload}: {e.Message}");
+            }
+        }
     }
 
     private void Note(string line)
