@@ -65,7 +65,8 @@ public sealed class DirectLaunch
             CreatedBy = Environment.UserName,
             Store = _backend.Location,
         };
-        return await new JobSubmission(_backend, _environment).CheckForQueueAsync(options, key, queue, config, preview, cancellationToken).ConfigureAwait(false);
+        // W&B's construct_launch_spec: -r becomes the spec's resource.
+        return await new JobSubmission(_backend, _environment).CheckForQueueAsync(options with { Resource = name }, key, queue, config, preview, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -131,7 +132,7 @@ public sealed class DirectLaunch
     {
         LaunchJobState.Failed => new LaunchException("LaunchJobFailed", LaunchErrorCategory.InvalidOperation,
             $"The launch job {job.Id} failed{(job.FailureStage is { } stage ? $" at stage {stage}" : "")}" +
-            (job.ExitCode is { } code ? $" (exit code {code})" : "") + (job.FailureMessage is { } message ? $": {message}" : "."), job.Id)
+            (job.FailureMessage is { } message ? $": {message}" : job.ExitCode is { } code ? $" (exit code {code})." : "."), job.Id)
         {
             RecommendedAction = $"Read its output with Get-WandbLaunchJobLog -Id {job.Id}.",
         },

@@ -266,6 +266,7 @@ public sealed class JobSubmission
             if (args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key) || p.Key == LaunchResource.VertexArgsKey)) spec.ResourceArgs = args;
             else spec.SetResourceArgs(resource, args);
         }
+        if (options.Resource is not null) spec.Resource = options.Resource;
         if (options.Name is not null) spec.Name = options.Name;
         if (options.Entity is not null) spec.Entity = options.Entity;
         spec.Entity ??= _backend.DefaultEntity;
