@@ -65,6 +65,9 @@ public sealed class LaunchAgentJob : Job2
     /// </summary>
     internal Func<Task<(object? Output, ErrorRecord? Error)>>? Completion { get; init; }
 
+    /// <summary>The launch job an Invoke-WandbLaunchJob -AsJob runs (Get-WandbLaunchJob -Id, Wait-WandbLaunchJob -Id); null for an agent.</summary>
+    public string? LaunchJobId { get; init; }
+
     /// <summary>The agent's id in the store, once registered.</summary>
     public string? AgentId => _agent.Id;
 

@@ -96,6 +96,7 @@ public sealed class InvokeWandbLaunchJobCommand : LaunchSpecCmdlet
             var background = new LaunchAgentJob(MyInvocation.Line, name, agent, events, "WandbLaunchJob")
             {
                 MaxRecords = maxRecords,
+                LaunchJobId = job.Id,
                 Completion = async () =>
                 {
                     var (ended, error) = await launch.EndAsync(jobId, CancellationToken.None).ConfigureAwait(false);
