@@ -132,6 +132,13 @@ Describe 'Invoke-WandbLaunchJob' {
         finally { Stop-TestAgent $agent }
     }
 
+    It 'leaves its queue to Remove-WandbLaunchQueue -Project wandblaunch-direct, which removes it with the job' {
+        $job = Invoke-Sh ok.sh
+        Remove-WandbLaunchQueue -Project wandblaunch-direct -Name $job.Queue -Confirm:$false
+        Get-WandbLaunchJob -Id $job.Id -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        @(Get-WandbLaunchQueue -Project wandblaunch-direct).Name | Should -Not -Contain $job.Queue
+    }
+
     Context 'bad input' {
         It 'refuses an unknown -Resource, naming the allowed ones' {
             $before = @(Get-WandbLaunchJob).Count
