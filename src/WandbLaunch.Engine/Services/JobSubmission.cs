@@ -106,7 +106,7 @@ public sealed class JobSubmission
 
     /// <summary>The <c>resource</c> key of the spec the options give (-Spec), if any: W&amp;B's direct launch runs there unless -r names one.</summary>
     internal static string? GivenResource(SubmitOptions options) =>
-        GivenSpec(options) is JsonObject given ? LaunchSpec.Parse(given).Resource : null;
+        GivenSpec(options) is JsonObject given ? LaunchSpec.Parse(given.DeepClone()).Resource : null;
 
     private async Task<SubmissionPreview> RenderAsync(SubmitOptions options, QueueKey key, LaunchQueue queue, LaunchAgentConfig config, bool predictImage, CancellationToken cancellationToken)
     {
