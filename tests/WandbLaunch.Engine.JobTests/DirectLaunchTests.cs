@@ -184,6 +184,11 @@ public sealed class DirectLaunchTests : IAsyncLifetime
             LaunchResource.LocalProcess, new LaunchAgentConfig(), false, None));
         Assert.Equal("QueueOptionWithoutQueue", priority.ErrorId);
 
+        // The entity names the direct queue too: a hostile one is refused as a spec's is.
+        var entity = await Assert.ThrowsAsync<LaunchException>(() => launch.CheckAsync(Shell("true") with { Entity = "../other" },
+            LaunchResource.LocalProcess, new LaunchAgentConfig(), false, None));
+        Assert.Equal("InvalidEntityName", entity.ErrorId);
+
         Assert.Empty(await _store.Backend.GetQueuesAsync(null, null, None));
         Assert.Empty(await _store.Backend.GetJobsAsync(new JobQuery(), None));
     }
