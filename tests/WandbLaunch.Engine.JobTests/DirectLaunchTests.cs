@@ -151,6 +151,40 @@ public sealed class DirectLaunchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_job_of_a_launch_whose_pwsh_stopped_responding_is_ended_by_the_next_launchs_agent()
+    {
+        // No agent serves a direct launch's queue but its own: without this, the job would show Running for ever.
+        var first = await RecordAsync(Shell("sleep 60"));
+        var (stalling, spy) = BackendSpy.Wrap(_store.Open());
+        var stall = new TaskCompletionSource();
+        _agents.Start(stalling, TestAgents.Options(new LaunchAgentConfig { MaxJobs = 1 }, _store.Dir.File("runs"), lease: TimeSpan.FromSeconds(2),
+            stopJobsOnExit: true, direct: DirectLaunch.AgentTarget(first)));
+        try
+        {
+            var running = await WaitForJob.StateAsync(_store.Backend, first.Id, LaunchJobState.Running, TimeSpan.FromSeconds(20));
+            spy.HeartbeatGate = stall.Task; // its pwsh stalls: no more heartbeats, so the job's lease runs out
+            await Eventually.Until(async () => (await _store.JobAsync(first.Id)).LeaseExpiresAt < DateTimeOffset.UtcNow, "the first launch's lease to run out");
+
+            var second = await RecordAsync(Shell("true"));
+            var (end, error) = await EndAsync(Run(second), second);
+
+            Assert.Equal(LaunchJobState.Finished, end.State);
+            Assert.Null(error);
+            var abandoned = await _store.JobAsync(first.Id);
+            Assert.Equal(LaunchJobState.Failed, abandoned.State);
+            Assert.Equal("agent", abandoned.FailureStage);
+            Assert.Contains("Invoke-WandbLaunchJob", abandoned.FailureMessage);
+            // The local process cannot be re-attached: it was ended, not left running.
+            var pid = int.Parse(running.Handle!.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+            await Eventually.Until(() => ProcessState.IsGone(pid), "the abandoned process to end");
+        }
+        finally
+        {
+            stall.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task The_resource_is_local_container_unless_given_or_named_by_the_spec_as_in_wandbs_launch()
     {
         // _launch.py: `if resource is None: resource = "local-container"`; cli.py: `resource = resource or config.get("resource")`.
