@@ -24,6 +24,7 @@
         'Set-WandbLaunchAgentConfig'
         'Test-WandbLaunchAgentConfig'
         'Submit-WandbLaunchJob'
+        'Invoke-WandbLaunchJob'
         'Get-WandbLaunchJob'
         'Wait-WandbLaunchJob'
         'Stop-WandbLaunchJob'

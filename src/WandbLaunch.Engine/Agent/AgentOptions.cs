@@ -145,6 +145,12 @@ public sealed class AgentOptions
             _ => null,
         });
 
+    /// <summary>
+    /// Set for the agent of a queue-less launch (Invoke-WandbLaunchJob): it serves only that launch job's own queue
+    /// (in <see cref="Queues.DirectQueues.Project"/>, whatever the config's queues) and stops once the job has ended.
+    /// </summary>
+    public DirectJob? Direct { get; init; }
+
     /// <summary>Where runners put per-run files.</summary>
     public required string WorkDirectory { get; init; }
 

@@ -30,6 +30,9 @@ public enum AgentStopReason
     /// answer). <see cref="AgentStop.Cause"/> holds the error.
     /// </summary>
     BackendFailed,
+
+    /// <summary>A queue-less launch's agent (<see cref="AgentOptions.Direct"/>): its one launch job ended.</summary>
+    JobEnded,
 }
 
 /// <summary>Why an agent stopped: the reason, and a sentence for people that completes "stopped because ...".</summary>

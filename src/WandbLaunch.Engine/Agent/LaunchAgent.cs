@@ -50,6 +50,13 @@ public sealed class LaunchAgent
         // No EngineLog.Use here: called by the starting cmdlet (before -WhatIf's answer), its reads report to that
         // cmdlet; called from RunAsync, they report to the agent's own stream.
         var config = Options.Config;
+        if (Options.Direct is { } direct)
+        {
+            // A queue-less launch's agent serves the launch job's own queue, in the reserved project no other agent polls.
+            var own = await Backend.GetQueueAsync(direct.Queue, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(direct.Queue);
+            await UseBuilderForAsync([own], cancellationToken).ConfigureAwait(false);
+            return [own];
+        }
         if (config.Queues.Count == 0)
         {
             throw LaunchException.Invalid("NoQueues",
@@ -66,12 +73,19 @@ public sealed class LaunchAgent
             _agent.Runners.For(queue.Resource);
             queues.Add(queue);
         }
+        await UseBuilderForAsync(queues, cancellationToken).ConfigureAwait(false);
+        return queues;
+    }
+
+    /// <summary>Checks that each queue's resource has a runner, and chooses the builder when one of them runs images.</summary>
+    private async Task UseBuilderForAsync(IReadOnlyList<LaunchQueue> queues, CancellationToken cancellationToken)
+    {
         if (_agent.Builder is null && queues.Any(q => _agent.Runners.For(q.Resource).RequiresImage))
         {
+            var config = Options.Config;
             _agent.Builder = await Builders.BuilderFactory.CreateAsync(config.Builder, config.Environment, Options.Environment, _agent.Docker, _agent.Credential, cancellationToken, Options.PodNamespaceFile).ConfigureAwait(false);
             AgentContext.Verbose($"builder {_agent.Builder.Type}");
         }
-        return queues;
     }
 
     /// <summary>
@@ -98,7 +112,18 @@ public sealed class LaunchAgent
         Volatile.Write(ref _stopSource, stopSource);
         if (Volatile.Read(ref _requestedStop) is not null) stopSource.Cancel();
         var token = stopSource.Token;
-        var queues = await ResolveQueuesAsync(token).ConfigureAwait(false);
+        IReadOnlyList<LaunchQueue> queues;
+        try
+        {
+            queues = await ResolveQueuesAsync(token).ConfigureAwait(false);
+        }
+        catch (Exception) when (Options.Direct is { } direct)
+        {
+            // Nothing else will ever run a queue-less launch's job: when its agent cannot start (no Docker engine for the
+            // builder, say), the job is stopped rather than left pending, and the error says why.
+            await AbandonDirectJobAsync(direct).ConfigureAwait(false);
+            throw;
+        }
         var keys = queues.Select(q => new QueueKey(q.Entity, q.Project, q.Name)).ToList();
         var info = await Backend.RegisterAgentAsync(new AgentRegistration
         {
@@ -115,7 +140,13 @@ public sealed class LaunchAgent
                              (_agent.Cadence is { } cadence
                                  ? $"every {cadence.Idle.TotalSeconds:0.##} s when idle, from every {cadence.Fast.TotalSeconds:0.##} s right after work; heartbeat every {cadence.Heartbeat.TotalSeconds:0.##} s"
                                  : $"on every store change and at least every {Options.PollingInterval.TotalSeconds:0.##} s; lease {Options.Lease.TotalSeconds:0.##} s"));
-        _agent.Report(AgentEventKind.Status,
+        if (Options.Direct is { } directJob)
+        {
+            _agent.Report(AgentEventKind.Status,
+                $"Running launch job {directJob.JobId} on {queues[0].Resource} without a queue, as agent {Options.Name} ({Id}) in {Backend.Location}" +
+                (_agent.Builder is null ? "" : $"; builder {_agent.Builder.Type}"), directJob.JobId);
+        }
+        else _agent.Report(AgentEventKind.Status,
             $"Agent {Options.Name} ({Id}) polling {string.Join(", ", queues.Select(q => q.Name))} in {Backend.Location}; max jobs {(_agent.MaxJobs == -1 ? "unlimited" : _agent.MaxJobs)}" +
             (_agent.Builder is null ? "" : $"; builder {_agent.Builder.Type}"));
 
@@ -172,6 +203,10 @@ public sealed class LaunchAgent
                 {
                     return (new AgentStop(AgentStopReason.AllQueuesRemoved, "all its queues were removed"), false);
                 }
+                if (Options.Direct is { } direct && _agent.Jobs.IsEmpty && await DirectJobEndedAsync(direct, token).ConfigureAwait(false))
+                {
+                    return (new AgentStop(AgentStopReason.JobEnded, $"its launch job {direct.JobId} ended"), false);
+                }
                 if (!_agent.Jobs.IsEmpty) leases.Holding();
                 var newStatus = _agent.Jobs.IsEmpty ? AgentStatus.Polling : AgentStatus.Running;
                 if (newStatus != status)
@@ -211,6 +246,25 @@ public sealed class LaunchAgent
             if (ended.IsCompleted) dispatcher.JobEnded();
         }
         return (null, false);
+    }
+
+    private async Task AbandonDirectJobAsync(DirectJob direct)
+    {
+        try
+        {
+            await Backend.RequestStopAsync(direct.JobId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (LaunchException e)
+        {
+            AgentContext.Verbose($"could not stop launch job {direct.JobId}: {e.Message}");
+        }
+    }
+
+    /// <summary>Whether a queue-less launch's job has ended (a preempted one is back on its queue, and runs again).</summary>
+    private async Task<bool> DirectJobEndedAsync(DirectJob direct, CancellationToken token)
+    {
+        var job = await Backend.GetJobAsync(direct.JobId, token).ConfigureAwait(false);
+        return job is null || Engine.Jobs.LaunchJobStates.IsTerminal(job.State);
     }
 
     /// <summary>A store error that retrying cannot mend: the file was deleted or replaced (the real cause behind other errors), or it is damaged.</summary>
@@ -259,7 +313,8 @@ public sealed class LaunchAgent
         var jobs = _agent.Jobs;
         // As W&B's agent, jobs on remote targets run on and are left to the next agent, unless told otherwise.
         var all = jobs.All.ToList();
-        var left = all.Where(run => leaveJobs || (!Options.StopJobsOnExit && LeavesByDefault(run))).ToList();
+        // Nothing would re-attach to a queue-less launch's job, so it is always stopped with its agent (W&B's interrupt ends the run).
+        var left = all.Where(run => Options.Direct is null && (leaveJobs || (!Options.StopJobsOnExit && LeavesByDefault(run)))).ToList();
         var stopped = all.Except(left).ToList();
         if (left.Count > 0) _agent.Report(AgentEventKind.Status, $"Leaving {left.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
         if (stopped.Count > 0) _agent.Report(AgentEventKind.Status, $"Stopping {stopped.Count} running job(s) because {reason}");

@@ -20,12 +20,33 @@ internal sealed class OrphanWatchdog(AgentContext agent)
     public async Task ClaimIfDueAsync(IReadOnlyList<QueueKey> queues, CancellationToken cancellationToken)
     {
         if (DateTime.UtcNow < _next) return;
-        await ClaimAsync(queues, cancellationToken).ConfigureAwait(false);
+        await ClaimAsync(queues, abandoned: false, cancellationToken).ConfigureAwait(false);
+        if (agent.Options.Direct is { } direct)
+        {
+            await ClaimAsync(await AbandonedDirectQueuesAsync(direct, cancellationToken).ConfigureAwait(false), abandoned: true, cancellationToken).ConfigureAwait(false);
+        }
         _next = DateTime.UtcNow + agent.Options.Lease;
     }
 
-    private async Task ClaimAsync(IReadOnlyList<QueueKey> queues, CancellationToken cancellationToken)
+    /// <summary>
+    /// The other queue-less launches' queues of the entity that hold jobs: no agent serves them but their own, so the
+    /// jobs of a launch whose pwsh was killed would keep their state for ever; a later launch's agent ends them.
+    /// </summary>
+    private async Task<IReadOnlyList<QueueKey>> AbandonedDirectQueuesAsync(DirectJob direct, CancellationToken cancellationToken)
     {
+        var queues = await agent.Backend.GetQueuesAsync(direct.Queue.Entity, DirectQueues.Project, cancellationToken).ConfigureAwait(false);
+        return [.. queues.Where(q => q.ActiveCount > 0 && q.Name != direct.Queue.Name).Select(q => new QueueKey(q.Entity, q.Project, q.Name))];
+    }
+
+    /// <param name="queues">The queues to claim orphans on.</param>
+    /// <param name="abandoned">
+    /// They are other queue-less launches' (<see cref="AbandonedDirectQueuesAsync"/>): nobody waits for their jobs any
+    /// more, so a re-attached one is stopped, and one that cannot be re-attached is failed, never put back on its queue.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the claim.</param>
+    private async Task ClaimAsync(IReadOnlyList<QueueKey> queues, bool abandoned, CancellationToken cancellationToken)
+    {
+        if (queues.Count == 0) return;
         var orphans = await agent.Backend.ClaimOrphansAsync(agent.Id!, queues, agent.Options.Lease, cancellationToken).ConfigureAwait(false);
         AgentContext.Debug(() => $"looked for orphaned launch jobs on {string.Join(", ", queues.Select(q => q.Name))}: {orphans.Count}");
         foreach (var orphan in orphans)
@@ -56,13 +77,21 @@ internal sealed class OrphanWatchdog(AgentContext agent)
             if (running is null)
             {
                 log.Dispose();
-                await agent.Ends.WriteAsync(orphan, Unattachable(orphan), log: null, retry: false, cancellationToken).ConfigureAwait(false);
+                await agent.Ends.WriteAsync(orphan, abandoned ? Abandoned(orphan) : Unattachable(orphan), log: null, retry: false, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             agent.Report(AgentEventKind.Job, $"{orphan.Id} [{orphan.Queue}] re-attached ({running.Description})", orphan.Id, orphan.Queue);
-            agent.Jobs.Start(new JobRun(agent, orphan, running, log));
+            var run = new JobRun(agent, orphan, running, log);
+            agent.Jobs.Start(run);
+            if (abandoned) run.Stop($"The Invoke-WandbLaunchJob that ran this job ended without stopping it (its pwsh stopped responding); agent {agent.Id} stopped it.");
         }
     }
+
+    private static JobEnd Abandoned(LaunchJob orphan) => new JobEnd.Finish(
+        JobOutcome.Failed(FailureStage.Agent,
+            $"The Invoke-WandbLaunchJob that ran this job (agent {orphan.PreviousAgentId}) stopped responding while the job was {orphan.State.ToString().ToLowerInvariant()}" +
+            (orphan.StartedAt is null ? ", before it started." : $", and {orphan.Resource} jobs cannot be re-attached.")),
+        "failed (agent): the Invoke-WandbLaunchJob that ran it died");
 
     private static JobEnd Unattachable(LaunchJob orphan) => orphan.StartedAt is null
         // It never reached its target (its agent died while fetching code or building), and the runner has made

@@ -92,7 +92,24 @@ public sealed class JobSubmission
     private async Task<SubmissionPreview> RenderAsync(SubmitOptions options, LaunchAgentConfig config, bool predictImage, CancellationToken cancellationToken)
     {
         var key = QueueOf(options);
+        DirectQueues.RefuseReserved(key.Project, "submit a launch job to a queue");
         var queue = await _backend.GetQueueAsync(key, cancellationToken).ConfigureAwait(false) ?? throw QueueNotFoundException.For(key);
+        return await RenderAsync(options, key, queue, config, predictImage, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Checks a launch request against a queue that need not be stored yet (a queue-less launch's own queue, made only
+    /// once the request passed), rendering it with <paramref name="config"/>.
+    /// </summary>
+    internal Task<SubmissionPreview> CheckForQueueAsync(SubmitOptions options, QueueKey key, LaunchQueue queue, LaunchAgentConfig config, bool predictImage, CancellationToken cancellationToken) =>
+        RenderAsync(options, key, queue, config, predictImage, cancellationToken);
+
+    /// <summary>The <c>resource</c> key of the spec the options give (-Spec), if any: W&amp;B's direct launch runs there unless -r names one.</summary>
+    internal static string? GivenResource(SubmitOptions options) =>
+        GivenSpec(options) is JsonObject given ? LaunchSpec.Parse(given.DeepClone()).Resource : null;
+
+    private async Task<SubmissionPreview> RenderAsync(SubmitOptions options, QueueKey key, LaunchQueue queue, LaunchAgentConfig config, bool predictImage, CancellationToken cancellationToken)
+    {
         var built = BuildSpec(options, queue.Resource);
         // An empty author is W&B's `wandb launch`, which sets none (no WANDB_USERNAME for the job).
         built.Author = built.Author is null ? await _backend.DefaultAuthorAsync(cancellationToken).ConfigureAwait(false) : built.Author.Length == 0 ? null : built.Author;
@@ -216,8 +233,7 @@ public sealed class JobSubmission
     /// <summary>The launch spec the options describe: the given spec, with every option given overriding its key.</summary>
     private LaunchSpec BuildSpec(SubmitOptions options, string resource)
     {
-        var given = options.SpecFile is { } file ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root ?? throw NotMapping() : options.Spec;
-        if (given is not (null or JsonObject)) throw NotMapping();
+        var given = GivenSpec(options);
         var spec = given is null ? LaunchSpec.Empty() : LaunchSpec.Parse(given);
         if (options.Uri is { } uri)
         {
@@ -250,6 +266,7 @@ public sealed class JobSubmission
             if (args.Count > 0 && args.All(p => LaunchResource.All.Contains(p.Key) || p.Key == LaunchResource.VertexArgsKey)) spec.ResourceArgs = args;
             else spec.SetResourceArgs(resource, args);
         }
+        if (options.Resource is not null) spec.Resource = options.Resource;
         if (options.Name is not null) spec.Name = options.Name;
         if (options.Entity is not null) spec.Entity = options.Entity;
         spec.Entity ??= _backend.DefaultEntity;
@@ -266,6 +283,18 @@ public sealed class JobSubmission
         }
         spec.Author ??= options.Author;
         return spec;
+    }
+
+    /// <summary>The whole spec -Spec gives (a document or a file), as a mapping; null when none is given.</summary>
+    private static JsonObject? GivenSpec(SubmitOptions options)
+    {
+        var given = options.SpecFile is { } file ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root ?? throw NotMapping() : options.Spec;
+        return given switch
+        {
+            null => null,
+            JsonObject mapping => mapping,
+            _ => throw NotMapping(),
+        };
     }
 
     private static LaunchException NotMapping() =>

@@ -79,6 +79,12 @@ public sealed record SubmitOptions
     /// </summary>
     public JsonNode? ResourceArgs { get; init; }
 
+    /// <summary>
+    /// The spec's <c>resource</c> (W&amp;B's -r), over the one -Spec names: set for a queue-less launch, whose own queue
+    /// runs on it (a queue's resource must match its jobs').
+    /// </summary>
+    public string? Resource { get; init; }
+
     /// <summary>The run name (W&amp;B's --name).</summary>
     public string? Name { get; init; }
 

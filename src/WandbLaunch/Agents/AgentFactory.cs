@@ -10,7 +10,7 @@ internal static class AgentFactory
     private static int _count;
 
     public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential,
-        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null, bool stopJobsOnExit = false, bool keepAdditionalServices = false)
+        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null, bool stopJobsOnExit = false, bool keepAdditionalServices = false, DirectJob? direct = null)
     {
         Func<string, string?> env = n => backend.ConnectionVariable(n) ?? Environment.GetEnvironmentVariable(n);
         var number = Interlocked.Increment(ref _count);
@@ -29,6 +29,7 @@ internal static class AgentFactory
             StopJobsOnExit = stopJobsOnExit,
             KeepAdditionalServices = keepAdditionalServices,
             Diagnostics = diagnostics,
+            Direct = direct,
             WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),
         };
     }

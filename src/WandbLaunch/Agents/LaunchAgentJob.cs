@@ -41,12 +41,12 @@ public sealed class LaunchAgentJob : Job2
             $"{MaxRecordsVariable} is {Engine.Text.Printable.Quote(text)}; it must be a whole number of at least 10 (default {DefaultMaxRecords}).", text);
     }
 
-    internal LaunchAgentJob(string command, string name, LaunchAgent agent, AgentEventQueue events)
+    internal LaunchAgentJob(string command, string name, LaunchAgent agent, AgentEventQueue events, string jobTypeName = "WandbLaunchAgent")
         : base(command, name)
     {
         _agent = agent;
         _events = events;
-        PSJobTypeName = "WandbLaunchAgent";
+        PSJobTypeName = jobTypeName;
         // pwsh exiting with the agent still running: stop it as Stop-Job would, so its jobs are stopped and it
         // records KILLED, instead of vanishing and leaving them to the next agent's lease recovery.
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -58,6 +58,15 @@ public sealed class LaunchAgentJob : Job2
         _stop.Cancel();
         _run?.Wait(TimeSpan.FromSeconds(10));
     }
+
+    /// <summary>
+    /// What the job writes once its agent has stopped on its own or was stopped (Invoke-WandbLaunchJob -AsJob: the launch
+    /// job as it ended, and the error of one that did not finish); null for an agent, which writes no output.
+    /// </summary>
+    internal Func<Task<(object? Output, ErrorRecord? Error)>>? Completion { get; init; }
+
+    /// <summary>The launch job an Invoke-WandbLaunchJob -AsJob runs (Get-WandbLaunchJob -Id, Wait-WandbLaunchJob -Id); null for an agent.</summary>
+    public string? LaunchJobId { get; init; }
 
     /// <summary>The agent's id in the store, once registered.</summary>
     public string? AgentId => _agent.Id;
@@ -111,6 +120,19 @@ public sealed class LaunchAgentJob : Job2
             }
             _events.Complete();
             await pump.ConfigureAwait(false);
+            if (Completion is not null && _agent.Stopped is not { IsFailure: true })
+            {
+                try
+                {
+                    var (output, error) = await Completion().ConfigureAwait(false);
+                    if (output is not null) Output.Add(PSObject.AsPSObject(output));
+                    if (error is not null) Error.Add(error);
+                }
+                catch (LaunchException e)
+                {
+                    Error.Add(LaunchErrors.ToRecord(e));
+                }
+            }
             // The agent decided why it stopped: a store it cannot use fails the job, with the real reason.
             var stopped = _agent.Stopped;
             var status = stopped is null ? "Stopped" : "Stopped because " + stopped.Text;

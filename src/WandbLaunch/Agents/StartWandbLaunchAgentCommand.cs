@@ -81,6 +81,11 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
     [Parameter]
     public SwitchParameter AsJob { get; set; }
 
+    private readonly AgentConsole _console;
+
+    /// <summary>Creates the cmdlet (PowerShell does).</summary>
+    public StartWandbLaunchAgentCommand() => _console = new AgentConsole(this, text => WriteVerbose(text));
+
     /// <inheritdoc />
     private protected override void EndProcessingCore()
     {
@@ -99,7 +104,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             var credential = RegistryCredential is null
                 ? null
                 : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
-            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, DiagnosticsLevel(config.Verbosity), StopJobsOnExit,
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, _console.DiagnosticsLevel(config.Verbosity), StopJobsOnExit,
                 KeepAdditionalServices);
             var maxRecords = AsJob ? LaunchAgentJob.MaxRecordsFrom(opts.Environment) : LaunchAgentJob.DefaultMaxRecords;
             var events = new AgentEventQueue();
@@ -128,95 +133,6 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             WriteObject(job);
             return;
         }
-        RunInForeground(agent, options.Events);
+        _console.Run(agent, options.Events, StopToken);
     }
-
-    /// <summary>Diagnostics shown by the host rather than the verbose/debug streams, whose preference would hide them: asked for by the config's verbosity only.</summary>
-    private bool _diagnosticsFromConfig;
-
-    /// <summary>
-    /// How much the agent reports: -Debug or -Verbose when given (-Verbose:$false turns it off), else W&amp;B's
-    /// <c>verbosity</c> in launch-config.yaml (1 verbose, 2 debug), else the session's $VerbosePreference / $DebugPreference.
-    /// </summary>
-    private Engine.Diagnostics.DiagnosticLevel? DiagnosticsLevel(int verbosity)
-    {
-        var bound = MyInvocation.BoundParameters;
-        Engine.Diagnostics.DiagnosticLevel? explicitLevel =
-            bound.TryGetValue("Debug", out var debug) && ((SwitchParameter)debug).IsPresent ? Engine.Diagnostics.DiagnosticLevel.Debug
-            : bound.TryGetValue("Verbose", out var verbose) && ((SwitchParameter)verbose).IsPresent ? Engine.Diagnostics.DiagnosticLevel.Verbose
-            : null;
-        var explicitOff = explicitLevel is null && bound.ContainsKey("Verbose");
-        var level = AgentOptions.DiagnosticsFor(verbosity, explicitLevel, explicitOff);
-        _diagnosticsFromConfig = explicitLevel is null && level is not null;
-        if (level is null && !explicitOff)
-        {
-            level = Wants("DebugPreference") ? Engine.Diagnostics.DiagnosticLevel.Debug : Wants("VerbosePreference") ? Engine.Diagnostics.DiagnosticLevel.Verbose : null;
-        }
-        return level;
-
-        bool Wants(string preference) => GetVariableValue(preference) is ActionPreference p && p is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
-    }
-
-    private void RunInForeground(LaunchAgent agent, AgentEventQueue events)
-    {
-        using var _ = events;
-        // SIGTERM, SIGHUP and SIGINT stop the agent as Ctrl+C does (see TerminationSignals).
-        using var signals = TerminationSignals.Subscribe(agent, interrupt: true);
-        var run = Task.Run(async () =>
-        {
-            try
-            {
-                await agent.RunAsync(StopToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                events.Complete();
-            }
-        });
-        try
-        {
-            foreach (var e in events.Read(CancellationToken.None)) Write(e);
-            run.GetAwaiter().GetResult();
-        }
-        catch (PipelineStoppedException)
-        {
-            // Ctrl+C: the agent was cancelled by StopProcessing; let it stop its jobs and deregister before returning.
-            // (pwsh also stops the pipeline on SIGHUP, ending its session: the signal's exit code still applies.)
-            run.Wait(TimeSpan.FromSeconds(60));
-            ExitOnSignal(signals);
-            throw;
-        }
-        catch (LaunchException e)
-        {
-            ThrowTerminatingError(LaunchErrors.ToRecord(e));
-        }
-        ExitOnSignal(signals);
-        if (agent.Stopped is { IsFailure: true } stopped)
-        {
-            ThrowTerminatingError(LaunchErrors.ToRecord(stopped.ToException(agent.Id)));
-        }
-    }
-
-    /// <summary>After SIGTERM or SIGHUP, once the agent has stopped and said so, the process ends as the signal's default action would have ended it.</summary>
-    private static void ExitOnSignal(TerminationSignals.Subscription signals)
-    {
-        if (signals.ExitCode is not { } code) return;
-        signals.Complete();
-        Environment.Exit(code);
-    }
-
-    private void Write(AgentEvent e) =>
-        AgentEventRecords.Route(e, WriteWarning, WriteError, WriteProgress, status =>
-            // Tagged PSHOST so it shows like Write-Host in a terminal, yet stays capturable with 6>.
-            WriteInformation(new InformationRecord(new HostInformationMessage { Message = status.ToString() }, "WandbLaunchAgent") { Tags = { "PSHOST", "WandbLaunchAgent", status.Kind.ToString() } }),
-            message =>
-            {
-                if (_diagnosticsFromConfig) Host.UI.WriteVerboseLine(message);
-                else WriteVerbose(message);
-            },
-            message =>
-            {
-                if (_diagnosticsFromConfig) Host.UI.WriteDebugLine(message);
-                else WriteDebug(message);
-            });
 }

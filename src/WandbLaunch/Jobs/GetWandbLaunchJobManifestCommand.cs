@@ -9,7 +9,7 @@ namespace WandbLaunch.Jobs;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "WandbLaunchJobManifest", DefaultParameterSetName = UriSet)]
 [OutputType(typeof(RenderedRequest))]
-public sealed class GetWandbLaunchJobManifestCommand : LaunchSpecCmdlet
+public sealed class GetWandbLaunchJobManifestCommand : QueuedLaunchSpecCmdlet
 {
     /// <summary>The agent config whose builder and settings apply (default: ~/.config/wandb/launch-config.yaml, if it exists).</summary>
     [Parameter]

@@ -9,8 +9,8 @@ using WandbLaunch.Infrastructure;
 namespace WandbLaunch.Jobs;
 
 /// <summary>
-/// The parameters that describe a launch request (W&amp;B's `wandb launch` flags), shared by Submit-WandbLaunchJob
-/// and Get-WandbLaunchJobManifest, bound into <see cref="SubmitOptions"/> (paths resolved, PowerShell values converted);
+/// The parameters that describe a launch request (W&amp;B's `wandb launch` flags), shared by Submit-WandbLaunchJob,
+/// Get-WandbLaunchJobManifest (through <see cref="QueuedLaunchSpecCmdlet"/>) and Invoke-WandbLaunchJob, bound into <see cref="SubmitOptions"/> (paths resolved, PowerShell values converted);
 /// <see cref="JobSubmission"/> turns them into a launch spec.
 /// </summary>
 public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
@@ -19,12 +19,6 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     private protected const string DockerImageSet = "DockerImage";
     private protected const string SpecSet = "Spec";
     private protected const string JobSet = "Job";
-
-    /// <summary>The queue: a name (in -Entity's model-registry project) or a queue from Get-WandbLaunchQueue.</summary>
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    [ArgumentCompleter(typeof(QueueNameCompleter))]
-    [ValidateNotNull]
-    public object Queue { get; set; } = "";
 
     /// <summary>The code to run: a git URL (https://, ssh://, git@host:path) or a local directory (W&amp;B's -u).</summary>
     [Parameter(Mandatory = true, ParameterSetName = UriSet)]
@@ -91,19 +85,6 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     [Parameter]
     public IDictionary? RunConfig { get; set; }
 
-    /// <summary>Critical, High, Medium (the default) or Low; needs prioritization on the queue (W&amp;B's -P).</summary>
-    [Parameter]
-    public LaunchPriority Priority { get => (LaunchPriority)_priority; set => _priority = (int)value; }
-
-    // Held as its number: a field of an engine enum type would make PowerShell load the engine when it imports the module
-    // (it lists the cmdlet types then); see docs/architecture.md, "Load contexts".
-    private int _priority = (int)LaunchPriority.Medium;
-
-    /// <summary>Values for the queue's template variables, validated against their schemas (W&amp;B's --set-var).</summary>
-    [Parameter]
-    [Alias("SetVar")]
-    public IDictionary? TemplateVariable { get; set; }
-
     /// <summary>Resource arguments for the queue's resource, merged over the queue's configuration (W&amp;B's -R).</summary>
     [Parameter]
     public object? ResourceArgs { get; set; }
@@ -112,7 +93,7 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     [Parameter]
     public string? Name { get; set; }
 
-    /// <summary>The entity of the run, and of the queue when -Queue is a name (W&amp;B's -e).</summary>
+    /// <summary>The entity of the run, and of the queue when there is one and -Queue is a name (W&amp;B's -e).</summary>
     [Parameter]
     public string? Entity { get; set; }
 
@@ -121,19 +102,11 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
     public string? Project { get; set; }
 
     /// <summary>The launch request the parameters describe, for <see cref="JobSubmission"/>.</summary>
-    private protected SubmitOptions Options()
+    private protected virtual SubmitOptions Options()
     {
-        var queue = Queue is PSObject pso ? pso.BaseObject : Queue;
-        if (queue is not (LaunchQueue or string))
-        {
-            throw LaunchException.Invalid("InvalidQueueArgument",
-                $"-Queue takes a queue name or a queue from Get-WandbLaunchQueue; it was a {queue.GetType().Name}.", queue);
-        }
         var specFile = ParameterSetName == SpecSet ? SpecFile() : null;
         return new SubmitOptions
         {
-            Queue = queue is LaunchQueue q ? new QueueKey(q.Entity, q.Project, q.Name) : null,
-            QueueName = queue as string,
             Spec = ParameterSetName == SpecSet && specFile is null ? PowerShellValues.ToDocument(Spec, "InvalidLaunchSpec") : null,
             SpecFile = specFile,
             Uri = Uri is null || Uri.Contains("://") || Uri.Contains('@') ? Uri : SessionState.Path.GetUnresolvedProviderPathFromPSPath(Uri),
@@ -147,8 +120,6 @@ public abstract class LaunchSpecCmdlet : WandbLaunchCmdlet
             EntryPoint = EntryPoint,
             Arguments = Arguments,
             RunConfig = RunConfig is null ? null : PowerShellValues.ToJson(RunConfig, "InvalidRunConfig"),
-            Priority = IsBound(nameof(Priority)) ? Priority : null,
-            TemplateValues = TemplateVariable is null ? null : (JsonObject?)PowerShellValues.ToJson(TemplateVariable, "InvalidTemplateValue"),
             ResourceArgs = ResourceArgs is null ? null : PowerShellValues.ToDocument(ResourceArgs, "InvalidResourceArgs"),
             Name = Name,
             Entity = Entity,

@@ -9,7 +9,7 @@ namespace WandbLaunch.Jobs;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Submit, "WandbLaunchJob", SupportsShouldProcess = true, DefaultParameterSetName = UriSet)]
 [OutputType(typeof(LaunchJob))]
-public sealed class SubmitWandbLaunchJobCommand : LaunchSpecCmdlet
+public sealed class SubmitWandbLaunchJobCommand : QueuedLaunchSpecCmdlet
 {
     /// <summary>
     /// With -Uri: build the code into an image here first (Docker engine, the builder block of the launch config) and

@@ -75,6 +75,7 @@ public sealed class NewWandbLaunchQueueCommand : QueueCmdlet
                 CreatedBy = Environment.UserName,
             };
             // Validate before asking, so -WhatIf reports bad input too.
+            DirectQueues.RefuseReserved(definition.Project, "create a queue");
             QueueRules.Check(definition.Name, definition.Resource, definition.Configuration, definition.TemplateVariables);
             if (!ShouldProcess($"{definition.Entity}/{definition.Project}/{Name} ({definition.Resource}) in {Backend.Location}", "Create launch queue")) return;
             WriteObject(Await(Backend.CreateQueueAsync(definition, StopToken)));
