@@ -230,7 +230,7 @@ public sealed class KanikoBuilder : IImageBuilder
             {
                 log.Agent($"the build was cancelled; deleting {workload}");
                 cancelled = true;
-                await running.CancelAsync().ConfigureAwait(false);
+                await running.CancelAsync(TimeSpan.Zero).ConfigureAwait(false);
                 await Task.WhenAny(running.Completion, Task.Delay(CancelWait)).ConfigureAwait(false);
                 throw;
             }

@@ -534,7 +534,7 @@ internal sealed class RunningKubeJob : IRunningJob
         await Completion.ConfigureAwait(false);
     }
 
-    public async Task CancelAsync()
+    public async Task CancelAsync(TimeSpan grace)
     {
         _cancelled = true;
         if (_verdict.Task.IsCompleted) return;
