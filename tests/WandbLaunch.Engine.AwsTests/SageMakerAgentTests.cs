@@ -47,6 +47,25 @@ public sealed class SageMakerAgentTests
         Assert.Empty(h.Server.Rejections);
     }
 
+    // agent/agent.py: every running job is read each AGENT_POLLING_INTERVAL (10 s); AgentOptions.CloudJobPollingInterval
+    // (Start-WandbLaunchAgent -CloudJobPollingInterval) gives such a fixed interval instead of the back-off.
+    [Fact]
+    public async Task WithAFixedCloudJobPollingIntervalATrainingJobIsDescribedAtThatIntervalWithoutBackingOff()
+    {
+        await using var h = new AwsHarness();
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        h.StartAgent(cloudJobPollingInterval: TimeSpan.FromSeconds(1));
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+
+        var before = h.Server.Job(submitted.RunId)!.Describes;
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        var describes = h.Server.Job(submitted.RunId)!.Describes - before;
+        // About 6 at 1 s; the default (5 s doubling to 30 s) describes it at most twice in 6 s.
+        Assert.InRange(describes, 4, 8);
+        Assert.Empty(h.Server.Rejections);
+    }
+
     [Fact]
     public async Task AFailedTrainingJobFailsTheLaunchJobWithSageMakersFailureReason()
     {

@@ -157,6 +157,26 @@ public sealed class VertexAgentTests
         Assert.InRange(reads, 2, 12);
     }
 
+    // agent/agent.py: every running job is read each AGENT_POLLING_INTERVAL (10 s); AgentOptions.CloudJobPollingInterval
+    // (Start-WandbLaunchAgent -CloudJobPollingInterval) gives such a fixed interval instead of the back-off.
+    [Fact]
+    public async Task WithAFixedCloudJobPollingIntervalARunningCustomJobIsReadAtThatIntervalWithoutBackingOff()
+    {
+        await using var h = new VertexHarness();
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        h.StartAgent(cloudJobPollingInterval: TimeSpan.FromSeconds(1));
+        var name = await h.CustomJobAsync(submitted.RunId);
+        h.Server.SetState(name, "JOB_STATE_RUNNING");
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+
+        var before = h.Server.Reads(name);
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        var reads = h.Server.Reads(name) - before;
+        // About 6 at 1 s; the default (5 s, then 7.5 s ...) reads at most twice in 6 s.
+        Assert.InRange(reads, 4, 8);
+    }
+
     [Fact]
     public void TheDefaultPollingReachesOneReadPerThirtySecondsAndStaysThere()
     {

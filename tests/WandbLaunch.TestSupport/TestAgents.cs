@@ -21,7 +21,8 @@ public sealed class TestAgents : IAsyncDisposable
     public static AgentOptions Options(LaunchAgentConfig config, string workDirectory, Func<string, string?>? environment = null, string name = "test-agent",
         TimeSpan? lease = null, TimeSpan? pollingInterval = null, TimeSpan? startTimeout = null, bool leaveJobsRunning = false, long? maxLogBytes = null,
         DiagnosticLevel? diagnostics = null, IReadOnlyList<TimeSpan>? runCheckDelays = null, TimeSpan? runStatusInterval = null,
-        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false, TimeSpan? statusPrintInterval = null) => new()
+        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false, TimeSpan? statusPrintInterval = null,
+        TimeSpan? cloudJobPollingInterval = null) => new()
     {
         Config = config,
         Name = name,
@@ -39,6 +40,7 @@ public sealed class TestAgents : IAsyncDisposable
         Cadence = cadence,
         StoreRetry = storeRetry ?? StoreRetryPolicy.Default,
         StatusPrintInterval = statusPrintInterval,
+        CloudJobPollingInterval = cloudJobPollingInterval,
     };
 
     /// <summary>An agent's environment that holds exactly <paramref name="variables"/>.</summary>

@@ -69,6 +69,13 @@ public sealed class AgentOptions
 
     internal TimeSpan EffectiveStatusPrintInterval => StatusPrintInterval ?? TimeSpan.FromSeconds(Config.Verbosity == 0 ? 5 * 60 : 20);
 
+    /// <summary>
+    /// Read every running SageMaker training job and Vertex AI CustomJob at this fixed interval, as W&amp;B's agent reads
+    /// every job each 10 s (<c>agent/agent.py</c>: <c>_check_run_finished</c>, then <c>AGENT_POLLING_INTERVAL</c>).
+    /// Null (the default): 5 s after a change, backing off to 30 s while nothing changes, a third of the requests.
+    /// </summary>
+    public TimeSpan? CloudJobPollingInterval { get; init; }
+
     /// <summary>How often a running job's run is asked whether it was stopped on the server (W&amp;B's agent: every 10 s).</summary>
     public TimeSpan RunStatusInterval { get; init; } = DefaultRunStatusInterval;
 

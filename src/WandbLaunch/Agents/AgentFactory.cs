@@ -10,7 +10,8 @@ internal static class AgentFactory
     private static int _count;
 
     public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential,
-        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null, bool stopJobsOnExit = false)
+        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null, bool stopJobsOnExit = false,
+        TimeSpan? cloudJobPollingInterval = null)
     {
         Func<string, string?> env = n => backend.ConnectionVariable(n) ?? Environment.GetEnvironmentVariable(n);
         var number = Interlocked.Increment(ref _count);
@@ -27,6 +28,7 @@ internal static class AgentFactory
             RegistryCredential = credential,
             LeaveJobsRunning = leaveJobsRunning,
             StopJobsOnExit = stopJobsOnExit,
+            CloudJobPollingInterval = cloudJobPollingInterval,
             Diagnostics = diagnostics,
             WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),
         };

@@ -15,6 +15,16 @@ public sealed record SageMakerPolling(TimeSpan First, TimeSpan Cap, TimeSpan Whi
     /// so an agent following 200 jobs sends about 7 a second); every 5 s while stopping, as W&amp;B's runner does.
     /// </summary>
     public static readonly SageMakerPolling Default = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), AwsRetryPolicy.Standard);
+
+    /// <summary>
+    /// Every <paramref name="interval"/>, changes or not and without jitter, as W&amp;B's agent reads every job each
+    /// 10 s (<c>agent/agent.py</c>, <c>AGENT_POLLING_INTERVAL</c>); while stopping every 5 s, or the interval when shorter.
+    /// </summary>
+    public static SageMakerPolling Fixed(TimeSpan interval) =>
+        new(interval, interval, interval < Default.WhileStopping ? interval : Default.WhileStopping, AwsRetryPolicy.Standard);
+
+    /// <summary>A fixed interval (<see cref="Fixed"/>): no back-off, no jitter.</summary>
+    public bool IsFixed => First == Cap;
 }
 
 /// <summary>
