@@ -47,6 +47,22 @@ public sealed class VertexAgentTests
         foreach (var token in h.Server.Account.IssuedTokens) Assert.DoesNotContain(token, h.Events.ToString());
     }
 
+    // runner/vertex_runner.py drops keys it does not read; the agent drops them too and says so in the job's log.
+    [Fact]
+    public async Task AKeyWandbDoesNotReadIsDroppedAndNamedInTheJobsLog()
+    {
+        await using var h = new VertexHarness();
+        await h.QueueAsync(CustomJobBodyTests.Changed("spec.display_name=\"x\""));
+        var submitted = await h.SubmitAsync();
+        h.StartAgent();
+        var name = await h.CustomJobAsync(submitted.RunId);
+        Assert.NotEqual("x", (string?)h.Server.CreatedBodies.Single()["displayName"]);
+        h.Server.SetState(name, "JOB_STATE_SUCCEEDED");
+        var finished = await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Finished, finished.State);
+        Assert.Contains("warning: resource_args.gcp-vertex.spec.display_name is not read by W&B's Vertex runner and is dropped", VertexHarness.Log(finished));
+    }
+
     [Fact]
     public async Task AFailedCustomJobFailsTheLaunchJobWithTheServicesMessage()
     {
