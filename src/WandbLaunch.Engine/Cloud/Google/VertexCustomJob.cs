@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Cloud.Google;
 
@@ -295,7 +296,7 @@ public static partial class VertexCustomJob
         }
 
         var labels = spec["labels"]?.DeepClone() as JsonObject ?? new JsonObject();
-        labels[RunIdLabel] = runId;
+        labels[RunIdLabel] = RunNames.Of(runId);
         var body = new JsonObject
         {
             ["displayName"] = displayName,

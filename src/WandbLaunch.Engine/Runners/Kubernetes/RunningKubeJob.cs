@@ -5,6 +5,7 @@ using k8s.Autorest;
 using k8s.Models;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -58,7 +59,7 @@ internal sealed class RunningKubeJob : IRunningJob
     public RunningKubeJob(KubeAccess access, KubeWorkload workload, string? uid, string runId, JobLog log, Action<string> warn, string? secretName, int? logsSinceSeconds,
         string? podSelector = null, string failureStage = FailureStage.Run)
     {
-        _podSelector = podSelector ?? $"{JobManifest.RunIdLabel}={runId}";
+        _podSelector = podSelector ?? $"{JobManifest.RunIdLabel}={RunNames.Of(runId)}";
         _failureStage = failureStage;
         _access = access;
         _workload = workload;

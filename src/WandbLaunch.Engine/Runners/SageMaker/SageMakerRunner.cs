@@ -4,6 +4,7 @@ using WandbLaunch.Engine.Cloud.Aws;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.SageMaker;
 
@@ -170,7 +171,7 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
             // The earlier agent died after deciding to create the job but before recording it: look for it by name.
             var args = job.GetSpec().ResourceArgsFor(Resource);
             region = _environment("AWS_REGION") ?? _environment("AWS_DEFAULT_REGION") ?? "";
-            name = JsonTree.TryGetString(args?["TrainingJobName"], out var given) && given.Length > 0 && !given.Contains("${", StringComparison.Ordinal) ? given : job.RunId;
+            name = JsonTree.TryGetString(args?["TrainingJobName"], out var given) && given.Length > 0 && !given.Contains("${", StringComparison.Ordinal) ? given : RunNames.Of(job.RunId);
             if (!RegionPattern().IsMatch(region) || !SageMakerTrainingJobs.TrainingJobNamePattern().IsMatch(name)) return null;
         }
         var client = ClientFor(region);

@@ -4,6 +4,7 @@ using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Secrets;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Vertex;
 
@@ -203,7 +204,7 @@ public sealed class VertexRunner : ILaunchRunner
             var project = await client.Auth.ProjectAsync(cancellationToken).ConfigureAwait(false);
             if (project is null) return null;
             var baseUrl = GoogleEndpoints.Vertex(region, _environment);
-            var filter = Uri.EscapeDataString($"labels.{VertexCustomJob.RunIdLabel}=\"{job.RunId}\"");
+            var filter = Uri.EscapeDataString($"labels.{VertexCustomJob.RunIdLabel}=\"{RunNames.Of(job.RunId)}\"");
             var list = await client.SendAsync(HttpMethod.Get, new Uri(baseUrl, $"v1/projects/{project}/locations/{region}/customJobs?filter={filter}"), null,
                 "Listing Vertex AI CustomJobs", cancellationToken).ConfigureAwait(false);
             var found = (list["customJobs"] as JsonArray)?.OfType<JsonObject>()
