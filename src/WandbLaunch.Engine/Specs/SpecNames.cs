@@ -76,7 +76,7 @@ public static class SpecNames
         if (value.Length is 0 or > MaxRunIdLength || !char.IsAsciiLetterOrDigit(value[0]) || !value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
         {
             throw Refuse(errorId, field, value,
-                $"{field} must have 1 to {MaxRunIdLength} characters: letters a-z and A-Z, digits, '-' and '_', starting with a letter or digit (W&B makes ids like 'a1b2c3d4')");
+                $"an id has 1 to {MaxRunIdLength} characters: letters a-z and A-Z, digits, '-' and '_', starting with a letter or digit (W&B makes ids like 'a1b2c3d4')");
         }
         return value;
     }
