@@ -8,7 +8,7 @@ namespace WandbLaunch.Engine.Identifiers;
 /// Kubernetes object names (<c>launch-&lt;run&gt;</c>, <c>wandb-api-key-&lt;run&gt;</c>, <c>regcred-&lt;run&gt;</c>, the
 /// kaniko build), the <c>wandb.ai/run-id</c> label, the Vertex <c>wandb-run-id</c> label, a SageMaker training job's
 /// default name and a build context's object key. A run id W&amp;B makes (lowercase letters, digits, '-') is its own
-/// name, so names are W&amp;B's; any other (capitals, '_', see <see cref="Specs.SpecNames.RunId"/>) becomes its lowercase
+/// name, so names are W&amp;B's; any other (capitals, '_', as <c>Specs.SpecNames.RunId</c> allows) becomes its lowercase
 /// form with '_' as '-', cut to 23 characters, plus '-' and 8 hex digits of its SHA-256: at most 32 characters of
 /// [a-z0-9-], starting and ending with a letter or digit, distinct for ids that differ only in case (one directory per
 /// run on a case-insensitive file system).
