@@ -24,6 +24,9 @@ internal sealed class JobRun
     private volatile string? _stopReason;
     private volatile bool _lost;
 
+    /// <summary>The grace <see cref="Stop"/> was given, in ticks; -1 when none (stopped_run_timeout then).</summary>
+    private long _stopGraceTicks = -1;
+
     /// <summary>A launch job the agent popped from a queue.</summary>
     public JobRun(AgentContext agent, LaunchJob job)
     {
@@ -75,8 +78,6 @@ internal sealed class JobRun
 
     /// <summary>What a stop gives the job between its stop signal and the kill: what <see cref="Stop"/> was given, else stopped_run_timeout.</summary>
     private TimeSpan StopGrace => Interlocked.Read(ref _stopGraceTicks) is var ticks and >= 0 ? TimeSpan.FromTicks(ticks) : _agent.Options.StoppedRunTimeout;
-
-    private long _stopGraceTicks = -1;
 
     /// <summary>
     /// The agent stops and leaves its jobs: a job that can run without it is detached, one still starting goes back
