@@ -90,14 +90,16 @@ internal sealed class AwsHarness : IAsyncDisposable
     }
 
     public RunningAgent StartAgent(string queue = "sm", bool leaveJobsRunning = false, SageMakerPolling? polling = null, string name = "aws-test",
-        EnvironmentSettings? environment = null)
+        EnvironmentSettings? environment = null, TimeSpan? cloudJobPollingInterval = null)
     {
         var config = new LaunchAgentConfig
         {
             Queues = [queue], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" }, Environment = environment ?? new EnvironmentSettings(),
         };
-        var options = TestAgents.Options(config, Dir.File("work"), Environment, name, TimeSpan.FromSeconds(5), leaveJobsRunning: leaveJobsRunning);
-        return _agents.Start(Backend, options, Events, new RunnerRegistry([Runner(polling)]));
+        var options = TestAgents.Options(config, Dir.File("work"), Environment, name, TimeSpan.FromSeconds(5), leaveJobsRunning: leaveJobsRunning,
+            cloudJobPollingInterval: cloudJobPollingInterval);
+        // With a fixed interval, the agent's own runners, which it paces.
+        return _agents.Start(Backend, options, Events, cloudJobPollingInterval is null ? new RunnerRegistry([Runner(polling)]) : null);
     }
 
     public Task<LaunchJob> StateAsync(string id, params LaunchJobState[] states) => WaitForJob.AnyStateAsync(Backend, id, states, TimeSpan.FromSeconds(20));

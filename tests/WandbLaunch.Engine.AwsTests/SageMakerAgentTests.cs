@@ -47,6 +47,43 @@ public sealed class SageMakerAgentTests
         Assert.Empty(h.Server.Rejections);
     }
 
+    // agent/agent.py: every running job is read each AGENT_POLLING_INTERVAL (10 s); AgentOptions.CloudJobPollingInterval
+    // (Start-WandbLaunchAgent -CloudJobPollingInterval) gives such a fixed interval instead of the back-off.
+    [Fact]
+    public async Task WithAFixedCloudJobPollingIntervalATrainingJobIsDescribedAtThatIntervalWithoutBackingOff()
+    {
+        await using var h = new AwsHarness();
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        h.StartAgent(cloudJobPollingInterval: TimeSpan.FromSeconds(1));
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+
+        var before = h.Server.Job(submitted.RunId)!.Describes;
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        var describes = h.Server.Job(submitted.RunId)!.Describes - before;
+        // About 6 at 1 s; the default (5 s doubling to 30 s) describes it at most twice in 6 s.
+        Assert.InRange(describes, 4, 8);
+        Assert.Empty(h.Server.Rejections);
+    }
+
+    // sagemaker_runner.py names the training job after the run id; one with '_' (which W&B accepts, _project_spec.py)
+    // would be refused by SageMaker, so the default name is the run id's DNS-safe form (RunNames) and the tag keeps the id.
+    [Fact]
+    public async Task ARunIdWithUnderscoresNamesItsTrainingJobInItsDnsSafeForm()
+    {
+        await using var h = new AwsHarness();
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync(extraSpecJson: """{"run_id": "Baseline_LR_0-1"}""");
+        h.StartAgent();
+        var name = Identifiers.RunNames.Of("Baseline_LR_0-1");
+        var training = await h.TrainingJobAsync(name);
+        Assert.Contains(((JsonArray)training.Request["Tags"]!), t => (string?)t!["Key"] == "WandbRunId" && (string?)t["Value"] == "Baseline_LR_0-1");
+        Assert.Equal("Baseline_LR_0-1", (string?)training.Request["Environment"]!["WANDB_RUN_ID"]);
+        var running = await h.StateAsync(submitted.Id, LaunchJobState.Running);
+        Assert.Equal($"us-east-1/{name}", running.Handle);
+        Assert.Empty(h.Server.Rejections);
+    }
+
     [Fact]
     public async Task AFailedTrainingJobFailsTheLaunchJobWithSageMakersFailureReason()
     {

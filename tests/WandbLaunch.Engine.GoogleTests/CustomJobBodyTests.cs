@@ -94,8 +94,6 @@ public sealed class CustomJobBodyTests
         { "spec.worker_pool_specs=[]", "spec.worker_pool_specs", "at least one" },
         { "spec.staging_bucket=-", "spec.staging_bucket", "required" },
         { "spec.staging_bucket=\"ml-staging\"", "spec.staging_bucket", "gs://" },
-        { "spec.display_name=\"x\"", "spec.display_name", "not a field" },
-        { "spec.workerPoolSpecs=[]", "spec.workerPoolSpecs", "snake_case: worker_pool_specs" },
         { "pool.container_spec=-", "worker_pool_specs[0].container_spec", "required" },
         { "pool.container_spec={}", "worker_pool_specs[0].container_spec", "required" },
         { "pool.python_package_spec={}", "worker_pool_specs[0].python_package_spec", "use container_spec" },
@@ -106,10 +104,37 @@ public sealed class CustomJobBodyTests
         { "pool.container_spec.env=[{\"value\":\"x\"}]", "env[0].name", "required" },
         { "run.timeout=\"1h\"", "run.timeout", "seconds" },
         { "run.enable_web_access=\"yes\"", "run.enable_web_access", "true or false" },
-        { "run.region=\"us-east1\"", "run.region", "not a field" },
         { "spec.labels={\"Team\":\"ml\"}", "spec.labels.Team", "label key" },
-        { "top.resources={}", "gcp-vertex.resources", "not a field" },
     };
+
+    public static TheoryData<string, string, string> Drops => new()
+    {
+        // (what to change, the dropped key's path, a word of the warning)
+        { "spec.display_name=\"x\"", "resource_args.gcp-vertex.spec.display_name", "worker_pool_specs, staging_bucket" },
+        { "spec.workerPoolSpecs=[]", "resource_args.gcp-vertex.spec.workerPoolSpecs", "snake_case: worker_pool_specs" },
+        { "run.region=\"us-east1\"", "resource_args.gcp-vertex.run.region", "service_account" },
+        { "run.serviceAccount=\"sa@x\"", "resource_args.gcp-vertex.run.serviceAccount", "snake_case: service_account" },
+        { "top.resources={}", "resource_args.gcp-vertex.resources", "spec, run" },
+    };
+
+    // runner/vertex_runner.py: only spec.get(<name>) and run.get(<name>) of the arguments it names reach aiplatform;
+    // any other key of the configuration, of spec or of run is dropped without a word. Ours drops it with a warning.
+    [Theory]
+    [MemberData(nameof(Drops))]
+    public void AKeyWandbsRunnerDoesNotReadIsDroppedWithAWarningNamingItsPath(string change, string path, string word)
+    {
+        var changed = Changed(change);
+        var warning = Assert.Single(VertexCustomJob.Check(changed, "resource_args.gcp-vertex"));
+        Assert.StartsWith(path + " is not read by W&B's Vertex runner and is dropped", warning);
+        Assert.Contains(word, warning);
+
+        var dropped = new List<string>();
+        var body = VertexCustomJob.Build(WithImage(changed, "img:1"), "n", "run12345", ["python"], [], Now, "resource_args.gcp-vertex", dropped);
+        Assert.Equal([warning], dropped);
+        Assert.True(JsonNode.DeepEquals(VertexCustomJob.Build(WithImage(TypicalQueue(), "img:1"), "n", "run12345", ["python"], [], Now, "resource_args.gcp-vertex"), body),
+            "the dropped key changed the CustomJob");
+        Assert.Empty(VertexCustomJob.Check(TypicalQueue(), "resource_args.gcp-vertex"));
+    }
 
     /// <summary>Applies "path=json" to the typical config: spec./run./top. are the sections, pool. the first worker pool.</summary>
     internal static JsonObject Changed(string change)

@@ -72,6 +72,20 @@ public sealed class SubmitTests : IDisposable
         Assert.Single(await _backend.GetJobsAsync(new JobQuery(), CancellationToken.None));
     }
 
+    // runner/vertex_runner.py drops keys it does not read; Submit queues the job and says which (the cmdlet writes them as warnings).
+    [Fact]
+    public async Task AKeyWandbDoesNotReadIsQueuedAndNamedInTheSubmitsWarnings()
+    {
+        var queue = await QueueAsync(CustomJobBodyTests.Changed("run.region=\"us-east1\""));
+        var submission = new Services.JobSubmission(_backend, _ => null);
+        var options = new Services.SubmitOptions { Queue = queue, DockerImage = "us-central1-docker.pkg.dev/ml-project/launch/train:1" };
+        var preview = await submission.CheckAsync(options, CancellationToken.None);
+        Assert.StartsWith("resource_args.gcp-vertex.run.region is not read by W&B's Vertex runner and is dropped", Assert.Single(preview.Rendered.Warnings));
+        Assert.DoesNotContain("us-east1", preview.Rendered.Text);
+        var job = await submission.SubmitAsync(preview, CancellationToken.None);
+        Assert.Equal(LaunchJobState.Pending, job.State);
+    }
+
     [Fact]
     public async Task ATypicalConfigIsQueued()
     {

@@ -47,6 +47,22 @@ public sealed class VertexAgentTests
         foreach (var token in h.Server.Account.IssuedTokens) Assert.DoesNotContain(token, h.Events.ToString());
     }
 
+    // runner/vertex_runner.py drops keys it does not read; the agent drops them too and says so in the job's log.
+    [Fact]
+    public async Task AKeyWandbDoesNotReadIsDroppedAndNamedInTheJobsLog()
+    {
+        await using var h = new VertexHarness();
+        await h.QueueAsync(CustomJobBodyTests.Changed("spec.display_name=\"x\""));
+        var submitted = await h.SubmitAsync();
+        h.StartAgent();
+        var name = await h.CustomJobAsync(submitted.RunId);
+        Assert.NotEqual("x", (string?)h.Server.CreatedBodies.Single()["displayName"]);
+        h.Server.SetState(name, "JOB_STATE_SUCCEEDED");
+        var finished = await h.StateAsync(submitted.Id, LaunchJobState.Finished, LaunchJobState.Failed);
+        Assert.Equal(LaunchJobState.Finished, finished.State);
+        Assert.Contains("warning: resource_args.gcp-vertex.spec.display_name is not read by W&B's Vertex runner and is dropped", VertexHarness.Log(finished));
+    }
+
     [Fact]
     public async Task AFailedCustomJobFailsTheLaunchJobWithTheServicesMessage()
     {
@@ -155,6 +171,26 @@ public sealed class VertexAgentTests
         var reads = h.Server.Reads(name) - before;
         // At the steady 300 ms at most 10 reads in 3 s (plus one in flight); at the first 100 ms it would be 30.
         Assert.InRange(reads, 2, 12);
+    }
+
+    // agent/agent.py: every running job is read each AGENT_POLLING_INTERVAL (10 s); AgentOptions.CloudJobPollingInterval
+    // (Start-WandbLaunchAgent -CloudJobPollingInterval) gives such a fixed interval instead of the back-off.
+    [Fact]
+    public async Task WithAFixedCloudJobPollingIntervalARunningCustomJobIsReadAtThatIntervalWithoutBackingOff()
+    {
+        await using var h = new VertexHarness();
+        await h.QueueAsync();
+        var submitted = await h.SubmitAsync();
+        h.StartAgent(cloudJobPollingInterval: TimeSpan.FromSeconds(1));
+        var name = await h.CustomJobAsync(submitted.RunId);
+        h.Server.SetState(name, "JOB_STATE_RUNNING");
+        await h.StateAsync(submitted.Id, LaunchJobState.Running);
+
+        var before = h.Server.Reads(name);
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        var reads = h.Server.Reads(name) - before;
+        // About 6 at 1 s; the default (5 s, then 7.5 s ...) reads at most twice in 6 s.
+        Assert.InRange(reads, 4, 8);
     }
 
     [Fact]

@@ -66,15 +66,17 @@ internal sealed class VertexHarness : IAsyncDisposable
         return await Backend.PushAsync(new QueueKey(Entity, LaunchDefaults.Project, "vertex"), new PushRequest { Spec = spec }, CancellationToken.None);
     }
 
-    public RunningAgent StartAgent(bool leaveJobsRunning = false, string region = "us-central1")
+    public RunningAgent StartAgent(bool leaveJobsRunning = false, string region = "us-central1", TimeSpan? cloudJobPollingInterval = null)
     {
         var config = new LaunchAgentConfig
         {
             Queues = ["vertex"], Entity = Entity, MaxJobs = -1, Builder = new BuilderSettings { Type = "noop" },
             Environment = new EnvironmentSettings { Type = "gcp", Region = region },
         };
-        var options = TestAgents.Options(config, Dir.File("work"), Environment, "vertex-test", TimeSpan.FromSeconds(30), leaveJobsRunning: leaveJobsRunning);
-        return _agents.Start(Backend, options, Events, new RunnerRegistry([Runner()]));
+        var options = TestAgents.Options(config, Dir.File("work"), Environment, "vertex-test", TimeSpan.FromSeconds(30), leaveJobsRunning: leaveJobsRunning,
+            cloudJobPollingInterval: cloudJobPollingInterval);
+        // With a fixed interval, the agent's own runners, which it paces.
+        return _agents.Start(Backend, options, Events, cloudJobPollingInterval is null ? new RunnerRegistry([Runner()]) : null);
     }
 
     /// <summary>A job the agent started and whose CustomJob runs: the launch job, the CustomJob's name and the agent.</summary>

@@ -37,10 +37,13 @@ public sealed class FaultsAgentHarness : IAsyncDisposable
     public Task<LaunchJob> SubmitAsync(QueueKey queue, params string[] entryPoint) =>
         Backend.PushAsync(queue, new PushRequest { Spec = TestSpecs.LocalProcess(CodeDirectory, entryPoint, Entity, "proj") }, CancellationToken.None);
 
+    /// <summary>The grace a stopped job's processes get before SIGKILL (stopped_run_timeout): short, since some jobs here ignore SIGTERM.</summary>
+    public const int StoppedRunTimeout = 2;
+
     public RunningAgent StartAgent(IReadOnlyList<string> queues, TimeSpan? lease = null, long? maxLogBytes = null, TimeSpan? busyTimeout = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var options = TestAgents.Options(new LaunchAgentConfig { Queues = queues, Entity = Entity, MaxJobs = -1 }, Path.Combine(Root, "runs"),
+        var options = TestAgents.Options(new LaunchAgentConfig { Queues = queues, Entity = Entity, MaxJobs = -1, StoppedRunTimeout = StoppedRunTimeout }, Path.Combine(Root, "runs"),
             TestAgents.EnvironmentOf(environment), "faults-agent", lease, TimeSpan.FromMilliseconds(100), maxLogBytes: maxLogBytes);
         return busyTimeout is { } timeout
             ? _agents.Start(new SqliteLaunchBackend(DbPath, Entity, timeout), options, ownsBackend: true)

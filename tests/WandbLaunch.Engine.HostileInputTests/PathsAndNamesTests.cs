@@ -59,6 +59,34 @@ public sealed class PathsAndNamesTests : IDisposable
         });
     }
 
+    /// <summary>Every run id the rule accepts has a name valid as a Kubernetes object name (an RFC 1123 label), a label value and a file name.</summary>
+    [Property(MaxTest = 500)]
+    public Property Any_accepted_run_id_has_a_name_Kubernetes_and_file_systems_take_distinct_from_its_other_cases()
+    {
+        var idChars = Gen.Elements("aZ09-_".ToCharArray().Concat("bcXY".ToCharArray()).ToArray());
+        var ids = Gen.Choose(1, 64).SelectMany(n => Gen.ArrayOf(idChars, n)).Select(c => new string(c));
+        return Prop.ForAll(Gen.Frequency((4, ids), (1, HostileStrings())).ToArbitrary(), runId =>
+        {
+            try
+            {
+                SpecNames.RunId(runId, "run_id");
+            }
+            catch (LaunchException)
+            {
+                return;
+            }
+            var name = Identifiers.RunNames.Of(runId);
+            Assert.Matches("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", name);
+            if (runId != runId.ToLowerInvariant()) Assert.NotEqual(Identifiers.RunNames.Of(runId.ToLowerInvariant()), name);
+        });
+    }
+
+    [Theory]
+    [InlineData("a1b2c3d4")]
+    [InlineData("my-resumed-run-2")]
+    [InlineData("abcdefghijabcdefghijabcdefghij12")]
+    public void A_run_id_WandB_makes_is_its_own_name(string runId) => Assert.Equal(runId, Identifiers.RunNames.Of(runId));
+
     [Property(MaxTest = 500)]
     public Property Any_value_joined_with_ContainedPath_is_refused_as_PathOutsideDirectory_or_stays_inside_root()
     {
@@ -145,10 +173,13 @@ public sealed class PathsAndNamesTests : IDisposable
         { "run_id", "..", "InvalidRunId" },
         { "run_id", "../x", "InvalidRunId" },
         { "run_id", "/tmp", "InvalidRunId" },
-        { "run_id", "ABC", "InvalidRunId" },
+        { "run_id", "a.b", "InvalidRunId" },
+        { "run_id", "a b", "InvalidRunId" },
+        { "run_id", "a\\b", "InvalidRunId" },
+        { "run_id", "_abc", "InvalidRunId" },
         { "run_id", "a\u001b[2Jb", "InvalidRunId" }, // NUL anywhere is ValueContainsNul first (ValuesTests)
         { "run_id", "-abc", "InvalidRunId" },
-        { "run_id", new string('a', 33), "InvalidRunId" },
+        { "run_id", new string('a', 65), "InvalidRunId" },
         { "sweep_id", "../s", "InvalidSweepId" },
         { "entity", "../e", "InvalidEntityName" },
         { "entity", "e\nf", "InvalidEntityName" },
@@ -208,6 +239,7 @@ public sealed class PathsAndNamesTests : IDisposable
     [Theory]
     [InlineData("run_id", "a1b2c3d4")]
     [InlineData("run_id", "my-resumed-run-2")]
+    [InlineData("run_id", "Baseline_LR_0-1")]
     [InlineData("sweep_id", "sw33pid0")]
     [InlineData("entity", "ml_team.eu-1")]
     [InlineData("project", "My Project (v2) é")]

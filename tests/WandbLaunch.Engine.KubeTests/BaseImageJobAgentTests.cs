@@ -176,7 +176,7 @@ public sealed class BaseImageJobAgentTests
         }
         finally
         {
-            await running.CancelAsync();
+            await running.CancelAsync(TimeSpan.Zero);
         }
     }
 

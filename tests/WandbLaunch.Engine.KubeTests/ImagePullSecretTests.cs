@@ -61,6 +61,28 @@ public sealed class ImagePullSecretTests
         }
     }
 
+    // _project_spec.py: W&B takes any run_id a user sets. One with capitals and '_' names every object of its run by its
+    // lowercase DNS-safe form (RunNames), which the API server accepts, while the job still gets the id as given.
+    [Fact]
+    public async Task ARunIdWithCapitalsAndUnderscoresNamesItsJobSecretsAndLabelsInTheirDnsSafeForm()
+    {
+        using var dir = new TempDirectory();
+        const string runId = "Baseline_LR_0-1";
+        var name = Identifiers.RunNames.Of(runId);
+        Assert.Matches("^baseline-lr-0-1-[0-9a-f]{8}$", name);
+        var (server, _) = await StartAsync(dir, new RegistrySettings { Type = "ecr", Uri = EcrUri }, _ => new RegistryCredential("AWS", Token), runId);
+        using (server)
+        {
+            var job = server.Job("ml", "launch-" + name) ?? throw new Xunit.Sdk.XunitException("no Job launch-" + name);
+            Assert.Equal(name, job["metadata"]!["labels"]![JobManifest.RunIdLabel]!.GetValue<string>());
+            Assert.NotNull(server.Secret("ml", "regcred-" + name));
+            Assert.NotNull(server.Secret("ml", JobManifest.ApiKeySecretName(runId)));
+            Assert.Equal("wandb-api-key-" + name, JobManifest.ApiKeySecretName(runId));
+            var env = ((JsonArray)job["spec"]!["template"]!["spec"]!["containers"]![0]!["env"]!).ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["value"]?.GetValue<string>());
+            Assert.Equal(runId, env["WANDB_RUN_ID"]);
+        }
+    }
+
     [Fact]
     public async Task AnExistingRegcredIsUsedAsItIs()
     {

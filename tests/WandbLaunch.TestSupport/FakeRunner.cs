@@ -181,7 +181,7 @@ public sealed class FakeRunner(string resource = LaunchResource.LocalProcess) : 
 
         public Task<JobOutcome> Completion => Task.WhenAny(target.Ended, _detached.Task).Unwrap();
 
-        public Task CancelAsync()
+        public Task CancelAsync(TimeSpan grace)
         {
             target.Cancel();
             return Task.CompletedTask;

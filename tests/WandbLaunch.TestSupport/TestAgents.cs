@@ -21,7 +21,8 @@ public sealed class TestAgents : IAsyncDisposable
     public static AgentOptions Options(LaunchAgentConfig config, string workDirectory, Func<string, string?>? environment = null, string name = "test-agent",
         TimeSpan? lease = null, TimeSpan? pollingInterval = null, TimeSpan? startTimeout = null, bool leaveJobsRunning = false, long? maxLogBytes = null,
         DiagnosticLevel? diagnostics = null, IReadOnlyList<TimeSpan>? runCheckDelays = null, TimeSpan? runStatusInterval = null,
-        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false, TimeSpan? statusPrintInterval = null, bool keepAdditionalServices = false, DirectJob? direct = null) => new()
+        PollCadence? cadence = null, StoreRetryPolicy? storeRetry = null, bool stopJobsOnExit = false, TimeSpan? statusPrintInterval = null, bool keepAdditionalServices = false, DirectJob? direct = null,
+        TimeSpan? cloudJobPollingInterval = null) => new()
     {
         Config = config,
         Name = name,
@@ -41,6 +42,7 @@ public sealed class TestAgents : IAsyncDisposable
         StoreRetry = storeRetry ?? StoreRetryPolicy.Default,
         StatusPrintInterval = statusPrintInterval,
         Direct = direct,
+        CloudJobPollingInterval = cloudJobPollingInterval,
     };
 
     /// <summary>An agent's environment that holds exactly <paramref name="variables"/>.</summary>

@@ -44,6 +44,18 @@ Describe 'Vertex AI queues' {
         @(Get-WandbLaunchJob).Count | Should -Be $before
     }
 
+    # runner/vertex_runner.py reads only the spec and run keys it names; the rest is dropped without a word.
+    It 'queues a job whose config has a key W&B does not read, with a warning naming it, and -WarningAction Stop refuses it' {
+        New-WandbLaunchQueue -Name vertex-extra -Resource gcp-vertex -Configuration ($Typical -replace 'run: \{timeout: 3600\}', 'run: {timeout: 3600, region: us-east1}') | Out-Null
+        $job = Submit-WandbLaunchJob -Queue vertex-extra -DockerImage $Image -WarningVariable warned -WarningAction SilentlyContinue
+        $job.State | Should -Be 'Pending'
+        @($warned).Count | Should -Be 1
+        "$($warned[0])" | Should -BeLike "resource_args.gcp-vertex.run.region is not read by W&B's Vertex runner and is dropped*"
+        $before = @(Get-WandbLaunchJob).Count
+        { Submit-WandbLaunchJob -Queue vertex-extra -DockerImage $Image -WarningAction Stop } | Should -Throw
+        @(Get-WandbLaunchJob).Count | Should -Be $before
+    }
+
     It 'previews the CustomJob request in the agent''s region with the API key hidden' {
         $env:WANDB_API_KEY = 'local-0123456789abcdef0123456789abcdef01234567'
         try {

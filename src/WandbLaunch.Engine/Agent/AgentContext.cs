@@ -32,7 +32,7 @@ internal sealed class AgentContext
         _artifactRegistry = new(() => new Cloud.Google.ArtifactRegistryClient(new Cloud.Google.GoogleApiClient(Cloud.Google.GoogleAuth.FromEnvironment(options.Environment)), options.Environment),
             LazyThreadSafetyMode.PublicationOnly);
         _acr = new Lazy<Cloud.Azure.AcrLogins>(() => new Cloud.Azure.AcrLogins(options.Environment, options.AzureHandler));
-        Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment, options.KeepAdditionalServices);
+        Runners = runners ?? RunnerRegistry.Default(Docker, Credential, options.Environment, options.KeepAdditionalServices, options.CloudJobPollingInterval);
         _secrets = Secrets.SecretRedactor.FromEnvironment(options.Environment, options.RegistryCredential);
         Jobs = new JobRuns();
         Ends = new JobEndWriter(this);

@@ -69,6 +69,13 @@ public sealed class AgentOptions
 
     internal TimeSpan EffectiveStatusPrintInterval => StatusPrintInterval ?? TimeSpan.FromSeconds(Config.Verbosity == 0 ? 5 * 60 : 20);
 
+    /// <summary>
+    /// Read every running SageMaker training job and Vertex AI CustomJob at this fixed interval, as W&amp;B's agent reads
+    /// every job each 10 s (<c>agent/agent.py</c>: <c>_check_run_finished</c>, then <c>AGENT_POLLING_INTERVAL</c>).
+    /// Null (the default): 5 s after a change, backing off to 30 s while nothing changes, a third of the requests.
+    /// </summary>
+    public TimeSpan? CloudJobPollingInterval { get; init; }
+
     /// <summary>How often a running job's run is asked whether it was stopped on the server (W&amp;B's agent: every 10 s).</summary>
     public TimeSpan RunStatusInterval { get; init; } = DefaultRunStatusInterval;
 
@@ -76,7 +83,8 @@ public sealed class AgentOptions
 
     /// <summary>
     /// How long a job runs on after its run was seen stopped on the server, for its wandb SDK to end it, before the
-    /// agent cancels it: the config's <c>stopped_run_timeout</c> (60 s) unless set here.
+    /// agent cancels it: the config's <c>stopped_run_timeout</c> (60 s) unless set here. It is also the grace a stopped
+    /// local job gets between SIGTERM (a container's stop signal) and SIGKILL.
     /// </summary>
     public TimeSpan StoppedRunTimeout
     {
@@ -85,6 +93,16 @@ public sealed class AgentOptions
     }
 
     private readonly TimeSpan? _stoppedRunTimeout;
+
+    /// <summary>
+    /// What a local job gets between SIGTERM (a container's stop signal) and SIGKILL when the agent itself stops
+    /// (Ctrl+C, a signal, Stop-WandbLaunchAgent): <see cref="StoppedRunTimeout"/>, at most <see cref="MaxExitStopGrace"/>,
+    /// so that an agent exits promptly. (W&amp;B's agent kills its local processes at once on exit, <c>agent/agent.py</c>.)
+    /// A stop of the job itself (Stop-WandbLaunchJob, its run stopped on the server) gives the whole StoppedRunTimeout.
+    /// </summary>
+    public TimeSpan ExitStopGrace => StoppedRunTimeout < MaxExitStopGrace ? StoppedRunTimeout : MaxExitStopGrace;
+
+    public static readonly TimeSpan MaxExitStopGrace = TimeSpan.FromSeconds(10);
 
     /// <summary>Reads the agent's environment (the variables W&amp;B's agent honours, plus our lease length).</summary>
     public required Func<string, string?> Environment { get; init; }

@@ -65,6 +65,7 @@ public static class JobPreview
             Resource = rendered.Resource,
             Summary = secrets.Redact(rendered.Summary),
             Text = secrets.Redact(rendered.Text),
+            Warnings = [.. rendered.Warnings.Select(secrets.Redact)],
         };
     }
 
@@ -113,6 +114,7 @@ public static class JobPreview
             Resource = rendered.Resource,
             Summary = $"{b.Summary}, then {rendered.Summary}",
             Text = b.Yaml + "---\n" + rendered.Text,
+            Warnings = rendered.Warnings,
         };
     }
 }

@@ -319,7 +319,7 @@ public sealed class LaunchAgent
         if (left.Count > 0) _agent.Report(AgentEventKind.Status, $"Leaving {left.Count} job(s) to the next agent because {reason} (jobs that cannot run without it are stopped)");
         if (stopped.Count > 0) _agent.Report(AgentEventKind.Status, $"Stopping {stopped.Count} running job(s) because {reason}");
         foreach (var run in left) run.Leave(reason);
-        foreach (var run in stopped) run.Stop($"The agent stopped while the job ran, because {reason}.");
+        foreach (var run in stopped) run.Stop($"The agent stopped while the job ran, because {reason}.", Options.ExitStopGrace);
         var tasks = jobs.All.Select(t => t.Task).Where(t => t is not null).Cast<Task>().ToArray();
         await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
         try

@@ -2,6 +2,7 @@ using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.FileSystem;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Code;
 
@@ -41,11 +42,11 @@ public static class CodeDirectory
     }
 
     /// <summary>
-    /// Where the agent keeps a run's files (its git clone): <c>&lt;work directory&gt;/&lt;run id&gt;</c>. The run id
-    /// may come from a store an older version wrote, so a run id that leads anywhere but strictly inside the work
-    /// directory ('..', '/etc', a planted link) is refused with <c>PathOutsideDirectory</c>.
+    /// Where the agent keeps a run's files (its git clone): <c>&lt;work directory&gt;/&lt;run name&gt;</c>, the run id's
+    /// <see cref="Identifiers.RunNames"/> form, one directory of [a-z0-9-] whatever a stored id holds ('..', '/etc');
+    /// a planted link there is still refused with <c>PathOutsideDirectory</c>.
     /// </summary>
-    public static string RunDirectory(string workDirectory, string runId) => ContainedPath.Join(workDirectory, runId, "run id");
+    public static string RunDirectory(string workDirectory, string runId) => ContainedPath.Join(workDirectory, RunNames.Of(runId), "run id");
 
     /// <summary>Where a git source is cloned: <c>&lt;run directory&gt;/code</c>.</summary>
     public static string CloneDirectory(string workDirectory, string runId) => ContainedPath.Join(RunDirectory(workDirectory, runId), "code", "clone directory");

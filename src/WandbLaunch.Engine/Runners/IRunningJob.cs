@@ -17,8 +17,12 @@ public interface IRunningJob
     /// <summary>Completes with how the job ended.</summary>
     Task<JobOutcome> Completion { get; }
 
-    /// <summary>Stops the job on its target (the whole process tree, the container, the Kubernetes Job...).</summary>
-    Task CancelAsync();
+    /// <summary>
+    /// Stops the job on its target (the whole process tree, the container, the Kubernetes Job...). Where the target
+    /// delivers a stop signal first (a local process's SIGTERM, a container's stop signal), the job gets
+    /// <paramref name="grace"/> to end by itself before it is killed; the agent passes its stopped_run_timeout.
+    /// </summary>
+    Task CancelAsync(TimeSpan grace);
 
     /// <summary>True when the job keeps running on its target without the agent, so that a later agent can re-attach.</summary>
     bool CanDetach => false;

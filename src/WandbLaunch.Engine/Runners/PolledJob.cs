@@ -91,7 +91,7 @@ internal abstract class PolledJob : IRunningJob
     protected static TimeSpan Jitter(TimeSpan wait) => wait - TimeSpan.FromTicks((long)(wait.Ticks * 0.1 * Random.Shared.NextDouble()));
 
     /// <summary>Asks for the stop: <see cref="FollowAsync"/> sees <see cref="CancelRequested"/> at once (and asks the service, unless an override already did).</summary>
-    public virtual Task CancelAsync()
+    public virtual Task CancelAsync(TimeSpan grace)
     {
         MarkCancelRequested();
         Wake();

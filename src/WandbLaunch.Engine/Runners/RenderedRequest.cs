@@ -11,5 +11,8 @@ public sealed class RenderedRequest
     /// <summary>The full request as text (YAML for manifests).</summary>
     public required string Text { get; init; }
 
+    /// <summary>What the runner would leave out or ignore of the job's configuration (a Vertex key W&amp;B does not read), one sentence each.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     public override string ToString() => Summary;
 }

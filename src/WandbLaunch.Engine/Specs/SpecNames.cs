@@ -14,10 +14,10 @@ namespace WandbLaunch.Engine.Specs;
 public static class SpecNames
 {
     /// <summary>
-    /// Run ids (and sweep ids): W&amp;B makes 8 of [a-z0-9]. 32 keeps the longest object name built from one,
-    /// <c>wandb-launch-container-build-&lt;run id&gt;</c>, within Kubernetes' 63-character label limit.
+    /// Run ids (and sweep ids): W&amp;B makes 8 of [a-z0-9]; a user may set longer ones. Names and labels are made from
+    /// a run id by <see cref="Identifiers.RunNames"/>, which bounds them whatever the id's length.
     /// </summary>
-    public const int MaxRunIdLength = 32;
+    public const int MaxRunIdLength = 64;
 
     public const int MaxEntityLength = 64;
 
@@ -66,13 +66,17 @@ public static class SpecNames
         Check(spec);
     }
 
-    /// <summary>A run id: 1–32 of lowercase letters, digits and '-', starting and ending with a letter or digit.</summary>
+    /// <summary>
+    /// A run id: 1–64 of ASCII letters, digits, '-' and '_', starting with a letter or digit (W&amp;B's own ids and the
+    /// ids users give wandb.init; never '.', '/', '\' or a space, so never a path of its own). Where it becomes a name
+    /// or a label, <see cref="Identifiers.RunNames.Of"/> gives its lowercase DNS-safe form.
+    /// </summary>
     public static string RunId(string value, string field, string errorId = "InvalidRunId")
     {
-        if (value.Length is 0 or > MaxRunIdLength || !IsLowerAlnum(value[0]) || !IsLowerAlnum(value[^1]) || !value.All(c => IsLowerAlnum(c) || c == '-'))
+        if (value.Length is 0 or > MaxRunIdLength || !char.IsAsciiLetterOrDigit(value[0]) || !value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
         {
             throw Refuse(errorId, field, value,
-                $"{field} must have 1 to {MaxRunIdLength} characters: lowercase letters a-z, digits and '-', starting and ending with a letter or digit (W&B makes ids like 'a1b2c3d4')");
+                $"an id has 1 to {MaxRunIdLength} characters: letters a-z and A-Z, digits, '-' and '_', starting with a letter or digit (W&B makes ids like 'a1b2c3d4')");
         }
         return value;
     }
@@ -191,7 +195,6 @@ public static class SpecNames
         return value;
     }
 
-    private static bool IsLowerAlnum(char c) => c is >= 'a' and <= 'z' or >= '0' and <= '9';
 
     private static bool IsArtifactPart(string part) =>
         part.Length is > 0 and <= MaxArtifactPartLength && char.IsAsciiLetterOrDigit(part[0]) && part.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');

@@ -42,7 +42,7 @@ public abstract class AgentConfigCmdlet : WandbLaunchCmdlet
     [Parameter]
     public int Verbosity { get; set; }
 
-    /// <summary>Seconds after a stop request before a run is cancelled (key: stopped_run_timeout).</summary>
+    /// <summary>Seconds a job whose run was stopped on the server runs on before it is cancelled, and a stopped local job gets between SIGTERM and SIGKILL (key: stopped_run_timeout).</summary>
     [Parameter]
     public int StoppedRunTimeout { get; set; }
 

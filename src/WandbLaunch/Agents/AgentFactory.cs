@@ -10,7 +10,8 @@ internal static class AgentFactory
     private static int _count;
 
     public static AgentOptions Options(LaunchAgentConfig config, string? name, double? pollingSeconds, ILaunchBackend backend, Engine.Registries.RegistryCredential? credential,
-        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null, bool stopJobsOnExit = false, bool keepAdditionalServices = false, DirectJob? direct = null)
+        bool leaveJobsRunning = false, Engine.Diagnostics.DiagnosticLevel? diagnostics = null, bool stopJobsOnExit = false, bool keepAdditionalServices = false, DirectJob? direct = null,
+        TimeSpan? cloudJobPollingInterval = null)
     {
         Func<string, string?> env = n => backend.ConnectionVariable(n) ?? Environment.GetEnvironmentVariable(n);
         var number = Interlocked.Increment(ref _count);
@@ -28,6 +29,7 @@ internal static class AgentFactory
             LeaveJobsRunning = leaveJobsRunning,
             StopJobsOnExit = stopJobsOnExit,
             KeepAdditionalServices = keepAdditionalServices,
+            CloudJobPollingInterval = cloudJobPollingInterval,
             Diagnostics = diagnostics,
             Direct = direct,
             WorkDirectory = Path.Combine(Path.GetDirectoryName(backend.LogDirectory)!, "runs"),

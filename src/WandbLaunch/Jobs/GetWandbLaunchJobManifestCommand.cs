@@ -21,7 +21,9 @@ public sealed class GetWandbLaunchJobManifestCommand : QueuedLaunchSpecCmdlet
         TryRun(() =>
         {
             var configPath = ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath);
-            WriteObject(Await(new JobSubmission(Backend).PreviewAsync(Options(), configPath, StopToken)).Rendered);
+            var rendered = Await(new JobSubmission(Backend).PreviewAsync(Options(), configPath, StopToken)).Rendered;
+            foreach (var warning in rendered.Warnings) WriteWarning(warning);
+            WriteObject(rendered);
         });
     }
 }

@@ -41,6 +41,8 @@ public sealed class SubmitWandbLaunchJobCommand : QueuedLaunchSpecCmdlet
             var whatIf = IsWhatIf;
             var options = SubmitOptions();
             var request = Await(whatIf ? submission.PreviewAsync(options, options.AgentConfigPath, StopToken) : submission.CheckAsync(options, StopToken));
+            // Before anything is stored: -WarningAction Stop refuses such a job.
+            foreach (var warning in request.Rendered.Warnings) WriteWarning(warning);
             var action = request.BuildFirst is null ? "Submit launch job" : "Build the image of -Uri, create an image job for it and submit that";
             if (!ShouldProcess($"queue {request.Key} in {Backend.Location}: {request.Describe()}", action))
             {

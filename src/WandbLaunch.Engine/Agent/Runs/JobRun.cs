@@ -24,6 +24,9 @@ internal sealed class JobRun
     private volatile string? _stopReason;
     private volatile bool _lost;
 
+    /// <summary>The grace <see cref="Stop"/> was given, in ticks; -1 when none (stopped_run_timeout then).</summary>
+    private long _stopGraceTicks = -1;
+
     /// <summary>A launch job the agent popped from a queue.</summary>
     public JobRun(AgentContext agent, LaunchJob job)
     {
@@ -62,12 +65,19 @@ internal sealed class JobRun
     /// <summary>The agent stops leaving its jobs running: this one is detached if it can be.</summary>
     private bool LeaveRunning => _leaveReason is not null;
 
-    /// <summary>Stops the job (Stop-WandbLaunchJob, the agent stopping); <paramref name="reason"/> becomes its outcome's message.</summary>
-    public void Stop(string reason)
+    /// <summary>
+    /// Stops the job (Stop-WandbLaunchJob, its run stopped on the server, the agent stopping); <paramref name="reason"/>
+    /// becomes its outcome's message. A local job gets <paramref name="grace"/> between SIGTERM and SIGKILL: by default
+    /// the agent's stopped_run_timeout (<see cref="AgentOptions.StoppedRunTimeout"/>).
+    /// </summary>
+    public void Stop(string reason, TimeSpan? grace = null)
     {
-        Interlocked.CompareExchange(ref _stopReason, reason, null);
+        if (Interlocked.CompareExchange(ref _stopReason, reason, null) is null && grace is { } g) Interlocked.Exchange(ref _stopGraceTicks, g.Ticks);
         TryCancel();
     }
+
+    /// <summary>What a stop gives the job between its stop signal and the kill: what <see cref="Stop"/> was given, else stopped_run_timeout.</summary>
+    private TimeSpan StopGrace => Interlocked.Read(ref _stopGraceTicks) is var ticks and >= 0 ? TimeSpan.FromTicks(ticks) : _agent.Options.StoppedRunTimeout;
 
     /// <summary>
     /// The agent stops and leaves its jobs: a job that can run without it is detached, one still starting goes back
@@ -76,7 +86,7 @@ internal sealed class JobRun
     public void Leave(string reason)
     {
         _leaveReason = reason;
-        Stop($"The agent stopped while the job ran, because {reason}.");
+        Stop($"The agent stopped while the job ran, because {reason}.", _agent.Options.ExitStopGrace);
     }
 
     /// <summary>
@@ -174,7 +184,7 @@ internal sealed class JobRun
         }
         JobOutcome outcome;
         // Left or lost to another agent (which follows it now), a job that runs without its agent is only let go.
-        using (Cancellation.Token.Register(() => _ = (LeaveRunning || _lost) && running.CanDetach ? running.DetachAsync() : running.CancelAsync()))
+        using (Cancellation.Token.Register(() => _ = (LeaveRunning || _lost) && running.CanDetach ? running.DetachAsync() : running.CancelAsync(StopGrace)))
         using (var watching = CancellationTokenSource.CreateLinkedTokenSource(Cancellation.Token))
         {
             var watch = WatchRunStoppedAsync(watching.Token);
@@ -412,7 +422,7 @@ internal sealed class JobRun
             // Timed out or stopped while starting: what was started must not be left running unwatched.
             if (running is not null)
             {
-                await running.CancelAsync().ConfigureAwait(false);
+                await running.CancelAsync(StopGrace).ConfigureAwait(false);
                 await System.Threading.Tasks.Task.WhenAny(running.Completion, System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(30))).ConfigureAwait(false);
             }
             if (Cancellation.IsCancellationRequested) throw;

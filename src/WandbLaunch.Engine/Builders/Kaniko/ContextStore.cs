@@ -1,5 +1,6 @@
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Builders.Kaniko;
 
@@ -44,7 +45,7 @@ internal abstract class ContextStore : IDisposable
         }
         // The object is deleted after the build: a run id from an older store ('../x') must not name another object.
         Specs.SpecNames.RunId(runId, "run_id");
-        return $"{root}/{runId}.tgz";
+        return $"{root}/{RunNames.Of(runId)}.tgz";
     }
 
     /// <summary>Splits <c>scheme://bucket/key</c> into bucket and key.</summary>

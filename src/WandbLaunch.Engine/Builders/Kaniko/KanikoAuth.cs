@@ -4,6 +4,7 @@ using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Registries;
 using WandbLaunch.Engine.Runners.Kubernetes;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Builders.Kaniko;
 
@@ -130,7 +131,7 @@ public sealed record KanikoAuth(KanikoAuthMode Mode, string RegistryKind, string
     {
         ["name"] = DockerConfigName(jobName),
         ["namespace"] = @namespace,
-        ["labels"] = new JsonObject { [KanikoJob.LaunchLabel] = "launch", [JobManifest.RunIdLabel] = runId },
+        ["labels"] = new JsonObject { [KanikoJob.LaunchLabel] = "launch", [JobManifest.RunIdLabel] = RunNames.Of(runId) },
     };
 
     /// <summary>Adds the volumes, mounts, variables and labels of this mode to the builder's Job (before kaniko-config is merged in).</summary>

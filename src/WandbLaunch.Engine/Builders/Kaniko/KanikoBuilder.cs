@@ -14,6 +14,7 @@ using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Registries;
 using WandbLaunch.Engine.Runners.Kubernetes;
 using WandbLaunch.Engine.Text;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Builders.Kaniko;
 
@@ -230,7 +231,7 @@ public sealed class KanikoBuilder : IImageBuilder
             {
                 log.Agent($"the build was cancelled; deleting {workload}");
                 cancelled = true;
-                await running.CancelAsync().ConfigureAwait(false);
+                await running.CancelAsync(TimeSpan.Zero).ConfigureAwait(false);
                 await Task.WhenAny(running.Completion, Task.Delay(CancelWait)).ConfigureAwait(false);
                 throw;
             }
@@ -361,7 +362,7 @@ public sealed class KanikoBuilder : IImageBuilder
                 var existing = await workload.GetAsync(access, cancellationToken).ConfigureAwait(false);
                 if (existing is null) continue;
                 var owner = JsonTree.TryGetString(existing["metadata"]?["labels"]?[JobManifest.RunIdLabel], out var r) ? r : null;
-                if (owner != runId)
+                if (owner != RunNames.Of(runId))
                 {
                     throw new JobFailedException(FailureStage.Build,
                         $"A Job named {workload.Name} already exists in namespace {workload.Namespace} and is not the build of run {runId}; delete it, or set another builder.build-job-name.");

@@ -3,6 +3,7 @@ using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Runners.Kubernetes;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Builders.Kaniko;
 
@@ -30,7 +31,7 @@ public static class KanikoJob
     /// <summary>Arguments only the builder sets: they say what is built and where it goes.</summary>
     public static readonly IReadOnlyList<string> BuilderFlags = ["--context", "--dockerfile", "--destination"];
 
-    public static string Name(BuilderSettings settings, string runId) => $"{settings.BuildJobName ?? BuilderSettings.DefaultBuildJobName}-{runId}";
+    public static string Name(BuilderSettings settings, string runId) => $"{settings.BuildJobName ?? BuilderSettings.DefaultBuildJobName}-{RunNames.Of(runId)}";
 
     /// <summary>The kaniko arguments for a build, in W&amp;B's order.</summary>
     public static List<string> Args(string contextUri, string image, string cacheRepository) =>
@@ -79,7 +80,7 @@ public static class KanikoJob
             {
                 ["name"] = name,
                 ["namespace"] = @namespace,
-                ["labels"] = new JsonObject { [LaunchLabel] = "launch", [JobManifest.RunIdLabel] = runId },
+                ["labels"] = new JsonObject { [LaunchLabel] = "launch", [JobManifest.RunIdLabel] = RunNames.Of(runId) },
             },
             ["spec"] = new JsonObject
             {
@@ -106,7 +107,7 @@ public static class KanikoJob
         metadata["name"] = name;
         if (!JsonTree.TryGetString(metadata["namespace"], out var ns) || ns.Length == 0) metadata["namespace"] = @namespace;
         JsonTree.ObjectAt(metadata, "labels")[LaunchLabel] = "launch";
-        JsonTree.ObjectAt(metadata, "labels")[JobManifest.RunIdLabel] = runId;
+        JsonTree.ObjectAt(metadata, "labels")[JobManifest.RunIdLabel] = RunNames.Of(runId);
         JsonTree.ObjectAt(JsonTree.ObjectAt(JsonTree.ObjectAt(JsonTree.ObjectAt(job, "spec"), "template"), "metadata"), "labels")[LaunchLabel] = "launch";
         return job;
     }

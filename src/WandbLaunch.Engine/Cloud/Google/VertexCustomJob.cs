@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using WandbLaunch.Engine.Errors;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Cloud.Google;
 
@@ -10,8 +11,10 @@ namespace WandbLaunch.Engine.Cloud.Google;
 /// <c>submit(...)</c> arguments in snake_case (as W&amp;B's runner passes them), checked and turned into the
 /// CustomJob REST body (projects.locations.customJobs.create, v1). The fields are those of
 /// google/cloud/aiplatform/v1/custom_job.proto, machine_resources.proto and accelerator_type.proto; an argument
-/// aiplatform or the service would refuse (an unknown field, a missing required one, a value of the wrong type or
-/// outside an enum) is refused here with its path, before anything is queued or created.
+/// aiplatform or the service would refuse (an unknown field of a worker pool, a missing required one, a value of the
+/// wrong type or outside an enum) is refused here with its path, before anything is queued or created. A key of the
+/// configuration itself, of <c>spec</c> or of <c>run</c> that W&amp;B's runner does not read is dropped, as W&amp;B drops
+/// it (<c>runner/vertex_runner.py</c> passes only the arguments it names), and reported as a warning with its path.
 /// </summary>
 public static partial class VertexCustomJob
 {
@@ -33,7 +36,9 @@ public static partial class VertexCustomJob
 
     private enum Kind { String, Bool, Int, Seconds, Strings, Map, Object, List, Enum, GcsUri }
 
-    private sealed record Field(Kind Kind, bool Required = false, IReadOnlyDictionary<string, Field>? Fields = null, IReadOnlyList<string>? Values = null, string? Note = null);
+    /// <summary>A field of the configuration; with <c>DropsUnknown</c> its object's unknown keys are dropped with a warning (W&amp;B reads only the keys it names there), not refused.</summary>
+    private sealed record Field(Kind Kind, bool Required = false, IReadOnlyDictionary<string, Field>? Fields = null, IReadOnlyList<string>? Values = null, string? Note = null,
+        bool DropsUnknown = false);
 
     private static Dictionary<string, Field> Fields(params (string Name, Field Field)[] fields) => fields.ToDictionary(f => f.Name, f => f.Field, StringComparer.Ordinal);
 
@@ -83,16 +88,18 @@ public static partial class VertexCustomJob
         ("restart_job_on_worker_restart", new Field(Kind.Bool)));
 
     private static readonly Dictionary<string, Field> Root = Fields(
-        ("spec", new Field(Kind.Object, Required: true, Fields: Spec)),
-        ("run", new Field(Kind.Object, Fields: Run)));
+        ("spec", new Field(Kind.Object, Required: true, Fields: Spec, DropsUnknown: true)),
+        ("run", new Field(Kind.Object, Fields: Run, DropsUnknown: true)));
 
     /// <summary>
     /// Checks a Vertex configuration (<c>resource_args.gcp-vertex</c>). Strings may still hold macros
     /// (<c>${image_uri}</c>); they are checked again when the job is rendered. <paramref name="where"/> names the configuration in messages (e.g. resource_args.gcp-vertex).
+    /// Returns a warning for each key dropped because W&amp;B's runner does not read it (see the class).
     /// </summary>
-    public static void Check(JsonObject args, string where)
+    public static IReadOnlyList<string> Check(JsonObject args, string where)
     {
-        CheckObject(args, Root, where);
+        var dropped = new List<string>();
+        CheckObject(args, Root, where, dropped);
         var pools = (JsonArray)args["spec"]!["worker_pool_specs"]!;
         if (pools.Count == 0) throw Refuse($"{where}.spec.worker_pool_specs", "is empty; Vertex needs at least one worker pool spec", "[]");
         if (args["spec"]!["labels"] is JsonObject labels)
@@ -107,9 +114,11 @@ public static partial class VertexCustomJob
                 throw Refuse($"{where}.spec.worker_pool_specs[{i}].container_spec.env", $"has {env.Count} variables; Vertex takes at most {MaxEnvironmentVariables} per container", env.Count.ToString(CultureInfo.InvariantCulture));
             }
         }
+        return dropped;
     }
 
-    private static void CheckObject(JsonObject node, IReadOnlyDictionary<string, Field> fields, string path)
+    /// <summary>Checks an object's keys and values; an unknown key is refused, or reported in <paramref name="dropped"/> when given.</summary>
+    private static void CheckObject(JsonObject node, IReadOnlyDictionary<string, Field> fields, string path, List<string>? dropped = null)
     {
         foreach (var (key, value) in node)
         {
@@ -118,10 +127,13 @@ public static partial class VertexCustomJob
                 var snake = Snake(key);
                 var hint = snake != key && fields.ContainsKey(snake) ? $" (aiplatform takes snake_case: {snake})"
                     : key == "python_package_spec" ? " (W&B runs each worker pool as a container: use container_spec)" : "";
-                throw Refuse($"{path}.{key}", $"is not a field Vertex knows here{hint}; allowed: {string.Join(", ", fields.Keys)}", key);
+                var allowed = string.Join(", ", fields.Keys);
+                if (dropped is null) throw Refuse($"{path}.{key}", $"is not a field Vertex knows here{hint}; allowed: {allowed}", key);
+                dropped.Add($"{path}.{Text.Printable.Escape(key)} is not read by W&B's Vertex runner and is dropped{hint}; read here: {allowed}.");
+                continue;
             }
             if (value is null) continue;
-            CheckValue(value, field, $"{path}.{key}");
+            CheckValue(value, field, $"{path}.{key}", dropped);
         }
         foreach (var (name, field) in fields)
         {
@@ -134,7 +146,7 @@ public static partial class VertexCustomJob
 
     private static bool IsEmpty(JsonNode? node) => node is null or JsonObject { Count: 0 } || (node is JsonValue v && v.TryGetValue<string>(out var s) && s.Length == 0);
 
-    private static void CheckValue(JsonNode value, Field field, string path)
+    private static void CheckValue(JsonNode value, Field field, string path, List<string>? dropped)
     {
         switch (field.Kind)
         {
@@ -172,7 +184,7 @@ public static partial class VertexCustomJob
                 break;
             case Kind.Object:
                 if (value is not JsonObject obj) throw WrongType(path, "a mapping", value);
-                CheckObject(obj, field.Fields!, path);
+                CheckObject(obj, field.Fields!, path, field.DropsUnknown ? dropped : null);
                 break;
             case Kind.List:
                 if (value is not JsonArray list) throw WrongType(path, "a list", value);
@@ -240,9 +252,10 @@ public static partial class VertexCustomJob
     /// appended to its <c>env</c>; label <see cref="RunIdLabel"/>; <c>baseOutputDirectory</c> from base_output_dir,
     /// else <c>&lt;staging_bucket&gt;/aiplatform-custom-job-&lt;timestamp&gt;</c>; scheduling only when a timeout or
     /// restart_job_on_worker_restart is set; the other run arguments only when set (enable_web_access when true). <paramref name="args"/> (macros substituted) is checked here; <paramref name="now"/> names the timestamped output directory.
+    /// Keys W&amp;B does not read are left out, each reported in <paramref name="dropped"/> when given.
     /// </summary>
     public static JsonObject Build(JsonObject args, string displayName, string runId, IReadOnlyList<string> command,
-        IEnumerable<KeyValuePair<string, string>> environment, DateTime now, string where)
+        IEnumerable<KeyValuePair<string, string>> environment, DateTime now, string where, List<string>? dropped = null)
     {
         args = (JsonObject)args.DeepClone();
         var pools = args["spec"]?["worker_pool_specs"] as JsonArray;
@@ -255,7 +268,8 @@ public static partial class VertexCustomJob
             foreach (var variable in jobEnvironment) env.Add(variable.DeepClone());
             container["env"] = env;
         }
-        Check(args, where);
+        var unread = Check(args, where);
+        dropped?.AddRange(unread);
         if (displayName.Length is 0 or > 128) throw Refuse("display_name (the run name)", "must be 1 to 128 characters", displayName);
 
         var spec = (JsonObject)args["spec"]!;
@@ -282,7 +296,7 @@ public static partial class VertexCustomJob
         }
 
         var labels = spec["labels"]?.DeepClone() as JsonObject ?? new JsonObject();
-        labels[RunIdLabel] = runId;
+        labels[RunIdLabel] = RunNames.Of(runId);
         var body = new JsonObject
         {
             ["displayName"] = displayName,

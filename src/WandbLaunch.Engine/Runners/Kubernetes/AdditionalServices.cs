@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Specs;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
@@ -67,7 +68,7 @@ public static class AdditionalServices
             var metadata = JsonTree.ObjectAt(config, "metadata");
             metadata["namespace"] = @namespace;
             var labels = JsonTree.ObjectAt(metadata, "labels");
-            labels[JobManifest.RunIdLabel] = runId;
+            labels[JobManifest.RunIdLabel] = RunNames.Of(runId);
             labels[CreatedByLabel] = "launch-agent";
             labels[AuxiliaryLabel] = auxiliary;
             foreach (var pod in ManifestPolicy.PodSpecs(config))
@@ -78,7 +79,7 @@ public static class AdditionalServices
                 {
                     var podLabels = JsonTree.ObjectAt(JsonTree.ObjectAt(template, "metadata"), "labels");
                     podLabels[AuxiliaryLabel] = auxiliary;
-                    podLabels[JobManifest.RunIdLabel] = runId;
+                    podLabels[JobManifest.RunIdLabel] = RunNames.Of(runId);
                 }
                 foreach (var container in (pod.Spec["containers"] as JsonArray ?? []).OfType<JsonObject>())
                 {
@@ -105,7 +106,7 @@ public static class AdditionalServices
     private static void HoldToRun(JsonObject policy, string runId)
     {
         var selector = JsonTree.ObjectAt(JsonTree.ObjectAt(policy, "spec"), "podSelector");
-        JsonTree.ObjectAt(selector, "matchLabels")[JobManifest.RunIdLabel] = runId;
+        JsonTree.ObjectAt(selector, "matchLabels")[JobManifest.RunIdLabel] = RunNames.Of(runId);
     }
 
     /// <summary>
@@ -139,7 +140,7 @@ public static class AdditionalServices
     /// The selector of a run's services. W&amp;B's cleanup selects by the auxiliary label alone, which its 63-character cut
     /// can make the same for two runs of a long-named project; the run id keeps one run's cleanup off another's services.
     /// </summary>
-    public static string Selector(string labelValue, string runId) => $"{AuxiliaryLabel}={labelValue},{JobManifest.RunIdLabel}={runId}";
+    public static string Selector(string labelValue, string runId) => $"{AuxiliaryLabel}={labelValue},{JobManifest.RunIdLabel}={RunNames.Of(runId)}";
 
     /// <summary>The kind a rendered service is (one of <see cref="AdditionalServiceShape.Kinds"/>).</summary>
     public static AdditionalServiceShape.ServiceKind KindOf(JsonObject rendered) =>

@@ -6,6 +6,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.Models;
 using WandbLaunch.Engine.Documents;
+using WandbLaunch.Engine.Identifiers;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Specs;
@@ -117,7 +118,7 @@ public static class AuxiliaryObjects
             {
                 var existing = await ReadAsync(access, api, kind, name, @namespace, cancellationToken).ConfigureAwait(false);
                 var owner = JsonTree.TryGetString(existing?["metadata"]?["labels"]?[JobManifest.RunIdLabel], out var r) ? r : null;
-                if (existing is not null && (owner != runId || existing["metadata"]?["labels"]?[AdditionalServices.AuxiliaryLabel] is null))
+                if (existing is not null && (owner != RunNames.Of(runId) || existing["metadata"]?["labels"]?[AdditionalServices.AuxiliaryLabel] is null))
                 {
                     throw new JobFailedException(FailureStage.Run,
                         $"Cannot create additional service {what}: a {kind.Kind} of that name already exists{(owner is null ? "" : $" for run {owner}")} and is not this run's; " +

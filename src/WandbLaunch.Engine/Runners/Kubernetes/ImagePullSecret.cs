@@ -7,6 +7,7 @@ using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Registries;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -25,7 +26,7 @@ public static class ImagePullSecret
 
     /// <summary>The Secret's name for the run when the registry block asks for one, else null.</summary>
     public static string? NameFor(RegistrySettings registry, string runId) =>
-        registry.Type is "ecr" or "gcr" && registry.Uri is { Length: > 0 } ? $"regcred-{runId}" : null;
+        registry.Type is "ecr" or "gcr" && registry.Uri is { Length: > 0 } ? $"regcred-{RunNames.Of(runId)}" : null;
 
     /// <summary>The registry host of the block's uri (an optional https:// removed).</summary>
     public static string Host(RegistrySettings registry)
@@ -44,7 +45,7 @@ public static class ImagePullSecret
         {
             ["name"] = name,
             ["namespace"] = @namespace,
-            ["labels"] = new JsonObject { [JobManifest.RunIdLabel] = runId },
+            ["labels"] = new JsonObject { [JobManifest.RunIdLabel] = RunNames.Of(runId) },
         },
         ["type"] = "kubernetes.io/dockerconfigjson",
         ["stringData"] = new JsonObject

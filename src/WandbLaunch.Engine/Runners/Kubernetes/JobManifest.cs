@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -95,7 +96,7 @@ public static class JobManifest
             metadata.Remove("name");
             metadata["generateName"] = safePrefix;
         }
-        else name = $"launch-{context.Job.RunId}";
+        else name = $"launch-{RunNames.Of(context.Job.RunId)}";
         if (name.Length > 0)
         {
             metadata["name"] = name;
@@ -180,7 +181,7 @@ public static class JobManifest
                 {
                     ["name"] = secretName,
                     ["namespace"] = @namespace,
-                    ["labels"] = new JsonObject { [RunIdLabel] = context.Job.RunId, [AgentLabel] = agentId },
+                    ["labels"] = new JsonObject { [RunIdLabel] = RunNames.Of(context.Job.RunId), [AgentLabel] = agentId },
                 },
                 ["type"] = "Opaque",
                 ["stringData"] = new JsonObject { ["password"] = context.Environment[JobEnvironment.ApiKeyVariable] },
@@ -233,12 +234,12 @@ public static class JobManifest
     }
 
     /// <summary>The Secret holding a run's API key.</summary>
-    public static string ApiKeySecretName(string runId) => $"wandb-api-key-{runId}";
+    public static string ApiKeySecretName(string runId) => $"wandb-api-key-{RunNames.Of(runId)}";
 
     private static void Labels(JsonObject metadata, JobContext context, string agentId)
     {
         var labels = JsonTree.ObjectAt(metadata, "labels");
-        labels[RunIdLabel] = context.Job.RunId;
+        labels[RunIdLabel] = RunNames.Of(context.Job.RunId);
         labels[MonitorLabel] = "true";
         labels[AgentLabel] = agentId;
         labels[ItemLabel] = context.Job.Id;

@@ -8,6 +8,7 @@ using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -197,7 +198,7 @@ public sealed class KubernetesRunner : ILaunchRunner
         if (existing is null) return;
         var metadata = existing["metadata"] as JsonObject;
         var runId = JsonTree.TryGetString(metadata?["labels"]?[JobManifest.RunIdLabel], out var r) ? r : null;
-        if (runId != context.Job.RunId)
+        if (runId != RunNames.Of(context.Job.RunId))
         {
             throw new JobFailedException(FailureStage.Run,
                 $"A {workload.Kind} named {workload.Name} already exists in namespace {workload.Namespace}{(runId is null ? "" : $" for run {runId}")}; " +

@@ -5,6 +5,7 @@ using k8s.Autorest;
 using k8s.Models;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -38,7 +39,7 @@ public static class RunScopedObject
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt == 0)
             {
                 var labels = await access.CallAsync("get", kind.Plural, @namespace, c => kind.LabelsAsync(c, name, @namespace, cancellationToken)).ConfigureAwait(false);
-                if (labels?.TryGetValue(JobManifest.RunIdLabel, out var owner) != true || owner != runId)
+                if (labels?.TryGetValue(JobManifest.RunIdLabel, out var owner) != true || owner != RunNames.Of(runId))
                 {
                     throw new JobFailedException(stage,
                         $"A {kind.Name} named {name} already exists in namespace {@namespace} and was not made by WandbLaunch for run {runId}; delete or rename it.");

@@ -5,6 +5,7 @@ using k8s.Autorest;
 using k8s.Models;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Kubernetes;
 
@@ -61,7 +62,7 @@ internal sealed class RunningKubeJob : IRunningJob
         string? podSelector = null, string failureStage = FailureStage.Run, Func<Action<string>, Task>? endCleanup = null)
     {
         // The run's additional services carry its run id too (a Pod service on its own metadata): they are not the job's pods.
-        _podSelector = podSelector ?? $"{JobManifest.RunIdLabel}={runId},!{AdditionalServices.AuxiliaryLabel}";
+        _podSelector = podSelector ?? $"{JobManifest.RunIdLabel}={RunNames.Of(runId)},!{AdditionalServices.AuxiliaryLabel}";
         _endCleanup = endCleanup;
         _failureStage = failureStage;
         _access = access;
@@ -538,7 +539,7 @@ internal sealed class RunningKubeJob : IRunningJob
         await Completion.ConfigureAwait(false);
     }
 
-    public async Task CancelAsync()
+    public async Task CancelAsync(TimeSpan grace)
     {
         _cancelled = true;
         if (_verdict.Task.IsCompleted) return;

@@ -101,12 +101,25 @@ internal sealed class RunningContainer : IRunningJob
         }
     }
 
-    public async Task CancelAsync()
+    /// <summary>
+    /// <c>docker stop -t</c>: the engine sends the container's stop signal (SIGTERM unless its image sets another) and
+    /// kills it <paramref name="grace"/> later (whole seconds, rounded up).
+    /// </summary>
+    public async Task CancelAsync(TimeSpan grace)
     {
         _cancelled = true;
+        var seconds = (uint)Math.Min(Math.Ceiling(Math.Max(grace.TotalSeconds, 0)), int.MaxValue);
         try
         {
-            await _client.Containers.StopContainerAsync(_id, new ContainerStopParameters { WaitBeforeKillSeconds = 10 }, CancellationToken.None).ConfigureAwait(false);
+            _log.Agent($"stopping {Description}: its stop signal now, killed if it still runs {seconds} s later");
+        }
+        catch (ObjectDisposedException)
+        {
+            // The job ended and its log was closed meanwhile.
+        }
+        try
+        {
+            await _client.Containers.StopContainerAsync(_id, new ContainerStopParameters { WaitBeforeKillSeconds = seconds }, CancellationToken.None).ConfigureAwait(false);
         }
         catch (DockerContainerNotFoundException)
         {

@@ -77,16 +77,8 @@ public sealed class LocalProcessRunner : ILaunchRunner
         {
             throw new JobFailedException(FailureStage.Run, $"Could not start '{plan.Command[0]}': {e.Message}. Check the entry point (overrides.entry_point) and the agent's PATH.", e);
         }
-        return new RunningProcess(process, log, context.Job.Id, ownGroup: setsid is not null, StopGracePeriod);
+        return new RunningProcess(process, log, context.Job.Id, ownGroup: setsid is not null);
     }
-
-    /// <summary>
-    /// How long a stopped job's processes get between SIGTERM and SIGKILL: 5 s. (W&amp;B's stopped_run_timeout is
-    /// meant for this; it is not read here yet.)
-    /// </summary>
-    public static readonly TimeSpan DefaultStopGracePeriod = TimeSpan.FromSeconds(5);
-
-    internal TimeSpan StopGracePeriod { get; init; } = DefaultStopGracePeriod;
 
     /// <summary>
     /// setsid would only report a missing program in the job's output: look it up first, as starting it directly

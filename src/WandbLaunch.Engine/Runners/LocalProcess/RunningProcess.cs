@@ -11,7 +11,6 @@ internal sealed class RunningProcess : IRunningJob
     private static readonly TimeSpan OutputDrainTime = TimeSpan.FromSeconds(2);
     private readonly string _traceId;
     private readonly bool _ownGroup;
-    private readonly TimeSpan _grace;
     private readonly int _pid;
     private volatile bool _cancelled;
     private int _stopStarted;
@@ -21,14 +20,12 @@ internal sealed class RunningProcess : IRunningJob
     /// <param name="log">Where its output goes.</param>
     /// <param name="traceId">The job's id, in every process it starts as WANDB_LAUNCH_TRACE_ID.</param>
     /// <param name="ownGroup">Whether the process leads a session and process group of its own (see <see cref="ProcessGroup"/>).</param>
-    /// <param name="grace">How long a stop waits after SIGTERM before SIGKILL.</param>
-    public RunningProcess(Process process, JobLog log, string traceId, bool ownGroup, TimeSpan grace)
+    public RunningProcess(Process process, JobLog log, string traceId, bool ownGroup)
     {
         _process = process;
         _log = log;
         _traceId = traceId;
         _ownGroup = ownGroup;
-        _grace = grace;
         _pid = process.Id;
         Handle = ProcessHandle.Of(process).ToString();
         Description = $"pid {process.Id}";
@@ -80,22 +77,23 @@ internal sealed class RunningProcess : IRunningJob
         }
     }
 
-    public Task CancelAsync()
+    public Task CancelAsync(TimeSpan grace)
     {
         _cancelled = true;
-        if (Interlocked.Exchange(ref _stopStarted, 1) == 0) _ = StopAsync();
+        if (Interlocked.Exchange(ref _stopStarted, 1) == 0) _ = StopAsync(grace);
         return Task.CompletedTask;
     }
 
-    /// <summary>SIGTERM to the job's group, SIGKILL after the grace period, then its tree and anything with its trace id.</summary>
-    private async Task StopAsync()
+    /// <summary>SIGTERM to the job's group, SIGKILL after <paramref name="grace"/>, then its tree and anything with its trace id.</summary>
+    private async Task StopAsync(TimeSpan grace)
     {
         try
         {
             if (_ownGroup)
             {
-                var forced = await ProcessGroup.StopAsync(_pid, _traceId, _grace).ConfigureAwait(false);
-                if (forced) _log.Agent($"some of the job's processes ignored SIGTERM for {_grace.TotalSeconds:0.#} s and were killed");
+                _log.Agent($"sent SIGTERM to the job's processes; they get {grace.TotalSeconds:0.#} s to end before SIGKILL");
+                var forced = await ProcessGroup.StopAsync(_pid, _traceId, grace).ConfigureAwait(false);
+                if (forced) _log.Agent($"some of the job's processes ignored SIGTERM for {grace.TotalSeconds:0.#} s and were killed");
             }
             try
             {

@@ -83,7 +83,7 @@ internal sealed class RunningTrainingJob : PolledJob
                     return JobOutcome.Failed(FailureStage.Run, status.FailureReason is { Length: > 0 } reason ? reason : $"Training job {_name} failed without a FailureReason.");
             }
             var wait = status.Status == "Stopping" || CancelRequested ? _polling.WhileStopping : delay;
-            await SleepAsync(Jitter(wait)).ConfigureAwait(false);
+            await SleepAsync(_polling.IsFixed ? wait : Jitter(wait)).ConfigureAwait(false);
             delay = TimeSpan.FromTicks(Math.Min(_polling.Cap.Ticks, delay.Ticks * 2));
         }
     }

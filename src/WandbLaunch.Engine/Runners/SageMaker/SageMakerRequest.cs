@@ -4,6 +4,7 @@ using WandbLaunch.Engine.Cloud.Aws;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Secrets;
 using WandbLaunch.Engine.Specs;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.SageMaker;
 
@@ -41,7 +42,7 @@ public static class SageMakerRequest
         foreach (var (key, value) in given) request[SageMakerTrainingJobs.ToCamelCase(key)] = value?.DeepClone();
 
         request["OutputDataConfig"] = given["OutputDataConfig"]!.DeepClone();
-        var name = Truthy(given["TrainingJobName"]) ? given["TrainingJobName"]!.DeepClone() : JsonValue.Create(context.Job.RunId);
+        var name = Truthy(given["TrainingJobName"]) ? given["TrainingJobName"]!.DeepClone() : JsonValue.Create(RunNames.Of(context.Job.RunId));
         try
         {
             request["TrainingJobName"] = SageMakerTrainingJobs.CheckTrainingJobName(name, "resource_args.sagemaker");

@@ -4,6 +4,7 @@ using WandbLaunch.Engine.Cloud.Aws;
 using WandbLaunch.Engine.Documents;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.SageMaker;
 
@@ -15,6 +16,16 @@ public sealed record SageMakerPolling(TimeSpan First, TimeSpan Cap, TimeSpan Whi
     /// so an agent following 200 jobs sends about 7 a second); every 5 s while stopping, as W&amp;B's runner does.
     /// </summary>
     public static readonly SageMakerPolling Default = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), AwsRetryPolicy.Standard);
+
+    /// <summary>
+    /// Every <paramref name="interval"/>, changes or not and without jitter, as W&amp;B's agent reads every job each
+    /// 10 s (<c>agent/agent.py</c>, <c>AGENT_POLLING_INTERVAL</c>); while stopping every 5 s, or the interval when shorter.
+    /// </summary>
+    public static SageMakerPolling Fixed(TimeSpan interval) =>
+        new(interval, interval, interval < Default.WhileStopping ? interval : Default.WhileStopping, AwsRetryPolicy.Standard);
+
+    /// <summary>A fixed interval (<see cref="Fixed"/>): no back-off, no jitter.</summary>
+    public bool IsFixed => First == Cap;
 }
 
 /// <summary>
@@ -160,7 +171,7 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
             // The earlier agent died after deciding to create the job but before recording it: look for it by name.
             var args = job.GetSpec().ResourceArgsFor(Resource);
             region = _environment("AWS_REGION") ?? _environment("AWS_DEFAULT_REGION") ?? "";
-            name = JsonTree.TryGetString(args?["TrainingJobName"], out var given) && given.Length > 0 && !given.Contains("${", StringComparison.Ordinal) ? given : job.RunId;
+            name = JsonTree.TryGetString(args?["TrainingJobName"], out var given) && given.Length > 0 && !given.Contains("${", StringComparison.Ordinal) ? given : RunNames.Of(job.RunId);
             if (!RegionPattern().IsMatch(region) || !SageMakerTrainingJobs.TrainingJobNamePattern().IsMatch(name)) return null;
         }
         var client = ClientFor(region);

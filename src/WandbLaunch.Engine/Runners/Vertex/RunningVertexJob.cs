@@ -100,7 +100,7 @@ internal sealed class RunningVertexJob : PolledJob
         }
     }
 
-    public override async Task CancelAsync()
+    public override async Task CancelAsync(TimeSpan grace)
     {
         MarkCancelRequested();
         if (Completion.IsCompleted) return;

@@ -9,5 +9,11 @@ public sealed record VertexPolling(TimeSpan First, TimeSpan Steady, TimeSpan Aft
 {
     public static VertexPolling Default { get; } = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5));
 
+    /// <summary>
+    /// Every <paramref name="interval"/>, as W&amp;B's agent reads every job each 10 s (<c>agent/agent.py</c>,
+    /// <c>AGENT_POLLING_INTERVAL</c>); while a cancel is under way every 5 s, or the interval when shorter.
+    /// </summary>
+    public static VertexPolling Fixed(TimeSpan interval) => new(interval, interval, interval < Default.AfterCancel ? interval : Default.AfterCancel);
+
     public TimeSpan Next(TimeSpan current) => TimeSpan.FromTicks(Math.Min(Steady.Ticks, (long)(current.Ticks * Growth)));
 }

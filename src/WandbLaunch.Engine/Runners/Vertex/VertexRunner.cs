@@ -4,6 +4,7 @@ using WandbLaunch.Engine.Errors;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Secrets;
+using WandbLaunch.Engine.Identifiers;
 
 namespace WandbLaunch.Engine.Runners.Vertex;
 
@@ -67,17 +68,18 @@ public sealed class VertexRunner : ILaunchRunner
             "A Vertex AI job needs a region: set environment.type to gcp with environment.region (for example us-central1) in launch-config.yaml, gcloud's compute/region ('gcloud config set compute/region us-central1'), or GOOGLE_CLOUD_REGION in the agent's environment.",
             "environment.region");
 
-    private JsonObject Build(JobContext context)
+    private JsonObject Build(JobContext context, List<string>? dropped = null)
     {
         var overrides = context.Spec.Overrides;
         var command = (overrides.EntryPoint ?? []).Concat(overrides.Args ?? []).ToList();
         var name = context.Spec.Name is { Length: > 0 } runName ? runName : context.Job.RunId;
-        return VertexCustomJob.Build(context.ResourceArgs, name, context.Job.RunId, command, context.Environment, DateTime.UtcNow, $"resource_args.{Resource}");
+        return VertexCustomJob.Build(context.ResourceArgs, name, context.Job.RunId, command, context.Environment, DateTime.UtcNow, $"resource_args.{Resource}", dropped);
     }
 
     public RenderedRequest Render(JobContext context)
     {
-        var body = Build(context);
+        var dropped = new List<string>();
+        var body = Build(context, dropped);
         // A submit renders without the agent's configuration: the region is then the agent's to know.
         var region = RegionOrNull(context);
         var location = region ?? "<the agent's region>";
@@ -90,6 +92,7 @@ public sealed class VertexRunner : ILaunchRunner
             Resource = Resource,
             Summary = $"CustomJob {body["displayName"]} in projects/{project}/locations/{location} ({pools} worker pool{(pools == 1 ? "" : "s")})",
             Text = redactor.Redact($"POST {endpoint}v1/projects/{project}/locations/{location}/customJobs\n{body.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })}\n"),
+            Warnings = [.. dropped.Select(redactor.Redact)],
         };
     }
 
@@ -100,7 +103,9 @@ public sealed class VertexRunner : ILaunchRunner
             throw new JobFailedException(FailureStage.Agent,
                 $"The job runs in its base image {context.ImageUri} with its code mounted, without a build; Vertex AI cannot mount the agent's files. Set builder.type to docker or kaniko with a destination in Artifact Registry.");
         }
-        var body = Build(context);
+        var dropped = new List<string>();
+        var body = Build(context, dropped);
+        foreach (var warning in dropped) context.Log.Agent("warning: " + warning);
         var region = Region(context);
         var client = Client();
         var project = await ProjectAsync(context.AgentConfig.Environment.Project, client, cancellationToken).ConfigureAwait(false);
@@ -199,7 +204,7 @@ public sealed class VertexRunner : ILaunchRunner
             var project = await client.Auth.ProjectAsync(cancellationToken).ConfigureAwait(false);
             if (project is null) return null;
             var baseUrl = GoogleEndpoints.Vertex(region, _environment);
-            var filter = Uri.EscapeDataString($"labels.{VertexCustomJob.RunIdLabel}=\"{job.RunId}\"");
+            var filter = Uri.EscapeDataString($"labels.{VertexCustomJob.RunIdLabel}=\"{RunNames.Of(job.RunId)}\"");
             var list = await client.SendAsync(HttpMethod.Get, new Uri(baseUrl, $"v1/projects/{project}/locations/{region}/customJobs?filter={filter}"), null,
                 "Listing Vertex AI CustomJobs", cancellationToken).ConfigureAwait(false);
             var found = (list["customJobs"] as JsonArray)?.OfType<JsonObject>()
