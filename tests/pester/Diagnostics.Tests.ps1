@@ -32,6 +32,7 @@ BeforeAll {
         # A pending job: the cmdlet writes a Verbose note of its own, which must not turn into a prompt under -Debug.
         'Get-WandbLaunchJobLog'       = { param($s) New-PendingJob | Get-WandbLaunchJobLog @s }
         'Get-WandbLaunchJobManifest'  = { param($s) Get-WandbLaunchJobManifest -Queue q1 -Uri $script:Code -EntryPoint python, main.py -ConfigPath $script:Config @s }
+        'Invoke-WandbLaunchJob'       = { param($s) Invoke-WandbLaunchJob -Resource local-process -Uri $script:Code -EntryPoint python, main.py -ConfigPath $script:Config -WhatIf @s }
         'Start-WandbLaunchAgent'      = { param($s) Start-WandbLaunchAgent -Queue q1 -ConfigPath $script:Config -WhatIf @s }
         'Get-WandbLaunchAgent'        = { param($s) Get-WandbLaunchAgent @s }
         'Stop-WandbLaunchAgent'       = { param($s) Stop-WandbLaunchAgent -Name 'no-such-agent*' @s }
