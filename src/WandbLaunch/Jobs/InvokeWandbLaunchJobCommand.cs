@@ -55,7 +55,8 @@ public sealed class InvokeWandbLaunchJobCommand : LaunchSpecCmdlet
     /// <inheritdoc />
     private protected override void EndProcessingCore()
     {
-        var backend = Backend;
+        // On a W&B connection: recorded in the local store, while the run reports to the server (DirectLaunchBackend).
+        var backend = LaunchSession.DirectLaunches;
         var launch = new DirectLaunch(backend);
         var whatIf = IsWhatIf;
         var (request, config) = RunOrTerminate(() =>
