@@ -18,7 +18,8 @@ public sealed record FoundJob(LaunchJob Job, ILaunchBackend Backend);
 /// <param name="direct">Where its direct launches are recorded (<see cref="DirectLaunchBackend.For"/>).</param>
 public sealed class JobLookup(ILaunchBackend connected, ILaunchBackend direct)
 {
-    private bool Separate => !ReferenceEquals(connected, direct);
+    /// <summary>Whether direct launches live apart from the connected backend's jobs, in a local store that exists.</summary>
+    private bool Separate => !ReferenceEquals(connected, direct) && direct is not DirectLaunchBackend { RecordsExist: false };
 
     /// <summary>The job with this id, or null when neither holds it.</summary>
     public async Task<FoundJob?> FindAsync(string id, CancellationToken cancellationToken)
@@ -39,6 +40,7 @@ public sealed class JobLookup(ILaunchBackend connected, ILaunchBackend direct)
     {
         if (directOnly)
         {
+            if (direct is DirectLaunchBackend { RecordsExist: false }) return [];
             var local = await direct.GetJobsAsync(query, cancellationToken).ConfigureAwait(false);
             return local.Where(j => DirectQueues.IsDirect(j.Project)).ToList();
         }

@@ -39,6 +39,9 @@ public sealed class DirectLaunchBackend(ILaunchBackend records, ILaunchBackend s
     /// <summary>The local store that holds the launch jobs.</summary>
     public ILaunchBackend Records => records;
 
+    /// <summary>Whether the local store file is there: one never made holds no direct launch (and looking must not make it).</summary>
+    public bool RecordsExist => File.Exists(records.Location);
+
     /// <summary>The W&amp;B server the runs report to.</summary>
     public ILaunchBackend Server => server;
 
