@@ -202,6 +202,20 @@ public sealed class WandbDirectLaunchTests : IAsyncLifetime
         Assert.DoesNotContain(ServerOperations(), QueueAndAgentOperations.Contains);
     }
 
+    [Fact]
+    public async Task Looking_for_a_job_on_the_server_connection_does_not_make_a_local_store_that_was_never_made()
+    {
+        var path = _bed.Directory.File("never/launch.db");
+        using var records = new SqliteLaunchBackend(path);
+        var lookup = new JobLookup(_server, new DirectLaunchBackend(records, _server));
+
+        Assert.Null(await lookup.FindAsync("item-elsewhere", None));
+        Assert.Empty(await lookup.GetJobsAsync(new JobQuery { Ids = ["item-elsewhere"] }, directOnly: false, None));
+        Assert.Empty(await lookup.GetJobsAsync(new JobQuery(), directOnly: true, None));
+        Assert.False(File.Exists(path));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(path)));
+    }
+
     /// <summary>Neither the store file nor its write-ahead log holds <paramref name="secret"/>.</summary>
     private void AssertNotInStore(string secret)
     {
