@@ -14,6 +14,8 @@ namespace WandbLaunch.Engine.Services;
 /// in a queue of its own in the reserved project (<see cref="DirectQueues"/>) so that it shows like any other launch job,
 /// then run by an agent that serves only that queue (<see cref="AgentOptions.Direct"/>: the same code path as every
 /// agent's — build, run, logs, leases, Stop-WandbLaunchJob from another session) and stops when the job has ended.
+/// On a W&amp;B server connection the backend is a <see cref="DirectLaunchBackend"/>: the job is recorded in the local
+/// store, nothing is queued on the server, and the run reports to the server.
 /// </summary>
 public sealed class DirectLaunch
 {
@@ -38,13 +40,6 @@ public sealed class DirectLaunch
     /// <param name="cancellationToken">Cancels the check.</param>
     public async Task<SubmissionPreview> CheckAsync(SubmitOptions options, string? resource, LaunchAgentConfig config, bool preview, CancellationToken cancellationToken)
     {
-        if (!_backend.RecordsDirectLaunches)
-        {
-            throw new LaunchException("DirectLaunchNotSupported", LaunchErrorCategory.InvalidOperation,
-                $"Invoke-WandbLaunchJob records the launch job in a queue of its own, which the backend at {_backend.Location} would show to everyone in the Launch App. " +
-                "Submit it to a queue with Submit-WandbLaunchJob and run an agent on it (Start-WandbLaunchAgent), or connect to the local store (Connect-WandbLaunch -Path).",
-                _backend.Location);
-        }
         // W&B: "--priority flag requires --queue to be set", "'--set-var' flag requires queue to be set",
         // "Build flag requires a queue to be set" (cli.py); Invoke-WandbLaunchJob offers none of them.
         if (options.Queue is not null || options.QueueName is not null || options.Priority is not null || options.TemplateValues is not null || options.Build)

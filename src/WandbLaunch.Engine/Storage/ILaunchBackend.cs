@@ -42,13 +42,6 @@ public interface ILaunchBackend : IDisposable
     bool SubmitUriAsJob => false;
 
     /// <summary>
-    /// Whether a queue-less launch (Invoke-WandbLaunchJob) can be recorded here, in a queue of its own in the reserved
-    /// project <see cref="Queues.DirectQueues.Project"/>: true for the local store; a W&amp;B server would show such
-    /// queues to every user of the entity in the Launch App (W&amp;B's own <c>wandb launch</c> queues nothing), so it refuses.
-    /// </summary>
-    bool RecordsDirectLaunches => true;
-
-    /// <summary>
     /// A variable the connection defines for the agent and its jobs, over the process environment: a W&amp;B server
     /// gives WANDB_BASE_URL and WANDB_API_KEY (so a key given to Connect-WandbLaunch reaches the jobs and is redacted
     /// like one from the environment); the local store gives none.

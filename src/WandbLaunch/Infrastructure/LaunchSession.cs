@@ -26,6 +26,9 @@ internal static class LaunchSession
 
     public static ILaunchBackend Current => LaunchBackends.For(Connection);
 
+    /// <summary>Where this session's queue-less launches are recorded: the local store, with the server's runs on a W&amp;B connection.</summary>
+    public static ILaunchBackend DirectLaunches => DirectLaunchBackend.For(Connection);
+
     /// <summary>Which backend a cmdlet uses and why, for -Verbose: the store or server, how it was chosen, the default entity.</summary>
     public static string Describe(ILaunchBackend backend)
     {

@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
+using WandbLaunch.Engine.Services;
 using WandbLaunch.Engine.Storage;
 using WandbLaunch.Infrastructure;
 
@@ -27,7 +28,10 @@ public sealed class GetWandbLaunchJobCommand : WandbLaunchCmdlet
     [Parameter(ParameterSetName = QueueSet, ValueFromPipelineByPropertyName = true)]
     public string? Entity { get; set; }
 
-    /// <summary>The project of the queues. Default: model-registry.</summary>
+    /// <summary>
+    /// The project of the queues. Default: model-registry. wandblaunch-direct selects the queue-less launches of
+    /// Invoke-WandbLaunchJob (without -Queue, all of them); on a W&amp;B server connection those are recorded in the local store.
+    /// </summary>
     [Parameter(ParameterSetName = QueueSet, ValueFromPipelineByPropertyName = true)]
     public string? Project { get; set; }
 
@@ -58,10 +62,11 @@ public sealed class GetWandbLaunchJobCommand : WandbLaunchCmdlet
         TryRun(() =>
         {
             int? limit = IsBound(nameof(Newest)) ? Newest : null;
+            var lookup = new JobLookup(Backend, LaunchSession.DirectLaunches);
             if (ParameterSetName is IdSet or JobSet)
             {
                 var ids = ParameterSetName == JobSet ? InputObject.Select(j => j.Id).ToArray() : Id;
-                var found = Await(Backend.GetJobsAsync(new JobQuery { Ids = ids, States = State, Limit = limit }, StopToken));
+                var found = Await(lookup.GetJobsAsync(new JobQuery { Ids = ids, States = State, Limit = limit }, directOnly: false, StopToken));
                 foreach (var missing in ids.Where(id => found.All(j => j.Id != id) && State is null))
                 {
                     WriteError(LaunchErrors.ToRecord(Engine.Errors.LaunchException.NotFound("JobNotFound",
@@ -70,15 +75,16 @@ public sealed class GetWandbLaunchJobCommand : WandbLaunchCmdlet
                 WriteObject(found, enumerateCollection: true);
                 return;
             }
+            var direct = DirectQueues.IsDirect(Project);
             if (Queue is null || Queue.Length == 0)
             {
-                WriteObject(Await(Backend.GetJobsAsync(new JobQuery { States = State, Limit = limit }, StopToken)), enumerateCollection: true);
+                WriteObject(Await(lookup.GetJobsAsync(new JobQuery { States = State, Limit = limit }, direct, StopToken)), enumerateCollection: true);
                 return;
             }
             foreach (var name in Queue)
             {
                 var key = new QueueKey(Entity ?? Backend.DefaultEntity, Project ?? LaunchDefaults.Project, name);
-                TryRun(() => WriteObject(Await(Backend.GetJobsAsync(new JobQuery { Queue = key, States = State, Limit = limit }, StopToken)), enumerateCollection: true));
+                TryRun(() => WriteObject(Await(lookup.GetJobsAsync(new JobQuery { Queue = key, States = State, Limit = limit }, direct, StopToken)), enumerateCollection: true));
             }
         });
     }

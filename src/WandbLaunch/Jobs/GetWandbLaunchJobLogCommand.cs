@@ -32,12 +32,12 @@ public sealed class GetWandbLaunchJobLogCommand : JobCmdlet
     /// <inheritdoc />
     private protected override void ProcessRecordCore()
     {
-        foreach (var job in FindJobs()) Read(job);
+        foreach (var (job, backend) in FindJobs()) Read(job, backend);
     }
 
-    private void Read(LaunchJob job)
+    private void Read(LaunchJob job, Engine.Storage.ILaunchBackend backend)
     {
-        var reader = new JobLogReader(Backend);
+        var reader = new JobLogReader(backend);
         if (!Follow && job.State == LaunchJobState.Pending && !reader.HasLog(job))
         {
             WriteVerbose($"Job {job.Id} is pending: it has no log until an agent takes it.");

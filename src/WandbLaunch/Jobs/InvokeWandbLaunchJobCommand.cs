@@ -5,6 +5,7 @@ using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Services;
+using WandbLaunch.Engine.Storage;
 using WandbLaunch.Infrastructure;
 
 namespace WandbLaunch.Jobs;
@@ -55,7 +56,12 @@ public sealed class InvokeWandbLaunchJobCommand : LaunchSpecCmdlet
     /// <inheritdoc />
     private protected override void EndProcessingCore()
     {
-        var backend = Backend;
+        // On a W&B connection: recorded in the local store, while the run reports to the server (DirectLaunchBackend).
+        var backend = LaunchSession.DirectLaunches;
+        if (backend is DirectLaunchBackend direct)
+        {
+            WriteVerbose($"queue-less launch on the W&B server {direct.Server.Location}: recorded in the local store {direct.Location}; nothing is queued on the server, the run reports to it");
+        }
         var launch = new DirectLaunch(backend);
         var whatIf = IsWhatIf;
         var (request, config) = RunOrTerminate(() =>

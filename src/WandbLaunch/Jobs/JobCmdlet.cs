@@ -1,6 +1,6 @@
 using System.Management.Automation;
 using WandbLaunch.Engine.Errors;
-using WandbLaunch.Engine.Jobs;
+using WandbLaunch.Engine.Services;
 using WandbLaunch.Infrastructure;
 
 namespace WandbLaunch.Jobs;
@@ -14,12 +14,16 @@ public abstract class JobCmdlet : WandbLaunchCmdlet
     [ValidateNotNullOrEmpty]
     public string[] Id { get; set; } = [];
 
-    /// <summary>The jobs named by -Id; a missing one is a non-terminating JobNotFound error.</summary>
-    private protected IEnumerable<LaunchJob> FindJobs()
+    /// <summary>
+    /// The jobs named by -Id, each with the backend that holds it (on a W&amp;B connection, a queue-less launch is in the
+    /// local store); a missing one is a non-terminating JobNotFound error.
+    /// </summary>
+    private protected IEnumerable<FoundJob> FindJobs()
     {
+        var lookup = Lookup;
         foreach (var id in Id)
         {
-            var job = Await(Backend.GetJobAsync(id, StopToken));
+            var job = Await(lookup.FindAsync(id, StopToken));
             if (job is null)
             {
                 WriteError(LaunchErrors.ToRecord(LaunchException.NotFound("JobNotFound",
@@ -29,6 +33,9 @@ public abstract class JobCmdlet : WandbLaunchCmdlet
             yield return job;
         }
     }
+
+    /// <summary>Finds jobs by id in this session's backend and among its queue-less launches.</summary>
+    private protected JobLookup Lookup => new(Backend, LaunchSession.DirectLaunches);
 
     /// <summary>
     /// The items of an engine stream, each on the pipeline thread as it comes (so it can be written at once).

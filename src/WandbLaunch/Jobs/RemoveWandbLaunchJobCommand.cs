@@ -12,10 +12,10 @@ public sealed class RemoveWandbLaunchJobCommand : JobCmdlet
     /// <inheritdoc />
     private protected override void ProcessRecordCore()
     {
-        foreach (var job in FindJobs())
+        foreach (var (job, backend) in FindJobs())
         {
             if (!ShouldProcess($"job {job.Id} ({job.State}) on queue {job.Queue}", "Remove launch job")) continue;
-            TryRun(() => Await(Backend.RemoveJobAsync(job.Id, StopToken)));
+            TryRun(() => Await(backend.RemoveJobAsync(job.Id, StopToken)));
         }
     }
 }

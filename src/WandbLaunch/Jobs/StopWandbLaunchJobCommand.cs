@@ -22,7 +22,7 @@ public sealed class StopWandbLaunchJobCommand : JobCmdlet
     /// <inheritdoc />
     private protected override void ProcessRecordCore()
     {
-        foreach (var job in FindJobs())
+        foreach (var (job, backend) in FindJobs())
         {
             if (job.State.IsTerminal())
             {
@@ -33,8 +33,8 @@ public sealed class StopWandbLaunchJobCommand : JobCmdlet
             if (!ShouldProcess($"job {job.Id} ({job.State}) on queue {job.Queue}", "Stop launch job")) continue;
             TryRun(() =>
             {
-                var stopped = Await(Backend.RequestStopAsync(job.Id, StopToken));
-                if (Wait) stopped = Await(new JobWatch(Backend).UntilEndedAsync(stopped, StopToken));
+                var stopped = Await(backend.RequestStopAsync(job.Id, StopToken));
+                if (Wait) stopped = Await(new JobWatch(backend).UntilEndedAsync(stopped, StopToken));
                 if (PassThru) WriteObject(stopped);
             });
         }

@@ -12,7 +12,7 @@ namespace WandbLaunch.Jobs;
 [OutputType(typeof(LaunchJob))]
 public sealed class WaitWandbLaunchJobCommand : JobCmdlet
 {
-    private readonly List<string> _ids = [];
+    private readonly List<FoundJob> _jobs = [];
 
     /// <summary>Seconds to wait at most; jobs still unfinished then get a JobWaitTimeout error. Default: no limit.</summary>
     [Parameter]
@@ -26,14 +26,15 @@ public sealed class WaitWandbLaunchJobCommand : JobCmdlet
     /// <inheritdoc />
     private protected override void ProcessRecordCore()
     {
-        foreach (var job in FindJobs()) if (!_ids.Contains(job.Id)) _ids.Add(job.Id);
+        foreach (var found in FindJobs()) if (_jobs.All(j => j.Job.Id != found.Job.Id)) _jobs.Add(found);
     }
 
     /// <inheritdoc />
     private protected override void EndProcessingCore()
     {
         var timeout = Timeout < 0 ? (TimeSpan?)null : TimeSpan.FromSeconds(Timeout);
-        foreach (var result in Each(new JobWatch(Backend).WaitAsync(_ids, timeout, Any, StopToken)))
+        if (_jobs.Count == 0) return;
+        foreach (var result in Each(JobLookup.WaitAsync(_jobs, timeout, Any, StopToken)))
         {
             if (result.Job is { } ended) WriteObject(ended);
             if (result.Error is { } error) WriteError(LaunchErrors.ToRecord(error));

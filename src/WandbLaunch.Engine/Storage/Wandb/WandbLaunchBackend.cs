@@ -41,9 +41,6 @@ public sealed partial class WandbLaunchBackend : ILaunchBackend
     /// <summary>W&amp;B's agents run jobs, not uris: Submit -Uri creates the job first, as <c>wandb launch -u</c>.</summary>
     public bool SubmitUriAsJob => true;
 
-    /// <summary>A queue per direct launch would show in the Launch App; W&amp;B's <c>wandb launch</c> queues nothing.</summary>
-    public bool RecordsDirectLaunches => false;
-
     /// <summary><c>-Entity</c>/<c>WANDB_ENTITY</c>/settings, else the viewer's default entity (asked once).</summary>
     public string DefaultEntity =>
         _connection.Entity ?? GetViewerAsync(CancellationToken.None).GetAwaiter().GetResult().Entity
