@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using WandbLaunch.Engine.Agent;
 using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Errors;
@@ -26,6 +27,30 @@ public sealed class DirectLaunch
     {
         _backend = backend;
         _environment = environment ?? Environment.GetEnvironmentVariable;
+    }
+
+    /// <summary>
+    /// The agent config a queue-less launch runs with: the launch config at <paramref name="path"/> (default
+    /// launch-config.yaml), one job at a time, and, as in W&amp;B's direct launch, the spec's own top-level <c>builder</c>
+    /// and <c>registry</c> blocks in place of the file's (<c>agent/agent.py</c> <c>construct_agent_configs</c>, then
+    /// <c>utils.py</c> <c>resolve_build_and_registry_config</c>: a block the spec gives replaces the file's whole). The
+    /// spec's <c>builder.base_image</c> is the job's base image (W&amp;B's -B), not a builder setting, so it is left out.
+    /// The blocks are checked as the config file's are.
+    /// </summary>
+    public static LaunchAgentConfig AgentConfig(string? path, SubmitOptions options, Func<string, string?> environment)
+    {
+        var settings = new Dictionary<string, JsonNode?>(StringComparer.Ordinal);
+        if (JobSubmission.GivenSpec(options) is { } spec)
+        {
+            if (spec["builder"] is JsonObject builder)
+            {
+                var block = (JsonObject)builder.DeepClone();
+                block.Remove("base_image");
+                if (block.Count > 0) settings["builder"] = block;
+            }
+            if (spec["registry"] is { } registry) settings["registry"] = registry.DeepClone();
+        }
+        return AgentConfigResolver.Resolve(path, environment, new AgentConfigResolver.Overrides { MaxJobs = 1, Settings = settings.Count > 0 ? settings : null });
     }
 
     /// <summary>

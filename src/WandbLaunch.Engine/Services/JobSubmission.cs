@@ -286,7 +286,7 @@ public sealed class JobSubmission
     }
 
     /// <summary>The whole spec -Spec gives (a document or a file), as a mapping; null when none is given.</summary>
-    private static JsonObject? GivenSpec(SubmitOptions options)
+    internal static JsonObject? GivenSpec(SubmitOptions options)
     {
         var given = options.SpecFile is { } file ? StructuredText.ParseFile(file, "InvalidLaunchSpec").Root ?? throw NotMapping() : options.Spec;
         return given switch

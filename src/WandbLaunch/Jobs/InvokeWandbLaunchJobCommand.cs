@@ -66,12 +66,11 @@ public sealed class InvokeWandbLaunchJobCommand : LaunchSpecCmdlet
         var whatIf = IsWhatIf;
         var (request, config) = RunOrTerminate(() =>
         {
-            var config = AgentConfigResolver.Resolve(
-                ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath),
-                Environment.GetEnvironmentVariable,
-                new AgentConfigResolver.Overrides { MaxJobs = 1 });
+            var options = Options();
+            var config = DirectLaunch.AgentConfig(ConfigPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(ConfigPath), options,
+                Environment.GetEnvironmentVariable);
             // Checked (and rendered) before anything is recorded, so a refused request leaves nothing behind.
-            return (Await(launch.CheckAsync(Options(), Resource, config, whatIf, StopToken)), config);
+            return (Await(launch.CheckAsync(options, Resource, config, whatIf, StopToken)), config);
         });
         foreach (var warning in config.Warnings.Where(w => w.Severity == ConfigIssueSeverity.Warning)) WriteWarning(warning.ToString());
         if (!ShouldProcess($"{request.Queue.Resource} in {backend.Location}: {request.Job.Source}", "Run launch job without a queue"))
