@@ -21,6 +21,18 @@ public sealed class JobLogTests : IDisposable
         Assert.Equal("key is ***\n[agent] note with ***\nabc stays: too short to be a secret\n", File.ReadAllText(path));
     }
 
+    [Theory]
+    [InlineData(new string[0], "The process exited with code 3 and wrote no output.")]
+    [InlineData(new[] { "hello" }, "The process exited with code 3; its last output: hello")]
+    [InlineData(new[] { "epoch 1", "loss diverged" }, "The process exited with code 3; its last output: loss diverged\nepoch 1\nloss diverged")]
+    public void A_failed_exit_names_the_last_output_line_then_the_tail_when_there_is_more(string[] output, string expected)
+    {
+        using var log = new JobLog(_dir.File("exit.log"), []);
+        log.Agent("a note is not output");
+        foreach (var line in output) log.Output(line);
+        Assert.Equal(expected, log.ExitFailure("process", 3));
+    }
+
     [Fact]
     public async Task Batched_output_reaches_the_file_without_a_flush_after_each_quiet_spell()
     {

@@ -180,6 +180,18 @@ public sealed class JobLog : IDisposable
         lock (_lock) return _tail.ToList();
     }
 
+    /// <summary>
+    /// Why a job whose <paramref name="what"/> (process, container) exited with <paramref name="code"/> failed: its last
+    /// output line on the first line (where only one line is shown), then its last ten lines when it wrote more than one.
+    /// </summary>
+    public string ExitFailure(string what, int code)
+    {
+        var tail = Tail();
+        if (tail.Count == 0) return $"The {what} exited with code {code} and wrote no output.";
+        var summary = $"The {what} exited with code {code}; its last output: {tail[^1]}";
+        return tail.Count == 1 ? summary : summary + "\n" + string.Join('\n', tail.TakeLast(10));
+    }
+
     /// <summary>Writes the output lines still batched in memory to the file now.</summary>
     public void Flush() => FlushBatch();
 

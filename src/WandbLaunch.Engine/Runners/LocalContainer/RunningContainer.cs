@@ -62,10 +62,7 @@ internal sealed class RunningContainer : IRunningJob
         _log.Agent($"{Description} exited with code {code} and was removed");
         if (_cancelled) return JobOutcome.Stopped("Stopped on request; its container was stopped and removed.");
         if (code == 0) return JobOutcome.Finished();
-        var tail = _log.Tail();
-        return JobOutcome.Failed(FailureStage.Run, tail.Count == 0
-            ? $"The container exited with code {code} and wrote no output."
-            : $"The container exited with code {code}; its last output: {tail[^1]}\n" + string.Join('\n', tail.TakeLast(10)), code);
+        return JobOutcome.Failed(FailureStage.Run, _log.ExitFailure("container", code), code);
     }
 
     private async Task FollowLogsAsync(DateTimeOffset? since)

@@ -58,11 +58,7 @@ internal sealed class RunningProcess : IRunningJob
             return JobOutcome.Stopped("Stopped on request; its processes were ended.");
         }
         if (code == 0) return JobOutcome.Finished();
-        var tail = _log.Tail();
-        var message = tail.Count == 0
-            ? $"The process exited with code {code} and wrote no output."
-            : $"The process exited with code {code}; its last output: {tail[^1]}\n" + string.Join('\n', tail.TakeLast(10));
-        return JobOutcome.Failed(FailureStage.Run, message, code);
+        return JobOutcome.Failed(FailureStage.Run, _log.ExitFailure("process", code), code);
     }
 
     private async Task PumpAsync(StreamReader reader)
