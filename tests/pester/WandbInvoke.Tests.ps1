@@ -45,6 +45,10 @@ try {
     $server.ClearCalls()
     $r = [ordered]@{ Url = $server.Url.ToString().TrimEnd('/') }
 
+    $null = Invoke-WandbLaunchJob -Resource local-process -Uri $work -EntryPoint sh, train.sh -Project proj -WhatIf 6>$null
+    $r.WhatIf = [pscustomobject]@{ StoreMade = Test-Path $env:WANDB_LAUNCH_DB; Operations = @($server.Calls | ForEach-Object Fields | Sort-Object -Unique) }
+    $server.ClearCalls()
+
     $job = Invoke-WandbLaunchJob -Resource local-process -Uri $work -EntryPoint sh, train.sh -Project proj 6>$null
     $ok = $?
     $r.Job = [pscustomobject]@{ Id = $job.Id; State = "$($job.State)"; Project = $job.Project; Entity = $job.Entity; RunId = $job.RunId; Ok = $ok }
@@ -93,6 +97,14 @@ finally {
         $Invoked.Job.Entity | Should -BeExactly 'alice'
         $Invoked.RunState | Should -BeExactly 'finished'
         $Invoked.Log | Should -Contain "direct run of alice by alice at $($Invoked.Url) key=***"
+    }
+
+    It '-WhatIf records nothing: no local store, no job artifact, queue or item on the server' {
+        $Invoked.WhatIf.StoreMade | Should -BeFalse
+        $Invoked.Operations | Should -Contain 'createArtifact' -Because 'the run itself made its -Uri a W&B job on the server, as wandb launch -u does'
+        foreach ($operation in 'createArtifact', 'createRunQueue', 'upsertRunQueue', 'pushToRunQueueByName', 'pushToRunQueue', 'createLaunchAgent') {
+            $Invoked.WhatIf.Operations | Should -Not -Contain $operation
+        }
     }
 
     It 'creates no queue, item or agent on the server, and keeps the API key out of the store and the log' {
