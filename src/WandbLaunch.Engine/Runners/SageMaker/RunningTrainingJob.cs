@@ -16,13 +16,16 @@ internal sealed class RunningTrainingJob : PolledJob
     private readonly AwsClient _client;
     private readonly string _name;
     private readonly SageMakerPolling _polling;
+    private readonly TrainingJobOutput _output;
 
-    public RunningTrainingJob(AwsClient client, string region, string name, JobLog log, Action<string> warn, SageMakerPolling polling)
+    // outputStart: where a re-attached job's output is read from (TrainingJobOutput.ReattachStart); null for the head.
+    public RunningTrainingJob(AwsClient client, string region, string name, JobLog log, Action<string> warn, SageMakerPolling polling, long? outputStart = null)
         : base($"{region}/{name}", $"SageMaker training job {name} ({region})", log, warn)
     {
         _client = client;
         _name = name;
         _polling = polling;
+        _output = new TrainingJobOutput(client, name, log, warn, outputStart);
         Begin();
     }
 
@@ -67,10 +70,13 @@ internal sealed class RunningTrainingJob : PolledJob
                 if (status.Status != last) delay = _polling.First;
                 (last, lastSecondary) = (status.Status, status.SecondaryStatus);
             }
+            var ended = status.Status is not ("InProgress" or "Stopping");
+            if (!ended) MarkStarted();
+            // The job's output is read at each poll; once more after it ended, for what it wrote last.
+            await _output.ReadAsync(ended, Stopping).ConfigureAwait(false);
             switch (status.Status)
             {
                 case "InProgress" or "Stopping":
-                    MarkStarted();
                     break;
                 case "Completed":
                     return JobOutcome.Finished();
@@ -80,7 +86,8 @@ internal sealed class RunningTrainingJob : PolledJob
                     // W&B's runner counts a job stopped outside the agent (console, CLI) as finished.
                     return new JobOutcome(LaunchJobState.Finished, null, $"Training job {_name} was stopped on SageMaker, outside the agent.");
                 case "Failed":
-                    return JobOutcome.Failed(FailureStage.Run, status.FailureReason is { Length: > 0 } reason ? reason : $"Training job {_name} failed without a FailureReason.");
+                    return JobOutcome.Failed(FailureStage.Run,
+                        Log.WithLastOutput(status.FailureReason is { Length: > 0 } reason ? reason : $"Training job {_name} failed without a FailureReason."));
             }
             var wait = status.Status == "Stopping" || CancelRequested ? _polling.WhileStopping : delay;
             await SleepAsync(_polling.IsFixed ? wait : Jitter(wait)).ConfigureAwait(false);
