@@ -15,9 +15,9 @@ public sealed class SageMakerJobOutputTests
     private static List<string> Output(AwsHarness h, LaunchJob job) =>
         h.Log(job).Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("[agent] ", StringComparison.Ordinal)).ToList();
 
-    private static async Task<LaunchJob> RunningAsync(AwsHarness h)
+    private static async Task<LaunchJob> RunningAsync(AwsHarness h, int instances = 1)
     {
-        await h.QueueAsync();
+        await h.QueueAsync(config: AwsHarness.QueueConfig.Replace("\"InstanceCount\": 1", $"\"InstanceCount\": {instances}"));
         var submitted = await h.SubmitAsync();
         h.StartAgent();
         return await h.StateAsync(submitted.Id, LaunchJobState.Running);
@@ -33,6 +33,7 @@ public sealed class SageMakerJobOutputTests
         var job = await RunningAsync(h);
         h.Server.AppendLog(Stream(job.RunId), "epoch 1 loss 0.9", "epoch 2 loss 0.7");
         await UntilOutputAsync(h, job, "epoch 2 loss 0.7");
+        var streamLookups = h.Server.CallsOf("DescribeLogStreams");
         var describes = h.Server.Job(job.RunId)!.Describes;
         await Eventually.Until(() => h.Server.Job(job.RunId)!.Describes > describes + 2, "more polls with nothing new");
         h.Server.AppendLog(Stream(job.RunId), "epoch 3 loss 0.5\n", "line one\nline two");
@@ -43,6 +44,8 @@ public sealed class SageMakerJobOutputTests
         Assert.Equal(LaunchJobState.Finished, finished.State);
         Assert.Equal(["epoch 1 loss 0.9", "epoch 2 loss 0.7", "epoch 3 loss 0.5", "line one", "line two"], Output(h, finished));
         Assert.Contains($"following CloudWatch log stream /aws/sagemaker/TrainingJobs/{Stream(job.RunId)}", h.Log(finished));
+        // One instance, one stream: once found, the streams are not listed again (DescribeLogStreams: 5 calls/s per account).
+        Assert.Equal(streamLookups, h.Server.CallsOf("DescribeLogStreams"));
         // Each poll after the first read goes on from the stream's forward token, with startFromHead as W&B sends it.
         var reads = h.Server.Calls.Where(c => c.Operation == "GetLogEvents").Select(c => c.Body).ToList();
         Assert.All(reads, r => Assert.True(r["startFromHead"]!.GetValue<bool>()));
@@ -71,8 +74,10 @@ public sealed class SageMakerJobOutputTests
     public async Task EveryInstancesStreamIsFollowedEachLinePrefixedWithItsInstance()
     {
         await using var h = new AwsHarness();
-        var job = await RunningAsync(h);
+        var job = await RunningAsync(h, instances: 2);
         h.Server.AppendLog(Stream(job.RunId, 1), "host 1 ready");
+        await UntilOutputAsync(h, job, "[algo-1] host 1 ready");
+        // The second instance's stream appears later; the streams are listed until there is one per instance.
         h.Server.AppendLog(Stream(job.RunId, 2), "host 2 ready");
         await UntilOutputAsync(h, job, "[algo-2] host 2 ready");
         h.Server.SetStatus(job.RunId, "Completed");

@@ -73,7 +73,7 @@ internal sealed class RunningTrainingJob : PolledJob
             var ended = status.Status is not ("InProgress" or "Stopping");
             if (!ended) MarkStarted();
             // The job's output is read at each poll; once more after it ended, for what it wrote last.
-            await _output.ReadAsync(ended, Stopping).ConfigureAwait(false);
+            await _output.ReadAsync(status.InstanceCount, ended, Stopping).ConfigureAwait(false);
             switch (status.Status)
             {
                 case "InProgress" or "Stopping":

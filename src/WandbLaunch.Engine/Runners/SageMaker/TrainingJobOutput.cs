@@ -19,7 +19,10 @@ namespace WandbLaunch.Engine.Runners.SageMaker;
 /// </summary>
 internal sealed class TrainingJobOutput
 {
-    /// <summary>How often the list of streams is read again once one is known (DescribeLogStreams allows 5 calls a second per account).</summary>
+    /// <summary>
+    /// How often the list of streams is read again when SageMaker did not say how many instances the job has
+    /// (DescribeLogStreams allows 5 calls a second per account and region, shared by every job).
+    /// </summary>
     private static readonly TimeSpan StreamsRefresh = TimeSpan.FromMinutes(1);
 
     /// <summary>GetLogEvents pages read per stream at one poll; the rest follows at the next (a page holds up to 1 MB).</summary>
@@ -56,17 +59,25 @@ internal sealed class TrainingJobOutput
     public static long? ReattachStart(string logPath) =>
         JobLog.LastOutputUtc(logPath) is { } last ? new DateTimeOffset(last - ReattachOverlap).ToUnixTimeMilliseconds() : null;
 
-    /// <summary>Writes what the job's streams gained since the last call; <paramref name="final"/> also looks for streams once more.</summary>
-    public async Task ReadAsync(bool final, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes what the job's streams gained since the last call. The streams are looked for at each call until there
+    /// is one per instance (<paramref name="instances"/>; when 0, unknown: until there is one, then once a minute and
+    /// at the <paramref name="final"/> call, after the job ended).
+    /// </summary>
+    public async Task ReadAsync(int instances, bool final, CancellationToken cancellationToken)
     {
         if (_denied) return;
         try
         {
-            if (_streams.Count == 0 || final || _sinceStreams.Elapsed >= StreamsRefresh)
+            var look = instances > 0
+                ? _streams.Count < instances
+                : _streams.Count == 0 || final || _sinceStreams.Elapsed >= StreamsRefresh;
+            if (look)
             {
                 await FindStreamsAsync(cancellationToken).ConfigureAwait(false);
             }
-            foreach (var stream in _streams) await ReadStreamAsync(stream, cancellationToken).ConfigureAwait(false);
+            var prefixed = instances > 1 || _streams.Count > 1;
+            foreach (var stream in _streams) await ReadStreamAsync(stream, prefixed, cancellationToken).ConfigureAwait(false);
         }
         catch (AwsException e) when (e.ErrorId == "AwsResourceNotFound")
         {
@@ -103,21 +114,20 @@ internal sealed class TrainingJobOutput
         }
     }
 
-    private async Task ReadStreamAsync(string stream, CancellationToken cancellationToken)
+    private async Task ReadStreamAsync(string stream, bool prefixed, CancellationToken cancellationToken)
     {
-        var multi = _streams.Count > 1;
         for (var page = 0; page < MaxPagesPerPoll; page++)
         {
             var token = _tokens[stream];
             var answer = await CloudWatchLogs.EventsAsync(_client, CloudWatchLogs.TrainingJobsGroup, stream, token, _startTime, cancellationToken).ConfigureAwait(false);
-            foreach (var e in answer.Events) Write(multi ? Instance(stream) : null, e.Message);
+            foreach (var e in answer.Events) Write(prefixed ? Instance(stream) : null, e.Message);
             if (answer.NextForwardToken is { } next) _tokens[stream] = next;
             // The same token back means nothing more for now.
             if (answer.NextForwardToken is null || answer.NextForwardToken == token || answer.Events.Count == 0) return;
         }
     }
 
-    /// <summary>The instance part of a stream's name (<c>algo-2-1712345678</c> → <c>algo-2</c>), which prefixes its lines when the job has several.</summary>
+    /// <summary>The instance part of a stream's name (<c>algo-2-1712345678</c> → <c>algo-2</c>), which prefixes its lines when the job runs on several.</summary>
     private string Instance(string stream)
     {
         var rest = stream.Length > _job.Length + 1 ? stream[(_job.Length + 1)..] : stream;
