@@ -175,6 +175,10 @@ public sealed class AwsServer : LoopbackServer
 
     private void KnownGroup(JsonObject body)
     {
+        if (body["logGroupName"] is not null && body["logGroupIdentifier"] is not null)
+        {
+            throw new AwsError(400, "InvalidParameterException", "LogGroup name and LogGroup ARN are mutually exclusive parameters.");
+        }
         var group = body["logGroupName"]?.GetValue<string>();
         if (group != TrainingJobsGroup || !_logGroup) throw new AwsError(400, "ResourceNotFoundException", "The specified log group does not exist.");
     }
