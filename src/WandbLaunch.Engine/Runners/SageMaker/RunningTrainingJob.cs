@@ -8,7 +8,8 @@ namespace WandbLaunch.Engine.Runners.SageMaker;
 /// running, Completed → finished, Stopped → finished (stopped outside the agent) or stopped (by the agent), Failed →
 /// failed with SageMaker's FailureReason, Stopping → still running until it ends. Polls back off per job from
 /// <see cref="SageMakerPolling.First"/> to <see cref="SageMakerPolling.Cap"/> while nothing changes, with jitter so
-/// that many jobs do not poll together. Stopping calls StopTrainingJob and polls until the job has ended. The job
+/// that many jobs do not poll together. At each poll, and once more when it ended, the job's output is copied from
+/// CloudWatch Logs into the job log (<see cref="TrainingJobOutput"/>); a failure names its last lines. Stopping calls StopTrainingJob and polls until the job has ended. The job
 /// runs on without the agent, so a later agent can re-attach through the handle.
 /// </summary>
 internal sealed class RunningTrainingJob : PolledJob

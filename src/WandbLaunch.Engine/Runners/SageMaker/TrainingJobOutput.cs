@@ -79,6 +79,10 @@ internal sealed class TrainingJobOutput
             var prefixed = instances > 1 || _streams.Count > 1;
             foreach (var stream in _streams) await ReadStreamAsync(stream, prefixed, cancellationToken).ConfigureAwait(false);
         }
+        catch (ObjectDisposedException)
+        {
+            // The log was closed (the agent is leaving the job): what is left is read by the agent that re-attaches.
+        }
         catch (AwsException e) when (e.ErrorId == "AwsResourceNotFound")
         {
             // The log group appears with the account's first training job that writes anything: nothing to read yet.
