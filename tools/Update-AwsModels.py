@@ -15,6 +15,7 @@ OPERATIONS = {
     "sagemaker": ["CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"],
     "ecr": ["GetAuthorizationToken", "DescribeImages"],
     "sts": ["GetCallerIdentity"],
+    "logs": ["DescribeLogStreams", "GetLogEvents"],
 }
 
 

@@ -9,11 +9,12 @@ namespace WandbLaunch.Tests.Aws;
 
 /// <summary>
 /// One loopback endpoint serving the AWS APIs the engine calls, routed by the service in the request's SigV4 scope
-/// (as with <c>AWS_ENDPOINT_URL</c> pointing every service at one emulator): SageMaker and ECR (JSON 1.1,
+/// (as with <c>AWS_ENDPOINT_URL</c> pointing every service at one emulator): SageMaker and ECR and CloudWatch Logs (JSON 1.1,
 /// <c>X-Amz-Target</c>), STS (query protocol, XML answers). Every request must be signed for this server's region
 /// with a key it knows (<see cref="AddKey"/>); bodies are validated against botocore's models; errors have AWS's
 /// shapes: JSON <c>{"__type": code, "message": ...}</c> with <c>x-amzn-ErrorType</c>, STS
 /// <c>&lt;ErrorResponse&gt;&lt;Error&gt;&lt;Type/&gt;&lt;Code/&gt;&lt;Message/&gt;&lt;/Error&gt;</c>.
+/// CloudWatch Logs holds the streams tests append to (<see cref="AppendLog"/>), paged with forward tokens as the real service.
 /// Training jobs move only when a test says so (<see cref="SetStatus"/>), except Stopping → Stopped, which happens at
 /// the <see cref="StopAfterDescribes"/>th DescribeTrainingJob after a stop.
 /// </summary>
@@ -26,6 +27,7 @@ public sealed class AwsServer : LoopbackServer
         ["sagemaker"] = ServiceModel.Load("sagemaker"),
         ["ecr"] = ServiceModel.Load("ecr"),
         ["sts"] = ServiceModel.Load("sts"),
+        ["logs"] = ServiceModel.Load("logs"),
     };
 
     private readonly Dictionary<string, SigV4Verifier> _verifiers;
@@ -138,6 +140,119 @@ public sealed class AwsServer : LoopbackServer
         }
     }
 
+    // ---- CloudWatch Logs
+
+    public const string TrainingJobsGroup = "/aws/sagemaker/TrainingJobs";
+
+    /// <summary>Every CloudWatch Logs call answers AccessDeniedException (the caller's policy lacks logs:*).</summary>
+    public bool DenyLogs { get; set; }
+
+    /// <summary>Events of one log stream, in the order they arrived; lock it to read or change.</summary>
+    private readonly ConcurrentDictionary<string, List<(long Timestamp, long Ingested, string Message)>> _streams = new(StringComparer.Ordinal);
+
+    /// <summary>The log group exists (SageMaker creates it with the account's first training job that logs anything).</summary>
+    private volatile bool _logGroup;
+
+    /// <summary>Creates the log group, which the first <see cref="AppendLog"/> does too.</summary>
+    public void CreateLogGroup() => _logGroup = true;
+
+    /// <summary>Appends events to the stream <paramref name="stream"/> of /aws/sagemaker/TrainingJobs (creating both), stamped now unless given.</summary>
+    public void AppendLog(string stream, params string[] messages) => AppendLogAt(stream, null, messages);
+
+    public void AppendLogAt(string stream, DateTimeOffset? at, params string[] messages)
+    {
+        _logGroup = true;
+        var events = _streams.GetOrAdd(stream, _ => []);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        lock (events)
+        {
+            foreach (var message in messages) events.Add((at?.ToUnixTimeMilliseconds() ?? now, now, message));
+        }
+    }
+
+    /// <summary>How many events GetLogEvents returns at most when the request sets no limit (the real service: 10,000 or 1 MB).</summary>
+    public int LogEventsPageSize { get; set; } = 10_000;
+
+    private void KnownGroup(JsonObject body)
+    {
+        if (body["logGroupName"] is not null && body["logGroupIdentifier"] is not null)
+        {
+            throw new AwsError(400, "InvalidParameterException", "LogGroup name and LogGroup ARN are mutually exclusive parameters.");
+        }
+        var group = body["logGroupName"]?.GetValue<string>();
+        if (group != TrainingJobsGroup || !_logGroup) throw new AwsError(400, "ResourceNotFoundException", "The specified log group does not exist.");
+    }
+
+    private JsonObject DescribeLogStreams(JsonObject body)
+    {
+        KnownGroup(body);
+        var prefix = body["logStreamNamePrefix"]?.GetValue<string>() ?? "";
+        var limit = body["limit"]?.GetValue<int>() ?? 50;
+        var names = _streams.Keys.Where(n => n.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        var start = body["nextToken"]?.GetValue<string>() is { } token ? DecodeToken(token, "d") : 0;
+        var page = names.Skip(start).Take(limit).ToList();
+        var streams = new JsonArray();
+        foreach (var name in page)
+        {
+            var events = _streams[name];
+            lock (events)
+            {
+                streams.Add(new JsonObject
+                {
+                    ["logStreamName"] = name,
+                    ["arn"] = $"arn:{Partition}:logs:{Region}:{Account}:log-group:{TrainingJobsGroup}:log-stream:{name}",
+                    ["creationTime"] = events.Count > 0 ? events[0].Ingested : 0,
+                    ["firstEventTimestamp"] = events.Count > 0 ? events[0].Timestamp : 0,
+                    ["lastEventTimestamp"] = events.Count > 0 ? events[^1].Timestamp : 0,
+                });
+            }
+        }
+        var answer = new JsonObject { ["logStreams"] = streams };
+        if (start + page.Count < names.Count) answer["nextToken"] = EncodeToken("d", start + page.Count);
+        return answer;
+    }
+
+    /// <summary>
+    /// As the real service, forward only here: events from the head (from startTime when given) or after the token; the
+    /// answer's nextForwardToken is the same token again when nothing new has arrived (f/ tokens name the position).
+    /// </summary>
+    private JsonObject GetLogEvents(JsonObject body)
+    {
+        KnownGroup(body);
+        if (body["startFromHead"]?.GetValue<bool>() != true && body["nextToken"] is null)
+        {
+            throw new AwsError(400, "InvalidParameterException", "The stand-in reads forward only: send startFromHead true.");
+        }
+        var name = body["logStreamName"]!.GetValue<string>();
+        if (!_streams.TryGetValue(name, out var events)) throw new AwsError(400, "ResourceNotFoundException", "The specified log stream does not exist.");
+        var limit = body["limit"]?.GetValue<int>() ?? LogEventsPageSize;
+        var startTime = body["startTime"]?.GetValue<long>();
+        lock (events)
+        {
+            var position = body["nextToken"]?.GetValue<string>() is { } token ? DecodeToken(token, "f") : 0;
+            if (body["nextToken"] is null && startTime is { } from)
+            {
+                while (position < events.Count && events[position].Timestamp < from) position++;
+            }
+            var page = events.Skip(position).Take(Math.Min(limit, LogEventsPageSize)).ToList();
+            var answer = new JsonArray();
+            foreach (var e in page) answer.Add(new JsonObject { ["timestamp"] = e.Timestamp, ["message"] = e.Message, ["ingestionTime"] = e.Ingested });
+            return new JsonObject
+            {
+                ["events"] = answer,
+                ["nextForwardToken"] = EncodeToken("f", position + page.Count),
+                ["nextBackwardToken"] = EncodeToken("b", position),
+            };
+        }
+    }
+
+    private static string EncodeToken(string kind, int position) => $"{kind}/{position:D20}";
+
+    private static int DecodeToken(string token, string kind) =>
+        token.StartsWith(kind + "/", StringComparison.Ordinal) && int.TryParse(token.AsSpan(kind.Length + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var position)
+            ? position
+            : throw new AwsError(400, "InvalidParameterException", "The specified nextToken is invalid.");
+
     public void AddImage(string repository, string tag) => _repositories.GetOrAdd(repository, _ => []).Add(tag);
 
     public void AddRepository(string repository) => _repositories.GetOrAdd(repository, _ => []);
@@ -157,6 +272,11 @@ public sealed class AwsServer : LoopbackServer
             if (verifier.Verify(request) is { } failure) throw AuthError(failure, query);
             var (operation, body) = query ? ReadQuery(request) : ReadJson(request, service);
             _calls.Enqueue((service, operation, body));
+            if (service == "logs" && DenyLogs)
+            {
+                throw new AwsError(400, "AccessDeniedException",
+                    $"User: {CallerArn} is not authorized to perform: logs:{operation} on resource: arn:{Partition}:logs:{Region}:{Account}:log-group:{TrainingJobsGroup}:log-stream: because no identity-based policy allows the logs:{operation} action");
+            }
             if (_faults.TryPeek(out var fault) && fault.Operation == operation && _faults.TryDequeue(out fault))
             {
                 throw fault.Status == 500
@@ -185,6 +305,8 @@ public sealed class AwsServer : LoopbackServer
                 ("ecr", "GetAuthorizationToken") => GetAuthorizationToken(),
                 ("ecr", "DescribeImages") => DescribeImages(body),
                 ("sts", "GetCallerIdentity") => null,
+                ("logs", "DescribeLogStreams") => DescribeLogStreams(body),
+                ("logs", "GetLogEvents") => GetLogEvents(body),
                 _ => throw new AwsError(400, "UnknownOperationException", $"Unknown operation {operation}"),
             };
             if (_lost.TryPeek(out var lost) && lost == operation && _lost.TryDequeue(out _))

@@ -192,6 +192,16 @@ public sealed class JobLog : IDisposable
         return tail.Count == 1 ? summary : summary + "\n" + string.Join('\n', tail.TakeLast(10));
     }
 
+    /// <summary>
+    /// <paramref name="message"/> (why a job on a cluster or cloud service failed) followed by the job's last ten output
+    /// lines, when it wrote any.
+    /// </summary>
+    public string WithLastOutput(string message)
+    {
+        var tail = Tail();
+        return tail.Count == 0 ? message : message + "\nIts last output:\n" + string.Join('\n', tail.TakeLast(10));
+    }
+
     /// <summary>Writes the output lines still batched in memory to the file now.</summary>
     public void Flush() => FlushBatch();
 

@@ -11,6 +11,8 @@ public sealed record AwsService(string ServiceId, string SigningName, string End
 
     public static readonly AwsService Ecr = new("ECR", "ecr", "api.ecr", JsonTargetPrefix: "AmazonEC2ContainerRegistry_V20150921");
 
+    public static readonly AwsService CloudWatchLogs = new("CloudWatch Logs", "logs", "logs", JsonTargetPrefix: "Logs_20140328");
+
     public static readonly AwsService Sts = new("STS", "sts", "sts", QueryVersion: "2011-06-15");
 
     /// <summary>The service-specific endpoint variable as the AWS SDKs name it: the service id upper-cased, spaces as underscores.</summary>

@@ -11,6 +11,9 @@ public sealed record TrainingJobStatus(string Name, string Arn, string Status, s
 {
     /// <summary>The job's environment as SageMaker keeps it (W&amp;B's variables name the launch job that created it).</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The instances the job runs on (ResourceConfig's InstanceCount, or the sum over its InstanceGroups); 0 when SageMaker does not say.</summary>
+    public int InstanceCount { get; init; }
 }
 
 /// <summary>
@@ -150,7 +153,15 @@ public static partial class SageMakerTrainingJobs
             Text(answer["SecondaryStatus"]), Text(answer["FailureReason"]))
         {
             Environment = (answer["Environment"] as JsonObject ?? []).Where(p => Text(p.Value) is not null).ToDictionary(p => p.Key, p => Text(p.Value)!, StringComparer.Ordinal),
+            InstanceCount = InstancesOf(answer["ResourceConfig"] as JsonObject),
         };
+    }
+
+    private static int InstancesOf(JsonObject? resources)
+    {
+        static int Count(JsonNode? node) => node is JsonValue v && v.TryGetValue<int>(out var n) && n > 0 ? n : 0;
+        if (resources is null) return 0;
+        return resources["InstanceGroups"] is JsonArray { Count: > 0 } groups ? groups.Sum(g => Count(g?["InstanceCount"])) : Count(resources["InstanceCount"]);
     }
 
     /// <summary>Asks SageMaker to stop the job; false when it does not know it.</summary>

@@ -523,9 +523,7 @@ internal sealed class RunningKubeJob : IRunningJob
                 lines.Add(line + ".");
             }
         }
-        var tail = _log.Tail();
-        if (tail.Count > 0) lines.Add("Its last output:\n" + string.Join('\n', tail.TakeLast(10)));
-        return JobOutcome.Failed(verdict.Stage ?? _failureStage, string.Join('\n', lines), exitCode);
+        return JobOutcome.Failed(verdict.Stage ?? _failureStage, _log.WithLastOutput(string.Join('\n', lines)), exitCode);
     }
 
     // ---- cancel and clean up

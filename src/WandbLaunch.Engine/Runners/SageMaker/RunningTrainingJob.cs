@@ -8,7 +8,8 @@ namespace WandbLaunch.Engine.Runners.SageMaker;
 /// running, Completed → finished, Stopped → finished (stopped outside the agent) or stopped (by the agent), Failed →
 /// failed with SageMaker's FailureReason, Stopping → still running until it ends. Polls back off per job from
 /// <see cref="SageMakerPolling.First"/> to <see cref="SageMakerPolling.Cap"/> while nothing changes, with jitter so
-/// that many jobs do not poll together. Stopping calls StopTrainingJob and polls until the job has ended. The job
+/// that many jobs do not poll together. At each poll, and once more when it ended, the job's output is copied from
+/// CloudWatch Logs into the job log (<see cref="TrainingJobOutput"/>); a failure names its last lines. Stopping calls StopTrainingJob and polls until the job has ended. The job
 /// runs on without the agent, so a later agent can re-attach through the handle.
 /// </summary>
 internal sealed class RunningTrainingJob : PolledJob
@@ -16,13 +17,16 @@ internal sealed class RunningTrainingJob : PolledJob
     private readonly AwsClient _client;
     private readonly string _name;
     private readonly SageMakerPolling _polling;
+    private readonly TrainingJobOutput _output;
 
-    public RunningTrainingJob(AwsClient client, string region, string name, JobLog log, Action<string> warn, SageMakerPolling polling)
+    // outputStart: where a re-attached job's output is read from (TrainingJobOutput.ReattachStart); null for the head.
+    public RunningTrainingJob(AwsClient client, string region, string name, JobLog log, Action<string> warn, SageMakerPolling polling, long? outputStart = null)
         : base($"{region}/{name}", $"SageMaker training job {name} ({region})", log, warn)
     {
         _client = client;
         _name = name;
         _polling = polling;
+        _output = new TrainingJobOutput(client, name, log, warn, outputStart);
         Begin();
     }
 
@@ -67,10 +71,13 @@ internal sealed class RunningTrainingJob : PolledJob
                 if (status.Status != last) delay = _polling.First;
                 (last, lastSecondary) = (status.Status, status.SecondaryStatus);
             }
+            var ended = status.Status is not ("InProgress" or "Stopping");
+            if (!ended) MarkStarted();
+            // The job's output is read at each poll; once more after it ended, for what it wrote last.
+            await _output.ReadAsync(status.InstanceCount, ended, Stopping).ConfigureAwait(false);
             switch (status.Status)
             {
                 case "InProgress" or "Stopping":
-                    MarkStarted();
                     break;
                 case "Completed":
                     return JobOutcome.Finished();
@@ -80,7 +87,8 @@ internal sealed class RunningTrainingJob : PolledJob
                     // W&B's runner counts a job stopped outside the agent (console, CLI) as finished.
                     return new JobOutcome(LaunchJobState.Finished, null, $"Training job {_name} was stopped on SageMaker, outside the agent.");
                 case "Failed":
-                    return JobOutcome.Failed(FailureStage.Run, status.FailureReason is { Length: > 0 } reason ? reason : $"Training job {_name} failed without a FailureReason.");
+                    return JobOutcome.Failed(FailureStage.Run,
+                        Log.WithLastOutput(status.FailureReason is { Length: > 0 } reason ? reason : $"Training job {_name} failed without a FailureReason."));
             }
             var wait = status.Status == "Stopping" || CancelRequested ? _polling.WhileStopping : delay;
             await SleepAsync(_polling.IsFixed ? wait : Jitter(wait)).ConfigureAwait(false);

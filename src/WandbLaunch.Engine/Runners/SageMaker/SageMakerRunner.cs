@@ -155,6 +155,8 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
 
     public async Task<IRunningJob?> AttachAsync(LaunchJob job, JobLog log, CancellationToken cancellationToken)
     {
+        // Read before this agent's notes move the log's write time.
+        var outputStart = TrainingJobOutput.ReattachStart(log.Path);
         string region, name;
         if (!string.IsNullOrEmpty(job.Handle))
         {
@@ -190,7 +192,7 @@ public sealed partial class SageMakerRunner : ILaunchRunner, IDisposable
             // It may well still run: follow it, and the polls keep trying until AWS answers.
             log.Agent($"{e.Message} Following the job anyway.");
         }
-        return new RunningTrainingJob(client, region, name, log, message => log.Agent("warning: " + message), _polling);
+        return new RunningTrainingJob(client, region, name, log, message => log.Agent("warning: " + message), _polling, outputStart);
     }
 
     public void Dispose()
