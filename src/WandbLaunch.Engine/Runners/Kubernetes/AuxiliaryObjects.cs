@@ -55,8 +55,6 @@ public static class AuxiliaryObjects
     /// <summary>How long W&amp;B waits for a kind it has no readiness check for.</summary>
     internal static readonly TimeSpan Pause = TimeSpan.FromSeconds(5);
 
-    private static readonly TimeSpan NameReleaseWait = TimeSpan.FromSeconds(60);
-
     /// <summary>Creates the services in order, then awaits them together when <paramref name="wait"/> says so.</summary>
     /// <exception cref="JobFailedException">A service was refused, belongs to something else, or was not ready in time.</exception>
     public static async Task CreateAsync(KubeAccess access, IReadOnlyList<JsonObject> services, string runId, Wait wait, JobLog log, Action<string> warn, CancellationToken cancellationToken)
@@ -97,7 +95,7 @@ public static class AuxiliaryObjects
     private static async Task CreateOneAsync(KubeAccess access, JsonObject service, string runId, JobLog log, Action<string> warn, CancellationToken cancellationToken)
     {
         var kind = AdditionalServices.KindOf(service);
-        var api = Api.For(kind);
+        var api = KubeObjectApi.For(kind);
         var name = service["metadata"]!["name"]!.GetValue<string>();
         var @namespace = service["metadata"]!["namespace"]!.GetValue<string>();
         var what = AdditionalServices.Describe(service);
@@ -106,61 +104,12 @@ public static class AuxiliaryObjects
         {
             warn($"The additional service {what} sets {path}, which is not a field of {kind}; it was left out.");
         }
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await access.CallAsync("create", kind.Plural, @namespace, c => api.Create(c, typed, @namespace, cancellationToken)).ConfigureAwait(false);
-                log.Agent($"created additional service {what}");
-                return;
-            }
-            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict && attempt == 0)
-            {
-                var existing = await ReadAsync(access, api, kind, name, @namespace, cancellationToken).ConfigureAwait(false);
-                var owner = JsonTree.TryGetString(existing?["metadata"]?["labels"]?[JobManifest.RunIdLabel], out var r) ? r : null;
-                if (existing is not null && (owner != RunNames.Of(runId) || existing["metadata"]?["labels"]?[AdditionalServices.AuxiliaryLabel] is null))
-                {
-                    throw new JobFailedException(FailureStage.Run,
-                        $"Cannot create additional service {what}: a {kind.Kind} of that name already exists{(owner is null ? "" : $" for run {owner}")} and is not this run's; " +
-                        "give the service another metadata.name (e.g. with ${run_id} in it) or delete the old one.");
-                }
-                log.Agent($"replacing additional service {what} left by an earlier attempt of this run");
-                await DeleteAndWaitAsync(access, api, kind, name, @namespace, cancellationToken).ConfigureAwait(false);
-            }
-            catch (HttpOperationException e)
-            {
-                throw KubeAccess.RefusedToCreate(e, $"additional service {what}", FailureStage.Run);
-            }
-        }
-    }
-
-    private static async Task DeleteAndWaitAsync(KubeAccess access, Api api, AdditionalServiceShape.ServiceKind kind, string name, string @namespace, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await access.CallAsync("delete", kind.Plural, @namespace, c => api.Delete(c, name, @namespace)).ConfigureAwait(false);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-        }
-        var deadline = DateTime.UtcNow + NameReleaseWait;
-        while (await ReadAsync(access, api, kind, name, @namespace, cancellationToken).ConfigureAwait(false) is not null)
-        {
-            if (DateTime.UtcNow > deadline) throw new JobFailedException(FailureStage.Run, $"{kind.Kind} {@namespace}/{name} of an earlier attempt of this run was still being deleted after {NameReleaseWait.TotalSeconds:0} s.");
-            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task<JsonObject?> ReadAsync(KubeAccess access, Api api, AdditionalServiceShape.ServiceKind kind, string name, string @namespace, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return KubeWorkload.ToJson(await access.CallAsync("get", kind.Plural, @namespace, c => api.Read(c, name, @namespace, cancellationToken)).ConfigureAwait(false));
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
+        await RunScopedObject.CreateAsync(access, api, typed, name, @namespace, runId, $"additional service {what}", FailureStage.Run, log.Agent,
+            isEarlierAttempt: existing => existing["metadata"]?["labels"]?[AdditionalServices.AuxiliaryLabel] is not null,
+            notThisRuns: owner => $"Cannot create additional service {what}: a {kind.Kind} of that name already exists{(owner is null ? "" : $" for run {owner}")} and is not this run's; " +
+                                  "give the service another metadata.name (e.g. with ${run_id} in it) or delete the old one.",
+            cancellationToken).ConfigureAwait(false);
+        log.Agent($"created additional service {what}");
     }
 
     /// <summary>
@@ -186,7 +135,7 @@ public static class AuxiliaryObjects
             log.Agent($"{what} selects no pods, so it gets no endpoints to wait for");
             return;
         }
-        var api = AdditionalServices.ReadinessOf(kind) == AdditionalServices.Readiness.Endpoints ? Api.Endpoints : Api.For(kind);
+        var api = AdditionalServices.ReadinessOf(kind) == AdditionalServices.Readiness.Endpoints ? KubeObjectApi.Endpoints : KubeObjectApi.For(kind);
         var state = "not created yet";
         var delay = TimeSpan.FromMilliseconds(250);
         var unreachableNoted = false;
@@ -194,7 +143,7 @@ public static class AuxiliaryObjects
         {
             try
             {
-                var current = await ReadAsync(access, api, kind, name, @namespace, cancellationToken).ConfigureAwait(false);
+                var current = await api.ReadOrNullAsync(access, name, @namespace, cancellationToken).ConfigureAwait(false);
                 if (current is not null)
                 {
                     (var ready, state) = Ready(AdditionalServices.ReadinessOf(kind), current);
@@ -260,7 +209,7 @@ public static class AuxiliaryObjects
         var deleted = 0;
         foreach (var kind in kinds)
         {
-            var api = Api.For(kind);
+            var api = KubeObjectApi.For(kind);
             IReadOnlyList<string> names;
             try
             {
@@ -292,96 +241,4 @@ public static class AuxiliaryObjects
     }
 
     private static string Seconds(double seconds) => seconds.ToString("0.###", CultureInfo.InvariantCulture);
-
-    /// <summary>The typed calls for one kind (the generic custom objects API cannot reach the core group).</summary>
-    private sealed record Api(
-        Func<JsonObject, object> Typed,
-        Func<IKubernetes, object, string, CancellationToken, Task> Create,
-        Func<IKubernetes, string, string, CancellationToken, Task<object>> Read,
-        Func<IKubernetes, string, string, CancellationToken, Task<IReadOnlyList<string>>> List,
-        Func<IKubernetes, string, string, Task> Delete)
-    {
-        private static readonly V1DeleteOptions Background = new() { PropagationPolicy = "Background" };
-
-        private static Api Make<T, TList>(
-            Func<IKubernetes, T, string, CancellationToken, Task<T>> create,
-            Func<IKubernetes, string, string, CancellationToken, Task<T>> read,
-            Func<IKubernetes, string, string, CancellationToken, Task<TList>> list,
-            Func<IKubernetes, string, string, Task> delete)
-            where T : class, IMetadata<V1ObjectMeta>
-            where TList : IItems<T> =>
-            new(body => KubeWorkload.ToTyped<T>(body),
-                async (c, body, ns, ct) => await create(c, (T)body, ns, ct).ConfigureAwait(false),
-                async (c, name, ns, ct) => await read(c, name, ns, ct).ConfigureAwait(false),
-                async (c, ns, selector, ct) => (await list(c, ns, selector, ct).ConfigureAwait(false)).Items.Select(i => i.Metadata.Name).ToList(),
-                delete);
-
-        private static readonly Api Deployments = Make<V1Deployment, V1DeploymentList>(
-            (c, b, ns, ct) => c.AppsV1.CreateNamespacedDeploymentAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.AppsV1.ReadNamespacedDeploymentAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.AppsV1.ListNamespacedDeploymentAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.AppsV1.DeleteNamespacedDeploymentAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        private static readonly Api StatefulSets = Make<V1StatefulSet, V1StatefulSetList>(
-            (c, b, ns, ct) => c.AppsV1.CreateNamespacedStatefulSetAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.AppsV1.ReadNamespacedStatefulSetAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.AppsV1.ListNamespacedStatefulSetAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.AppsV1.DeleteNamespacedStatefulSetAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        private static readonly Api Services = Make<V1Service, V1ServiceList>(
-            (c, b, ns, ct) => c.CoreV1.CreateNamespacedServiceAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.CoreV1.ReadNamespacedServiceAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.CoreV1.ListNamespacedServiceAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.CoreV1.DeleteNamespacedServiceAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        private static readonly Api Pods = Make<V1Pod, V1PodList>(
-            (c, b, ns, ct) => c.CoreV1.CreateNamespacedPodAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.CoreV1.ReadNamespacedPodAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.CoreV1.ListNamespacedPodAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.CoreV1.DeleteNamespacedPodAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        private static readonly Api ConfigMaps = Make<V1ConfigMap, V1ConfigMapList>(
-            (c, b, ns, ct) => c.CoreV1.CreateNamespacedConfigMapAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.CoreV1.ReadNamespacedConfigMapAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.CoreV1.ListNamespacedConfigMapAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.CoreV1.DeleteNamespacedConfigMapAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        private static readonly Api Claims = Make<V1PersistentVolumeClaim, V1PersistentVolumeClaimList>(
-            (c, b, ns, ct) => c.CoreV1.CreateNamespacedPersistentVolumeClaimAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.CoreV1.ReadNamespacedPersistentVolumeClaimAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.CoreV1.ListNamespacedPersistentVolumeClaimAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.CoreV1.DeleteNamespacedPersistentVolumeClaimAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        private static readonly Api NetworkPolicies = Make<V1NetworkPolicy, V1NetworkPolicyList>(
-            (c, b, ns, ct) => c.NetworkingV1.CreateNamespacedNetworkPolicyAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.NetworkingV1.ReadNamespacedNetworkPolicyAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.NetworkingV1.ListNamespacedNetworkPolicyAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.NetworkingV1.DeleteNamespacedNetworkPolicyAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        private static readonly Api Jobs = Make<V1Job, V1JobList>(
-            (c, b, ns, ct) => c.BatchV1.CreateNamespacedJobAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.BatchV1.ReadNamespacedJobAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.BatchV1.ListNamespacedJobAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.BatchV1.DeleteNamespacedJobAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        /// <summary>A Service's Endpoints, read to await it (W&amp;B's read_namespaced_endpoints).</summary>
-        public static readonly Api Endpoints = Make<V1Endpoints, V1EndpointsList>(
-            (c, b, ns, ct) => c.CoreV1.CreateNamespacedEndpointsAsync(b, ns, cancellationToken: ct),
-            (c, n, ns, ct) => c.CoreV1.ReadNamespacedEndpointsAsync(n, ns, cancellationToken: ct),
-            (c, ns, s, ct) => c.CoreV1.ListNamespacedEndpointsAsync(ns, labelSelector: s, cancellationToken: ct),
-            (c, n, ns) => c.CoreV1.DeleteNamespacedEndpointsAsync(n, ns, Background, propagationPolicy: "Background"));
-
-        public static Api For(AdditionalServiceShape.ServiceKind kind) => kind.Kind switch
-        {
-            "Deployment" => Deployments,
-            "StatefulSet" => StatefulSets,
-            "Service" => Services,
-            "Pod" => Pods,
-            "ConfigMap" => ConfigMaps,
-            "PersistentVolumeClaim" => Claims,
-            "NetworkPolicy" => NetworkPolicies,
-            "Job" => Jobs,
-            _ => throw new ArgumentException($"No calls for {kind}.", nameof(kind)),
-        };
-    }
 }
