@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using WandbLaunch.Engine.Agent;
+using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Errors;
 using WandbLaunch.Infrastructure;
 
@@ -35,6 +36,26 @@ internal sealed class AgentConsole(PSCmdlet cmdlet, Action<string> writeVerbose)
         return level;
 
         bool Wants(string preference) => cmdlet.GetVariableValue(preference) is ActionPreference p && p is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+    }
+
+    /// <summary>Writes the config's warnings, once, as W&amp;B's agent warns while it reads its config (<c>agent/config.py</c>).</summary>
+    public void WriteConfigWarnings(LaunchAgentConfig config)
+    {
+        foreach (var warning in config.Warnings.Where(w => w.Severity == ConfigIssueSeverity.Warning)) cmdlet.WriteWarning(warning.ToString());
+    }
+
+    /// <summary>-RegistryCredential as the engine takes it, or null.</summary>
+    public static Engine.Registries.RegistryCredential? Credential(PSCredential? credential) => credential is null
+        ? null
+        : new Engine.Registries.RegistryCredential(credential.UserName, credential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
+
+    /// <summary>Starts <paramref name="job"/> as a PowerShell background job (Get-Job, Receive-Job, Stop-Job) and writes it.</summary>
+    public void StartBackground(LaunchAgentJob job)
+    {
+        cmdlet.JobManager.NewJob(new JobInvocationInfo(new JobDefinition(typeof(LaunchAgentJobSourceAdapter), cmdlet.MyInvocation.Line, job.Name),
+            new Dictionary<string, object> { ["NewJob"] = job }));
+        job.StartJob();
+        cmdlet.WriteObject(job);
     }
 
     /// <summary>

@@ -110,10 +110,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
                     Entity = Entity,
                     MaxJobs = IsBound(nameof(MaxJobs)) ? MaxJobs : null,
                 });
-            var credential = RegistryCredential is null
-                ? null
-                : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
-            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, credential, LeaveJobsRunning, _console.DiagnosticsLevel(config.Verbosity), StopJobsOnExit,
+            var opts = AgentFactory.Options(config, Name, PollingInterval, backend, AgentConsole.Credential(RegistryCredential), LeaveJobsRunning, _console.DiagnosticsLevel(config.Verbosity), StopJobsOnExit,
                 KeepAdditionalServices, cloudJobPollingInterval: IsBound(nameof(CloudJobPollingInterval)) ? TimeSpan.FromSeconds(CloudJobPollingInterval) : null);
             var maxRecords = AsJob ? LaunchAgentJob.MaxRecordsFrom(opts.Environment) : LaunchAgentJob.DefaultMaxRecords;
             var events = new AgentEventQueue();
@@ -122,8 +119,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
             Await(launchAgent.ResolveQueuesAsync(StopToken));
             return (launchAgent, (Options: opts, Events: events, MaxRecords: maxRecords));
         });
-        // Once, at start, as W&B's agent warns while it reads its config (agent/config.py).
-        foreach (var warning in options.Options.Config.Warnings.Where(w => w.Severity == ConfigIssueSeverity.Warning)) WriteWarning(warning.ToString());
+        _console.WriteConfigWarnings(options.Options.Config);
         var target = $"agent {options.Options.Name} for {string.Join(", ", options.Options.Config.Queues)} in {backend.Location}";
         if (!ShouldProcess(target, "Start launch agent"))
         {
@@ -132,14 +128,7 @@ public sealed class StartWandbLaunchAgentCommand : WandbLaunchCmdlet
         }
         if (AsJob)
         {
-            var job = new LaunchAgentJob(MyInvocation.Line, options.Options.Name, agent, options.Events)
-            {
-                MaxRecords = options.MaxRecords,
-            };
-            JobManager.NewJob(new JobInvocationInfo(new JobDefinition(typeof(LaunchAgentJobSourceAdapter), MyInvocation.Line, options.Options.Name),
-                new Dictionary<string, object> { ["NewJob"] = job }));
-            job.StartJob();
-            WriteObject(job);
+            _console.StartBackground(new LaunchAgentJob(MyInvocation.Line, options.Options.Name, agent, options.Events) { MaxRecords = options.MaxRecords });
             return;
         }
         _console.Run(agent, options.Events, StopToken);

@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using WandbLaunch.Agents;
 using WandbLaunch.Engine.Agent;
-using WandbLaunch.Engine.Config;
 using WandbLaunch.Engine.Jobs;
 using WandbLaunch.Engine.Queues;
 using WandbLaunch.Engine.Services;
@@ -72,7 +71,7 @@ public sealed class InvokeWandbLaunchJobCommand : LaunchSpecCmdlet
             // Checked (and rendered) before anything is recorded, so a refused request leaves nothing behind.
             return (Await(launch.CheckAsync(options, Resource, config, whatIf, StopToken)), config);
         });
-        foreach (var warning in config.Warnings.Where(w => w.Severity == ConfigIssueSeverity.Warning)) WriteWarning(warning.ToString());
+        _console.WriteConfigWarnings(config);
         if (!ShouldProcess($"{request.Queue.Resource} in {backend.Location}: {request.Job.Source}", "Run launch job without a queue"))
         {
             if (whatIf)
@@ -84,11 +83,8 @@ public sealed class InvokeWandbLaunchJobCommand : LaunchSpecCmdlet
         }
         var (job, agent, events, maxRecords) = RunOrTerminate(() =>
         {
-            var credential = RegistryCredential is null
-                ? null
-                : new Engine.Registries.RegistryCredential(RegistryCredential.UserName, RegistryCredential.GetNetworkCredential().Password) { Source = "-RegistryCredential" };
             var recorded = Await(launch.RecordAsync(request, StopToken));
-            var options = AgentFactory.Options(config, null, null, backend, credential, diagnostics: _console.DiagnosticsLevel(config.Verbosity), stopJobsOnExit: true,
+            var options = AgentFactory.Options(config, null, null, backend, AgentConsole.Credential(RegistryCredential), diagnostics: _console.DiagnosticsLevel(config.Verbosity), stopJobsOnExit: true,
                 direct: DirectLaunch.AgentTarget(recorded));
             var queue = new AgentEventQueue();
             return (recorded, new LaunchAgent(backend, options, queue), queue, AsJob ? LaunchAgentJob.MaxRecordsFrom(options.Environment) : LaunchAgentJob.DefaultMaxRecords);
@@ -108,10 +104,7 @@ public sealed class InvokeWandbLaunchJobCommand : LaunchSpecCmdlet
                     return (ended, error is null ? null : LaunchErrors.ToRecord(error));
                 },
             };
-            JobManager.NewJob(new JobInvocationInfo(new JobDefinition(typeof(LaunchAgentJobSourceAdapter), MyInvocation.Line, name),
-                new Dictionary<string, object> { ["NewJob"] = background }));
-            background.StartJob();
-            WriteObject(background);
+            _console.StartBackground(background);
             return;
         }
         _console.Run(agent, events, StopToken);
