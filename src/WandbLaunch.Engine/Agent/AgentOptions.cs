@@ -97,7 +97,7 @@ public sealed class AgentOptions
     /// <summary>
     /// What a local job gets between SIGTERM (a container's stop signal) and SIGKILL when the agent itself stops
     /// (Ctrl+C, a signal, Stop-WandbLaunchAgent): <see cref="StoppedRunTimeout"/>, at most <see cref="MaxExitStopGrace"/>,
-    /// so that an agent exits promptly. (W&amp;B's agent kills its local processes at once on exit, <c>agent/agent.py</c>.)
+    /// so that an agent exits promptly. (W&amp;B's agent leaves its local jobs running on exit: docs/differences-from-wandb.md, Agent exit.)
     /// A stop of the job itself (Stop-WandbLaunchJob, its run stopped on the server) gives the whole StoppedRunTimeout.
     /// </summary>
     public TimeSpan ExitStopGrace => StoppedRunTimeout < MaxExitStopGrace ? StoppedRunTimeout : MaxExitStopGrace;

@@ -60,14 +60,6 @@ public sealed class JobLookup(ILaunchBackend connected, ILaunchBackend direct)
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var groups = jobs.GroupBy(j => j.Backend).ToList();
-        if (groups.Count == 1)
-        {
-            await foreach (var result in new JobWatch(groups[0].Key).WaitAsync(groups[0].Select(j => j.Job.Id).ToList(), timeout, any, cancellationToken).ConfigureAwait(false))
-            {
-                yield return result;
-            }
-            yield break;
-        }
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var results = Channel.CreateUnbounded<JobWaitResult>();
         var watches = groups.Select(async group =>
