@@ -118,6 +118,27 @@ public sealed class SageMakerJobOutputTests
     }
 
     [Fact]
+    public async Task WhileTheJobsStreamIsMissingTheListingsBackOffToFourStatusIntervals()
+    {
+        // DescribeLogStreams allows 5 calls a second per account: 200 jobs whose output has not started must not list
+        // their streams at every status poll (the Cloud runners bench counted 6.7 a second before this back-off).
+        await using var h = new AwsHarness();
+        var job = await RunningAsync(h);
+        h.Server.CreateLogGroup();
+        await Eventually.Until(() => h.Server.CallsOf("DescribeLogStreams") >= 4, "a few listings of the missing stream");
+        var describes = h.Server.Job(job.RunId)!.Describes;
+        var listings = h.Server.CallsOf("DescribeLogStreams");
+        await Eventually.Until(() => h.Server.Job(job.RunId)!.Describes >= describes + 16, "sixteen more status polls");
+        var moreListings = h.Server.CallsOf("DescribeLogStreams") - listings;
+        var morePolls = h.Server.Job(job.RunId)!.Describes - describes;
+        Assert.True(moreListings * 2 <= morePolls, $"{moreListings} listings over {morePolls} status polls: the listings did not back off");
+
+        // A stream that appears is still found, and followed.
+        h.Server.AppendLog(Stream(job.RunId), "output at last");
+        await UntilOutputAsync(h, job, "output at last");
+    }
+
+    [Fact]
     public async Task WithoutPermissionToReadTheLogsTheJobGetsOneWarningAndStillFinishes()
     {
         await using var h = new AwsHarness();

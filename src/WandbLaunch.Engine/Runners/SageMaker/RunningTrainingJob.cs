@@ -26,7 +26,7 @@ internal sealed class RunningTrainingJob : PolledJob
         _client = client;
         _name = name;
         _polling = polling;
-        _output = new TrainingJobOutput(client, name, log, warn, outputStart);
+        _output = new TrainingJobOutput(client, name, log, warn, outputStart, polling.First, polling.StreamListingCap);
         Begin();
     }
 

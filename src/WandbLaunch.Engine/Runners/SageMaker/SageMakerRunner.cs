@@ -26,6 +26,13 @@ public sealed record SageMakerPolling(TimeSpan First, TimeSpan Cap, TimeSpan Whi
 
     /// <summary>A fixed interval (<see cref="Fixed"/>): no back-off, no jitter.</summary>
     public bool IsFixed => First == Cap;
+
+    /// <summary>
+    /// The longest wait between two listings of a job's CloudWatch log streams while they are missing (its output has
+    /// not started): four status intervals, 2 minutes by default, so that 200 such jobs list fewer than 2 a second
+    /// (DescribeLogStreams: 5 a second per account and region).
+    /// </summary>
+    public TimeSpan StreamListingCap => Cap * 4;
 }
 
 /// <summary>

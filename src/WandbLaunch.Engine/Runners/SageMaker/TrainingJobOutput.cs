@@ -20,10 +20,14 @@ namespace WandbLaunch.Engine.Runners.SageMaker;
 internal sealed class TrainingJobOutput
 {
     /// <summary>
-    /// How often the list of streams is read again when SageMaker did not say how many instances the job has
-    /// (DescribeLogStreams allows 5 calls a second per account and region, shared by every job).
+    /// The longest wait between two listings of the job's streams while they are missing (DescribeLogStreams allows 5
+    /// calls a second per account and region, shared by every job): the listings back off from the first poll's
+    /// interval to this, so 200 jobs whose output has not started yet list fewer than 2 a second.
     /// </summary>
-    private static readonly TimeSpan StreamsRefresh = TimeSpan.FromMinutes(1);
+    private readonly TimeSpan _lookCap;
+
+    /// <summary>The wait before the next listing while streams are missing; grows to <see cref="_lookCap"/>.</summary>
+    private TimeSpan _lookDelay = TimeSpan.Zero;
 
     /// <summary>GetLogEvents pages read per stream at one poll; the rest follows at the next (a page holds up to 1 MB).</summary>
     private const int MaxPagesPerPoll = 10;
@@ -39,12 +43,16 @@ internal sealed class TrainingJobOutput
     private readonly List<string> _streams = [];
     private readonly Dictionary<string, string?> _tokens = new(StringComparer.Ordinal);
     private readonly Stopwatch _sinceStreams = new();
+    private readonly TimeSpan _lookFirst;
     private bool _warned;
     private bool _denied;
 
     // startTime: for a re-attached job, read events from this time on (ms since the epoch); null reads from the head.
-    public TrainingJobOutput(AwsClient client, string job, JobLog log, Action<string> warn, long? startTime)
+    // lookFirst, lookCap: the first and the longest wait between listings of the job's streams while they are missing.
+    public TrainingJobOutput(AwsClient client, string job, JobLog log, Action<string> warn, long? startTime, TimeSpan lookFirst, TimeSpan lookCap)
     {
+        _lookFirst = lookFirst;
+        _lookCap = lookCap;
         _client = client;
         _job = job;
         _log = log;
@@ -60,21 +68,22 @@ internal sealed class TrainingJobOutput
         JobLog.LastOutputUtc(logPath) is { } last ? new DateTimeOffset(last - ReattachOverlap).ToUnixTimeMilliseconds() : null;
 
     /// <summary>
-    /// Writes what the job's streams gained since the last call. The streams are looked for at each call until there
-    /// is one per instance (<paramref name="instances"/>; when 0, unknown: until there is one, then once a minute and
-    /// at the <paramref name="final"/> call, after the job ended).
+    /// Writes what the job's streams gained since the last call. The streams are looked for until there is one per
+    /// instance (<paramref name="instances"/>; when 0, unknown: always, as a stream may still come), with a wait that
+    /// grows while they are missing, and at the <paramref name="final"/> call, after the job ended.
     /// </summary>
     public async Task ReadAsync(int instances, bool final, CancellationToken cancellationToken)
     {
         if (_denied) return;
         try
         {
-            var look = instances > 0
-                ? _streams.Count < instances
-                : _streams.Count == 0 || final || _sinceStreams.Elapsed >= StreamsRefresh;
-            if (look)
+            var missing = instances > 0 ? _streams.Count < instances : true;
+            if (missing && (final || !_sinceStreams.IsRunning || _sinceStreams.Elapsed >= _lookDelay))
             {
+                var before = _streams.Count;
                 await FindStreamsAsync(cancellationToken).ConfigureAwait(false);
+                // A listing that found nothing new waits longer before the next one; a new stream starts the waits again.
+                _lookDelay = _streams.Count > before ? _lookFirst : Min(_lookCap, _lookDelay == TimeSpan.Zero ? _lookFirst : _lookDelay * 2);
             }
             var prefixed = instances > 1 || _streams.Count > 1;
             foreach (var stream in _streams) await ReadStreamAsync(stream, prefixed, cancellationToken).ConfigureAwait(false);
@@ -97,6 +106,8 @@ internal sealed class TrainingJobOutput
             Warn($"reading the job's output from CloudWatch Logs failed (the agent tries again at its next poll): {e.Message}");
         }
     }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private void Warn(string message)
     {
