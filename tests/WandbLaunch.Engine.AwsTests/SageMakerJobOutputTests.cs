@@ -124,18 +124,24 @@ public sealed class SageMakerJobOutputTests
         // their streams at every status poll (the Cloud runners bench counted 6.7 a second before this back-off).
         await using var h = new AwsHarness();
         var job = await RunningAsync(h);
+        // No log group yet (ResourceNotFoundException, as in an account's first training job), then a group without the stream.
+        await AssertListingsBackOffAsync(h, job, "no log group");
         h.Server.CreateLogGroup();
-        await Eventually.Until(() => h.Server.CallsOf("DescribeLogStreams") >= 4, "a few listings of the missing stream");
+        await AssertListingsBackOffAsync(h, job, "no stream in the group");
+
+        // A stream that appears is still found, and followed.
+        h.Server.AppendLog(Stream(job.RunId), "output at last");
+        await UntilOutputAsync(h, job, "output at last");
+    }
+
+    private static async Task AssertListingsBackOffAsync(AwsHarness h, LaunchJob job, string what)
+    {
         var describes = h.Server.Job(job.RunId)!.Describes;
         var listings = h.Server.CallsOf("DescribeLogStreams");
         await Eventually.Until(() => h.Server.Job(job.RunId)!.Describes >= describes + 16, "sixteen more status polls");
         var moreListings = h.Server.CallsOf("DescribeLogStreams") - listings;
         var morePolls = h.Server.Job(job.RunId)!.Describes - describes;
-        Assert.True(moreListings * 2 <= morePolls, $"{moreListings} listings over {morePolls} status polls: the listings did not back off");
-
-        // A stream that appears is still found, and followed.
-        h.Server.AppendLog(Stream(job.RunId), "output at last");
-        await UntilOutputAsync(h, job, "output at last");
+        Assert.True(moreListings * 2 <= morePolls, $"{what}: {moreListings} listings over {morePolls} status polls: the listings did not back off");
     }
 
     [Fact]

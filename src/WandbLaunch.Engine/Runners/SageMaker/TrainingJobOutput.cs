@@ -80,10 +80,12 @@ internal sealed class TrainingJobOutput
             var missing = instances > 0 ? _streams.Count < instances : true;
             if (missing && (final || !_sinceStreams.IsRunning || _sinceStreams.Elapsed >= _lookDelay))
             {
+                // Each listing waits longer before the next (also when it fails: no log group yet); a new stream starts the waits again.
                 var before = _streams.Count;
+                _lookDelay = Min(_lookCap, _lookDelay == TimeSpan.Zero ? _lookFirst : _lookDelay * 2);
+                _sinceStreams.Restart();
                 await FindStreamsAsync(cancellationToken).ConfigureAwait(false);
-                // A listing that found nothing new waits longer before the next one; a new stream starts the waits again.
-                _lookDelay = _streams.Count > before ? _lookFirst : Min(_lookCap, _lookDelay == TimeSpan.Zero ? _lookFirst : _lookDelay * 2);
+                if (_streams.Count > before) _lookDelay = _lookFirst;
             }
             var prefixed = instances > 1 || _streams.Count > 1;
             foreach (var stream in _streams) await ReadStreamAsync(stream, prefixed, cancellationToken).ConfigureAwait(false);
@@ -119,7 +121,6 @@ internal sealed class TrainingJobOutput
     private async Task FindStreamsAsync(CancellationToken cancellationToken)
     {
         var names = await CloudWatchLogs.StreamNamesAsync(_client, CloudWatchLogs.TrainingJobsGroup, _job + "/", cancellationToken).ConfigureAwait(false);
-        _sinceStreams.Restart();
         foreach (var name in names)
         {
             if (_tokens.ContainsKey(name)) continue;
