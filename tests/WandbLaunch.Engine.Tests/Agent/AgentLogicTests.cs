@@ -193,7 +193,9 @@ public sealed class AgentLogicTests : IAsyncLifetime
         Assert.NotNull(await _store.PopAsync(dead.Id, _queue, lease, None));
         await _store.AckAsync(job.Id, dead.Id, _file.Dir.File("survivor.log"), None);
         await _store.MarkLaunchingAsync(job.Id, dead.Id, None);
-        var handle = _runner.Orphan(job.Id, FakeRun.Succeed(afterMs: 1500));
+        // Long enough to be still running when the lease (1 s) has run out and the next agent's watchdog (once a lease
+        // period) claims it, also on a loaded machine: 1.5 s once ended before the claim in a full CI run.
+        var handle = _runner.Orphan(job.Id, FakeRun.Succeed(afterMs: 5000));
         await _store.MarkRunningAsync(job.Id, dead.Id, handle, None);
 
         var next = StartAgent(lease: lease);
